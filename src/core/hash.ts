@@ -1,0 +1,25 @@
+import { createHash } from 'node:crypto';
+import { SigilError } from './errors.ts';
+import { isWellFormed, plainBytes } from './guard.ts';
+
+function checkInput(data: unknown): asserts data is Uint8Array | string {
+  if (typeof data === 'string') {
+    if (!isWellFormed(data)) {
+      throw new SigilError('invalid_encoding', 'string has a lone surrogate, so no UTF-8 form');
+    }
+  } else if (!(data instanceof Uint8Array)) {
+    throw new SigilError('invalid_input', 'sha256 input must be a Uint8Array or a string');
+  }
+}
+
+/** SHA-256 digest (32 bytes); a string is hashed as its UTF-8 bytes. */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  checkInput(data);
+  return plainBytes(createHash('sha256').update(data).digest());
+}
+
+/** Lowercase hex SHA-256 digest; a string is hashed as its UTF-8 bytes. */
+export function sha256Hex(data: Uint8Array | string): string {
+  checkInput(data);
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,150 @@
+/**
+ * Provenance: a typed signature binding an actor to the hash of an action, with the voice
+ * taxonomy (human/synthetic/system, independent/coordinated, first-order/derivative) inside
+ * the signed body, so relabelling a synthetic voice as human breaks the signature.
+ * The signer type is bound too: a signature made as AI never verifies as human.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { JsonValue } from '../core/canonical.ts';
+import { canonicalBytes } from '../core/canonical.ts';
+import { publicKeyToRaw } from '../core/ed25519.ts';
+import { toBase64Url } from '../core/encoding.ts';
+import { sha256Hex } from '../core/hash.ts';
+import type { SignerType } from '../core/typed-signature.ts';
+import { signTyped, verifyTyped } from '../core/typed-signature.ts';
+import { decodeB64, importKey, isTrustedKey } from './trusted-keys.ts';
+import type { Did, GatekeeperRequest, Provenance, TrustedKeys } from './types.ts';
+
+/** Domain of the provenance signing body. */
+export const PROVENANCE_DOMAIN = 'sigil.provenance.v1';
+/** Domain of a gatekeeper request's action hash. */
+export const ACTION_HASH_DOMAIN = 'sigil.action.v1';
+/** Domain of an MCP tool call's action hash. */
+export const MCP_ACTION_DOMAIN = 'sigil.mcp-action.v1';
+
+/** The provenance fields that are signed (everything but the key and signature). */
+export type ProvenanceClaim = Omit<Provenance, 'publicKey' | 'signature'>;
+
+/** Canonical bytes signed for provenance; missing taxonomy fields are signed as null. */
+export function provenanceSigningBytes(claim: ProvenanceClaim): Uint8Array {
+  return canonicalBytes({
+    domain: PROVENANCE_DOMAIN,
+    schema_version: 1,
+    actor: claim.actor,
+    action_hash: claim.actionHash,
+    timestamp: claim.timestamp,
+    voice_kind: claim.voiceKind ?? null,
+    independence: claim.independence ?? null,
+    review_order: claim.reviewOrder ?? null,
+  });
+}
+
+/** Signs a provenance claim as `signer` with the actor's key. */
+export function signProvenance(
+  privateKey: KeyObject,
+  publicKey: KeyObject,
+  signer: SignerType,
+  claim: ProvenanceClaim,
+): Provenance {
+  const signature = signTyped(privateKey, signer, provenanceSigningBytes(claim));
+  return {
+    ...claim,
+    publicKey: toBase64Url(publicKeyToRaw(publicKey)),
+    signature: toBase64Url(signature),
+  };
+}
+
+/**
+ * Hash identifying a gatekeeper request, for provenance `actionHash`: hex SHA-256 of the
+ * canonical {domain, actor, action, target, permissions (sorted), payload (null if absent)}.
+ */
+export function actionHash(request: GatekeeperRequest): string {
+  return sha256Hex(
+    canonicalBytes({
+      domain: ACTION_HASH_DOMAIN,
+      actor: request.actor,
+      action: request.action,
+      target: request.target,
+      permissions: [...request.permissions].sort(),
+      payload: request.payload ?? null,
+    }),
+  );
+}
+
+/** Hash identifying an MCP tool call: hex SHA-256 of canonical {domain, action, arguments}. */
+export function mcpActionHash(action: string, args: JsonValue): string {
+  return sha256Hex(canonicalBytes({ domain: MCP_ACTION_DOMAIN, action, arguments: args }));
+}
+
+/** A provenance check failure: a description and evidence lines. */
+export interface ProvenanceProblem {
+  description: string;
+  evidence: string[];
+}
+
+/** The key and checks that verified a provenance. */
+export interface VerifiedProvenance {
+  key: KeyObject;
+  rawKey: Uint8Array;
+}
+
+/**
+ * Verifies provenance for `actor`: actor matches, the key is 32 bytes and trusted for the
+ * actor, and the 64-byte typed signature verifies as `signer` over the canonical body.
+ * A human voice claimed under an AI signer is refused.
+ */
+export function verifyProvenance(
+  provenance: Provenance,
+  actor: Did,
+  signer: SignerType,
+  trusted: TrustedKeys,
+): { ok: true; verified: VerifiedProvenance } | ({ ok: false } & ProvenanceProblem) {
+  const fail = (description: string, ...evidence: string[]) =>
+    ({ ok: false, description, evidence }) as const;
+  if (provenance.actor !== actor) {
+    return fail(
+      'Provenance actor does not match request actor',
+      `provenance.actor: ${provenance.actor}`,
+      `actor: ${actor}`,
+    );
+  }
+  if (typeof provenance.actionHash !== 'string' || !/^[0-9a-f]{64}$/.test(provenance.actionHash)) {
+    return fail('Provenance action_hash is not a SHA-256 hex digest', `actor: ${actor}`);
+  }
+  const rawKey = decodeB64(provenance.publicKey);
+  if (rawKey === null || rawKey.length !== 32) {
+    return fail(
+      'Provenance public_key is not 32 bytes',
+      `key_len: ${rawKey?.length ?? 'malformed'}`,
+    );
+  }
+  if (!trusted.has(actor)) {
+    return fail('Provenance public_key is unresolved for actor DID', `actor: ${actor}`);
+  }
+  if (!isTrustedKey(trusted, actor, rawKey)) {
+    return fail('Provenance public_key is not bound to actor DID', `actor: ${actor}`);
+  }
+  const signature = decodeB64(provenance.signature);
+  if (signature === null || signature.length !== 64) {
+    return fail(
+      'Provenance signature is not 64 bytes (required for Ed25519)',
+      `sig_len: ${signature?.length ?? 'malformed'}`,
+    );
+  }
+  if (provenance.voiceKind === 'human' && signer.type !== 'human') {
+    return fail(
+      'Provenance claims a human voice for an AI signer',
+      `actor: ${actor}`,
+      `signer_type: ${signer.type}`,
+    );
+  }
+  const key = importKey(rawKey);
+  if (key === null || !verifyTyped(key, signer, provenanceSigningBytes(provenance), signature)) {
+    return fail(
+      'Provenance Ed25519 signature is cryptographically invalid',
+      `actor: ${actor}`,
+      `signer_type: ${signer.type}`,
+    );
+  }
+  return { ok: true, verified: { key, rawKey } };
+}

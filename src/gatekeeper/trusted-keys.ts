@@ -1,0 +1,34 @@
+/**
+ * Looking up and decoding the keys and signatures that evidence carries. Verification paths
+ * report failures as violations, so these helpers return null rather than throw.
+ */
+import type { KeyObject } from 'node:crypto';
+import { publicKeyFromRaw } from '../core/ed25519.ts';
+import { constantTimeEqual, fromBase64Url } from '../core/encoding.ts';
+import type { Did, TrustedKeys } from './types.ts';
+
+/** Decodes base64url, or null when malformed (verification paths report, never throw). */
+export function decodeB64(value: unknown): Uint8Array | null {
+  if (typeof value !== 'string') return null;
+  try {
+    return fromBase64Url(value);
+  } catch {
+    return null;
+  }
+}
+
+/** Imports a raw Ed25519 public key, or null when it is not a usable key. */
+export function importKey(raw: Uint8Array): KeyObject | null {
+  try {
+    return publicKeyFromRaw(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** True when `raw` is among the keys trusted for `did`. */
+export function isTrustedKey(trusted: TrustedKeys, did: Did, raw: Uint8Array): boolean {
+  const keys = trusted.get(did);
+  if (keys === undefined) return false;
+  return keys.some((k) => constantTimeEqual(k, raw));
+}

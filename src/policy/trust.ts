@@ -1,0 +1,509 @@
+import { z } from 'zod';
+import { canonicalBytes } from '../core/canonical.ts';
+import { utf8Encode } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
+import { isLoa, type Loa } from './loa.ts';
+
+/**
+ * The trust model: score = σ(bias + Σ wᵢ·xᵢ) over five features in [0, 1]; a request passes the
+ * trust step when score ≥ threshold.
+ *
+ * **Sign convention (fixes the original).** The original gave every feature a positive weight,
+ * so a riskier action, a more sensitive target, more rate pressure or a more random payload
+ * *raised* trust. Sigil's weights for action_risk, target_risk, rate_pressure and input_entropy
+ * are ≤ 0 and the LOA weight is ≥ 0, and {@link parseTrustModel} rejects any model that breaks
+ * this. So a riskier request never scores higher and a higher LOA never scores lower, for every
+ * loadable model, not only the default (property-tested).
+ */
+
+/** The five features, in the order of the original's weight vector. */
+export const FEATURES = [
+  'action_risk',
+  'target_risk',
+  'loa',
+  'rate_pressure',
+  'input_entropy',
+] as const;
+export type Feature = (typeof FEATURES)[number];
+export type FeatureValues = Record<Feature, number>;
+
+/** Features whose weight must be ≤ 0 (risk) — all but `loa`, whose weight must be ≥ 0. */
+const RISK_FEATURES: readonly Feature[] = FEATURES.filter((f) => f !== 'loa');
+
+/** LOA feature values (the original's). */
+export const LOA_FEATURE: Readonly<Record<Loa, number>> = Object.freeze({
+  guest: 0,
+  observer: 0.4,
+  operator: 0.6,
+  mentor: 0.8,
+  root: 1,
+});
+
+/** Risk of an action or target nothing in the tables matches (and of a missing target). */
+export const UNKNOWN_RISK = 0.5;
+
+export interface TargetRiskPattern {
+  /**
+   * Lower-case path glob over `/`-separated segments (`.`, `:` and `\` also separate);
+   * `*` matches within one segment; a pattern matches every target that *starts with* its
+   * segments (`canon/system` matches `canon/system/proposal/7`).
+   */
+  readonly pattern: string;
+  readonly risk: number;
+}
+
+export interface TrustModel {
+  readonly version: string;
+  readonly bias: number;
+  readonly weights: Readonly<FeatureValues>;
+  readonly threshold: number;
+  /**
+   * Action risk by exact action name (`canon.user.write`, `trust_check`) or by verb token
+   * (`delete`, `write`); see {@link actionRisk}.
+   */
+  readonly actionRisk: Readonly<Record<string, number>>;
+  /** Target sensitivity patterns, first match wins (most specific first). */
+  readonly targetRisk: readonly TargetRiskPattern[];
+}
+
+const DEFAULT_ACTION_RISK: Readonly<Record<string, number>> = {
+  // The original's verbs.
+  read: 0.1,
+  get: 0.1,
+  query: 0.1,
+  list: 0.1,
+  trust_check: 0.1,
+  execute: 0.4,
+  run: 0.4,
+  call: 0.5,
+  write: 0.6,
+  update: 0.6,
+  modify: 0.6,
+  elevation_request: 0.8,
+  delete: 0.9,
+  remove: 0.9,
+  admin: 0.95,
+  system: 0.95,
+  export: 0.95,
+  // Sigil's matrix actions.
+  'canon.read': 0.1,
+  'license.validate': 0.1,
+  'trust.check': 0.1,
+  'trust.status': 0.1,
+  'diagnostics.read': 0.1,
+  'memory.read': 0.1,
+  'token.list': 0.1,
+  'module.run': 0.4,
+  'mcp.tools.call': 0.5,
+  'canon.user.write': 0.6,
+  'memory.write': 0.6,
+  'consent.grant': 0.6,
+  'consent.revoke': 0.6,
+  // A witness signature changes nothing by itself; the commit is the system change.
+  'system.attest': 0.6,
+  // The emergency brake: kept moderate so Root can always halt a holon.
+  'holon.halt': 0.6,
+  'system.propose': 0.95,
+  'system.commit': 0.95,
+  'token.create': 0.95,
+  'token.revoke': 0.95,
+  'license.generate': 0.95,
+  'keys.rotate': 0.95,
+  'model.upload': 0.95,
+  'witness.register': 0.95,
+  'admin.export': 0.95,
+};
+
+const DEFAULT_TARGET_RISK: readonly TargetRiskPattern[] = [
+  { pattern: 'canon/system', risk: 0.9 },
+  { pattern: 'canon/user', risk: 0.3 },
+  { pattern: 'canon/public', risk: 0.1 },
+  { pattern: 'canon', risk: 0.5 },
+  { pattern: 'system*', risk: 0.9 },
+  { pattern: 'keys*', risk: 0.9 },
+  { pattern: 'key', risk: 0.9 },
+  { pattern: 'secret*', risk: 0.9 },
+  { pattern: 'token*', risk: 0.9 },
+  { pattern: 'witness*', risk: 0.9 },
+  { pattern: 'audit*', risk: 0.8 },
+  { pattern: 'log', risk: 0.8 },
+  { pattern: 'logs', risk: 0.8 },
+  { pattern: 'config*', risk: 0.7 },
+  { pattern: 'settings*', risk: 0.7 },
+  { pattern: 'model*', risk: 0.7 },
+  { pattern: 'holon*', risk: 0.6 },
+  { pattern: 'license*', risk: 0.2 },
+  { pattern: 'mcp', risk: 0.5 },
+  { pattern: 'user*', risk: 0.3 },
+  { pattern: 'profile*', risk: 0.3 },
+  { pattern: 'memory*', risk: 0.3 },
+  { pattern: 'consent*', risk: 0.3 },
+  { pattern: 'module*', risk: 0.2 },
+  { pattern: 'trust*', risk: 0.2 },
+  { pattern: 'diagnostics*', risk: 0.2 },
+  { pattern: 'metrics*', risk: 0.2 },
+  { pattern: 'public*', risk: 0.1 },
+];
+
+/**
+ * Sigil's default model, threshold 0.4 (logit −0.405):
+ *
+ * | term          | weight | note                                                   |
+ * |---------------|--------|--------------------------------------------------------|
+ * | bias          | +0.5   |                                                        |
+ * | action_risk   | −1.5   | the strongest risk signal                              |
+ * | target_risk   | −1.0   |                                                        |
+ * | loa           | +2.5   | Root (1.0) balances the riskiest action and target     |
+ * | rate_pressure | −2.0   | a caller near its burst limit loses most of its trust  |
+ * | input_entropy | −0.5   | JSON ≈ 0.55, base64 ≈ 0.75, random bytes ≈ 1.0: a weak |
+ * |               |        | signal, kept small so a signed license still validates |
+ *
+ * What they decide (rate pressure 0 unless stated; "JSON" = a typical JSON payload):
+ *
+ * | request                                                   | score | verdict |
+ * |-----------------------------------------------------------|-------|---------|
+ * | Guest canon.read of canon/public/…, no payload            | 0.56  | allow   |
+ * | Guest canon.read of canon/records/… (space unknown)       | 0.46  | allow   |
+ * | Guest license.validate with a sealed license as payload   | 0.45  | allow   |
+ * | Guest canon.read of keys/…                                | 0.37  | deny    |
+ * | Observer trust.check of user_profile                      | 0.74  | allow   |
+ * | Observer read of user/42 at rate pressure 0.5             | 0.51  | allow   |
+ * | Observer system.propose on canon/system, no payload       | 0.31  | deny    |
+ * | Observer write of system/config, JSON                     | 0.36  | deny    |
+ * | Operator module.run, JSON                                 | 0.72  | allow   |
+ * | Operator canon.user.write, JSON                           | 0.63  | allow   |
+ * | Operator system.commit, JSON                              | 0.35  | deny    |
+ * | Mentor system.attest on canon/system/…, signature JSON    | 0.59  | allow   |
+ * | Root system.commit on canon/system, JSON                  | 0.60  | allow   |
+ * | Root system.commit, JSON, at rate pressure 0.5            | 0.35  | deny    |
+ * | Root delete of system/…, no payload                       | 0.68  | allow   |
+ * | Root token.create / license.generate, JSON                | 0.60+ | allow   |
+ *
+ * Root's system deletes pass the trust step on purpose: system changes are gated by the quorum
+ * (Root + k Mentors), which is the stronger control; the trust step keeps its bite for rate
+ * floods and opaque payloads.
+ */
+export const DEFAULT_TRUST_MODEL: TrustModel = deepFreeze({
+  version: 'sigil-default-1',
+  bias: 0.5,
+  weights: {
+    action_risk: -1.5,
+    target_risk: -1,
+    loa: 2.5,
+    rate_pressure: -2,
+    input_entropy: -0.5,
+  },
+  threshold: 0.4,
+  actionRisk: DEFAULT_ACTION_RISK,
+  targetRisk: DEFAULT_TARGET_RISK,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+const unit = z.number().min(0).max(1);
+const weightsSchema = z.union([
+  z.array(z.number()).length(FEATURES.length),
+  z.strictObject({
+    action_risk: z.number(),
+    target_risk: z.number(),
+    loa: z.number(),
+    rate_pressure: z.number(),
+    input_entropy: z.number(),
+  }),
+]);
+const modelSchema = z.strictObject({
+  version: z.union([z.string().min(1), z.number()]),
+  bias: z.number(),
+  weights: weightsSchema,
+  threshold: unit,
+  actionRisk: z.record(z.string().min(1), unit).optional(),
+  targetRisk: z.array(z.strictObject({ pattern: z.string().min(1), risk: unit })).optional(),
+});
+
+/**
+ * Validates a model (a `model_config` payload, a parsed object or its JSON text). `weights` is
+ * either the original's five-element vector in {@link FEATURES} order or an object keyed by
+ * feature; missing risk tables take the defaults; a numeric `version` becomes its decimal string.
+ * Missing fields, a feature/weight mismatch, non-finite numbers, weights against the sign
+ * convention or an unusable pattern throw SigilError 'model_invalid' (a model is never
+ * half-loaded).
+ */
+export function parseTrustModel(json: unknown): TrustModel {
+  let input = json;
+  if (typeof json === 'string') {
+    try {
+      input = JSON.parse(json);
+    } catch {
+      throw new SigilError('model_invalid', 'trust model is not valid JSON');
+    }
+  }
+  const parsed = modelSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new SigilError('model_invalid', `invalid trust model: ${issues.join('; ')}`, { issues });
+  }
+  const m = parsed.data;
+  const w = m.weights;
+  const weights: FeatureValues = Array.isArray(w)
+    ? (Object.fromEntries(FEATURES.map((f, i) => [f, w[i]])) as FeatureValues)
+    : w;
+  for (const f of RISK_FEATURES) {
+    if (weights[f] > 0)
+      throw new SigilError(
+        'model_invalid',
+        `weight of ${f} must be ≤ 0 (riskier never trusted more)`,
+      );
+  }
+  if (weights.loa < 0) throw new SigilError('model_invalid', 'weight of loa must be ≥ 0');
+  const model: TrustModel = deepFreeze({
+    version: String(m.version),
+    bias: m.bias,
+    weights,
+    threshold: m.threshold,
+    actionRisk: m.actionRisk ?? DEFAULT_ACTION_RISK,
+    targetRisk: m.targetRisk ?? DEFAULT_TARGET_RISK,
+  });
+  compiled(model); // surfaces unusable patterns now, not at the first request
+  return model;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled lookups (built once per model object)
+
+interface CompiledModel {
+  readonly actions: ReadonlyMap<string, number>;
+  readonly targets: readonly { readonly re: RegExp; readonly risk: number }[];
+}
+
+const cache = new WeakMap<TrustModel, CompiledModel>();
+
+function compiled(model: TrustModel): CompiledModel {
+  let c = cache.get(model);
+  if (c === undefined) {
+    c = {
+      actions: new Map(Object.entries(model.actionRisk).map(([k, v]) => [k.toLowerCase(), v])),
+      targets: model.targetRisk.map(({ pattern, risk }) => ({ re: compilePattern(pattern), risk })),
+    };
+    cache.set(model, c);
+  }
+  return c;
+}
+
+function normaliseTarget(target: string): string {
+  return target
+    .trim()
+    .toLowerCase()
+    .replace(/[\\.:/]+/g, '/')
+    .replace(/^\/|\/$/g, '');
+}
+
+function compilePattern(pattern: string): RegExp {
+  const norm = normaliseTarget(pattern);
+  if (norm === '') throw new SigilError('model_invalid', `empty target pattern: ${pattern}`);
+  const body = norm
+    .split('/')
+    .map((seg) => seg.replace(/[.*+?^${}()|[\]\\]/g, (ch) => (ch === '*' ? '[^/]*' : `\\${ch}`)))
+    .join('/');
+  return new RegExp(`^${body}(?:/|$)`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Features
+
+const ACTION_TOKEN_SPLIT = /[.\-_/:\s]+/;
+
+function knownActionRisk(model: TrustModel, action: string): number | undefined {
+  const { actions } = compiled(model);
+  const name = action.trim().toLowerCase();
+  const exact = actions.get(name);
+  if (exact !== undefined) return exact;
+  let worst: number | undefined;
+  for (const token of name.split(ACTION_TOKEN_SPLIT)) {
+    const r = actions.get(token);
+    if (r !== undefined && (worst === undefined || r > worst)) worst = r;
+  }
+  return worst;
+}
+
+/**
+ * Risk of an action in [0, 1]. A `declaredRisk` (from trusted policy such as the gateway's
+ * per-tool risk, never from a request body) replaces the table. Otherwise the exact action name
+ * is looked up, then each of its verb tokens (split on `. - _ / :` and space), taking the riskiest
+ * token, so `delete_user_profile` is a delete. Nothing known → {@link UNKNOWN_RISK}.
+ * A declared risk outside [0, 1] throws SigilError 'invalid_risk'.
+ */
+export function actionRisk(
+  action: string,
+  declaredRisk?: number,
+  model: TrustModel = DEFAULT_TRUST_MODEL,
+): number {
+  if (declaredRisk !== undefined) return checkedRisk(declaredRisk);
+  return knownActionRisk(model, action) ?? UNKNOWN_RISK;
+}
+
+function checkedRisk(risk: number): number {
+  if (!(risk >= 0 && risk <= 1))
+    throw new SigilError('invalid_risk', `declared risk must be in [0, 1], got ${risk}`);
+  return risk;
+}
+
+function knownTargetRisk(model: TrustModel, target: string | undefined): number | undefined {
+  if (target === undefined) return undefined;
+  const norm = normaliseTarget(target);
+  if (norm === '') return undefined;
+  for (const { re, risk } of compiled(model).targets) if (re.test(norm)) return risk;
+  return undefined;
+}
+
+/** Sensitivity of a target in [0, 1]: the first matching pattern; none or no target → 0.5. */
+export function targetRisk(
+  target: string | undefined,
+  model: TrustModel = DEFAULT_TRUST_MODEL,
+): number {
+  return knownTargetRisk(model, target) ?? UNKNOWN_RISK;
+}
+
+/**
+ * Shannon entropy of `bytes` in bits per byte, divided by 8: 0 for empty or constant input,
+ * 1 for uniformly distributed bytes. Encrypted, compressed or encoded blobs score high.
+ */
+export function normalisedEntropy(bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n === 0) return 0;
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < n; i++) counts[bytes[i]!]!++;
+  let bits = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i]!;
+    if (c !== 0) {
+      const p = c / n;
+      bits -= p * Math.log2(p);
+    }
+  }
+  return bits / 8;
+}
+
+/**
+ * The payload's bytes as the entropy feature sees them: raw bytes as given, a string as UTF-8,
+ * anything else as its RFC 8785 canonical JSON. undefined/null → no payload.
+ */
+function payloadBytes(payload: unknown): Uint8Array {
+  if (payload === undefined || payload === null) return new Uint8Array(0);
+  if (payload instanceof Uint8Array) return payload;
+  if (typeof payload === 'string') return utf8Encode(payload);
+  return canonicalBytes(payload);
+}
+
+export interface FeatureInput {
+  action: string;
+  /** What the action touches (`canon/user/42`, `system/config`); absent counts as unknown. */
+  target?: string;
+  payload?: unknown;
+  loa: Loa;
+  /** Rate-limiter pressure in [0, 1] (see RateLimiter.take). */
+  ratePressure: number;
+  /** Risk from trusted policy (e.g. the gateway's tool risk); replaces the action table. */
+  declaredRisk?: number;
+}
+
+export interface ExtractedFeatures {
+  values: FeatureValues;
+  /**
+   * Features that could not be determined and took a fallback: unknown action or target
+   * (→ 0.5), non-canonicalizable payload or non-finite rate pressure (→ 1, the worst case).
+   * Strict enforcement denies when this is non-empty.
+   */
+  missing: Feature[];
+}
+
+/** Computes the five features of a request (pure; cheap: table lookups and one byte pass). */
+export function extractFeatures(
+  input: FeatureInput,
+  model: TrustModel = DEFAULT_TRUST_MODEL,
+): ExtractedFeatures {
+  const missing: Feature[] = [];
+
+  let action = input.declaredRisk === undefined ? undefined : checkedRisk(input.declaredRisk);
+  action ??= knownActionRisk(model, input.action);
+  if (action === undefined) {
+    missing.push('action_risk');
+    action = UNKNOWN_RISK;
+  }
+
+  let target = knownTargetRisk(model, input.target);
+  if (target === undefined) {
+    missing.push('target_risk');
+    target = UNKNOWN_RISK;
+  }
+
+  let loa = 0;
+  if (isLoa(input.loa)) loa = LOA_FEATURE[input.loa];
+  else missing.push('loa');
+
+  let rate = 1;
+  if (Number.isFinite(input.ratePressure)) rate = Math.min(1, Math.max(0, input.ratePressure));
+  else missing.push('rate_pressure');
+
+  let entropy = 1;
+  try {
+    entropy = normalisedEntropy(payloadBytes(input.payload));
+  } catch {
+    missing.push('input_entropy');
+  }
+
+  return {
+    values: {
+      action_risk: action,
+      target_risk: target,
+      loa,
+      rate_pressure: rate,
+      input_entropy: entropy,
+    },
+    missing,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scoring
+
+export interface FeatureContribution {
+  value: number;
+  weight: number;
+  /** weight × value: this feature's share of the logit. */
+  contribution: number;
+}
+
+export interface TrustScore {
+  /** σ(logit) in [0, 1]; NaN if a value was NaN (NaN never passes a threshold). */
+  score: number;
+  logit: number;
+  contributions: Record<Feature, FeatureContribution>;
+}
+
+/** The logistic sigmoid. */
+export function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Scores features under a model; the contributions explain the score in decision records. */
+export function scoreTrust(model: TrustModel, features: FeatureValues): TrustScore {
+  let logit = model.bias;
+  const contributions = {} as Record<Feature, FeatureContribution>;
+  for (const f of FEATURES) {
+    const value = features[f];
+    const weight = model.weights[f];
+    const contribution = weight * value;
+    logit += contribution;
+    contributions[f] = { value, weight, contribution };
+  }
+  return { score: sigmoid(logit), logit, contributions };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
