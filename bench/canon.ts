@@ -1,0 +1,133 @@
+/**
+ * Canon log benchmark. One run prints, each beside the limit measured in the same run:
+ * - durable appends/s on SQLite with 64 concurrent appenders (1 KiB payloads) vs the CPU bound
+ *   of the same records without storage (canonicalJson + Ed25519 sign + AES-256-GCM);
+ * - p50/p99 latency of a single sequential append (each waits for its own fsync);
+ * - validate records/s vs raw Ed25519 verify/s on one thread.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encryptBody } from '../src/canon/envelope.ts';
+import { CanonLog } from '../src/canon/log.ts';
+import { recordSigningMessage } from '../src/canon/record-json.ts';
+import type { RecordDraft } from '../src/canon/record.ts';
+import { canonicalJson } from '../src/core/canonical.ts';
+import { generateKeyPair, sign, verify } from '../src/core/ed25519.ts';
+import { utf8Encode } from '../src/core/encoding.ts';
+import { sha256Hex } from '../src/core/hash.ts';
+import { randomBytes } from '../src/core/random.ts';
+
+const APPENDERS = 64;
+const APPENDS = 8000;
+const LATENCY_SAMPLES = 300;
+const VALIDATE_RECORDS = 20_000;
+const BOUND_RECORDS = 4000;
+const ENV = { SIGIL_MASTER_KEY: Buffer.alloc(32, 0x17).toString('base64') };
+
+/** A draft with a 1 KiB canonical payload: 16 fields of short text. */
+function draft(i: number): RecordDraft {
+  const payload: Record<string, string | number> = { i };
+  for (let f = 0; f < 16; f++) payload[`field_${f}`] = `${'v'.repeat(48)}-${i}-${f}`;
+  return { kind: 'user_data', tenant: 'bench', space: 'user', payload };
+}
+
+const rate = (n: number, ms: number): number => (n * 1000) / ms;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const pct = (a: number, b: number): string => `${Math.round((100 * a) / b)}%`;
+
+/** The CPU bound of an append: canonical JSON, hash + sign, AES-GCM — no storage, one thread. */
+function measureBound(): number {
+  const signer = generateKeyPair();
+  const dataKey = randomBytes(32);
+  const drafts = Array.from({ length: BOUND_RECORDS }, (_, i) => draft(i));
+  const started = performance.now();
+  drafts.forEach((d, seq) => {
+    const text = canonicalJson({ ...d, id: `rec_${seq}`, ts: new Date().toISOString() });
+    sign(signer.privateKey, recordSigningMessage(sha256Hex(text)));
+    encryptBody(dataKey, seq, `rec_${seq}`, utf8Encode(text));
+  });
+  return rate(BOUND_RECORDS, performance.now() - started);
+}
+
+/** Raw Ed25519 verifications per second on one thread, over record-shaped messages. */
+function measureVerify(): number {
+  const signer = generateKeyPair();
+  const items = Array.from({ length: BOUND_RECORDS }, (_, i) => {
+    const message = recordSigningMessage(sha256Hex(`record ${i}`));
+    return { message, sig: sign(signer.privateKey, message) };
+  });
+  const started = performance.now();
+  for (const { message, sig } of items) verify(signer.publicKey, message, sig);
+  return rate(items.length, performance.now() - started);
+}
+
+async function measureAppends(log: CanonLog): Promise<number> {
+  let next = 0;
+  const appender = async (): Promise<void> => {
+    while (next < APPENDS) {
+      next += 1;
+      await log.append(draft(next));
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: APPENDERS }, appender));
+  return rate(APPENDS, performance.now() - started);
+}
+
+async function measureLatency(log: CanonLog): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const started = performance.now();
+    await log.append(draft(i));
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+export async function run(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sigil-bench-canon-'));
+  try {
+    await CanonLog.init({ dataDir, env: ENV });
+    const log = await CanonLog.open({ dataDir, env: ENV });
+    try {
+      const bound = measureBound();
+      const appends = await measureAppends(log);
+      const latency = await measureLatency(log);
+      const have = await log.size();
+      for (let n = have; n < VALIDATE_RECORDS; n += 2000) {
+        await log.appendMany(
+          Array.from({ length: Math.min(2000, VALIDATE_RECORDS - n) }, (_, i) => draft(n + i)),
+        );
+      }
+      await log.checkpoint();
+      const verifyRate = measureVerify();
+      const result = await log.validate();
+      if (!result.ok) throw new Error(`validate failed: ${result.reason}`);
+      const validateRate = rate(result.count, result.ms);
+
+      console.log(`canon log (sqlite, ${availableParallelism()} cores)`);
+      console.log(
+        `  durable appends, ${APPENDERS} appenders, 1 KiB payload: ${fmt(appends)} records/s` +
+          ` | bound (canonicalJson + sign + AES-GCM, no storage): ${fmt(bound)} records/s` +
+          ` | ratio ${pct(appends, bound)} (goal >= 60%)`,
+      );
+      console.log(
+        `  single append latency (sequential, fsync each): p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms`,
+      );
+      console.log(
+        `  validate ${fmt(result.count)} records: ${fmt(validateRate)} records/s` +
+          ` | raw Ed25519 verify (1 thread): ${fmt(verifyRate)}/s` +
+          ` | ratio ${pct(validateRate, verifyRate)} (goal >= 80%)`,
+      );
+    } finally {
+      await log.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

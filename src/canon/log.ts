@@ -1,0 +1,418 @@
+/**
+ * CanonLog: the append-only, signed, encrypted, Merkle-proven log over a storage backend.
+ *
+ * - `init` creates the store meta (log id, log public key, wrapped data key) and the log's
+ *   Ed25519 key in the key store at <dataDir>/keys (key id 'log').
+ * - `open` resolves the master key, unwraps the data key ('master_key_invalid' on a wrong key,
+ *   nothing written), loads the log key and checks it is the one the store was created with.
+ * - Appends are group-committed (see append.ts); sealing happens inside the store transaction
+ *   holding the head, so several processes on one database never fork the chain.
+ * - The Merkle tree of leaf hashes lives in memory, loaded at open, extended on append and
+ *   refreshed from the store before proofs and checkpoints (other processes may have appended).
+ * - Checkpoints are signed on demand, every `checkpointEvery.appends` appends and every
+ *   `checkpointEvery.ms` while appends are pending a checkpoint; each one is stored.
+ */
+import type { KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../core/ed25519.ts';
+import { toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
+import { randomBytes } from '../core/random.ts';
+import {
+  assertSealerMatchesRecordModule,
+  GroupCommit,
+  readyDrafts,
+  sealBatch,
+  type ReadyDraft,
+  type SealedRecord,
+  type SealKeys,
+} from './append.ts';
+import { checkpointOrigin, signCheckpoint, verifierKey } from './checkpoint.ts';
+import { decryptBody, generateDataKey, unwrapDataKey, wrapDataKey } from './envelope.ts';
+import { KeyStore } from './keystore.ts';
+import { resolveMasterKey, type MasterKey } from './masterkey.ts';
+import { MerkleTree } from './merkle.ts';
+import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
+import type { ConsistencyProof, InclusionProof } from './proof.ts';
+import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
+import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
+import type { BackendName, CanonStore, StateTable, StoredRow } from './store/types.ts';
+import { validateStore, type ValidateOptions, type ValidationResult } from './validate.ts';
+
+export type { SealedRecord } from './append.ts';
+
+/** How to reach a log: the data dir, the backend, and when to checkpoint. */
+export interface CanonLogOptions extends StoreOptions {
+  /** Checkpoint at least every `appends` appends and every `ms` milliseconds (default 1000 / 60 s). */
+  checkpointEvery?: { appends: number; ms: number };
+  /** Largest canonical payload accepted by append (default record.ts's 1 MiB). */
+  maxPayloadBytes?: number;
+}
+
+/** What `init` created. */
+export interface InitResult {
+  dataDir: string;
+  backend: BackendName;
+  logId: string;
+  origin: string;
+  /** base64url raw Ed25519 public key of the log */
+  publicKey: string;
+  /** C2SP verifier key string: what a verifier needs to check checkpoints */
+  verifierKey: string;
+  masterKeySource: MasterKey['source'];
+  /** Set when init created <dataDir>/master.key (the development fallback). */
+  masterKeyWarning?: string;
+}
+
+/** A page of records in log order; `cursor` continues after the last one. */
+export interface RecordPage {
+  records: SealedRecord[];
+  cursor?: string;
+}
+
+export interface ListOptions {
+  kind?: RecordKind;
+  since?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** The key store directory inside a data dir, and the log key's id. */
+export const KEYS_DIR = 'keys';
+export const LOG_KEY_ID = 'log';
+const DEFAULT_CHECKPOINT_EVERY = { appends: 1000, ms: 60_000 };
+const DEFAULT_LIST_LIMIT = 100;
+const LEAF_CHUNK = 65_536;
+const MAX_LIST_LIMIT = 1000;
+
+function closedError(): SigilError {
+  return new SigilError('log_closed', 'the canon log is closed');
+}
+
+function checkSize(n: unknown, name: string): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new SigilError('bad_request', `${name} must be a non-negative integer`);
+  }
+  return n;
+}
+
+function parseCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(cursor)) {
+    throw new SigilError('bad_request', 'cursor is not one this log issued');
+  }
+  return Number(cursor);
+}
+
+/** Extends the tree with leaves at its end; leaves past a gap wait for the next refresh. */
+function addLeaves(tree: MerkleTree, leaves: Array<{ seq: number; leafHash: Uint8Array }>): void {
+  for (const { seq, leafHash } of leaves) {
+    if (seq === tree.size) tree.append(leafHash);
+  }
+}
+
+/** Loads the leaves committed since the tree was last extended (by any writer), in chunks. */
+async function refreshTree(tree: MerkleTree, store: CanonStore): Promise<void> {
+  for (;;) {
+    const from = tree.size;
+    const leaves = await store.leafHashes(from, LEAF_CHUNK);
+    addLeaves(tree, leaves);
+    if (leaves.length < LEAF_CHUNK || tree.size === from) return;
+  }
+}
+
+export class CanonLog {
+  readonly dataDir: string;
+  readonly backend: BackendName;
+  readonly logId: string;
+  /** The checkpoint origin, `sigil/<log-id>`; also the signed-note key name. */
+  readonly origin: string;
+  readonly keyName: string;
+  readonly publicKey: KeyObject;
+  /** The log's Ed25519 key pair, used to seal records and sign checkpoints. */
+  readonly signer: Ed25519KeyPair;
+  /** C2SP verifier key string for the checkpoints. */
+  readonly verifierKey: string;
+  /** Runtime state kept in the store (e.g. token hashes). */
+  readonly state: StateTable;
+
+  readonly #store: CanonStore;
+  readonly #keys: SealKeys;
+  readonly #tree: MerkleTree;
+  readonly #writer: GroupCommit;
+  readonly #every: { appends: number; ms: number };
+  readonly #maxPayloadBytes: number | undefined;
+  readonly #timer: NodeJS.Timeout;
+  #sinceCheckpoint = 0;
+  #closed = false;
+
+  private constructor(
+    opts: CanonLogOptions,
+    store: CanonStore,
+    logId: string,
+    signer: Ed25519KeyPair,
+    dataKey: Uint8Array,
+    tree: MerkleTree,
+  ) {
+    this.dataDir = opts.dataDir;
+    this.backend = store.backend;
+    this.logId = logId;
+    this.origin = checkpointOrigin(logId);
+    this.keyName = this.origin;
+    this.signer = signer;
+    this.publicKey = signer.publicKey;
+    this.verifierKey = verifierKey(this.keyName, signer.publicKey);
+    this.state = store.state;
+    this.#store = store;
+    this.#keys = { signer, pubKey: toBase64Url(publicKeyToRaw(signer.publicKey)), dataKey };
+    this.#tree = tree;
+    this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.#maxPayloadBytes = opts.maxPayloadBytes;
+    this.#writer = new GroupCommit(
+      (drafts) => this.#commit(drafts),
+      () => this.#checkpointIfDue(this.#every.appends),
+    );
+    this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
+    this.#timer.unref();
+  }
+
+  /**
+   * Creates a new log: store meta, wrapped data key and the log key. Refuses ('store_exists')
+   * when the store is already initialised or the data dir already holds a log key.
+   */
+  static async init(opts: CanonLogOptions): Promise<InitResult> {
+    const env = opts.env ?? process.env;
+    const { backend } = resolveBackend(opts);
+    const store = await openStore(opts, { create: true });
+    try {
+      if ((await store.readMeta()) !== undefined) {
+        throw new SigilError('store_exists', 'the canon store is already initialised');
+      }
+      const hadKeyFile = existsSync(join(opts.dataDir, 'master.key'));
+      const master = resolveMasterKey({ dataDir: opts.dataDir, env, create: true });
+      const keystore = new KeyStore(join(opts.dataDir, KEYS_DIR), master.kek);
+      if (keystore.has(LOG_KEY_ID)) {
+        throw new SigilError('store_exists', `${keystore.dir} already holds a log key`);
+      }
+      const logId = toHex(randomBytes(16));
+      const signer = generateKeyPair();
+      const publicKey = toBase64Url(publicKeyToRaw(signer.publicKey));
+      keystore.save(LOG_KEY_ID, signer);
+      await store.initialise({
+        logId,
+        publicKey,
+        wrappedKey: wrapDataKey(generateDataKey(), master.kek),
+        createdAt: new Date().toISOString(),
+      });
+      const origin = checkpointOrigin(logId);
+      const result: InitResult = {
+        dataDir: opts.dataDir,
+        backend,
+        logId,
+        origin,
+        publicKey,
+        verifierKey: verifierKey(origin, signer.publicKey),
+        masterKeySource: master.source,
+      };
+      if (master.source === 'file' && !hadKeyFile && master.warning) {
+        result.masterKeyWarning = master.warning;
+      }
+      return result;
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** Opens an initialised log ('store_missing', 'master_key_invalid', 'key_mismatch'). */
+  static async open(opts: CanonLogOptions): Promise<CanonLog> {
+    const store = await openStore(opts, { create: false });
+    try {
+      const meta = await store.readMeta();
+      if (meta === undefined) {
+        throw new SigilError(
+          'store_missing',
+          'the canon store is not initialised; run `sigil init`',
+        );
+      }
+      const master = resolveMasterKey({
+        dataDir: opts.dataDir,
+        env: opts.env ?? process.env,
+        create: false,
+      });
+      const dataKey = unwrapDataKey(meta.wrappedKey, master.kek);
+      const signer = new KeyStore(join(opts.dataDir, KEYS_DIR), master.kek).load(LOG_KEY_ID);
+      if (toBase64Url(publicKeyToRaw(signer.publicKey)) !== meta.publicKey) {
+        throw new SigilError(
+          'key_mismatch',
+          'the log key in this data dir is not the key the store was created with; ' +
+            'every instance must share the same keys directory',
+        );
+      }
+      assertSealerMatchesRecordModule({ signer, pubKey: meta.publicKey, dataKey });
+      const tree = new MerkleTree();
+      await refreshTree(tree, store);
+      return new CanonLog(opts, store, meta.logId, signer, dataKey, tree);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  /** Appends one record; resolves once its batch is durable. */
+  async append(draft: RecordDraft): Promise<SealedRecord> {
+    const [record] = await this.appendMany([draft]);
+    return record!;
+  }
+
+  /** Appends records atomically (all in one transaction, consecutive seqs) once durable. */
+  async appendMany(drafts: readonly RecordDraft[]): Promise<SealedRecord[]> {
+    if (this.#closed) throw closedError();
+    if (!Array.isArray(drafts)) throw new SigilError('bad_request', 'drafts must be an array');
+    const ready = readyDrafts(drafts, this.#maxPayloadBytes);
+    if (ready.length === 0) return [];
+    return this.#writer.submit(ready);
+  }
+
+  async #commit(drafts: ReadyDraft[]): Promise<SealedRecord[]> {
+    let records: SealedRecord[] = [];
+    const rows = await this.#store.appendBatch((head) => {
+      const sealed = sealBatch(this.#keys, drafts, head);
+      records = sealed.records;
+      return sealed.rows;
+    });
+    addLeaves(
+      this.#tree,
+      rows.map((r) => ({ seq: r.seq, leafHash: r.leaf_hash })),
+    );
+    this.#sinceCheckpoint += rows.length;
+    return records;
+  }
+
+  async #refreshTree(): Promise<void> {
+    await refreshTree(this.#tree, this.#store);
+  }
+
+  /** The record with this id, or undefined. */
+  async get(id: string): Promise<SealedRecord | undefined> {
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new SigilError('bad_request', 'id must be a non-empty string');
+    }
+    const row = await this.#store.getById(id);
+    return row && this.#open(row);
+  }
+
+  /** The record at this seq, or undefined. */
+  async getBySeq(seq: number): Promise<SealedRecord | undefined> {
+    const row = await this.#store.getBySeq(checkSize(seq, 'seq'));
+    return row && this.#open(row);
+  }
+
+  /** Records in log order, filtered by kind and/or ts ≥ since, a page at a time. */
+  async list(opts: ListOptions = {}): Promise<RecordPage> {
+    const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new SigilError('bad_request', `limit must be 1..${MAX_LIST_LIMIT}`);
+    }
+    const afterSeq = parseCursor(opts.cursor);
+    const rows = await this.#store.list({
+      limit,
+      ...(opts.kind !== undefined && { kind: opts.kind }),
+      ...(opts.since !== undefined && { since: opts.since }),
+      ...(afterSeq !== undefined && { afterSeq }),
+    });
+    const records = rows.map((r) => this.#open(r));
+    const last = rows[rows.length - 1];
+    return rows.length === limit && last ? { records, cursor: String(last.seq) } : { records };
+  }
+
+  /** Decrypts a row and checks it is the record its clear columns name. */
+  #open(row: StoredRow): SealedRecord {
+    const plain = decryptBody(this.#keys.dataKey, row.seq, row.id, row.body);
+    const record = JSON.parse(utf8Decode(plain)) as CanonicalRecord;
+    if (record.id !== row.id || record.hash !== row.hash) {
+      throw new SigilError('decrypt_failed', `record at seq ${row.seq} does not match its row`);
+    }
+    return { ...record, seq: row.seq };
+  }
+
+  /** Number of records in the log (across every writer). */
+  async size(): Promise<number> {
+    return (await this.#store.head()).size;
+  }
+
+  /** Signs and stores a checkpoint of the whole log now; returns the note. */
+  async checkpoint(): Promise<string> {
+    if (this.#closed) throw closedError();
+    return this.#checkpoint();
+  }
+
+  async #checkpoint(): Promise<string> {
+    await this.#refreshTree();
+    const size = this.#tree.size;
+    const root = this.#tree.root(size);
+    const ts = new Date().toISOString();
+    const note = signCheckpoint(
+      { origin: this.origin, size, rootHash: root, timestamp: ts },
+      this.keyName,
+      this.signer.privateKey,
+    );
+    this.#sinceCheckpoint = 0;
+    return (await this.#store.putCheckpoint({ size, root, note, ts })).note;
+  }
+
+  async #checkpointIfDue(threshold: number): Promise<void> {
+    if (!this.#closed && this.#sinceCheckpoint >= threshold) await this.#checkpoint();
+  }
+
+  /** The newest stored checkpoint note, if any. */
+  async latestCheckpoint(): Promise<string | undefined> {
+    return (await this.#store.latestCheckpoint())?.note;
+  }
+
+  /** Every stored checkpoint (size, root, note, ts), oldest first. */
+  async checkpoints(): Promise<Array<{ size: number; root: string; note: string; ts: string }>> {
+    return (await this.#store.checkpoints()).map((c) => ({ ...c, root: toHex(c.root) }));
+  }
+
+  /** Inclusion proof of the record at `seq` in the tree of `size` records (default: all). */
+  async proveInclusion(seq: number, size?: number): Promise<InclusionProof> {
+    await this.#refreshTree();
+    const n = size === undefined ? this.#tree.size : checkSize(size, 'size');
+    return buildInclusionProof(this.#tree, checkSize(seq, 'seq'), n);
+  }
+
+  /** Consistency proof between the trees of `size1` and `size2` records. */
+  async proveConsistency(size1: number, size2: number): Promise<ConsistencyProof> {
+    await this.#refreshTree();
+    return buildConsistencyProof(this.#tree, checkSize(size1, 'size1'), checkSize(size2, 'size2'));
+  }
+
+  /** Checks the whole log: every record, link, leaf and checkpoint (see validate.ts). */
+  async validate(opts: ValidateOptions = {}): Promise<ValidationResult> {
+    if (this.#closed) throw closedError();
+    return validateStore(
+      {
+        store: this.#store,
+        dataKey: this.#keys.dataKey,
+        publicKey: this.publicKey,
+        keyName: this.keyName,
+        origin: this.origin,
+      },
+      opts,
+    );
+  }
+
+  /** Waits for in-flight appends, checkpoints what this instance appended, closes the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    try {
+      await this.#writer.flush();
+      if (this.#sinceCheckpoint > 0) await this.#checkpoint();
+    } finally {
+      await this.#store.close();
+    }
+  }
+}

@@ -1,0 +1,403 @@
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalBytes, type JsonValue } from '../core/canonical.ts';
+import {
+  publicKeyFromRaw,
+  publicKeyToRaw,
+  sign,
+  verify,
+  type Ed25519KeyPair,
+} from '../core/ed25519.ts';
+import {
+  concatBytes,
+  fromBase64Url,
+  fromHex,
+  toBase64Url,
+  toHex,
+  utf8Decode,
+  utf8Encode,
+} from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import { randomBytes } from '../core/random.ts';
+
+/**
+ * CanonicalRecord: the unit of the log. A draft is validated, then sealed:
+ * `hash` = hex SHA-256 of the RFC 8785 bytes of the body (the record without
+ * hash, sig and witnesses — `pub_key` is inside, so the key is bound), `sig` =
+ * Ed25519 over "sigil.record.v1\0" || hash bytes. Witnesses sign
+ * "sigil.witness.v1\0" || hash bytes || canonical {witness_id, timestamp, authority}.
+ */
+
+export const RECORD_KINDS = [
+  'user_data',
+  'system_config',
+  'audit_record',
+  'decision',
+  'checkpoint',
+  'model_config',
+  'token_event',
+  'license_event',
+  'witness_event',
+  'consent_event',
+  'holon_event',
+  'quorum_event',
+  'kernel_verdict',
+  'governance_event',
+  'memory_block',
+  'rag_doc',
+  'mcp_call',
+] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+export interface Link {
+  rel: string;
+  id: string;
+}
+
+export interface Witness {
+  witness_id: string;
+  /** base64url Ed25519 signature */
+  signature: string;
+  timestamp: string;
+  authority: string;
+}
+
+export interface CanonicalRecord {
+  kind: RecordKind;
+  schema_version: 1;
+  id: string;
+  tenant: string;
+  /** RFC 3339 UTC */
+  ts: string;
+  space: 'user' | 'system';
+  payload: JsonValue;
+  links: Link[];
+  /** hex hash of the previous record of the log; null for the first */
+  prev: string | null;
+  /** hex SHA-256 of the canonical body */
+  hash: string;
+  /** base64url Ed25519 signature */
+  sig: string;
+  /** base64url raw 32-byte Ed25519 public key */
+  pub_key: string;
+  witnesses: Witness[];
+}
+
+export type RecordBody = Omit<CanonicalRecord, 'hash' | 'sig' | 'witnesses'>;
+
+export interface RecordDraft {
+  kind: RecordKind;
+  tenant: string;
+  space: 'user' | 'system';
+  payload: JsonValue;
+  links?: Link[];
+  id?: string;
+  ts?: string;
+}
+
+export type RecordCheck =
+  | { ok: true }
+  | {
+      ok: false;
+      code: 'record_invalid' | 'hash_mismatch' | 'signature_invalid' | 'witness_invalid';
+      reason: string;
+    };
+
+/** Default ceiling on a payload's canonical size. */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+const MAX_LINKS = 64;
+const MAX_WITNESSES = 64;
+const RECORD_DOMAIN = utf8Encode('sigil.record.v1\0');
+const WITNESS_DOMAIN = utf8Encode('sigil.witness.v1\0');
+const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+const ID_RE = /^[A-Za-z0-9._:-]{1,256}$/;
+const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+const HEX_HASH_RE = /^[0-9a-f]{64}$/;
+const SIG_RE = /^[A-Za-z0-9_-]{86}$/;
+const PUB_KEY_RE = /^[A-Za-z0-9_-]{43}$/;
+
+/** True for `YYYY-MM-DDTHH:MM:SS(.sss)?Z` naming a real instant (it round-trips through Date). */
+export function isRfc3339Utc(ts: unknown): ts is string {
+  if (typeof ts !== 'string' || !TS_RE.test(ts)) return false;
+  const parsed = new Date(ts);
+  if (Number.isNaN(parsed.getTime())) return false;
+  return parsed.toISOString() === (ts.length === 20 ? `${ts.slice(0, 19)}.000Z` : ts);
+}
+
+/** A fresh unique record id: `rec_` + 26 base32 characters of 128 random bits. */
+export function newRecordId(): string {
+  const bytes = randomBytes(16);
+  let bits = 0;
+  let acc = 0;
+  let out = 'rec_';
+  for (const byte of bytes) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BASE32_ALPHABET[(acc >> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out + BASE32_ALPHABET[(acc << (5 - bits)) & 31];
+}
+
+const tsSchema = z
+  .string()
+  .refine(isRfc3339Utc, 'must be RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS(.sss)Z)');
+const linkSchema = z.strictObject({
+  rel: z.string().min(1).max(64),
+  id: z.string().min(1).max(256),
+});
+/** Presence only: canonicalBytes decides what JSON is (see payloadBytes). */
+const payloadSchema = z.custom<JsonValue>((v) => v !== undefined, 'is required');
+const common = {
+  kind: z.enum(RECORD_KINDS),
+  tenant: z.string().min(1).max(128),
+  space: z.enum(['user', 'system']),
+  payload: payloadSchema,
+};
+const draftSchema = z.strictObject({
+  ...common,
+  id: z.string().regex(ID_RE, 'must be 1..256 of [A-Za-z0-9._:-]').optional(),
+  ts: tsSchema.optional(),
+  links: z.array(linkSchema).max(MAX_LINKS).optional(),
+});
+const witnessSchema = z.strictObject({
+  witness_id: z.string().min(1).max(256),
+  signature: z.string().regex(SIG_RE, 'must be a base64url Ed25519 signature'),
+  timestamp: tsSchema,
+  authority: z.string().min(1).max(256),
+});
+const recordSchema = z.strictObject({
+  ...common,
+  schema_version: z.literal(1),
+  id: z.string().regex(ID_RE, 'must be 1..256 of [A-Za-z0-9._:-]'),
+  ts: tsSchema,
+  links: z.array(linkSchema).max(MAX_LINKS),
+  prev: z.string().regex(HEX_HASH_RE, 'must be 64 lowercase hex').nullable(),
+  hash: z.string().regex(HEX_HASH_RE, 'must be 64 lowercase hex'),
+  sig: z.string().regex(SIG_RE, 'must be a base64url Ed25519 signature'),
+  pub_key: z.string().regex(PUB_KEY_RE, 'must be a base64url Ed25519 public key'),
+  witnesses: z.array(witnessSchema).max(MAX_WITNESSES),
+});
+
+/** Runs a schema; the first issue becomes SigilError('record_invalid') naming the field. */
+function parseWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  let result: ReturnType<typeof schema.safeParse>;
+  try {
+    result = schema.safeParse(input);
+  } catch {
+    throw new SigilError('record_invalid', `${what} could not be validated`, { field: '' });
+  }
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = [...issue.path];
+  if (issue.code === 'unrecognized_keys') path.push(issue.keys[0] ?? '');
+  const field = path.map(String).join('.');
+  const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+  throw new SigilError('record_invalid', `${what} field ${field || '(root)'}: ${message}`, {
+    field,
+  });
+}
+
+/** The payload's canonical bytes, within `limit` ('payload_too_large'). */
+function payloadBytes(payload: JsonValue, limit: number): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = canonicalBytes(payload);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : 'not JSON';
+    throw new SigilError('record_invalid', `record field payload: ${why}`, { field: 'payload' });
+  }
+  if (bytes.length > limit) {
+    throw new SigilError(
+      'payload_too_large',
+      `payload is ${bytes.length} bytes canonical, over the ${limit}-byte limit`,
+      { field: 'payload', limit, size: bytes.length },
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Validates untrusted input as a record draft and fills the defaults (a fresh
+ * id, the current time, no links). The payload comes back as a fresh copy of
+ * its canonical form, so later changes by the caller cannot reach the record.
+ */
+export function parseRecordDraft(
+  input: unknown,
+  opts: { maxPayloadBytes?: number } = {},
+): RecordDraft & { id: string; ts: string; links: Link[] } {
+  const draft = parseWith(draftSchema, input, 'record');
+  const bytes = payloadBytes(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+  return {
+    kind: draft.kind,
+    id: draft.id ?? newRecordId(),
+    tenant: draft.tenant,
+    ts: draft.ts ?? new Date().toISOString(),
+    space: draft.space,
+    payload: JSON.parse(utf8Decode(bytes)) as JsonValue,
+    links: (draft.links ?? []).map((l) => ({ rel: l.rel, id: l.id })),
+  };
+}
+
+/** The signed part of a record (everything but hash, sig and witnesses). */
+export function recordBody(record: RecordBody): RecordBody {
+  return {
+    kind: record.kind,
+    schema_version: record.schema_version,
+    id: record.id,
+    tenant: record.tenant,
+    ts: record.ts,
+    space: record.space,
+    payload: record.payload,
+    links: record.links,
+    prev: record.prev,
+    pub_key: record.pub_key,
+  };
+}
+
+/** hex SHA-256 of the body's canonical bytes: the record's hash. */
+export function recordHash(body: RecordBody): string {
+  return toHex(sha256(canonicalBytes(recordBody(body))));
+}
+
+function witnessMessage(hash: Uint8Array, w: Omit<Witness, 'signature'>): Uint8Array {
+  const meta = { witness_id: w.witness_id, timestamp: w.timestamp, authority: w.authority };
+  return concatBytes(WITNESS_DOMAIN, hash, canonicalBytes(meta));
+}
+
+/**
+ * Seals a draft into a signed record chained to `prev`. The draft is validated
+ * (without a payload size limit: that is the caller's input policy); witnesses
+ * are attached as given and are not covered by the hash.
+ */
+export function sealRecord(
+  draft: RecordDraft,
+  prev: string | null,
+  signer: Ed25519KeyPair,
+  witnesses: Witness[] = [],
+): CanonicalRecord {
+  const d = parseRecordDraft(draft, { maxPayloadBytes: Number.POSITIVE_INFINITY });
+  if (prev !== null && (typeof prev !== 'string' || !HEX_HASH_RE.test(prev))) {
+    throw new SigilError('record_invalid', 'record field prev: must be 64 lowercase hex or null', {
+      field: 'prev',
+    });
+  }
+  const checkedWitnesses = parseWith(
+    z.array(witnessSchema).max(MAX_WITNESSES),
+    witnesses,
+    'witnesses',
+  );
+  const body: RecordBody = {
+    kind: d.kind,
+    schema_version: 1,
+    id: d.id,
+    tenant: d.tenant,
+    ts: d.ts,
+    space: d.space,
+    payload: d.payload,
+    links: d.links,
+    prev,
+    pub_key: toBase64Url(publicKeyToRaw(signer.publicKey)),
+  };
+  const hash = recordHash(body);
+  const sig = toBase64Url(sign(signer.privateKey, concatBytes(RECORD_DOMAIN, fromHex(hash))));
+  return { ...body, hash, sig, witnesses: checkedWitnesses };
+}
+
+/** A witness's signature over a record hash and its own {witness_id, timestamp, authority}. */
+export function signWitness(
+  recordHash: string,
+  privateKey: KeyObject,
+  w: { witness_id: string; timestamp: string; authority: string },
+): Witness {
+  if (typeof recordHash !== 'string' || !HEX_HASH_RE.test(recordHash)) {
+    throw new SigilError('bad_request', 'record hash must be 64 lowercase hex');
+  }
+  const meta = parseWith(witnessSchema.omit({ signature: true }), w, 'witness');
+  const signature = toBase64Url(sign(privateKey, witnessMessage(fromHex(recordHash), meta)));
+  return {
+    witness_id: meta.witness_id,
+    signature,
+    timestamp: meta.timestamp,
+    authority: meta.authority,
+  };
+}
+
+/** True when `witness` signed `recordHash` with `publicKey`; never throws. */
+export function verifyWitness(recordHash: string, witness: Witness, publicKey: KeyObject): boolean {
+  try {
+    const w = witnessSchema.parse(witness);
+    if (!HEX_HASH_RE.test(recordHash)) return false;
+    const message = witnessMessage(fromHex(recordHash), w);
+    return verify(publicKey, message, fromBase64Url(w.signature));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks a sealed record: its shape, its hash, its signature by `pub_key`, and
+ * its witnesses. With `trustedWitnessKeys`, every witness must be in the map
+ * and verify; without it, witnesses are checked for shape only.
+ */
+export function verifyRecord(
+  record: CanonicalRecord,
+  opts: { trustedWitnessKeys?: Map<string, KeyObject> } = {},
+): RecordCheck {
+  let r: CanonicalRecord;
+  let pubKey: KeyObject;
+  try {
+    r = parseWith(recordSchema, record, 'record');
+    pubKey = publicKeyFromRaw(fromBase64Url(r.pub_key));
+  } catch (err) {
+    return { ok: false, code: 'record_invalid', reason: (err as Error).message };
+  }
+  let hash: string;
+  try {
+    hash = recordHash(r);
+  } catch {
+    return { ok: false, code: 'record_invalid', reason: 'record body is not canonicalisable' };
+  }
+  if (hash !== r.hash) {
+    return { ok: false, code: 'hash_mismatch', reason: `record ${r.id}: hash does not match body` };
+  }
+  const message = concatBytes(RECORD_DOMAIN, fromHex(r.hash));
+  if (!verify(pubKey, message, fromBase64Url(r.sig))) {
+    return { ok: false, code: 'signature_invalid', reason: `record ${r.id}: signature invalid` };
+  }
+  const seen = new Set<string>();
+  for (const w of r.witnesses) {
+    if (seen.has(w.witness_id)) {
+      return { ok: false, code: 'witness_invalid', reason: `witness ${w.witness_id} repeated` };
+    }
+    seen.add(w.witness_id);
+    if (!opts.trustedWitnessKeys) continue;
+    const key = opts.trustedWitnessKeys.get(w.witness_id);
+    if (!key) {
+      return { ok: false, code: 'witness_invalid', reason: `witness ${w.witness_id} not trusted` };
+    }
+    if (!verifyWitness(r.hash, w, key)) {
+      return {
+        ok: false,
+        code: 'witness_invalid',
+        reason: `witness ${w.witness_id}: signature invalid`,
+      };
+    }
+  }
+  return { ok: true };
+}
+
+/** Canonical bytes of the whole sealed record — the Merkle leaf input. Extra fields are ignored. */
+export function recordBytes(record: CanonicalRecord): Uint8Array {
+  return canonicalBytes({
+    ...recordBody(record),
+    hash: record.hash,
+    sig: record.sig,
+    witnesses: record.witnesses,
+  });
+}

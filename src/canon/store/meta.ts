@@ -1,0 +1,41 @@
+/** Helpers shared by the backends: the meta table's key/value layout and error mapping. */
+import { SigilError, isSigilError } from '../../core/errors.ts';
+import type { WrappedKey } from '../envelope.ts';
+import type { StoreMeta } from './types.ts';
+
+/** The meta row keys, one value each. */
+export function metaToEntries(meta: StoreMeta): Array<[string, string]> {
+  return [
+    ['log_id', meta.logId],
+    ['public_key', meta.publicKey],
+    ['wrapped_key', JSON.stringify(meta.wrappedKey)],
+    ['created_at', meta.createdAt],
+  ];
+}
+
+/** Rebuilds the meta; undefined when empty (not initialised), 'store_error' when incomplete. */
+export function metaFromEntries(entries: Array<[string, string]>): StoreMeta | undefined {
+  if (entries.length === 0) return undefined;
+  const m = new Map(entries);
+  const logId = m.get('log_id');
+  const publicKey = m.get('public_key');
+  const wrapped = m.get('wrapped_key');
+  const createdAt = m.get('created_at');
+  if (!logId || !publicKey || !wrapped || !createdAt) {
+    throw new SigilError('store_error', 'the canon store meta is incomplete');
+  }
+  let wrappedKey: WrappedKey;
+  try {
+    wrappedKey = JSON.parse(wrapped) as WrappedKey;
+  } catch {
+    throw new SigilError('store_error', 'the wrapped data key in the store meta is not JSON');
+  }
+  return { logId, publicKey, wrappedKey, createdAt };
+}
+
+/** Wraps a driver error as 'store_error' (SigilErrors pass through unchanged). */
+export function storeError(err: unknown): SigilError {
+  if (isSigilError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SigilError('store_error', `canon store: ${message}`);
+}

@@ -1,0 +1,337 @@
+/**
+ * The scale-out backend: several Sigil processes share one PostgreSQL database. Every append
+ * batch runs in one transaction that first takes the single head row FOR UPDATE, so writers
+ * queue on the head and the log stays one chain: no gaps, no forks, no duplicate seq (seq is
+ * the primary key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
+ */
+import pg from 'pg';
+import type { JsonValue } from '../../core/canonical.ts';
+import { SigilError } from '../../core/errors.ts';
+import type { WrappedKey } from '../envelope.ts';
+import type { RecordKind } from '../record.ts';
+import { metaFromEntries, metaToEntries, storeError } from './meta.ts';
+import type {
+  BatchSealer,
+  CanonStore,
+  ListQuery,
+  LogHead,
+  StateTable,
+  StoreMeta,
+  StoredCheckpoint,
+  StoredRow,
+} from './types.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sigil_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sigil_head (one INTEGER PRIMARY KEY CHECK (one = 1), size BIGINT NOT NULL, hash TEXT);
+CREATE TABLE IF NOT EXISTS sigil_records (
+  seq BIGINT PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  ts TEXT NOT NULL,
+  leaf_hash BYTEA NOT NULL,
+  hash TEXT NOT NULL,
+  prev TEXT,
+  body BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sigil_records_kind_seq ON sigil_records (kind, seq);
+CREATE TABLE IF NOT EXISTS sigil_checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sigil_state (ns TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (ns, k));
+`;
+
+/** Any constant: serialises concurrent `init`s on one database. */
+const INIT_LOCK = 0x5_1_6_1_1;
+const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
+/** Rows per INSERT statement; bounds the size of one bind message. */
+const INSERT_CHUNK = 2000;
+
+interface RawRow {
+  seq: string;
+  id: string;
+  kind: string;
+  ts: string;
+  leaf_hash: Buffer;
+  hash: string;
+  prev: string | null;
+  body: Buffer;
+}
+
+interface RawCheckpoint {
+  size: string;
+  root: Buffer;
+  note: string;
+  ts: string;
+}
+
+const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+function toRow(r: RawRow): StoredRow {
+  return {
+    seq: Number(r.seq),
+    id: r.id,
+    kind: r.kind as RecordKind,
+    ts: r.ts,
+    leaf_hash: bytes(r.leaf_hash),
+    hash: r.hash,
+    prev: r.prev,
+    body: bytes(r.body),
+  };
+}
+
+function toCheckpoint(r: RawCheckpoint): StoredCheckpoint {
+  return { size: Number(r.size), root: bytes(r.root), note: r.note, ts: r.ts };
+}
+
+function isUniqueIdViolation(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e.code === '23505' && e.constraint === 'sigil_records_id_key';
+}
+
+/** A store in a PostgreSQL database reached through a connection pool. */
+export class PostgresStore implements CanonStore {
+  readonly backend = 'postgres' as const;
+  readonly state: StateTable;
+  readonly #pool: pg.Pool;
+
+  constructor(databaseUrl: string) {
+    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    // An idle client losing its connection must not crash the process; the next query reports it.
+    this.#pool.on('error', () => {});
+    this.state = this.#stateTable();
+  }
+
+  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.#pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /** Runs `fn` in one transaction on one pooled connection; rolls back on any error. */
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw storeError(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  #stateTable(): StateTable {
+    return {
+      get: async (ns, key) => {
+        const rows = await this.#query<{ v: string }>(
+          'SELECT v FROM sigil_state WHERE ns = $1 AND k = $2',
+          [ns, key],
+        );
+        return rows[0] === undefined ? undefined : (JSON.parse(rows[0].v) as JsonValue);
+      },
+      put: async (ns, key, value) => {
+        await this.#query(
+          'INSERT INTO sigil_state (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v',
+          [ns, key, JSON.stringify(value)],
+        );
+      },
+      delete: async (ns, key) => {
+        const rows = await this.#query(
+          'DELETE FROM sigil_state WHERE ns = $1 AND k = $2 RETURNING k',
+          [ns, key],
+        );
+        return rows.length > 0;
+      },
+      list: async (ns) => {
+        const rows = await this.#query<{ k: string; v: string }>(
+          'SELECT k, v FROM sigil_state WHERE ns = $1 ORDER BY k',
+          [ns],
+        );
+        return rows.map((r) => ({ key: r.k, value: JSON.parse(r.v) as JsonValue }));
+      },
+    };
+  }
+
+  async initialise(meta: StoreMeta): Promise<void> {
+    try {
+      await this.#transaction(async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [INIT_LOCK]);
+        await client.query(SCHEMA);
+        const existing = await client.query('SELECT 1 FROM sigil_meta LIMIT 1');
+        if (existing.rowCount !== 0) {
+          throw new SigilError('store_exists', 'the canon store is already initialised');
+        }
+        for (const [k, v] of metaToEntries(meta)) {
+          await client.query('INSERT INTO sigil_meta (k, v) VALUES ($1, $2)', [k, v]);
+        }
+        await client.query('INSERT INTO sigil_head (one, size, hash) VALUES (1, 0, NULL)');
+      });
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async readMeta(): Promise<StoreMeta | undefined> {
+    const [exists] = await this.#query<{ t: string | null }>(
+      "SELECT to_regclass('sigil_meta')::text AS t",
+    );
+    if (exists?.t == null) return undefined;
+    const rows = await this.#query<{ k: string; v: string }>('SELECT k, v FROM sigil_meta');
+    return metaFromEntries(rows.map((r) => [r.k, r.v]));
+  }
+
+  async replaceWrappedKey(expected: WrappedKey, next: WrappedKey): Promise<void> {
+    const rows = await this.#query(
+      "UPDATE sigil_meta SET v = $1 WHERE k = 'wrapped_key' AND v = $2 RETURNING k",
+      [JSON.stringify(next), JSON.stringify(expected)],
+    );
+    if (rows.length !== 1) {
+      throw new SigilError('store_error', 'the wrapped data key changed underneath the rotation');
+    }
+  }
+
+  async appendBatch(seal: BatchSealer): Promise<StoredRow[]> {
+    try {
+      return await this.#transaction(async (client) => {
+        const locked = await client.query<{ size: string; hash: string | null }>(
+          'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
+        );
+        const h = locked.rows[0];
+        if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+        const rows = seal({ size: Number(h.size), hash: h.hash });
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+          const chunk = rows.slice(i, i + INSERT_CHUNK);
+          await client.query(
+            `INSERT INTO sigil_records (${ROW_COLUMNS})
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`,
+            [
+              chunk.map((r) => r.seq),
+              chunk.map((r) => r.id),
+              chunk.map((r) => r.kind),
+              chunk.map((r) => r.ts),
+              chunk.map((r) => buffer(r.leaf_hash)),
+              chunk.map((r) => r.hash),
+              chunk.map((r) => r.prev),
+              chunk.map((r) => buffer(r.body)),
+            ],
+          );
+        }
+        const last = rows[rows.length - 1];
+        if (last !== undefined) {
+          await client.query('UPDATE sigil_head SET size = $1, hash = $2 WHERE one = 1', [
+            last.seq + 1,
+            last.hash,
+          ]);
+        }
+        return rows;
+      });
+    } catch (err) {
+      if (isUniqueIdViolation(err)) {
+        throw new SigilError('record_exists', 'a record with this id already exists');
+      }
+      throw storeError(err);
+    }
+  }
+
+  async head(): Promise<LogHead> {
+    const [h] = await this.#query<{ size: string; hash: string | null }>(
+      'SELECT size, hash FROM sigil_head WHERE one = 1',
+    );
+    if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+    return { size: Number(h.size), hash: h.hash };
+  }
+
+  async getById(id: string): Promise<StoredRow | undefined> {
+    const [r] = await this.#query<RawRow>(
+      `SELECT ${ROW_COLUMNS} FROM sigil_records WHERE id = $1`,
+      [id],
+    );
+    return r && toRow(r);
+  }
+
+  async getBySeq(seq: number): Promise<StoredRow | undefined> {
+    const [r] = await this.#query<RawRow>(
+      `SELECT ${ROW_COLUMNS} FROM sigil_records WHERE seq = $1`,
+      [seq],
+    );
+    return r && toRow(r);
+  }
+
+  async list(q: ListQuery): Promise<StoredRow[]> {
+    const params: unknown[] = [q.afterSeq ?? -1];
+    const where = ['seq > $1'];
+    if (q.kind !== undefined) {
+      params.push(q.kind);
+      where.push(`kind = $${params.length}`);
+    }
+    if (q.since !== undefined) {
+      params.push(q.since);
+      where.push(`ts >= $${params.length}`);
+    }
+    params.push(q.limit);
+    const rows = await this.#query<RawRow>(
+      `SELECT ${ROW_COLUMNS} FROM sigil_records WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toRow);
+  }
+
+  async readRange(fromSeq: number, limit: number): Promise<StoredRow[]> {
+    const rows = await this.#query<RawRow>(
+      `SELECT ${ROW_COLUMNS} FROM sigil_records WHERE seq >= $1 ORDER BY seq LIMIT $2`,
+      [fromSeq, limit],
+    );
+    return rows.map(toRow);
+  }
+
+  async leafHashes(
+    fromSeq: number,
+    limit: number,
+  ): Promise<Array<{ seq: number; leafHash: Uint8Array }>> {
+    const rows = await this.#query<{ seq: string; leaf_hash: Buffer }>(
+      'SELECT seq, leaf_hash FROM sigil_records WHERE seq >= $1 ORDER BY seq LIMIT $2',
+      [fromSeq, limit],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), leafHash: bytes(r.leaf_hash) }));
+  }
+
+  async putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint> {
+    await this.#query(
+      'INSERT INTO sigil_checkpoints (size, root, note, ts) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING',
+      [cp.size, buffer(cp.root), cp.note, cp.ts],
+    );
+    const [r] = await this.#query<RawCheckpoint>(
+      'SELECT size, root, note, ts FROM sigil_checkpoints WHERE size = $1',
+      [cp.size],
+    );
+    return toCheckpoint(r!);
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const [r] = await this.#query<RawCheckpoint>(
+      'SELECT size, root, note, ts FROM sigil_checkpoints ORDER BY size DESC LIMIT 1',
+    );
+    return r && toCheckpoint(r);
+  }
+
+  async checkpoints(): Promise<StoredCheckpoint[]> {
+    const rows = await this.#query<RawCheckpoint>(
+      'SELECT size, root, note, ts FROM sigil_checkpoints ORDER BY size',
+    );
+    return rows.map(toCheckpoint);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.ended) await this.#pool.end();
+  }
+}

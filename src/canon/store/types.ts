@@ -1,0 +1,100 @@
+/**
+ * The storage interface of the canon log. Two backends implement it (sqlite, postgres) and
+ * share one test suite. A store knows rows, checkpoints, meta and runtime state; it never
+ * sees a key: rows arrive sealed and encrypted, and leave the same way.
+ */
+import type { JsonValue } from '../../core/canonical.ts';
+import type { WrappedKey } from '../envelope.ts';
+import type { RecordKind } from '../record.ts';
+
+export type BackendName = 'sqlite' | 'postgres';
+
+/** One record as stored: the clear columns plus the encrypted canonical record. */
+export interface StoredRow {
+  seq: number;
+  id: string;
+  kind: RecordKind;
+  ts: string;
+  leaf_hash: Uint8Array;
+  hash: string;
+  prev: string | null;
+  /** encryptBody(dataKey, seq, id, canonical record bytes) */
+  body: Uint8Array;
+}
+
+/** A signed tree head as stored: every checkpoint is kept. */
+export interface StoredCheckpoint {
+  size: number;
+  root: Uint8Array;
+  note: string;
+  ts: string;
+}
+
+/** The log head: the number of records and the hash of the last one. */
+export interface LogHead {
+  size: number;
+  hash: string | null;
+}
+
+/** What `init` writes once; every instance on a shared database checks its keys against it. */
+export interface StoreMeta {
+  logId: string;
+  /** The log's Ed25519 public key, base64url raw. */
+  publicKey: string;
+  /** The data key wrapped by the master key. */
+  wrappedKey: WrappedKey;
+  createdAt: string;
+}
+
+/** Filters for listing rows in log order. */
+export interface ListQuery {
+  kind?: RecordKind;
+  /** Only rows with ts ≥ since (RFC 3339 UTC). */
+  since?: string;
+  /** Only rows with seq > afterSeq (the pagination cursor). */
+  afterSeq?: number;
+  limit: number;
+}
+
+/** Small key/value state that must live in the store rather than in side files. */
+export interface StateTable {
+  get(ns: string, key: string): Promise<JsonValue | undefined>;
+  put(ns: string, key: string, value: JsonValue): Promise<void>;
+  /** True when a value was removed. */
+  delete(ns: string, key: string): Promise<boolean>;
+  /** Every entry of a namespace, ordered by key. */
+  list(ns: string): Promise<Array<{ key: string; value: JsonValue }>>;
+}
+
+/**
+ * Seals a batch for the given head. Runs inside the store's transaction while the head is
+ * locked, so concurrent writers (threads or processes) can never fork the chain.
+ */
+export type BatchSealer = (head: LogHead) => StoredRow[];
+
+export interface CanonStore {
+  readonly backend: BackendName;
+  readonly state: StateTable;
+  /** Creates the schema if absent and writes the meta; 'store_exists' when already initialised. */
+  initialise(meta: StoreMeta): Promise<void>;
+  /** The meta, or undefined when the store has not been initialised. */
+  readMeta(): Promise<StoreMeta | undefined>;
+  /** Replaces the wrapped data key, only if the stored one still equals `expected`. */
+  replaceWrappedKey(expected: WrappedKey, next: WrappedKey): Promise<void>;
+  /** One transaction: lock the head, seal, insert every row, advance the head, commit durably. */
+  appendBatch(seal: BatchSealer): Promise<StoredRow[]>;
+  head(): Promise<LogHead>;
+  getById(id: string): Promise<StoredRow | undefined>;
+  getBySeq(seq: number): Promise<StoredRow | undefined>;
+  list(query: ListQuery): Promise<StoredRow[]>;
+  /** Up to `limit` rows with seq ≥ fromSeq, in seq order. */
+  readRange(fromSeq: number, limit: number): Promise<StoredRow[]>;
+  /** Up to `limit` leaf hashes of the rows with seq ≥ fromSeq, in seq order. */
+  leafHashes(fromSeq: number, limit: number): Promise<Array<{ seq: number; leafHash: Uint8Array }>>;
+  /** Stores a checkpoint unless one of that size exists; returns the stored one. */
+  putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** Every checkpoint, by ascending size. */
+  checkpoints(): Promise<StoredCheckpoint[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,247 @@
+/**
+ * Validation of a whole log: every row (decrypts, canonical, hash, signature — validate-row.ts),
+ * seq contiguity, every prev link, the head, and the Merkle root at every stored checkpoint with
+ * the checkpoint's signature. Signatures are verified on worker threads (verify-pool.ts) while
+ * the main thread reads and decrypts rows, follows the chain and builds the tree. The result
+ * names the first bad seq.
+ */
+import type { KeyObject } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { publicKeyToRaw } from '../core/ed25519.ts';
+import { constantTimeEqual, toBase64Url } from '../core/encoding.ts';
+import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { MerkleTree } from './merkle.ts';
+import { recordSigningMessage } from './record-json.ts';
+import type { CanonStore, StoredCheckpoint, StoredRow } from './store/types.ts';
+import {
+  badSignature,
+  checkRow,
+  checkRowContent,
+  type Failure,
+  type RowKeys,
+  type ValidationCode,
+} from './validate-row.ts';
+import { VerifyPool, type SignatureItem } from './verify-pool.ts';
+
+export type { ValidationCode } from './validate-row.ts';
+
+export type ValidationResult =
+  | { ok: true; count: number; checkpoints: number; ms: number }
+  | {
+      ok: false;
+      seq: number;
+      code: ValidationCode;
+      reason: string;
+      /** Set when the failing item is the checkpoint of this size. */
+      checkpoint?: number;
+    };
+
+export interface ValidateOptions {
+  /** Threads verifying signatures beside the main thread; default: the cores, none for small logs. */
+  workers?: number;
+  /** Rows per read and per worker message (default 1024). */
+  chunkSize?: number;
+  /** Called after each chunk with rows read so far and the head size. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What validation needs from the log. */
+export interface ValidationContext {
+  store: CanonStore;
+  dataKey: Uint8Array;
+  publicKey: KeyObject;
+  keyName: string;
+  origin: string;
+}
+
+/** Below this many records, starting worker threads costs more than it saves. */
+const WORKER_THRESHOLD = 2048;
+
+/** Lower seq first; at equal seq a record's own failure before a checkpoint's. */
+function earlier(a: Failure | undefined, b: Failure | undefined): Failure | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  if (a.seq !== b.seq) return a.seq < b.seq ? a : b;
+  return a.checkpoint === undefined ? a : b;
+}
+
+/** Checks a signed checkpoint against the tree built from the rows so far. */
+function checkCheckpoint(
+  ctx: ValidationContext,
+  cp: StoredCheckpoint,
+  tree: MerkleTree,
+): Failure | undefined {
+  const fail = (code: ValidationCode, reason: string): Failure => ({
+    seq: Math.max(cp.size - 1, 0),
+    code,
+    reason: `checkpoint at size ${cp.size}: ${reason}`,
+    checkpoint: cp.size,
+  });
+  let signed: Checkpoint;
+  try {
+    signed = openCheckpoint(cp.note, ctx.keyName, ctx.publicKey);
+  } catch {
+    return fail('signature_invalid', 'the note is not signed by the log key');
+  }
+  if (signed.origin !== ctx.origin) return fail('signature_invalid', 'the note names another log');
+  const differs =
+    signed.size !== cp.size
+      ? 'size'
+      : !constantTimeEqual(signed.rootHash, cp.root)
+        ? 'root'
+        : signed.timestamp !== cp.ts
+          ? 'time'
+          : undefined;
+  if (differs) return fail('root_mismatch', `stored ${differs} differs from the signed note`);
+  if (!constantTimeEqual(tree.root(cp.size), signed.rootHash)) {
+    return fail('root_mismatch', 'the records do not hash to the signed root');
+  }
+  return undefined;
+}
+
+function notATreeSize(cp: StoredCheckpoint): Failure {
+  const reason = `checkpoint at size ${cp.size}: not a tree size`;
+  return { seq: 0, code: 'root_mismatch', reason, checkpoint: cp.size };
+}
+
+/** Validates the whole log behind `ctx.store`. */
+export async function validateStore(
+  ctx: ValidationContext,
+  opts: ValidateOptions = {},
+): Promise<ValidationResult> {
+  const started = performance.now();
+  const { store } = ctx;
+  const head = await store.head();
+  const checkpoints = await store.checkpoints();
+  const chunkSize = opts.chunkSize ?? 1024;
+  const pubKey = toBase64Url(publicKeyToRaw(ctx.publicKey));
+  const keys: RowKeys = { dataKey: ctx.dataKey, publicKey: ctx.publicKey, pubKey };
+  const workers =
+    opts.workers ?? (head.size >= WORKER_THRESHOLD ? Math.min(availableParallelism(), 4) : 0);
+  const pool =
+    workers > 0 ? new VerifyPool(workers, ctx.publicKey, recordSigningMessage('')) : undefined;
+
+  const tree = new MerkleTree();
+  const pending: Array<Promise<Failure | undefined>> = [];
+  let failure: Failure | undefined;
+  let cpIndex = 0;
+  let prevHash: string | null = null;
+  let expected = 0;
+  // Checkpoints are sorted by size; each is checked when the tree reaches its size (a size
+  // the tree has already passed can only be a negative or fractional one).
+  const checkDueCheckpoints = (): void => {
+    while (cpIndex < checkpoints.length && checkpoints[cpIndex]!.size <= tree.size) {
+      const cp = checkpoints[cpIndex++]!;
+      failure = earlier(
+        failure,
+        cp.size === tree.size ? checkCheckpoint(ctx, cp, tree) : notATreeSize(cp),
+      );
+    }
+  };
+
+  try {
+    checkDueCheckpoints();
+    reading: while (failure === undefined || failure.seq >= expected) {
+      const rows = await store.readRange(expected, chunkSize);
+      if (rows.length === 0) break;
+      const accepted: StoredRow[] = [];
+      for (const row of rows) {
+        if (row.seq !== expected) {
+          failure = earlier(failure, {
+            seq: expected,
+            code: 'missing_record',
+            reason: `seq ${expected}: no record (next stored seq is ${row.seq})`,
+          });
+          break;
+        }
+        if (row.prev !== prevHash) {
+          failure = earlier(failure, {
+            seq: row.seq,
+            code: 'chain_broken',
+            reason: `seq ${row.seq} (${row.id}): prev does not link to the previous record`,
+          });
+        }
+        if (row.leaf_hash.length !== 32) {
+          failure = earlier(failure, {
+            seq: row.seq,
+            code: 'hash_mismatch',
+            reason: `seq ${row.seq} (${row.id}): stored leaf hash is not 32 bytes`,
+          });
+          break;
+        }
+        accepted.push(row);
+        tree.append(row.leaf_hash);
+        prevHash = row.hash;
+        expected += 1;
+        checkDueCheckpoints();
+      }
+      if (pool) {
+        const items: SignatureItem[] = [];
+        for (const row of accepted) {
+          const checked = checkRowContent(keys, row);
+          if ('code' in checked) {
+            failure = earlier(failure, checked);
+            break;
+          }
+          items.push(checked);
+        }
+        const first = accepted[0]?.seq ?? 0;
+        const { result } = await pool.submit(items);
+        pending.push(
+          result.then((bad) =>
+            bad === undefined ? undefined : badSignature(bad, accepted[bad - first]!.id),
+          ),
+        );
+      } else {
+        for (const row of accepted) {
+          const f = checkRow(keys, row);
+          if (f) {
+            failure = earlier(failure, f);
+            break;
+          }
+        }
+      }
+      opts.onProgress?.(expected, head.size);
+      if (accepted.length < rows.length) break reading;
+    }
+    for (const f of await Promise.all(pending)) failure = earlier(failure, f);
+  } finally {
+    await pool?.close();
+  }
+
+  if (failure === undefined) {
+    const beyond = checkpoints[cpIndex];
+    if (beyond !== undefined) {
+      failure = {
+        seq: expected,
+        code: 'missing_record',
+        reason: `seq ${expected}: missing, but the checkpoint at size ${beyond.size} covers it`,
+        checkpoint: beyond.size,
+      };
+    } else if (head.size > expected) {
+      failure = {
+        seq: expected,
+        code: 'missing_record',
+        reason: `seq ${expected}: missing, but the head counts ${head.size} records`,
+      };
+    } else if (head.size !== expected || head.hash !== prevHash) {
+      failure = {
+        seq: Math.max(expected - 1, 0),
+        code: 'chain_broken',
+        reason: `the head (size ${head.size}) does not point at the last record`,
+      };
+    }
+  }
+  if (failure !== undefined) {
+    const { seq, code, reason, checkpoint } = failure;
+    return checkpoint === undefined
+      ? { ok: false, seq, code, reason }
+      : { ok: false, seq, code, reason, checkpoint };
+  }
+  return {
+    ok: true,
+    count: expected,
+    checkpoints: checkpoints.length,
+    ms: performance.now() - started,
+  };
+}

@@ -1,0 +1,224 @@
+/** `sigil log checkpoint|prove|consistency|verify-proof`: the transparency-log side of the canon. */
+import type { Command } from 'commander';
+import type { KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { openCheckpoint, verifierKey } from '../../canon/checkpoint.ts';
+import type { CanonLog } from '../../canon/log.ts';
+import {
+  verifyConsistencyProof,
+  verifyInclusionProof,
+  type ConsistencyProof,
+  type InclusionProof,
+  type ProofCheck,
+} from '../../canon/verify.ts';
+import { publicKeyFromRaw } from '../../core/ed25519.ts';
+import { fromBase64, fromBase64Url, toHex } from '../../core/encoding.ts';
+import { SigilError } from '../../core/errors.ts';
+import { intOption, withLog, withLogOptions } from '../context.ts';
+import { EXIT, printResult, type GlobalOptions } from '../output.ts';
+
+interface ProveOptions extends GlobalOptions {
+  seq: string;
+  size?: string;
+}
+
+interface ConsistencyOptions extends GlobalOptions {
+  from: string;
+  to?: string;
+}
+
+interface VerifyOptions extends GlobalOptions {
+  proof: string;
+  checkpoint?: string;
+  pubKey: string;
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SigilError(
+      'bad_request',
+      `cannot read the ${what} file ${file}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** The size of the newest checkpoint, signing a new one when none covers `atLeast` records. */
+async function checkpointSize(
+  log: CanonLog,
+  atLeast: number,
+): Promise<{ size: number; note: string }> {
+  let note = await log.latestCheckpoint();
+  let size = note === undefined ? -1 : openCheckpoint(note, log.keyName, log.publicKey).size;
+  if (note === undefined || size < atLeast) {
+    note = await log.checkpoint();
+    size = openCheckpoint(note, log.keyName, log.publicKey).size;
+  }
+  return { size, note };
+}
+
+function registerCheckpoint(cmd: Command): void {
+  withLogOptions(
+    cmd.command('checkpoint').description('sign a checkpoint of the log now and print its note'),
+  ).action(async (opts: GlobalOptions) => {
+    const out = await withLog(opts, async (log) => {
+      const note = await log.checkpoint();
+      const cp = openCheckpoint(note, log.keyName, log.publicKey);
+      return { origin: cp.origin, size: cp.size, root: toHex(cp.rootHash), note };
+    });
+    printResult(opts, out.note.trimEnd(), out);
+  });
+}
+
+function registerProve(cmd: Command): void {
+  withLogOptions(
+    cmd
+      .command('prove')
+      .description('inclusion proof of a record (default size: the latest checkpoint covering it)')
+      .requiredOption('--seq <n>', 'seq of the record')
+      .option('--size <m>', 'tree size to prove against'),
+  ).action(async (opts: ProveOptions) => {
+    const seq = intOption(opts.seq, '--seq')!;
+    const size = intOption(opts.size, '--size');
+    const out = await withLog(opts, async (log) => {
+      const cp = size === undefined ? await checkpointSize(log, seq + 1) : undefined;
+      const proof = await log.proveInclusion(seq, size ?? cp!.size);
+      return { proof, checkpoint: cp?.note };
+    });
+    printResult(opts, JSON.stringify(out.proof, null, 2), out);
+  });
+}
+
+function registerConsistency(cmd: Command): void {
+  withLogOptions(
+    cmd
+      .command('consistency')
+      .description('consistency proof between two tree sizes (default --to: the latest checkpoint)')
+      .requiredOption('--from <a>', 'the older tree size')
+      .option('--to <b>', 'the newer tree size'),
+  ).action(async (opts: ConsistencyOptions) => {
+    const from = intOption(opts.from, '--from')!;
+    const to = intOption(opts.to, '--to');
+    const out = await withLog(opts, async (log) => {
+      const cp = to === undefined ? await checkpointSize(log, from) : undefined;
+      const proof = await log.proveConsistency(from, to ?? cp!.size);
+      return { proof, checkpoint: cp?.note };
+    });
+    printResult(opts, JSON.stringify(out.proof, null, 2), out);
+  });
+}
+
+/**
+ * Parses a C2SP verifier key `<name>+<hash>+<base64(0x01 || key)>`. The base64 may itself hold
+ * '+', so only the first two separate fields; the whole string must then equal the verifier key
+ * checkpoint.ts derives for that name and key, which checks the key hash.
+ */
+function parseVkey(text: string): { keyName: string; publicKey: KeyObject } {
+  const first = text.indexOf('+');
+  const second = text.indexOf('+', first + 1);
+  const bad = new SigilError('bad_request', '--pub-key is not a valid verifier key');
+  if (first <= 0 || second < 0) throw bad;
+  const keyName = text.slice(0, first);
+  let publicKey: KeyObject;
+  try {
+    const raw = fromBase64(text.slice(second + 1));
+    if (raw.length !== 33 || raw[0] !== 0x01) throw bad;
+    publicKey = publicKeyFromRaw(raw.subarray(1));
+    if (verifierKey(keyName, publicKey) !== text) throw bad;
+  } catch {
+    throw bad;
+  }
+  return { keyName, publicKey };
+}
+
+/** A verifier key string, a file holding one, or a raw base64url public key (named by the note). */
+function verifierOf(spec: string, note: string): { keyName: string; publicKey: KeyObject } {
+  const text = existsSync(spec) ? readText(spec, 'public key').trim() : spec.trim();
+  if (text.includes('+')) return parseVkey(text);
+  let publicKey: KeyObject;
+  try {
+    publicKey = publicKeyFromRaw(fromBase64Url(text));
+  } catch {
+    throw new SigilError(
+      'bad_request',
+      '--pub-key is neither a verifier key nor a base64url Ed25519 key',
+    );
+  }
+  return { keyName: note.slice(0, note.indexOf('\n')), publicKey };
+}
+
+/** The proof (and the checkpoint, when `sigil log prove --json` output is given) from a file. */
+function proofOf(file: string): { proof: InclusionProof | ConsistencyProof; note?: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readText(file, 'proof'));
+  } catch (err) {
+    if (err instanceof SigilError) throw err;
+    throw new SigilError('bad_request', `the proof file ${file} is not JSON`);
+  }
+  const obj = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof obj.proof === 'object' && obj.proof !== null) {
+    const wrapped = obj as { proof: InclusionProof | ConsistencyProof; checkpoint?: unknown };
+    return typeof wrapped.checkpoint === 'string'
+      ? { proof: wrapped.proof, note: wrapped.checkpoint }
+      : { proof: wrapped.proof };
+  }
+  return { proof: obj as unknown as InclusionProof | ConsistencyProof };
+}
+
+/** A checkpoint file holds the note itself or the JSON printed by `sigil log checkpoint --json`. */
+function noteOf(file: string): string {
+  const text = readText(file, 'checkpoint');
+  if (!text.trimStart().startsWith('{')) return text.endsWith('\n') ? text : `${text}\n`;
+  try {
+    const note = (JSON.parse(text) as { note?: unknown }).note;
+    if (typeof note === 'string') return note;
+  } catch {
+    // fall through
+  }
+  throw new SigilError('bad_request', `the checkpoint file ${file} holds no note`);
+}
+
+function registerVerifyProof(cmd: Command): void {
+  cmd
+    .command('verify-proof')
+    .description(
+      'verify an inclusion or consistency proof against a signed checkpoint (no log needed)',
+    )
+    .requiredOption('--proof <file>', 'proof JSON (from sigil log prove / consistency)')
+    .option('--checkpoint <file>', 'checkpoint note (default: the one inside the proof file)')
+    .requiredOption(
+      '--pub-key <key>',
+      'verifier key string, a file holding it, or a base64url public key',
+    )
+    .option('--json', 'print the result as JSON')
+    .action((opts: VerifyOptions) => {
+      const { proof, note: bundled } = proofOf(opts.proof);
+      const note = opts.checkpoint !== undefined ? noteOf(opts.checkpoint) : bundled;
+      if (note === undefined) throw new SigilError('bad_request', '--checkpoint is required');
+      const { keyName, publicKey } = verifierOf(opts.pubKey, note);
+      const isInclusion = 'leaf_index' in proof;
+      const check: ProofCheck = isInclusion
+        ? verifyInclusionProof(proof as InclusionProof, note, keyName, publicKey)
+        : verifyConsistencyProof(proof as ConsistencyProof, note, keyName, publicKey);
+      const kind = isInclusion ? 'inclusion' : 'consistency';
+      if (check.ok) {
+        printResult(opts, `ok: ${kind} proof verifies against the checkpoint`, { ok: true, kind });
+      } else {
+        printResult(opts, `FAILED: ${kind} proof: ${check.code}: ${check.reason}`, {
+          ...check,
+          kind,
+        });
+        process.exitCode = EXIT.failed;
+      }
+    });
+}
+
+export function registerLog(program: Command): void {
+  const log = program.command('log').description('checkpoints and proofs of the transparency log');
+  registerCheckpoint(log);
+  registerProve(log);
+  registerConsistency(log);
+  registerVerifyProof(log);
+}

@@ -1,0 +1,71 @@
+/** `sigil validate`: checks the whole log and names the first bad record. */
+import type { Command } from 'commander';
+import { EXIT, printResult, type GlobalOptions } from '../output.ts';
+import { intOption, withLog, withLogOptions } from '../context.ts';
+
+interface ValidateCliOptions extends GlobalOptions {
+  file?: string;
+  workers?: string;
+}
+
+/** A one-line progress bar on stderr, redrawn at most every 100 ms. */
+function progressBar(): { update(done: number, total: number): void; end(): void } {
+  let last = 0;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const frac = total === 0 ? 1 : Math.min(done / total, 1);
+      const width = 30;
+      const filled = Math.round(frac * width);
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} records`,
+      );
+    },
+    end() {
+      process.stderr.write('\n');
+    },
+  };
+}
+
+export function registerValidate(program: Command): void {
+  withLogOptions(
+    program
+      .command('validate')
+      .description(
+        'check every record (hash, signature, chain, encryption) and every checkpoint (Merkle root, signature)',
+      )
+      .option('--file <dir>', 'alias for --data-dir')
+      .option(
+        '--workers <n>',
+        'worker threads for signature checks (default: cores, 0 for small logs)',
+      ),
+  ).action(async (opts: ValidateCliOptions) => {
+    const scope: GlobalOptions = {
+      ...opts,
+      ...(opts.file !== undefined && { dataDir: opts.file }),
+    };
+    const workers = intOption(opts.workers, '--workers');
+    const bar = process.stderr.isTTY ? progressBar() : undefined;
+    const result = await withLog(scope, (log) =>
+      log.validate({
+        ...(workers !== undefined && { workers }),
+        ...(bar && { onProgress: (done: number, total: number) => bar.update(done, total) }),
+      }),
+    );
+    bar?.end();
+    if (result.ok) {
+      const rate = Math.round((result.count * 1000) / Math.max(result.ms, 0.001));
+      printResult(
+        opts,
+        `ok: ${result.count} records and ${result.checkpoints} checkpoints verified ` +
+          `in ${(result.ms / 1000).toFixed(2)} s (${rate} records/s)`,
+        { ...result, records_per_s: rate },
+      );
+    } else {
+      printResult(opts, `FAILED at seq ${result.seq}: ${result.code}: ${result.reason}`, result);
+      process.exitCode = EXIT.failed;
+    }
+  });
+}

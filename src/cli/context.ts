@@ -1,0 +1,40 @@
+/** Shared plumbing for commands that work on the canon log: the data dir and opening the log. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { SigilError } from '../core/errors.ts';
+import { CanonLog } from '../canon/log.ts';
+import type { GlobalOptions } from './output.ts';
+
+/** Adds the options every log command takes: --data-dir and --json. */
+export function withLogOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory (default: $SIGIL_DATA_DIR or ./.sigil)')
+    .option('--json', 'print the result as JSON');
+}
+
+/** The data dir: --data-dir, else SIGIL_DATA_DIR, else ./.sigil. */
+export function dataDirOf(opts: GlobalOptions): string {
+  return resolve(opts.dataDir ?? process.env.SIGIL_DATA_DIR ?? '.sigil');
+}
+
+/** Opens the log for a command, runs `fn`, and always closes the log. */
+export async function withLog<T>(
+  opts: GlobalOptions,
+  fn: (log: CanonLog) => Promise<T>,
+): Promise<T> {
+  const log = await CanonLog.open({ dataDir: dataDirOf(opts), env: process.env });
+  try {
+    return await fn(log);
+  } finally {
+    await log.close();
+  }
+}
+
+/** Parses a non-negative integer option; 'bad_request' (exit 2) otherwise. */
+export function intOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value)) {
+    throw new SigilError('bad_request', `${name} must be a non-negative integer, not ${value}`);
+  }
+  return Number(value);
+}

@@ -1,0 +1,248 @@
+/**
+ * Validation catches tampering: specific attacks, then 1,000 random single-byte mutations of
+ * stored rows (records and checkpoints, every column), each named by its row.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signCheckpoint } from '../../src/canon/checkpoint.ts';
+import { CanonLog } from '../../src/canon/log.ts';
+import type { ValidationResult } from '../../src/canon/validate.ts';
+import { draft, tempDir, TEST_ENV } from './helpers/log.ts';
+
+/** A log of `n` records with a checkpoint every `every` records; returns it open, plus its db. */
+async function makeLog(
+  n: number,
+  every: number,
+): Promise<{ log: CanonLog; db: Database.Database }> {
+  const dataDir = tempDir();
+  await CanonLog.init({ dataDir, env: TEST_ENV });
+  const log = await CanonLog.open({ dataDir, env: TEST_ENV });
+  for (let i = 0; i < n; i += every) {
+    await log.appendMany(Array.from({ length: Math.min(every, n - i) }, (_, j) => draft(i + j)));
+    await log.checkpoint();
+  }
+  const db = new Database(join(dataDir, 'canon.db'));
+  db.pragma('synchronous = OFF');
+  return { log, db };
+}
+
+function failed(r: ValidationResult): Extract<ValidationResult, { ok: false }> {
+  expect(r.ok, 'validate should fail').toBe(false);
+  return r as Extract<ValidationResult, { ok: false }>;
+}
+
+describe('validate names the bad record', () => {
+  let log: CanonLog;
+  let db: Database.Database;
+  beforeAll(async () => {
+    ({ log, db } = await makeLog(20, 10));
+  });
+  afterAll(async () => {
+    db.close();
+    await log.close();
+  });
+
+  /** Applies `mutate`, validates, and always undoes it. */
+  async function tampered(mutate: () => void, undo: () => void): Promise<ValidationResult> {
+    const tx = () => mutate();
+    db.transaction(tx)();
+    try {
+      return await log.validate({ workers: 0 });
+    } finally {
+      db.transaction(undo)();
+      expect((await log.validate({ workers: 0 })).ok).toBe(true);
+    }
+  }
+
+  it('passes untouched and reports progress', async () => {
+    const progress: number[] = [];
+    const r = await log.validate({
+      workers: 0,
+      chunkSize: 7,
+      onProgress: (done) => progress.push(done),
+    });
+    expect(r).toMatchObject({ ok: true, count: 20, checkpoints: 2 });
+    expect(progress).toEqual([7, 14, 20]);
+  });
+
+  it('swapped bodies do not decrypt', async () => {
+    const body = (seq: number) =>
+      (db.prepare('SELECT body FROM records WHERE seq = ?').get(seq) as { body: Buffer }).body;
+    const [b3, b4] = [body(3), body(4)];
+    const set = db.prepare('UPDATE records SET body = ? WHERE seq = ?');
+    const r = await tampered(
+      () => {
+        set.run(b4, 3);
+        set.run(b3, 4);
+      },
+      () => {
+        set.run(b3, 3);
+        set.run(b4, 4);
+      },
+    );
+    expect(failed(r)).toMatchObject({ seq: 3, code: 'decrypt_failed' });
+  });
+
+  it('a deleted record is missing, and so is a truncated tail a checkpoint covers', async () => {
+    const rows = db.prepare('SELECT * FROM records WHERE seq >= ?').all(12) as Array<
+      Record<string, unknown>
+    >;
+    const head = db.prepare('SELECT size, hash FROM head').get() as { size: number; hash: string };
+    const restore = () => {
+      const insert = db.prepare(
+        'INSERT OR REPLACE INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body) VALUES (@seq, @id, @kind, @ts, @leaf_hash, @hash, @prev, @body)',
+      );
+      for (const row of rows) insert.run(row);
+      db.prepare('UPDATE head SET size = ?, hash = ?').run(head.size, head.hash);
+    };
+    const middle = await tampered(
+      () => db.prepare('DELETE FROM records WHERE seq = 15').run(),
+      restore,
+    );
+    expect(failed(middle)).toMatchObject({ seq: 15, code: 'missing_record' });
+    const tail = await tampered(() => {
+      db.prepare('DELETE FROM records WHERE seq >= 12').run();
+      db.prepare(
+        'UPDATE head SET size = 12, hash = (SELECT hash FROM records WHERE seq = 11)',
+      ).run();
+    }, restore);
+    expect(failed(tail)).toMatchObject({ seq: 12, code: 'missing_record', checkpoint: 20 });
+  });
+
+  it('a head that does not point at the last record breaks the chain', async () => {
+    const head = db.prepare('SELECT size, hash FROM head').get() as { size: number; hash: string };
+    const r = await tampered(
+      () => db.prepare('UPDATE head SET hash = ?').run('00'.repeat(32)),
+      () => db.prepare('UPDATE head SET size = ?, hash = ?').run(head.size, head.hash),
+    );
+    expect(failed(r)).toMatchObject({ seq: 19, code: 'chain_broken' });
+  });
+
+  it('a checkpoint signed by the log key over a wrong root is a root mismatch', async () => {
+    const note = signCheckpoint(
+      {
+        origin: log.origin,
+        size: 5,
+        rootHash: new Uint8Array(32),
+        timestamp: '2026-01-01T00:00:00.000Z',
+      },
+      log.keyName,
+      log.signer.privateKey,
+    );
+    const r = await tampered(
+      () =>
+        db
+          .prepare('INSERT INTO checkpoints (size, root, note, ts) VALUES (5, ?, ?, ?)')
+          .run(Buffer.alloc(32), note, '2026-01-01T00:00:00.000Z'),
+      () => db.prepare('DELETE FROM checkpoints WHERE size = 5').run(),
+    );
+    expect(failed(r)).toMatchObject({ seq: 4, code: 'root_mismatch', checkpoint: 5 });
+    expect(failed(r).reason).toMatch(/do not hash to the signed root/);
+  });
+});
+
+type Kind = 'int' | 'text' | 'blob';
+const TABLES = {
+  records: {
+    key: 'seq',
+    columns: {
+      seq: 'int',
+      id: 'text',
+      kind: 'text',
+      ts: 'text',
+      leaf_hash: 'blob',
+      hash: 'text',
+      prev: 'text',
+      body: 'blob',
+    } as Record<string, Kind>,
+  },
+  checkpoints: {
+    key: 'size',
+    columns: { size: 'int', root: 'blob', note: 'text', ts: 'text' } as Record<string, Kind>,
+  },
+};
+
+/** A small seeded PRNG (mulberry32) so a failing run can be replayed from its seed. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** The value with one byte changed: a bit pattern XORed into an integer byte, a blob byte, a character. */
+function flipped(kind: Kind, value: unknown, rand: (n: number) => number): unknown {
+  const delta = 1 + rand(255);
+  if (kind === 'int')
+    return Number(BigInt(value as number) ^ (BigInt(delta) << BigInt(8 * rand(6))));
+  if (kind === 'blob') {
+    const copy = Buffer.from(value as Buffer);
+    const at = rand(copy.length);
+    copy[at] = copy[at]! ^ delta;
+    return copy;
+  }
+  const s = value as string;
+  const at = rand(s.length);
+  let c = s.charCodeAt(at);
+  while (c === s.charCodeAt(at)) c = 0x21 + rand(94);
+  return s.slice(0, at) + String.fromCharCode(c) + s.slice(at + 1);
+}
+
+describe('1,000 random mutations', () => {
+  it('are all caught and each names its row', { timeout: 240_000 }, async () => {
+    const { log, db } = await makeLog(24, 6);
+    const seed = Number(process.env.SIGIL_MUTATION_SEED ?? Date.now() % 1_000_000);
+    const rand = prng(seed);
+    const keys = {
+      records: (db.prepare('SELECT seq FROM records').all() as Array<{ seq: number }>).map(
+        (r) => r.seq,
+      ),
+      checkpoints: (
+        db.prepare('SELECT size FROM checkpoints').all() as Array<{ size: number }>
+      ).map((r) => r.size),
+    };
+    let caught = 0;
+    try {
+      while (caught < 1000) {
+        const table = rand(100) < 80 ? 'records' : 'checkpoints';
+        const { key, columns } = TABLES[table];
+        const names = Object.keys(columns);
+        const column = names[rand(names.length)]!;
+        const kind = columns[column]!;
+        const rowKey = keys[table][rand(keys[table].length)]!;
+        const select = db.prepare(`SELECT ${column} AS v FROM ${table} WHERE ${key} = ?`);
+        const original = (select.get(rowKey) as { v: unknown }).v;
+        if (original === null) continue; // the first record's prev has no bytes to flip
+        const value = flipped(kind, original, rand);
+        const where = column === key ? value : rowKey;
+        try {
+          db.prepare(`UPDATE ${table} SET ${column} = ? WHERE ${key} = ?`).run(value, rowKey);
+        } catch {
+          continue; // collided with another row's unique seq, size or id
+        }
+        let result: ValidationResult;
+        try {
+          result = await log.validate({ workers: 0 });
+        } finally {
+          db.prepare(`UPDATE ${table} SET ${column} = ? WHERE ${key} = ?`).run(original, where);
+        }
+        const context = `seed ${seed}: ${table}.${column} of ${key} ${rowKey}`;
+        expect(result.ok, context).toBe(false);
+        const bad = result as Extract<ValidationResult, { ok: false }>;
+        if (table === 'records') expect(bad.seq, `${context}: ${bad.reason}`).toBe(rowKey);
+        else
+          expect(bad.checkpoint, `${context}: ${bad.reason}`).toBe(column === key ? value : rowKey);
+        caught += 1;
+      }
+      expect((await log.validate({ workers: 0 })).ok).toBe(true);
+    } finally {
+      db.close();
+      await log.close();
+    }
+  });
+});

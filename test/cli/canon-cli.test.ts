@@ -1,0 +1,262 @@
+/**
+ * The canon commands end to end: `sigil` runs as a child process in a temp data dir.
+ */
+import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = join(process.cwd(), 'src/cli/main.ts');
+const KEY = Buffer.alloc(32, 0x42).toString('base64');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `sigil args…` with a clean environment (no backend or key variables but those given). */
+function sigil(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', MAIN, ...args],
+      { env: { PATH: process.env.PATH, SIGIL_MASTER_KEY: KEY, ...env }, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.end(input ?? '');
+  });
+}
+
+const line = (i: number, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ kind: 'user_data', tenant: 'cli', space: 'user', payload: { i }, ...extra });
+
+let root: string;
+let dataDir: string;
+let file: (name: string, text: string) => string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'sigil-cli-'));
+  dataDir = join(root, 'data');
+  file = (name, text) => {
+    const path = join(root, name);
+    writeFileSync(path, text);
+    return path;
+  };
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('sigil canon commands', () => {
+  let verifierKey: string;
+  let ids: string[];
+
+  it('init creates the log once', async () => {
+    const init = await sigil(['init', '--data-dir', dataDir, '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    const out = JSON.parse(init.stdout) as { logId: string; verifierKey: string; backend: string };
+    expect(out.backend).toBe('sqlite');
+    expect(out.verifierKey.startsWith(`sigil/${out.logId}+`)).toBe(true);
+    verifierKey = out.verifierKey;
+    const again = await sigil(['init', '--data-dir', dataDir]);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/store_exists/);
+  });
+
+  it('init with the file fallback warns about master.key', async () => {
+    const r = await sigil(['init', '--data-dir', join(root, 'filekey')], {
+      SIGIL_MASTER_KEY: undefined,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/verifier key: sigil\//);
+    expect(r.stderr).toMatch(/warning: created master\.key/);
+  });
+
+  it('append rejects a bad line without writing anything', async () => {
+    const bad = file('bad.ndjson', [line(0), line(1), line(2, { tenant: '' }), line(3)].join('\n'));
+    const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/line 3: .*tenant/);
+    const notJson = file('notjson.ndjson', `${line(0)}\n\n{oops\n`);
+    const r2 = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', notJson]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/line 3: not valid JSON/);
+    const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json']);
+    expect(JSON.parse(list.stdout)).toEqual({ records: [], next_cursor: null });
+  });
+
+  it('appends a file and stdin, then gets and lists', async () => {
+    const good = file(
+      'good.ndjson',
+      `${Array.from({ length: 5 }, (_, i) => line(i)).join('\n')}\n`,
+    );
+    const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', good, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 0, last_seq: 4 });
+    const stdin = await sigil(
+      ['canon', 'append', '--data-dir', dataDir, '--file', '-'],
+      {},
+      `${line(5, { kind: 'audit_record' })}\n`,
+    );
+    expect(stdin.code, stdin.stderr).toBe(0);
+    expect(stdin.stdout).toMatch(/appended 1 records .*records\/s/);
+
+    const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json', '--limit', '4']);
+    const page = JSON.parse(list.stdout) as {
+      records: Array<{ id: string; seq: number }>;
+      next_cursor: string;
+    };
+    expect(page.records.map((x) => x.seq)).toEqual([0, 1, 2, 3]);
+    const next = await sigil([
+      'canon',
+      'list',
+      '--data-dir',
+      dataDir,
+      '--json',
+      '--cursor',
+      page.next_cursor,
+    ]);
+    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([4, 5]);
+    const audits = await sigil(['canon', 'list', '--data-dir', dataDir, '--kind', 'audit_record']);
+    expect(audits.stdout.trim().split('\n')).toHaveLength(1);
+    ids = page.records.map((x) => x.id);
+
+    const get = await sigil(['canon', 'get', ids[2]!, '--data-dir', dataDir, '--json']);
+    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 2, payload: { i: 2 } });
+    const missing = await sigil(['canon', 'get', 'rec_nope', '--data-dir', dataDir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/not_found/);
+  });
+
+  it('validates, and names the seq after tampering', async () => {
+    const ok = await sigil(['validate', '--file', dataDir]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: 6 records/);
+    const json = await sigil(['validate', '--data-dir', dataDir, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 6 });
+
+    const db = new Database(join(dataDir, 'canon.db'));
+    const { body } = db.prepare('SELECT body FROM records WHERE seq = 2').get() as { body: Buffer };
+    const flipped = Buffer.from(body);
+    flipped[20] = flipped[20]! ^ 0x01;
+    db.prepare('UPDATE records SET body = ? WHERE seq = 2').run(flipped);
+    try {
+      const bad = await sigil(['validate', '--data-dir', dataDir]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/FAILED at seq 2: decrypt_failed/);
+      const badJson = await sigil(['validate', '--data-dir', dataDir, '--json']);
+      expect(badJson.code).toBe(1);
+      expect(JSON.parse(badJson.stdout)).toMatchObject({
+        ok: false,
+        seq: 2,
+        code: 'decrypt_failed',
+      });
+    } finally {
+      db.prepare('UPDATE records SET body = ? WHERE seq = 2').run(body);
+      db.close();
+    }
+  });
+
+  it('checkpoint, prove and verify-proof round trip', async () => {
+    const cp = await sigil(['log', 'checkpoint', '--data-dir', dataDir]);
+    expect(cp.code, cp.stderr).toBe(0);
+    const note = file('checkpoint.txt', `${cp.stdout.trimEnd()}\n`);
+    const cpJson = JSON.parse(
+      (await sigil(['log', 'checkpoint', '--data-dir', dataDir, '--json'])).stdout,
+    );
+    expect(cpJson).toMatchObject({ size: 6 });
+
+    const prove = await sigil(['log', 'prove', '--data-dir', dataDir, '--seq', '3']);
+    expect(prove.code, prove.stderr).toBe(0);
+    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 6 });
+    const proof = file('proof.json', prove.stdout);
+    const vkFile = file('vkey.txt', `${verifierKey}\n`);
+    for (const key of [verifierKey, vkFile, toRawKey(verifierKey)]) {
+      const args = ['log', 'verify-proof', '--proof', proof, '--checkpoint', note, '--pub-key'];
+      const ok = await sigil([...args, key, '--json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toEqual({ ok: true, kind: 'inclusion' });
+    }
+
+    const forged = JSON.parse(prove.stdout) as { leaf_index: number };
+    forged.leaf_index = 2;
+    const bad = await sigil([
+      'log',
+      'verify-proof',
+      '--proof',
+      file('forged.json', JSON.stringify(forged)),
+      '--checkpoint',
+      note,
+      '--pub-key',
+      verifierKey,
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/FAILED: inclusion proof/);
+    const other = (await sigil(['init', '--data-dir', join(root, 'other'), '--json'])).stdout;
+    const wrongKey = (JSON.parse(other) as { verifierKey: string }).verifierKey;
+    const wrong = await sigil([
+      'log',
+      'verify-proof',
+      '--proof',
+      proof,
+      '--checkpoint',
+      note,
+      '--pub-key',
+      wrongKey,
+    ]);
+    expect(wrong.code).toBe(1);
+
+    const bundle = await sigil([
+      'log',
+      'consistency',
+      '--data-dir',
+      dataDir,
+      '--from',
+      '2',
+      '--json',
+    ]);
+    expect(bundle.code, bundle.stderr).toBe(0);
+    const c = await sigil([
+      'log',
+      'verify-proof',
+      '--proof',
+      file('c.json', bundle.stdout),
+      '--pub-key',
+      verifierKey,
+    ]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/ok: consistency proof/);
+  });
+
+  it('rotates the master key and keeps working under the new one', async () => {
+    const NEW = Buffer.alloc(32, 0x43).toString('base64');
+    const r = await sigil(['keys', 'rotate-master', '--data-dir', dataDir, '--json'], {
+      SIGIL_NEW_MASTER_KEY: NEW,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'env', keyFiles: 1 });
+    const old = await sigil(['validate', '--data-dir', dataDir]);
+    expect(old.code).toBe(3);
+    expect(old.stderr).toMatch(/master_key_invalid/);
+    const fresh = await sigil(['validate', '--data-dir', dataDir], { SIGIL_MASTER_KEY: NEW });
+    expect(fresh.code, fresh.stderr).toBe(0);
+  });
+
+  it('reports a missing store and bad options', async () => {
+    const none = await sigil(['canon', 'list', '--data-dir', join(root, 'nothing')]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/store_missing/);
+    const badSeq = await sigil(['log', 'prove', '--data-dir', dataDir, '--seq', 'x']);
+    expect(badSeq.code).toBe(2);
+  });
+});
+
+/** The raw base64url public key inside a verifier key string. */
+function toRawKey(vkey: string): string {
+  const b64 = vkey.slice(vkey.indexOf('+', vkey.indexOf('+') + 1) + 1);
+  return Buffer.from(b64, 'base64').subarray(1).toString('base64url');
+}
