@@ -1,0 +1,352 @@
+import type { JsonValue } from '../core/canonical.ts';
+import type { SignerType } from '../core/typed-signature.ts';
+import {
+  audit as auditMcpRules,
+  requiredInvariants,
+  type Bailment,
+  type ConsentGrant,
+  type Kernel,
+  type McpRuleResult,
+  type Provenance,
+  type RequestEffect,
+  type SubjectStanding,
+  type TrustedKeys,
+  type Violation,
+} from '../gatekeeper/index.ts';
+import {
+  applyEnforcement,
+  authorize,
+  effectiveLoa,
+  extractFeatures,
+  scoreTrust,
+  scopeAllows,
+  type EnforcementMode,
+  type Feature,
+  type FeatureContribution,
+  type Loa,
+  type PolicyFlags,
+  type TakeResult,
+  type TrustModel,
+} from '../policy/index.ts';
+import { ReasoningChain, type ReasoningStep } from './reasoning.ts';
+
+/** Who is asking, as established by authentication (never by the request body). */
+export interface Caller {
+  subject: string;
+  loa: Loa;
+  signer: SignerType;
+  /** True when a token or license proved the identity. */
+  verified: boolean;
+  source: 'token' | 'license' | 'anonymous';
+  scopes?: readonly string[];
+  tokenId?: string;
+  /** Who issued the caller's token: for an AI caller, the human whose data it acts on. */
+  delegatedBy?: string;
+}
+
+/** What is asked. Facts about the request are derived from these fields, never asserted by flags. */
+export interface DecisionRequest {
+  action: string;
+  target: string;
+  payload?: JsonValue;
+  /** What the request claims about its author; compared with the authenticated caller. */
+  claimed?: { subject?: string; signerType?: string; delegationId?: string };
+  effect?: RequestEffect;
+  provenance?: Provenance | null;
+  /** A risk from trusted policy (the gateway's tool table), never from a request body. */
+  declaredRisk?: number;
+  /** The subject whose data the request touches, when it is not the caller's own. */
+  dataSubject?: string | null;
+  /** Whether the results this request produces are marked as AI-mediated by Sigil. */
+  outputMarking?: 'gateway' | 'none';
+}
+
+/** Everything decide() needs besides the request; gathered by the runtime. */
+export interface DecisionState {
+  now: number;
+  mode: EnforcementMode;
+  threshold: number;
+  flags: PolicyFlags;
+  model: TrustModel;
+  /** The caller's rate-limit bucket, taken by the runtime before deciding. */
+  rate: TakeResult;
+  kernel: Kernel;
+  trustedKeys: TrustedKeys;
+  humanRootCount: number;
+  subjects: ReadonlyMap<string, SubjectStanding>;
+  consent: { bailments: readonly Bailment[]; grants: readonly ConsentGrant[] };
+  /** Actions whose effect is a system change: allowed only as a quorum proposal. */
+  systemCritical: ReadonlySet<string>;
+}
+
+export interface Decision {
+  verdict: 'allow' | 'deny';
+  /** The stable denial code (null when allowed). */
+  code: string | null;
+  reason: string;
+  mode: EnforcementMode;
+  threshold: number;
+  /** Passive mode: the trust threshold would have denied. */
+  would_deny: boolean;
+  effective_loa: Loa;
+  trust: {
+    score: number;
+    logit: number;
+    contributions: Record<Feature, FeatureContribution>;
+  } | null;
+  rules: McpRuleResult[];
+  violations: Violation[];
+  /** Allowed only as a proposal that needs the witness quorum before it takes effect. */
+  requires_quorum: boolean;
+  retry_after_ms?: number;
+  steps: readonly ReasoningStep[];
+}
+
+function deny(
+  chain: ReasoningChain,
+  base: Omit<Decision, 'verdict' | 'code' | 'reason' | 'steps'>,
+  code: string,
+  reason: string,
+): Decision {
+  return { ...base, verdict: 'deny', code, reason, steps: chain.freeze() };
+}
+
+/**
+ * Adjudicates one request: authenticate → LOA permission → rate limit → MCP rules (AI actors)
+ * → invariants (kernel) → trust threshold (mode) → quorum for system-critical actions.
+ * Pure: everything comes from the arguments. The first failure denies; any exception denies
+ * with 'internal_deny'.
+ */
+export function decide(caller: Caller, request: DecisionRequest, state: DecisionState): Decision {
+  const chain = new ReasoningChain();
+  const loa = effectiveLoa(state.mode, caller.loa, caller.verified);
+  const base: Omit<Decision, 'verdict' | 'code' | 'reason' | 'steps'> = {
+    mode: state.mode,
+    threshold: state.threshold,
+    would_deny: false,
+    effective_loa: loa,
+    trust: null,
+    rules: [],
+    violations: [],
+    requires_quorum: false,
+  };
+  try {
+    return decideSteps(caller, request, state, chain, base);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!chain.frozen) {
+      chain.add({ step: 'error', verdict: 'fail', reason: message, inputs: {} });
+    }
+    return {
+      ...base,
+      verdict: 'deny',
+      code: 'internal_deny',
+      reason: message,
+      steps: chain.freeze(),
+    };
+  }
+}
+
+function decideSteps(
+  caller: Caller,
+  request: DecisionRequest,
+  state: DecisionState,
+  chain: ReasoningChain,
+  base: Omit<Decision, 'verdict' | 'code' | 'reason' | 'steps'>,
+): Decision {
+  const loa = base.effective_loa;
+  chain.add({
+    step: 'authenticate',
+    verdict: caller.verified ? 'pass' : 'warn',
+    reason: caller.verified ? `authenticated by ${caller.source}` : 'unauthenticated caller',
+    inputs: { subject: caller.subject, source: caller.source, loa: caller.loa, effective_loa: loa },
+  });
+
+  const permission = authorize(loa, request.action, state.flags);
+  if (!permission.allowed) {
+    const reason = `${request.action} needs ${permission.required ?? 'a known action'}; caller has ${loa}`;
+    chain.add({
+      step: 'permission',
+      verdict: 'fail',
+      reason,
+      inputs: { action: request.action, loa },
+    });
+    return deny(chain, base, permission.code, reason);
+  }
+  chain.add({
+    step: 'permission',
+    verdict: 'pass',
+    reason: 'permitted',
+    inputs: { action: request.action, loa },
+  });
+
+  if (!scopeAllows(caller.scopes, request.action)) {
+    const reason = `token scope does not include ${request.action}`;
+    chain.add({
+      step: 'scope',
+      verdict: 'fail',
+      reason,
+      inputs: { scopes: [...(caller.scopes ?? [])] },
+    });
+    return deny(chain, base, 'scope_denied', reason);
+  }
+
+  if (!state.rate.allowed) {
+    const reason = `rate limit exceeded; retry after ${state.rate.retryAfterMs} ms`;
+    chain.add({
+      step: 'rate_limit',
+      verdict: 'fail',
+      reason,
+      inputs: { pressure: state.rate.pressure },
+    });
+    return {
+      ...deny(chain, base, 'rate_limited', reason),
+      retry_after_ms: state.rate.retryAfterMs,
+    };
+  }
+  chain.add({
+    step: 'rate_limit',
+    verdict: 'pass',
+    reason: 'within limit',
+    inputs: { pressure: state.rate.pressure },
+  });
+
+  const gkRequest = {
+    actor: caller.subject,
+    actorSigner: caller.signer,
+    action: request.action,
+    target: request.target,
+    permissions: [request.action],
+    ...(request.payload !== undefined ? { payload: request.payload } : {}),
+    ...(request.effect ? { effect: request.effect } : {}),
+  };
+
+  if (caller.signer.type === 'ai') {
+    const dataSubject = request.dataSubject ?? null;
+    const rules = auditMcpRules({
+      request: gkRequest,
+      scope: caller.scopes && caller.scopes.length > 0 ? caller.scopes.join(',') : null,
+      ...(request.claimed ? { claimed: request.claimed } : {}),
+      provenance: request.provenance ?? null,
+      trustedKeys: state.trustedKeys,
+      output: request.outputMarking ?? 'none',
+      consent: { bailor: dataSubject, ...state.consent, now: state.now },
+    });
+    base.rules = rules;
+    const failed = rules.find((r) => !r.passed);
+    if (failed) {
+      const reason = `${failed.rule}: ${failed.description}`;
+      chain.add({
+        step: 'mcp_rules',
+        verdict: 'fail',
+        reason,
+        inputs: { rule: failed.rule, evidence: failed.evidence },
+      });
+      return deny(chain, base, 'mcp_rule_violated', reason);
+    }
+    chain.add({ step: 'mcp_rules', verdict: 'pass', reason: 'all six rules pass', inputs: {} });
+  } else {
+    chain.add({ step: 'mcp_rules', verdict: 'skip', reason: 'human signer: exempt', inputs: {} });
+  }
+
+  const requires = requiredInvariants(gkRequest, {
+    systemChange: false,
+    delegated: false,
+    dataSubject: request.dataSubject ?? null,
+  });
+  const verdict = state.kernel.adjudicate(gkRequest, {
+    roles: [],
+    actorPermissions: [request.action],
+    trustedKeys: state.trustedKeys,
+    provenance: request.provenance ?? null,
+    consent: request.dataSubject
+      ? {
+          bailor: request.dataSubject,
+          bailments: state.consent.bailments,
+          grants: state.consent.grants,
+        }
+      : null,
+    humanRootCount: state.humanRootCount,
+    subjects: state.subjects,
+    now: state.now,
+    requires,
+  });
+  if (verdict.kind !== 'permitted') {
+    const violations = 'violations' in verdict ? [...verdict.violations] : [];
+    base.violations = violations;
+    const reason =
+      verdict.kind === 'escalated'
+        ? `escalated: ${verdict.reason}`
+        : violations.map((v) => `${v.invariant}: ${v.description}`).join('; ');
+    chain.add({
+      step: 'invariants',
+      verdict: 'fail',
+      reason,
+      inputs: { invariants: violations.map((v) => v.invariant) },
+    });
+    return deny(
+      chain,
+      base,
+      verdict.kind === 'escalated' ? 'escalation_required' : 'invariant_violated',
+      reason,
+    );
+  }
+  chain.add({
+    step: 'invariants',
+    verdict: 'pass',
+    reason: 'kernel permitted',
+    inputs: { requires },
+  });
+
+  const features = extractFeatures(
+    {
+      action: request.action,
+      target: request.target,
+      ...(request.payload !== undefined ? { payload: request.payload } : {}),
+      loa,
+      ratePressure: state.rate.pressure,
+      ...(request.declaredRisk !== undefined ? { declaredRisk: request.declaredRisk } : {}),
+    },
+    state.model,
+  );
+  const score = scoreTrust(state.model, features.values);
+  base.trust = { score: score.score, logit: score.logit, contributions: score.contributions };
+  const enforcement = applyEnforcement(state.mode, {
+    score: score.score,
+    threshold: state.threshold,
+    featureErrors: features.missing,
+  });
+  base.would_deny = state.mode === 'passive' && enforcement.wouldDeny;
+  const trustInputs = {
+    score: score.score,
+    threshold: state.threshold,
+    missing: [...features.missing],
+  };
+  if (enforcement.verdict === 'deny') {
+    const reason =
+      enforcement.code === 'feature_missing'
+        ? `strict mode: missing features ${features.missing.join(', ')}`
+        : `trust ${score.score.toFixed(4)} below threshold ${state.threshold}`;
+    chain.add({ step: 'trust', verdict: 'fail', reason, inputs: trustInputs });
+    return deny(chain, base, enforcement.code ?? 'trust_below_threshold', reason);
+  }
+  chain.add({
+    step: 'trust',
+    verdict: base.would_deny ? 'warn' : 'pass',
+    reason: base.would_deny
+      ? `passive mode: would deny (trust ${score.score.toFixed(4)} below ${state.threshold})`
+      : `trust ${score.score.toFixed(4)} meets threshold ${state.threshold}`,
+    inputs: trustInputs,
+  });
+
+  if (state.systemCritical.has(request.action)) {
+    base.requires_quorum = true;
+    chain.add({
+      step: 'quorum',
+      verdict: 'warn',
+      reason: 'system change: needs Root + witness quorum',
+      inputs: {},
+    });
+  }
+  return { ...base, verdict: 'allow', code: null, reason: 'allowed', steps: chain.freeze() };
+}

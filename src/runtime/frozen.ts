@@ -1,0 +1,120 @@
+/**
+ * Freezing a decision: the `decision` record payload holds every input decide() read, so
+ * anyone holding the log can re-run decide() on it and get the same verdict (replay).
+ */
+import type { JsonValue } from '../core/canonical.ts';
+import { canonicalJson } from '../core/canonical.ts';
+import { fromBase64Url, toBase64Url } from '../core/encoding.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { SigilError } from '../core/errors.ts';
+import {
+  createKernel,
+  parseBailment,
+  parseConsentGrant,
+  type Kernel,
+  type TrustedKeys,
+} from '../gatekeeper/index.ts';
+import type { TrustModel } from '../policy/index.ts';
+import { CONSTITUTION_BYTES } from './constitution.ts';
+import {
+  decide,
+  type Caller,
+  type Decision,
+  type DecisionRequest,
+  type DecisionState,
+} from './decide.ts';
+
+export const CONSTITUTION_HASH = sha256Hex(CONSTITUTION_BYTES);
+
+/** The payload of a `decision` record. */
+export interface DecisionPayload {
+  caller: Caller;
+  request: DecisionRequest;
+  state: {
+    now: number;
+    mode: DecisionState['mode'];
+    threshold: number;
+    flags: DecisionState['flags'];
+    model: TrustModel;
+    rate: DecisionState['rate'];
+    constitution: string;
+    trusted_keys: Record<string, string[]>;
+    human_root_count: number;
+    consent: DecisionState['consent'];
+    system_critical: string[];
+  };
+  decision: Decision;
+}
+
+function trustedKeysToJson(keys: TrustedKeys): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [did, list] of keys) out[did] = list.map((k) => toBase64Url(k));
+  return out;
+}
+
+/** JSON round trip drops `undefined` fields, so the frozen payload is canonical JSON. */
+function plain<T>(value: T): T {
+  return JSON.parse(canonicalJson(value)) as T;
+}
+
+/** Builds the record payload for a decision and the inputs it was made from. */
+export function decisionPayload(
+  caller: Caller,
+  request: DecisionRequest,
+  state: DecisionState,
+  decision: Decision,
+): DecisionPayload & JsonValue {
+  return plain({
+    caller,
+    request,
+    state: {
+      now: state.now,
+      mode: state.mode,
+      threshold: state.threshold,
+      flags: state.flags,
+      model: state.model,
+      rate: state.rate,
+      constitution: CONSTITUTION_HASH,
+      trusted_keys: trustedKeysToJson(state.trustedKeys),
+      human_root_count: state.humanRootCount,
+      consent: state.consent,
+      system_critical: [...state.systemCritical].sort(),
+    },
+    decision,
+  }) as DecisionPayload & JsonValue;
+}
+
+let replayKernel: Kernel | undefined;
+
+/**
+ * Re-runs decide() on a frozen decision's recorded inputs. Refuses ('replay_unsupported') a
+ * record made under another constitution, since its kernel is not this one.
+ */
+export function replayDecision(payload: DecisionPayload): Decision {
+  const s = payload.state;
+  if (s.constitution !== CONSTITUTION_HASH) {
+    throw new SigilError('replay_unsupported', 'decision was made under another constitution');
+  }
+  replayKernel ??= createKernel(CONSTITUTION_BYTES);
+  const trustedKeys = new Map(
+    Object.entries(s.trusted_keys).map(([did, keys]) => [did, keys.map((k) => fromBase64Url(k))]),
+  );
+  const state: DecisionState = {
+    now: s.now,
+    mode: s.mode,
+    threshold: s.threshold,
+    flags: s.flags,
+    model: s.model,
+    rate: s.rate,
+    kernel: replayKernel,
+    trustedKeys,
+    humanRootCount: s.human_root_count,
+    subjects: new Map(),
+    consent: {
+      bailments: s.consent.bailments.map(parseBailment),
+      grants: s.consent.grants.map(parseConsentGrant),
+    },
+    systemCritical: new Set(s.system_critical),
+  };
+  return decide(payload.caller, payload.request, state);
+}

@@ -1,0 +1,91 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { publicKeyToRaw } from '../core/ed25519.ts';
+import {
+  canonFingerprint,
+  verifyLicense,
+  type Loa,
+  type LicenseVerification,
+} from '../policy/index.ts';
+
+/** Where the runtime's own level of access came from, and why. */
+export interface RuntimeIdentity {
+  loa: Loa;
+  source: 'license' | 'default';
+  subject: string | null;
+  expiresAt: string | null;
+  reason: string;
+  licensePath: string;
+}
+
+/** This runtime's license fingerprint: binds licenses to its log key, id and license secret. */
+export function runtimeFingerprint(
+  secret: string | undefined,
+  logPublicKey: KeyObject,
+  runtimeId: string,
+): string {
+  return canonFingerprint(secret, publicKeyToRaw(logPublicKey), runtimeId);
+}
+
+/** Checks a license object against this runtime; never throws, falls back to the default LOA. */
+export function checkLicense(
+  license: unknown,
+  opts: {
+    rootKey: KeyObject;
+    runtimeId: string;
+    fingerprint: string;
+    now: number;
+    defaultLoa: Loa;
+  },
+): LicenseVerification {
+  return verifyLicense(license, {
+    trustedRootKey: opts.rootKey,
+    runtimeId: opts.runtimeId,
+    canonFingerprint: opts.fingerprint,
+    now: opts.now,
+    defaultLoa: opts.defaultLoa,
+  });
+}
+
+/**
+ * Loads license.json and decides the runtime's LOA: the license's level when it verifies,
+ * else the configured default with the reason (missing, malformed, expired, tampered, …).
+ */
+export function loadRuntimeIdentity(
+  licensePath: string,
+  opts: {
+    rootKey: KeyObject;
+    runtimeId: string;
+    fingerprint: string;
+    now: number;
+    defaultLoa: Loa;
+  },
+): RuntimeIdentity {
+  let license: unknown;
+  if (existsSync(licensePath)) {
+    try {
+      license = JSON.parse(readFileSync(licensePath, 'utf8'));
+    } catch {
+      license = { malformed: true };
+    }
+  }
+  const result = checkLicense(license, opts);
+  if (result.ok) {
+    return {
+      loa: result.loa,
+      source: 'license',
+      subject: result.owner.id,
+      expiresAt: result.expiresAt,
+      reason: 'license valid',
+      licensePath,
+    };
+  }
+  return {
+    loa: result.loa,
+    source: 'default',
+    subject: null,
+    expiresAt: null,
+    reason: result.reason,
+    licensePath,
+  };
+}
