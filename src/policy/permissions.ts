@@ -39,6 +39,7 @@ const MATRIX = {
   'diagnostics.read': { min: 'observer' },
 
   'module.run': { min: 'operator' },
+  'holon.step': { min: 'operator' },
   'mcp.tools.call': { min: 'operator' },
   'memory.read': { min: 'operator' },
   'memory.write': { min: 'operator' },

@@ -608,6 +608,7 @@ export class SigilRuntime {
     await this.require(caller, {
       action: 'witness.register',
       target: `witnesses/${input.witness_id}`,
+      payload: { did: input.did, witness_id: input.witness_id, role: input.role },
     });
     const registry = await this.#registry();
     const { event } = registerWitnessEntry(registry, input, caller, this.#clock());

@@ -20,6 +20,7 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['trust.status', 'observer', 'observer'],
   ['diagnostics.read', 'observer', 'observer'],
   ['module.run', 'operator', 'operator'],
+  ['holon.step', 'operator', 'operator'],
   ['mcp.tools.call', 'operator', 'operator'],
   ['memory.write', 'operator', 'operator'],
   ['memory.read', 'operator', 'operator'],

@@ -1,0 +1,387 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { isSigilError } from '../../src/core/errors.ts';
+import { verifyRecord } from '../../src/canon/record.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { signAttestation } from '../../src/quorum/index.ts';
+import {
+  ROOT_SUBJECT,
+  SigilRuntime,
+  replayDecision,
+  type Caller,
+  type DecisionPayload,
+} from '../../src/runtime/index.ts';
+
+const AI = { type: 'ai' as const, delegationId: 'c'.repeat(64) };
+
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isSigilError(err) ? err.code : err).toBe(code);
+}
+
+function setup(extraEnv: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-rt-'));
+  const env = { ...process.env, SIGIL_MASTER_KEY: randomBytes(32).toString('base64'), ...extraEnv };
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const clock = () => now;
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  const config = () => loadConfig({ env, dataDir: dir });
+  return { dir, env, clock, advance, config };
+}
+
+describe('SigilRuntime', () => {
+  const ctx = setup();
+  let runtime: SigilRuntime;
+  let rootToken: string;
+  let root: Caller;
+
+  beforeAll(async () => {
+    const boot = await SigilRuntime.bootstrap({
+      config: ctx.config(),
+      env: ctx.env,
+      clock: ctx.clock,
+    });
+    runtime = boot.runtime;
+    rootToken = boot.rootToken!;
+    root = await runtime.authenticate(rootToken);
+  });
+  afterAll(async () => {
+    await runtime.close();
+    rmSync(ctx.dir, { recursive: true, force: true });
+  });
+
+  it('bootstraps one Root license (mode 0600) and a Root token', () => {
+    expect(runtime.identity()).toMatchObject({
+      loa: 'root',
+      source: 'license',
+      subject: ROOT_SUBJECT,
+    });
+    expect(statSync(join(ctx.dir, 'license.json')).mode & 0o777).toBe(0o600);
+    expect(root).toMatchObject({
+      subject: ROOT_SUBJECT,
+      loa: 'root',
+      verified: true,
+      source: 'token',
+    });
+  });
+
+  it('refuses to initialise an existing store', async () => {
+    await rejects(
+      SigilRuntime.bootstrap({ config: ctx.config(), env: ctx.env, refuseExisting: true }),
+      'store_exists',
+    );
+  });
+
+  it('stores only token hashes, and rejects revoked, expired and unknown tokens', async () => {
+    const { token, info } = await runtime.createToken(root, {
+      subject: 'did:sigil:alice',
+      loa: 'operator',
+      signer: { type: 'human' },
+      ttlMs: 60_000,
+    });
+    const alice = await runtime.authenticate(token);
+    expect(alice).toMatchObject({ subject: 'did:sigil:alice', loa: 'operator', tokenId: info.id });
+    expect(JSON.stringify(await runtime.listTokens(root))).not.toContain(token);
+    for (const file of readdirSync(ctx.dir).filter((f) => f.startsWith('canon'))) {
+      expect(readFileSync(join(ctx.dir, file)).includes(token)).toBe(false);
+    }
+    ctx.advance(60_000);
+    await rejects(runtime.authenticate(token), 'token_invalid');
+    const second = await runtime.createToken(root, {
+      subject: 'did:sigil:bob',
+      loa: 'observer',
+      signer: { type: 'human' },
+    });
+    await runtime.revokeToken(root, second.info.id);
+    await rejects(runtime.authenticate(second.token), 'token_invalid');
+    await rejects(runtime.authenticate(`sgl_${'A'.repeat(43)}`), 'token_invalid');
+    await rejects(runtime.authenticate('not a token'), 'token_invalid');
+  });
+
+  it('never lets a token carry more than its issuer, nor a non-Root mint tokens', async () => {
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:mentor',
+      loa: 'mentor',
+      signer: { type: 'human' },
+    });
+    const mentor = await runtime.authenticate(token);
+    await rejects(
+      runtime.createToken(mentor, {
+        subject: 'did:sigil:x',
+        loa: 'root',
+        signer: { type: 'human' },
+      }),
+      'loa_insufficient',
+    );
+  });
+
+  it('refuses a second Root license (single root)', async () => {
+    await rejects(
+      runtime.generateLicense(root, { subject: 'did:sigil:other', loa: 'root', expiresAt: null }),
+      'single_root_violation',
+    );
+    const lic = await runtime.generateLicense(root, {
+      subject: 'did:sigil:carol',
+      loa: 'mentor',
+      expiresAt: '2027-01-01T00:00:00Z',
+    });
+    expect(runtime.validateLicense(lic)).toMatchObject({ ok: true, loa: 'mentor' });
+    const tampered = { ...lic, loa: 'root' };
+    expect(runtime.validateLicense(tampered)).toMatchObject({
+      ok: false,
+      reason: 'license_tampered',
+    });
+  });
+
+  it('writes user records after a decision, and turns a system write into a proposal', async () => {
+    const out = await runtime.writeRecord(root, { payload: { note: 'hello' } });
+    expect(out.record?.links).toContainEqual({ rel: 'decision', id: out.decision_id });
+    expect((await runtime.getRecord(root, out.record!.id)).payload).toEqual({ note: 'hello' });
+    const sys = await runtime.writeRecord(root, { payload: { flag: true }, space: 'system' });
+    expect(sys.record).toBeUndefined();
+    expect(sys.proposal?.status).toBe('pending');
+  });
+
+  it('applies a system change only with Root + 3 human Mentor signatures', async () => {
+    const witnesses = ['root-w', 'm1', 'm2', 'm3', 'ai-w'].map((id) => ({
+      id,
+      keys: generateKeyPair(),
+    }));
+    for (const w of witnesses) {
+      await runtime.registerWitness(root, {
+        witness_id: w.id,
+        did: `did:sigil:witness-${w.id}`,
+        role: w.id === 'root-w' ? 'root' : 'mentor',
+        public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
+      });
+    }
+    const proposal = await runtime.propose(root, { setting: 'x', value: 1 });
+    const attestAs = (i: number, signer = { type: 'human' as const }) =>
+      runtime.attest(root, {
+        proposal_id: proposal.id,
+        witness_id: witnesses[i]!.id,
+        signature: signAttestation(proposal, witnesses[i]!.keys.privateKey, signer),
+      });
+    await attestAs(0);
+    await attestAs(1);
+    await attestAs(2);
+    await rejects(runtime.commit(root, proposal.id), 'quorum_required');
+    // An AI-typed signature from a registered key never counts.
+    await rejects(
+      runtime.attest(root, {
+        proposal_id: proposal.id,
+        witness_id: 'ai-w',
+        signature: signAttestation(proposal, witnesses[4]!.keys.privateKey, AI),
+      }),
+      'signature_invalid',
+    );
+    await rejects(attestAs(1), 'duplicate_attestation');
+    await rejects(runtime.commit(root, proposal.id), 'quorum_required');
+    await attestAs(3);
+    const { record } = await runtime.commit(root, proposal.id);
+    expect(record.kind).toBe('system_config');
+    expect((record.payload as { attestations: unknown[] }).attestations).toHaveLength(4);
+    await rejects(runtime.commit(root, proposal.id), 'proposal_not_pending');
+  });
+
+  it('needs consent for an AI caller, and sees a revocation at once', async () => {
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:agent',
+      loa: 'operator',
+      signer: AI,
+      scopes: ['mcp.tools.call'],
+    });
+    const agent = await runtime.authenticate(token);
+    const call = {
+      action: 'mcp.tools.call',
+      target: 'notes/read_note',
+      payload: { id: 1 },
+      outputMarking: 'gateway' as const,
+    };
+    expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+    const consent = await runtime.grantConsent(root, {
+      bailee: 'did:sigil:agent',
+      scope: 'mcp.tools.call',
+      purpose: 'retrieval',
+    });
+    expect((await runtime.check(agent, call)).verdict).toBe('allow');
+    // The agent cannot claim to be a human or someone else.
+    expect((await runtime.check(agent, { ...call, claimed: { signerType: 'human' } })).code).toBe(
+      'mcp_rule_violated',
+    );
+    expect((await runtime.check(agent, { ...call, action: 'module.run' })).code).toBe(
+      'scope_denied',
+    );
+    await runtime.revokeConsent(root, consent.id);
+    expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+  });
+
+  it('keeps memory blocks to their owner (and Root), 16 KiB each', async () => {
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:op',
+      loa: 'operator',
+      signer: { type: 'human' },
+    });
+    const op = await runtime.authenticate(token);
+    await runtime.memoryWrite(op, { key: 'notes', value: { a: 1 } });
+    expect((await runtime.memoryRead(op, 'notes')).value).toEqual({ a: 1 });
+    expect((await runtime.memoryRead(root, 'notes', 'did:sigil:op')).value).toEqual({ a: 1 });
+    expect(await runtime.memoryList(op)).toHaveLength(1);
+    await rejects(runtime.memoryRead(root, 'notes'), 'memory_not_found');
+    await rejects(
+      runtime.memoryWrite(op, { key: 'big', value: 'x'.repeat(17_000) }),
+      'payload_too_large',
+    );
+  });
+
+  it('runs registered modules and refuses unknown ones', async () => {
+    expect(runtime.modules()).toEqual(['canon-stats', 'echo']);
+    expect((await runtime.runModule(root, 'echo', { x: 1 })).output).toEqual({ x: 1 });
+    await rejects(runtime.runModule(root, 'nope', null), 'module_not_found');
+  });
+
+  it('lets only a human Root halt a holon, and records each transition', async () => {
+    await runtime.spawnHolon(root, {
+      id: 'h1',
+      capabilities: ['holon.step'],
+      program: { type: 'identity' },
+    });
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:op2',
+      loa: 'operator',
+      signer: { type: 'human' },
+    });
+    await rejects(
+      runtime.haltHolon(await runtime.authenticate(token), 'h1', { mode: 'terminate' }),
+      'loa_insufficient',
+    );
+    const h = await runtime.haltHolon(root, 'h1', { mode: 'terminate' });
+    expect(h.state).toBe('terminated');
+    const events = await runtime.log.list({ kind: 'holon_event' });
+    expect(events.records.map((r) => (r.payload as { to: string }).to)).toEqual([
+      'idle',
+      'terminated',
+    ]);
+  });
+
+  it('seals every decision, allowed or denied, so it verifies and replays to the same verdict', async () => {
+    let cursor: string | undefined;
+    let count = 0;
+    let denied = 0;
+    do {
+      const page = await runtime.log.list({
+        kind: 'decision',
+        limit: 200,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const record of page.records) {
+        const { seq: _seq, ...canonical } = record;
+        expect(verifyRecord(canonical)).toEqual({ ok: true });
+        const payload = record.payload as unknown as DecisionPayload;
+        const replayed = replayDecision(payload);
+        expect({ verdict: replayed.verdict, code: replayed.code }).toEqual({
+          verdict: payload.decision.verdict,
+          code: payload.decision.code,
+        });
+        count += 1;
+        if (payload.decision.verdict === 'deny') denied += 1;
+      }
+      cursor = page.cursor;
+    } while (cursor);
+    expect(count).toBeGreaterThan(20);
+    expect(denied).toBeGreaterThan(3);
+    expect((await runtime.log.validate()).ok).toBe(true);
+  });
+});
+
+describe('SigilRuntime: licenses and limits', () => {
+  it('falls back to the default LOA with a distinct reason for each bad license', async () => {
+    const ctx = setup();
+    const boot = await SigilRuntime.bootstrap({ config: ctx.config(), env: ctx.env });
+    const rt = boot.runtime;
+    const root = await rt.authenticate(boot.rootToken);
+    const good = await rt.generateLicense(root, {
+      subject: 'did:sigil:dave',
+      loa: 'mentor',
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    await rt.close();
+    const path = join(ctx.dir, 'license.json');
+    const later = () => Date.now() + 2 * 86_400_000;
+    const cases: Array<[unknown, string, (() => number) | undefined]> = [
+      [{ ...good, loa: 'root' }, 'license_tampered', undefined],
+      [good, 'license_expired', later],
+      ['not json', 'license_malformed', undefined],
+    ];
+    const reasons: string[] = [];
+    for (const [license, reason, clock] of cases) {
+      writeFileSync(path, typeof license === 'string' ? license : JSON.stringify(license), {
+        mode: 0o600,
+      });
+      const opened = await SigilRuntime.open({
+        config: ctx.config(),
+        env: ctx.env,
+        ...(clock ? { clock } : {}),
+      });
+      expect(opened.identity()).toMatchObject({ loa: 'observer', source: 'default', reason });
+      reasons.push(opened.identity().reason);
+      await opened.close();
+    }
+    // A license signed for another runtime (another secret → another fingerprint).
+    writeFileSync(path, JSON.stringify(good), { mode: 0o600 });
+    const foreign = await SigilRuntime.open({
+      config: loadConfig({
+        env: { ...ctx.env, MMF_LICENSE_SECRET: 'another-secret' },
+        dataDir: ctx.dir,
+      }),
+      env: ctx.env,
+    });
+    expect(foreign.identity()).toMatchObject({
+      loa: 'observer',
+      reason: 'license_foreign_fingerprint',
+    });
+    reasons.push(foreign.identity().reason);
+    await foreign.close();
+    rmSync(path);
+    const missing = await SigilRuntime.open({ config: ctx.config(), env: ctx.env });
+    expect(missing.identity()).toMatchObject({ loa: 'observer', reason: 'license_missing' });
+    reasons.push(missing.identity().reason);
+    await missing.close();
+    expect(new Set(reasons).size).toBe(reasons.length);
+    rmSync(ctx.dir, { recursive: true, force: true });
+  });
+
+  it('answers rate_limited with a retry delay once the burst is spent', async () => {
+    const ctx = setup();
+    writeFileSync(join(ctx.dir, 'mmf.toml'), '[rate_limit]\nroot = { rate = 1, burst = 3 }\n');
+    const boot = await SigilRuntime.bootstrap({
+      config: ctx.config(),
+      env: ctx.env,
+      clock: ctx.clock,
+    });
+    const root = await boot.runtime.authenticate(boot.rootToken);
+    const verdicts: Array<string | null> = [];
+    for (let i = 0; i < 5; i++) {
+      verdicts.push((await boot.runtime.check(root, { action: 'trust.check', target: 'x' })).code);
+    }
+    expect(verdicts.slice(-1)).toEqual(['rate_limited']);
+    const last = await boot.runtime.check(root, { action: 'trust.check', target: 'x' });
+    expect(last.retry_after_ms).toBeGreaterThan(0);
+    ctx.advance(10_000);
+    expect((await boot.runtime.check(root, { action: 'trust.check', target: 'x' })).verdict).toBe(
+      'allow',
+    );
+    await boot.runtime.close();
+    rmSync(ctx.dir, { recursive: true, force: true });
+  });
+});
