@@ -118,6 +118,8 @@ export interface ApprovalInfo {
 }
 
 export const ROOT_SUBJECT = 'did:sigil:root';
+/** The subject of a caller that presented no credentials. */
+export const ANONYMOUS_SUBJECT = 'did:sigil:anonymous';
 const TENANT = 'default';
 const MEMORY_BLOCK_BYTES = 16 * 1024;
 const MEMORY_KEY_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
@@ -330,7 +332,7 @@ export class SigilRuntime {
   async authenticate(token: string | null | undefined): Promise<Caller> {
     if (token === undefined || token === null || token === '') {
       return {
-        subject: 'anonymous',
+        subject: ANONYMOUS_SUBJECT,
         loa: 'guest',
         signer: { type: 'human' },
         verified: false,

@@ -75,6 +75,17 @@ describe('SigilRuntime', () => {
     });
   });
 
+  it('treats a caller without credentials as an anonymous Guest that may read', async () => {
+    const anon = await runtime.authenticate(undefined);
+    expect(anon).toMatchObject({ loa: 'guest', verified: false, source: 'anonymous' });
+    expect(
+      (await runtime.check(anon, { action: 'canon.read', target: 'canon/records' })).verdict,
+    ).toBe('allow');
+    expect((await runtime.check(anon, { action: 'trust.check', target: 'x' })).code).toBe(
+      'loa_insufficient',
+    );
+  });
+
   it('refuses to initialise an existing store', async () => {
     await rejects(
       SigilRuntime.bootstrap({ config: ctx.config(), env: ctx.env, refuseExisting: true }),
