@@ -8,6 +8,7 @@
  */
 import type { JsonValue } from '../core/canonical.ts';
 import type { Did, GatekeeperRequest, GrantEffect } from './types.ts';
+import { memoizeString } from './memo.ts';
 
 /** Actions that hand out standing; the payload fields naming who receives it. */
 export const GRANTING_ACTIONS: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -115,11 +116,13 @@ function asciiLower(s: string): string {
   return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
-function actionSegments(action: string): string[] {
-  return asciiLower(action.trim())
-    .split(/[.:/]/)
-    .filter((s) => s.length > 0);
-}
+const actionSegments = memoizeString((action: string): readonly string[] =>
+  Object.freeze(
+    asciiLower(action.trim())
+      .split(/[.:/]/)
+      .filter((s) => s.length > 0),
+  ),
+);
 
 /** The action's verb: its last `.`/`:`/`/`-separated segment, lowercased (`kernel.update` → `update`). */
 export function actionVerb(action: string): string {
@@ -143,7 +146,9 @@ function percentDecode(s: string): string {
  * A target path's segments after normalisation: percent-decoded, backslashes as slashes,
  * lowercased, empty and `.` segments dropped, `..` resolved (never above the root).
  */
-export function targetSegments(target: string): string[] {
+export const targetSegments = memoizeString(parseTargetSegments);
+
+function parseTargetSegments(target: string): readonly string[] {
   const path = asciiLower(percentDecode(target.trim()).replace(/\\/g, '/'));
   const out: string[] = [];
   for (const seg of path.split('/')) {
@@ -152,7 +157,7 @@ export function targetSegments(target: string): string[] {
     if (s === '..') out.pop();
     else out.push(s);
   }
-  return out;
+  return Object.freeze(out);
 }
 
 function underPrefix(segments: readonly string[], prefix: string): boolean {
@@ -221,11 +226,11 @@ function describeGrant(g: GrantEffect): string {
 }
 
 /** True when the target lies under the kernel's configuration or the constitution. */
-export function isKernelTarget(target: string): boolean {
+export const isKernelTarget = memoizeString((target: string): boolean => {
   const segs = targetSegments(target);
   if (segs[0]?.startsWith('constitution')) return true;
   return KERNEL_TARGETS.some((p) => underPrefix(segs, p));
-}
+});
 
 /** Evidence that the request would modify the kernel or constitution (anything but reading it). */
 export function kernelModificationFindings(request: GatekeeperRequest): string[] {
@@ -240,11 +245,11 @@ export function kernelModificationFindings(request: GatekeeperRequest): string[]
 }
 
 /** True when the target lies on the halt path (including `holon/<id>/halt`). */
-export function isHaltPathTarget(target: string): boolean {
+export const isHaltPathTarget = memoizeString((target: string): boolean => {
   const segs = targetSegments(target);
   if ((segs[0] === 'holon' || segs[0] === 'holons') && segs.includes('halt')) return true;
   return HALT_PATH_TARGETS.some((p) => underPrefix(segs, p));
-}
+});
 
 function isHumanRoot(standing: SubjectStanding | undefined): boolean {
   return standing !== undefined && standing.human && asciiLower(standing.loa.trim()) === 'root';
