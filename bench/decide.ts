@@ -122,24 +122,27 @@ function benchAiDecide(): void {
       grants: [{ kind: 'consent', ...shape }],
     },
   };
-  const payload = { path: 'notes/a.txt' };
-  const provenance = signProvenance(keys.privateKey, keys.publicKey, delegation, {
-    actor: caller.subject,
-    actionHash: mcpActionHash('mcp.tools.call', payload),
-    timestamp: new Date(now).toISOString(),
-    voiceKind: 'synthetic',
+  // A fresh provenance per call, signed before timing: each decision verifies one signature.
+  const requests = Array.from({ length: AI_N }, (_, i) => {
+    const payload = { path: `notes/${i}.txt` };
+    const provenance = signProvenance(keys.privateKey, keys.publicKey, delegation, {
+      actor: caller.subject,
+      actionHash: mcpActionHash('mcp.tools.call', payload),
+      timestamp: new Date(now).toISOString(),
+      voiceKind: 'synthetic',
+    });
+    return {
+      action: 'mcp.tools.call',
+      target: 'notes/read_note',
+      payload,
+      provenance,
+      dataSubject: 'did:sigil:owner',
+      outputMarking: 'gateway' as const,
+    };
   });
-  const request = {
-    action: 'mcp.tools.call',
-    target: 'notes/read_note',
-    payload,
-    provenance,
-    dataSubject: 'did:sigil:owner',
-    outputMarking: 'gateway' as const,
-  };
-  const check = decide(caller, request, state);
+  const check = decide(caller, requests[0]!, state);
   if (check.verdict !== 'allow') throw new Error(`AI decision denied: ${check.reason}`);
-  const ai = timed(AI_N, () => decide(caller, request, state));
+  const ai = timed(AI_N, (i) => decide(caller, requests[i]!, state));
   const message = new Uint8Array(64);
   const sig = sign(keys.privateKey, message);
   const raw = timed(AI_N, () => verify(keys.publicKey, message, sig));

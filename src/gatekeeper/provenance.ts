@@ -76,6 +76,35 @@ export function mcpActionHash(action: string, args: JsonValue): string {
   return sha256Hex(canonicalBytes({ domain: MCP_ACTION_DOMAIN, action, arguments: args }));
 }
 
+// Successful verifications, keyed by everything they depend on: the MCP rule and the
+// provenance invariant check the same provenance within one decision. Bounded; failures
+// are never cached.
+const VERIFIED_MAX = 4096;
+const verified = new Set<string>();
+
+function verifiedBefore(
+  key: KeyObject,
+  rawKey: Uint8Array,
+  signer: SignerType,
+  provenance: Provenance,
+  signature: Uint8Array,
+): boolean {
+  const message = provenanceSigningBytes(provenance);
+  const id = sha256Hex(
+    canonicalBytes({
+      key: toBase64Url(rawKey),
+      signer: signer.type === 'ai' ? signer.delegationId : 'human',
+      message: toBase64Url(message),
+      signature: toBase64Url(signature),
+    }),
+  );
+  if (verified.has(id)) return true;
+  if (!verifyTyped(key, signer, message, signature)) return false;
+  if (verified.size >= VERIFIED_MAX) verified.clear();
+  verified.add(id);
+  return true;
+}
+
 /** A provenance check failure: a description and evidence lines. */
 export interface ProvenanceProblem {
   description: string;
@@ -139,7 +168,7 @@ export function verifyProvenance(
     );
   }
   const key = importKey(rawKey);
-  if (key === null || !verifyTyped(key, signer, provenanceSigningBytes(provenance), signature)) {
+  if (key === null || !verifiedBefore(key, rawKey, signer, provenance, signature)) {
     return fail(
       'Provenance Ed25519 signature is cryptographically invalid',
       `actor: ${actor}`,

@@ -4,7 +4,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { publicKeyFromRaw } from '../core/ed25519.ts';
-import { constantTimeEqual, fromBase64Url } from '../core/encoding.ts';
+import { constantTimeEqual, fromBase64Url, toBase64Url } from '../core/encoding.ts';
+import { memoizeString } from './memo.ts';
 import type { Did, TrustedKeys } from './types.ts';
 
 /** Decodes base64url, or null when malformed (verification paths report, never throw). */
@@ -17,13 +18,18 @@ export function decodeB64(value: unknown): Uint8Array | null {
   }
 }
 
-/** Imports a raw Ed25519 public key, or null when it is not a usable key. */
-export function importKey(raw: Uint8Array): KeyObject | null {
+// Importing a key costs as much as a verification; the same few keys recur in every request.
+const importByEncoding = memoizeString((encoded: string): KeyObject | null => {
   try {
-    return publicKeyFromRaw(raw);
+    return publicKeyFromRaw(fromBase64Url(encoded));
   } catch {
     return null;
   }
+}, 1024);
+
+/** Imports a raw Ed25519 public key, or null when it is not a usable key. */
+export function importKey(raw: Uint8Array): KeyObject | null {
+  return raw.length === 32 ? importByEncoding(toBase64Url(raw)) : null;
 }
 
 /** True when `raw` is among the keys trusted for `did`. */
