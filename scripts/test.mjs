@@ -23,7 +23,11 @@ let failed = 0;
 try {
   const result = JSON.parse(readFileSync(report, 'utf8'));
   passed = result.numPassedTests;
-  failed = result.numFailedTests + (result.numRuntimeErrorTestSuites ?? 0);
+  // A file that fails before running any test (import error, crash) counts as one failure.
+  const brokenFiles = (result.testResults ?? []).filter(
+    (file) => file.status === 'failed' && (file.assertionResults ?? []).length === 0,
+  ).length;
+  failed = result.numFailedTests + brokenFiles;
   if (result.success === false && failed === 0) failed = 1;
 } catch {
   failed = Math.max(failed, 1);
