@@ -14,7 +14,13 @@ export function printResult(opts: GlobalOptions, human: string, json: unknown): 
   process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
 }
 
-const USAGE_CODES = new Set(['bad_request', 'usage', 'invalid_did', 'invalid_encoding']);
+const USAGE_CODES = new Set([
+  'bad_request',
+  'usage',
+  'invalid_did',
+  'invalid_encoding',
+  'config_invalid',
+]);
 const STORE_CODES = new Set(['store_error', 'store_exists', 'store_missing', 'master_key_invalid']);
 
 /** Maps an error to its exit code. */

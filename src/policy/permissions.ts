@@ -45,6 +45,7 @@ const MATRIX = {
   'memory.write': { min: 'operator' },
   'consent.grant': { min: 'operator' },
   'consent.revoke': { min: 'operator' },
+  'governance.report': { min: 'operator' },
   'canon.user.write': {
     min: 'mentor',
     lowerFlag: 'allow_operator_canon_write',

@@ -77,6 +77,8 @@ export interface DecisionState {
   consent: { bailments: readonly Bailment[]; grants: readonly ConsentGrant[] };
   /** Actions whose effect is a system change: allowed only as a quorum proposal. */
   systemCritical: ReadonlySet<string>;
+  /** The governance monitor's circuit breaker has tripped: AI actors are stopped. */
+  breakerOpen?: boolean;
 }
 
 export interface Decision {
@@ -221,6 +223,11 @@ function decideSteps(
     ...(request.effect ? { effect: request.effect } : {}),
   };
 
+  if (caller.signer.type === 'ai' && state.breakerOpen === true) {
+    const reason = 'governance circuit breaker is open: AI actors are stopped';
+    chain.add({ step: 'breaker', verdict: 'fail', reason, inputs: {} });
+    return deny(chain, base, 'breaker_open', reason);
+  }
   if (caller.signer.type === 'ai') {
     const dataSubject = request.dataSubject ?? null;
     const rules = auditMcpRules({

@@ -42,6 +42,7 @@ export interface DecisionPayload {
     human_root_count: number;
     consent: DecisionState['consent'];
     system_critical: string[];
+    breaker_open: boolean;
   };
   decision: Decision;
 }
@@ -79,6 +80,7 @@ export function decisionPayload(
       human_root_count: state.humanRootCount,
       consent: state.consent,
       system_critical: [...state.systemCritical].sort(),
+      breaker_open: state.breakerOpen === true,
     },
     decision,
   }) as DecisionPayload & JsonValue;
@@ -115,6 +117,7 @@ export function replayDecision(payload: DecisionPayload): Decision {
       grants: s.consent.grants.map(parseConsentGrant),
     },
     systemCritical: new Set(s.system_critical),
+    breakerOpen: s.breaker_open,
   };
   return decide(payload.caller, payload.request, state);
 }

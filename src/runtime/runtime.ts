@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import type { JsonValue } from '../core/canonical.ts';
 import { canonicalBytes } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
-import { toBase64Url, toHex } from '../core/encoding.ts';
+import { fromBase64Url, toBase64Url, toHex } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { randomBytes } from '../core/random.ts';
@@ -17,8 +17,12 @@ import { CanonLog, type RecordPage, type SealedRecord } from '../canon/log.ts';
 import type { Link, RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
+  checkCircuitBreaker,
+  createCircuitBreaker,
   createKernel,
   halt as haltHolonState,
+  ingestScan,
+  parseCircuitBreaker,
   mcpActionHash,
   parseBailment,
   parseConsentGrant,
@@ -26,7 +30,11 @@ import {
   spawnHolon as newHolon,
   step as stepHolonState,
   type Bailment,
+  type BreakerStatus,
+  type CircuitBreaker,
   type ConsentGrant,
+  type FindingsAttestation,
+  type ScanIntake,
   type ConsentPurpose,
   type Holon,
   type Kernel,
@@ -138,6 +146,7 @@ const NS = {
   approvals: 'approvals',
   licenses: 'licenses',
   runtime: 'runtime',
+  governance: 'governance',
 } as const;
 
 function iso(ms: number): string {
@@ -182,6 +191,7 @@ export class SigilRuntime {
   #model: TrustModel = DEFAULT_TRUST_MODEL;
   #modelSource = 'default';
   #closed = false;
+  #sizeAtOpen = 0;
 
   private constructor(opts: RuntimeOptions, log: CanonLog, keys: RuntimeKeys) {
     this.config = opts.config;
@@ -226,6 +236,7 @@ export class SigilRuntime {
       );
       const runtime = new SigilRuntime(opts, log, keys);
       await runtime.#loadModel();
+      runtime.#sizeAtOpen = await log.size();
       return runtime;
     } catch (err) {
       await log.close();
@@ -464,6 +475,7 @@ export class SigilRuntime {
       subjects: new Map(),
       consent: await this.#consentFor(caller.subject, req.dataSubject ?? null),
       systemCritical: SYSTEM_CRITICAL,
+      breakerOpen: caller.signer.type === 'ai' && (await this.#breakerStatus(now)).tripped,
     };
     const decision = decide(caller, req, state);
     const record = await this.#append('decision', decisionPayload(caller, req, state, decision));
@@ -540,9 +552,70 @@ export class SigilRuntime {
       mode: this.config.irl.enforcementMode,
       model: this.#modelSource,
       log_size: await this.log.size(),
-      breaker: { open: false, critical_in_window: 0, threshold: 3 },
+      breaker: await this.#breakerSummary(),
       runtime: this.#identity,
     };
+  }
+
+  // ── governance monitor ───────────────────────────────────────────────────────
+
+  async #breaker(): Promise<CircuitBreaker> {
+    const stored = await this.log.state.get(NS.governance, 'breaker');
+    return stored === undefined ? createCircuitBreaker() : parseCircuitBreaker(stored);
+  }
+
+  async #breakerStatus(now: number): Promise<BreakerStatus> {
+    return checkCircuitBreaker(await this.#breaker(), now);
+  }
+
+  async #breakerSummary(): Promise<{
+    open: boolean;
+    critical_in_window: number;
+    threshold: number;
+  }> {
+    const { tripped, critical_in_window, threshold } = await this.#breakerStatus(this.#clock());
+    return { open: tripped, critical_in_window, threshold };
+  }
+
+  /**
+   * Takes in a scanner's signed findings. The signer must be a registered witness (its key
+   * comes from the registry, never the request); the digest and signature are checked before
+   * anything is counted. Critical findings feed the circuit breaker, which stops AI actors
+   * when it trips.
+   */
+  async reportFindings(
+    caller: Caller,
+    input: { attestation: FindingsAttestation; findings: unknown },
+  ): Promise<ScanIntake> {
+    await this.require(caller, { action: 'governance.report', target: 'governance/findings' });
+    const signer = [...(await this.#registry()).entries.values()].find(
+      (w) => w.did === input.attestation?.signer_did && w.revoked_at === null,
+    );
+    if (!signer) {
+      throw new SigilError('witness_unknown', 'the findings signer is not a registered witness');
+    }
+    const now = this.#clock();
+    const intake = ingestScan(
+      await this.#breaker(),
+      input.attestation,
+      input.findings,
+      fromBase64Url(signer.public_key),
+      now,
+    );
+    await this.log.state.put(NS.governance, 'breaker', intake.breaker as unknown as JsonValue);
+    await this.#append(
+      'governance_event',
+      {
+        event: 'findings',
+        signer_did: intake.verified.signer_did,
+        counts: intake.verified.counts as unknown as JsonValue,
+        findings: intake.verified.findings as unknown as JsonValue,
+        breaker: intake.status as unknown as JsonValue,
+        approval_required: intake.approval_required,
+      },
+      { space: 'system' },
+    );
+    return intake;
   }
 
   // ── canon ────────────────────────────────────────────────────────────────────
@@ -989,16 +1062,18 @@ export class SigilRuntime {
     return holon;
   }
 
+  /** Runs one holon step: the kernel adjudicates it (a `kernel_verdict` record), then it runs. */
   async stepHolon(caller: Caller, id: string, input: Record<string, string>): Promise<Holon> {
-    await this.require(caller, { action: 'module.run', target: `holons/${id}` });
+    await this.require(caller, { action: 'holon.step', target: `holons/${id}` });
     const now = this.#clock();
+    let verdict: JsonValue = null;
     const update = stepHolonState(
       await this.#holon(id),
       { fields: input },
-      (req) =>
-        this.#kernel.adjudicate(
+      (req) => {
+        const v = this.#kernel.adjudicate(
           {
-            actor: req.actor,
+            actor: `did:sigil:holon:${req.actor}`,
             actorSigner: { type: 'human' },
             action: req.action,
             target: `holons/${id}`,
@@ -1013,9 +1088,13 @@ export class SigilRuntime {
             now,
             requires: [],
           },
-        ),
+        );
+        verdict = v as unknown as JsonValue;
+        return v;
+      },
       now,
     );
+    await this.#append('kernel_verdict', { holon: id, by: caller.subject, verdict });
     await this.#saveHolon(update.holon, update.transitions);
     return update.holon;
   }
@@ -1183,7 +1262,8 @@ export class SigilRuntime {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if ((await this.log.size()) > 0) await this.log.checkpoint();
+      // A final checkpoint covers what this process appended; read-only runs add none.
+      if ((await this.log.size()) !== this.#sizeAtOpen) await this.log.checkpoint();
     } finally {
       await this.log.close();
     }

@@ -85,7 +85,15 @@ describe('sigil canon commands', () => {
     const r2 = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', notJson]);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/line 3: not valid JSON/);
-    const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json']);
+    const list = await sigil([
+      'canon',
+      'list',
+      '--data-dir',
+      dataDir,
+      '--json',
+      '--kind',
+      'user_data',
+    ]);
     expect(JSON.parse(list.stdout)).toEqual({ records: [], next_cursor: null });
   });
 
@@ -96,7 +104,7 @@ describe('sigil canon commands', () => {
     );
     const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', good, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 0, last_seq: 4 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 2, last_seq: 6 });
     const stdin = await sigil(
       ['canon', 'append', '--data-dir', dataDir, '--file', '-'],
       {},
@@ -105,12 +113,23 @@ describe('sigil canon commands', () => {
     expect(stdin.code, stdin.stderr).toBe(0);
     expect(stdin.stdout).toMatch(/appended 1 records .*records\/s/);
 
-    const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json', '--limit', '4']);
+    // init sealed the Root license and token events at seq 0 and 1.
+    const list = await sigil([
+      'canon',
+      'list',
+      '--data-dir',
+      dataDir,
+      '--json',
+      '--limit',
+      '4',
+      '--kind',
+      'user_data',
+    ]);
     const page = JSON.parse(list.stdout) as {
       records: Array<{ id: string; seq: number }>;
       next_cursor: string;
     };
-    expect(page.records.map((x) => x.seq)).toEqual([0, 1, 2, 3]);
+    expect(page.records.map((x) => x.seq)).toEqual([2, 3, 4, 5]);
     const next = await sigil([
       'canon',
       'list',
@@ -120,13 +139,13 @@ describe('sigil canon commands', () => {
       '--cursor',
       page.next_cursor,
     ]);
-    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([4, 5]);
+    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([6, 7]);
     const audits = await sigil(['canon', 'list', '--data-dir', dataDir, '--kind', 'audit_record']);
     expect(audits.stdout.trim().split('\n')).toHaveLength(1);
     ids = page.records.map((x) => x.id);
 
     const get = await sigil(['canon', 'get', ids[2]!, '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 2, payload: { i: 2 } });
+    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 4, payload: { i: 2 } });
     const missing = await sigil(['canon', 'get', 'rec_nope', '--data-dir', dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not_found/);
@@ -135,9 +154,9 @@ describe('sigil canon commands', () => {
   it('validates, and names the seq after tampering', async () => {
     const ok = await sigil(['validate', '--file', dataDir]);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^ok: 6 records/);
+    expect(ok.stdout).toMatch(/^ok: 8 records/);
     const json = await sigil(['validate', '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 6 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 8 });
 
     const db = new Database(join(dataDir, 'canon.db'));
     const { body } = db.prepare('SELECT body FROM records WHERE seq = 2').get() as { body: Buffer };
@@ -168,11 +187,11 @@ describe('sigil canon commands', () => {
     const cpJson = JSON.parse(
       (await sigil(['log', 'checkpoint', '--data-dir', dataDir, '--json'])).stdout,
     );
-    expect(cpJson).toMatchObject({ size: 6 });
+    expect(cpJson).toMatchObject({ size: 8 });
 
     const prove = await sigil(['log', 'prove', '--data-dir', dataDir, '--seq', '3']);
     expect(prove.code, prove.stderr).toBe(0);
-    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 6 });
+    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 8 });
     const proof = file('proof.json', prove.stdout);
     const vkFile = file('vkey.txt', `${verifierKey}\n`);
     for (const key of [verifierKey, vkFile, toRawKey(verifierKey)]) {
@@ -238,7 +257,7 @@ describe('sigil canon commands', () => {
       SIGIL_NEW_MASTER_KEY: NEW,
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'env', keyFiles: 1 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'env', keyFiles: 3 });
     const old = await sigil(['validate', '--data-dir', dataDir]);
     expect(old.code).toBe(3);
     expect(old.stderr).toMatch(/master_key_invalid/);

@@ -21,6 +21,7 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['diagnostics.read', 'observer', 'observer'],
   ['module.run', 'operator', 'operator'],
   ['holon.step', 'operator', 'operator'],
+  ['governance.report', 'operator', 'operator'],
   ['mcp.tools.call', 'operator', 'operator'],
   ['memory.write', 'operator', 'operator'],
   ['memory.read', 'operator', 'operator'],

@@ -8,6 +8,7 @@ import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { verifyRecord } from '../../src/canon/record.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { signFindings } from '../../src/gatekeeper/index.ts';
 import { signAttestation } from '../../src/quorum/index.ts';
 import {
   ROOT_SUBJECT,
@@ -283,6 +284,75 @@ describe('SigilRuntime', () => {
       'idle',
       'terminated',
     ]);
+  });
+
+  it('steps a holon through the kernel and seals the verdict', async () => {
+    await runtime.spawnHolon(root, {
+      id: 'h2',
+      capabilities: ['holon.step'],
+      program: { type: 'identity' },
+    });
+    const h = await runtime.stepHolon(root, 'h2', { x: '1' });
+    expect(h.state).toBe('idle');
+    expect(h.last_output).toMatchObject({ fields: { x: '1' } });
+    const verdicts = await runtime.log.list({ kind: 'kernel_verdict' });
+    expect(verdicts.records.at(-1)?.payload).toMatchObject({
+      holon: 'h2',
+      verdict: { kind: 'permitted' },
+    });
+  });
+
+  it('trips the circuit breaker on signed critical findings and then stops AI actors', async () => {
+    const scanner = generateKeyPair();
+    await runtime.registerWitness(root, {
+      witness_id: 'scanner',
+      did: 'did:sigil:scanner',
+      role: 'mentor',
+      public_key: toBase64Url(publicKeyToRaw(scanner.publicKey)),
+    });
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:agent2',
+      loa: 'operator',
+      signer: AI,
+      scopes: ['mcp.tools.call'],
+    });
+    const agent = await runtime.authenticate(token);
+    await runtime.grantConsent(root, {
+      bailee: 'did:sigil:agent2',
+      scope: 'mcp.tools.call',
+      purpose: 'retrieval',
+    });
+    const call = { action: 'mcp.tools.call', target: 'a/b', outputMarking: 'gateway' as const };
+    expect((await runtime.check(agent, call)).verdict).toBe('allow');
+
+    const findings = [1, 2, 3, 4].map((i) => ({
+      finding_id: `f${i}`,
+      severity: 'critical' as const,
+      title: `issue ${i}`,
+    }));
+    const attestation = signFindings(
+      findings,
+      'did:sigil:scanner',
+      { type: 'human' },
+      scanner.privateKey,
+    );
+    // A digest that does not match the findings is refused before anything is counted.
+    await rejects(
+      runtime.reportFindings(root, { attestation, findings: findings.slice(1) }),
+      'findings_digest_mismatch',
+    );
+    expect((await runtime.trustStatus(root)).breaker.open).toBe(false);
+    const intake = await runtime.reportFindings(root, { attestation, findings });
+    expect(intake).toMatchObject({
+      status: { tripped: true, critical_in_window: 4 },
+      approval_required: true,
+    });
+    expect((await runtime.check(agent, call)).code).toBe('breaker_open');
+    expect((await runtime.check(root, { action: 'trust.check', target: 'x' })).verdict).toBe(
+      'allow',
+    );
+    ctx.advance(25 * 3_600_000);
+    expect((await runtime.check(agent, call)).verdict).toBe('allow');
   });
 
   it('seals every decision, allowed or denied, so it verifies and replays to the same verdict', async () => {

@@ -1,15 +1,29 @@
 import type { Command } from 'commander';
 import { registerCanon } from './canon.ts';
 import { registerInit } from './init.ts';
+import { registerKeypair } from './keypair.ts';
 import { registerKeys } from './keys.ts';
+import { registerLicense } from './license.ts';
 import { registerLog } from './log.ts';
+import { registerQuorum } from './quorum.ts';
+import { registerStatus } from './status.ts';
+import { registerToken } from './token.ts';
+import { registerTrust } from './trust.ts';
 import { registerValidate } from './validate.ts';
+import { registerWhoami } from './whoami.ts';
 
 /** Every command module; each adds its subcommands to the program. */
 export const commandModules: Array<(program: Command) => void> = [
   registerInit,
+  registerWhoami,
+  registerToken,
+  registerLicense,
+  registerTrust,
   registerCanon,
   registerValidate,
   registerLog,
+  registerQuorum,
+  registerKeypair,
   registerKeys,
+  registerStatus,
 ];

@@ -1,6 +1,12 @@
-/** `sigil init`: creates the canon store, the log key and the wrapped data key. */
+/** `sigil init`: creates the store, the log and Root keys, the Root license and a Root token. */
 import type { Command } from 'commander';
-import { CanonLog } from '../../canon/log.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveMasterKey } from '../../canon/masterkey.ts';
+import { publicKeyToRaw } from '../../core/ed25519.ts';
+import { toBase64Url } from '../../core/encoding.ts';
+import { loadConfig } from '../../config/index.ts';
+import { SigilRuntime } from '../../runtime/index.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
 import { printResult, type GlobalOptions } from '../output.ts';
 
@@ -15,27 +21,67 @@ function redactedUrl(url: string): string {
   }
 }
 
+const MASTER_KEY_WARNING =
+  'the master key is read from master.key beside the data it protects; ' +
+  'in production supply SIGIL_MASTER_KEY (base64 of 32 bytes) or SIGIL_MASTER_PASSPHRASE';
+
 export function registerInit(program: Command): void {
   withLogOptions(
     program
       .command('init')
-      .description('create a new canon log (refuses an existing one); backend from MMF_DB_BACKEND'),
+      .description('create a data dir: log, keys, the Root license and a Root token (printed once)')
+      .addHelpText(
+        'after',
+        '\nExample:\n  SIGIL_MASTER_KEY=$(openssl rand -base64 32) sigil init --data-dir ./.sigil\n' +
+          '\nThe Root token is printed once; keep it (e.g. export SIGIL_TOKEN=…).',
+      ),
   ).action(async (opts: GlobalOptions) => {
-    const result = await CanonLog.init({ dataDir: dataDirOf(opts), env: process.env });
-    const where =
-      result.backend === 'postgres'
-        ? `${redactedUrl(process.env.MMF_DATABASE_URL ?? '')} (keys in ${result.dataDir})`
-        : result.dataDir;
-    const lines = [
-      `initialised a ${result.backend} canon log in ${where}`,
-      `log id:       ${result.logId}`,
-      `public key:   ${result.publicKey}`,
-      `verifier key: ${result.verifierKey}`,
-      `master key:   ${result.masterKeySource}`,
-    ];
-    if (result.masterKeyWarning) {
-      process.stderr.write(`warning: created master.key; ${result.masterKeyWarning}\n`);
+    const dataDir = dataDirOf(opts);
+    const config = loadConfig({ env: process.env, dataDir });
+    const keyFile = join(config.dataDir, 'master.key');
+    const hadKeyFile = existsSync(keyFile);
+    const boot = await SigilRuntime.bootstrap({ config, env: process.env, refuseExisting: true });
+    const { runtime } = boot;
+    try {
+      const log = runtime.log;
+      const master = resolveMasterKey({ dataDir: config.dataDir, env: process.env, create: false });
+      const where =
+        log.backend === 'postgres'
+          ? `${redactedUrl(config.databaseUrl ?? '')} (keys in ${config.dataDir})`
+          : config.dataDir;
+      const result = {
+        dataDir: config.dataDir,
+        backend: log.backend,
+        logId: log.logId,
+        origin: log.origin,
+        publicKey: toBase64Url(publicKeyToRaw(log.publicKey)),
+        verifierKey: log.verifierKey,
+        masterKeySource: master.source,
+        rootSubject: boot.rootSubject,
+        licensePath: boot.licensePath,
+        loa: runtime.identity().loa,
+        rootToken: boot.rootToken ?? null,
+      };
+      if (master.source === 'file' && !hadKeyFile) {
+        process.stderr.write(`warning: created master.key; ${MASTER_KEY_WARNING}\n`);
+      }
+      const lines = [
+        `initialised a ${result.backend} canon log in ${where}`,
+        `log id:       ${result.logId}`,
+        `verifier key: ${result.verifierKey}`,
+        `master key:   ${result.masterKeySource}`,
+        `root:         ${result.rootSubject} (license ${result.licensePath})`,
+      ];
+      if (boot.rootToken !== undefined) {
+        lines.push(
+          '',
+          `Root token (shown once; keep it secret): ${boot.rootToken}`,
+          'use it with --token, or: export SIGIL_TOKEN=<token>',
+        );
+      }
+      printResult(opts, lines.join('\n'), result);
+    } finally {
+      await runtime.close();
     }
-    printResult(opts, lines.join('\n'), result);
   });
 }

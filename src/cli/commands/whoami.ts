@@ -1,0 +1,173 @@
+/** `sigil whoami`: who a token, a license file or this runtime's license says you are. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { SigilError } from '../../core/errors.ts';
+import type { SignerType } from '../../core/typed-signature.ts';
+import type { SigilRuntime } from '../../runtime/index.ts';
+import { withLogOptions } from '../context.ts';
+import { EXIT, printResult } from '../output.ts';
+import { timeText, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
+
+interface WhoamiOptions extends CallerOptions {
+  license?: string;
+}
+
+/** The answer, with where each value came from. */
+interface Identity {
+  subject: string | null;
+  loa: string;
+  signer: SignerType;
+  expires: string | null;
+  source: 'token' | 'license' | 'default';
+  /** Why a license did not count (null when it did, or for tokens). */
+  reason: string | null;
+  from: { subject: string; loa: string; signer: string; expires: string };
+  token_id?: string;
+  license_path?: string;
+}
+
+/** A token's expiry, looked up as the license holder; null when the license may not list tokens. */
+async function tokenExpiry(
+  runtime: SigilRuntime,
+  tokenId: string,
+): Promise<{ known: boolean; expires: string | null }> {
+  try {
+    const tokens = await runtime.listTokens(runtime.licenseCaller());
+    const found = tokens.find((t) => t.id === tokenId);
+    if (found) {
+      return { known: true, expires: found.expiresAt === null ? null : timeText(found.expiresAt) };
+    }
+  } catch {
+    // listing tokens needs Root; without it the expiry is simply not shown
+  }
+  return { known: false, expires: null };
+}
+
+async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity> {
+  const caller = await runtime.authenticate(token);
+  const tokenId = caller.tokenId ?? 'unknown';
+  const expiry = await tokenExpiry(runtime, tokenId);
+  const where = `token ${tokenId}`;
+  return {
+    subject: caller.subject,
+    loa: caller.loa,
+    signer: caller.signer,
+    expires: expiry.expires,
+    source: 'token',
+    reason: null,
+    from: {
+      subject: where,
+      loa: where,
+      signer: where,
+      expires: expiry.known ? where : 'unknown (looking tokens up needs a Root license)',
+    },
+    token_id: tokenId,
+  };
+}
+
+function fromLicenseFile(runtime: SigilRuntime, file: string): Identity {
+  const path = resolve(file);
+  const result = runtime.validateLicenseFile(path);
+  const where = `license ${path}`;
+  if (result.ok) {
+    return {
+      subject: result.owner.id,
+      loa: result.loa,
+      signer: { type: 'human' },
+      expires: result.expiresAt,
+      source: 'license',
+      reason: null,
+      from: { subject: where, loa: where, signer: 'licenses are held by humans', expires: where },
+      license_path: path,
+    };
+  }
+  return {
+    subject: null,
+    loa: result.loa,
+    signer: { type: 'human' },
+    expires: null,
+    source: 'default',
+    reason: result.reason,
+    from: {
+      subject: `none: ${where} is not valid (${result.reason})`,
+      loa: `MMF_TRUST_DEFAULT_LOA, because ${where} is not valid (${result.reason})`,
+      signer: 'the local operator',
+      expires: 'none',
+    },
+    license_path: path,
+  };
+}
+
+function fromRuntime(runtime: SigilRuntime): Identity {
+  const id = runtime.identity();
+  const where = `license ${id.licensePath}`;
+  if (id.source === 'license') {
+    return {
+      subject: id.subject,
+      loa: id.loa,
+      signer: { type: 'human' },
+      expires: id.expiresAt,
+      source: 'license',
+      reason: null,
+      from: { subject: where, loa: where, signer: 'licenses are held by humans', expires: where },
+      license_path: id.licensePath,
+    };
+  }
+  return {
+    subject: null,
+    loa: id.loa,
+    signer: { type: 'human' },
+    expires: null,
+    source: 'default',
+    reason: id.reason,
+    from: {
+      subject: `none: no valid license (${id.reason})`,
+      loa: `MMF_TRUST_DEFAULT_LOA, because ${where} is not valid (${id.reason})`,
+      signer: 'the local operator',
+      expires: 'none',
+    },
+    license_path: id.licensePath,
+  };
+}
+
+function humanText(who: Identity): string {
+  const signer = who.signer.type === 'ai' ? `ai (delegation ${who.signer.delegationId})` : 'human';
+  const rows: Array<[string, string, string]> = [
+    ['subject', who.subject ?? '(none)', who.from.subject],
+    ['loa', who.loa, who.from.loa],
+    ['signer', signer, who.from.signer],
+    ['expires', who.expires ?? (who.source === 'default' ? '-' : 'never'), who.from.expires],
+  ];
+  const width = Math.max(...rows.map(([, v]) => v.length));
+  return rows.map(([k, v, from]) => `${`${k}:`.padEnd(9)}${v.padEnd(width)}  (${from})`).join('\n');
+}
+
+export function registerWhoami(program: Command): void {
+  withTokenOption(
+    withLogOptions(
+      program
+        .command('whoami')
+        .description('show who a token, a license or this runtime is: subject, LOA, signer, expiry')
+        .option('--license <file>', 'check this license file against the runtime instead'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigil whoami\n  sigil whoami --token "$SIGIL_TOKEN" --json\n' +
+        '  sigil whoami --license ./mentor.license.json   # exit 1 when it does not verify',
+    )
+    .action(async (opts: WhoamiOptions) => {
+      if (opts.token !== undefined && opts.license !== undefined) {
+        throw new SigilError('bad_request', 'give at most one of --token and --license');
+      }
+      const token =
+        opts.license === undefined ? (opts.token ?? process.env.SIGIL_TOKEN) : undefined;
+      const who = await withRuntime(opts, async (runtime) => {
+        if (token !== undefined && token !== '') return fromToken(runtime, token);
+        if (opts.license !== undefined) return fromLicenseFile(runtime, opts.license);
+        return fromRuntime(runtime);
+      });
+      printResult(opts, humanText(who), who);
+      if (opts.license !== undefined && who.source !== 'license') process.exitCode = EXIT.failed;
+    });
+}
