@@ -67,6 +67,7 @@ import {
   registerWitness as registerWitnessEntry,
   type Proposal,
   type QuorumStatus,
+  type WitnessAttestation,
   type WitnessEntry,
   type WitnessRegistry,
 } from '../quorum/index.ts';
@@ -160,6 +161,14 @@ function newId(): string {
 function tokenInfo(t: StoredToken): TokenInfo {
   const { hash: _hash, ...info } = t;
   return info;
+}
+
+function attestationsNs(proposalId: string): string {
+  return `attestations:${proposalId}`;
+}
+
+function withoutAttestations(proposal: Proposal): JsonValue {
+  return { ...proposal, attestations: [] } as unknown as JsonValue;
 }
 
 function checkId(id: unknown, what: string): string {
@@ -714,7 +723,7 @@ export class SigilRuntime {
       requirements: { root: 1, mentors: this.config.quorum.mentorsRequired },
       ttlMs: this.config.quorum.proposalTtlSeconds * 1000,
     });
-    await this.log.state.put(NS.proposals, proposal.id, proposal as unknown as JsonValue);
+    await this.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
     await this.#append(
       'quorum_event',
       { event: 'proposed', proposal: proposal as unknown as JsonValue },
@@ -726,7 +735,13 @@ export class SigilRuntime {
   async #proposal(id: string): Promise<Proposal> {
     const p = await this.log.state.get(NS.proposals, checkId(id, 'proposal id'));
     if (!p) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
-    return p as unknown as Proposal;
+    // Each attestation is its own entry, so concurrent witnesses (other processes) never
+    // overwrite one another's signatures.
+    const rows = await this.log.state.list(attestationsNs(id));
+    const attestations = rows
+      .map((r) => r.value as unknown as WitnessAttestation)
+      .sort((a, b) => a.attested_at.localeCompare(b.attested_at));
+    return { ...(p as unknown as Proposal), attestations };
   }
 
   async attest(
@@ -747,7 +762,12 @@ export class SigilRuntime {
       registry,
       this.#clock(),
     );
-    await this.log.state.put(NS.proposals, proposal.id, proposal as unknown as JsonValue);
+    const added = proposal.attestations.at(-1)!;
+    await this.log.state.put(
+      attestationsNs(proposal.id),
+      added.witness_id,
+      added as unknown as JsonValue,
+    );
     await this.#append(
       'quorum_event',
       {
@@ -783,7 +803,7 @@ export class SigilRuntime {
       { ...record.payload, attestations: record.witnesses } as unknown as JsonValue,
       { space: 'system' },
     );
-    await this.log.state.put(NS.proposals, proposal.id, proposal as unknown as JsonValue);
+    await this.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
     const change = proposal.change as { model?: unknown } | null;
     if (change && typeof change === 'object' && 'model' in change) {
       await this.log.state.put(NS.runtime, 'model', { record_id: sealed.id });
@@ -793,7 +813,8 @@ export class SigilRuntime {
 
   async listProposals(caller: Caller): Promise<Proposal[]> {
     await this.require(caller, { action: 'canon.read', target: 'system/proposals' });
-    return (await this.log.state.list(NS.proposals)).map((r) => r.value as unknown as Proposal);
+    const rows = await this.log.state.list(NS.proposals);
+    return Promise.all(rows.map((r) => this.#proposal(r.key)));
   }
 
   async getProposal(

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { registerApprove } from './approve.ts';
 import { registerCanon } from './canon.ts';
+import { registerGateway } from './gateway.ts';
 import { registerInit } from './init.ts';
 import { registerKeypair } from './keypair.ts';
 import { registerKeys } from './keys.ts';
@@ -25,5 +27,7 @@ export const commandModules: Array<(program: Command) => void> = [
   registerQuorum,
   registerKeypair,
   registerKeys,
+  registerGateway,
+  registerApprove,
   registerStatus,
 ];

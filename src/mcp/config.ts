@@ -1,0 +1,245 @@
+/**
+ * gateway.toml: the upstream MCP servers the gateway fronts and the policy table that says who
+ * may call which of their tools. Invalid files stop start-up with SigilError 'config_invalid'
+ * naming the file, the line and the key at fault; nothing falls back to a weaker setting.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { SigilError } from '../core/errors.ts';
+import type { Loa } from '../policy/index.ts';
+import { formatKeyPath, locateKey } from './toml-locate.ts';
+
+/**
+ * Upstream names become tool-name prefixes (`<name>__<tool>`), so an underscore is always
+ * followed by another character: no `__` inside and no `_` at the end.
+ */
+const UPSTREAM_NAME_RE = /^[a-z0-9](?:[a-z0-9-]|_(?=[a-z0-9-]))*$/;
+const SCOPE_RE = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*(?:\.\*)?$/;
+
+const loaSchema = z
+  .string()
+  .transform((s) => s.toLowerCase())
+  .pipe(z.enum(['guest', 'observer', 'operator', 'mentor', 'root']));
+
+const stringMap = z.record(z.string(), z.string());
+const timeoutMs = z.number().int().positive().max(3_600_000);
+
+const upstreamSchema = z
+  .object({
+    name: z
+      .string()
+      .max(32)
+      .regex(UPSTREAM_NAME_RE, 'use lowercase letters, digits, - and single inner _ (no "__")'),
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).optional(),
+    env: stringMap.optional(),
+    cwd: z.string().min(1).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    headers: stringMap.optional(),
+    timeout_ms: timeoutMs.optional(),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    if ((u.command === undefined) === (u.url === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: 'set exactly one of command (stdio) or url (Streamable HTTP)',
+      });
+    }
+    if (u.url !== undefined) {
+      for (const key of ['args', 'env', 'cwd'] as const) {
+        if (u[key] !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `${key} is for stdio upstreams` });
+        }
+      }
+    }
+    if (u.command !== undefined && u.headers !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'headers is for url upstreams' });
+    }
+  });
+
+const policySchema = z
+  .object({
+    tool: z.string().min(1).optional(),
+    resource: z.string().min(1).optional(),
+    prompt: z.string().min(1).optional(),
+    min_loa: loaSchema,
+    risk: z.number().min(0).max(1).optional(),
+    scope: z.string().regex(SCOPE_RE, "an action name or a prefix ending in '.*'").optional(),
+    approval: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const set = [p.tool, p.resource, p.prompt].filter((v) => v !== undefined).length;
+    if (set !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tool'],
+        message: 'set exactly one of tool, resource or prompt (a glob)',
+      });
+    }
+  });
+
+const fileSchema = z
+  .object({
+    data_dir: z.string().min(1).optional(),
+    call_timeout_ms: timeoutMs.default(30_000),
+    approval_timeout_ms: timeoutMs.default(55_000),
+    upstream: z.array(upstreamSchema).min(1, 'at least one [[upstream]] is needed'),
+    policy: z.array(policySchema).default([]),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    f.upstream.forEach((u, i) => {
+      if (seen.has(u.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstream', i, 'name'],
+          message: `duplicate upstream name ${u.name}`,
+        });
+      }
+      seen.add(u.name);
+    });
+  });
+
+export type UpstreamConfig =
+  | {
+      name: string;
+      transport: 'stdio';
+      command: string;
+      args: string[];
+      env: Record<string, string>;
+      /** Resolved against the config file's directory, which is also the default. */
+      cwd: string;
+      timeoutMs?: number;
+    }
+  | {
+      name: string;
+      transport: 'http';
+      url: string;
+      headers: Record<string, string>;
+      timeoutMs?: number;
+    };
+
+/** What a policy row governs: tools, resources (by URI) or prompts, by namespaced glob. */
+export type PolicyKind = 'tool' | 'resource' | 'prompt';
+
+export interface PolicyRule {
+  kind: PolicyKind;
+  /** Glob over `<upstream>__<tool|prompt>` or `<upstream>__<resource uri>`: `*` any run, `?` one char. */
+  pattern: string;
+  minLoa: Loa;
+  /** Passed to the trust model as the request's declared risk. */
+  risk?: number;
+  /** A token scope the caller must hold besides `mcp.tools.call`. */
+  scope?: string;
+  /** Whether a human Mentor/Root must approve each call. */
+  approval: boolean;
+  /** 1-based position in the file, for messages. */
+  index: number;
+}
+
+export interface GatewayConfig {
+  file: string;
+  /** Absolute, resolved against the file's directory; undefined when the file sets none. */
+  dataDir?: string;
+  callTimeoutMs: number;
+  approvalTimeoutMs: number;
+  upstreams: UpstreamConfig[];
+  policies: PolicyRule[];
+}
+
+function invalid(file: string, text: string, path: readonly (string | number)[], message: string) {
+  const line = locateKey(text, path);
+  const key = formatKeyPath(path) || '(file)';
+  return new SigilError(
+    'config_invalid',
+    `${file}${line === null ? '' : `:${line}`}: ${key}: ${message}`,
+    { file, key, line },
+  );
+}
+
+/** Parses gateway.toml text; `file` names it in errors and anchors relative paths. */
+export function parseGatewayConfig(text: string, file: string): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    const line = err instanceof TomlError ? err.line : null;
+    const first = err instanceof Error ? (err.message.split('\n')[0] ?? '') : 'parse error';
+    throw new SigilError(
+      'config_invalid',
+      `${file}${line === null ? '' : `:${line}`}: not valid TOML: ${first}`,
+      { file, line, key: null },
+    );
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = [...(issue?.path ?? [])] as (string | number)[];
+    if (issue?.code === 'unrecognized_keys') path.push(...issue.keys.slice(0, 1));
+    throw invalid(file, text, path, issue?.message ?? 'invalid');
+  }
+  const f = parsed.data;
+  const base = dirname(resolve(file));
+  return {
+    file,
+    ...(f.data_dir === undefined ? {} : { dataDir: resolve(base, f.data_dir) }),
+    callTimeoutMs: f.call_timeout_ms,
+    approvalTimeoutMs: f.approval_timeout_ms,
+    upstreams: f.upstream.map((u): UpstreamConfig => {
+      const timeout = u.timeout_ms === undefined ? {} : { timeoutMs: u.timeout_ms };
+      if (u.url !== undefined) {
+        return {
+          name: u.name,
+          transport: 'http',
+          url: u.url,
+          headers: u.headers ?? {},
+          ...timeout,
+        };
+      }
+      return {
+        name: u.name,
+        transport: 'stdio',
+        command: u.command ?? '',
+        args: u.args ?? [],
+        env: u.env ?? {},
+        cwd: resolve(base, u.cwd ?? '.'),
+        ...timeout,
+      };
+    }),
+    policies: f.policy.map((p, i): PolicyRule => {
+      const kind: PolicyKind =
+        p.tool !== undefined ? 'tool' : p.resource !== undefined ? 'resource' : 'prompt';
+      return {
+        kind,
+        pattern: p.tool ?? p.resource ?? p.prompt ?? '',
+        minLoa: p.min_loa,
+        ...(p.risk === undefined ? {} : { risk: p.risk }),
+        ...(p.scope === undefined ? {} : { scope: p.scope }),
+        approval: p.approval,
+        index: i + 1,
+      };
+    }),
+  };
+}
+
+/** Reads and parses a gateway.toml file ('config_invalid' when it cannot be read). */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+    throw new SigilError('config_invalid', `${file}: cannot read the gateway config (${reason})`, {
+      file,
+      key: null,
+      line: null,
+    });
+  }
+  return parseGatewayConfig(text, file);
+}

@@ -1,0 +1,71 @@
+/**
+ * The gateway's policy table: rows of (kind, glob) → minimum LOA, risk, scope, approval.
+ * The first row matching a name wins; a name no row matches is denied (default deny).
+ */
+import { loaAtLeast, scopeAllows, type Loa } from '../policy/index.ts';
+import type { PolicyKind, PolicyRule } from './config.ts';
+
+/** Compiles a glob (`*` any run of characters, `?` one character, all else literal). */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (const ch of glob) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 's');
+}
+
+/** Why the table refuses a call, as a stable code and a sentence. */
+export interface PolicyDenial {
+  code: 'tool_not_allowed' | 'loa_insufficient' | 'scope_denied';
+  reason: string;
+}
+
+export class PolicyTable {
+  readonly #rows: ReadonlyArray<PolicyRule & { re: RegExp }>;
+
+  constructor(rules: readonly PolicyRule[]) {
+    this.#rows = rules.map((r) => ({ ...r, re: globToRegExp(r.pattern) }));
+  }
+
+  /** The first row of `kind` whose glob matches `name`, or null (default deny). */
+  match(kind: PolicyKind, name: string): PolicyRule | null {
+    for (const row of this.#rows) {
+      if (row.kind === kind && row.re.test(name)) {
+        const { re: _re, ...rule } = row;
+        return rule;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Whether a caller with effective level `loa` and token `scopes` may use `name`: a row must
+   * match, its minimum LOA must be met and its scope (if any) held. Null when permitted.
+   */
+  check(
+    kind: PolicyKind,
+    name: string,
+    loa: Loa,
+    scopes: readonly string[] | undefined,
+  ): PolicyDenial | null {
+    const rule = this.match(kind, name);
+    if (rule === null) {
+      return { code: 'tool_not_allowed', reason: `no gateway policy allows ${kind} ${name}` };
+    }
+    if (!loaAtLeast(loa, rule.minLoa)) {
+      return {
+        code: 'loa_insufficient',
+        reason: `${kind} ${name} needs ${rule.minLoa}; caller has ${loa}`,
+      };
+    }
+    if (rule.scope !== undefined && !scopeAllows(scopes, rule.scope)) {
+      return {
+        code: 'scope_denied',
+        reason: `${kind} ${name} needs token scope ${rule.scope}`,
+      };
+    }
+    return null;
+  }
+}
