@@ -384,6 +384,15 @@ export class Gateway {
         target: op.target,
         payload: op.payload,
         outputMarking: 'gateway',
+        // The policy row is part of the decision, so the sealed verdict is the final one.
+        policy:
+          rule === null
+            ? { rule: null }
+            : {
+                rule: `${rule.kind}:${rule.pattern}`,
+                minLoa: rule.minLoa,
+                ...(rule.scope === undefined ? {} : { scope: rule.scope }),
+              },
         ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
         ...(claimed ? { claimed } : {}),
       });
@@ -431,14 +440,6 @@ export class Gateway {
     if (decision.verdict === 'deny') {
       return deny(decision.code ?? 'internal_deny', decision.reason);
     }
-    // The policy first, so a caller learns nothing about names it may not use.
-    const refusal = this.policy.check(
-      op.kind,
-      op.policyName,
-      decision.effective_loa,
-      caller.scopes,
-    );
-    if (refusal !== null) return deny(refusal.code, refusal.reason);
     const upstream = op.upstream;
     if (upstream === undefined || !op.offered(upstream)) {
       return deny('tool_not_found', `no upstream offers ${op.kind} ${op.policyName}`);

@@ -18,6 +18,7 @@ import {
   authorize,
   effectiveLoa,
   extractFeatures,
+  loaAtLeast,
   scoreTrust,
   scopeAllows,
   type EnforcementMode,
@@ -55,6 +56,11 @@ export interface DecisionRequest {
   provenance?: Provenance | null;
   /** A risk from trusted policy (the gateway's tool table), never from a request body. */
   declaredRisk?: number;
+  /**
+   * The trusted policy row that governs this request (the gateway's tool table): `rule` null
+   * means no row matched (default deny); otherwise the row's least LOA and required scope.
+   */
+  policy?: { rule: string | null; minLoa?: Loa; scope?: string };
   /** The subject whose data the request touches, when it is not the caller's own. */
   dataSubject?: string | null;
   /** Whether the results this request produces are marked as AI-mediated by Sigil. */
@@ -111,6 +117,28 @@ function deny(
   reason: string,
 ): Decision {
   return { ...base, verdict: 'deny', code, reason, steps: chain.freeze() };
+}
+
+function policyRefusal(
+  policy: NonNullable<DecisionRequest['policy']>,
+  loa: Loa,
+  scopes: readonly string[] | undefined,
+): { code: string; reason: string } | null {
+  if (policy.rule === null)
+    return { code: 'tool_not_allowed', reason: 'no policy row allows this' };
+  if (policy.minLoa !== undefined && !loaAtLeast(loa, policy.minLoa)) {
+    return {
+      code: 'loa_insufficient',
+      reason: `policy ${policy.rule} needs ${policy.minLoa}; caller has ${loa}`,
+    };
+  }
+  if (policy.scope !== undefined && !scopeAllows(scopes, policy.scope)) {
+    return {
+      code: 'scope_denied',
+      reason: `policy ${policy.rule} needs token scope ${policy.scope}`,
+    };
+  }
+  return null;
 }
 
 /**
@@ -191,6 +219,20 @@ function decideSteps(
       inputs: { scopes: [...(caller.scopes ?? [])] },
     });
     return deny(chain, base, 'scope_denied', reason);
+  }
+
+  if (request.policy !== undefined) {
+    const refusal = policyRefusal(request.policy, loa, caller.scopes);
+    const inputs = {
+      rule: request.policy.rule,
+      min_loa: request.policy.minLoa ?? null,
+      scope: request.policy.scope ?? null,
+    };
+    if (refusal) {
+      chain.add({ step: 'policy', verdict: 'fail', reason: refusal.reason, inputs });
+      return deny(chain, base, refusal.code, refusal.reason);
+    }
+    chain.add({ step: 'policy', verdict: 'pass', reason: 'policy row permits', inputs });
   }
 
   if (!state.rate.allowed) {

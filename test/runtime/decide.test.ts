@@ -135,6 +135,19 @@ describe('decide: ordering and failure modes', () => {
     );
   });
 
+  it('applies the trusted policy row: default deny, least LOA, required scope', () => {
+    const op = { ...human('operator'), scopes: ['mcp.tools.call'] };
+    const req = { action: 'mcp.tools.call', target: 'notes/delete_note' };
+    const at = (policy: DecisionRequest['policy']) =>
+      decide(op, { ...req, ...(policy ? { policy } : {}) }, state('active')).code;
+    expect(at({ rule: null })).toBe('tool_not_allowed');
+    expect(at({ rule: 'tool:notes__delete_*', minLoa: 'mentor' })).toBe('loa_insufficient');
+    expect(at({ rule: 'tool:notes__*', minLoa: 'operator', scope: 'notes.write' })).toBe(
+      'scope_denied',
+    );
+    expect(at({ rule: 'tool:notes__*', minLoa: 'operator' })).toBeNull();
+  });
+
   it('turns an exception inside a step into internal_deny', () => {
     const broken = {
       adjudicate: () => {
