@@ -14,7 +14,7 @@ import {
   type Kernel,
   type TrustedKeys,
 } from '../gatekeeper/index.ts';
-import type { TrustModel } from '../policy/index.ts';
+import { DEFAULT_TRUST_MODEL, type TrustModel } from '../policy/index.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
 import {
   decide,
@@ -35,7 +35,8 @@ export interface DecisionPayload {
     mode: DecisionState['mode'];
     threshold: number;
     flags: DecisionState['flags'];
-    model: TrustModel;
+    /** Hex SHA-256 of the canonical trust model (the model itself is sealed once, not per decision). */
+    model: string;
     rate: DecisionState['rate'];
     constitution: string;
     trusted_keys: Record<string, string[]>;
@@ -73,7 +74,7 @@ export function decisionPayload(
       mode: state.mode,
       threshold: state.threshold,
       flags: state.flags,
-      model: state.model,
+      model: modelHash(state.model),
       rate: state.rate,
       constitution: CONSTITUTION_HASH,
       trusted_keys: trustedKeysToJson(state.trustedKeys),
@@ -86,13 +87,36 @@ export function decisionPayload(
   }) as DecisionPayload & JsonValue;
 }
 
+const modelHashes = new WeakMap<TrustModel, string>();
+
+/** Hex SHA-256 of a trust model's canonical JSON: how decision records name their model. */
+export function modelHash(model: TrustModel): string {
+  let hash = modelHashes.get(model);
+  if (hash === undefined) {
+    hash = sha256Hex(canonicalJson(model));
+    modelHashes.set(model, hash);
+  }
+  return hash;
+}
+
+const DEFAULT_MODEL_HASH = modelHash(DEFAULT_TRUST_MODEL);
+
 let replayKernel: Kernel | undefined;
 
 /**
- * Re-runs decide() on a frozen decision's recorded inputs. Refuses ('replay_unsupported') a
- * record made under another constitution, since its kernel is not this one.
+ * Re-runs decide() on a frozen decision's recorded inputs. `models` resolves the hashes of
+ * uploaded trust models (the default model is always known). Refuses ('replay_unsupported') a
+ * record made under another constitution or an unknown model.
  */
-export function replayDecision(payload: DecisionPayload): Decision {
+export function replayDecision(
+  payload: DecisionPayload,
+  models: ReadonlyMap<string, TrustModel> = new Map(),
+): Decision {
+  const resolveModel = (hash: string): TrustModel => {
+    const model = hash === DEFAULT_MODEL_HASH ? DEFAULT_TRUST_MODEL : models.get(hash);
+    if (!model) throw new SigilError('replay_unsupported', `trust model ${hash} is not known`);
+    return model;
+  };
   const s = payload.state;
   if (s.constitution !== CONSTITUTION_HASH) {
     throw new SigilError('replay_unsupported', 'decision was made under another constitution');
@@ -106,7 +130,7 @@ export function replayDecision(payload: DecisionPayload): Decision {
     mode: s.mode,
     threshold: s.threshold,
     flags: s.flags,
-    model: s.model,
+    model: resolveModel(s.model),
     rate: s.rate,
     kernel: replayKernel,
     trustedKeys,

@@ -80,7 +80,7 @@ import {
   type DecisionRequest,
   type DecisionState,
 } from './decide.ts';
-import { decisionPayload } from './frozen.ts';
+import { decisionPayload, modelHash, replayDecision, type DecisionPayload } from './frozen.ts';
 import {
   checkLicense,
   loadRuntimeIdentity,
@@ -198,15 +198,18 @@ export class SigilRuntime {
   readonly #counts = { allow: 0, deny: 0, by_mode: {} as Record<string, number> };
   #identity: RuntimeIdentity;
   #model: TrustModel = DEFAULT_TRUST_MODEL;
+  readonly #models = new Map<string, TrustModel>();
   #modelSource = 'default';
   #closed = false;
   #sizeAtOpen = 0;
+  readonly #provenanceRawKey: Uint8Array;
 
   private constructor(opts: RuntimeOptions, log: CanonLog, keys: RuntimeKeys) {
     this.config = opts.config;
     this.log = log;
     this.#clock = opts.clock ?? Date.now;
     this.#keys = keys;
+    this.#provenanceRawKey = publicKeyToRaw(keys.provenance.publicKey);
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = new RateLimiter({
       limits: opts.config.rateLimit.perLoa,
@@ -516,6 +519,16 @@ export class SigilRuntime {
     return d;
   }
 
+  /** Re-runs a sealed decision on its recorded inputs ('record_not_found', 'replay_unsupported'). */
+  async replay(decisionId: string): Promise<{ recorded: Decision; replayed: Decision }> {
+    const record = await this.log.get(decisionId);
+    if (!record || record.kind !== 'decision') {
+      throw new SigilError('record_not_found', `no decision record ${decisionId}`);
+    }
+    const payload = record.payload as unknown as DecisionPayload;
+    return { recorded: payload.decision, replayed: replayDecision(payload, this.#models) };
+  }
+
   #provenanceFor(caller: Caller, req: DecisionRequest, now: number): Provenance {
     return signProvenance(
       this.#keys.provenance.privateKey,
@@ -533,7 +546,7 @@ export class SigilRuntime {
 
   /** Sigil's provenance key is trusted for the caller it authenticated, and only for it. */
   #trustedKeysFor(caller: Caller): ReadonlyMap<string, readonly Uint8Array[]> {
-    return new Map([[caller.subject, [publicKeyToRaw(this.#keys.provenance.publicKey)]]]);
+    return new Map([[caller.subject, [this.#provenanceRawKey]]]);
   }
 
   async #consentFor(
@@ -908,6 +921,7 @@ export class SigilRuntime {
     const change = (record?.payload as { change?: { model?: unknown } } | undefined)?.change;
     if (!change?.model) return;
     this.#model = parseTrustModel(change.model);
+    this.#models.set(modelHash(this.#model), this.#model);
     this.#modelSource = pointer.record_id;
   }
 

@@ -380,6 +380,9 @@ describe('SigilRuntime', () => {
       cursor = page.cursor;
     } while (cursor);
     expect(count).toBeGreaterThan(20);
+    const last = (await runtime.log.list({ kind: 'decision', limit: 1 })).records[0]!;
+    const { recorded, replayed } = await runtime.replay(last.id);
+    expect(replayed.verdict).toBe(recorded.verdict);
     expect(denied).toBeGreaterThan(3);
     expect((await runtime.log.validate()).ok).toBe(true);
   });
