@@ -54,9 +54,12 @@ function trustedKeysToJson(keys: TrustedKeys): Record<string, string[]> {
   return out;
 }
 
-/** JSON round trip drops `undefined` fields, so the frozen payload is canonical JSON. */
+/**
+ * A JSON round trip drops `undefined` fields. Every number here is finite by construction,
+ * and the log canonicalises (and rejects anything JCS cannot represent) when it seals.
+ */
 function plain<T>(value: T): T {
-  return JSON.parse(canonicalJson(value)) as T;
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** Builds the record payload for a decision and the inputs it was made from. */
