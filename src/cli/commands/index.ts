@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerApprove } from './approve.ts';
 import { registerCanon } from './canon.ts';
+import { registerConsent } from './consent.ts';
 import { registerGateway } from './gateway.ts';
 import { registerInit } from './init.ts';
 import { registerKeypair } from './keypair.ts';
@@ -21,6 +22,7 @@ export const commandModules: Array<(program: Command) => void> = [
   registerToken,
   registerLicense,
   registerTrust,
+  registerConsent,
   registerCanon,
   registerValidate,
   registerLog,
