@@ -9,6 +9,7 @@ import { registerKeys } from './keys.ts';
 import { registerLicense } from './license.ts';
 import { registerLog } from './log.ts';
 import { registerQuorum } from './quorum.ts';
+import { registerServe } from './serve.ts';
 import { registerStatus } from './status.ts';
 import { registerToken } from './token.ts';
 import { registerTrust } from './trust.ts';
@@ -18,6 +19,7 @@ import { registerWhoami } from './whoami.ts';
 /** Every command module; each adds its subcommands to the program. */
 export const commandModules: Array<(program: Command) => void> = [
   registerInit,
+  registerServe,
   registerWhoami,
   registerToken,
   registerLicense,

@@ -1,0 +1,81 @@
+/**
+ * Who is calling: a Bearer token, or a session cookie from POST /api/session. Runs before the
+ * body is read. Routes marked `caller` need credentials (none → 401 `unauthenticated`); a bad,
+ * expired or revoked token is 401 `token_invalid`. A cookie session must also send a valid
+ * `X-CSRF-Token` on every state-changing request (else 403 `csrf_invalid`). Public routes
+ * ignore credentials altogether.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SigilError } from '../core/errors.ts';
+import type { Caller, SigilRuntime } from '../runtime/index.ts';
+import type { SessionStore } from './sessions.ts';
+
+export const SESSION_COOKIE = 'sigil_session';
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const BEARER_RE = /^Bearer +(\S{1,256})\s*$/i;
+
+/** The anonymous Guest, for public and optional routes without credentials. */
+export function anonymousCaller(): Caller {
+  return {
+    subject: 'anonymous',
+    loa: 'guest',
+    signer: { type: 'human' },
+    verified: false,
+    source: 'anonymous',
+  };
+}
+
+/** The session lookup id a request's cookie names, when the session is live. */
+export function sessionOf(
+  req: FastifyRequest,
+  sessions: SessionStore,
+): { lookupId: string; token: string; expiresAt: number } | undefined {
+  return sessions.find(req.cookies?.[SESSION_COOKIE]);
+}
+
+/** Adds the authentication hook: sets `req.caller` and `req.viaSession` on every matched route. */
+export function registerAuth(
+  app: FastifyInstance,
+  runtime: SigilRuntime,
+  sessions: SessionStore,
+): void {
+  app.decorateRequest('caller', null);
+  app.decorateRequest('viaSession', false);
+  app.addHook('onRequest', async (req) => {
+    const auth = req.routeOptions.config.auth;
+    if (auth === undefined) return; // unmatched: the not-found handler answers
+    if (auth === 'public') {
+      req.caller = anonymousCaller();
+      return;
+    }
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const m = BEARER_RE.exec(header);
+      if (!m) throw new SigilError('token_invalid', 'Authorization must be "Bearer <token>"');
+      req.caller = await runtime.authenticate(m[1]);
+      return;
+    }
+    const cookie = req.cookies?.[SESSION_COOKIE];
+    if (cookie !== undefined) {
+      const session = sessions.find(cookie);
+      if (session === undefined) throw new SigilError('unauthenticated', 'the session has ended');
+      req.caller = await runtime.authenticate(session.token);
+      req.viaSession = true;
+      const exempt = req.routeOptions.config.csrfExempt === true;
+      if (!SAFE_METHODS.has(req.method) && !exempt) {
+        if (!sessions.checkCsrf(session.lookupId, req.headers[CSRF_HEADER])) {
+          throw new SigilError(
+            'csrf_invalid',
+            'a cookie session needs a valid X-CSRF-Token header (POST /api/csrf/token)',
+          );
+        }
+      }
+      return;
+    }
+    if (auth === 'caller') {
+      throw new SigilError('unauthenticated', 'send "Authorization: Bearer <token>" or sign in');
+    }
+    req.caller = anonymousCaller();
+  });
+}

@@ -1,0 +1,108 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram, Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { CanonLog } from '../canon/log.ts';
+import type { SigilRuntime } from '../runtime/index.ts';
+
+/** The Prometheus metrics Sigil exports at /metrics; one registry per server instance. */
+export class HttpMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'sigil_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'sigil_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'sigil_decisions_total',
+    help: 'Decisions by verdict and enforcement mode',
+    labelNames: ['verdict', 'mode'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'sigil_rate_limited_total',
+    help: 'Requests denied by the rate limiter',
+    registers: [this.registry],
+  });
+  readonly appendLatency = new Histogram({
+    name: 'sigil_log_append_duration_seconds',
+    help: 'Latency of durable log appends',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sigil_' });
+  }
+}
+
+/**
+ * Wires the metrics to a server and a runtime: request counts and latency by route template and
+ * status (never the raw URL, so label sets stay bounded), decisions and rate-limit denials from
+ * the runtime, the log size at scrape time, and the latency of every log append.
+ */
+export function instrument(
+  app: FastifyInstance,
+  runtime: SigilRuntime,
+  metrics: HttpMetrics,
+): void {
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = {
+      method: req.method,
+      route: req.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    };
+    metrics.requests.inc(labels);
+    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+  });
+  const unsubscribe = runtime.onDecision((d) => {
+    metrics.decisions.inc({ verdict: d.verdict, mode: d.mode });
+    if (d.code === 'rate_limited') metrics.rateLimited.inc();
+  });
+  const untime = timeAppends(runtime.log, metrics.appendLatency);
+  app.addHook('onClose', async () => {
+    unsubscribe();
+    untime();
+  });
+  metrics.registry.registerMetric(
+    new Gauge({
+      name: 'sigil_log_size',
+      help: 'Records in the canon log, read at scrape time',
+      registers: [],
+      async collect() {
+        this.set(await runtime.log.size());
+      },
+    }),
+  );
+}
+
+/**
+ * Times the log's appends (each resolves once its group commit is durable). The canon log has
+ * no append hook, so its two append methods are wrapped on this instance and restored on close.
+ */
+function timeAppends(log: CanonLog, histogram: Histogram): () => void {
+  const append = log.append;
+  const appendMany = log.appendMany;
+  const timed =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const end = histogram.startTimer();
+      try {
+        return await fn.apply(log, args);
+      } finally {
+        end();
+      }
+    };
+  log.append = timed(append);
+  log.appendMany = timed(appendMany);
+  return () => {
+    log.append = append;
+    log.appendMany = appendMany;
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * One way to declare a route: its method, path, who may call it, its JSON schemas and its
+ * handler. `addRoute` registers it with fastify (which validates requests against the schemas)
+ * and keeps the declaration so the OpenAPI document is built from exactly what is served.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Caller, SigilRuntime } from '../runtime/index.ts';
+import { SigilError } from '../core/errors.ts';
+import type { HttpMetrics } from './metrics.ts';
+import type { JsonSchema } from './schemas.ts';
+import type { SessionStore } from './sessions.ts';
+
+/**
+ * Who may call a route: `public` needs no credentials (health, audit proofs, license check);
+ * `caller` needs a Bearer token or a session cookie (and the runtime then adjudicates);
+ * `optional` takes credentials when given and answers the anonymous Guest otherwise.
+ */
+export type RouteAuth = 'public' | 'caller' | 'optional';
+
+/** What a handler gets: the parsed parts of the request and the authenticated caller. */
+export interface RouteContext<B, Q, P> {
+  body: B;
+  query: Q;
+  params: P;
+  /** The caller; the anonymous Guest on public routes. */
+  caller: Caller;
+  runtime: SigilRuntime;
+  req: FastifyRequest;
+  reply: FastifyReply;
+}
+
+export interface RouteSpec<B = unknown, Q = unknown, P = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  summary: string;
+  tag: string;
+  auth: RouteAuth;
+  /** The least level of access the permission matrix asks for (documentation only). */
+  loa?: string;
+  /** Cookie sessions need no CSRF token for this state-changing route (login, minting the token). */
+  csrfExempt?: boolean;
+  body?: JsonSchema;
+  /** A request without a body is taken as `{}` (then validated like any other). */
+  bodyOptional?: boolean;
+  querystring?: JsonSchema;
+  params?: JsonSchema;
+  /**
+   * Success responses by status (no schema: no body). A handler that sets no status answers the
+   * lowest one listed; it sets another with `reply.code()`. Response schemas go to the OpenAPI
+   * document (the end-to-end tests check every answer against it); answers are sent as the
+   * runtime returned them (JSON.stringify), never reshaped by a serializer.
+   */
+  responses: Record<number, { description: string; schema?: JsonSchema; contentType?: string }>;
+  /** Error statuses this route documents (answered as problem JSON). */
+  errors: number[];
+  handler: (ctx: RouteContext<B, Q, P>) => Promise<unknown>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+    csrfExempt?: boolean;
+  }
+  interface FastifyRequest {
+    /** Set by the auth hook on every matched route. */
+    caller: Caller | null;
+    /** True when the caller came from a session cookie (CSRF applies). */
+    viaSession: boolean;
+  }
+}
+
+/** What route groups need besides the route table. */
+export interface RouteDeps {
+  runtime: SigilRuntime;
+  sessions: SessionStore;
+  metrics: HttpMetrics;
+  /** Sets the session cookie with Secure (behind TLS). */
+  secureCookies: boolean;
+  version: string;
+  /** The routes registered so far (for the OpenAPI document). */
+  routes: () => readonly RouteSpec[];
+}
+
+/** Declares one route of a group. */
+export type AddRoute = <B = unknown, Q = unknown, P = unknown>(spec: RouteSpec<B, Q, P>) => void;
+
+/** The routes one server instance serves, in registration order. */
+export class RouteTable {
+  readonly specs: RouteSpec[] = [];
+
+  /** Registers a route with fastify and records it for the OpenAPI document. */
+  add<B, Q, P>(app: FastifyInstance, runtime: SigilRuntime, spec: RouteSpec<B, Q, P>): void {
+    this.specs.push(spec as RouteSpec);
+    const defaultStatus = Math.min(...Object.keys(spec.responses).map(Number));
+    const schema: Record<string, unknown> = {};
+    if (spec.body) schema.body = spec.body;
+    if (spec.querystring) schema.querystring = spec.querystring;
+    if (spec.params) schema.params = spec.params;
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      schema,
+      config: { auth: spec.auth, csrfExempt: spec.csrfExempt === true },
+      ...(spec.bodyOptional
+        ? {
+            preValidation: async (req: FastifyRequest) => {
+              if (req.body === undefined) req.body = {};
+            },
+          }
+        : {}),
+      handler: async (req, reply) => {
+        const caller = req.caller;
+        if (caller === null) throw new SigilError('unauthenticated', 'credentials required');
+        const result = await spec.handler({
+          body: req.body as B,
+          query: req.query as Q,
+          params: req.params as P,
+          caller,
+          runtime,
+          req,
+          reply,
+        });
+        if (!reply.sent && reply.statusCode === 200) reply.code(defaultStatus);
+        return result;
+      },
+    });
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The public audit surface: the latest signed checkpoint and Merkle proofs, with no
+ * authentication, so anyone holding the log's verifier key can check the log from outside.
+ */
+import { openCheckpoint } from '../../canon/checkpoint.ts';
+import type { CanonLog } from '../../canon/log.ts';
+import { toHex } from '../../core/encoding.ts';
+import type { AddRoute } from '../route.ts';
+import {
+  Checkpoint,
+  ConsistencyProof,
+  InclusionProof,
+  UINT_PATTERN,
+  str,
+  strict,
+} from '../schemas.ts';
+
+/** Least time between two checkpoints signed on demand (bounds what anonymous reads can write). */
+const MIN_SIGN_INTERVAL_MS = 1000;
+
+/**
+ * The checkpoint to serve: the newest stored one, or a fresh one when the log has grown since
+ * and none was signed on demand in the last second. Concurrent requests share one signing.
+ */
+class CheckpointSource {
+  readonly #log: CanonLog;
+  #pending: Promise<string> | undefined;
+  #lastSigned = 0;
+
+  constructor(log: CanonLog) {
+    this.#log = log;
+  }
+
+  async latest(): Promise<string> {
+    const [note, size] = await Promise.all([this.#log.latestCheckpoint(), this.#log.size()]);
+    if (note !== undefined) {
+      const fresh = this.#open(note).size >= size;
+      if (fresh || Date.now() - this.#lastSigned < MIN_SIGN_INTERVAL_MS) return note;
+    }
+    if (this.#pending === undefined) {
+      this.#lastSigned = Date.now();
+      this.#pending = this.#log.checkpoint().finally(() => {
+        this.#pending = undefined;
+      });
+    }
+    return this.#pending;
+  }
+
+  #open(note: string) {
+    return openCheckpoint(note, this.#log.keyName, this.#log.publicKey);
+  }
+
+  describe(note: string) {
+    const cp = this.#open(note);
+    return {
+      origin: cp.origin,
+      size: cp.size,
+      root_hash: toHex(cp.rootHash),
+      timestamp: cp.timestamp ?? null,
+      note,
+      verifier_key: this.#log.verifierKey,
+    };
+  }
+}
+
+const uint = (description: string) => str(16, { pattern: UINT_PATTERN, description });
+
+export function logRoutes(add: AddRoute, log: CanonLog): void {
+  const checkpoints = new CheckpointSource(log);
+
+  add({
+    method: 'GET',
+    url: '/api/log/checkpoint',
+    summary: 'The latest signed checkpoint (C2SP signed note) and the verifier key',
+    tag: 'log',
+    auth: 'public',
+    responses: { 200: { description: 'The checkpoint', schema: Checkpoint } },
+    errors: [],
+    handler: async () => checkpoints.describe(await checkpoints.latest()),
+  });
+
+  add<unknown, { seq: string; size?: string }>({
+    method: 'GET',
+    url: '/api/log/proof/inclusion',
+    summary: 'RFC 6962 inclusion proof of the record at seq in the tree of size records',
+    tag: 'log',
+    auth: 'public',
+    querystring: strict(
+      { seq: uint('the record seq'), size: uint('tree size (default: the whole log)') },
+      ['seq'],
+    ),
+    responses: { 200: { description: 'The proof', schema: InclusionProof } },
+    errors: [400, 416],
+    handler: async ({ query }) =>
+      log.proveInclusion(
+        Number(query.seq),
+        query.size === undefined ? undefined : Number(query.size),
+      ),
+  });
+
+  add<unknown, { from: string; to: string }>({
+    method: 'GET',
+    url: '/api/log/proof/consistency',
+    summary: 'RFC 6962 consistency proof between the trees of from and to records',
+    tag: 'log',
+    auth: 'public',
+    querystring: strict({ from: uint('older tree size'), to: uint('newer tree size') }, [
+      'from',
+      'to',
+    ]),
+    responses: { 200: { description: 'The proof', schema: ConsistencyProof } },
+    errors: [400, 416],
+    handler: async ({ query }) => log.proveConsistency(Number(query.from), Number(query.to)),
+  });
+}

@@ -1,0 +1,97 @@
+/** Browser sessions: sign in with a token, get CSRF tokens, sign out, and who am I. */
+import { SigilError } from '../../core/errors.ts';
+import { SESSION_COOKIE, sessionOf } from '../auth.ts';
+import type { AddRoute, RouteDeps } from '../route.ts';
+import { Caller, CsrfToken, Session, SessionRequest, obj } from '../schemas.ts';
+
+export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
+  const { sessions } = deps;
+
+  add<{ token: string }>({
+    method: 'POST',
+    url: '/api/session',
+    summary: 'Opens a cookie session (HttpOnly, SameSite=Strict) for an API token',
+    tag: 'session',
+    auth: 'public',
+    csrfExempt: true,
+    body: SessionRequest,
+    responses: {
+      201: { description: 'Signed in; send csrf_token as X-CSRF-Token', schema: Session },
+    },
+    errors: [400, 401, 413, 415],
+    handler: async ({ body, runtime, reply }) => {
+      const caller = await runtime.authenticate(body.token);
+      const session = sessions.create(body.token);
+      const csrf = sessions.csrfToken(session.lookupId);
+      reply.setCookie(SESSION_COOKIE, session.cookie, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: deps.secureCookies,
+        path: '/',
+        maxAge: Math.floor(sessions.ttlMs / 1000),
+      });
+      reply.header('cache-control', 'no-store');
+      return {
+        subject: caller.subject,
+        loa: caller.loa,
+        csrf_token: csrf.token,
+        expires_at: new Date(session.expiresAt).toISOString(),
+      };
+    },
+  });
+
+  add({
+    method: 'DELETE',
+    url: '/api/session',
+    summary: 'Ends the cookie session',
+    tag: 'session',
+    auth: 'caller',
+    responses: { 204: { description: 'Signed out' } },
+    errors: [401, 403],
+    handler: async ({ req, reply }) => {
+      const session = sessionOf(req, sessions);
+      if (session) sessions.delete(session.lookupId);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send();
+    },
+  });
+
+  add({
+    method: 'POST',
+    url: '/api/csrf/token',
+    summary: 'Mints a CSRF token for the current cookie session',
+    tag: 'session',
+    auth: 'caller',
+    csrfExempt: true,
+    responses: { 200: { description: 'A token for X-CSRF-Token', schema: CsrfToken } },
+    errors: [400, 401],
+    handler: async ({ req, reply }) => {
+      const session = req.viaSession ? sessionOf(req, sessions) : undefined;
+      if (!session) {
+        throw new SigilError(
+          'bad_request',
+          'CSRF tokens belong to cookie sessions; Bearer requests need none',
+        );
+      }
+      const csrf = sessions.csrfToken(session.lookupId);
+      reply.header('cache-control', 'no-store');
+      return { csrf_token: csrf.token, expires_at: new Date(csrf.expiresAt).toISOString() };
+    },
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/whoami',
+    summary: 'The caller these credentials make (the anonymous Guest without any)',
+    tag: 'session',
+    auth: 'optional',
+    responses: {
+      200: {
+        description: 'The caller and the runtime identity',
+        schema: obj({ caller: Caller, runtime: { type: 'object' } }, ['caller', 'runtime']),
+      },
+    },
+    errors: [401],
+    handler: async ({ caller, runtime }) => ({ caller, runtime: runtime.identity() }),
+  });
+}

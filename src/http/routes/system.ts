@@ -1,0 +1,105 @@
+/** System changes through the quorum: witnesses, proposals, attestations, commits. */
+import type { JsonValue } from '../../core/canonical.ts';
+import type { AddRoute } from '../route.ts';
+import {
+  AttestRequest,
+  CommitRequest,
+  IdParams,
+  Proposal,
+  ProposalWithStatus,
+  ProposeRequest,
+  SealedRecord,
+  WitnessEntry,
+  WitnessRequest,
+  array,
+  obj,
+} from '../schemas.ts';
+
+export function systemRoutes(add: AddRoute): void {
+  add<{ witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string }>({
+    method: 'POST',
+    url: '/api/canon/system/witnesses',
+    summary: 'Registers a witness key (Root + k Mentors sign system changes)',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'root',
+    body: WitnessRequest,
+    responses: { 201: { description: 'The registered witness', schema: WitnessEntry } },
+    errors: [400, 401, 403, 409, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) => runtime.registerWitness(caller, body),
+  });
+
+  add<{ change: JsonValue }>({
+    method: 'POST',
+    url: '/api/canon/system/propose',
+    summary: 'Opens a system-change proposal; nothing changes until it is committed',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'root',
+    body: ProposeRequest,
+    responses: { 201: { description: 'The proposal', schema: Proposal } },
+    errors: [400, 401, 403, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) => runtime.propose(caller, body.change),
+  });
+
+  add<{ proposal_id: string; witness_id: string; signature: string }>({
+    method: 'POST',
+    url: '/api/canon/system/attest',
+    summary: "Adds a witness's typed human signature over the proposal's attestation message",
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'mentor',
+    body: AttestRequest,
+    responses: { 200: { description: 'The proposal and its quorum', schema: ProposalWithStatus } },
+    errors: [400, 401, 403, 404, 409, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) => runtime.attest(caller, body),
+  });
+
+  add<{ proposal_id: string }>({
+    method: 'POST',
+    url: '/api/canon/system/commit',
+    summary: 'Applies a proposal once Root and k Mentors have attested (409 quorum_required)',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'root',
+    body: CommitRequest,
+    responses: {
+      200: {
+        description: 'The committed proposal and its sealed system record',
+        schema: obj({ proposal: Proposal, record: SealedRecord }, ['proposal', 'record']),
+      },
+    },
+    errors: [400, 401, 403, 404, 409, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) => runtime.commit(caller, body.proposal_id),
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/canon/system/proposals',
+    summary: 'Every proposal',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'guest',
+    responses: {
+      200: {
+        description: 'The proposals',
+        schema: obj({ proposals: array(Proposal) }, ['proposals']),
+      },
+    },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => ({ proposals: await runtime.listProposals(caller) }),
+  });
+
+  add<unknown, unknown, { id: string }>({
+    method: 'GET',
+    url: '/api/canon/system/proposals/:id',
+    summary: 'One proposal and its quorum status',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'guest',
+    params: IdParams,
+    responses: { 200: { description: 'The proposal', schema: ProposalWithStatus } },
+    errors: [400, 401, 403, 404, 429],
+    handler: async ({ params, caller, runtime }) => runtime.getProposal(caller, params.id),
+  });
+}

@@ -1,0 +1,98 @@
+/** Trust decisions: check a request, and the runtime's decision counters. */
+import type { JsonValue } from '../../core/canonical.ts';
+import { SigilError } from '../../core/errors.ts';
+import { authorize, effectiveLoa, scopeAllows } from '../../policy/index.ts';
+import type { Caller, DecisionRequest, SigilRuntime } from '../../runtime/index.ts';
+import type { AddRoute } from '../route.ts';
+import { Decision, TrustCheckRequest, TrustStatus } from '../schemas.ts';
+
+interface CheckBody {
+  action: string;
+  target: string;
+  payload?: JsonValue;
+  context?: {
+    subject?: string;
+    signer_type?: string;
+    delegation_id?: string;
+    data_subject?: string | null;
+  };
+}
+
+/**
+ * May this caller use trust/check at all? The matrix gate is evaluated here without a log write
+ * so an allowed check costs one decision record, not two; a refusal is still adjudicated by the
+ * runtime (`require`), so every denial is frozen into the log like any other.
+ */
+async function mayCheck(runtime: SigilRuntime, caller: Caller, ip: string): Promise<void> {
+  const loa = effectiveLoa(runtime.config.irl.enforcementMode, caller.loa, caller.verified);
+  const flags = {
+    allow_operator_canon_write: runtime.config.trust.allowOperatorCanonWrite,
+    allow_admin_export: runtime.config.trust.allowAdminExport,
+  };
+  if (authorize(loa, 'trust.check', flags).allowed && scopeAllows(caller.scopes, 'trust.check')) {
+    return;
+  }
+  await runtime.require(
+    caller,
+    { action: 'trust.check', target: 'trust/check' },
+    { clientAddress: ip },
+  );
+}
+
+function decisionRequest(body: CheckBody): DecisionRequest {
+  const ctx = body.context;
+  const claimed = {
+    ...(ctx?.subject !== undefined ? { subject: ctx.subject } : {}),
+    ...(ctx?.signer_type !== undefined ? { signerType: ctx.signer_type } : {}),
+    ...(ctx?.delegation_id !== undefined ? { delegationId: ctx.delegation_id } : {}),
+  };
+  return {
+    action: body.action,
+    target: body.target,
+    outputMarking: 'gateway',
+    ...(body.payload !== undefined ? { payload: body.payload } : {}),
+    ...(Object.keys(claimed).length > 0 ? { claimed } : {}),
+    ...(ctx?.data_subject !== undefined ? { dataSubject: ctx.data_subject } : {}),
+  };
+}
+
+export function trustRoutes(add: AddRoute): void {
+  add<CheckBody>({
+    method: 'POST',
+    url: '/api/trust/check',
+    summary: 'Decides a request and freezes the decision into the log (allowed or denied)',
+    tag: 'trust',
+    auth: 'caller',
+    loa: 'observer',
+    body: TrustCheckRequest,
+    responses: {
+      200: { description: 'The decision, allowed or denied, with its record id', schema: Decision },
+    },
+    errors: [400, 401, 403, 413, 415, 429],
+    handler: async ({ body, caller, runtime, req }) => {
+      await mayCheck(runtime, caller, req.ip);
+      const decision = await runtime.check(caller, decisionRequest(body), {
+        clientAddress: req.ip,
+      });
+      if (decision.code === 'rate_limited') {
+        throw new SigilError('rate_limited', decision.reason, {
+          decision_id: decision.decision_id,
+          retry_after_ms: decision.retry_after_ms ?? 1000,
+        });
+      }
+      return decision;
+    },
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/trust/status',
+    summary: 'Decision counts by verdict and mode, threshold, mode, log size, breaker state',
+    tag: 'trust',
+    auth: 'caller',
+    loa: 'observer',
+    responses: { 200: { description: 'Trust status', schema: TrustStatus } },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => runtime.trustStatus(caller),
+  });
+}

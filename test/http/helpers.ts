@@ -1,0 +1,246 @@
+/**
+ * Shared by the HTTP tests: the real server as a child process (`node ./bin/sigil serve`),
+ * fetch with a deadline, and a validator that checks responses against /openapi.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Ajv, type ValidateFunction } from 'ajv';
+
+/** The CLI under test (SIGIL_TEST_CLI runs the tests against another build of it). */
+export const CLI = process.env.SIGIL_TEST_CLI ?? join(process.cwd(), 'bin/sigil');
+export const MASTER_KEY = Buffer.alloc(32, 0x6b).toString('base64');
+const START_LIMIT_MS = 30_000;
+
+export interface ServerProcess {
+  url: string;
+  dataDir: string;
+  /** Set on the first start of a data dir only. */
+  rootToken: string | undefined;
+  child: ChildProcess;
+  /** Every stdout line so far (logs included). */
+  lines: string[];
+  /** Everything written to stderr so far. */
+  stderr: () => string;
+  /** SIGTERM, then the exit code (SIGKILL after `limitMs`). */
+  stop: (limitMs?: number) => Promise<number | null>;
+}
+
+/** A temp dir holding a data dir and an mmf.toml with `toml` (passed as SIGIL_CONFIG). */
+export function tempDataDir(toml: string): { dataDir: string; config: string; remove: () => void } {
+  const root = mkdtempSync(join(tmpdir(), 'sigil-http-'));
+  const config = join(root, 'mmf.toml');
+  writeFileSync(config, toml);
+  return {
+    dataDir: join(root, 'data'),
+    config,
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** Rate limits generous enough that only the rate-limit test ever meets one. */
+export const ROOMY_LIMITS = ['guest', 'observer', 'operator', 'mentor', 'root']
+  .map((l) => `${l} = { rate = 10000, burst = 10000 }`)
+  .join('\n');
+
+/** Starts `sigil serve --port 0` and waits for its "sigil listening on" line. */
+export function startServer(dataDir: string, config: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir], {
+    env: {
+      PATH: process.env.PATH,
+      SIGIL_MASTER_KEY: MASTER_KEY,
+      SIGIL_CONFIG: config,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return new Promise((resolve, reject) => {
+    let rootToken: string | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in time:\n${lines.join('\n')}\n${stderr}`));
+    }, START_LIMIT_MS);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`server exited (${code}) before listening:\n${lines.join('\n')}\n${stderr}`),
+      );
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      const token = /Root token \(shown once; keep it secret\): (sgl_\S+)/.exec(line);
+      if (token) rootToken = token[1];
+      const listening = /^sigil listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+      if (!listening) return;
+      clearTimeout(timer);
+      resolve({
+        url: listening[1]!,
+        dataDir,
+        rootToken,
+        child,
+        lines,
+        stderr: () => stderr,
+        stop: async (limitMs = 20_000) => {
+          if (child.exitCode !== null) return child.exitCode;
+          child.kill('SIGTERM');
+          const kill = setTimeout(() => child.kill('SIGKILL'), limitMs);
+          const code = await exited;
+          clearTimeout(kill);
+          return code;
+        },
+      });
+    });
+  });
+}
+
+/** Runs `sigil args…` to completion with the test master key. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, SIGIL_MASTER_KEY: MASTER_KEY, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  type: string;
+  /** Parsed JSON, or the text when the body is not JSON. */
+  body: unknown;
+  text: string;
+}
+
+/** One request with a deadline; JSON bodies are sent as JSON, strings and bytes as given. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: {
+    token?: string;
+    body?: unknown;
+    raw?: string | Uint8Array;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | Uint8Array | undefined = opts.raw;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return {
+    status: res.status,
+    headers: res.headers,
+    type: res.headers.get('content-type') ?? '',
+    body: parsed,
+    text,
+  };
+}
+
+/** Checks that an answer is RFC 9457 problem JSON with a consistent status and a stable code. */
+export function problemIssues(a: Answer): string[] {
+  const issues: string[] = [];
+  if (!a.type.startsWith('application/problem+json')) issues.push(`content-type ${a.type}`);
+  const p = a.body as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null)
+    return [...issues, `body not JSON: ${a.text.slice(0, 80)}`];
+  if (p.status !== a.status) issues.push(`status ${String(p.status)} ≠ ${a.status}`);
+  if (typeof p.code !== 'string' || !/^[a-z0-9_]+$/.test(p.code)) issues.push('no code');
+  if (typeof p.type !== 'string' || typeof p.title !== 'string' || typeof p.detail !== 'string') {
+    issues.push('missing type/title/detail');
+  }
+  if (/\bat .+:\d+:\d+\)?/.test(a.text)) issues.push('stack trace in body');
+  return issues;
+}
+
+/**
+ * Validates responses against the OpenAPI document the server serves: the schema of the
+ * operation (path template + method) for the answer's status.
+ */
+interface OpenApiDoc {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
+  components: unknown;
+}
+
+export class OpenApiChecker {
+  readonly doc: OpenApiDoc;
+  readonly #ajv = new Ajv({ strict: false, allErrors: false });
+  readonly #cache = new Map<string, ValidateFunction>();
+  /** Operations seen with a validated response, as "METHOD /template status". */
+  readonly seen = new Set<string>();
+
+  constructor(doc: unknown) {
+    this.doc = doc as OpenApiDoc;
+  }
+
+  /** Throws when `answer` does not match the documented response of `method template`. */
+  check(method: string, template: string, answer: Answer): void {
+    const op = this.doc.paths[template]?.[method.toLowerCase()];
+    if (!op) throw new Error(`undocumented operation ${method} ${template}`);
+    const response = op.responses[String(answer.status)];
+    if (!response)
+      throw new Error(
+        `${method} ${template}: status ${answer.status} is not documented: ${answer.text.slice(0, 300)}`,
+      );
+    const content = response.content ? Object.values(response.content)[0] : undefined;
+    const key = `${method} ${template} ${answer.status}`;
+    if (!content) {
+      this.seen.add(key);
+      return;
+    }
+    let validate = this.#cache.get(key);
+    if (!validate) {
+      validate = this.#ajv.compile({
+        ...(content.schema as object),
+        components: this.doc.components,
+      });
+      this.#cache.set(key, validate);
+    }
+    if (!validate(answer.body)) {
+      throw new Error(
+        `${key}: response does not match its schema: ${this.#ajv.errorsText(validate.errors)}\n${answer.text.slice(0, 500)}`,
+      );
+    }
+    this.seen.add(key);
+  }
+}
