@@ -10,7 +10,7 @@ import { encryptBody, MAX_RECORDS_PER_DATA_KEY } from './envelope.ts';
 import { leafHash } from './merkle.ts';
 import { hashBody, recordJsonParts, recordSigningMessage, sealedJson } from './record-json.ts';
 import {
-  parseRecordDraft,
+  readRecordDraft,
   recordBytes,
   verifyRecord,
   type CanonicalRecord,
@@ -23,7 +23,13 @@ import type { LogHead, StoredRow } from './store/types.ts';
 export type SealedRecord = CanonicalRecord & { seq: number };
 
 /** A validated draft with its defaults filled (id, ts, links). */
-export type ReadyDraft = RecordDraft & { id: string; ts: string; links: Link[] };
+/** A validated draft with its defaults, and its payload's canonical text. */
+export type ReadyDraft = RecordDraft & {
+  id: string;
+  ts: string;
+  links: Link[];
+  payloadJson: string;
+};
 
 /** What sealing needs: the log key and the data key. */
 export interface SealKeys {
@@ -53,7 +59,11 @@ function checkCanonicalStrings(d: ReadyDraft): void {
 export function readyDrafts(drafts: readonly unknown[], maxPayloadBytes?: number): ReadyDraft[] {
   return drafts.map((d, index) => {
     try {
-      const ready = parseRecordDraft(d, maxPayloadBytes === undefined ? {} : { maxPayloadBytes });
+      const { draft, payloadJson } = readRecordDraft(
+        d,
+        maxPayloadBytes === undefined ? {} : { maxPayloadBytes },
+      );
+      const ready: ReadyDraft = { ...draft, payloadJson };
       checkCanonicalStrings(ready);
       return ready;
     } catch (err) {
@@ -70,7 +80,7 @@ function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null
     id: d.id,
     kind: d.kind,
     links: d.links,
-    payloadJson: canonicalJson(d.payload),
+    payloadJson: d.payloadJson,
     prev,
     pub_key: keys.pubKey,
     space: d.space,

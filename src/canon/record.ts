@@ -225,23 +225,36 @@ function payloadBytes(payload: JsonValue, limit: number): Uint8Array {
 /**
  * Validates untrusted input as a record draft and fills the defaults (a fresh
  * id, the current time, no links). The payload comes back as a fresh copy of
- * its canonical form, so later changes by the caller cannot reach the record.
+ * its canonical form, so later changes by the caller cannot reach the record;
+ * `payloadJson` is that canonical text, so sealing need not canonicalise it again.
  */
+export function readRecordDraft(
+  input: unknown,
+  opts: { maxPayloadBytes?: number } = {},
+): { draft: RecordDraft & { id: string; ts: string; links: Link[] }; payloadJson: string } {
+  const draft = parseWith(draftSchema, input, 'record');
+  const bytes = payloadBytes(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+  const payloadJson = utf8Decode(bytes);
+  return {
+    draft: {
+      kind: draft.kind,
+      id: draft.id ?? newRecordId(),
+      tenant: draft.tenant,
+      ts: draft.ts ?? new Date().toISOString(),
+      space: draft.space,
+      payload: JSON.parse(payloadJson) as JsonValue,
+      links: (draft.links ?? []).map((l) => ({ rel: l.rel, id: l.id })),
+    },
+    payloadJson,
+  };
+}
+
+/** Validates untrusted input as a record draft (see {@link readRecordDraft}). */
 export function parseRecordDraft(
   input: unknown,
   opts: { maxPayloadBytes?: number } = {},
 ): RecordDraft & { id: string; ts: string; links: Link[] } {
-  const draft = parseWith(draftSchema, input, 'record');
-  const bytes = payloadBytes(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
-  return {
-    kind: draft.kind,
-    id: draft.id ?? newRecordId(),
-    tenant: draft.tenant,
-    ts: draft.ts ?? new Date().toISOString(),
-    space: draft.space,
-    payload: JSON.parse(utf8Decode(bytes)) as JsonValue,
-    links: (draft.links ?? []).map((l) => ({ rel: l.rel, id: l.id })),
-  };
+  return readRecordDraft(input, opts).draft;
 }
 
 /** The signed part of a record (everything but hash, sig and witnesses). */
