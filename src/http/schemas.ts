@@ -3,6 +3,7 @@
  * is built from the very same objects: a schema made with `named()` appears once under
  * `components.schemas` and is referenced everywhere it is used.
  */
+import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
 
 /** A JSON schema as a plain object (draft 2020-12 / OpenAPI 3.1 subset that Ajv also checks). */
 export type JsonSchema = Record<string, unknown>;
@@ -533,15 +534,7 @@ export const ConsentRequest = named(
       scope: str(1024),
       purpose: {
         type: 'string',
-        enum: [
-          'retrieval',
-          'validation',
-          'writeback',
-          'import',
-          'export',
-          'benchmark',
-          'trust_check',
-        ],
+        enum: [...CONSENT_PURPOSES],
       },
       expiresAt: nullable(time),
     },
