@@ -51,6 +51,23 @@ function serialise(value: unknown, ancestors: object[]): string {
   }
 }
 
+// Records repeat the same few member names; quoting each once saves a third of the work.
+const KEY_CACHE_MAX = 4096;
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    if (!isWellFormed(key)) throw new Reject('key contains a lone surrogate');
+    quoted = JSON.stringify(key);
+    if (key.length <= 64) {
+      if (quotedKeys.size >= KEY_CACHE_MAX) quotedKeys.clear();
+      quotedKeys.set(key, quoted);
+    }
+  }
+  return quoted;
+}
+
 function serialiseObject(value: object, ancestors: object[]): string {
   if (ancestors.includes(value)) throw new Reject('cycle');
   if (ancestors.length >= MAX_DEPTH) throw new Reject(`nesting deeper than ${MAX_DEPTH}`);
@@ -77,8 +94,7 @@ function serialiseObject(value: object, ancestors: object[]): string {
       const key = keys[i] as string;
       if (i > 0) out += ',';
       try {
-        if (!isWellFormed(key)) throw new Reject('key contains a lone surrogate');
-        out += JSON.stringify(key) + ':' + serialise(record[key], ancestors);
+        out += quotedKey(key) + ':' + serialise(record[key], ancestors);
       } catch (err) {
         if (err instanceof Reject) err.path.unshift(key);
         throw err;

@@ -55,11 +55,17 @@ function trustedKeysToJson(keys: TrustedKeys): Record<string, string[]> {
 }
 
 /**
- * A JSON round trip drops `undefined` fields. Every number here is finite by construction,
- * and the log canonicalises (and rejects anything JCS cannot represent) when it seals.
+ * A copy without `undefined` members (optional fields left unset), which JCS would refuse.
+ * Only plain data reaches here: decide()'s output and the inputs it read.
  */
 function plain<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
+  if (Array.isArray(value)) return value.map(plain) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(value)) {
+    if (member !== undefined) out[key] = plain(member);
+  }
+  return out as T;
 }
 
 /** Builds the record payload for a decision and the inputs it was made from. */
