@@ -87,9 +87,17 @@ export function publicKeyToRaw(key: KeyObject): Uint8Array {
   if (!isEd25519Key(key, 'public')) {
     throw new SigilError('invalid_key', 'expected an Ed25519 public KeyObject');
   }
-  const der = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - ED25519_PUBLIC_KEY_LENGTH));
+  // Exporting costs twice a signature; a KeyObject never changes, so export it once.
+  let raw = rawOfKey.get(key);
+  if (raw === undefined) {
+    const der = key.export({ format: 'der', type: 'spki' });
+    raw = new Uint8Array(der.subarray(der.length - ED25519_PUBLIC_KEY_LENGTH));
+    rawOfKey.set(key, raw);
+  }
+  return raw.slice();
 }
+
+const rawOfKey = new WeakMap<KeyObject, Uint8Array>();
 
 function cachedPublicKey(raw: Uint8Array): KeyObject {
   const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('hex');
