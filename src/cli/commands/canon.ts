@@ -35,7 +35,8 @@ export function parseDraftLines(text: string): RecordDraft[] {
     lineOf.push(i + 1);
   });
   try {
-    return readyDrafts(drafts);
+    // Validated here for line numbers; the log validates (and canonicalises) again on append.
+    return readyDrafts(drafts).map(({ payloadJson: _payloadJson, ...draft }) => draft);
   } catch (err) {
     const index = isSigilError(err) ? err.details?.index : undefined;
     if (typeof index !== 'number') throw err;

@@ -1,0 +1,67 @@
+/**
+ * What the runtime's services share: the log, the configuration, the clock, and the two
+ * operations every service is built from — adjudicate a request (`require`, which seals the
+ * decision and throws on a denial) and seal a record (`append`).
+ */
+import type { JsonValue } from '../core/canonical.ts';
+import { SigilError } from '../core/errors.ts';
+import { toHex } from '../core/encoding.ts';
+import { randomBytes } from '../core/random.ts';
+import type { CanonLog, SealedRecord } from '../canon/log.ts';
+import type { RecordDraft, RecordKind } from '../canon/record.ts';
+import type { Config } from '../config/index.ts';
+import type { Caller, Decision, DecisionRequest } from './decide.ts';
+
+/** A decision as sealed in the log. */
+export type FrozenDecision = Decision & { decision_id: string; seq: number; hash: string };
+
+export interface RuntimeCore {
+  readonly log: CanonLog;
+  readonly config: Config;
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Decides and seals the decision; a denial throws SigilError(code) with the decision id. */
+  require(caller: Caller, request: DecisionRequest): Promise<FrozenDecision>;
+  /** Seals a record of the default tenant (user space unless `extra` says otherwise). */
+  append(kind: RecordKind, payload: JsonValue, extra?: Partial<RecordDraft>): Promise<SealedRecord>;
+}
+
+/** The state-table namespaces the runtime keeps (derived views; the log is the record). */
+export const NS = {
+  tokens: 'tokens',
+  proposals: 'proposals',
+  witnesses: 'witnesses',
+  consent: 'consent',
+  memory: 'memory',
+  holons: 'holons',
+  approvals: 'approvals',
+  licenses: 'licenses',
+  runtime: 'runtime',
+  governance: 'governance',
+} as const;
+
+export const TENANT = 'default';
+const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** RFC 3339 UTC of epoch milliseconds. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** A fresh random identifier (128 bits, hex). */
+export function newId(): string {
+  return toHex(randomBytes(16));
+}
+
+/** An identifier from a request, 1–128 characters of [A-Za-z0-9._:-] ('bad_request'). */
+export function checkId(id: unknown, what: string): string {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw new SigilError('bad_request', `${what} must be 1–128 characters of [A-Za-z0-9._:-]`);
+  }
+  return id;
+}
+
+/** A JSON view of a typed value, for record payloads and the state table. */
+export function asJson<T>(value: T): JsonValue {
+  return value as unknown as JsonValue;
+}

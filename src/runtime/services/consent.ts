@@ -1,0 +1,89 @@
+/**
+ * Consent: a bailor entrusts data to a bailee for a purpose (a bailment and a consent grant,
+ * one id). Revocation takes effect on the next decision; expired consent is no consent.
+ */
+import { SigilError } from '../../core/errors.ts';
+import {
+  parseBailment,
+  parseConsentGrant,
+  type Bailment,
+  type ConsentGrant,
+  type ConsentPurpose,
+} from '../../gatekeeper/index.ts';
+import { NS, asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+interface ConsentPair {
+  bailment: Bailment;
+  grant: ConsentGrant;
+}
+
+/** The caller (as bailor) grants `bailee` consent within `scope` for `purpose`. */
+export async function grantConsent(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { bailee: string; scope: string; purpose: ConsentPurpose; expiresAt?: string | null },
+): Promise<{ id: string } & ConsentPair> {
+  await core.require(caller, {
+    action: 'consent.grant',
+    target: `consent/${input.bailee}`,
+    payload: { bailee: input.bailee, scope: input.scope, purpose: input.purpose },
+  });
+  const id = newId();
+  const shape = {
+    id,
+    bailor: caller.subject,
+    bailee: input.bailee,
+    scope: input.scope,
+    purpose: input.purpose,
+    createdAt: iso(core.now()),
+    expiresAt: input.expiresAt ?? null,
+    revokedAt: null,
+  };
+  const bailment = parseBailment({ kind: 'bailment', ...shape });
+  const grant = parseConsentGrant({ kind: 'consent', ...shape });
+  await core.append('consent_event', { event: 'granted', bailment, grant });
+  await core.log.state.put(NS.consent, id, { bailment, grant });
+  return { id, bailment, grant };
+}
+
+/** Revokes a consent at once (its bailor or Root; 'consent_not_found'). */
+export async function revokeConsent(
+  core: RuntimeCore,
+  caller: Caller,
+  id: string,
+): Promise<{ id: string; revokedAt: string }> {
+  await core.require(caller, { action: 'consent.revoke', target: `consent/${id}` });
+  const pair = (await core.log.state.get(NS.consent, checkId(id, 'consent id'))) as
+    ConsentPair | undefined;
+  if (!pair) throw new SigilError('consent_not_found', `no consent with id ${id}`);
+  if (pair.bailment.bailor !== caller.subject && caller.loa !== 'root') {
+    throw new SigilError('forbidden', 'only the bailor or Root may revoke a consent');
+  }
+  const revokedAt = pair.grant.revokedAt ?? iso(core.now());
+  const revoked: ConsentPair = {
+    bailment: { ...pair.bailment, revokedAt },
+    grant: { ...pair.grant, revokedAt },
+  };
+  await core.log.state.put(NS.consent, id, asJson(revoked));
+  await core.append('consent_event', { event: 'revoked', id, by: caller.subject, revokedAt });
+  return { id, revokedAt };
+}
+
+/** The bailments and grants from `bailor` to `bailee` that a decision may rely on. */
+export async function consentBetween(
+  core: RuntimeCore,
+  bailee: string,
+  bailor: string | null,
+): Promise<{ bailments: Bailment[]; grants: ConsentGrant[] }> {
+  if (bailor === null) return { bailments: [], grants: [] };
+  const bailments: Bailment[] = [];
+  const grants: ConsentGrant[] = [];
+  for (const { value } of await core.log.state.list(NS.consent)) {
+    const pair = value as unknown as ConsentPair;
+    if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
+    bailments.push(pair.bailment);
+    grants.push(pair.grant);
+  }
+  return { bailments, grants };
+}

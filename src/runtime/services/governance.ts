@@ -1,0 +1,69 @@
+/**
+ * The governance monitor: scanners' signed findings feed a circuit breaker that, once tripped,
+ * stops AI actors until the critical findings age out of its window.
+ */
+import { fromBase64Url } from '../../core/encoding.ts';
+import { SigilError } from '../../core/errors.ts';
+import {
+  checkCircuitBreaker,
+  createCircuitBreaker,
+  ingestScan,
+  parseCircuitBreaker,
+  type BreakerStatus,
+  type CircuitBreaker,
+  type FindingsAttestation,
+  type ScanIntake,
+} from '../../gatekeeper/index.ts';
+import { NS, asJson, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+import { witnessRegistry } from './system-changes.ts';
+
+async function loadBreaker(core: RuntimeCore): Promise<CircuitBreaker> {
+  const stored = await core.log.state.get(NS.governance, 'breaker');
+  return stored === undefined ? createCircuitBreaker() : parseCircuitBreaker(stored);
+}
+
+/** The breaker at `now`. */
+export async function breakerStatus(core: RuntimeCore, now: number): Promise<BreakerStatus> {
+  return checkCircuitBreaker(await loadBreaker(core), now);
+}
+
+/**
+ * Takes in a scanner's signed findings. The signer must be a registered witness (its key
+ * comes from the registry, never the request); the digest and signature are checked before
+ * anything is counted.
+ */
+export async function reportFindings(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { attestation: FindingsAttestation; findings: unknown },
+): Promise<ScanIntake> {
+  await core.require(caller, { action: 'governance.report', target: 'governance/findings' });
+  const signer = [...(await witnessRegistry(core)).entries.values()].find(
+    (w) => w.did === input.attestation?.signer_did && w.revoked_at === null,
+  );
+  if (!signer) {
+    throw new SigilError('witness_unknown', 'the findings signer is not a registered witness');
+  }
+  const intake = ingestScan(
+    await loadBreaker(core),
+    input.attestation,
+    input.findings,
+    fromBase64Url(signer.public_key),
+    core.now(),
+  );
+  await core.log.state.put(NS.governance, 'breaker', asJson(intake.breaker));
+  await core.append(
+    'governance_event',
+    {
+      event: 'findings',
+      signer_did: intake.verified.signer_did,
+      counts: asJson(intake.verified.counts),
+      findings: asJson(intake.verified.findings),
+      breaker: asJson(intake.status),
+      approval_required: intake.approval_required,
+    },
+    { space: 'system' },
+  );
+  return intake;
+}

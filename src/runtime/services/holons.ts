@@ -1,0 +1,116 @@
+/**
+ * Holons: governed processes whose every step the kernel adjudicates (a `kernel_verdict`
+ * record), and which a human Root can suspend or terminate at any time. Every transition is a
+ * `holon_event` record.
+ */
+import type { JsonValue } from '../../core/canonical.ts';
+import { SigilError } from '../../core/errors.ts';
+import {
+  halt as haltHolonState,
+  spawnHolon as newHolon,
+  step as stepHolonState,
+  type Holon,
+  type Kernel,
+} from '../../gatekeeper/index.ts';
+import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+async function loadHolon(core: RuntimeCore, id: string): Promise<Holon> {
+  const stored = await core.log.state.get(NS.holons, checkId(id, 'holon id'));
+  if (!stored) throw new SigilError('holon_not_found', `no holon with id ${id}`);
+  const h = stored as unknown as Holon;
+  return {
+    ...newHolon({ id: h.id, capabilities: h.capabilities, program: h.program }),
+    state: h.state,
+    last_output: h.last_output,
+  };
+}
+
+async function saveHolon(
+  core: RuntimeCore,
+  holon: Holon,
+  transitions: readonly unknown[],
+): Promise<void> {
+  await core.log.state.put(NS.holons, holon.id, asJson(holon));
+  for (const t of transitions) await core.append('holon_event', asJson(t));
+}
+
+/** A new Idle holon running `program` (a combinator term) with `capabilities`. */
+export async function spawnHolon(
+  core: RuntimeCore,
+  caller: Caller,
+  spec: { id: string; capabilities: string[]; program: unknown },
+): Promise<Holon> {
+  await core.require(caller, { action: 'module.run', target: `holons/${spec.id}` });
+  checkId(spec.id, 'holon id');
+  if (await core.log.state.get(NS.holons, spec.id)) {
+    throw new SigilError('conflict', `holon ${spec.id} already exists`);
+  }
+  const holon = newHolon(spec);
+  await saveHolon(core, holon, [{ holon: holon.id, from: null, to: 'idle', by: caller.subject }]);
+  return holon;
+}
+
+/** Runs one step: the kernel adjudicates it (sealed as `kernel_verdict`), then it runs. */
+export async function stepHolon(
+  core: RuntimeCore,
+  kernel: Kernel,
+  caller: Caller,
+  id: string,
+  fields: Record<string, string>,
+): Promise<Holon> {
+  await core.require(caller, { action: 'holon.step', target: `holons/${id}` });
+  const now = core.now();
+  let verdict: JsonValue = null;
+  const update = stepHolonState(
+    await loadHolon(core, id),
+    { fields },
+    (req) => {
+      const v = kernel.adjudicate(
+        {
+          actor: `did:sigil:holon:${req.actor}`,
+          actorSigner: { type: 'human' },
+          action: req.action,
+          target: `holons/${id}`,
+          permissions: [...req.permissions],
+        },
+        {
+          roles: [],
+          actorPermissions: [...req.permissions],
+          trustedKeys: new Map(),
+          humanRootCount: 1,
+          subjects: new Map(),
+          now,
+          requires: [],
+        },
+      );
+      verdict = asJson(v);
+      return v;
+    },
+    now,
+  );
+  await core.append('kernel_verdict', { holon: id, by: caller.subject, verdict });
+  await saveHolon(core, update.holon, update.transitions);
+  return update.holon;
+}
+
+/** The human override: a human Root suspends or terminates any holon. */
+export async function haltHolon(
+  core: RuntimeCore,
+  caller: Caller,
+  id: string,
+  input: { mode: 'suspend' | 'terminate'; reason?: string },
+): Promise<Holon> {
+  await core.require(caller, {
+    action: 'holon.halt',
+    target: `holons/${id}`,
+    payload: { mode: input.mode },
+  });
+  const update = haltHolonState(await loadHolon(core, id), caller, input.mode, core.now());
+  await saveHolon(
+    core,
+    update.holon,
+    update.transitions.map((t) => ({ ...(t as object), reason: input.reason ?? null })),
+  );
+  return update.holon;
+}

@@ -1,0 +1,80 @@
+/** Licenses sealed by the runtime's Root key, under the single-root policy. */
+import type { Ed25519KeyPair } from '../../core/ed25519.ts';
+import { SigilError } from '../../core/errors.ts';
+import {
+  assertCanMint,
+  createLicense,
+  parseLoa,
+  type License,
+  type Loa,
+} from '../../policy/index.ts';
+import { NS, asJson, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+/** What binds a license to this runtime: the Root key that seals it, the runtime id and fingerprint. */
+export interface LicenseAuthority {
+  rootKey: Ed25519KeyPair;
+  runtimeId: string;
+  fingerprint: string;
+}
+
+/** Seals a license without adjudication (the bootstrap's Root license) and records it. */
+export async function issueLicense(
+  core: RuntimeCore,
+  authority: LicenseAuthority,
+  by: string,
+  input: { subject: string; name: string; loa: Loa; expiresAt: number | null },
+): Promise<License> {
+  const roots = (await core.log.state.list(NS.licenses)).filter(
+    (l) => (l.value as { loa?: string }).loa === 'root',
+  ).length;
+  assertCanMint(input.loa, roots);
+  const license = createLicense(
+    {
+      owner: { id: input.subject, name: input.name },
+      loa: input.loa,
+      issuedAt: core.now(),
+      expiresAt: input.expiresAt,
+      runtimeId: authority.runtimeId,
+      canonFingerprint: authority.fingerprint,
+    },
+    authority.rootKey,
+  );
+  await core.log.state.put(NS.licenses, license.seal.contentHash, {
+    owner: license.owner.id,
+    loa: license.loa,
+    expiresAt: license.expiresAt,
+  });
+  await core.append('license_event', { event: 'issued', by, license: asJson(license) });
+  return license;
+}
+
+/** Generates a license (Root); a second Root license is refused ('single_root_violation'). */
+export async function generateLicense(
+  core: RuntimeCore,
+  authority: LicenseAuthority,
+  caller: Caller,
+  input: { subject: string; loa: string; expiresAt: string | null; name?: string },
+): Promise<License> {
+  await core.require(caller, {
+    action: 'license.generate',
+    target: `licenses/${input.subject}`,
+    payload: { subject: input.subject, loa: input.loa },
+  });
+  let loa: Loa;
+  try {
+    loa = parseLoa(input.loa);
+  } catch {
+    throw new SigilError('bad_request', `not a level of access: ${String(input.loa)}`);
+  }
+  const expires = input.expiresAt === null ? null : Date.parse(input.expiresAt);
+  if (expires !== null && !Number.isFinite(expires)) {
+    throw new SigilError('bad_request', `not a date: ${input.expiresAt}`);
+  }
+  return issueLicense(core, authority, caller.subject, {
+    subject: input.subject,
+    name: input.name ?? input.subject,
+    loa,
+    expiresAt: expires,
+  });
+}

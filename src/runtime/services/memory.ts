@@ -1,0 +1,81 @@
+/** Memory blocks: small JSON values a subject keeps, readable by their owner (or Root). */
+import type { JsonValue } from '../../core/canonical.ts';
+import { canonicalBytes } from '../../core/canonical.ts';
+import { SigilError } from '../../core/errors.ts';
+import { NS, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+const MEMORY_BLOCK_BYTES = 16 * 1024;
+const MEMORY_KEY_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
+
+export interface MemoryEntry {
+  key: string;
+  owner: string;
+  updated_at: string;
+  record_id: string;
+}
+
+function slot(owner: string, key: string): string {
+  return `${owner} ${key}`;
+}
+
+/** Seals a block (at most 16 KiB canonical) as a `memory_block` record under the caller. */
+export async function memoryWrite(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { key: string; value: JsonValue },
+): Promise<{ key: string; owner: string; record_id: string; seq: number }> {
+  if (typeof input.key !== 'string' || !MEMORY_KEY_RE.test(input.key)) {
+    throw new SigilError('bad_request', 'memory key must be 1–128 characters of [A-Za-z0-9._:/-]');
+  }
+  if (canonicalBytes(input.value ?? null).length > MEMORY_BLOCK_BYTES) {
+    throw new SigilError('payload_too_large', 'a memory block holds at most 16 KiB');
+  }
+  await core.require(caller, {
+    action: 'memory.write',
+    target: `memory/${input.key}`,
+    payload: input.value,
+  });
+  const record = await core.append('memory_block', {
+    owner: caller.subject,
+    key: input.key,
+    value: input.value,
+  });
+  const entry: MemoryEntry = {
+    owner: caller.subject,
+    key: input.key,
+    record_id: record.id,
+    updated_at: record.ts,
+  };
+  await core.log.state.put(NS.memory, slot(caller.subject, input.key), { ...entry });
+  return { key: input.key, owner: caller.subject, record_id: record.id, seq: record.seq };
+}
+
+/** The caller's blocks (every block for Root). */
+export async function memoryList(core: RuntimeCore, caller: Caller): Promise<MemoryEntry[]> {
+  await core.require(caller, { action: 'memory.read', target: 'memory' });
+  const rows = await core.log.state.list(NS.memory);
+  return rows
+    .map((r) => r.value as unknown as MemoryEntry)
+    .filter((m) => caller.loa === 'root' || m.owner === caller.subject);
+}
+
+/** One block: the caller's own, or anyone's for Root ('memory_not_found'). */
+export async function memoryRead(
+  core: RuntimeCore,
+  caller: Caller,
+  key: string,
+  owner?: string,
+): Promise<{ key: string; owner: string; value: JsonValue; record_id: string }> {
+  const whose = owner ?? caller.subject;
+  await core.require(caller, { action: 'memory.read', target: `memory/${key}` });
+  if (whose !== caller.subject && caller.loa !== 'root') {
+    throw new SigilError('forbidden', 'memory blocks are readable by their owner or Root only');
+  }
+  const pointer = (await core.log.state.get(NS.memory, slot(whose, key))) as
+    { record_id: string } | undefined;
+  const record = pointer ? await core.log.get(pointer.record_id) : undefined;
+  if (!record) throw new SigilError('memory_not_found', `no memory block ${key}`);
+  const payload = record.payload as { value: JsonValue };
+  return { key, owner: whose, value: payload.value, record_id: record.id };
+}

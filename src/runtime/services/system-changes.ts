@@ -1,0 +1,183 @@
+/**
+ * System changes through the quorum: the witness registry, proposals, attestations and
+ * commits. A change takes effect only as a `system_config` record, sealed once Root and k human
+ * Mentors have signed the proposal.
+ */
+import type { JsonValue } from '../../core/canonical.ts';
+import { SigilError } from '../../core/errors.ts';
+import type { SealedRecord } from '../../canon/log.ts';
+import {
+  applyWitnessEvent,
+  attest as attestProposal,
+  commitProposal,
+  createProposal,
+  emptyRegistry,
+  quorumStatus,
+  registerWitness as registerWitnessEntry,
+  type Proposal,
+  type QuorumStatus,
+  type WitnessAttestation,
+  type WitnessEntry,
+  type WitnessRegistry,
+} from '../../quorum/index.ts';
+import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+// Each attestation is its own state entry, so concurrent witnesses (other processes) never
+// overwrite one another's signatures.
+function attestationsNs(proposalId: string): string {
+  return `attestations:${proposalId}`;
+}
+
+function withoutAttestations(proposal: Proposal): JsonValue {
+  return asJson({ ...proposal, attestations: [] });
+}
+
+/** The witness registry, as sealed by witness events. */
+export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
+  let registry = emptyRegistry();
+  for (const { value } of await core.log.state.list(NS.witnesses)) {
+    registry = applyWitnessEvent(registry, {
+      type: 'witness_registered',
+      entry: value as unknown as WitnessEntry,
+    });
+  }
+  return registry;
+}
+
+/** Registers a witness (human Root); its DID must not be the registering actor's own. */
+export async function registerWitness(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string },
+): Promise<WitnessEntry> {
+  await core.require(caller, {
+    action: 'witness.register',
+    target: `witnesses/${input.witness_id}`,
+    payload: { did: input.did, witness_id: input.witness_id, role: input.role },
+  });
+  const { event } = registerWitnessEntry(await witnessRegistry(core), input, caller, core.now());
+  const entry = (event as { entry: WitnessEntry }).entry;
+  await core.log.state.put(NS.witnesses, entry.witness_id, asJson(entry));
+  await core.append('witness_event', asJson(event), { space: 'system' });
+  return entry;
+}
+
+/** Opens a proposal (Root); returns it with the id of the decision that allowed it. */
+export async function propose(
+  core: RuntimeCore,
+  caller: Caller,
+  change: JsonValue,
+): Promise<{ proposal: Proposal; decision_id: string }> {
+  const d = await core.require(caller, {
+    action: 'system.propose',
+    target: 'system/proposals',
+    payload: change,
+  });
+  const proposal = createProposal({
+    change,
+    proposer: caller,
+    now: core.now(),
+    requirements: { root: 1, mentors: core.config.quorum.mentorsRequired },
+    ttlMs: core.config.quorum.proposalTtlSeconds * 1000,
+  });
+  await core.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
+  await core.append(
+    'quorum_event',
+    { event: 'proposed', proposal: asJson(proposal) },
+    { space: 'system', links: [{ rel: 'decision', id: d.decision_id }] },
+  );
+  return { proposal, decision_id: d.decision_id };
+}
+
+async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
+  const p = await core.log.state.get(NS.proposals, checkId(id, 'proposal id'));
+  if (!p) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
+  const rows = await core.log.state.list(attestationsNs(id));
+  const attestations = rows
+    .map((r) => r.value as unknown as WitnessAttestation)
+    .sort((a, b) => a.attested_at.localeCompare(b.attested_at));
+  return { ...(p as unknown as Proposal), attestations };
+}
+
+/** Adds a witness's typed human signature to a proposal (Mentor+, human callers only). */
+export async function attest(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { proposal_id: string; witness_id: string; signature: string },
+): Promise<{ proposal: Proposal; status: QuorumStatus }> {
+  await core.require(caller, {
+    action: 'system.attest',
+    target: `system/proposals/${input.proposal_id}`,
+  });
+  if (caller.signer.type !== 'human') {
+    throw new SigilError('witness_not_human', 'only human witnesses count');
+  }
+  const registry = await witnessRegistry(core);
+  const proposal = attestProposal(
+    await loadProposal(core, input.proposal_id),
+    { witness_id: input.witness_id, signature: input.signature, signer_type: { type: 'human' } },
+    registry,
+    core.now(),
+  );
+  const added = proposal.attestations.at(-1)!;
+  await core.log.state.put(attestationsNs(proposal.id), added.witness_id, asJson(added));
+  await core.append(
+    'quorum_event',
+    {
+      event: 'attested',
+      proposal_id: proposal.id,
+      witness_id: input.witness_id,
+      by: caller.subject,
+      signature: input.signature,
+    },
+    { space: 'system' },
+  );
+  return { proposal, status: quorumStatus(proposal, registry) };
+}
+
+/** Seals the change once the quorum is met ('quorum_required' until then). */
+export async function commit(
+  core: RuntimeCore,
+  caller: Caller,
+  proposalId: string,
+): Promise<{ proposal: Proposal; record: SealedRecord }> {
+  await core.require(caller, {
+    action: 'system.commit',
+    target: `system/proposals/${proposalId}`,
+  });
+  const { proposal, record } = commitProposal(
+    await loadProposal(core, proposalId),
+    await witnessRegistry(core),
+    core.now(),
+  );
+  // Witnesses signed the proposal (id and change hash), so their signatures travel in the
+  // payload where anyone can re-check them against the registry.
+  const sealed = await core.append(
+    'system_config',
+    asJson({ ...record.payload, attestations: record.witnesses }),
+    { space: 'system' },
+  );
+  await core.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
+  const change = proposal.change as { model?: unknown } | null;
+  if (change && typeof change === 'object' && 'model' in change) {
+    await core.log.state.put(NS.runtime, 'model', { record_id: sealed.id });
+  }
+  return { proposal, record: sealed };
+}
+
+export async function listProposals(core: RuntimeCore, caller: Caller): Promise<Proposal[]> {
+  await core.require(caller, { action: 'canon.read', target: 'system/proposals' });
+  const rows = await core.log.state.list(NS.proposals);
+  return Promise.all(rows.map((r) => loadProposal(core, r.key)));
+}
+
+export async function getProposal(
+  core: RuntimeCore,
+  caller: Caller,
+  id: string,
+): Promise<{ proposal: Proposal; status: QuorumStatus }> {
+  await core.require(caller, { action: 'canon.read', target: `system/proposals/${id}` });
+  const proposal = await loadProposal(core, id);
+  return { proposal, status: quorumStatus(proposal, await witnessRegistry(core)) };
+}

@@ -1,0 +1,132 @@
+/** API tokens: minted by Root, stored only as SHA-256 hashes, checked in constant time. */
+import { SigilError } from '../../core/errors.ts';
+import { sha256Hex } from '../../core/hash.ts';
+import type { SignerType } from '../../core/typed-signature.ts';
+import { checkToken, isLoa, issueToken, loaAtLeast, type TokenRecord } from '../../policy/index.ts';
+import { NS, asJson, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+/** A token as shown to administrators: never the token or its hash. */
+export type TokenInfo = Omit<TokenRecord, 'hash'> & { issuedBy: string };
+type StoredToken = TokenRecord & { issuedBy: string };
+
+/** The subject of a caller that presented no credentials. */
+export const ANONYMOUS_SUBJECT = 'did:sigil:anonymous';
+const TOKEN_SHAPE = /^sgl_[A-Za-z0-9_-]{43}$/;
+
+function tokenInfo(t: StoredToken): TokenInfo {
+  const { hash: _hash, ...info } = t;
+  return info;
+}
+
+/** No token → the anonymous Guest; a bad, expired or revoked token → 'token_invalid'. */
+export async function authenticate(
+  core: RuntimeCore,
+  token: string | null | undefined,
+): Promise<Caller> {
+  if (token === undefined || token === null || token === '') {
+    return {
+      subject: ANONYMOUS_SUBJECT,
+      loa: 'guest',
+      signer: { type: 'human' },
+      verified: false,
+      source: 'anonymous',
+    };
+  }
+  const stored = TOKEN_SHAPE.test(token)
+    ? ((await core.log.state.get(NS.tokens, sha256Hex(token))) as StoredToken | undefined)
+    : undefined;
+  const check = checkToken(token, () => stored, core.now());
+  if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
+  const t = check.token as StoredToken;
+  return {
+    subject: t.subject,
+    loa: t.loa,
+    signer: t.signer,
+    verified: true,
+    source: 'token',
+    tokenId: t.id,
+    delegatedBy: t.issuedBy,
+    ...(t.scopes ? { scopes: t.scopes } : {}),
+  };
+}
+
+async function storeToken(core: RuntimeCore, record: StoredToken, by: string): Promise<void> {
+  await core.log.state.put(NS.tokens, record.hash, asJson(record));
+  await core.append('token_event', { event: 'created', by, token: asJson(tokenInfo(record)) });
+}
+
+export interface TokenInput {
+  subject: string;
+  loa: string;
+  signer: SignerType;
+  ttlMs?: number | null;
+  scopes?: string[];
+}
+
+/** Mints a token without adjudication: the bootstrap's first Root token. */
+export async function mintToken(
+  core: RuntimeCore,
+  issuedBy: string,
+  input: TokenInput,
+): Promise<{ token: string; info: TokenInfo }> {
+  const { token, record } = issueToken(
+    {
+      subject: input.subject,
+      loa: input.loa,
+      signer: input.signer,
+      ...(input.ttlMs !== undefined ? { ttlMs: input.ttlMs } : {}),
+      ...(input.scopes !== undefined ? { scopes: input.scopes } : {}),
+    },
+    core.now(),
+  );
+  const stored = { ...record, issuedBy };
+  await storeToken(core, stored, issuedBy);
+  return { token, info: tokenInfo(stored) };
+}
+
+/** Mints a token (Root); a token never carries more than its issuer has. */
+export async function createToken(
+  core: RuntimeCore,
+  caller: Caller,
+  input: TokenInput,
+): Promise<{ token: string; info: TokenInfo }> {
+  await core.require(caller, {
+    action: 'token.create',
+    target: `tokens/${input.subject}`,
+    payload: { subject: input.subject, loa: input.loa, signer_type: input.signer?.type ?? null },
+  });
+  if (isLoa(input.loa) && !loaAtLeast(caller.loa, input.loa)) {
+    throw new SigilError('loa_insufficient', 'a token cannot carry more than its issuer has');
+  }
+  return mintToken(core, caller.subject, input);
+}
+
+async function allTokens(core: RuntimeCore): Promise<StoredToken[]> {
+  const rows = await core.log.state.list(NS.tokens);
+  return rows.map((r) => r.value as unknown as StoredToken);
+}
+
+export async function listTokens(core: RuntimeCore, caller: Caller): Promise<TokenInfo[]> {
+  await core.require(caller, { action: 'token.list', target: 'tokens' });
+  return (await allTokens(core)).map(tokenInfo).sort((a, b) => a.createdAt - b.createdAt);
+}
+
+export async function revokeToken(
+  core: RuntimeCore,
+  caller: Caller,
+  id: string,
+): Promise<TokenInfo> {
+  await core.require(caller, { action: 'token.revoke', target: `tokens/${id}` });
+  const found = (await allTokens(core)).find((t) => t.id === id);
+  if (!found) throw new SigilError('token_not_found', `no token with id ${id}`);
+  if (found.revokedAt !== null) return tokenInfo(found);
+  const revoked = { ...found, revokedAt: core.now() };
+  await core.log.state.put(NS.tokens, revoked.hash, asJson(revoked));
+  await core.append('token_event', {
+    event: 'revoked',
+    by: caller.subject,
+    token: asJson(tokenInfo(revoked)),
+  });
+  return tokenInfo(revoked);
+}
