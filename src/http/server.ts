@@ -8,9 +8,11 @@ import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { toHex } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
+import { AI_OUTPUT_MARKER } from '../gatekeeper/index.ts';
 import { randomBytes } from '../core/random.ts';
 import type { SigilRuntime } from '../runtime/index.ts';
 import { registerAuth } from './auth.ts';
+
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.ts';
 import { parseJsonBody } from './json-body.ts';
 import { HttpMetrics, instrument } from './metrics.ts';
@@ -29,6 +31,9 @@ import { systemRoutes } from './routes/system.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { trustRoutes } from './routes/trust.ts';
 import { SessionStore, type SessionOptions } from './sessions.ts';
+
+/** The response header that marks what Sigil returns to an AI caller as AI-mediated. */
+export const OUTPUT_MARKER_HEADER = 'sigil-output-marker';
 
 export interface ServerOptions {
   /** pino level; default: the runtime's config.logLevel. */
@@ -126,8 +131,10 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
   app.addHook('onRequest', async () => {
     if (closing) throw new SigilError('not_ready', 'the server is shutting down');
   });
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
+    // What Sigil returns to an AI caller is marked as AI-mediated (MCP rule mcp-005).
+    if (req.caller?.signer.type === 'ai') reply.header(OUTPUT_MARKER_HEADER, AI_OUTPUT_MARKER);
     if (closing) reply.header('connection', 'close');
     return payload;
   });

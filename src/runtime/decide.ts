@@ -14,6 +14,7 @@ import {
   type Violation,
 } from '../gatekeeper/index.ts';
 import {
+  ACTIONS,
   applyEnforcement,
   authorize,
   effectiveLoa,
@@ -117,6 +118,16 @@ function deny(
   reason: string,
 ): Decision {
   return { ...base, verdict: 'deny', code, reason, steps: chain.freeze() };
+}
+
+/**
+ * The token's scopes as the MCP scope rule reads them: the matrix actions they allow, by name
+ * (token scopes may be prefixes such as `memory.*`, which the rule's tokeniser does not expand).
+ */
+function declaredScope(scopes: readonly string[] | undefined): string | null {
+  if (scopes === undefined || scopes.length === 0) return null;
+  const actions = ACTIONS.filter((a) => scopeAllows(scopes, a));
+  return actions.length > 0 ? actions.join(',') : null;
 }
 
 function policyRefusal(
@@ -274,7 +285,7 @@ function decideSteps(
     const dataSubject = request.dataSubject ?? null;
     const rules = auditMcpRules({
       request: gkRequest,
-      scope: caller.scopes && caller.scopes.length > 0 ? caller.scopes.join(',') : null,
+      scope: declaredScope(caller.scopes),
       ...(request.claimed ? { claimed: request.claimed } : {}),
       provenance: request.provenance ?? null,
       trustedKeys: state.trustedKeys,

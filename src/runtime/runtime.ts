@@ -301,8 +301,11 @@ export class SigilRuntime {
     const rate = this.#limiter.take(rateKey, caller.loa, now);
     let req = request;
     if (caller.signer.type === 'ai') {
+      // Every surface of Sigil marks what it returns to an AI caller as AI-mediated (HTTP
+      // header, MCP `_meta`); a request may only claim less.
       req = {
         ...req,
+        outputMarking: req.outputMarking ?? 'gateway',
         provenance:
           req.provenance === undefined ? this.#provenanceFor(caller, req, now) : req.provenance,
         dataSubject: req.dataSubject === undefined ? (caller.delegatedBy ?? null) : req.dataSubject,
