@@ -44,6 +44,8 @@ export interface Caller {
   tokenId?: string;
   /** Who issued the caller's token: for an AI caller, the human whose data it acts on. */
   delegatedBy?: string;
+  /** When the caller's token expires (epoch ms), or null for never. */
+  expiresAt?: number | null;
 }
 
 /** What is asked. Facts about the request are derived from these fields, never asserted by flags. */

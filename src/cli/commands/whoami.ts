@@ -26,40 +26,22 @@ interface Identity {
   license_path?: string;
 }
 
-/** A token's expiry, looked up as the license holder; null when the license may not list tokens. */
-async function tokenExpiry(
-  runtime: SigilRuntime,
-  tokenId: string,
-): Promise<{ known: boolean; expires: string | null }> {
-  try {
-    const tokens = await runtime.listTokens(runtime.licenseCaller());
-    const found = tokens.find((t) => t.id === tokenId);
-    if (found) {
-      return { known: true, expires: found.expiresAt === null ? null : timeText(found.expiresAt) };
-    }
-  } catch {
-    // listing tokens needs Root; without it the expiry is simply not shown
-  }
-  return { known: false, expires: null };
-}
-
 async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity> {
   const caller = await runtime.authenticate(token);
   const tokenId = caller.tokenId ?? 'unknown';
-  const expiry = await tokenExpiry(runtime, tokenId);
   const where = `token ${tokenId}`;
   return {
     subject: caller.subject,
     loa: caller.loa,
     signer: caller.signer,
-    expires: expiry.expires,
+    expires: caller.expiresAt == null ? null : timeText(caller.expiresAt),
     source: 'token',
     reason: null,
     from: {
       subject: where,
       loa: where,
       signer: where,
-      expires: expiry.known ? where : 'unknown (looking tokens up needs a Root license)',
+      expires: where,
     },
     token_id: tokenId,
   };

@@ -47,6 +47,7 @@ export async function authenticate(
     source: 'token',
     tokenId: t.id,
     delegatedBy: t.issuedBy,
+    expiresAt: t.expiresAt,
     ...(t.scopes ? { scopes: t.scopes } : {}),
   };
 }
