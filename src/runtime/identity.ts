@@ -27,17 +27,17 @@ export function runtimeFingerprint(
   return canonFingerprint(secret, publicKeyToRaw(logPublicKey), runtimeId);
 }
 
+/** What a license is checked against: this runtime's Root key, id and fingerprint, and now. */
+export interface LicenseCheckOptions {
+  rootKey: KeyObject;
+  runtimeId: string;
+  fingerprint: string;
+  now: number;
+  defaultLoa: Loa;
+}
+
 /** Checks a license object against this runtime; never throws, falls back to the default LOA. */
-export function checkLicense(
-  license: unknown,
-  opts: {
-    rootKey: KeyObject;
-    runtimeId: string;
-    fingerprint: string;
-    now: number;
-    defaultLoa: Loa;
-  },
-): LicenseVerification {
+export function checkLicense(license: unknown, opts: LicenseCheckOptions): LicenseVerification {
   return verifyLicense(license, {
     trustedRootKey: opts.rootKey,
     runtimeId: opts.runtimeId,
@@ -47,28 +47,25 @@ export function checkLicense(
   });
 }
 
+/** A license file's JSON: undefined when there is no file, a marker object when it is not JSON. */
+export function readLicenseFile(path: string): unknown {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  } catch {
+    return { malformed: true };
+  }
+}
+
 /**
  * Loads license.json and decides the runtime's LOA: the license's level when it verifies,
  * else the configured default with the reason (missing, malformed, expired, tampered, …).
  */
 export function loadRuntimeIdentity(
   licensePath: string,
-  opts: {
-    rootKey: KeyObject;
-    runtimeId: string;
-    fingerprint: string;
-    now: number;
-    defaultLoa: Loa;
-  },
+  opts: LicenseCheckOptions,
 ): RuntimeIdentity {
-  let license: unknown;
-  if (existsSync(licensePath)) {
-    try {
-      license = JSON.parse(readFileSync(licensePath, 'utf8'));
-    } catch {
-      license = { malformed: true };
-    }
-  }
+  const license = readLicenseFile(licensePath);
   const result = checkLicense(license, opts);
   if (result.ok) {
     return {

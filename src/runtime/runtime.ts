@@ -4,7 +4,6 @@
  * into the canon log, and performs the writes a decision allowed. The domain operations live in
  * ./services; this class owns the keys, the log and the per-process state they share.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JsonValue } from '../core/canonical.ts';
@@ -49,7 +48,9 @@ import { decisionPayload, modelHash, replayDecision, type DecisionPayload } from
 import {
   checkLicense,
   loadRuntimeIdentity,
+  readLicenseFile,
   runtimeFingerprint,
+  type LicenseCheckOptions,
   type RuntimeIdentity,
 } from './identity.ts';
 import { loadOrCreateRuntimeKeys, openKeyStore, type RuntimeKeys } from './keys.ts';
@@ -252,7 +253,7 @@ export class SigilRuntime {
     return loadRuntimeIdentity(this.config.licensePath, this.#licenseOptions());
   }
 
-  #licenseOptions() {
+  #licenseOptions(): LicenseCheckOptions {
     return {
       rootKey: this.#keys.root.publicKey,
       runtimeId: this.#authority.runtimeId,
@@ -514,15 +515,7 @@ export class SigilRuntime {
 
   /** Reads a license file and checks it (for `whoami --license`). */
   validateLicenseFile(path: string): LicenseVerification {
-    let license: unknown;
-    if (existsSync(path)) {
-      try {
-        license = JSON.parse(readFileSync(path, 'utf8'));
-      } catch {
-        license = { malformed: true };
-      }
-    }
-    return this.validateLicense(license);
+    return this.validateLicense(readLicenseFile(path));
   }
 
   /** A new trust model is a system change: it becomes a proposal. */

@@ -50,9 +50,7 @@ describe('several runtimes on one PostgreSQL database', () => {
       );
       expect(revoked).toBe('token_invalid');
 
-      const result = await b.log.validate();
-      expect(result.ok).toBe(true);
-      expect(result.count).toBe(await a.log.size());
+      expect(await b.log.validate()).toMatchObject({ ok: true, count: await a.log.size() });
     } finally {
       await b.close();
       await a.close();
