@@ -7,24 +7,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SigilError } from '../core/errors.ts';
-import type { Caller, SigilRuntime } from '../runtime/index.ts';
+import { anonymousCaller, type SigilRuntime } from '../runtime/index.ts';
 import type { SessionStore } from './sessions.ts';
 
 export const SESSION_COOKIE = 'sigil_session';
 export const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BEARER_RE = /^Bearer +(\S{1,256})\s*$/i;
-
-/** The anonymous Guest, for public and optional routes without credentials. */
-export function anonymousCaller(): Caller {
-  return {
-    subject: 'anonymous',
-    loa: 'guest',
-    signer: { type: 'human' },
-    verified: false,
-    source: 'anonymous',
-  };
-}
 
 /** The session lookup id a request's cookie names, when the session is live. */
 export function sessionOf(

@@ -91,7 +91,12 @@ import {
 export type { FrozenDecision } from './core.ts';
 export type { ApprovalInfo, McpCallEntry } from './services/gateway-support.ts';
 export type { MemoryEntry } from './services/memory.ts';
-export { ANONYMOUS_SUBJECT, type TokenInfo, type TokenInput } from './services/tokens.ts';
+export {
+  ANONYMOUS_SUBJECT,
+  anonymousCaller,
+  type TokenInfo,
+  type TokenInput,
+} from './services/tokens.ts';
 
 export interface RuntimeOptions {
   config: Config;

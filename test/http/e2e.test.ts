@@ -113,7 +113,7 @@ describe('the tour', () => {
       verified: true,
     });
     const anon = await req('GET', '/api/whoami');
-    expect(anon.json.caller).toMatchObject({ subject: 'anonymous', loa: 'guest' });
+    expect(anon.json.caller).toMatchObject({ subject: 'did:sigil:anonymous', loa: 'guest' });
     const bad = await req('GET', '/api/whoami', { token: 'sgl_nope' });
     expect(bad.status).toBe(401);
     expect(bad.json.code).toBe('token_invalid');

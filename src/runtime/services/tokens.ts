@@ -19,20 +19,23 @@ function tokenInfo(t: StoredToken): TokenInfo {
   return info;
 }
 
+/** The caller that presented no credentials: an unverified Guest. */
+export function anonymousCaller(): Caller {
+  return {
+    subject: ANONYMOUS_SUBJECT,
+    loa: 'guest',
+    signer: { type: 'human' },
+    verified: false,
+    source: 'anonymous',
+  };
+}
+
 /** No token → the anonymous Guest; a bad, expired or revoked token → 'token_invalid'. */
 export async function authenticate(
   core: RuntimeCore,
   token: string | null | undefined,
 ): Promise<Caller> {
-  if (token === undefined || token === null || token === '') {
-    return {
-      subject: ANONYMOUS_SUBJECT,
-      loa: 'guest',
-      signer: { type: 'human' },
-      verified: false,
-      source: 'anonymous',
-    };
-  }
+  if (token === undefined || token === null || token === '') return anonymousCaller();
   const stored = TOKEN_SHAPE.test(token)
     ? ((await core.log.state.get(NS.tokens, sha256Hex(token))) as StoredToken | undefined)
     : undefined;
