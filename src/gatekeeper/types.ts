@@ -207,8 +207,76 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: string, what: 
   });
 }
 
+const REQUEST_KEYS = new Set([
+  'actor',
+  'actorSigner',
+  'action',
+  'target',
+  'permissions',
+  'payload',
+]);
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function isPlainJson(value: unknown, depth: number): boolean {
+  if (depth > 64) return false;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      if (value === null) return true;
+      if (Array.isArray(value)) return value.every((v) => isPlainJson(v, depth + 1));
+      return isPlainObject(value) && Object.values(value).every((v) => isPlainJson(v, depth + 1));
+    default:
+      return false;
+  }
+}
+
+function isSigner(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const keys = Object.keys(value).length;
+  if (value.type === 'human') return keys === 1;
+  return (
+    value.type === 'ai' &&
+    keys === 2 &&
+    typeof value.delegationId === 'string' &&
+    HEX64.test(value.delegationId)
+  );
+}
+
+/**
+ * The common, plainly valid request, recognised without the schema (decide() builds one per
+ * request). Conservative: anything it does not recognise, including every request with an
+ * effect, goes to the schema, which alone reports errors.
+ */
+function isPlainRequest(value: unknown): value is GatekeeperRequest {
+  if (!isPlainObject(value)) return false;
+  for (const key of Object.keys(value)) if (!REQUEST_KEYS.has(key)) return false;
+  const { actor, actorSigner, action, target, permissions } = value;
+  return (
+    typeof actor === 'string' &&
+    isDid(actor) &&
+    isSigner(actorSigner) &&
+    typeof action === 'string' &&
+    action.length > 0 &&
+    typeof target === 'string' &&
+    Array.isArray(permissions) &&
+    permissions.every((p) => typeof p === 'string') &&
+    (!('payload' in value) || (value.payload !== undefined && isPlainJson(value.payload, 0)))
+  );
+}
+
 /** Validates an untrusted request; throws SigilError 'invalid_request'. */
 export function parseGatekeeperRequest(value: unknown): GatekeeperRequest {
+  if (isPlainRequest(value)) return value;
   return parseWith(gatekeeperRequestSchema, value, 'invalid_request', 'request');
 }
 

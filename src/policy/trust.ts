@@ -274,7 +274,11 @@ export function parseTrustModel(json: unknown): TrustModel {
 interface CompiledModel {
   readonly actions: ReadonlyMap<string, number>;
   readonly targets: readonly { readonly re: RegExp; readonly risk: number }[];
+  /** Risk by target string, as matched; requests repeat their targets (bounded, cleared when full). */
+  readonly targetRisks: Map<string, number | undefined>;
 }
+
+const TARGET_CACHE_MAX = 4096;
 
 const cache = new WeakMap<TrustModel, CompiledModel>();
 
@@ -284,6 +288,7 @@ function compiled(model: TrustModel): CompiledModel {
     c = {
       actions: new Map(Object.entries(model.actionRisk).map(([k, v]) => [k.toLowerCase(), v])),
       targets: model.targetRisk.map(({ pattern, risk }) => ({ re: compilePattern(pattern), risk })),
+      targetRisks: new Map(),
     };
     cache.set(model, c);
   }
@@ -350,9 +355,18 @@ function checkedRisk(risk: number): number {
 
 function knownTargetRisk(model: TrustModel, target: string | undefined): number | undefined {
   if (target === undefined) return undefined;
+  const c = compiled(model);
+  if (c.targetRisks.has(target)) return c.targetRisks.get(target);
+  const risk = matchTargetRisk(c, target);
+  if (c.targetRisks.size >= TARGET_CACHE_MAX) c.targetRisks.clear();
+  c.targetRisks.set(target, risk);
+  return risk;
+}
+
+function matchTargetRisk(c: CompiledModel, target: string): number | undefined {
   const norm = normaliseTarget(target);
   if (norm === '') return undefined;
-  for (const { re, risk } of compiled(model).targets) if (re.test(norm)) return risk;
+  for (const { re, risk } of c.targets) if (re.test(norm)) return risk;
   return undefined;
 }
 

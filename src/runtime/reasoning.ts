@@ -19,7 +19,8 @@ export class ReasoningChain {
 
   add(step: ReasoningStep): void {
     if (this.#frozen) throw new SigilError('chain_frozen', 'reasoning chain is frozen');
-    this.#steps.push(step);
+    // A copy, frozen now: whatever the caller does with its object later cannot reach the chain.
+    this.#steps.push(Object.freeze({ ...step }));
   }
 
   get steps(): readonly ReasoningStep[] {
@@ -28,7 +29,7 @@ export class ReasoningChain {
 
   freeze(): readonly ReasoningStep[] {
     this.#frozen = true;
-    return Object.freeze(this.#steps.map((s) => Object.freeze({ ...s })));
+    return Object.freeze(this.#steps);
   }
 
   get frozen(): boolean {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSigilError } from '../../src/core/errors.ts';
 import {
@@ -9,6 +10,7 @@ import {
 } from '../../src/gatekeeper/request-facts.ts';
 import {
   INVARIANT_IDS,
+  gatekeeperRequestSchema,
   parseAuthorityChain,
   parseGatekeeperRequest,
   parseProvenance,
@@ -76,6 +78,51 @@ describe('parseGatekeeperRequest', () => {
     ];
     for (const value of bad)
       expect(codeOf(() => parseGatekeeperRequest(value))).toBe('invalid_request');
+  });
+});
+
+describe('parseGatekeeperRequest agrees with its schema', () => {
+  const field = fc.oneof(
+    fc.constant(undefined),
+    fc.string(),
+    fc.constantFrom('did:sigil:alice', 'did:x:', 'alice', ''),
+    fc.integer(),
+    fc.double(),
+    fc.jsonValue(),
+    fc.constantFrom(
+      { type: 'human' },
+      { type: 'ai', delegationId: 'a'.repeat(64) },
+      { type: 'ai' },
+    ),
+    fc.array(fc.oneof(fc.string(), fc.integer())),
+  );
+  const candidate = fc.dictionary(
+    fc.constantFrom('actor', 'actorSigner', 'action', 'target', 'permissions', 'payload', 'extra'),
+    field,
+  );
+
+  it('accepts exactly what the schema accepts, and returns what it would', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          candidate,
+          candidate.map((c) => ({ ...request(), ...c })),
+        ),
+        (value) => {
+          const schema = gatekeeperRequestSchema.safeParse(value);
+          let parsed: unknown;
+          let code: string | undefined;
+          try {
+            parsed = parseGatekeeperRequest(value);
+          } catch (err) {
+            code = isSigilError(err) ? err.code : 'thrown';
+          }
+          if (schema.success) expect(parsed).toEqual(schema.data);
+          else expect(code).toBe('invalid_request');
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 });
 
