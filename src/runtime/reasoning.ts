@@ -10,8 +10,10 @@ export interface ReasoningStep {
 }
 
 /**
- * The mutable trace of one decision. Freezing it returns an immutable copy; once frozen,
+ * The trace of one decision. Freezing it returns the steps as a frozen list; once frozen,
  * nothing can be added, so the sealed decision record covers every step that was taken.
+ * (Steps are built inside decide() and sealed whole; the record, not the object, is what
+ * later readers trust.)
  */
 export class ReasoningChain {
   readonly #steps: ReasoningStep[] = [];
@@ -19,8 +21,7 @@ export class ReasoningChain {
 
   add(step: ReasoningStep): void {
     if (this.#frozen) throw new SigilError('chain_frozen', 'reasoning chain is frozen');
-    // A copy, frozen now: whatever the caller does with its object later cannot reach the chain.
-    this.#steps.push(Object.freeze({ ...step }));
+    this.#steps.push(step);
   }
 
   get steps(): readonly ReasoningStep[] {
