@@ -18,6 +18,7 @@ import {
   utf8Encode,
 } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
+import { recordSigningMessage } from './record-json.ts';
 import { sha256 } from '../core/hash.ts';
 import { randomBytes } from '../core/random.ts';
 
@@ -108,7 +109,6 @@ export type RecordCheck =
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 const MAX_LINKS = 64;
 const MAX_WITNESSES = 64;
-const RECORD_DOMAIN = utf8Encode('sigil.record.v1\0');
 const WITNESS_DOMAIN = utf8Encode('sigil.witness.v1\0');
 const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 
@@ -318,7 +318,7 @@ export function sealRecord(
     pub_key: toBase64Url(publicKeyToRaw(signer.publicKey)),
   };
   const hash = recordHash(body);
-  const sig = toBase64Url(sign(signer.privateKey, concatBytes(RECORD_DOMAIN, fromHex(hash))));
+  const sig = toBase64Url(sign(signer.privateKey, recordSigningMessage(hash)));
   return { ...body, hash, sig, witnesses: checkedWitnesses };
 }
 
@@ -379,7 +379,7 @@ export function verifyRecord(
   if (hash !== r.hash) {
     return { ok: false, code: 'hash_mismatch', reason: `record ${r.id}: hash does not match body` };
   }
-  const message = concatBytes(RECORD_DOMAIN, fromHex(r.hash));
+  const message = recordSigningMessage(r.hash);
   if (!verify(pubKey, message, fromBase64Url(r.sig))) {
     return { ok: false, code: 'signature_invalid', reason: `record ${r.id}: signature invalid` };
   }
