@@ -29,9 +29,13 @@ import {
 import {
   DEFAULT_TRUST_MODEL,
   RateLimiter,
+  authorize,
+  effectiveLoa,
+  scopeAllows,
   parseTrustModel,
   type License,
   type LicenseVerification,
+  type PolicyFlags,
   type TrustModel,
 } from '../policy/index.ts';
 import type { Proposal, QuorumStatus, WitnessEntry } from '../quorum/index.ts';
@@ -321,10 +325,7 @@ export class SigilRuntime {
       now,
       mode: this.config.irl.enforcementMode,
       threshold: this.config.irl.threshold,
-      flags: {
-        allow_operator_canon_write: this.config.trust.allowOperatorCanonWrite,
-        allow_admin_export: this.config.trust.allowAdminExport,
-      },
+      flags: this.#flags(),
       model: this.#model,
       rate,
       kernel: this.#kernel,
@@ -369,6 +370,26 @@ export class SigilRuntime {
     return d;
   }
 
+  /**
+   * `trust.check`: decides a request on the caller's behalf without acting on it. The caller
+   * must itself hold `trust.check`; that gate is pure, so an allowed check seals one decision
+   * (the one asked about), and a refused caller's denial is sealed like any other.
+   */
+  async trustCheck(
+    caller: Caller,
+    request: DecisionRequest,
+    opts: { clientAddress?: string } = {},
+  ): Promise<FrozenDecision> {
+    const loa = effectiveLoa(this.config.irl.enforcementMode, caller.loa, caller.verified);
+    if (
+      !authorize(loa, 'trust.check', this.#flags()).allowed ||
+      !scopeAllows(caller.scopes, 'trust.check')
+    ) {
+      await this.require(caller, { action: 'trust.check', target: 'trust/check' }, opts);
+    }
+    return this.check(caller, request, opts);
+  }
+
   /** Re-runs a sealed decision on its recorded inputs ('record_not_found', 'replay_unsupported'). */
   async replay(decisionId: string): Promise<{ recorded: Decision; replayed: Decision }> {
     const record = await this.log.get(decisionId);
@@ -377,6 +398,13 @@ export class SigilRuntime {
     }
     const payload = record.payload as unknown as DecisionPayload;
     return { recorded: payload.decision, replayed: replayDecision(payload, this.#models) };
+  }
+
+  #flags(): PolicyFlags {
+    return {
+      allow_operator_canon_write: this.config.trust.allowOperatorCanonWrite,
+      allow_admin_export: this.config.trust.allowAdminExport,
+    };
   }
 
   #provenanceFor(caller: Caller, req: DecisionRequest, now: number): Provenance {

@@ -1,8 +1,7 @@
 /** Trust decisions: check a request, and the runtime's decision counters. */
 import type { JsonValue } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
-import { authorize, effectiveLoa, scopeAllows } from '../../policy/index.ts';
-import type { Caller, DecisionRequest, SigilRuntime } from '../../runtime/index.ts';
+import type { DecisionRequest } from '../../runtime/index.ts';
 import type { AddRoute } from '../route.ts';
 import { Decision, TrustCheckRequest, TrustStatus } from '../schemas.ts';
 
@@ -16,27 +15,6 @@ interface CheckBody {
     delegation_id?: string;
     data_subject?: string | null;
   };
-}
-
-/**
- * May this caller use trust/check at all? The matrix gate is evaluated here without a log write
- * so an allowed check costs one decision record, not two; a refusal is still adjudicated by the
- * runtime (`require`), so every denial is frozen into the log like any other.
- */
-async function mayCheck(runtime: SigilRuntime, caller: Caller, ip: string): Promise<void> {
-  const loa = effectiveLoa(runtime.config.irl.enforcementMode, caller.loa, caller.verified);
-  const flags = {
-    allow_operator_canon_write: runtime.config.trust.allowOperatorCanonWrite,
-    allow_admin_export: runtime.config.trust.allowAdminExport,
-  };
-  if (authorize(loa, 'trust.check', flags).allowed && scopeAllows(caller.scopes, 'trust.check')) {
-    return;
-  }
-  await runtime.require(
-    caller,
-    { action: 'trust.check', target: 'trust/check' },
-    { clientAddress: ip },
-  );
 }
 
 function decisionRequest(body: CheckBody): DecisionRequest {
@@ -70,8 +48,7 @@ export function trustRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime, req }) => {
-      await mayCheck(runtime, caller, req.ip);
-      const decision = await runtime.check(caller, decisionRequest(body), {
+      const decision = await runtime.trustCheck(caller, decisionRequest(body), {
         clientAddress: req.ip,
       });
       if (decision.code === 'rate_limited') {
