@@ -385,14 +385,7 @@ export class Gateway {
         payload: op.payload,
         outputMarking: 'gateway',
         // The policy row is part of the decision, so the sealed verdict is the final one.
-        policy:
-          rule === null
-            ? { rule: null }
-            : {
-                rule: `${rule.kind}:${rule.pattern}`,
-                minLoa: rule.minLoa,
-                ...(rule.scope === undefined ? {} : { scope: rule.scope }),
-              },
+        policy: this.policy.decisionPolicy(op.kind, op.policyName),
         ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
         ...(claimed ? { claimed } : {}),
       });

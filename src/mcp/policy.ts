@@ -2,7 +2,8 @@
  * The gateway's policy table: rows of (kind, glob) → minimum LOA, risk, scope, approval.
  * The first row matching a name wins; a name no row matches is denied (default deny).
  */
-import { loaAtLeast, scopeAllows, type Loa } from '../policy/index.ts';
+import type { Loa } from '../policy/index.ts';
+import { policyRefusal, type DecisionRequest } from '../runtime/decide.ts';
 import type { PolicyKind, PolicyRule } from './config.ts';
 
 /** Compiles a glob (`*` any run of characters, `?` one character, all else literal). */
@@ -40,6 +41,17 @@ export class PolicyTable {
     return null;
   }
 
+  /** The row governing `name`, as decide() takes it (`rule: null` when none matches). */
+  decisionPolicy(kind: PolicyKind, name: string): NonNullable<DecisionRequest['policy']> {
+    const rule = this.match(kind, name);
+    if (rule === null) return { rule: null };
+    return {
+      rule: `${rule.kind}:${rule.pattern}`,
+      minLoa: rule.minLoa,
+      ...(rule.scope === undefined ? {} : { scope: rule.scope }),
+    };
+  }
+
   /**
    * Whether a caller with effective level `loa` and token `scopes` may use `name`: a row must
    * match, its minimum LOA must be met and its scope (if any) held. Null when permitted.
@@ -50,22 +62,6 @@ export class PolicyTable {
     loa: Loa,
     scopes: readonly string[] | undefined,
   ): PolicyDenial | null {
-    const rule = this.match(kind, name);
-    if (rule === null) {
-      return { code: 'tool_not_allowed', reason: `no gateway policy allows ${kind} ${name}` };
-    }
-    if (!loaAtLeast(loa, rule.minLoa)) {
-      return {
-        code: 'loa_insufficient',
-        reason: `${kind} ${name} needs ${rule.minLoa}; caller has ${loa}`,
-      };
-    }
-    if (rule.scope !== undefined && !scopeAllows(scopes, rule.scope)) {
-      return {
-        code: 'scope_denied',
-        reason: `${kind} ${name} needs token scope ${rule.scope}`,
-      };
-    }
-    return null;
+    return policyRefusal(this.decisionPolicy(kind, name), loa, scopes) as PolicyDenial | null;
   }
 }

@@ -132,7 +132,8 @@ function declaredScope(scopes: readonly string[] | undefined): string | null {
   return actions.length > 0 ? actions.join(',') : null;
 }
 
-function policyRefusal(
+/** Why a trusted policy row refuses a caller at `loa` with `scopes`, or null when it permits. */
+export function policyRefusal(
   policy: NonNullable<DecisionRequest['policy']>,
   loa: Loa,
   scopes: readonly string[] | undefined,
