@@ -2,9 +2,10 @@ import { expect } from 'vitest';
 import { SigilError } from '../../src/core/index.ts';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** Root of the shared public test vectors (tests run with cwd = the repository root). */
-export const VECTORS_DIR = path.resolve(process.cwd(), '../shared/vectors');
+/** The public test vectors kept in the repository (test/vectors, see SOURCES.md there). */
+export const VECTORS_DIR = fileURLToPath(new URL('../vectors/', import.meta.url));
 
 export function vectorPath(...parts: string[]): string {
   return path.join(VECTORS_DIR, ...parts);
