@@ -39,6 +39,7 @@ import type { GatewayConfig, PolicyKind } from './config.ts';
 import { namespacedName, namespacedUri, splitNamespaced, splitNamespacedUri } from './names.ts';
 import { PolicyTable } from './policy.ts';
 import { Upstream } from './upstream.ts';
+import { normaliseResourceUri } from './uri.ts';
 
 /** The MCP action every governed gateway operation is adjudicated as. */
 export const MCP_ACTION = 'mcp.tools.call';
@@ -94,6 +95,8 @@ interface Operation<T> {
   exec: (upstream: Upstream, timeoutMs: number, decisionId: string) => Promise<T>;
   /** A tool result that reports its own failure is recorded as outcome 'error'. */
   failed?: (value: T) => boolean;
+  /** Refused before any policy row applies (an unsafe resource URI); sealed like any denial. */
+  refusal?: { code: string; reason: string };
 }
 
 const CLAIM_KEYS = {
@@ -292,7 +295,9 @@ export class Gateway {
   ): Promise<ReadResourceResult> {
     const route = splitNamespacedUri(params.uri);
     const upstreamName = route?.upstream ?? '';
-    const uri = route?.uri ?? params.uri;
+    // The row is matched against the URI the upstream will resolve, and that URI is sent.
+    const normalised = normaliseResourceUri(route?.uri ?? params.uri);
+    const uri = normalised.ok ? normalised.uri : (route?.uri ?? params.uri);
     const outcome = await this.#run(
       caller,
       {
@@ -305,6 +310,14 @@ export class Gateway {
         payload: { uri },
         meta: params._meta,
         offered: () => true,
+        ...(normalised.ok
+          ? {}
+          : {
+              refusal: {
+                code: 'resource_uri_invalid',
+                reason: `resource URI refused: ${normalised.reason}`,
+              },
+            }),
         exec: (up, timeoutMs) =>
           up.request('resources/read', { uri }, ReadResourceResultSchema, timeoutMs),
       },
@@ -375,7 +388,7 @@ export class Gateway {
 
   async #govern<T>(caller: Caller, op: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
     const started = performance.now();
-    const rule = this.policy.match(op.kind, op.policyName);
+    const rule = op.refusal === undefined ? this.policy.match(op.kind, op.policyName) : null;
     const claimed = claimsFromMeta(op.meta);
     let decision;
     try {
@@ -385,7 +398,10 @@ export class Gateway {
         payload: op.payload,
         outputMarking: 'gateway',
         // The policy row is part of the decision, so the sealed verdict is the final one.
-        policy: this.policy.decisionPolicy(op.kind, op.policyName),
+        policy:
+          op.refusal === undefined
+            ? this.policy.decisionPolicy(op.kind, op.policyName)
+            : { rule: null, refusal: op.refusal },
         ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
         ...(claimed ? { claimed } : {}),
       });

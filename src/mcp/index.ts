@@ -8,3 +8,4 @@ export * from './agent-server.ts';
 export * from './stdio.ts';
 export * from './http.ts';
 export * from './run.ts';
+export * from './uri.ts';

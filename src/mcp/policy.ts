@@ -6,12 +6,19 @@ import type { Loa } from '../policy/index.ts';
 import { policyRefusal, type DecisionRequest } from '../runtime/decide.ts';
 import type { PolicyKind, PolicyRule } from './config.ts';
 
-/** Compiles a glob (`*` any run of characters, `?` one character, all else literal). */
+/**
+ * Compiles a glob: `**` any run of characters, `*` any run within one path segment (never a
+ * `/`), `?` one character other than `/`, all else literal. Matching is on whole names.
+ */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
-  for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      while (glob[i + 1] === '*') i++;
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
     else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
   return new RegExp(`^${re}$`, 's');

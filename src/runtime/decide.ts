@@ -63,7 +63,13 @@ export interface DecisionRequest {
    * The trusted policy row that governs this request (the gateway's tool table): `rule` null
    * means no row matched (default deny); otherwise the row's least LOA and required scope.
    */
-  policy?: { rule: string | null; minLoa?: Loa; scope?: string };
+  policy?: {
+    rule: string | null;
+    minLoa?: Loa;
+    scope?: string;
+    /** The gateway refused the request's target before any row applied (an unsafe URI). */
+    refusal?: { code: string; reason: string };
+  };
   /** The subject whose data the request touches, when it is not the caller's own. */
   dataSubject?: string | null;
   /** Whether the results this request produces are marked as AI-mediated by Sigil. */
@@ -138,6 +144,7 @@ export function policyRefusal(
   loa: Loa,
   scopes: readonly string[] | undefined,
 ): { code: string; reason: string } | null {
+  if (policy.refusal !== undefined) return policy.refusal;
   if (policy.rule === null)
     return { code: 'tool_not_allowed', reason: 'no policy row allows this' };
   if (policy.minLoa !== undefined && !loaAtLeast(loa, policy.minLoa)) {
