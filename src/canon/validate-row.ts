@@ -26,7 +26,9 @@ export type ValidationCode =
   | 'root_mismatch'
   | 'decrypt_failed'
   | 'missing_record'
-  | 'hash_mismatch';
+  | 'hash_mismatch'
+  /** The store does not extend the checkpoint the auditor kept: tail cut, rolled back or forked. */
+  | 'not_extended';
 
 /** Why a row (or a checkpoint, named by its size) is bad. */
 export interface Failure {

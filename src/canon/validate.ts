@@ -8,7 +8,8 @@
 import type { KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { publicKeyToRaw } from '../core/ed25519.ts';
-import { constantTimeEqual, toBase64Url } from '../core/encoding.ts';
+import { constantTimeEqual, toBase64Url, toHex } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { MerkleTree } from './merkle.ts';
 import { recordSigningMessage } from './record-json.ts';
@@ -43,6 +44,8 @@ export interface ValidateOptions {
   chunkSize?: number;
   /** Called after each chunk with rows read so far and the head size. */
   onProgress?: (done: number, total: number) => void;
+  /** A checkpoint note the auditor kept: the store must extend it (same first records, same root). */
+  checkpoint?: string;
 }
 
 /** What validation needs from the log. */
@@ -99,6 +102,41 @@ function checkCheckpoint(
   return undefined;
 }
 
+/** Opens the auditor's checkpoint with the log key ('checkpoint_invalid' when it is not this log's). */
+function keptCheckpoint(ctx: ValidationContext, note: string): Checkpoint {
+  const cp = openCheckpoint(note, ctx.keyName, ctx.publicKey);
+  if (cp.origin !== ctx.origin) {
+    throw new SigilError(
+      'checkpoint_invalid',
+      `the checkpoint is of ${cp.origin}, not ${ctx.origin}`,
+    );
+  }
+  return cp;
+}
+
+/** Whether the tree (the records as stored) extends the kept checkpoint. */
+function checkExtends(kept: Checkpoint, tree: MerkleTree): Failure | undefined {
+  const expected = `expected at least ${kept.size} records with root ${toHex(kept.rootHash)} at size ${kept.size}`;
+  if (tree.size < kept.size) {
+    return {
+      seq: tree.size,
+      code: 'not_extended',
+      reason: `the store does not extend the checkpoint (tail cut or rolled back): ${expected}, the store holds ${tree.size}`,
+      checkpoint: kept.size,
+    };
+  }
+  const root = tree.root(kept.size);
+  if (!constantTimeEqual(root, kept.rootHash)) {
+    return {
+      seq: Math.max(kept.size - 1, 0),
+      code: 'not_extended',
+      reason: `the store does not extend the checkpoint (forked or rewritten): ${expected}, its first ${kept.size} records hash to ${toHex(root)}`,
+      checkpoint: kept.size,
+    };
+  }
+  return undefined;
+}
+
 function notATreeSize(cp: StoredCheckpoint): Failure {
   const reason = `checkpoint at size ${cp.size}: not a tree size`;
   return { seq: 0, code: 'root_mismatch', reason, checkpoint: cp.size };
@@ -111,6 +149,7 @@ export async function validateStore(
 ): Promise<ValidationResult> {
   const started = performance.now();
   const { store } = ctx;
+  const kept = opts.checkpoint === undefined ? undefined : keptCheckpoint(ctx, opts.checkpoint);
   const head = await store.head();
   const checkpoints = await store.checkpoints();
   const chunkSize = opts.chunkSize ?? 1024;
@@ -230,6 +269,8 @@ export async function validateStore(
         code: 'chain_broken',
         reason: `the head (size ${head.size}) does not point at the last record`,
       };
+    } else if (kept !== undefined) {
+      failure = checkExtends(kept, tree);
     }
   }
   if (failure !== undefined) {

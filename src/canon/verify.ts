@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { constantTimeEqual, fromHex } from '../core/encoding.ts';
+import { constantTimeEqual, fromHex, toHex } from '../core/encoding.ts';
 import { sha256 } from '../core/hash.ts';
-import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { openCheckpoint, parseVerifierKey, type Checkpoint } from './checkpoint.ts';
 
 /**
  * The outside verifier: checks inclusion and consistency proofs against a
@@ -115,7 +115,7 @@ export function verifyInclusion(
  * Size 0 is a prefix of every tree and equal sizes need equal roots; both take
  * an empty proof. False, never a throw, for malformed input.
  */
-export function verifyConsistency(
+export function verifyConsistencyPath(
   size1: number,
   size2: number,
   root1: Uint8Array,
@@ -215,18 +215,34 @@ export function verifyInclusionProof(
   return ok ? { ok: true } : fail('proof_invalid', 'audit path does not lead to the root');
 }
 
+/** The log's verifier key: a C2SP verifier key string, or its parsed name and public key. */
+export type LogVerifierKey = string | { keyName: string; publicKey: KeyObject };
+
+function verifierOf(key: LogVerifierKey): { keyName: string; publicKey: KeyObject } | ProofCheck {
+  if (typeof key !== 'string') return key;
+  try {
+    return parseVerifierKey(key);
+  } catch (err) {
+    return fail('checkpoint_invalid', err instanceof Error ? err.message : 'bad verifier key');
+  }
+}
+
+function hexPrefix(bytes: Uint8Array): string {
+  return `${toHex(bytes).slice(0, 16)}…`;
+}
+
 /**
- * Verifies a consistency proof whose newer tree (size2, root2) is the signed
- * checkpoint. With `firstCheckpoint`, the older tree (size1, root1) must match
- * that signed checkpoint too; otherwise root1 is the proof's own claim, to be
- * compared by the caller with a root it already trusts.
+ * Verifies that the log of `newCheckpoint` extends the auditor's own `oldCheckpoint`: both notes
+ * are signed by the log key and name the same log, and the proof joins exactly the old root to
+ * the new one. The proof's sizes and roots must be the checkpoints' own; its first root is never
+ * trusted for itself, so a proof from a forked or rolled-back log fails whatever the new
+ * checkpoint says.
  */
-export function verifyConsistencyProof(
+export function verifyConsistency(
   proof: ConsistencyProof,
-  checkpointNote: string,
-  keyName: string,
-  logPublicKey: KeyObject,
-  opts: { firstCheckpoint?: string } = {},
+  oldCheckpoint: string,
+  newCheckpoint: string,
+  verifierKey: LogVerifierKey,
 ): ProofCheck {
   const p = proof as unknown as Record<string, unknown> | null;
   if (
@@ -240,39 +256,51 @@ export function verifyConsistencyProof(
   ) {
     return fail('proof_invalid', 'consistency proof is malformed');
   }
-  const cp = openNote(checkpointNote, keyName, logPublicKey);
-  if ('error' in cp) return cp.error;
-  if (p.size2 !== cp.size) {
-    return fail('size_mismatch', `proof is for size ${p.size2}, checkpoint has ${cp.size}`);
+  const key = verifierOf(verifierKey);
+  if ('ok' in key) return key;
+  const older = openNote(oldCheckpoint, key.keyName, key.publicKey);
+  if ('error' in older) return older.error;
+  const newer = openNote(newCheckpoint, key.keyName, key.publicKey);
+  if ('error' in newer) return newer.error;
+  if (older.origin !== newer.origin) {
+    return fail('checkpoint_invalid', 'the two checkpoints are from different logs');
   }
-  if (!sameHex(p.root2, cp.rootHash)) {
-    return fail('root_mismatch', 'proof root2 differs from the checkpoint root');
+  if (newer.size < older.size) {
+    return fail(
+      'rolled_back',
+      `the new checkpoint has ${newer.size} records, fewer than the ${older.size} of the old one`,
+    );
   }
-  if (opts.firstCheckpoint !== undefined) {
-    const first = openNote(opts.firstCheckpoint, keyName, logPublicKey);
-    if ('error' in first) return first.error;
-    if (p.size1 !== first.size) {
-      return fail(
-        'size_mismatch',
-        `proof is from size ${p.size1}, first checkpoint has ${first.size}`,
-      );
-    }
-    if (!sameHex(p.root1, first.rootHash)) {
-      return fail('root_mismatch', 'proof root1 differs from the first checkpoint root');
-    }
-    if (first.origin !== cp.origin) {
-      return fail('checkpoint_invalid', 'the two checkpoints are from different logs');
-    }
+  if (p.size1 !== older.size) {
+    return fail(
+      'size_mismatch',
+      `proof is from size ${p.size1}, the old checkpoint has ${older.size}`,
+    );
   }
-  if (p.size1 > p.size2) {
-    return fail('proof_invalid', `size1 ${p.size1} is larger than size2 ${p.size2}`);
+  if (p.size2 !== newer.size) {
+    return fail(
+      'size_mismatch',
+      `proof is to size ${p.size2}, the new checkpoint has ${newer.size}`,
+    );
   }
-  const ok = verifyConsistency(
-    p.size1,
-    p.size2,
-    fromHex(p.root1),
-    cp.rootHash,
+  if (!sameHex(p.root1, older.rootHash)) {
+    return fail(
+      'root_mismatch',
+      `proof starts from root ${p.root1.slice(0, 16)}…, not the old checkpoint's ` +
+        `${hexPrefix(older.rootHash)}: this log does not extend it (forked or rewritten)`,
+    );
+  }
+  if (!sameHex(p.root2, newer.rootHash)) {
+    return fail('root_mismatch', "proof ends at a root that is not the new checkpoint's");
+  }
+  const ok = verifyConsistencyPath(
+    older.size,
+    newer.size,
+    older.rootHash,
+    newer.rootHash,
     p.hashes.map(fromHex),
   );
-  return ok ? { ok: true } : fail('proof_invalid', 'proof does not link the two roots');
+  return ok
+    ? { ok: true }
+    : fail('proof_invalid', 'the proof does not join the old root to the new root');
 }

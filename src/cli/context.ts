@@ -1,5 +1,6 @@
 /** Shared plumbing for commands that work on the canon log: the data dir and opening the log. */
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SigilError } from '../core/errors.ts';
 import { CanonLog } from '../canon/log.ts';
@@ -37,4 +38,29 @@ export function intOption(value: string | undefined, name: string): number | und
     throw new SigilError('bad_request', `${name} must be a non-negative integer, not ${value}`);
   }
   return Number(value);
+}
+
+/** The text of a file the user named; 'bad_request' (exit 2) when it cannot be read. */
+export function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SigilError(
+      'bad_request',
+      `cannot read the ${what} file ${file}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** A checkpoint file holds the note itself or the JSON printed by `sigil log checkpoint --json`. */
+export function noteOf(file: string): string {
+  const text = readText(file, 'checkpoint');
+  if (!text.trimStart().startsWith('{')) return text.endsWith('\n') ? text : `${text}\n`;
+  try {
+    const note = (JSON.parse(text) as { note?: unknown }).note;
+    if (typeof note === 'string') return note;
+  } catch {
+    // fall through
+  }
+  throw new SigilError('bad_request', `the checkpoint file ${file} holds no note`);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { signCheckpoint } from '../../src/canon/checkpoint.ts';
+import { signCheckpoint, verifierKey } from '../../src/canon/checkpoint.ts';
 import { leafHash, MerkleTree } from '../../src/canon/merkle.ts';
 import {
   buildConsistencyProof,
@@ -9,10 +9,12 @@ import {
 } from '../../src/canon/proof.ts';
 import {
   verifyConsistency,
-  verifyConsistencyProof,
+  verifyConsistencyPath,
   verifyInclusion,
   verifyInclusionProof,
+  type LogVerifierKey,
 } from '../../src/canon/verify.ts';
+import { toHex } from '../../src/core/encoding.ts';
 import { generateKeyPair } from '../../src/core/ed25519.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 
@@ -129,7 +131,7 @@ describe('consistency proofs on a 1,000-leaf log', () => {
     let failures = 0;
     for (let n = 1; n <= PAIRS_UP_TO; n++) {
       for (let m = 0; m <= n; m++) {
-        if (!verifyConsistency(m, n, roots[m]!, roots[n]!, tree.consistencyProof(m, n))) {
+        if (!verifyConsistencyPath(m, n, roots[m]!, roots[n]!, tree.consistencyProof(m, n))) {
           failures += 1;
         }
         checked += 1;
@@ -143,7 +145,7 @@ describe('consistency proofs on a 1,000-leaf log', () => {
     let failures = 0;
     for (let n = 1; n <= N; n++) {
       for (const m of spread(n, 0, n)) {
-        if (!verifyConsistency(m, n, roots[m]!, roots[n]!, tree.consistencyProof(m, n))) {
+        if (!verifyConsistencyPath(m, n, roots[m]!, roots[n]!, tree.consistencyProof(m, n))) {
           failures += 1;
         }
       }
@@ -161,14 +163,14 @@ describe('consistency proofs on a 1,000-leaf log', () => {
         const r2 = roots[n]!;
         for (let i = 0; i < proof.length; i++) {
           const bad = proof.map((h, j) => (j === i ? flipped(h) : h));
-          expect(verifyConsistency(m, n, r1, r2, bad)).toBe(false);
+          expect(verifyConsistencyPath(m, n, r1, r2, bad)).toBe(false);
         }
-        expect(verifyConsistency(m, n, flipped(r1), r2, proof)).toBe(false);
-        expect(verifyConsistency(m, n, r1, flipped(r2), proof)).toBe(false);
-        expect(verifyConsistency(m + 1, n, r1, r2, proof)).toBe(false);
-        expect(verifyConsistency(m - 1, n, r1, r2, proof)).toBe(false);
-        expect(verifyConsistency(m, n, r1, r2, proof.slice(1))).toBe(false);
-        expect(verifyConsistency(m, n, r1, r2, [...proof, r1])).toBe(false);
+        expect(verifyConsistencyPath(m, n, flipped(r1), r2, proof)).toBe(false);
+        expect(verifyConsistencyPath(m, n, r1, flipped(r2), proof)).toBe(false);
+        expect(verifyConsistencyPath(m + 1, n, r1, r2, proof)).toBe(false);
+        expect(verifyConsistencyPath(m - 1, n, r1, r2, proof)).toBe(false);
+        expect(verifyConsistencyPath(m, n, r1, r2, proof.slice(1))).toBe(false);
+        expect(verifyConsistencyPath(m, n, r1, r2, [...proof, r1])).toBe(false);
         cases += 1;
       }
     }
@@ -176,39 +178,74 @@ describe('consistency proofs on a 1,000-leaf log', () => {
   });
 
   it('treat the empty and the equal-size cases exactly', () => {
-    expect(verifyConsistency(0, 5, roots[0]!, roots[5]!, [])).toBe(true);
-    expect(verifyConsistency(0, 5, roots[0]!, roots[5]!, [roots[1]!])).toBe(false);
-    expect(verifyConsistency(5, 5, roots[5]!, roots[5]!, [])).toBe(true);
-    expect(verifyConsistency(5, 5, roots[5]!, roots[4]!, [])).toBe(false);
-    expect(verifyConsistency(3, 5, roots[3]!, roots[5]!, [])).toBe(false);
-    expect(verifyConsistency(6, 5, roots[6]!, roots[5]!, [])).toBe(false);
+    expect(verifyConsistencyPath(0, 5, roots[0]!, roots[5]!, [])).toBe(true);
+    expect(verifyConsistencyPath(0, 5, roots[0]!, roots[5]!, [roots[1]!])).toBe(false);
+    expect(verifyConsistencyPath(5, 5, roots[5]!, roots[5]!, [])).toBe(true);
+    expect(verifyConsistencyPath(5, 5, roots[5]!, roots[4]!, [])).toBe(false);
+    expect(verifyConsistencyPath(3, 5, roots[3]!, roots[5]!, [])).toBe(false);
+    expect(verifyConsistencyPath(6, 5, roots[6]!, roots[5]!, [])).toBe(false);
   });
 
-  it('verify against signed checkpoints and fail when the proof is altered', () => {
+  it('verify against the old and the new signed checkpoint and fail when anything is altered', () => {
+    const vkey = verifierKey(KEY_NAME, logKey.publicKey);
     for (let n = 1; n <= N; n += 101) {
-      const cp = note(n);
+      const newer = note(n);
       for (let m = 0; m <= n; m += 31) {
         const proof = buildConsistencyProof(tree, m, n);
-        const first = note(m);
-        const codeOf = (p: ConsistencyProof, firstCheckpoint?: string) => {
-          const r = verifyConsistencyProof(p, cp, KEY_NAME, logKey.publicKey, { firstCheckpoint });
+        const codeOf = (p: ConsistencyProof, older = note(m), key: LogVerifierKey = vkey) => {
+          const r = verifyConsistency(p, older, newer, key);
           return r.ok ? 'ok' : r.code;
         };
         expect(codeOf(proof)).toBe('ok');
-        expect(codeOf(proof, first)).toBe('ok');
+        expect(codeOf(proof, note(m), { keyName: KEY_NAME, publicKey: logKey.publicKey })).toBe(
+          'ok',
+        );
         expect(codeOf({ ...proof, size2: n + 1 })).toBe('size_mismatch');
+        expect(codeOf({ ...proof, size1: m + 1 })).toBe('size_mismatch');
         expect(codeOf({ ...proof, root2: 'not hex' })).toBe('proof_invalid');
-        expect(
-          codeOf({ ...proof, root2: proof.root1 === proof.root2 ? '0'.repeat(64) : proof.root1 }),
-        ).toBe('root_mismatch');
-        expect(codeOf({ ...proof, size1: m + 1 }, first)).toBe('size_mismatch');
-        if (m > 0 && m < n) {
-          expect(codeOf({ ...proof, root1: proof.root2 })).toBe('proof_invalid');
-          expect(codeOf({ ...proof, root1: proof.root2 }, first)).toBe('root_mismatch');
-          expect(codeOf({ ...proof, size1: m + 1 })).toBe('proof_invalid');
+        expect(codeOf({ ...proof, root2: toHex(flipped(roots[n]!)) })).toBe('root_mismatch');
+        // A first root that is not the auditor's fails, whatever the new checkpoint says.
+        expect(codeOf({ ...proof, root1: toHex(flipped(roots[m]!)) })).toBe('root_mismatch');
+        if (m > 0) {
+          const forged = signCheckpoint(
+            { origin: ORIGIN, size: m, rootHash: flipped(roots[m]!) },
+            KEY_NAME,
+            logKey.privateKey,
+          );
+          expect(codeOf(proof, forged)).toBe('root_mismatch');
+          expect(codeOf({ ...proof, root1: toHex(flipped(roots[m]!)) }, forged)).toBe(
+            'proof_invalid',
+          );
+        }
+        if (m < n) {
+          const back = verifyConsistency(buildConsistencyProof(tree, m, m), newer, note(m), vkey);
+          expect(back).toMatchObject({ ok: false, code: 'rolled_back' });
         }
       }
     }
+  });
+
+  it('need both checkpoints signed by the log key and of the same log', () => {
+    const proof = buildConsistencyProof(tree, 4, 10);
+    const other = generateKeyPair();
+    const vkey = verifierKey(KEY_NAME, logKey.publicKey);
+    const otherLog = signCheckpoint(
+      { origin: 'sigil/other-log', size: 4, rootHash: roots[4]! },
+      KEY_NAME,
+      logKey.privateKey,
+    );
+    const codeOf = (older: string, newer: string, key: LogVerifierKey = vkey) => {
+      const r = verifyConsistency(proof, older, newer, key);
+      return r.ok ? 'ok' : r.code;
+    };
+    expect(codeOf(note(4), note(10))).toBe('ok');
+    expect(codeOf(note(4), note(10), verifierKey(KEY_NAME, other.publicKey))).toBe(
+      'checkpoint_invalid',
+    );
+    expect(codeOf(note(4), note(10), 'not a key')).toBe('checkpoint_invalid');
+    expect(codeOf('not a note', note(10))).toBe('checkpoint_invalid');
+    expect(codeOf(note(4), note(10).replace('\n10\n', '\n11\n'))).toBe('checkpoint_invalid');
+    expect(codeOf(otherLog, note(10))).toBe('checkpoint_invalid');
   });
 });
 
@@ -238,13 +275,14 @@ describe('the outside verifier', () => {
     const junk = [null, 'x', [new Uint8Array(31)], [null]] as unknown as Uint8Array[][];
     for (const j of junk) {
       expect(verifyInclusion(leaves[0]!, 0, 2, j, roots[2]!)).toBe(false);
-      expect(verifyConsistency(1, 2, roots[1]!, roots[2]!, j)).toBe(false);
+      expect(verifyConsistencyPath(1, 2, roots[1]!, roots[2]!, j)).toBe(false);
     }
     expect(verifyInclusion(null as never, 0, 2, [leaves[1]!], roots[2]!)).toBe(false);
-    expect(verifyConsistency(1, 2, roots[1]!, 'r' as never, [leaves[1]!])).toBe(false);
+    expect(verifyConsistencyPath(1, 2, roots[1]!, 'r' as never, [leaves[1]!])).toBe(false);
     const cons = buildConsistencyProof(tree, 4, 10);
+    const vkey = verifierKey(KEY_NAME, logKey.publicKey);
     for (const p of [null, {}, { ...cons, size1: 11 }, { ...cons, hashes: null }]) {
-      const r = verifyConsistencyProof(p as ConsistencyProof, cp, KEY_NAME, logKey.publicKey);
+      const r = verifyConsistency(p as ConsistencyProof, note(4), cp, vkey);
       expect(r.ok).toBe(false);
     }
   });

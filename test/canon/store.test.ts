@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/canon/checkpoint.ts';
 import { CanonLog, KEYS_DIR, type CanonLogOptions } from '../../src/canon/log.ts';
 import { verifyRecord, type CanonicalRecord } from '../../src/canon/record.ts';
-import { verifyConsistencyProof, verifyInclusionProof } from '../../src/canon/verify.ts';
+import { verifyConsistency, verifyInclusionProof } from '../../src/canon/verify.ts';
 import { toHex } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { BACKENDS, draft, storeOptions, tempDir } from './helpers/log.ts';
@@ -188,7 +188,7 @@ describe.each(BACKENDS)('canon store on $name', ({ name, skip }) => {
         expect(verifyInclusionProof(bad, note13, log.keyName, log.publicKey).ok).toBe(false);
         const consistency = await log.proveConsistency(7, 13);
         expect(consistency.root1).toBe(toHex(cp7.rootHash));
-        expect(verifyConsistencyProof(consistency, note13, log.keyName, log.publicKey)).toEqual({
+        expect(verifyConsistency(consistency, note7, note13, log.verifierKey)).toEqual({
           ok: true,
         });
         await rejectsWith(log.proveInclusion(13, 13), 'proof_out_of_range');

@@ -239,17 +239,42 @@ describe('sigil canon commands', () => {
       '--json',
     ]);
     expect(bundle.code, bundle.stderr).toBe(0);
+    const verifyArgs = ['log', 'verify-proof', '--proof', file('c.json', bundle.stdout)];
+    const noOld = await sigil([...verifyArgs, '--pub-key', verifierKey]);
+    expect(noOld.code).toBe(2);
+    expect(noOld.stderr).toMatch(/--old-checkpoint is required/);
+    // The proof from size 2 joins only a size-2 checkpoint, never the size-8 one.
+    const mismatched = await sigil([
+      ...verifyArgs,
+      '--old-checkpoint',
+      note,
+      '--pub-key',
+      verifierKey,
+    ]);
+    expect(mismatched.code).toBe(1);
+    expect(mismatched.stdout).toMatch(/FAILED: consistency proof: size_mismatch/);
+    const fromNote = await sigil([
+      'log',
+      'consistency',
+      '--data-dir',
+      dataDir,
+      '--from',
+      '8',
+      '--json',
+    ]);
     const c = await sigil([
       'log',
       'verify-proof',
       '--proof',
-      file('c.json', bundle.stdout),
+      file('c8.json', fromNote.stdout),
+      '--old-checkpoint',
+      note,
       '--pub-key',
       verifierKey,
     ]);
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout).toMatch(/ok: consistency proof/);
-  });
+  }, 180_000);
 
   it('rotates the master key and keeps working under the new one', async () => {
     const NEW = Buffer.alloc(32, 0x43).toString('base64');

@@ -1,11 +1,11 @@
 /** `sigil log checkpoint|prove|consistency|verify-proof`: the transparency-log side of the canon. */
 import type { Command } from 'commander';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { openCheckpoint, verifierKey } from '../../canon/checkpoint.ts';
 import type { CanonLog } from '../../canon/log.ts';
 import {
-  verifyConsistencyProof,
+  verifyConsistency,
   verifyInclusionProof,
   type ConsistencyProof,
   type InclusionProof,
@@ -14,7 +14,7 @@ import {
 import { publicKeyFromRaw } from '../../core/ed25519.ts';
 import { fromBase64, fromBase64Url, toHex } from '../../core/encoding.ts';
 import { SigilError } from '../../core/errors.ts';
-import { intOption, withLog, withLogOptions } from '../context.ts';
+import { intOption, noteOf, readText, withLog, withLogOptions } from '../context.ts';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
 
 interface ProveOptions extends GlobalOptions {
@@ -30,18 +30,8 @@ interface ConsistencyOptions extends GlobalOptions {
 interface VerifyOptions extends GlobalOptions {
   proof: string;
   checkpoint?: string;
+  oldCheckpoint?: string;
   pubKey: string;
-}
-
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new SigilError(
-      'bad_request',
-      `cannot read the ${what} file ${file}: ${(err as Error).message}`,
-    );
-  }
 }
 
 /** The size of the newest checkpoint, signing a new one when none covers `atLeast` records. */
@@ -65,7 +55,14 @@ function registerCheckpoint(cmd: Command): void {
     const out = await withLog(opts, async (log) => {
       const note = await log.checkpoint();
       const cp = openCheckpoint(note, log.keyName, log.publicKey);
-      return { origin: cp.origin, size: cp.size, root: toHex(cp.rootHash), note };
+      return {
+        origin: cp.origin,
+        size: cp.size,
+        root_hash: toHex(cp.rootHash),
+        timestamp: cp.timestamp ?? null,
+        note,
+        verifier_key: log.verifierKey,
+      };
     });
     printResult(opts, out.note.trimEnd(), out);
   });
@@ -167,19 +164,6 @@ function proofOf(file: string): { proof: InclusionProof | ConsistencyProof; note
   return { proof: obj as unknown as InclusionProof | ConsistencyProof };
 }
 
-/** A checkpoint file holds the note itself or the JSON printed by `sigil log checkpoint --json`. */
-function noteOf(file: string): string {
-  const text = readText(file, 'checkpoint');
-  if (!text.trimStart().startsWith('{')) return text.endsWith('\n') ? text : `${text}\n`;
-  try {
-    const note = (JSON.parse(text) as { note?: unknown }).note;
-    if (typeof note === 'string') return note;
-  } catch {
-    // fall through
-  }
-  throw new SigilError('bad_request', `the checkpoint file ${file} holds no note`);
-}
-
 function registerVerifyProof(cmd: Command): void {
   cmd
     .command('verify-proof')
@@ -187,7 +171,11 @@ function registerVerifyProof(cmd: Command): void {
       'verify an inclusion or consistency proof against a signed checkpoint (no log needed)',
     )
     .requiredOption('--proof <file>', 'proof JSON (from sigil log prove / consistency)')
-    .option('--checkpoint <file>', 'checkpoint note (default: the one inside the proof file)')
+    .option('--checkpoint <file>', 'the newer checkpoint (default: the one inside the proof file)')
+    .option(
+      '--old-checkpoint <file>',
+      'your own older checkpoint; a consistency proof must join its root to the newer one',
+    )
     .requiredOption(
       '--pub-key <key>',
       'verifier key string, a file holding it, or a base64url public key',
@@ -199,12 +187,26 @@ function registerVerifyProof(cmd: Command): void {
       if (note === undefined) throw new SigilError('bad_request', '--checkpoint is required');
       const { keyName, publicKey } = verifierOf(opts.pubKey, note);
       const isInclusion = 'leaf_index' in proof;
-      const check: ProofCheck = isInclusion
-        ? verifyInclusionProof(proof as InclusionProof, note, keyName, publicKey)
-        : verifyConsistencyProof(proof as ConsistencyProof, note, keyName, publicKey);
+      let check: ProofCheck;
+      if (isInclusion) {
+        if (opts.oldCheckpoint !== undefined) {
+          throw new SigilError('bad_request', '--old-checkpoint is for consistency proofs only');
+        }
+        check = verifyInclusionProof(proof as InclusionProof, note, keyName, publicKey);
+      } else {
+        if (opts.oldCheckpoint === undefined) {
+          throw new SigilError(
+            'bad_request',
+            '--old-checkpoint is required: a consistency proof is checked against your own older checkpoint',
+          );
+        }
+        const old = noteOf(opts.oldCheckpoint);
+        check = verifyConsistency(proof as ConsistencyProof, old, note, { keyName, publicKey });
+      }
       const kind = isInclusion ? 'inclusion' : 'consistency';
+      const against = isInclusion ? 'the checkpoint' : 'the old and the new checkpoint';
       if (check.ok) {
-        printResult(opts, `ok: ${kind} proof verifies against the checkpoint`, { ok: true, kind });
+        printResult(opts, `ok: ${kind} proof verifies against ${against}`, { ok: true, kind });
       } else {
         printResult(opts, `FAILED: ${kind} proof: ${check.code}: ${check.reason}`, {
           ...check,

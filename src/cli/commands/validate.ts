@@ -1,11 +1,12 @@
 /** `sigil validate`: checks the whole log and names the first bad record. */
 import type { Command } from 'commander';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
-import { intOption, withLog, withLogOptions } from '../context.ts';
+import { intOption, noteOf, withLog, withLogOptions } from '../context.ts';
 
 interface ValidateCliOptions extends GlobalOptions {
   file?: string;
   workers?: string;
+  checkpoint?: string;
 }
 
 /** A one-line progress bar on stderr, redrawn at most every 100 ms. */
@@ -38,6 +39,10 @@ export function registerValidate(program: Command): void {
       )
       .option('--file <dir>', 'alias for --data-dir')
       .option(
+        '--checkpoint <file>',
+        'a checkpoint you kept (note or `sigil log checkpoint --json`): fail unless the store extends it',
+      )
+      .option(
         '--workers <n>',
         'worker threads for signature checks (default: cores, 0 for small logs)',
       ),
@@ -47,10 +52,12 @@ export function registerValidate(program: Command): void {
       ...(opts.file !== undefined && { dataDir: opts.file }),
     };
     const workers = intOption(opts.workers, '--workers');
+    const kept = opts.checkpoint === undefined ? undefined : noteOf(opts.checkpoint);
     const bar = process.stderr.isTTY ? progressBar() : undefined;
     const result = await withLog(scope, (log) =>
       log.validate({
         ...(workers !== undefined && { workers }),
+        ...(kept !== undefined && { checkpoint: kept }),
         ...(bar && { onProgress: (done: number, total: number) => bar.update(done, total) }),
       }),
     );
@@ -60,7 +67,8 @@ export function registerValidate(program: Command): void {
       printResult(
         opts,
         `ok: ${result.count} records and ${result.checkpoints} checkpoints verified ` +
-          `in ${(result.ms / 1000).toFixed(2)} s (${rate} records/s)`,
+          `in ${(result.ms / 1000).toFixed(2)} s (${rate} records/s)` +
+          (kept === undefined ? '' : '; the store extends the given checkpoint'),
         { ...result, records_per_s: rate },
       );
     } else {
