@@ -132,6 +132,15 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function errorCode(err: unknown): string {
+  return isSigilError(err) ? err.code : 'internal_error';
+}
+
+/** What the agent gets when the log could not take a decision or an outcome. */
+function unsealed<T>(decisionId: string | null, reason: string): Outcome<T> {
+  return { ok: false, denial: { code: 'record_failed', reason, decision_id: decisionId } };
+}
+
 export class Gateway {
   readonly runtime: SigilRuntime;
   readonly config: GatewayConfig;
@@ -408,43 +417,49 @@ export class Gateway {
     } catch (err) {
       // No decision could be sealed: fail closed, and nothing reaches the upstream.
       this.#log(`decision failed for ${op.policyName}: ${errorText(err)}`);
-      return {
-        ok: false,
-        denial: {
-          code: isSigilError(err) ? err.code : 'internal_deny',
-          reason: 'the decision could not be recorded',
-          decision_id: null,
-        },
-      };
+      return unsealed(null, `the decision could not be sealed (${errorCode(err)})`);
     }
     const decisionId = decision.decision_id;
-    const seal = (
+    /**
+     * Seals the call's outcome and only then lets `result` out. Nothing about the trail is best
+     * effort: an outcome that could not be sealed reaches the agent as `record_failed`, never
+     * as the result or the denial it would have been.
+     */
+    const finish = async (
       outcome: 'ok' | 'denied' | 'error' | 'timeout',
       extra: { result?: JsonValue; error?: string },
-    ) =>
-      this.runtime.recordMcpCall(caller, {
-        upstream: op.upstreamName,
-        tool: op.recordName,
-        decision_id: decisionId,
-        arguments: op.payload,
-        outcome,
-        latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        ...extra,
-      });
-    const deny = async (code: string, reason: string, approvalId?: string): Promise<Outcome<T>> => {
-      const denial: GatewayDenial = {
-        code,
-        reason,
-        decision_id: decisionId,
-        ...(approvalId === undefined ? {} : { approval_id: approvalId }),
-      };
+      result: Outcome<T>,
+    ): Promise<Outcome<T>> => {
       try {
-        await seal('denied', { error: `${code}: ${reason}` });
+        await this.runtime.recordMcpCall(caller, {
+          upstream: op.upstreamName,
+          tool: op.recordName,
+          decision_id: decisionId,
+          arguments: op.payload,
+          outcome,
+          latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          ...extra,
+        });
       } catch (err) {
-        this.#log(`could not seal denied call ${op.policyName}: ${errorText(err)}`);
+        this.#log(`could not seal the ${outcome} outcome of ${op.policyName}: ${errorText(err)}`);
+        return unsealed(decisionId, `the call's outcome could not be sealed (${errorCode(err)})`);
       }
-      return { ok: false, denial };
+      return result;
     };
+    const deny = (code: string, reason: string, approvalId?: string): Promise<Outcome<T>> =>
+      finish(
+        'denied',
+        { error: `${code}: ${reason}` },
+        {
+          ok: false,
+          denial: {
+            code,
+            reason,
+            decision_id: decisionId,
+            ...(approvalId === undefined ? {} : { approval_id: approvalId }),
+          },
+        },
+      );
 
     if (decision.verdict === 'deny') {
       return deny(decision.code ?? 'internal_deny', decision.reason);
@@ -481,32 +496,21 @@ export class Gateway {
             ? 'upstream_error'
             : 'upstream_failed';
       const reason = `${op.upstreamName}: ${errorText(err)}`;
-      try {
-        await seal(timedOut ? 'timeout' : 'error', { error: `${code}: ${reason}` });
-      } catch (sealErr) {
-        this.#log(`could not seal failed call ${op.policyName}: ${errorText(sealErr)}`);
-      }
-      return { ok: false, denial: { code, reason, decision_id: decisionId } };
+      return finish(
+        timedOut ? 'timeout' : 'error',
+        { error: `${code}: ${reason}` },
+        { ok: false, denial: { code, reason, decision_id: decisionId } },
+      );
     }
-    try {
-      const failed = op.failed?.(value) ?? false;
-      await seal(failed ? 'error' : 'ok', {
+    const failed = op.failed?.(value) ?? false;
+    return finish(
+      failed ? 'error' : 'ok',
+      {
         result: asJson(value),
         ...(failed ? { error: 'tool_error: the tool reported an error' } : {}),
-      });
-    } catch (err) {
-      // An unsealed result is not handed out: the call is in the log as allowed, not as done.
-      this.#log(`could not seal call ${op.policyName}: ${errorText(err)}`);
-      return {
-        ok: false,
-        denial: {
-          code: 'record_failed',
-          reason: 'the call could not be sealed',
-          decision_id: decisionId,
-        },
-      };
-    }
-    return { ok: true, value, decisionId };
+      },
+      { ok: true, value, decisionId },
+    );
   }
 
   async #approve<T>(
