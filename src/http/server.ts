@@ -12,6 +12,7 @@ import { AI_OUTPUT_MARKER } from '../gatekeeper/index.ts';
 import { randomBytes } from '../core/random.ts';
 import type { SigilRuntime } from '../runtime/index.ts';
 import { registerAuth } from './auth.ts';
+import { registerDashboard, registerSecurityHeaders } from './dashboard.ts';
 
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.ts';
 import { parseJsonBody } from './json-body.ts';
@@ -132,7 +133,6 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     if (closing) throw new SigilError('not_ready', 'the server is shutting down');
   });
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff');
     // What Sigil returns to an AI caller is marked as AI-mediated (MCP rule mcp-005).
     if (req.caller?.signer.type === 'ai') reply.header(OUTPUT_MARKER_HEADER, AI_OUTPUT_MARKER);
     if (closing) reply.header('connection', 'close');
@@ -151,6 +151,8 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     routes: () => table.specs,
   };
   const add: AddRoute = (spec) => table.add(app, runtime, spec);
+  // CSP, nosniff, referrer policy, HSTS behind TLS: on every answer, the API's included.
+  registerSecurityHeaders(app, deps.secureCookies);
   // Everything below needs the cookie parser's hook to run first, so it is added once it loaded.
   void app.register(fastifyCookie).after((err) => {
     if (err) throw err;
@@ -170,6 +172,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     holonRoutes(add);
     approvalRoutes(add);
     logRoutes(add, runtime.log);
+    registerDashboard(app);
   });
   return app;
 }

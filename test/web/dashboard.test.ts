@@ -1,0 +1,241 @@
+/**
+ * The dashboard end to end: a real `sigil serve` on a free port with a temp data dir, driven in
+ * headless Chromium. Signs in with a real token, checks each page shows the server's data, that
+ * the CSP holds (no violations, no console errors), that nothing secret lands in Web Storage or
+ * in script-readable cookies, and that signing out ends the server session.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ROOMY_LIMITS,
+  call,
+  problemIssues,
+  startServer,
+  tempDataDir,
+  type ServerProcess,
+} from '../http/helpers.ts';
+import {
+  ensureDashboardBuilt,
+  launchBrowser,
+  screenshot,
+  watchedPage,
+  webStorage,
+  type Watched,
+} from './browser.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let dir: ReturnType<typeof tempDataDir>;
+let server: ServerProcess;
+let browser: Browser;
+let root: string;
+let mentor: string;
+
+beforeAll(async () => {
+  ensureDashboardBuilt();
+  dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
+  server = await startServer(dir.dataDir, dir.config);
+  root = server.rootToken!;
+  const created = await call(server.url, 'POST', '/api/tokens', {
+    token: root,
+    body: { subject: 'did:sigil:dash-mentor', loa: 'mentor' },
+  });
+  mentor = (created.body as Json).token as string;
+  // one allowed and one denied decision for the pages to show
+  for (const action of ['canon.read', 'token.create']) {
+    const a = await call(server.url, 'POST', '/api/trust/check', {
+      token: mentor,
+      body: { action, target: 'dash/test' },
+    });
+    expect(a.status).toBe(200);
+  }
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  dir?.remove();
+});
+
+/** Signs in through the form and waits for the overview. */
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.goto(server.url + '/');
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+}
+
+/** Problems other than the HTTP errors a test provoked on purpose (Chromium logs those too). */
+function unexpected(w: Watched): string[] {
+  return w.problems.filter((p) => !/Failed to load resource: the server responded/.test(p));
+}
+
+describe('serving the dashboard', () => {
+  it('serves index.html at / with a strict CSP and never caches it', async () => {
+    const a = await call(server.url, 'GET', '/');
+    expect(a.status).toBe(200);
+    expect(a.type).toMatch(/^text\/html/);
+    expect(a.headers.get('cache-control')).toMatch(/no-store/);
+    const csp = a.headers.get('content-security-policy') ?? '';
+    for (const directive of [
+      "script-src 'self'",
+      "style-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "object-src 'none'",
+      "default-src 'self'",
+    ]) {
+      expect(csp).toContain(directive);
+    }
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
+    expect(a.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(a.headers.get('referrer-policy')).toBe('no-referrer');
+    // plain HTTP, secure cookies off: no HSTS
+    expect(a.headers.get('strict-transport-security')).toBeNull();
+    // no inline script or style at all in the page
+    expect(a.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
+  });
+
+  it('serves hashed assets with a year-long cache, and unknown assets as problem JSON', async () => {
+    const page = await call(server.url, 'GET', '/');
+    const names = [...page.text.matchAll(/\/assets\/([A-Za-z0-9._-]+)/g)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    for (const name of names) {
+      expect(name).toMatch(/-[A-Za-z0-9]{8}\.(js|css|svg)$/);
+      const a = await call(server.url, 'GET', `/assets/${name}`);
+      expect(a.status, name).toBe(200);
+      expect(a.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(a.headers.get('content-security-policy')).toBeTruthy();
+    }
+    const missing = await call(server.url, 'GET', '/assets/main-XXXXXXXX.js');
+    expect(missing.status).toBe(404);
+    expect(problemIssues(missing)).toEqual([]);
+    // the API answers carry the same headers
+    const api = await call(server.url, 'GET', '/healthz');
+    expect(api.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  });
+});
+
+describe('the CSP in the browser', () => {
+  it('blocks an injected inline script and style, and the watcher sees the violation', async () => {
+    const w = await watchedPage(browser);
+    try {
+      await w.page.goto(server.url + '/');
+      await w.page.getByLabel('API token').waitFor();
+      const ran = await w.page.evaluate(`(async () => {
+        window.__ran = false;
+        const s = document.createElement('script');
+        s.textContent = 'window.__ran = true';
+        document.body.appendChild(s);
+        const st = document.createElement('style');
+        st.textContent = 'body { background: red }';
+        document.head.appendChild(st);
+        await new Promise((r) => setTimeout(r, 200));
+        return window.__ran;
+      })()`);
+      expect(ran).toBe(false);
+      await expect
+        .poll(() => w.problems.filter((p) => p.startsWith('csp:')).length)
+        .toBeGreaterThanOrEqual(2);
+    } finally {
+      await w.context.close();
+    }
+  });
+});
+
+describe('signing in and out', () => {
+  it('refuses a bad token in words and keeps nothing', async () => {
+    const w = await watchedPage(browser);
+    try {
+      await w.page.goto(server.url + '/');
+      await w.page.getByLabel('API token').fill('sgl_' + 'A'.repeat(43));
+      await w.page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => w.page.getByRole('alert').textContent()).toMatch(/token_invalid/);
+      expect(await w.context.cookies()).toEqual([]);
+      expect(await webStorage(w.page)).toBe('');
+      expect(unexpected(w)).toEqual([]);
+    } finally {
+      await w.context.close();
+    }
+  });
+
+  it('signs in with a real token, shows live data, keeps no secret script-readable, signs out', async () => {
+    const w = await watchedPage(browser);
+    try {
+      const status = (await call(server.url, 'GET', '/api/trust/status', { token: root }))
+        .body as Json;
+      await signIn(w.page, mentor);
+      await expect
+        .poll(() => w.page.getByTestId('who').textContent())
+        .toContain('did:sigil:dash-mentor');
+      await expect.poll(() => w.page.getByTestId('who').textContent()).toContain('mentor');
+
+      // the overview shows what the server reports
+      await expect
+        .poll(async () => Number(await w.page.getByTestId('denied').textContent()))
+        .toBeGreaterThanOrEqual(1);
+      await expect
+        .poll(async () => Number(await w.page.getByTestId('log-size').textContent()))
+        .toBeGreaterThanOrEqual(status.log_size as number);
+      await expect.poll(() => w.page.getByTestId('breaker').textContent()).toMatch(/Closed/);
+      await screenshot(w.page, 'overview');
+
+      // the cookie is HttpOnly, SameSite=Strict; neither it, the token nor the CSRF token is
+      // anywhere script can read
+      const cookies = await w.context.cookies();
+      expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([
+        ['sigil_session', true, 'Strict'],
+      ]);
+      const cookie = cookies[0]!.value;
+      const visible = await w.page.evaluate('document.cookie');
+      expect(visible).toBe('');
+      const storage = await webStorage(w.page);
+      expect(storage).not.toContain(mentor);
+      expect(storage).not.toContain(cookie);
+      expect(storage).not.toMatch(/csrf|sgl_/i);
+
+      // a reload keeps the session (the cookie) and mints a fresh CSRF token in memory
+      await w.page.reload();
+      await w.page.getByRole('heading', { name: 'Overview' }).waitFor();
+
+      // sign out ends the server session, not just the page
+      await w.page.getByRole('button', { name: 'Sign out' }).click();
+      await w.page.getByLabel('API token').waitFor();
+      const after = await call(server.url, 'GET', '/api/trust/status', {
+        headers: { cookie: `sigil_session=${cookie}` },
+      });
+      expect(after.status).toBe(401);
+      expect((after.body as Json).code).toBe('unauthenticated');
+      expect(await w.context.cookies()).toEqual([]);
+      expect(unexpected(w)).toEqual([]);
+    } finally {
+      await w.context.close();
+    }
+  });
+
+  it('the session cannot change state without the CSRF token it holds in memory', async () => {
+    const w = await watchedPage(browser);
+    try {
+      await signIn(w.page, root);
+      // a request made with the cookie but without the header, as a forged one would be
+      const forged = await w.page.evaluate(async () => {
+        const res = await fetch('/api/tokens', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ subject: 'did:sigil:forged', loa: 'root' }),
+        });
+        return { status: res.status, body: (await res.json()) as { code: string } };
+      });
+      expect(forged).toEqual({
+        status: 403,
+        body: expect.objectContaining({ code: 'csrf_invalid' }),
+      });
+      const tokens = (await call(server.url, 'GET', '/api/tokens', { token: root })).body as Json;
+      expect(JSON.stringify(tokens)).not.toContain('did:sigil:forged');
+      expect(unexpected(w)).toEqual([]);
+    } finally {
+      await w.context.close();
+    }
+  });
+});
