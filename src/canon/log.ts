@@ -11,6 +11,8 @@
  *   refreshed from the store before proofs and checkpoints (other processes may have appended).
  * - Checkpoints are signed on demand, every `checkpointEvery.appends` appends and every
  *   `checkpointEvery.ms` while appends are pending a checkpoint; each one is stored.
+ * - Views (views.ts) are projected from each record while it is sealed and commit with it;
+ *   `views` reads them back, authenticated. `checkViews` and `rebuildViews` re-project the log.
  */
 import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -37,8 +39,17 @@ import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
 import type { ConsistencyProof, InclusionProof } from './proof.ts';
 import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
-import type { BackendName, CanonStore, StateTable, StoredRow } from './store/types.ts';
+import type { BackendName, CanonStore, LogHead, StoredRow, ViewRow } from './store/types.ts';
 import { validateStore, type ValidateOptions, type ValidationResult } from './validate.ts';
+import {
+  deriveViewKey,
+  PROJECTED_KINDS,
+  projectRecord,
+  sealViewRow,
+  viewReader,
+  viewRowAuthentic,
+  type ViewReader,
+} from './views.ts';
 
 export type { SealedRecord } from './append.ts';
 
@@ -69,6 +80,20 @@ export interface InitResult {
 export interface RecordPage {
   records: SealedRecord[];
   cursor?: string;
+}
+
+/** A view row that is not the projection of the log. */
+export interface ViewProblem {
+  ns: string;
+  key: string;
+  /**
+   * unauthenticated: the row fails its MAC; no_record: no record projects to this key;
+   * differs: the row is not what its record projects; missing: a record's row is absent.
+   */
+  problem: 'unauthenticated' | 'no_record' | 'differs' | 'missing';
+  /** The record the row should come from (or, for a row with no record, the one it claims). */
+  seq: number;
+  record_id?: string;
 }
 
 export interface ListOptions {
@@ -134,11 +159,12 @@ export class CanonLog {
   readonly signer: Ed25519KeyPair;
   /** C2SP verifier key string for the checkpoints. */
   readonly verifierKey: string;
-  /** Runtime state kept in the store (e.g. token hashes). */
-  readonly state: StateTable;
+  /** The views projected from the log, authenticated on every read. */
+  readonly views: ViewReader;
 
   readonly #store: CanonStore;
   readonly #keys: SealKeys;
+  readonly #viewKey: Uint8Array;
   readonly #tree: MerkleTree;
   readonly #writer: GroupCommit;
   readonly #every: { appends: number; ms: number };
@@ -163,9 +189,10 @@ export class CanonLog {
     this.signer = signer;
     this.publicKey = signer.publicKey;
     this.verifierKey = verifierKey(this.keyName, signer.publicKey);
-    this.state = store.state;
     this.#store = store;
     this.#keys = { signer, pubKey: toBase64Url(publicKeyToRaw(signer.publicKey)), dataKey };
+    this.#viewKey = deriveViewKey(dataKey, logId);
+    this.views = viewReader(store.views, this.#viewKey);
     this.#tree = tree;
     this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#maxPayloadBytes = opts.maxPayloadBytes;
@@ -279,7 +306,10 @@ export class CanonLog {
     const rows = await this.#store.appendBatch((head) => {
       const sealed = sealBatch(this.#keys, drafts, head);
       records = sealed.records;
-      return sealed.rows;
+      const views = records.flatMap((r) =>
+        projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
+      );
+      return { rows: sealed.rows, views };
     });
     addLeaves(
       this.#tree,
@@ -401,6 +431,76 @@ export class CanonLog {
       },
       opts,
     );
+  }
+
+  /** The views the records up to the head project to, keyed `ns\0key`, with their record ids. */
+  async #projectViews(): Promise<{ head: LogHead; rows: Map<string, ViewRow & { id: string }> }> {
+    const head = await this.#store.head();
+    const rows = new Map<string, ViewRow & { id: string }>();
+    for (let from = 0; from < head.size;) {
+      const chunk = await this.#store.readRange(from, 1024);
+      if (chunk.length === 0) break;
+      for (const row of chunk) {
+        if (row.seq >= head.size || !PROJECTED_KINDS.has(row.kind)) continue;
+        const record = this.#open(row);
+        for (const w of projectRecord(record)) {
+          const view = sealViewRow(this.#viewKey, w, record.seq, record.hash);
+          rows.set(`${w.ns}\u0000${w.key}`, { ...view, id: record.id });
+        }
+      }
+      from = chunk[chunk.length - 1]!.seq + 1;
+    }
+    return { head, rows };
+  }
+
+  /** Re-projects the log and compares every stored view row with it; [] when they agree. */
+  async checkViews(): Promise<ViewProblem[]> {
+    if (this.#closed) throw closedError();
+    const { rows: expected } = await this.#projectViews();
+    const problems: ViewProblem[] = [];
+    for (const row of await this.#store.views.all()) {
+      const id = `${row.ns}\u0000${row.key}`;
+      const want = expected.get(id);
+      expected.delete(id);
+      const at = { ns: row.ns, key: row.key };
+      if (!viewRowAuthentic(this.#viewKey, row)) {
+        problems.push({ ...at, problem: 'unauthenticated', seq: row.seq });
+      } else if (want === undefined) {
+        problems.push({ ...at, problem: 'no_record', seq: row.seq });
+      } else if (want.seq !== row.seq || want.hash !== row.hash || want.value !== row.value) {
+        problems.push({ ...at, problem: 'differs', seq: want.seq, record_id: want.id });
+      }
+    }
+    for (const want of expected.values()) {
+      problems.push({
+        ns: want.ns,
+        key: want.key,
+        problem: 'missing',
+        seq: want.seq,
+        record_id: want.id,
+      });
+    }
+    return problems;
+  }
+
+  /**
+   * Replaces every view row with the projection of the log (after restoring a backup, or to
+   * repair rows `checkViews` names). Retries when another writer appends meanwhile.
+   */
+  async rebuildViews(): Promise<{ rows: number; size: number }> {
+    if (this.#closed) throw closedError();
+    for (let attempt = 0; ; attempt += 1) {
+      const { head, rows } = await this.#projectViews();
+      try {
+        await this.#store.views.replaceAll(
+          head,
+          [...rows.values()].map(({ id: _id, ...row }) => row),
+        );
+        return { rows: rows.size, size: head.size };
+      } catch (err) {
+        if (!(err instanceof SigilError && err.code === 'conflict') || attempt >= 4) throw err;
+      }
+    }
   }
 
   /** Waits for in-flight appends, checkpoints what this instance appended, closes the store. */

@@ -24,21 +24,14 @@ export interface RuntimeCore {
   require(caller: Caller, request: DecisionRequest): Promise<FrozenDecision>;
   /** Seals a record of the default tenant (user space unless `extra` says otherwise). */
   append(kind: RecordKind, payload: JsonValue, extra?: Partial<RecordDraft>): Promise<SealedRecord>;
+  /** Seals several records of the default tenant in one transaction (with their views). */
+  appendMany(
+    records: ReadonlyArray<{ kind: RecordKind; payload: JsonValue; extra?: Partial<RecordDraft> }>,
+  ): Promise<SealedRecord[]>;
 }
 
-/** The state-table namespaces the runtime keeps (derived views; the log is the record). */
-export const NS = {
-  tokens: 'tokens',
-  proposals: 'proposals',
-  witnesses: 'witnesses',
-  consent: 'consent',
-  memory: 'memory',
-  holons: 'holons',
-  approvals: 'approvals',
-  licenses: 'licenses',
-  runtime: 'runtime',
-  governance: 'governance',
-} as const;
+/** The view namespaces (projections of the log; canon/views.ts says which record makes which row). */
+export { VIEW_NS as NS } from '../canon/views.ts';
 
 export const TENANT = 'default';
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -188,6 +188,16 @@ export class SigilRuntime {
       require: (caller, request) => this.require(caller, request),
       append: (kind: RecordKind, payload: JsonValue, extra: Partial<RecordDraft> = {}) =>
         log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }),
+      appendMany: (records) =>
+        log.appendMany(
+          records.map((r) => ({
+            kind: r.kind,
+            tenant: TENANT,
+            space: 'user' as const,
+            payload: r.payload,
+            ...r.extra,
+          })),
+        ),
     };
     this.#identity = this.#loadIdentity();
   }

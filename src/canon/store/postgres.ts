@@ -5,7 +5,6 @@
  * the primary key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
  */
 import pg from 'pg';
-import type { JsonValue } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
@@ -15,10 +14,11 @@ import type {
   CanonStore,
   ListQuery,
   LogHead,
-  StateTable,
   StoreMeta,
   StoredCheckpoint,
   StoredRow,
+  ViewRow,
+  ViewTable,
 } from './types.ts';
 
 const SCHEMA = `
@@ -36,12 +36,21 @@ CREATE TABLE IF NOT EXISTS sigil_records (
 );
 CREATE INDEX IF NOT EXISTS sigil_records_kind_seq ON sigil_records (kind, seq);
 CREATE TABLE IF NOT EXISTS sigil_checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, ts TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sigil_state (ns TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (ns, k));
+CREATE TABLE IF NOT EXISTS sigil_views (
+  ns TEXT NOT NULL,
+  k TEXT NOT NULL,
+  v TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  hash TEXT NOT NULL,
+  mac BYTEA NOT NULL,
+  PRIMARY KEY (ns, k)
+);
 `;
 
 /** Any constant: serialises concurrent `init`s on one database. */
 const INIT_LOCK = 0x5_1_6_1_1;
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
+const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 /** Rows per INSERT statement; bounds the size of one bind message. */
 const INSERT_CHUNK = 2000;
 
@@ -54,6 +63,15 @@ interface RawRow {
   hash: string;
   prev: string | null;
   body: Buffer;
+}
+
+interface RawView {
+  ns: string;
+  k: string;
+  v: string;
+  seq: string;
+  hash: string;
+  mac: Buffer;
 }
 
 interface RawCheckpoint {
@@ -79,6 +97,33 @@ function toRow(r: RawRow): StoredRow {
   };
 }
 
+function toView(r: RawView): ViewRow {
+  return { ns: r.ns, key: r.k, value: r.v, seq: Number(r.seq), hash: r.hash, mac: bytes(r.mac) };
+}
+
+/** Upserts view rows; of several rows for one key the last wins, as in the log. */
+async function putViews(client: pg.PoolClient, rows: readonly ViewRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  // One INSERT … ON CONFLICT may touch a key once only, so keep each key's last row.
+  const last = [...new Map(rows.map((v) => [`${v.ns}\u0000${v.key}`, v])).values()];
+  for (let i = 0; i < last.length; i += INSERT_CHUNK) {
+    const chunk = last.slice(i, i + INSERT_CHUNK);
+    await client.query(
+      `INSERT INTO sigil_views (${VIEW_COLUMNS})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])
+       ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
+      [
+        chunk.map((v) => v.ns),
+        chunk.map((v) => v.key),
+        chunk.map((v) => v.value),
+        chunk.map((v) => v.seq),
+        chunk.map((v) => v.hash),
+        chunk.map((v) => buffer(v.mac)),
+      ],
+    );
+  }
+}
+
 function toCheckpoint(r: RawCheckpoint): StoredCheckpoint {
   return { size: Number(r.size), root: bytes(r.root), note: r.note, ts: r.ts };
 }
@@ -91,14 +136,14 @@ function isUniqueIdViolation(err: unknown): boolean {
 /** A store in a PostgreSQL database reached through a connection pool. */
 export class PostgresStore implements CanonStore {
   readonly backend = 'postgres' as const;
-  readonly state: StateTable;
+  readonly views: ViewTable;
   readonly #pool: pg.Pool;
 
   constructor(databaseUrl: string) {
     this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
     // An idle client losing its connection must not crash the process; the next query reports it.
     this.#pool.on('error', () => {});
-    this.state = this.#stateTable();
+    this.views = this.#viewTable();
   }
 
   async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
@@ -130,34 +175,42 @@ export class PostgresStore implements CanonStore {
     }
   }
 
-  #stateTable(): StateTable {
+  #viewTable(): ViewTable {
     return {
       get: async (ns, key) => {
-        const rows = await this.#query<{ v: string }>(
-          'SELECT v FROM sigil_state WHERE ns = $1 AND k = $2',
+        const [row] = await this.#query<RawView>(
+          `SELECT ${VIEW_COLUMNS} FROM sigil_views WHERE ns = $1 AND k = $2`,
           [ns, key],
         );
-        return rows[0] === undefined ? undefined : (JSON.parse(rows[0].v) as JsonValue);
+        return row && toView(row);
       },
-      put: async (ns, key, value) => {
-        await this.#query(
-          'INSERT INTO sigil_state (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v',
-          [ns, key, JSON.stringify(value)],
-        );
-      },
-      delete: async (ns, key) => {
-        const rows = await this.#query(
-          'DELETE FROM sigil_state WHERE ns = $1 AND k = $2 RETURNING k',
-          [ns, key],
-        );
-        return rows.length > 0;
-      },
-      list: async (ns) => {
-        const rows = await this.#query<{ k: string; v: string }>(
-          'SELECT k, v FROM sigil_state WHERE ns = $1 ORDER BY k',
-          [ns],
-        );
-        return rows.map((r) => ({ key: r.k, value: JSON.parse(r.v) as JsonValue }));
+      list: async (ns) =>
+        (
+          await this.#query<RawView>(
+            `SELECT ${VIEW_COLUMNS} FROM sigil_views WHERE ns = $1 ORDER BY k`,
+            [ns],
+          )
+        ).map(toView),
+      all: async () =>
+        (await this.#query<RawView>(`SELECT ${VIEW_COLUMNS} FROM sigil_views ORDER BY ns, k`)).map(
+          toView,
+        ),
+      replaceAll: async (head, rows) => {
+        try {
+          await this.#transaction(async (client) => {
+            const locked = await client.query<{ size: string; hash: string | null }>(
+              'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
+            );
+            const h = locked.rows[0];
+            if (Number(h?.size) !== head.size || h?.hash !== head.hash) {
+              throw new SigilError('conflict', 'the log grew while its views were being rebuilt');
+            }
+            await client.query('DELETE FROM sigil_views');
+            await putViews(client, rows);
+          });
+        } catch (err) {
+          throw storeError(err);
+        }
       },
     };
   }
@@ -208,7 +261,7 @@ export class PostgresStore implements CanonStore {
         );
         const h = locked.rows[0];
         if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-        const rows = seal({ size: Number(h.size), hash: h.hash });
+        const { rows, views } = seal({ size: Number(h.size), hash: h.hash });
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           const chunk = rows.slice(i, i + INSERT_CHUNK);
           await client.query(
@@ -226,6 +279,7 @@ export class PostgresStore implements CanonStore {
             ],
           );
         }
+        await putViews(client, views);
         const last = rows[rows.length - 1];
         if (last !== undefined) {
           await client.query('UPDATE sigil_head SET size = $1, hash = $2 WHERE one = 1', [

@@ -6,7 +6,6 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import type { JsonValue } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
@@ -16,10 +15,11 @@ import type {
   CanonStore,
   ListQuery,
   LogHead,
-  StateTable,
   StoreMeta,
   StoredCheckpoint,
   StoredRow,
+  ViewRow,
+  ViewTable,
 } from './types.ts';
 
 const SCHEMA = `
@@ -37,10 +37,19 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_kind_seq ON records (kind, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, ts TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (ns, k));
+CREATE TABLE IF NOT EXISTS views (
+  ns TEXT NOT NULL,
+  k TEXT NOT NULL,
+  v TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  mac BLOB NOT NULL,
+  PRIMARY KEY (ns, k)
+);
 `;
 
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
+const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 
 interface RawRow {
   seq: number;
@@ -51,6 +60,15 @@ interface RawRow {
   hash: string;
   prev: string | null;
   body: Buffer;
+}
+
+interface RawView {
+  ns: string;
+  k: string;
+  v: string;
+  seq: number;
+  hash: string;
+  mac: Buffer;
 }
 
 interface RawCheckpoint {
@@ -75,6 +93,10 @@ function toRow(r: RawRow): StoredRow {
   };
 }
 
+function toView(r: RawView): ViewRow {
+  return { ns: r.ns, key: r.k, value: r.v, seq: r.seq, hash: r.hash, mac: bytes(r.mac) };
+}
+
 function toCheckpoint(r: RawCheckpoint): StoredCheckpoint {
   return { size: r.size, root: bytes(r.root), note: r.note, ts: r.ts };
 }
@@ -90,7 +112,7 @@ function isUniqueViolation(err: unknown): boolean {
 /** A store in one SQLite file; `create` allows creating the file (only `init` does). */
 export class SqliteStore implements CanonStore {
   readonly backend = 'sqlite' as const;
-  readonly state: StateTable;
+  readonly views: ViewTable;
   readonly #db: Database.Database;
   readonly #stmt;
 
@@ -140,33 +162,50 @@ export class SqliteStore implements CanonStore {
       checkpoints: db.prepare<[], RawCheckpoint>(
         'SELECT size, root, note, ts FROM checkpoints ORDER BY size',
       ),
-      stateGet: db.prepare<[string, string], { v: string }>(
-        'SELECT v FROM state WHERE ns = ? AND k = ?',
+      viewGet: db.prepare<[string, string], RawView>(
+        `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? AND k = ?`,
       ),
-      statePut: db.prepare(
-        'INSERT INTO state (ns, k, v) VALUES (?, ?, ?) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v',
+      viewPut: db.prepare(
+        `INSERT INTO views (${VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
       ),
-      stateDelete: db.prepare('DELETE FROM state WHERE ns = ? AND k = ?'),
-      stateList: db.prepare<[string], { k: string; v: string }>(
-        'SELECT k, v FROM state WHERE ns = ? ORDER BY k',
+      viewList: db.prepare<[string], RawView>(
+        `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? ORDER BY k`,
       ),
+      viewAll: db.prepare<[], RawView>(`SELECT ${VIEW_COLUMNS} FROM views ORDER BY ns, k`),
+      viewClear: db.prepare('DELETE FROM views'),
     };
-    this.state = this.#stateTable();
+    this.views = this.#viewTable();
   }
 
-  #stateTable(): StateTable {
+  #putViews(rows: readonly ViewRow[]): void {
+    for (const v of rows) this.#stmt.viewPut.run(v.ns, v.key, v.value, v.seq, v.hash, v.mac);
+  }
+
+  #viewTable(): ViewTable {
     const s = this.#stmt;
+    const replace = this.#db.transaction((head: LogHead, rows: readonly ViewRow[]) => {
+      const now = s.head.get();
+      if (now?.size !== head.size || now.hash !== head.hash) {
+        throw new SigilError('conflict', 'the log grew while its views were being rebuilt');
+      }
+      s.viewClear.run();
+      this.#putViews(rows);
+    });
     return {
       get: async (ns, key) => {
-        const row = s.stateGet.get(ns, key);
-        return row === undefined ? undefined : (JSON.parse(row.v) as JsonValue);
+        const row = s.viewGet.get(ns, key);
+        return row && toView(row);
       },
-      put: async (ns, key, value) => {
-        s.statePut.run(ns, key, JSON.stringify(value));
+      list: async (ns) => s.viewList.all(ns).map(toView),
+      all: async () => s.viewAll.all().map(toView),
+      replaceAll: async (head, rows) => {
+        try {
+          replace.immediate(head, rows);
+        } catch (err) {
+          throw storeError(err);
+        }
       },
-      delete: async (ns, key) => s.stateDelete.run(ns, key).changes > 0,
-      list: async (ns) =>
-        s.stateList.all(ns).map((r) => ({ key: r.k, value: JSON.parse(r.v) as JsonValue })),
     };
   }
 
@@ -201,9 +240,10 @@ export class SqliteStore implements CanonStore {
     const run = this.#db.transaction((): StoredRow[] => {
       const head = s.head.get();
       if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-      const rows = seal(head);
+      const { rows, views } = seal(head);
       for (const r of rows)
         s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);
+      this.#putViews(views);
       const last = rows[rows.length - 1];
       if (last !== undefined) s.setHead.run(last.seq + 1, last.hash);
       return rows;

@@ -1,9 +1,9 @@
 /**
  * The storage interface of the canon log. Two backends implement it (sqlite, postgres) and
- * share one test suite. A store knows rows, checkpoints, meta and runtime state; it never
- * sees a key: rows arrive sealed and encrypted, and leave the same way.
+ * share one test suite. A store knows rows, checkpoints, meta and the views projected from the
+ * rows; it never sees a key: rows arrive sealed and encrypted, view rows arrive with their MAC,
+ * and both leave the same way.
  */
-import type { JsonValue } from '../../core/canonical.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
 
@@ -56,32 +56,60 @@ export interface ListQuery {
   limit: number;
 }
 
-/** Small key/value state that must live in the store rather than in side files. */
-export interface StateTable {
-  get(ns: string, key: string): Promise<JsonValue | undefined>;
-  put(ns: string, key: string, value: JsonValue): Promise<void>;
-  /** True when a value was removed. */
-  delete(ns: string, key: string): Promise<boolean>;
-  /** Every entry of a namespace, ordered by key. */
-  list(ns: string): Promise<Array<{ key: string; value: JsonValue }>>;
+/**
+ * One row of a view: state projected from the record at `seq` (whose hash is `hash`), with a
+ * MAC binding namespace, key, value, seq and hash under the view key (see canon/views.ts).
+ */
+export interface ViewRow {
+  ns: string;
+  key: string;
+  /** The value as JSON text. */
+  value: string;
+  seq: number;
+  hash: string;
+  mac: Uint8Array;
+}
+
+/** The view rows of the store: written only with their records, or all at once by a rebuild. */
+export interface ViewTable {
+  get(ns: string, key: string): Promise<ViewRow | undefined>;
+  /** Every row of a namespace, ordered by key. */
+  list(ns: string): Promise<ViewRow[]>;
+  /** Every row, ordered by namespace then key. */
+  all(): Promise<ViewRow[]>;
+  /**
+   * Replaces every row in one transaction, only while the log head still equals `head` (the
+   * log the rows were projected from); 'conflict' when another writer appended meanwhile.
+   */
+  replaceAll(head: LogHead, rows: readonly ViewRow[]): Promise<void>;
+}
+
+/** What a sealer returns: the rows of the batch and the view rows they project to. */
+export interface SealedBatch {
+  rows: StoredRow[];
+  views: ViewRow[];
 }
 
 /**
  * Seals a batch for the given head. Runs inside the store's transaction while the head is
- * locked, so concurrent writers (threads or processes) can never fork the chain.
+ * locked, so concurrent writers (threads or processes) can never fork the chain; the view rows
+ * commit in the same transaction as their records.
  */
-export type BatchSealer = (head: LogHead) => StoredRow[];
+export type BatchSealer = (head: LogHead) => SealedBatch;
 
 export interface CanonStore {
   readonly backend: BackendName;
-  readonly state: StateTable;
+  readonly views: ViewTable;
   /** Creates the schema if absent and writes the meta; 'store_exists' when already initialised. */
   initialise(meta: StoreMeta): Promise<void>;
   /** The meta, or undefined when the store has not been initialised. */
   readMeta(): Promise<StoreMeta | undefined>;
   /** Replaces the wrapped data key, only if the stored one still equals `expected`. */
   replaceWrappedKey(expected: WrappedKey, next: WrappedKey): Promise<void>;
-  /** One transaction: lock the head, seal, insert every row, advance the head, commit durably. */
+  /**
+   * One transaction: lock the head, seal, insert every row, upsert its view rows, advance the
+   * head, commit durably.
+   */
   appendBatch(seal: BatchSealer): Promise<StoredRow[]>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;

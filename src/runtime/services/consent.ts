@@ -43,7 +43,6 @@ export async function grantConsent(
   const bailment = parseBailment({ kind: 'bailment', ...shape });
   const grant = parseConsentGrant({ kind: 'consent', ...shape });
   await core.append('consent_event', { event: 'granted', bailment, grant });
-  await core.log.state.put(NS.consent, id, { bailment, grant });
   return { id, bailment, grant };
 }
 
@@ -54,7 +53,7 @@ export async function revokeConsent(
   id: string,
 ): Promise<{ id: string; revokedAt: string }> {
   await core.require(caller, { action: 'consent.revoke', target: `consent/${id}` });
-  const pair = (await core.log.state.get(NS.consent, checkId(id, 'consent id'))) as
+  const pair = (await core.log.views.get(NS.consent, checkId(id, 'consent id'))) as
     ConsentPair | undefined;
   if (!pair) throw new SigilError('consent_not_found', `no consent with id ${id}`);
   if (pair.bailment.bailor !== caller.subject && caller.loa !== 'root') {
@@ -65,8 +64,14 @@ export async function revokeConsent(
     bailment: { ...pair.bailment, revokedAt },
     grant: { ...pair.grant, revokedAt },
   };
-  await core.log.state.put(NS.consent, id, asJson(revoked));
-  await core.append('consent_event', { event: 'revoked', id, by: caller.subject, revokedAt });
+  await core.append('consent_event', {
+    event: 'revoked',
+    id,
+    by: caller.subject,
+    revokedAt,
+    bailment: asJson(revoked.bailment),
+    grant: asJson(revoked.grant),
+  });
   return { id, revokedAt };
 }
 
@@ -79,7 +84,7 @@ export async function consentBetween(
   if (bailor === null) return { bailments: [], grants: [] };
   const bailments: Bailment[] = [];
   const grants: ConsentGrant[] = [];
-  for (const { value } of await core.log.state.list(NS.consent)) {
+  for (const { value } of await core.log.views.list(NS.consent)) {
     const pair = value as unknown as ConsentPair;
     if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
     bailments.push(pair.bailment);

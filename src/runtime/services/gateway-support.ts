@@ -76,7 +76,6 @@ export async function requestApproval(
     requested_by: caller.subject,
     created_at: iso(core.now()),
   };
-  await core.log.state.put(NS.approvals, approval.id, asJson(approval));
   await core.append('governance_event', {
     event: 'approval_requested',
     approval: asJson(approval),
@@ -101,7 +100,7 @@ export async function approve(
   approved: boolean,
 ): Promise<{ id: string; status: 'approved' | 'rejected' }> {
   assertHumanMentor(approver, 'approvals');
-  const current = (await core.log.state.get(NS.approvals, checkId(id, 'approval id'))) as
+  const current = (await core.log.views.get(NS.approvals, checkId(id, 'approval id'))) as
     ApprovalInfo | undefined;
   if (!current) throw new SigilError('not_found', `no approval request ${id}`);
   if (current.status !== 'pending') {
@@ -114,7 +113,6 @@ export async function approve(
     decided_by: approver.subject,
     decided_at: iso(core.now()),
   };
-  await core.log.state.put(NS.approvals, id, asJson(next));
   await core.append('governance_event', { event: `approval_${status}`, approval: asJson(next) });
   return { id, status };
 }
@@ -128,7 +126,7 @@ export async function awaitApproval(
 ): Promise<'approved' | 'rejected' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const a = (await core.log.state.get(NS.approvals, id)) as ApprovalInfo | undefined;
+    const a = (await core.log.views.get(NS.approvals, id)) as ApprovalInfo | undefined;
     if (a && a.status !== 'pending') return a.status;
     if (Date.now() >= deadline || stopped()) return 'timeout';
     await new Promise((r) =>
@@ -141,5 +139,5 @@ export async function listApprovals(core: RuntimeCore, caller: Caller): Promise<
   if (!loaAtLeast(caller.loa, 'mentor') || !caller.verified) {
     throw new SigilError('loa_insufficient', 'approvals are listed for Mentors and Root');
   }
-  return (await core.log.state.list(NS.approvals)).map((r) => r.value as unknown as ApprovalInfo);
+  return (await core.log.views.list(NS.approvals)).map((r) => r.value as unknown as ApprovalInfo);
 }

@@ -19,7 +19,7 @@ import type { Caller } from '../decide.ts';
 import { witnessRegistry } from './system-changes.ts';
 
 async function loadBreaker(core: RuntimeCore): Promise<CircuitBreaker> {
-  const stored = await core.log.state.get(NS.governance, 'breaker');
+  const stored = await core.log.views.get(NS.governance, 'breaker');
   return stored === undefined ? createCircuitBreaker() : parseCircuitBreaker(stored);
 }
 
@@ -52,7 +52,6 @@ export async function reportFindings(
     fromBase64Url(signer.public_key),
     core.now(),
   );
-  await core.log.state.put(NS.governance, 'breaker', asJson(intake.breaker));
   await core.append(
     'governance_event',
     {
@@ -62,6 +61,7 @@ export async function reportFindings(
       findings: asJson(intake.verified.findings),
       breaker: asJson(intake.status),
       approval_required: intake.approval_required,
+      breaker_state: asJson(intake.breaker),
     },
     { space: 'system' },
   );

@@ -16,7 +16,7 @@ import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 
 async function loadHolon(core: RuntimeCore, id: string): Promise<Holon> {
-  const stored = await core.log.state.get(NS.holons, checkId(id, 'holon id'));
+  const stored = await core.log.views.get(NS.holons, checkId(id, 'holon id'));
   if (!stored) throw new SigilError('holon_not_found', `no holon with id ${id}`);
   const h = stored as unknown as Holon;
   return {
@@ -26,13 +26,21 @@ async function loadHolon(core: RuntimeCore, id: string): Promise<Holon> {
   };
 }
 
-async function saveHolon(
-  core: RuntimeCore,
+/**
+ * The holon_event records of an update, sealed together with whatever precedes them (the
+ * kernel verdict). Each carries the holon after the update (`holon_state`, its view row); an
+ * update without a transition still makes one record, so no state changes unrecorded.
+ */
+function holonEvents(
   holon: Holon,
   transitions: readonly unknown[],
-): Promise<void> {
-  await core.log.state.put(NS.holons, holon.id, asJson(holon));
-  for (const t of transitions) await core.append('holon_event', asJson(t));
+  by: string,
+): Array<{ kind: 'holon_event'; payload: JsonValue }> {
+  const events = transitions.length > 0 ? transitions : [{ holon: holon.id, event: 'updated', by }];
+  return events.map((t) => ({
+    kind: 'holon_event',
+    payload: asJson({ ...(t as object), holon_state: holon }),
+  }));
 }
 
 /** A new Idle holon running `program` (a combinator term) with `capabilities`. */
@@ -43,11 +51,17 @@ export async function spawnHolon(
 ): Promise<Holon> {
   await core.require(caller, { action: 'module.run', target: `holons/${spec.id}` });
   checkId(spec.id, 'holon id');
-  if (await core.log.state.get(NS.holons, spec.id)) {
+  if (await core.log.views.get(NS.holons, spec.id)) {
     throw new SigilError('conflict', `holon ${spec.id} already exists`);
   }
   const holon = newHolon(spec);
-  await saveHolon(core, holon, [{ holon: holon.id, from: null, to: 'idle', by: caller.subject }]);
+  await core.appendMany(
+    holonEvents(
+      holon,
+      [{ holon: holon.id, from: null, to: 'idle', by: caller.subject }],
+      caller.subject,
+    ),
+  );
   return holon;
 }
 
@@ -89,8 +103,10 @@ export async function stepHolon(
     },
     now,
   );
-  await core.append('kernel_verdict', { holon: id, by: caller.subject, verdict });
-  await saveHolon(core, update.holon, update.transitions);
+  await core.appendMany([
+    { kind: 'kernel_verdict', payload: { holon: id, by: caller.subject, verdict } },
+    ...holonEvents(update.holon, update.transitions, caller.subject),
+  ]);
   return update.holon;
 }
 
@@ -107,10 +123,12 @@ export async function haltHolon(
     payload: { mode: input.mode },
   });
   const update = haltHolonState(await loadHolon(core, id), caller, input.mode, core.now());
-  await saveHolon(
-    core,
-    update.holon,
-    update.transitions.map((t) => ({ ...(t as object), reason: input.reason ?? null })),
+  await core.appendMany(
+    holonEvents(
+      update.holon,
+      update.transitions.map((t) => ({ ...(t as object), reason: input.reason ?? null })),
+      caller.subject,
+    ),
   );
   return update.holon;
 }

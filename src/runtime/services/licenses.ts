@@ -25,7 +25,7 @@ export async function issueLicense(
   by: string,
   input: { subject: string; name: string; loa: Loa; expiresAt: number | null },
 ): Promise<License> {
-  const roots = (await core.log.state.list(NS.licenses)).filter(
+  const roots = (await core.log.views.list(NS.licenses)).filter(
     (l) => (l.value as { loa?: string }).loa === 'root',
   ).length;
   assertCanMint(input.loa, roots);
@@ -40,11 +40,6 @@ export async function issueLicense(
     },
     authority.rootKey,
   );
-  await core.log.state.put(NS.licenses, license.seal.contentHash, {
-    owner: license.owner.id,
-    loa: license.loa,
-    expiresAt: license.expiresAt,
-  });
   await core.append('license_event', { event: 'issued', by, license: asJson(license) });
   return license;
 }

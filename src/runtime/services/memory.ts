@@ -41,20 +41,13 @@ export async function memoryWrite(
     key: input.key,
     value: input.value,
   });
-  const entry: MemoryEntry = {
-    owner: caller.subject,
-    key: input.key,
-    record_id: record.id,
-    updated_at: record.ts,
-  };
-  await core.log.state.put(NS.memory, slot(caller.subject, input.key), { ...entry });
   return { key: input.key, owner: caller.subject, record_id: record.id, seq: record.seq };
 }
 
 /** The caller's blocks (every block for Root). */
 export async function memoryList(core: RuntimeCore, caller: Caller): Promise<MemoryEntry[]> {
   await core.require(caller, { action: 'memory.read', target: 'memory' });
-  const rows = await core.log.state.list(NS.memory);
+  const rows = await core.log.views.list(NS.memory);
   return rows
     .map((r) => r.value as unknown as MemoryEntry)
     .filter((m) => caller.loa === 'root' || m.owner === caller.subject);
@@ -72,7 +65,7 @@ export async function memoryRead(
   if (whose !== caller.subject && caller.loa !== 'root') {
     throw new SigilError('forbidden', 'memory blocks are readable by their owner or Root only');
   }
-  const pointer = (await core.log.state.get(NS.memory, slot(whose, key))) as
+  const pointer = (await core.log.views.get(NS.memory, slot(whose, key))) as
     { record_id: string } | undefined;
   const record = pointer ? await core.log.get(pointer.record_id) : undefined;
   if (!record) throw new SigilError('memory_not_found', `no memory block ${key}`);

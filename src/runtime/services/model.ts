@@ -1,16 +1,27 @@
 /** The trust model in force: the default, or the latest one committed through the quorum. */
 import { parseTrustModel, type TrustModel } from '../../policy/index.ts';
-import { NS, type RuntimeCore } from '../core.ts';
+import type { RuntimeCore } from '../core.ts';
 
-/** The committed model and the id of its `system_config` record, or undefined for the default. */
+/**
+ * The model of the newest `system_config` record that carries one, read from the log itself (a
+ * sealed, quorum-signed record), with that record's id; undefined for the default.
+ */
 export async function committedModel(
   core: RuntimeCore,
 ): Promise<{ model: TrustModel; source: string } | undefined> {
-  const pointer = (await core.log.state.get(NS.runtime, 'model')) as
-    { record_id?: string } | undefined;
-  if (!pointer?.record_id) return undefined;
-  const record = await core.log.get(pointer.record_id);
-  const change = (record?.payload as { change?: { model?: unknown } } | undefined)?.change;
-  if (!change?.model) return undefined;
-  return { model: parseTrustModel(change.model), source: pointer.record_id };
+  let latest: { model: unknown; source: string } | undefined;
+  let cursor: string | undefined;
+  do {
+    const page = await core.log.list({
+      kind: 'system_config',
+      limit: 1000,
+      ...(cursor !== undefined && { cursor }),
+    });
+    for (const record of page.records) {
+      const change = (record.payload as { change?: { model?: unknown } } | null)?.change;
+      if (change?.model) latest = { model: change.model, source: record.id };
+    }
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return latest && { model: parseTrustModel(latest.model), source: latest.source };
 }

@@ -20,23 +20,14 @@ import {
   type WitnessEntry,
   type WitnessRegistry,
 } from '../../quorum/index.ts';
+import { attestationsNs } from '../../canon/views.ts';
 import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
-
-// Each attestation is its own state entry, so concurrent witnesses (other processes) never
-// overwrite one another's signatures.
-function attestationsNs(proposalId: string): string {
-  return `attestations:${proposalId}`;
-}
-
-function withoutAttestations(proposal: Proposal): JsonValue {
-  return asJson({ ...proposal, attestations: [] });
-}
 
 /** The witness registry, as sealed by witness events. */
 export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
   let registry = emptyRegistry();
-  for (const { value } of await core.log.state.list(NS.witnesses)) {
+  for (const { value } of await core.log.views.list(NS.witnesses)) {
     registry = applyWitnessEvent(registry, {
       type: 'witness_registered',
       entry: value as unknown as WitnessEntry,
@@ -58,7 +49,6 @@ export async function registerWitness(
   });
   const { event } = registerWitnessEntry(await witnessRegistry(core), input, caller, core.now());
   const entry = (event as { entry: WitnessEntry }).entry;
-  await core.log.state.put(NS.witnesses, entry.witness_id, asJson(entry));
   await core.append('witness_event', asJson(event), { space: 'system' });
   return entry;
 }
@@ -81,7 +71,6 @@ export async function propose(
     requirements: { root: 1, mentors: core.config.quorum.mentorsRequired },
     ttlMs: core.config.quorum.proposalTtlSeconds * 1000,
   });
-  await core.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
   await core.append(
     'quorum_event',
     { event: 'proposed', proposal: asJson(proposal) },
@@ -91,9 +80,9 @@ export async function propose(
 }
 
 async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
-  const p = await core.log.state.get(NS.proposals, checkId(id, 'proposal id'));
+  const p = await core.log.views.get(NS.proposals, checkId(id, 'proposal id'));
   if (!p) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
-  const rows = await core.log.state.list(attestationsNs(id));
+  const rows = await core.log.views.list(attestationsNs(id));
   const attestations = rows
     .map((r) => r.value as unknown as WitnessAttestation)
     .sort((a, b) => a.attested_at.localeCompare(b.attested_at));
@@ -121,7 +110,6 @@ export async function attest(
     core.now(),
   );
   const added = proposal.attestations.at(-1)!;
-  await core.log.state.put(attestationsNs(proposal.id), added.witness_id, asJson(added));
   await core.append(
     'quorum_event',
     {
@@ -130,6 +118,7 @@ export async function attest(
       witness_id: input.witness_id,
       by: caller.subject,
       signature: input.signature,
+      attestation: asJson(added),
     },
     { space: 'system' },
   );
@@ -158,17 +147,12 @@ export async function commit(
     asJson({ ...record.payload, attestations: record.witnesses }),
     { space: 'system' },
   );
-  await core.log.state.put(NS.proposals, proposal.id, withoutAttestations(proposal));
-  const change = proposal.change as { model?: unknown } | null;
-  if (change && typeof change === 'object' && 'model' in change) {
-    await core.log.state.put(NS.runtime, 'model', { record_id: sealed.id });
-  }
   return { proposal, record: sealed };
 }
 
 export async function listProposals(core: RuntimeCore, caller: Caller): Promise<Proposal[]> {
   await core.require(caller, { action: 'canon.read', target: 'system/proposals' });
-  const rows = await core.log.state.list(NS.proposals);
+  const rows = await core.log.views.list(NS.proposals);
   return Promise.all(rows.map((r) => loadProposal(core, r.key)));
 }
 

@@ -36,8 +36,9 @@ export async function authenticate(
   token: string | null | undefined,
 ): Promise<Caller> {
   if (token === undefined || token === null || token === '') return anonymousCaller();
+  // One indexed read; the view row's MAC is checked before the token is ('state_invalid').
   const stored = TOKEN_SHAPE.test(token)
-    ? ((await core.log.state.get(NS.tokens, sha256Hex(token))) as StoredToken | undefined)
+    ? ((await core.log.views.get(NS.tokens, sha256Hex(token))) as StoredToken | undefined)
     : undefined;
   const check = checkToken(token, () => stored, core.now());
   if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
@@ -55,9 +56,9 @@ export async function authenticate(
   };
 }
 
-async function storeToken(core: RuntimeCore, record: StoredToken, by: string): Promise<void> {
-  await core.log.state.put(NS.tokens, record.hash, asJson(record));
-  await core.append('token_event', { event: 'created', by, token: asJson(tokenInfo(record)) });
+/** The token_event record of a change to a token; its view row is keyed by `token_hash`. */
+function tokenEvent(event: 'created' | 'revoked', by: string, token: StoredToken) {
+  return { event, by, token: asJson(tokenInfo(token)), token_hash: token.hash };
 }
 
 export interface TokenInput {
@@ -85,7 +86,7 @@ export async function mintToken(
     core.now(),
   );
   const stored = { ...record, issuedBy };
-  await storeToken(core, stored, issuedBy);
+  await core.append('token_event', tokenEvent('created', issuedBy, stored));
   return { token, info: tokenInfo(stored) };
 }
 
@@ -107,7 +108,7 @@ export async function createToken(
 }
 
 async function allTokens(core: RuntimeCore): Promise<StoredToken[]> {
-  const rows = await core.log.state.list(NS.tokens);
+  const rows = await core.log.views.list(NS.tokens);
   return rows.map((r) => r.value as unknown as StoredToken);
 }
 
@@ -126,11 +127,6 @@ export async function revokeToken(
   if (!found) throw new SigilError('token_not_found', `no token with id ${id}`);
   if (found.revokedAt !== null) return tokenInfo(found);
   const revoked = { ...found, revokedAt: core.now() };
-  await core.log.state.put(NS.tokens, revoked.hash, asJson(revoked));
-  await core.append('token_event', {
-    event: 'revoked',
-    by: caller.subject,
-    token: asJson(tokenInfo(revoked)),
-  });
+  await core.append('token_event', tokenEvent('revoked', caller.subject, revoked));
   return tokenInfo(revoked);
 }

@@ -1,0 +1,250 @@
+/**
+ * Views: the state Sigil acts on (tokens, licenses, witnesses, proposals, attestations, consent,
+ * approvals, holons, memory pointers, the breaker), each row a projection of one sealed record.
+ *
+ * - `projectRecord` is the one definition of what a record means for the views. The log applies
+ *   it while sealing, so a record and its view rows commit in one transaction; validation and
+ *   `state rebuild` apply it to the whole log.
+ * - Every row carries the seq and hash of the record that produced it and an HMAC-SHA256 under
+ *   the view key (HKDF of the data key, salted with the log id) over namespace, key, value, seq
+ *   and hash. A row without the keys' holder behind it fails the MAC and is refused
+ *   ('state_invalid') when read, so whatever depended on it is denied.
+ */
+import { createHmac } from 'node:crypto';
+import { canonicalJson, type JsonValue } from '../core/canonical.ts';
+import { constantTimeEqual, utf8Encode } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
+import { hkdfSha256 } from '../core/kdf.ts';
+import type { RecordKind } from './record.ts';
+import type { ViewRow, ViewTable } from './store/types.ts';
+
+/** The view namespaces. Attestations live in one namespace per proposal (see attestationsNs). */
+export const VIEW_NS = {
+  tokens: 'tokens',
+  proposals: 'proposals',
+  witnesses: 'witnesses',
+  consent: 'consent',
+  memory: 'memory',
+  holons: 'holons',
+  approvals: 'approvals',
+  licenses: 'licenses',
+  governance: 'governance',
+} as const;
+
+/** Each attestation is its own row, so concurrent witnesses never overwrite one another. */
+export function attestationsNs(proposalId: string): string {
+  return `attestations:${proposalId}`;
+}
+
+/** Kinds a user may write: they govern nothing, so they project to no view. */
+export const USER_DATA_KINDS: readonly RecordKind[] = ['user_data', 'rag_doc'];
+
+/** True when records of this kind may only be written by the runtime's adjudicated paths. */
+export function isReservedKind(kind: string): boolean {
+  return !(USER_DATA_KINDS as readonly string[]).includes(kind);
+}
+
+/** The kinds whose records project to views; no other record is read to build them. */
+export const PROJECTED_KINDS: ReadonlySet<RecordKind> = new Set<RecordKind>([
+  'token_event',
+  'license_event',
+  'consent_event',
+  'witness_event',
+  'quorum_event',
+  'system_config',
+  'governance_event',
+  'holon_event',
+  'memory_block',
+]);
+
+/** One view row a record produces. */
+export interface ViewWrite {
+  ns: string;
+  key: string;
+  value: JsonValue;
+}
+
+/** What projecting needs of a record. */
+export interface ProjectedRecord {
+  kind: RecordKind;
+  id: string;
+  ts: string;
+  payload: JsonValue;
+}
+
+type Obj = { [k: string]: JsonValue };
+
+function obj(v: JsonValue | undefined): Obj | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+}
+
+function str(v: JsonValue | undefined): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+function one(ns: string, key: string | undefined, value: JsonValue | undefined): ViewWrite[] {
+  return key === undefined || value === undefined ? [] : [{ ns, key, value }];
+}
+
+function projectQuorum(p: Obj): ViewWrite[] {
+  if (p.event === 'proposed') {
+    const proposal = obj(p.proposal);
+    return one(VIEW_NS.proposals, str(proposal?.id), proposal && { ...proposal, attestations: [] });
+  }
+  if (p.event === 'attested') {
+    const pid = str(p.proposal_id);
+    const attestation = obj(p.attestation);
+    if (pid === undefined) return [];
+    return one(attestationsNs(pid), str(attestation?.witness_id), attestation);
+  }
+  return [];
+}
+
+function projectSystemConfig(p: Obj): ViewWrite[] {
+  const { attestations: _attestations, proposal_id, ...rest } = p;
+  const id = str(proposal_id);
+  return one(VIEW_NS.proposals, id, {
+    id: id ?? null,
+    ...rest,
+    status: 'committed',
+    attestations: [],
+  });
+}
+
+function projectGovernance(p: Obj): ViewWrite[] {
+  if (p.event === 'findings') return one(VIEW_NS.governance, 'breaker', p.breaker_state);
+  if (typeof p.event === 'string' && p.event.startsWith('approval_')) {
+    const approval = obj(p.approval);
+    return one(VIEW_NS.approvals, str(approval?.id), approval);
+  }
+  return [];
+}
+
+/** The view rows a record produces (none for kinds that govern nothing). */
+export function projectRecord(record: ProjectedRecord): ViewWrite[] {
+  const p = obj(record.payload);
+  if (p === undefined) return [];
+  switch (record.kind) {
+    case 'token_event': {
+      const token = obj(p.token);
+      const hash = str(p.token_hash);
+      return one(VIEW_NS.tokens, hash, token && { ...token, hash: hash ?? null });
+    }
+    case 'license_event': {
+      const license = obj(p.license);
+      const owner = obj(license?.owner);
+      if (p.event !== 'issued' || !license) return [];
+      return one(VIEW_NS.licenses, str(obj(license.seal)?.contentHash), {
+        owner: owner?.id ?? null,
+        loa: license.loa ?? null,
+        expiresAt: license.expiresAt ?? null,
+      });
+    }
+    case 'consent_event': {
+      const bailment = obj(p.bailment);
+      const grant = obj(p.grant);
+      return one(VIEW_NS.consent, str(bailment?.id), bailment && grant && { bailment, grant });
+    }
+    case 'witness_event': {
+      const entry = obj(p.entry);
+      if (p.type !== 'witness_registered') return [];
+      return one(VIEW_NS.witnesses, str(entry?.witness_id), entry);
+    }
+    case 'quorum_event':
+      return projectQuorum(p);
+    case 'system_config':
+      return projectSystemConfig(p);
+    case 'governance_event':
+      return projectGovernance(p);
+    case 'holon_event': {
+      const holon = obj(p.holon_state);
+      return one(VIEW_NS.holons, str(holon?.id), holon);
+    }
+    case 'memory_block': {
+      const owner = str(p.owner);
+      const key = str(p.key);
+      if (owner === undefined || key === undefined) return [];
+      return one(VIEW_NS.memory, `${owner} ${key}`, {
+        owner,
+        key,
+        record_id: record.id,
+        updated_at: record.ts,
+      });
+    }
+    default:
+      return [];
+  }
+}
+
+const VIEW_KEY_INFO = utf8Encode('sigil/view-mac/v1');
+
+/** The view MAC key: HKDF-SHA256 of the data key, salted with the log id. */
+export function deriveViewKey(dataKey: Uint8Array, logId: string): Uint8Array {
+  return hkdfSha256(dataKey, utf8Encode(logId), VIEW_KEY_INFO, 32);
+}
+
+/** HMAC-SHA256 over the row's namespace, key, value text, seq and record hash (a JSON array). */
+export function viewMac(
+  viewKey: Uint8Array,
+  row: { ns: string; key: string; value: string; seq: number; hash: string },
+): Uint8Array {
+  const message = JSON.stringify([row.ns, row.key, row.value, row.seq, row.hash]);
+  return new Uint8Array(createHmac('sha256', viewKey).update(message).digest());
+}
+
+/** A view row for a projected write of the record at `seq` with hash `hash`. */
+export function sealViewRow(
+  viewKey: Uint8Array,
+  write: ViewWrite,
+  seq: number,
+  hash: string,
+): ViewRow {
+  // Canonical text, so a row written on append equals the one a rebuild projects.
+  const row = { ns: write.ns, key: write.key, value: canonicalJson(write.value), seq, hash };
+  return { ...row, mac: viewMac(viewKey, row) };
+}
+
+/** True when the row's MAC is the one the view key gives it. */
+export function viewRowAuthentic(viewKey: Uint8Array, row: ViewRow): boolean {
+  return constantTimeEqual(viewMac(viewKey, row), row.mac);
+}
+
+function refuse(row: ViewRow): SigilError {
+  return new SigilError(
+    'state_invalid',
+    `view row ${row.ns}/${row.key} fails authentication; run \`sigil validate\``,
+    { ns: row.ns, key: row.key },
+  );
+}
+
+/** An authenticated view row: its value and the record that produced it. */
+export interface ViewEntry {
+  key: string;
+  value: JsonValue;
+  seq: number;
+  hash: string;
+}
+
+/** Read-only access to the views; every row is authenticated before it is returned. */
+export interface ViewReader {
+  /** The value at (ns, key), or undefined; 'state_invalid' when the row fails its MAC. */
+  get(ns: string, key: string): Promise<JsonValue | undefined>;
+  /** Every entry of a namespace by key; 'state_invalid' when any row fails its MAC. */
+  list(ns: string): Promise<ViewEntry[]>;
+}
+
+function open(viewKey: Uint8Array, row: ViewRow): ViewEntry {
+  if (!viewRowAuthentic(viewKey, row)) throw refuse(row);
+  return { key: row.key, value: JSON.parse(row.value) as JsonValue, seq: row.seq, hash: row.hash };
+}
+
+/** A reader over a store's view table that checks every row it returns. */
+export function viewReader(table: ViewTable, viewKey: Uint8Array): ViewReader {
+  return {
+    get: async (ns, key) => {
+      const row = await table.get(ns, key);
+      return row && open(viewKey, row).value;
+    },
+    list: async (ns) => (await table.list(ns)).map((row) => open(viewKey, row)),
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * An attacker with the database (no keys) edits the view rows Sigil acts on, directly in SQLite
+ * and in PostgreSQL: inserts a Root token, raises a token's level, adds a witness or a consent,
+ * copies a valid row from another store, deletes rows, or rolls a row back. Every forged row is
+ * refused at use ('state_invalid') so what depended on it is denied, deletions fail closed, and
+ * `checkViews` (what `sigil validate` runs) names the namespace, key and record of each.
+ */
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SQLITE_FILE } from '../../src/canon/store/index.ts';
+import type { BackendName } from '../../src/canon/store/types.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { isSigilError } from '../../src/core/errors.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { signFindings } from '../../src/gatekeeper/index.ts';
+import { signAttestation } from '../../src/quorum/index.ts';
+import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
+import { BACKENDS, tempDir } from '../canon/helpers/log.ts';
+import { freshDatabase } from '../canon/helpers/pg.ts';
+
+const AI = { type: 'ai' as const, delegationId: 'c'.repeat(64) };
+
+interface RawView {
+  ns: string;
+  k: string;
+  v: string;
+  seq: number;
+  hash: string;
+  mac: Buffer;
+}
+
+/** Direct access to the view table, as a database account without Sigil's keys has it. */
+interface ViewDb {
+  rows(ns: string): Promise<RawView[]>;
+  put(row: RawView): Promise<void>;
+  remove(ns: string, k: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function viewDb(backend: BackendName, dataDir: string, url?: string): Promise<ViewDb> {
+  if (backend === 'sqlite') {
+    const db = new Database(join(dataDir, SQLITE_FILE));
+    db.pragma('busy_timeout = 10000');
+    return {
+      rows: async (ns) =>
+        db.prepare<[string], RawView>('SELECT * FROM views WHERE ns = ? ORDER BY k').all(ns),
+      put: async (r) => {
+        db.prepare(
+          'INSERT OR REPLACE INTO views (ns, k, v, seq, hash, mac) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(r.ns, r.k, r.v, r.seq, r.hash, r.mac);
+      },
+      remove: async (ns, k) => {
+        db.prepare('DELETE FROM views WHERE ns = ? AND k = ?').run(ns, k);
+      },
+      close: async () => {
+        db.close();
+      },
+    };
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    rows: async (ns) =>
+      (
+        await client.query<RawView>('SELECT * FROM sigil_views WHERE ns = $1 ORDER BY k', [ns])
+      ).rows.map((r) => ({ ...r, seq: Number(r.seq) })),
+    put: async (r) => {
+      await client.query(
+        `INSERT INTO sigil_views (ns, k, v, seq, hash, mac) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
+        [r.ns, r.k, r.v, r.seq, r.hash, r.mac],
+      );
+    },
+    remove: async (ns, k) => {
+      await client.query('DELETE FROM sigil_views WHERE ns = $1 AND k = $2', [ns, k]);
+    },
+    close: () => client.end(),
+  };
+}
+
+async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+  );
+}
+
+async function boot(backend: BackendName) {
+  const dataDir = tempDir('sigil-forge-');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    SIGIL_MASTER_KEY: randomBytes(32).toString('base64'),
+    ...(backend === 'postgres' && {
+      MMF_DB_BACKEND: 'postgres',
+      MMF_DATABASE_URL: await freshDatabase(),
+    }),
+  };
+  const b = await SigilRuntime.bootstrap({ config: loadConfig({ env, dataDir }), env });
+  const root = await b.runtime.authenticate(b.rootToken);
+  const db = await viewDb(backend, dataDir, env.MMF_DATABASE_URL);
+  return { runtime: b.runtime, rootToken: b.rootToken!, root, db };
+}
+
+describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
+  let a: Awaited<ReturnType<typeof boot>>;
+  let other: Awaited<ReturnType<typeof boot>>;
+  let opToken: string;
+  let agent: Caller;
+  let proposalId: string;
+  let approvalId: string;
+  const call = {
+    action: 'mcp.tools.call',
+    target: 'notes/read',
+    outputMarking: 'gateway' as const,
+  };
+
+  beforeAll(async () => {
+    if (skip) return;
+    a = await boot(name);
+    other = await boot(name);
+    const { runtime, root } = a;
+    opToken = (
+      await runtime.createToken(root, {
+        subject: 'did:sigil:op',
+        loa: 'operator',
+        signer: { type: 'human' },
+      })
+    ).token;
+    const agentToken = (
+      await runtime.createToken(root, {
+        subject: 'did:sigil:agent',
+        loa: 'operator',
+        signer: AI,
+        scopes: ['mcp.tools.call'],
+      })
+    ).token;
+    agent = await runtime.authenticate(agentToken);
+    const witnesses = ['root-w', 'm1'].map((id) => ({ id, keys: generateKeyPair() }));
+    for (const w of witnesses) {
+      await runtime.registerWitness(root, {
+        witness_id: w.id,
+        did: `did:sigil:witness-${w.id}`,
+        role: w.id === 'root-w' ? 'root' : 'mentor',
+        public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
+      });
+    }
+    const proposal = await runtime.propose(root, { setting: 'x', value: 1 });
+    proposalId = proposal.id;
+    await runtime.attest(root, {
+      proposal_id: proposal.id,
+      witness_id: 'root-w',
+      signature: signAttestation(proposal, witnesses[0]!.keys.privateKey, { type: 'human' }),
+    });
+    await runtime.grantConsent(root, {
+      bailee: 'did:sigil:agent',
+      scope: 'mcp.tools.call',
+      purpose: 'retrieval',
+    });
+    await runtime.memoryWrite(root, { key: 'notes', value: { a: 1 } });
+    await runtime.spawnHolon(root, {
+      id: 'h1',
+      capabilities: ['holon.step'],
+      program: { type: 'identity' },
+    });
+    approvalId = (
+      await runtime.requestApproval(agent, {
+        decision_id: 'd',
+        action: 'mcp.tools.call',
+        target: 't',
+        summary: 's',
+      })
+    ).id;
+    const findings = [{ finding_id: 'f1', severity: 'low' as const, title: 'minor' }];
+    const scannerKeys = witnesses[1]!.keys.privateKey;
+    await runtime.reportFindings(root, {
+      attestation: signFindings(findings, 'did:sigil:witness-m1', { type: 'human' }, scannerKeys),
+      findings,
+    });
+    expect(await runtime.log.checkViews()).toEqual([]);
+  });
+
+  afterAll(async () => {
+    if (skip) return;
+    for (const s of [a, other]) {
+      await s.db.close();
+      await s.runtime.close();
+    }
+  });
+
+  /** Each namespace, one of its rows, and a use of it that must be refused once the row is forged. */
+  const uses = (): Array<{
+    ns: string;
+    key: () => Promise<string>;
+    use: () => Promise<unknown>;
+  }> => {
+    const first = (ns: string) => async () => (await a.db.rows(ns))[0]!.k;
+    const { runtime, root } = a;
+    return [
+      {
+        ns: 'tokens',
+        key: async () => sha256Hex(opToken),
+        use: () => runtime.authenticate(opToken),
+      },
+      {
+        ns: 'licenses',
+        key: first('licenses'),
+        use: () =>
+          runtime.generateLicense(root, { subject: 'did:x:m', loa: 'mentor', expiresAt: null }),
+      },
+      {
+        ns: 'witnesses',
+        key: first('witnesses'),
+        use: () => runtime.getProposal(root, proposalId),
+      },
+      {
+        ns: 'proposals',
+        key: async () => proposalId,
+        use: () => runtime.getProposal(root, proposalId),
+      },
+      {
+        ns: `attestations:${proposalId}`,
+        key: async () => 'root-w',
+        use: () => runtime.getProposal(root, proposalId),
+      },
+      { ns: 'consent', key: first('consent'), use: () => runtime.check(agent, call) },
+      { ns: 'memory', key: first('memory'), use: () => runtime.memoryRead(root, 'notes') },
+      { ns: 'holons', key: async () => 'h1', use: () => runtime.stepHolon(root, 'h1', { x: '1' }) },
+      { ns: 'approvals', key: async () => approvalId, use: () => runtime.listApprovals(root) },
+      { ns: 'governance', key: async () => 'breaker', use: () => runtime.check(agent, call) },
+    ];
+  };
+
+  it.skipIf(skip)(
+    'an edited row in every namespace is refused at use and named by validation',
+    async () => {
+      for (const { ns, key, use } of uses()) {
+        const k = await key();
+        const row = (await a.db.rows(ns)).find((r) => r.k === k)!;
+        expect(row, `${ns}/${k}`).toBeDefined();
+        const value = JSON.parse(row.v) as Record<string, unknown>;
+        await a.db.put({ ...row, v: JSON.stringify({ ...value, forged: true }) });
+        expect(await errorCode(use()), `${ns} use`).toBe('state_invalid');
+        expect(await a.runtime.log.checkViews()).toEqual([
+          { ns, key: k, problem: 'unauthenticated', seq: row.seq },
+        ]);
+        await a.db.put(row);
+        expect(await errorCode(use()), `${ns} restored`).not.toBe('state_invalid');
+        expect(await a.runtime.log.checkViews()).toEqual([]);
+      }
+    },
+  );
+
+  it.skipIf(skip)('an inserted Root token never authenticates', async () => {
+    const forged = `sgl_${toBase64Url(randomBytes(32))}`;
+    const model = (await a.db.rows('tokens')).find((r) => r.k === sha256Hex(a.rootToken))!;
+    const k = sha256Hex(forged);
+    await a.db.put({ ...model, k, v: model.v.replace(model.k, k), mac: randomBytes(32) });
+    expect(await errorCode(a.runtime.authenticate(forged))).toBe('state_invalid');
+    // The right MAC of another row does not fit this one either.
+    await a.db.put({ ...model, k, v: model.v.replace(model.k, k) });
+    expect(await errorCode(a.runtime.authenticate(forged))).toBe('state_invalid');
+    expect(await a.runtime.log.checkViews()).toEqual([
+      { ns: 'tokens', key: k, problem: 'unauthenticated', seq: model.seq },
+    ]);
+    await a.db.remove('tokens', k);
+  });
+
+  it.skipIf(skip)('raising a token to Root is refused', async () => {
+    const k = sha256Hex(opToken);
+    const row = (await a.db.rows('tokens')).find((r) => r.k === k)!;
+    await a.db.put({ ...row, v: row.v.replace('"operator"', '"root"') });
+    expect(await errorCode(a.runtime.authenticate(opToken))).toBe('state_invalid');
+    await a.db.put(row);
+    expect((await a.runtime.authenticate(opToken)).loa).toBe('operator');
+  });
+
+  it.skipIf(skip)('a row copied from another store (its own valid MAC) is refused', async () => {
+    const theirs = (await other.db.rows('tokens')).find((r) => r.k === sha256Hex(other.rootToken))!;
+    await a.db.put(theirs);
+    expect(await errorCode(a.runtime.authenticate(other.rootToken))).toBe('state_invalid');
+    expect((await a.runtime.log.checkViews()).map((p) => p.problem)).toEqual(['unauthenticated']);
+    await a.db.remove('tokens', theirs.k);
+    // A witness copied from the other store never counts toward a quorum here.
+    const keys = generateKeyPair();
+    await other.runtime.registerWitness(other.root, {
+      witness_id: 'm9',
+      did: 'did:sigil:witness-m9',
+      role: 'mentor',
+      public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
+    });
+    const witness = (await other.db.rows('witnesses')).find((r) => r.k === 'm9')!;
+    await a.db.put(witness);
+    const { proposal } = await a.runtime
+      .getProposal(a.root, proposalId)
+      .catch(() => ({ proposal: undefined }));
+    expect(proposal).toBeUndefined();
+    expect(
+      await errorCode(
+        a.runtime.attest(a.root, { proposal_id: proposalId, witness_id: 'm9', signature: 'x' }),
+      ),
+    ).toBe('state_invalid');
+    expect(await errorCode(a.runtime.commit(a.root, proposalId))).toBe('state_invalid');
+    await a.db.remove('witnesses', 'm9');
+  });
+
+  it.skipIf(skip)('a forged consent never satisfies mcp-006', async () => {
+    const [row] = await a.db.rows('consent');
+    await a.db.remove('consent', row!.k);
+    // Deleting the real consent fails closed: the AI call is denied by the rule.
+    expect((await a.runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+    expect(await a.runtime.log.checkViews()).toMatchObject([
+      { ns: 'consent', key: row!.k, problem: 'missing', seq: row!.seq },
+    ]);
+    const forgedKey = 'f'.repeat(32);
+    await a.db.put({ ...row!, k: forgedKey, v: row!.v.replaceAll(row!.k, forgedKey) });
+    expect(await errorCode(a.runtime.check(agent, call))).toBe('state_invalid');
+    await a.db.remove('consent', forgedKey);
+    await a.db.put(row!);
+    expect((await a.runtime.check(agent, call)).verdict).toBe('allow');
+  });
+
+  it.skipIf(skip)(
+    'a token row rolled back past its revocation is named by validation',
+    async () => {
+      const { token, info } = await a.runtime.createToken(a.root, {
+        subject: 'did:sigil:short',
+        loa: 'observer',
+        signer: { type: 'human' },
+      });
+      const k = sha256Hex(token);
+      const before = (await a.db.rows('tokens')).find((r) => r.k === k)!;
+      await a.runtime.revokeToken(a.root, info.id);
+      expect(await errorCode(a.runtime.authenticate(token))).toBe('token_invalid');
+      await a.db.put(before);
+      const problems = await a.runtime.log.checkViews();
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatchObject({ ns: 'tokens', key: k, problem: 'differs' });
+      expect(problems[0]!.seq).toBeGreaterThan(before.seq);
+      await a.runtime.log.rebuildViews();
+      expect(await a.runtime.log.checkViews()).toEqual([]);
+      expect(await errorCode(a.runtime.authenticate(token))).toBe('token_invalid');
+    },
+  );
+});
