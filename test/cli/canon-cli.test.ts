@@ -58,10 +58,14 @@ describe('sigil canon commands', () => {
   it('init creates the log once', async () => {
     const init = await sigil(['init', '--data-dir', dataDir, '--json']);
     expect(init.code, init.stderr).toBe(0);
-    const out = JSON.parse(init.stdout) as { logId: string; verifierKey: string; backend: string };
+    const out = JSON.parse(init.stdout) as {
+      log_id: string;
+      verifier_key: string;
+      backend: string;
+    };
     expect(out.backend).toBe('sqlite');
-    expect(out.verifierKey.startsWith(`sigil/${out.logId}+`)).toBe(true);
-    verifierKey = out.verifierKey;
+    expect(out.verifier_key.startsWith(`sigil/${out.log_id}+`)).toBe(true);
+    verifierKey = out.verifier_key;
     const again = await sigil(['init', '--data-dir', dataDir]);
     expect(again.code).toBe(3);
     expect(again.stderr).toMatch(/store_exists/);
@@ -216,7 +220,7 @@ describe('sigil canon commands', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/FAILED: inclusion proof/);
     const other = (await sigil(['init', '--data-dir', join(root, 'other'), '--json'])).stdout;
-    const wrongKey = (JSON.parse(other) as { verifierKey: string }).verifierKey;
+    const wrongKey = (JSON.parse(other) as { verifier_key: string }).verifier_key;
     const wrong = await sigil([
       'log',
       'verify-proof',

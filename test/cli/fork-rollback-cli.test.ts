@@ -4,11 +4,10 @@
  * cut down to nothing. Each is caught by the auditor's own older checkpoint, through the real CLI:
  * `sigil log verify-proof --old-checkpoint` and `sigil validate --checkpoint`.
  */
-import Database from 'better-sqlite3';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initDataDir, json, sigil, tempRoot, type Run } from './sigil-process.ts';
+import { cutTail, initDataDir, json, sigil, tempRoot, type Run } from './sigil-process.ts';
 
 const tmp = tempRoot();
 afterAll(() => tmp.remove());
@@ -74,22 +73,6 @@ function validate(dataDir: string, checkpoint?: string): Promise<Run> {
   return sigil(['validate', '--data-dir', dataDir, '--json', ...extra]);
 }
 
-/** Cuts the log down to its first `keep` records, leaving a store consistent with itself. */
-function cutTail(dataDir: string, keep: number): void {
-  const db = new Database(join(dataDir, 'canon.db'));
-  try {
-    db.transaction(() => {
-      db.prepare('DELETE FROM records WHERE seq >= ?').run(keep);
-      db.prepare('DELETE FROM checkpoints WHERE size > ?').run(keep);
-      const last = db.prepare('SELECT hash FROM records WHERE seq = ?').get(keep - 1) as
-        { hash: string } | undefined;
-      db.prepare('UPDATE head SET size = ?, hash = ? WHERE one = 1').run(keep, last?.hash ?? null);
-    })();
-  } finally {
-    db.close();
-  }
-}
-
 describe('an auditor checking against the checkpoint it kept', { timeout: 180_000 }, () => {
   const original = join(tmp.root, 'original');
   const fork = join(tmp.root, 'fork');
@@ -97,7 +80,7 @@ describe('an auditor checking against the checkpoint it kept', { timeout: 180_00
 
   beforeAll(async () => {
     const { init } = await initDataDir(original);
-    verifierKey = init.verifierKey as string;
+    verifierKey = init.verifier_key as string;
     await append(original, 'shared', 4);
     // The attacker copies the whole data dir, keys included, and both copies grow apart.
     cpSync(original, fork, { recursive: true });

@@ -15,7 +15,7 @@ beforeAll(async () => {
   tmp = tempRoot();
   dataDir = join(tmp.root, 'data');
   const { init } = await initDataDir(dataDir);
-  licensePath = String(init.licensePath);
+  licensePath = String(init.license_path);
 });
 afterAll(() => tmp.remove());
 

@@ -1,4 +1,5 @@
 /** Runs the real `sigil` (node ./bin/sigil) as a child process, as a user would. */
+import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,5 +68,24 @@ export async function initDataDir(
   const run = await sigil(['init', '--data-dir', dataDir, '--json'], env);
   if (run.code !== 0) throw new Error(`init failed (${run.code}): ${run.stderr}`);
   const init = json(run);
-  return { rootToken: init.rootToken as string, init };
+  return { rootToken: init.root_token as string, init };
+}
+
+/**
+ * Cuts a SQLite log down to its first `keep` records, as an attacker with the database would:
+ * rows, later checkpoints and the head, so the store stays consistent with itself.
+ */
+export function cutTail(dataDir: string, keep: number): void {
+  const db = new Database(join(dataDir, 'canon.db'));
+  try {
+    db.transaction(() => {
+      db.prepare('DELETE FROM records WHERE seq >= ?').run(keep);
+      db.prepare('DELETE FROM checkpoints WHERE size > ?').run(keep);
+      const last = db.prepare('SELECT hash FROM records WHERE seq = ?').get(keep - 1) as
+        { hash: string } | undefined;
+      db.prepare('UPDATE head SET size = ?, hash = ? WHERE one = 1').run(keep, last?.hash ?? null);
+    })();
+  } finally {
+    db.close();
+  }
 }

@@ -23,9 +23,9 @@ afterAll(() => tmp.remove());
 describe('sigil init and bare sigil', () => {
   it('init creates the Root license and prints a Root token once', async () => {
     expect(rootToken).toMatch(/^sgl_[A-Za-z0-9_-]{43}$/);
-    expect(init).toMatchObject({ backend: 'sqlite', rootSubject: 'did:sigil:root', loa: 'root' });
-    expect(String(init.verifierKey)).toMatch(new RegExp(`^sigil/${String(init.logId)}\\+`));
-    const licensePath = String(init.licensePath);
+    expect(init).toMatchObject({ backend: 'sqlite', root_subject: 'did:sigil:root', loa: 'root' });
+    expect(String(init.verifier_key)).toMatch(new RegExp(`^sigil/${String(init.log_id)}\\+`));
+    const licensePath = String(init.license_path);
     expect(licensePath).toBe(join(dataDir, 'license.json'));
     expect(statSync(licensePath).mode & 0o077).toBe(0);
 
@@ -50,11 +50,15 @@ describe('sigil init and bare sigil', () => {
         subject: 'did:sigil:root',
         reason: 'license valid',
       },
-      log: { id: init.logId },
+      log: { id: init.log_id, verifier_key: init.verifier_key },
     });
-    const log = state.log as { size: number; checkpoint: { size: number } | null };
+    const log = state.log as {
+      size: number;
+      checkpoint: { size: number; root_hash: string; timestamp: string } | null;
+    };
     expect(log.size).toBeGreaterThan(0);
     expect(log.checkpoint?.size).toBeGreaterThan(0);
+    expect(log.checkpoint?.root_hash).toMatch(/^[0-9a-f]{64}$/);
     const names = (state.commands as Array<{ name: string }>).map((c) => c.name);
     for (const name of ['init', 'whoami', 'token', 'generate-license', 'trust', 'quorum']) {
       expect(names).toContain(name);

@@ -175,6 +175,8 @@ describe('the tour', () => {
     });
     expect(users.json.records.map((r: Json) => r.id)).toContain('tour-note-1');
 
+    // The server signs a checkpoint on demand at most once a second.
+    await new Promise((r) => setTimeout(r, 1100));
     const cp = await req('GET', '/api/log/checkpoint');
     expect(cp.json.size).toBeGreaterThan(write.json.seq);
     const { keyName, publicKey } = parseVerifierKey(cp.json.verifier_key);

@@ -50,27 +50,27 @@ export function registerInit(program: Command): void {
           ? `${redactedUrl(config.databaseUrl ?? '')} (keys in ${config.dataDir})`
           : config.dataDir;
       const result = {
-        dataDir: config.dataDir,
+        data_dir: config.dataDir,
         backend: log.backend,
-        logId: log.logId,
+        log_id: log.logId,
         origin: log.origin,
-        publicKey: toBase64Url(publicKeyToRaw(log.publicKey)),
-        verifierKey: log.verifierKey,
-        masterKeySource: master.source,
-        rootSubject: boot.rootSubject,
-        licensePath: boot.licensePath,
+        public_key: toBase64Url(publicKeyToRaw(log.publicKey)),
+        verifier_key: log.verifierKey,
+        master_key_source: master.source,
+        root_subject: boot.rootSubject,
+        license_path: boot.licensePath,
         loa: runtime.identity().loa,
-        rootToken: boot.rootToken ?? null,
+        root_token: boot.rootToken ?? null,
       };
       if (master.source === 'file' && !hadKeyFile) {
         process.stderr.write(`warning: created master.key; ${MASTER_KEY_WARNING}\n`);
       }
       const lines = [
         `initialised a ${result.backend} canon log in ${where}`,
-        `log id:       ${result.logId}`,
-        `verifier key: ${result.verifierKey}`,
-        `master key:   ${result.masterKeySource}`,
-        `root:         ${result.rootSubject} (license ${result.licensePath})`,
+        `log id:       ${result.log_id}`,
+        `verifier key: ${result.verifier_key}`,
+        `master key:   ${result.master_key_source}`,
+        `root:         ${result.root_subject} (license ${result.license_path})`,
       ];
       if (boot.rootToken !== undefined) {
         lines.push(

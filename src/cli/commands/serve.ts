@@ -80,10 +80,11 @@ export function registerServe(program: Command): void {
         JSON.stringify({
           event: 'listening',
           url,
-          dataDir: config.dataDir,
+          data_dir: config.dataDir,
           created: boot.created,
-          rootToken: boot.rootToken ?? null,
+          root_token: boot.rootToken ?? null,
           loa: runtime.identity().loa,
+          verifier_key: runtime.log.verifierKey,
         }),
       );
     } else {
@@ -92,6 +93,7 @@ export function registerServe(program: Command): void {
         write(`sigil: Root token (shown once; keep it secret): ${boot.rootToken}`);
         write(`sigil: try  curl -H "Authorization: Bearer <token>" ${url}/api/whoami`);
       }
+      write(`sigil: verifier key (checks checkpoints and proofs): ${runtime.log.verifierKey}`);
       write(`sigil listening on ${url}`);
     }
 

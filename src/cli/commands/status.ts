@@ -18,7 +18,8 @@ interface RuntimeState {
   log: {
     id: string;
     size: number;
-    checkpoint: { size: number; root: string; ts: string } | null;
+    verifier_key: string;
+    checkpoint: { size: number; root_hash: string; timestamp: string } | null;
   };
 }
 
@@ -58,10 +59,11 @@ function stateText(s: RuntimeState): string {
     `Sigil runtime in ${s.data_dir}`,
     ...licenseText(s.license),
     `store:    ${s.backend}`,
-    `log:      ${s.log.id}, ${s.log.size} records`,
+    `log:      ${s.log.id}, ${s.log.size} ${s.log.size === 1 ? 'record' : 'records'}`,
+    `verifier key: ${s.log.verifier_key}`,
     cp === null
       ? 'checkpoint: none yet'
-      : `checkpoint: size ${cp.size}, root ${cp.root}, at ${cp.ts}`,
+      : `checkpoint: size ${cp.size}, root_hash ${cp.root_hash}, at ${cp.timestamp}`,
   ].join('\n');
 }
 
@@ -79,8 +81,11 @@ async function readState(opts: GlobalOptions): Promise<RuntimeState> {
       log: {
         id: runtime.log.logId,
         size: await runtime.log.size(),
+        verifier_key: runtime.log.verifierKey,
         checkpoint:
-          latest === undefined ? null : { size: latest.size, root: latest.root, ts: latest.ts },
+          latest === undefined
+            ? null
+            : { size: latest.size, root_hash: latest.root, timestamp: latest.ts },
       },
     };
   });
