@@ -21,6 +21,7 @@ import { RouteTable, type AddRoute, type RouteDeps } from './route.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { canonRoutes } from './routes/canon.ts';
 import { consentRoutes } from './routes/consent.ts';
+import { decisionRoutes } from './routes/decisions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holonRoutes } from './routes/holons.ts';
 import { licenseRoutes } from './routes/license.ts';
@@ -163,6 +164,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     sessionRoutes(add, deps);
     tokenRoutes(add);
     trustRoutes(add);
+    decisionRoutes(add);
     canonRoutes(add);
     systemRoutes(add);
     licenseRoutes(add);

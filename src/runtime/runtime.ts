@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { JsonValue } from '../core/canonical.ts';
+import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
@@ -69,6 +69,13 @@ import {
   type ApprovalInfo,
   type McpCallEntry,
 } from './services/gateway-support.ts';
+import {
+  DecisionRollup,
+  listDecisions,
+  type DecisionFilter,
+  type DecisionPage,
+  type DecisionStats,
+} from './services/decisions.ts';
 import { breakerStatus, reportFindings } from './services/governance.ts';
 import { haltHolon, spawnHolon, stepHolon } from './services/holons.ts';
 import { generateLicense, issueLicense, type LicenseAuthority } from './services/licenses.ts';
@@ -95,6 +102,12 @@ import {
 export type { FrozenDecision } from './core.ts';
 export type { ApprovalInfo, McpCallEntry } from './services/gateway-support.ts';
 export type { MemoryEntry } from './services/memory.ts';
+export type {
+  DecisionFilter,
+  DecisionPage,
+  DecisionStats,
+  DecisionSummary,
+} from './services/decisions.ts';
 export {
   ANONYMOUS_SUBJECT,
   anonymousCaller,
@@ -121,6 +134,11 @@ export interface BootstrapResult {
 export const ROOT_SUBJECT = 'did:sigil:root';
 /** Actions whose effect is a system change: allowed only as a quorum proposal. */
 const SYSTEM_CRITICAL = new Set(['system.propose', 'model.upload']);
+
+/** A JSON copy without `undefined` members (which canonical JSON refuses). */
+function plainJson(value: unknown): JsonValue {
+  return JSON.parse(JSON.stringify(value)) as JsonValue;
+}
 
 /** Writes a file readable by its owner only. */
 async function writePrivateFile(path: string, text: string): Promise<void> {
@@ -158,6 +176,7 @@ export class SigilRuntime {
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
   readonly #counts = { allow: 0, deny: 0, by_mode: {} as Record<string, number> };
   readonly #models = new Map<string, TrustModel>();
+  readonly #rollup = new DecisionRollup();
   #identity: RuntimeIdentity;
   #model: TrustModel = DEFAULT_TRUST_MODEL;
   #modelSource = 'default';
@@ -408,6 +427,44 @@ export class SigilRuntime {
     }
     const payload = record.payload as unknown as DecisionPayload;
     return { recorded: payload.decision, replayed: replayDecision(payload, this.#models) };
+  }
+
+  /**
+   * Replays a sealed decision for a caller who may read it: the recorded and the re-run
+   * decision, and whether they agree (same verdict and code) and are identical.
+   */
+  async replayFor(
+    caller: Caller,
+    decisionId: string,
+  ): Promise<{
+    decision_id: string;
+    recorded: Decision;
+    replayed: Decision;
+    matches: boolean;
+    identical: boolean;
+  }> {
+    await this.require(caller, { action: 'canon.read', target: `decisions/${decisionId}/replay` });
+    const { recorded, replayed } = await this.replay(decisionId);
+    return {
+      decision_id: decisionId,
+      recorded,
+      replayed,
+      matches: recorded.verdict === replayed.verdict && recorded.code === replayed.code,
+      identical: canonicalJson(plainJson(recorded)) === canonicalJson(plainJson(replayed)),
+    };
+  }
+
+  /** Sealed decisions matching `filter`, newest first (see services/decisions.ts). */
+  listDecisions(
+    caller: Caller,
+    opts: DecisionFilter & { before?: number; limit?: number },
+  ): Promise<DecisionPage> {
+    return listDecisions(this.#core, caller, opts);
+  }
+
+  /** Per-minute allowed/denied counts over the last `minutes`, from the log. */
+  decisionStats(caller: Caller, minutes: number): Promise<DecisionStats> {
+    return this.#rollup.stats(this.#core, caller, minutes);
   }
 
   #flags(): PolicyFlags {

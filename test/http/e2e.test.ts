@@ -528,6 +528,7 @@ interface MatrixCase {
 describe('every endpoint × every LOA', () => {
   const fixtures = {} as {
     record: string;
+    decision: string;
     pending: string;
     holon: string;
     consent: string;
@@ -540,6 +541,7 @@ describe('every endpoint × every LOA', () => {
       body: { payload: { fixture: true } },
     });
     fixtures.record = w.json.id;
+    fixtures.decision = (w.json.links as Json[]).find((l) => l.rel === 'decision')!.id;
     const p = await req('POST', '/api/canon/system/propose', {
       token: root,
       body: { change: { matrix: true } },
@@ -603,6 +605,27 @@ describe('every endpoint × every LOA', () => {
       action: 'canon.read',
       allowed: 200,
       path: () => '/api/canon/records?limit=1',
+    },
+    {
+      method: 'GET',
+      template: '/api/decisions',
+      action: 'canon.read',
+      allowed: 200,
+      path: () => '/api/decisions?limit=2&verdict=deny',
+    },
+    {
+      method: 'GET',
+      template: '/api/decisions/stats',
+      action: 'trust.status',
+      allowed: 200,
+      path: () => '/api/decisions/stats?minutes=10',
+    },
+    {
+      method: 'POST',
+      template: '/api/decisions/{id}/replay',
+      action: 'canon.read',
+      allowed: 200,
+      path: () => `/api/decisions/${fixtures.decision}/replay`,
     },
     {
       method: 'GET',

@@ -1,0 +1,284 @@
+/**
+ * Reading the decisions the log holds: a filtered list, newest first, and per-minute counts of
+ * allowed and denied decisions (by denial code) with the most denied actions and callers. Both
+ * read sealed `decision` records only, so they show what the log proves, not process memory.
+ *
+ * The list walks the log backwards in windows of records, so a page costs at most
+ * `MAX_SCAN` record reads whatever the log's size; the rollup reads each record once and then
+ * only what was appended since.
+ */
+import type { SealedRecord } from '../../canon/log.ts';
+import type { CanonLog } from '../../canon/log.ts';
+import { SigilError } from '../../core/errors.ts';
+import type { RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+import type { DecisionPayload } from '../frozen.ts';
+
+/** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
+export interface DecisionSummary {
+  decision_id: string;
+  seq: number;
+  ts: string;
+  verdict: 'allow' | 'deny';
+  code: string | null;
+  reason: string;
+  mode: string;
+  subject: string;
+  loa: string;
+  signer_type: string;
+  action: string;
+  target: string;
+  score: number | null;
+}
+
+export interface DecisionFilter {
+  verdict?: 'allow' | 'deny';
+  code?: string;
+  /** Exact caller subject (DID). */
+  subject?: string;
+  /** Exact action, or a prefix ending in `*` (`memory.*`). */
+  action?: string;
+  /** Substring of the target. */
+  target?: string;
+  /** RFC 3339: decisions at or after. */
+  since?: string;
+  /** RFC 3339: decisions before. */
+  until?: string;
+}
+
+export interface DecisionPage {
+  decisions: DecisionSummary[];
+  /** Pass as `before` for the next (older) page; absent at the log's start. */
+  before?: string;
+  /** Records read for this page. */
+  scanned: number;
+}
+
+/** Records read per window of the backward walk (one log page). */
+const WINDOW = 1000;
+/** Most records one list request reads, matching or not. */
+export const MAX_SCAN = 10_000;
+export const MAX_PAGE = 200;
+
+function summarize(record: SealedRecord): DecisionSummary {
+  const p = record.payload as unknown as DecisionPayload;
+  return {
+    decision_id: record.id,
+    seq: record.seq,
+    ts: record.ts,
+    verdict: p.decision.verdict,
+    code: p.decision.code,
+    reason: p.decision.reason,
+    mode: p.decision.mode,
+    subject: p.caller.subject,
+    loa: p.caller.loa,
+    signer_type: p.caller.signer.type,
+    action: p.request.action,
+    target: p.request.target,
+    score: p.decision.trust?.score ?? null,
+  };
+}
+
+function matches(d: DecisionSummary, f: DecisionFilter): boolean {
+  if (f.verdict !== undefined && d.verdict !== f.verdict) return false;
+  if (f.code !== undefined && d.code !== f.code) return false;
+  if (f.subject !== undefined && d.subject !== f.subject) return false;
+  if (f.action !== undefined) {
+    const prefix = f.action.endsWith('*') ? f.action.slice(0, -1) : undefined;
+    if (prefix !== undefined ? !d.action.startsWith(prefix) : d.action !== f.action) return false;
+  }
+  if (f.target !== undefined && !d.target.includes(f.target)) return false;
+  if (f.since !== undefined && d.ts < f.since) return false;
+  if (f.until !== undefined && d.ts >= f.until) return false;
+  return true;
+}
+
+/** The records with seq in [from, to), in log order. */
+async function window(log: CanonLog, from: number, to: number): Promise<SealedRecord[]> {
+  const page = await log.list({
+    limit: Math.max(1, to - from),
+    ...(from > 0 ? { cursor: String(from - 1) } : {}),
+  });
+  return page.records.filter((r) => r.seq < to);
+}
+
+/**
+ * Decisions matching `filter`, newest first, at most `limit`, older than seq `before` (default:
+ * the log's end). Adjudicated as a canon read: the caller may read these records anyway.
+ */
+export async function listDecisions(
+  core: RuntimeCore,
+  caller: Caller,
+  opts: DecisionFilter & { before?: number; limit?: number },
+): Promise<DecisionPage> {
+  await core.require(caller, { action: 'canon.read', target: 'decisions' });
+  const limit = opts.limit ?? 50;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new SigilError('bad_request', `limit must be 1..${MAX_PAGE}`);
+  }
+  const size = await core.log.size();
+  let to = Math.min(opts.before ?? size, size);
+  let next: number | undefined;
+  const decisions: DecisionSummary[] = [];
+  let scanned = 0;
+  walk: while (to > 0) {
+    if (scanned >= MAX_SCAN) {
+      next = to;
+      break;
+    }
+    const from = Math.max(0, to - WINDOW);
+    const records = await window(core.log, from, to);
+    scanned += to - from;
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      // Records are appended in time order: past `since`, nothing older can match.
+      if (opts.since !== undefined && r.ts < opts.since) break walk;
+      if (r.kind !== 'decision') continue;
+      const d = summarize(r);
+      if (!matches(d, opts)) continue;
+      decisions.push(d);
+      if (decisions.length === limit) {
+        next = r.seq;
+        break walk;
+      }
+    }
+    to = from;
+  }
+  return {
+    decisions,
+    ...(next !== undefined && next > 0 ? { before: String(next) } : {}),
+    scanned,
+  };
+}
+
+/** Counts for one minute. */
+interface Bucket {
+  allow: number;
+  deny: Map<string, number>;
+  deniedActions: Map<string, number>;
+  deniedCallers: Map<string, number>;
+}
+
+export interface DecisionStats {
+  minutes: number;
+  /** RFC 3339: the first minute counted. */
+  since: string;
+  per_minute: Array<{ minute: string; allow: number; deny: Record<string, number> }>;
+  totals: { allow: number; deny: number };
+  top_denied_actions: Array<{ action: string; count: number }>;
+  top_denied_callers: Array<{ subject: string; count: number }>;
+  /** Log size the counts cover. */
+  log_size: number;
+}
+
+const MINUTE_MS = 60_000;
+/** Distinct actions or callers kept per minute; the rest count as "(other)". */
+const MAX_KEYS_PER_MINUTE = 500;
+export const MAX_STATS_MINUTES = 24 * 60;
+const TOP = 10;
+
+function bump(map: Map<string, number>, key: string): void {
+  const k = map.has(key) || map.size < MAX_KEYS_PER_MINUTE ? key : '(other)';
+  map.set(k, (map.get(k) ?? 0) + 1);
+}
+
+function top(maps: Iterable<Map<string, number>>): Array<[string, number]> {
+  const sum = new Map<string, number>();
+  for (const m of maps) for (const [k, n] of m) sum.set(k, (sum.get(k) ?? 0) + n);
+  return [...sum].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, TOP);
+}
+
+/**
+ * Per-minute counts over the last day, kept per process and brought up to date from the log
+ * on each read: the first read walks the last day's records, later reads only the new ones.
+ */
+export class DecisionRollup {
+  readonly #buckets = new Map<number, Bucket>();
+  /** The next seq to read; undefined before the first read. */
+  #next: number | undefined;
+  #pending: Promise<void> | undefined;
+
+  async stats(core: RuntimeCore, caller: Caller, minutes: number): Promise<DecisionStats> {
+    await core.require(caller, { action: 'trust.status', target: 'decisions/stats' });
+    if (!Number.isSafeInteger(minutes) || minutes < 1 || minutes > MAX_STATS_MINUTES) {
+      throw new SigilError('bad_request', `minutes must be 1..${MAX_STATS_MINUTES}`);
+    }
+    const now = core.now();
+    // Concurrent reads share one catch-up.
+    this.#pending ??= this.#catchUp(core, now).finally(() => (this.#pending = undefined));
+    await this.#pending;
+    const last = Math.floor(now / MINUTE_MS);
+    const first = last - minutes + 1;
+    const perMinute: DecisionStats['per_minute'] = [];
+    const inWindow: Bucket[] = [];
+    let allow = 0;
+    let deny = 0;
+    for (let m = first; m <= last; m++) {
+      const b = this.#buckets.get(m);
+      if (b) inWindow.push(b);
+      const denyCodes = Object.fromEntries(b?.deny ?? []);
+      allow += b?.allow ?? 0;
+      for (const n of b?.deny.values() ?? []) deny += n;
+      perMinute.push({
+        minute: new Date(m * MINUTE_MS).toISOString(),
+        allow: b?.allow ?? 0,
+        deny: denyCodes,
+      });
+    }
+    return {
+      minutes,
+      since: new Date(first * MINUTE_MS).toISOString(),
+      per_minute: perMinute,
+      totals: { allow, deny },
+      top_denied_actions: top(inWindow.map((b) => b.deniedActions)).map(([action, count]) => ({
+        action,
+        count,
+      })),
+      top_denied_callers: top(inWindow.map((b) => b.deniedCallers)).map(([subject, count]) => ({
+        subject,
+        count,
+      })),
+      log_size: this.#next ?? 0,
+    };
+  }
+
+  async #catchUp(core: RuntimeCore, now: number): Promise<void> {
+    const horizon = Math.floor(now / MINUTE_MS) - MAX_STATS_MINUTES + 1;
+    for (const m of this.#buckets.keys()) if (m < horizon) this.#buckets.delete(m);
+    const since = new Date(horizon * MINUTE_MS).toISOString();
+    const sizeBefore = this.#next === undefined ? await core.log.size() : undefined;
+    let cursor = this.#next === undefined ? undefined : this.#next - 1;
+    for (;;) {
+      const page = await core.log.list({
+        limit: WINDOW,
+        ...(cursor === undefined ? { since } : cursor >= 0 ? { cursor: String(cursor) } : {}),
+      });
+      for (const r of page.records) {
+        this.#next = r.seq + 1;
+        if (r.kind === 'decision') this.#count(r, horizon);
+      }
+      if (page.cursor === undefined) break;
+      cursor = Number(page.cursor);
+    }
+    // An empty window: the next read starts at the log's end.
+    this.#next ??= sizeBefore;
+  }
+
+  #count(record: SealedRecord, horizon: number): void {
+    const minute = Math.floor(Date.parse(record.ts) / MINUTE_MS);
+    if (!(minute >= horizon)) return;
+    const p = record.payload as unknown as DecisionPayload;
+    let b = this.#buckets.get(minute);
+    if (!b) {
+      b = { allow: 0, deny: new Map(), deniedActions: new Map(), deniedCallers: new Map() };
+      this.#buckets.set(minute, b);
+    }
+    if (p.decision.verdict === 'allow') {
+      b.allow += 1;
+      return;
+    }
+    bump(b.deny, p.decision.code ?? 'denied');
+    bump(b.deniedActions, p.request.action);
+    bump(b.deniedCallers, p.caller.subject);
+  }
+}
