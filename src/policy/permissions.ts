@@ -61,6 +61,7 @@ const MATRIX = {
   'token.list': { min: 'root' },
   'license.generate': { min: 'root' },
   'keys.rotate': { min: 'root' },
+  'state.rebuild': { min: 'root' },
   'holon.halt': { min: 'root' },
   'model.upload': { min: 'root' },
   'witness.register': { min: 'root' },

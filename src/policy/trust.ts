@@ -109,6 +109,7 @@ const DEFAULT_ACTION_RISK: Readonly<Record<string, number>> = {
   'token.revoke': 0.95,
   'license.generate': 0.95,
   'keys.rotate': 0.95,
+  'state.rebuild': 0.95,
   'model.upload': 0.95,
   'witness.register': 0.95,
   'admin.export': 0.95,

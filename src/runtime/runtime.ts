@@ -752,6 +752,15 @@ export class SigilRuntime {
     return listApprovals(this.#core, caller);
   }
 
+  /**
+   * `state rebuild` (Root, explicit, never automatic): replaces every view row with the
+   * projection of the log, e.g. after restoring a backup or once `validate` named bad rows.
+   */
+  async rebuildState(caller: Caller): Promise<{ rows: number; size: number; decision_id: string }> {
+    const d = await this.require(caller, { action: 'state.rebuild', target: 'state/views' });
+    return { ...(await this.log.rebuildViews()), decision_id: d.decision_id };
+  }
+
   // ── lifecycle ────────────────────────────────────────────────────────────────
 
   async readiness(): Promise<{

@@ -10,6 +10,7 @@ import { registerLicense } from './license.ts';
 import { registerLog } from './log.ts';
 import { registerQuorum } from './quorum.ts';
 import { registerServe } from './serve.ts';
+import { registerState } from './state.ts';
 import { registerStatus } from './status.ts';
 import { registerToken } from './token.ts';
 import { registerTrust } from './trust.ts';
@@ -27,6 +28,7 @@ export const commandModules: Array<(program: Command) => void> = [
   registerConsent,
   registerCanon,
   registerValidate,
+  registerState,
   registerLog,
   registerQuorum,
   registerKeypair,
