@@ -1,9 +1,10 @@
 /**
- * The eight constitutional invariants. `enforceAll` evaluates every applicable invariant and
+ * The nine constitutional invariants. `enforceAll` evaluates every applicable invariant and
  * returns every violation with its evidence.
  *
- * Which invariants apply: four are facts of the request itself and always apply
- * (separation-of-powers, no-self-grant, human-override, kernel-immutability); four depend
+ * Which invariants apply: five are facts of the request itself and always apply
+ * (separation-of-powers, no-self-grant, human-override, kernel-immutability,
+ * human-credentials); four depend
  * on the situation, and the runtime names them per request in `context.requires`
  * (`requiredInvariants` gives the standard mapping): consent-required when acting on
  * another subject's data, authority-chain-valid for delegated actions, quorum-legitimate
@@ -17,6 +18,7 @@ import { verifyProvenance } from './provenance.ts';
 import { quorumProblem } from './quorum-evidence.ts';
 import type { SubjectStanding } from './request-facts.ts';
 import {
+  aiCredentialFindings,
   humanOverrideFindings,
   kernelModificationFindings,
   selfGrantFindings,
@@ -35,7 +37,7 @@ import type {
 } from './types.ts';
 import { INVARIANT_IDS } from './types.ts';
 
-/** All eight invariants, in evaluation order. */
+/** All nine invariants, in evaluation order. */
 export const ALL_INVARIANTS: readonly InvariantId[] = INVARIANT_IDS;
 
 /** Invariants derived from the request itself; they apply to every request. */
@@ -44,6 +46,7 @@ export const ALWAYS_APPLY: readonly InvariantId[] = [
   'no-self-grant',
   'human-override',
   'kernel-immutability',
+  'human-credentials',
 ];
 
 /** The bailor whose data the request touches, and the registry records to check against. */
@@ -249,6 +252,16 @@ function provenanceVerifiable(request: GatekeeperRequest, ctx: InvariantContext)
   return null;
 }
 
+function humanCredentials(request: GatekeeperRequest): Violation | null {
+  const findings = aiCredentialFindings(request);
+  if (findings.length === 0) return null;
+  return violation('human-credentials', 'An AI actor may not make credentials', [
+    `actor: ${request.actor}`,
+    `signer: ${request.actorSigner.type}`,
+    ...findings,
+  ]);
+}
+
 const CHECKS: Readonly<
   Record<InvariantId, (request: GatekeeperRequest, ctx: InvariantContext) => Violation | null>
 > = {
@@ -260,6 +273,7 @@ const CHECKS: Readonly<
   'authority-chain-valid': authorityChainValid,
   'quorum-legitimate': quorumLegitimate,
   'provenance-verifiable': provenanceVerifiable,
+  'human-credentials': humanCredentials,
 };
 
 /** Checks one invariant regardless of applicability; null when it holds. */

@@ -5,7 +5,7 @@
  *
  * Verdict, in order:
  * - no violations: escalated with the challenge's reason if a challenge is active, else permitted;
- * - any kernel-immutability or human-override violation: denied, challenge or not;
+ * - any kernel-immutability, human-override or human-credentials violation: denied, challenge or not;
  * - a challenge is active and every violation is quorum-legitimate or authority-chain-valid: escalated;
  * - exactly one violation, quorum-legitimate or authority-chain-valid: escalated with its description;
  * - otherwise denied with every violation.
@@ -21,7 +21,11 @@ import { INVARIANT_IDS, parseGatekeeperRequest } from './types.ts';
 /** Violations a human or quorum can resolve: they escalate rather than deny. */
 export const ESCALATABLE: readonly InvariantId[] = ['quorum-legitimate', 'authority-chain-valid'];
 /** Violations that deny whatever else holds, even under a challenge. */
-export const ALWAYS_DENIED: readonly InvariantId[] = ['kernel-immutability', 'human-override'];
+export const ALWAYS_DENIED: readonly InvariantId[] = [
+  'kernel-immutability',
+  'human-override',
+  'human-credentials',
+];
 
 /** An open challenge against the actor or action; it sends every otherwise-allowed request to review. */
 export interface Challenge {
@@ -77,7 +81,7 @@ export function verdictFor(
 }
 
 /**
- * Creates a kernel over `constitution` enforcing `invariants` (default: all eight).
+ * Creates a kernel over `constitution` enforcing `invariants` (default: all nine).
  * Throws SigilError 'invalid_constitution' or 'invalid_invariant_set'.
  */
 export function createKernel(

@@ -65,6 +65,31 @@ export const HALT_PATH_USE_VERBS: ReadonlySet<string> = new Set([
   'reset',
 ]);
 
+/** Action namespaces whose acts make credentials: tokens, licenses, witness keys, delegations. */
+export const CREDENTIAL_NAMESPACES: ReadonlySet<string> = new Set([
+  'token',
+  'tokens',
+  'license',
+  'licenses',
+  'witness',
+  'witnesses',
+  'credential',
+  'credentials',
+  'delegation',
+  'delegations',
+]);
+/** Verbs in a credential namespace that make nothing: they observe, check or withdraw. */
+export const NON_MINTING_VERBS: ReadonlySet<string> = new Set([
+  ...READ_ONLY_VERBS,
+  'validate',
+  'revoke',
+]);
+/** Actions that grant consent: a credential for someone else's data unless the actor is the bailor. */
+export const CONSENT_GRANTING_ACTIONS: ReadonlySet<string> = new Set([
+  'consent.grant',
+  'bailment.create',
+]);
+
 /** Target prefixes of the kernel's configuration and the constitution. */
 export const KERNEL_TARGETS: readonly string[] = [
   'kernel',
@@ -289,4 +314,28 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
     }
   }
   return findings;
+}
+
+/**
+ * Evidence that an AI actor would make a credential: any act in a credential namespace but
+ * those that observe, check or withdraw (an unknown verb counts as minting), or a consent grant
+ * whose bailor is not the actor itself or is not named.
+ */
+export function aiCredentialFindings(request: GatekeeperRequest): string[] {
+  if (request.actorSigner.type !== 'ai') return [];
+  const action = asciiLower(request.action.trim());
+  const namespace = actionNamespace(action);
+  if (CREDENTIAL_NAMESPACES.has(namespace) && !NON_MINTING_VERBS.has(actionVerb(action))) {
+    return [`action: ${request.action} makes a credential`];
+  }
+  if (CONSENT_GRANTING_ACTIONS.has(action)) {
+    const bailor = field(request.payload, 'bailor');
+    if (bailor !== request.actor) {
+      return [
+        `action: ${request.action} grants consent on another's behalf`,
+        `bailor: ${typeof bailor === 'string' ? bailor : 'not named'}`,
+      ];
+    }
+  }
+  return [];
 }

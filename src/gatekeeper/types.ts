@@ -31,6 +31,7 @@ export const INVARIANT_IDS = [
   'authority-chain-valid',
   'quorum-legitimate',
   'provenance-verifiable',
+  'human-credentials',
 ] as const;
 
 /** Stable id of a constitutional invariant. */

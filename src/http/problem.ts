@@ -43,6 +43,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   trust_below_threshold: 403,
   mcp_rule_violated: 403,
   invariant_violated: 403,
+  credential_requires_human: 403,
   csrf_invalid: 403,
   scope_denied: 403,
   escalation_required: 403,

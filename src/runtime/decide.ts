@@ -48,6 +48,14 @@ export interface Caller {
   expiresAt?: number | null;
 }
 
+/** The stable code of a kernel refusal; an AI making credentials has its own. */
+function invariantDenialCode(kind: 'denied' | 'escalated', violations: readonly Violation[]) {
+  if (violations.some((v) => v.invariant === 'human-credentials')) {
+    return 'credential_requires_human';
+  }
+  return kind === 'escalated' ? 'escalation_required' : 'invariant_violated';
+}
+
 /** What is asked. Facts about the request are derived from these fields, never asserted by flags. */
 export interface DecisionRequest {
   action: string;
@@ -354,12 +362,7 @@ function decideSteps(
       reason,
       inputs: { invariants: violations.map((v) => v.invariant) },
     });
-    return deny(
-      chain,
-      base,
-      verdict.kind === 'escalated' ? 'escalation_required' : 'invariant_violated',
-      reason,
-    );
+    return deny(chain, base, invariantDenialCode(verdict.kind, violations), reason);
   }
   chain.add({
     step: 'invariants',

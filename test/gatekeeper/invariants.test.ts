@@ -440,3 +440,55 @@ describe('provenance-verifiable', () => {
     expect(v?.description).toBe('Provenance Ed25519 signature is cryptographically invalid');
   });
 });
+
+describe('human-credentials', () => {
+  const minting = [
+    ['token.create', { subject: 'did:sigil:someone', loa: 'root' }],
+    ['token.issue', { subject: 'did:sigil:someone' }],
+    ['license.generate', { subject: 'did:sigil:someone' }],
+    ['witness.register', { did: 'did:sigil:someone' }],
+    ['witness.enrol', { public_key: 'k' }],
+    ['Token.Mint', {}],
+    ['delegation.create', { grantee: 'did:sigil:someone' }],
+  ] as const;
+
+  it('refuses every credential an AI actor would make, whatever the context holds', () => {
+    for (const [action, payload] of minting) {
+      const req = request({ actorSigner: AI, action, target: 'tokens', payload });
+      const { context } = passingWorld(req);
+      const ctx = { ...context, actorPermissions: [action], requires: ALL_REQUIRED };
+      const v = check('human-credentials', req, ctx);
+      expect(v, action).not.toBeNull();
+      expect(v!.evidence).toContain(`signer: ai`);
+      expect(enforceAll(req, ctx).map((x) => x.invariant)).toContain('human-credentials');
+    }
+  });
+
+  it('refuses an AI consent grant on another bailor behalf, or naming none', () => {
+    const { context } = passingWorld();
+    const grantAs = (bailor?: string) =>
+      check(
+        'human-credentials',
+        request({
+          actorSigner: AI,
+          action: 'consent.grant',
+          target: 'consent/x',
+          payload: bailor === undefined ? { bailee: ACTOR } : { bailor, bailee: ACTOR },
+        }),
+        context,
+      );
+    expect(grantAs(BAILOR)?.evidence).toContain(`bailor: ${BAILOR}`);
+    expect(grantAs()?.evidence).toContain('bailor: not named');
+    expect(grantAs(ACTOR)).toBeNull();
+  });
+
+  it('lets humans make credentials and AI actors observe or withdraw them', () => {
+    const { context } = passingWorld();
+    for (const [action, payload] of minting) {
+      expect(check('human-credentials', request({ action, payload }), context)).toBeNull();
+    }
+    for (const action of ['token.list', 'token.revoke', 'license.validate', 'witness.status']) {
+      expect(check('human-credentials', request({ actorSigner: AI, action }), context)).toBeNull();
+    }
+  });
+});

@@ -37,7 +37,7 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('invariant ids', () => {
-  it('are the eight stable ids', () => {
+  it('are the nine stable ids', () => {
     expect(INVARIANT_IDS).toEqual([
       'separation-of-powers',
       'consent-required',
@@ -47,6 +47,7 @@ describe('invariant ids', () => {
       'authority-chain-valid',
       'quorum-legitimate',
       'provenance-verifiable',
+      'human-credentials',
     ]);
   });
 });

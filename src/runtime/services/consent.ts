@@ -27,7 +27,12 @@ export async function grantConsent(
   await core.require(caller, {
     action: 'consent.grant',
     target: `consent/${input.bailee}`,
-    payload: { bailee: input.bailee, scope: input.scope, purpose: input.purpose },
+    payload: {
+      bailor: caller.subject,
+      bailee: input.bailee,
+      scope: input.scope,
+      purpose: input.purpose,
+    },
   });
   const id = newId();
   const shape = {
