@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SigilError } from '../core/errors.ts';
-import { CanonLog } from '../canon/log.ts';
+import type { CanonLog } from '../canon/log.ts';
 import type { GlobalOptions } from './output.ts';
 
 /** Adds the options every log command takes: --data-dir and --json. */
@@ -23,6 +23,8 @@ export async function withLog<T>(
   opts: GlobalOptions,
   fn: (log: CanonLog) => Promise<T>,
 ): Promise<T> {
+  // Loaded here, not at the top: commands that never open the log start without the store.
+  const { CanonLog } = await import('../canon/log.ts');
   const log = await CanonLog.open({ dataDir: dataDirOf(opts), env: process.env });
   try {
     return await fn(log);

@@ -20,10 +20,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const REPO = process.cwd();
 const PACK_TIMEOUT_MS = 300_000;
+/** `node --import` this to record every module a process resolves. */
+const RECORD_IMPORTS = pathToFileURL(path.join(REPO, 'test/fixtures/imports/record.mjs')).href;
 
 interface PackedFile {
   path: string;
@@ -168,26 +171,9 @@ describe('the installed package', () => {
   });
 
   it('loads no store, database driver, server or runtime for sigil/verify and sigil/core', () => {
-    // A resolve hook records every module URL the import pulls in.
-    writeFileSync(
-      path.join(project, 'record-hook.mjs'),
-      `import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(process.env.SIGIL_LOADED_LOG, result.url + '\\n');
-  return result;
-}
-`,
-    );
-    writeFileSync(
-      path.join(project, 'record.mjs'),
-      `import { register } from 'node:module';
-register('./record-hook.mjs', import.meta.url);
-`,
-    );
     for (const entry of ['sigil/verify', 'sigil/core']) {
       const log = path.join(work, `${entry.replace('/', '-')}.loaded`);
-      runInProject(`await import('${entry}');`, ['--import', './record.mjs'], {
+      runInProject(`await import('${entry}');`, ['--import', RECORD_IMPORTS], {
         SIGIL_LOADED_LOG: log,
       });
       const loaded = readFileSync(log, 'utf8').trim().split('\n');

@@ -7,7 +7,6 @@ import { isSigilError } from '../../core/errors.ts';
 import type { RuntimeIdentity } from '../../runtime/index.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
 import { printResult, type GlobalOptions } from '../output.ts';
-import { withRuntime } from '../runtime-context.ts';
 
 interface RuntimeState {
   initialised: true;
@@ -68,6 +67,8 @@ function stateText(s: RuntimeState): string {
 }
 
 async function readState(opts: GlobalOptions): Promise<RuntimeState> {
+  // Loaded here, not at the top: `sigil --help` and `--version` start without the runtime.
+  const { withRuntime } = await import('../runtime-context.ts');
   return withRuntime(opts, async (runtime) => {
     const identity = runtime.identity();
     const checkpoints = await runtime.log.checkpoints();

@@ -1,0 +1,101 @@
+/**
+ * The CLI starts fast because `sigil <command>` loads only that command's module: the command
+ * index must list exactly what the modules register, and a run must not load what it does not use.
+ */
+import { Command, Help } from 'commander';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { commandModules, commandName } from '../../src/cli/commands/index.ts';
+import { buildProgram, invokedCommand } from '../../src/cli/program.ts';
+
+const BIN = join(process.cwd(), 'bin/sigil');
+const RECORD_IMPORTS = pathToFileURL(join(process.cwd(), 'test/fixtures/imports/record.mjs')).href;
+const work = mkdtempSync(join(tmpdir(), 'sigil-startup-'));
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs `sigil args…` and returns the URLs of the modules the process loaded. */
+function loadedBy(args: string[]): Promise<{ code: number; loaded: string[] }> {
+  const log = join(work, `${args.join('_').replace(/[^a-z0-9_-]/gi, '')}.loaded`);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', RECORD_IMPORTS, BIN, ...args],
+      {
+        env: { PATH: process.env.PATH, SIGIL_LOADED_LOG: log, SIGIL_DATA_DIR: join(work, 'none') },
+        encoding: 'utf8',
+      },
+      (err) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, loaded: readFileSync(log, 'utf8').trim().split('\n') });
+      },
+    );
+  });
+}
+
+const matching = (urls: string[], re: RegExp) => urls.filter((url) => re.test(url));
+
+describe('the command index', () => {
+  it('lists each module’s commands with the terms and descriptions the module registers', async () => {
+    const help = new Help();
+    for (const module of commandModules) {
+      const program = new Command('sigil');
+      (await module.load())(program);
+      const registered = program.commands.map((c) => [help.subcommandTerm(c), c.description()]);
+      expect(registered).toEqual(module.commands.map(([term, description]) => [term, description]));
+    }
+  });
+
+  it('gives the full program’s help without loading a command module', async () => {
+    const names = commandModules.flatMap((m) => m.commands.map(([term]) => commandName(term)));
+    expect(new Set(names).size).toBe(names.length);
+    const full = new Command('sigil');
+    for (const module of commandModules) (await module.load())(full);
+    const help = new Help();
+    const stand = await buildProgram(['--help']);
+    const listed = stand.commands.map((c) => [
+      stand.createHelp().subcommandTerm(c),
+      c.description(),
+    ]);
+    expect(listed).toEqual(full.commands.map((c) => [help.subcommandTerm(c), c.description()]));
+  });
+
+  it('finds the invoked command after root options', () => {
+    expect(invokedCommand(['whoami', '--token', 't'])).toBe('whoami');
+    expect(invokedCommand(['--data-dir', 'whoami', '--json', 'token', 'list'])).toBe('token');
+    expect(invokedCommand(['--data-dir=d', 'log', 'prove'])).toBe('log');
+    expect(invokedCommand(['--version'])).toBeUndefined();
+    expect(invokedCommand([])).toBeUndefined();
+  });
+});
+
+describe('sigil start-up', () => {
+  // What --version and --help must not touch: the runtime, the log, servers, their libraries.
+  const HEAVY =
+    /\/(src|dist)\/(runtime|canon|http|mcp|policy|gatekeeper|quorum|config)\/|\/node_modules\/(zod|better-sqlite3|pg|fastify|@fastify|@modelcontextprotocol|smol-toml|cborg)\//;
+
+  it('--version and --help load no runtime, store, server or schema library', async () => {
+    for (const args of [['--version'], ['--help']]) {
+      const run = await loadedBy(args);
+      expect(run.code, args.join(' ')).toBe(0);
+      expect(run.loaded.some((url) => /\/cli\/program\.(ts|js)$/.test(url))).toBe(true);
+      expect(matching(run.loaded, HEAVY), args.join(' ')).toEqual([]);
+    }
+  });
+
+  it('whoami loads the runtime but no HTTP server, MCP gateway or other command', async () => {
+    const run = await loadedBy(['whoami', '--token', 'sgl_not_a_token']);
+    expect(run.code).toBe(3); // the data dir does not exist
+    expect(matching(run.loaded, /\/(src|dist)\/runtime\/runtime\.(ts|js)$/)).toHaveLength(1);
+    expect(
+      matching(
+        run.loaded,
+        /\/(src|dist)\/(http|mcp)\/|\/node_modules\/(fastify|@fastify|@modelcontextprotocol)\/|\/cli\/commands\/(?!whoami|status|index)/,
+      ),
+    ).toEqual([]);
+  });
+});
