@@ -36,6 +36,7 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['token.list', 'root', 'root'],
   ['license.generate', 'root', 'root'],
   ['keys.rotate', 'root', 'root'],
+  ['state.rebuild', 'root', 'root'],
   ['holon.halt', 'root', 'root'],
   ['model.upload', 'root', 'root'],
   ['witness.register', 'root', 'root'],
