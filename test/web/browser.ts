@@ -5,7 +5,8 @@
  * there are none, and screenshots land in test-output/dashboard/.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
@@ -76,4 +77,25 @@ export async function webStorage(page: Page): Promise<string> {
     const dump = (s) => Array.from({ length: s.length }, (_, i) => s.key(i) + '=' + s.getItem(s.key(i)));
     return [...dump(localStorage), ...dump(sessionStorage)].join('\\n');
   })()`);
+}
+
+let axeSource: string | undefined;
+
+/**
+ * Runs axe-core on the page (through the DevTools protocol, which the page's CSP does not
+ * govern) and returns its serious and critical violations, described.
+ */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(axeSource);
+  const violations = (await page.evaluate(`axe
+    .run(document, { resultTypes: ['violations'] })
+    .then((r) => r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3),
+    })))`)) as Array<{ id: string; impact: string; nodes: string[] }>;
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.join(', ')}`);
 }

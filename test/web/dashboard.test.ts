@@ -15,6 +15,7 @@ import {
   type ServerProcess,
 } from '../http/helpers.ts';
 import {
+  accessibilityProblems,
   ensureDashboardBuilt,
   launchBrowser,
   screenshot,
@@ -237,5 +238,163 @@ describe('signing in and out', () => {
     } finally {
       await w.context.close();
     }
+  });
+});
+
+describe('the pages, with real data', () => {
+  let w: Watched;
+
+  beforeAll(async () => {
+    w = await watchedPage(browser);
+    await signIn(w.page, root);
+  });
+
+  afterAll(async () => {
+    expect(unexpected(w)).toEqual([]);
+    await w.context.close();
+  });
+
+  it('overview: the chart, the top denied action and caller, accessible', async () => {
+    await w.page.goto(server.url + '/#/overview');
+    await w.page.locator('.uplot canvas').first().waitFor();
+    const actions = w.page.getByRole('region', { name: 'Top denied actions' });
+    await expect.poll(() => actions.textContent()).toContain('token.create');
+    const callers = w.page.getByRole('region', { name: 'Top denied callers' });
+    await expect.poll(() => callers.textContent()).toContain('did:sigil:dash-mentor');
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'overview-chart');
+  });
+
+  it('decisions: filters to the denied one, explains it, and replays it', async () => {
+    await w.page.goto(server.url + '/#/decisions');
+    await w.page.getByLabel('Verdict').selectOption('deny');
+    await w.page.getByLabel('Caller').fill('did:sigil:dash-mentor');
+    await w.page.getByRole('button', { name: 'Filter' }).click();
+    const table = w.page.getByRole('table', { name: 'Decisions' });
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
+    expect(await table.textContent()).toContain('loa_insufficient');
+    expect(await table.textContent()).toContain('token.create');
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'decisions');
+
+    await table.locator('tbody tr a').first().click();
+    await expect
+      .poll(() => w.page.getByTestId('verdict').textContent())
+      .toMatch(/denied.*loa_insufficient/);
+    const chain = w.page.getByRole('region', { name: 'Reasoning chain' });
+    expect(await chain.locator('li').count()).toBeGreaterThan(1);
+    await w.page.getByRole('button', { name: 'Replay' }).click();
+    await expect
+      .poll(() => w.page.getByTestId('replay').textContent())
+      .toMatch(/^Replay matches: deny \(loa_insufficient\)/);
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'decision');
+  });
+
+  it('a decision with a trust score shows each feature as a bar', async () => {
+    const page = (
+      await call(server.url, 'GET', '/api/decisions?verdict=allow&action=canon.read', {
+        token: root,
+      })
+    ).body as Json;
+    const withScore = (page.decisions as Json[]).find((d) => d.score !== null)!;
+    await w.page.goto(`${server.url}/#/decisions/${withScore.decision_id}`);
+    await expect
+      .poll(() => w.page.getByTestId('score').textContent())
+      .toContain((withScore.score as number).toFixed(3));
+    const bars = w.page.getByRole('list', { name: /contribution/ }).getByRole('listitem');
+    expect(await bars.count()).toBeGreaterThan(1);
+  });
+
+  it('log: verifies a record in the browser, and shows a tampered proof or checkpoint as failed', async () => {
+    const records = (await call(server.url, 'GET', '/api/canon/records?limit=5', { token: root }))
+      .body as Json;
+    const record = (records.records as Json[])[2]!;
+    await w.page.goto(`${server.url}/#/log`);
+    await w.page.getByRole('table', { name: 'Records' }).waitFor();
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'log');
+
+    await w.page.goto(`${server.url}/#/log/${record.id}`);
+    const verify = w.page.getByRole('button', { name: 'Verify in my browser' });
+    await verify.click();
+    await expect
+      .poll(() => w.page.getByTestId('inclusion').textContent())
+      .toMatch(new RegExp(`^✔ Verified: record ${record.seq} is in the signed tree`));
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'record');
+
+    // a proof with one hash flipped
+    await w.page.route('**/api/log/proof/inclusion*', async (r) => {
+      const res = await r.fetch();
+      const proof = (await res.json()) as Json;
+      const h = proof.hashes[0] as string;
+      proof.hashes[0] = (h[0] === '0' ? '1' : '0') + h.slice(1);
+      await r.fulfill({ response: res, json: proof });
+    });
+    await verify.click();
+    await expect
+      .poll(() => w.page.getByTestId('inclusion').textContent())
+      .toBe('✘ Not verified: the audit path does not lead to the signed root');
+    await w.page.unroute('**/api/log/proof/inclusion*');
+
+    // a checkpoint whose size was edited (the signature no longer covers it)
+    await w.page.route('**/api/log/checkpoint', async (r) => {
+      const res = await r.fetch();
+      const cp = (await res.json()) as Json;
+      cp.note = (cp.note as string).replace(/\n(\d+)\n/, (_m, n) => `\n${Number(n) + 1}\n`);
+      await r.fulfill({ response: res, json: cp });
+    });
+    await verify.click();
+    await expect
+      .poll(() => w.page.getByTestId('inclusion').textContent())
+      .toBe('✘ Not verified: the checkpoint signature does not verify');
+    await w.page.unroute('**/api/log/checkpoint');
+  });
+
+  it('log: since my last visit proves the log only grew, and catches a rewritten one', async () => {
+    await w.page.goto(`${server.url}/#/log`);
+    const button = w.page.getByRole('button', { name: 'Check since my last visit' });
+    const result = w.page.getByTestId('consistency');
+    await button.click();
+    await expect.poll(() => result.textContent()).toMatch(/^✔ Verified: /);
+    // the log grows; the next visit proves consistency from the saved checkpoint
+    for (let i = 0; i < 3; i++) {
+      await call(server.url, 'POST', '/api/canon/user/write', {
+        token: root,
+        body: { payload: { visit: i } },
+      });
+    }
+    await w.page.waitForTimeout(1100); // the server signs a fresh checkpoint at most once a second
+    await w.page.reload();
+    await button.click();
+    await expect
+      .poll(() => result.textContent())
+      .toMatch(/^✔ Verified: the log grew from \d+ to \d+ records without rewriting any/);
+    // a consistency proof that does not join the two
+    await call(server.url, 'POST', '/api/canon/user/write', { token: root, body: { payload: {} } });
+    await w.page.waitForTimeout(1100);
+    await w.page.route('**/api/log/proof/consistency*', async (r) => {
+      const res = await r.fetch();
+      const proof = (await res.json()) as Json;
+      const h = proof.hashes[proof.hashes.length - 1] as string;
+      proof.hashes[proof.hashes.length - 1] = (h[0] === '0' ? '1' : '0') + h.slice(1);
+      await r.fulfill({ response: res, json: proof });
+    });
+    await button.click();
+    await expect
+      .poll(() => result.textContent())
+      .toMatch(/^✘ Not verified: the log is not an extension/);
+    await w.page.unroute('**/api/log/proof/consistency*');
+    // nothing but public checkpoints is kept in the browser
+    const saved = await w.page.evaluate(`new Promise((resolve) => {
+      const req = indexedDB.open('sigil-dashboard');
+      req.onsuccess = () => {
+        const all = req.result.transaction('checkpoints').objectStore('checkpoints').getAll();
+        all.onsuccess = () => resolve(JSON.stringify(all.result));
+      };
+    })`);
+    expect(saved).not.toMatch(/sgl_|csrf|sigil_session/);
+    expect(await webStorage(w.page)).toBe('');
   });
 });

@@ -3,6 +3,8 @@ import './style.css';
 import { render } from 'preact';
 import { signal } from '@preact/signals';
 import { resume, signOut, type Me } from './api.ts';
+import { Decisions } from './pages/Decisions.tsx';
+import { Log } from './pages/Log.tsx';
 import { Overview } from './pages/Overview.tsx';
 import { SignIn } from './pages/SignIn.tsx';
 import { href, route } from './router.ts';
@@ -14,10 +16,12 @@ const shellError = signal<unknown>(undefined);
 
 const PAGES: Array<{ id: string; title: string; page: () => preact.JSX.Element }> = [
   { id: 'overview', title: 'Overview', page: Overview },
+  { id: 'decisions', title: 'Decisions', page: Decisions },
+  { id: 'log', title: 'Log', page: Log },
 ];
 
 function Nav({ who }: { who: Me }) {
-  const current = route.value[0];
+  const current = route.value.parts[0];
   const out = async () => {
     try {
       await signOut();
@@ -53,7 +57,7 @@ function App() {
   const who = me.value;
   if (who === undefined) return <p class="muted">Loading…</p>;
   if (who === null) return <SignIn onSignedIn={(m) => (me.value = m)} />;
-  const page = PAGES.find((p) => p.id === route.value[0]);
+  const page = PAGES.find((p) => p.id === route.value.parts[0]);
   return (
     <>
       <Nav who={who} />

@@ -17,3 +17,114 @@ export interface Checkpoint {
   note: string;
   verifier_key: string;
 }
+
+export interface DecisionStats {
+  minutes: number;
+  since: string;
+  per_minute: Array<{ minute: string; allow: number; deny: Record<string, number> }>;
+  totals: { allow: number; deny: number };
+  top_denied_actions: Array<{ action: string; count: number }>;
+  top_denied_callers: Array<{ subject: string; count: number }>;
+  log_size: number;
+}
+
+export interface DecisionSummary {
+  decision_id: string;
+  seq: number;
+  ts: string;
+  verdict: 'allow' | 'deny';
+  code: string | null;
+  reason: string;
+  mode: string;
+  subject: string;
+  loa: string;
+  signer_type: string;
+  action: string;
+  target: string;
+  score: number | null;
+}
+
+export interface DecisionPage {
+  decisions: DecisionSummary[];
+  before?: string;
+  scanned: number;
+}
+
+export interface ReasoningStep {
+  step: string;
+  verdict: 'pass' | 'fail' | 'skip' | 'warn';
+  reason: string;
+  inputs: Record<string, unknown>;
+}
+
+export interface Decision {
+  verdict: 'allow' | 'deny';
+  code: string | null;
+  reason: string;
+  mode: string;
+  threshold: number;
+  would_deny: boolean;
+  effective_loa: string;
+  trust: {
+    score: number;
+    logit: number;
+    contributions: Record<string, { value: number; weight: number; contribution: number }>;
+  } | null;
+  rules: Array<{
+    rule: string;
+    severity: number;
+    description: string;
+    passed: boolean;
+    exempt: boolean;
+    evidence: string[];
+  }>;
+  violations: Array<{ invariant: string; description: string; evidence: string[] }>;
+  steps: ReasoningStep[];
+}
+
+export interface SealedRecord {
+  seq: number;
+  kind: string;
+  schema_version: number;
+  id: string;
+  tenant: string;
+  ts: string;
+  space: string;
+  payload: unknown;
+  links: Array<{ rel: string; id: string }>;
+  prev: string | null;
+  hash: string;
+  sig: string;
+  pub_key: string;
+  witnesses: unknown[];
+}
+
+export interface DecisionPayload {
+  caller: { subject: string; loa: string; signer: { type: string }; source: string };
+  request: { action: string; target: string };
+  decision: Decision;
+}
+
+export interface Replay {
+  decision_id: string;
+  recorded: { verdict: string; code: string | null };
+  replayed: { verdict: string; code: string | null };
+  matches: boolean;
+  identical: boolean;
+}
+
+export interface InclusionProof {
+  leaf_index: number;
+  tree_size: number;
+  leaf_hash: string;
+  hashes: string[];
+  root_hash: string;
+}
+
+export interface ConsistencyProof {
+  size1: number;
+  size2: number;
+  hashes: string[];
+  root1: string;
+  root2: string;
+}

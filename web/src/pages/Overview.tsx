@@ -1,19 +1,91 @@
-/** Overview: live (polled) decision counts, the log and its latest checkpoint, the breaker. */
+/**
+ * Overview, polled every 5 s: decisions per minute (from the log), the top denied actions and
+ * callers, the log and its latest checkpoint, and the circuit breaker.
+ */
 import { api } from '../api.ts';
-import type { Checkpoint, TrustStatus } from '../types.ts';
-import { Card, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
+import { DecisionsChart } from '../chart.tsx';
+import { href } from '../router.ts';
+import type { Checkpoint, DecisionStats, TrustStatus } from '../types.ts';
+import { Card, Empty, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
 
 const POLL_MS = 5000;
+
+function TopList({
+  rows,
+  filter,
+  label,
+}: {
+  rows: Array<{ key: string; count: number }>;
+  filter: 'action' | 'subject';
+  label: string;
+}) {
+  if (rows.length === 0) return <Empty>No denials in this window.</Empty>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">{label}</th>
+          <th scope="col">Denied</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr>
+            <td>
+              <a href={`${href('decisions')}?verdict=deny&${filter}=${encodeURIComponent(r.key)}`}>
+                {r.key}
+              </a>
+            </td>
+            <td>{r.count}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
 
 export function Overview() {
   const status = useData(() => api<TrustStatus>('GET', '/api/trust/status'), [], POLL_MS);
   const checkpoint = useData(() => api<Checkpoint>('GET', '/api/log/checkpoint'), [], POLL_MS);
+  const stats = useData(
+    () => api<DecisionStats>('GET', '/api/decisions/stats?minutes=60'),
+    [],
+    POLL_MS,
+  );
   const s = status.data;
   const cp = checkpoint.data;
+  const st = stats.data;
   return (
     <>
       <h1>Overview</h1>
-      <ErrorNote error={status.error ?? checkpoint.error} />
+      <ErrorNote error={status.error ?? checkpoint.error ?? stats.error} />
+      <Card title="Decisions per minute (last hour)">
+        {st === undefined ? <Loading /> : <DecisionsChart stats={st} />}
+      </Card>
+      <div class="cards">
+        <Card title="Top denied actions">
+          {st === undefined ? (
+            <Loading />
+          ) : (
+            <TopList
+              label="Action"
+              filter="action"
+              rows={st.top_denied_actions.map((r) => ({ key: r.action, count: r.count }))}
+            />
+          )}
+        </Card>
+        <Card title="Top denied callers">
+          {st === undefined ? (
+            <Loading />
+          ) : (
+            <TopList
+              label="Caller"
+              filter="subject"
+              rows={st.top_denied_callers.map((r) => ({ key: r.subject, count: r.count }))}
+            />
+          )}
+        </Card>
+      </div>
       <div class="cards">
         <Card title="Decisions since start">
           {s === undefined ? (
