@@ -9,9 +9,15 @@ const loaSchema = z
   .transform((s) => s.toLowerCase())
   .pipe(z.enum(['guest', 'observer', 'operator', 'mentor', 'root']));
 
-const rateSchema = z
+/** The value schemas of the keys a committed system change may also set (settings.ts). */
+export const rateSchema = z
   .object({ rate: z.number().positive(), burst: z.number().int().positive() })
   .strict();
+export const enforcementModeSchema = z.enum(['active', 'strict', 'passive']);
+export const thresholdSchema = z.number().min(0).max(1);
+export const maxCallersSchema = z.number().int().positive();
+export const mentorsRequiredSchema = z.number().int().min(1);
+export const proposalTtlSchema = z.number().int().positive();
 
 /** The shape of mmf.toml; every key optional, defaults below. */
 const fileSchema = z
@@ -24,8 +30,8 @@ const fileSchema = z
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     irl: z
       .object({
-        enforcement_mode: z.enum(['active', 'strict', 'passive']).optional(),
-        threshold: z.number().min(0).max(1).optional(),
+        enforcement_mode: enforcementModeSchema.optional(),
+        threshold: thresholdSchema.optional(),
         telemetry_enabled: z.boolean().optional(),
       })
       .strict()
@@ -53,14 +59,14 @@ const fileSchema = z
         operator: rateSchema.optional(),
         mentor: rateSchema.optional(),
         root: rateSchema.optional(),
-        max_callers: z.number().int().positive().optional(),
+        max_callers: maxCallersSchema.optional(),
       })
       .strict()
       .optional(),
     quorum: z
       .object({
-        mentors_required: z.number().int().min(1).optional(),
-        proposal_ttl_seconds: z.number().int().positive().optional(),
+        mentors_required: mentorsRequiredSchema.optional(),
+        proposal_ttl_seconds: proposalTtlSchema.optional(),
       })
       .strict()
       .optional(),

@@ -23,6 +23,19 @@ export const DEFAULT_MAX_KEYS = 100_000;
 export type TakeResult =
   { allowed: true; pressure: number } | { allowed: false; retryAfterMs: number; pressure: number };
 
+function checkedLimits(limits: RateLimits): RateLimits {
+  for (const loa of LOAS) {
+    const { rate, burst } = limits[loa];
+    if (!(Number.isFinite(rate) && rate > 0 && Number.isFinite(burst) && burst >= 1))
+      throw new SigilError('config_invalid', `rate limit for ${loa} needs rate > 0, burst ≥ 1`, {
+        loa,
+        rate,
+        burst,
+      });
+  }
+  return limits;
+}
+
 /**
  * Per-caller token buckets with bounded memory. Deterministic: the caller passes the clock.
  *
@@ -35,7 +48,7 @@ export type TakeResult =
  * Every take is O(1) (a Map lookup and a few array writes).
  */
 export class RateLimiter {
-  readonly #limits: RateLimits;
+  #limits: RateLimits;
   readonly #maxKeys: number;
   readonly #slotOf = new Map<string, number>();
   readonly #keys: string[] = [];
@@ -50,21 +63,19 @@ export class RateLimiter {
   #used = 0;
 
   constructor(options: { limits?: Partial<RateLimits>; maxKeys?: number } = {}) {
-    const limits = { ...DEFAULT_RATE_LIMITS, ...options.limits };
-    for (const loa of LOAS) {
-      const { rate, burst } = limits[loa];
-      if (!(Number.isFinite(rate) && rate > 0 && Number.isFinite(burst) && burst >= 1))
-        throw new SigilError('config_invalid', `rate limit for ${loa} needs rate > 0, burst ≥ 1`, {
-          loa,
-          rate,
-          burst,
-        });
-    }
     const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
     if (!(Number.isSafeInteger(maxKeys) && maxKeys >= 1 && maxKeys <= 2 ** 30))
       throw new SigilError('config_invalid', 'rate limiter maxKeys must be an integer in 1 … 2^30');
-    this.#limits = limits;
+    this.#limits = checkedLimits({ ...DEFAULT_RATE_LIMITS, ...options.limits });
     this.#maxKeys = maxKeys;
+  }
+
+  /**
+   * Puts new per-LOA limits in force for every tracked caller: a bucket keeps its tokens, capped
+   * at the new burst on its next take, and refills at the new rate.
+   */
+  setLimits(limits: RateLimits): void {
+    this.#limits = checkedLimits({ ...limits });
   }
 
   /** Number of tracked callers (never more than maxKeys). */

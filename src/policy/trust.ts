@@ -120,6 +120,8 @@ const DEFAULT_TARGET_RISK: readonly TargetRiskPattern[] = [
   { pattern: 'canon/user', risk: 0.3 },
   { pattern: 'canon/public', risk: 0.1 },
   { pattern: 'canon', risk: 0.5 },
+  // Proposals are public by design: they are what witnesses read and sign.
+  { pattern: 'system/proposals', risk: 0.3 },
   { pattern: 'system*', risk: 0.9 },
   { pattern: 'keys*', risk: 0.9 },
   { pattern: 'key', risk: 0.9 },
@@ -147,15 +149,25 @@ const DEFAULT_TARGET_RISK: readonly TargetRiskPattern[] = [
 ];
 
 /**
- * Sigil's default model, threshold 0.4 (logit −0.405):
+ * Sigil's default model, threshold 0.4 (logit −0.405), version 2.
+ *
+ * **Principle.** Volume is the rate limiter's job (429 once a caller's bucket is empty); the trust
+ * step weighs what a request touches and who asks. So rate pressure only tips requests that are
+ * risky already: every request of the lowest risk class (a read, action risk 0.1, of a target of
+ * risk ≤ 0.5) that the matrix grants passes at every pressure the limiter lets through, with a
+ * margin (a Guest's read of canon/records scores 0.46 at full pressure, 0.70 at rest), and a
+ * Guest reading a sensitive target (keys, tokens: 0.9) is denied once it presses its limit.
+ * Version 1 (bias 0.5, rate weight −2) left a Guest's plain read a hair above the threshold at
+ * rest and denied its tenth read in a second as untrustworthy; it stays known for replay.
  *
  * | term          | weight | note                                                   |
  * |---------------|--------|--------------------------------------------------------|
- * | bias          | +0.5   |                                                        |
+ * | bias          | +1.5   |                                                        |
  * | action_risk   | −1.5   | the strongest risk signal                              |
  * | target_risk   | −1.0   |                                                        |
  * | loa           | +2.5   | Root (1.0) balances the riskiest action and target     |
- * | rate_pressure | −2.0   | a caller near its burst limit loses most of its trust  |
+ * | rate_pressure | −1.0   | tips risky requests near the limit; volume is the      |
+ * |               |        | limiter's                                              |
  * | input_entropy | −0.5   | JSON ≈ 0.55, base64 ≈ 0.75, random bytes ≈ 1.0: a weak |
  * |               |        | signal, kept small so a signed license still validates |
  *
@@ -163,40 +175,47 @@ const DEFAULT_TARGET_RISK: readonly TargetRiskPattern[] = [
  *
  * | request                                                   | score | verdict |
  * |-----------------------------------------------------------|-------|---------|
- * | Guest canon.read of canon/public/…, no payload            | 0.56  | allow   |
- * | Guest canon.read of canon/records/… (space unknown)       | 0.46  | allow   |
- * | Guest license.validate with a sealed license as payload   | 0.45  | allow   |
- * | Guest canon.read of keys/…                                | 0.37  | deny    |
- * | Observer trust.check of user_profile                      | 0.74  | allow   |
- * | Observer read of user/42 at rate pressure 0.5             | 0.51  | allow   |
- * | Observer system.propose on canon/system, no payload       | 0.31  | deny    |
- * | Observer write of system/config, JSON                     | 0.36  | deny    |
- * | Operator module.run, JSON                                 | 0.72  | allow   |
- * | Operator canon.user.write, JSON                           | 0.63  | allow   |
- * | Operator system.commit, JSON                              | 0.35  | deny    |
- * | Mentor system.attest on canon/system/…, signature JSON    | 0.59  | allow   |
- * | Root system.commit on canon/system, JSON                  | 0.60  | allow   |
- * | Root system.commit, JSON, at rate pressure 0.5            | 0.35  | deny    |
- * | Root delete of system/…, no payload                       | 0.68  | allow   |
- * | Root token.create / license.generate, JSON                | 0.60+ | allow   |
+ * | Guest canon.read of canon/public/…, no payload            | 0.78  | allow   |
+ * | Guest canon.read of canon/records/… (space unknown)       | 0.70  | allow   |
+ * | … the same at rate pressure 1 (its whole burst used)      | 0.46  | allow   |
+ * | Guest license.validate, sealed license, rate pressure 1   | 0.44  | allow   |
+ * | Guest canon.read of system/proposals at rate pressure 1   | 0.51  | allow   |
+ * | Guest canon.read of keys/…                                | 0.61  | allow   |
+ * | Guest canon.read of keys/… at rate pressure 1             | 0.37  | deny    |
+ * | Observer trust.check of user_profile                      | 0.89  | allow   |
+ * | Operator module.run, JSON, rate pressure 1                | 0.72  | allow   |
+ * | Operator mcp.tools.call, random bytes, rate pressure 1    | 0.56  | allow   |
+ * | Mentor system.attest on system/proposals/…, JSON          | 0.88  | allow   |
+ * | Root system.commit on canon/system, JSON                  | 0.80  | allow   |
+ * | Root system.commit on canon/system, JSON, pressure 1      | 0.60  | allow   |
  *
- * Root's system deletes pass the trust step on purpose: system changes are gated by the quorum
- * (Root + k Mentors), which is the stronger control; the trust step keeps its bite for rate
- * floods and opaque payloads.
+ * The matrix already keeps Guests and Observers from every risky action, so the trust step is
+ * the second line: it bites where low LOA, a sensitive target, pressure and an opaque payload
+ * come together, and a stricter threshold (a system change, `irl.threshold`) makes it bite more.
+ * System changes are gated by the quorum (Root + k Mentors), the stronger control.
  */
 export const DEFAULT_TRUST_MODEL: TrustModel = deepFreeze({
-  version: 'sigil-default-1',
-  bias: 0.5,
+  version: 'sigil-default-2',
+  bias: 1.5,
   weights: {
     action_risk: -1.5,
     target_risk: -1,
     loa: 2.5,
-    rate_pressure: -2,
+    rate_pressure: -1,
     input_entropy: -0.5,
   },
   threshold: 0.4,
   actionRisk: DEFAULT_ACTION_RISK,
   targetRisk: DEFAULT_TARGET_RISK,
+});
+
+/** The version 1 default (bias 0.5, rate weight −2): kept so decisions made under it replay. */
+export const DEFAULT_TRUST_MODEL_V1: TrustModel = deepFreeze({
+  ...DEFAULT_TRUST_MODEL,
+  version: 'sigil-default-1',
+  bias: 0.5,
+  weights: { ...DEFAULT_TRUST_MODEL.weights, rate_pressure: -2 },
+  targetRisk: DEFAULT_TARGET_RISK.filter((t) => t.pattern !== 'system/proposals'),
 });
 
 // ---------------------------------------------------------------------------------------------

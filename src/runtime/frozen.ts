@@ -14,7 +14,7 @@ import {
   type Kernel,
   type TrustedKeys,
 } from '../gatekeeper/index.ts';
-import { DEFAULT_TRUST_MODEL, type TrustModel } from '../policy/index.ts';
+import { DEFAULT_TRUST_MODEL, DEFAULT_TRUST_MODEL_V1, type TrustModel } from '../policy/index.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
 import {
   decide,
@@ -108,13 +108,16 @@ export function modelHash(model: TrustModel): string {
   return hash;
 }
 
-const DEFAULT_MODEL_HASH = modelHash(DEFAULT_TRUST_MODEL);
+/** The defaults, current and earlier, by hash: a decision made under any of them replays. */
+const DEFAULT_MODELS = new Map(
+  [DEFAULT_TRUST_MODEL, DEFAULT_TRUST_MODEL_V1].map((m) => [modelHash(m), m] as const),
+);
 
 let replayKernel: Kernel | undefined;
 
 /**
  * Re-runs decide() on a frozen decision's recorded inputs. `models` resolves the hashes of
- * uploaded trust models (the default model is always known). Refuses ('replay_unsupported') a
+ * uploaded trust models (the defaults are always known). Refuses ('replay_unsupported') a
  * record made under another constitution or an unknown model.
  */
 export function replayDecision(
@@ -122,7 +125,7 @@ export function replayDecision(
   models: ReadonlyMap<string, TrustModel> = new Map(),
 ): Decision {
   const resolveModel = (hash: string): TrustModel => {
-    const model = hash === DEFAULT_MODEL_HASH ? DEFAULT_TRUST_MODEL : models.get(hash);
+    const model = DEFAULT_MODELS.get(hash) ?? models.get(hash);
     if (!model) throw new SigilError('replay_unsupported', `trust model ${hash} is not known`);
     return model;
   };

@@ -81,6 +81,8 @@ import { haltHolon, spawnHolon, stepHolon } from './services/holons.ts';
 import { generateLicense, issueLicense, type LicenseAuthority } from './services/licenses.ts';
 import { memoryList, memoryRead, memoryWrite, type MemoryEntry } from './services/memory.ts';
 import { committedModel } from './services/model.ts';
+import { CommittedConfig } from './services/settings.ts';
+import { DecisionCounts } from './services/decision-counts.ts';
 import {
   attest,
   commit,
@@ -162,19 +164,26 @@ function logOptions(opts: RuntimeOptions) {
   };
 }
 
+function limiterFor(config: Config): RateLimiter {
+  return new RateLimiter({
+    limits: config.rateLimit.perLoa,
+    maxKeys: config.rateLimit.maxCallers,
+  });
+}
+
 export class SigilRuntime {
-  readonly config: Config;
   readonly log: CanonLog;
+  readonly #settings: CommittedConfig;
   readonly #core: RuntimeCore;
   readonly #clock: () => number;
   readonly #keys: RuntimeKeys;
   readonly #provenanceRawKey: Uint8Array;
   readonly #authority: LicenseAuthority;
   readonly #kernel: Kernel;
-  readonly #limiter: RateLimiter;
+  #limiter: RateLimiter;
   readonly #modules: ReadonlyMap<string, SigilModule>;
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
-  readonly #counts = { allow: 0, deny: 0, by_mode: {} as Record<string, number> };
+  readonly #counts = new DecisionCounts();
   readonly #models = new Map<string, TrustModel>();
   readonly #rollup = new DecisionRollup();
   #identity: RuntimeIdentity;
@@ -184,7 +193,7 @@ export class SigilRuntime {
   #sizeAtOpen = 0;
 
   private constructor(opts: RuntimeOptions, log: CanonLog, keys: RuntimeKeys) {
-    this.config = opts.config;
+    this.#settings = new CommittedConfig(opts.config);
     this.log = log;
     this.#clock = opts.clock ?? Date.now;
     this.#keys = keys;
@@ -195,14 +204,14 @@ export class SigilRuntime {
       fingerprint: runtimeFingerprint(opts.config.licenseSecret, log.signer.publicKey, log.logId),
     };
     this.#kernel = createKernel(CONSTITUTION_BYTES);
-    this.#limiter = new RateLimiter({
-      limits: opts.config.rateLimit.perLoa,
-      maxKeys: opts.config.rateLimit.maxCallers,
-    });
+    this.#limiter = limiterFor(opts.config);
     this.#modules = builtinModules();
+    const settings = this.#settings;
     this.#core = {
       log,
-      config: opts.config,
+      get config() {
+        return settings.current;
+      },
       now: () => this.#clock(),
       require: (caller, request) => this.require(caller, request),
       append: (kind: RecordKind, payload: JsonValue, extra: Partial<RecordDraft> = {}) =>
@@ -229,6 +238,7 @@ export class SigilRuntime {
         openKeyStore(opts.config.dataDir, opts.env ?? process.env),
       );
       const runtime = new SigilRuntime(opts, log, keys);
+      await runtime.#refreshConfig();
       await runtime.#loadModel();
       runtime.#sizeAtOpen = await log.size();
       return runtime;
@@ -301,6 +311,23 @@ export class SigilRuntime {
     };
   }
 
+  /**
+   * The configuration in force: mmf.toml and the environment, with every setting change the
+   * quorum committed applied in log order (as of this instance's last decision).
+   */
+  get config(): Config {
+    return this.#settings.current;
+  }
+
+  /** Applies setting changes committed since the last look, by this instance or another. */
+  async #refreshConfig(): Promise<void> {
+    const before = this.#settings.current.rateLimit;
+    if (!(await this.#settings.refresh(this.log))) return;
+    const after = this.#settings.current.rateLimit;
+    if (after.maxCallers !== before.maxCallers) this.#limiter = limiterFor(this.#settings.current);
+    else if (after.perLoa !== before.perLoa) this.#limiter.setLimits(after.perLoa);
+  }
+
   /** The runtime's own level of access, from its license (or the default, with the reason). */
   identity(): RuntimeIdentity {
     return this.#identity;
@@ -333,6 +360,7 @@ export class SigilRuntime {
     opts: { clientAddress?: string } = {},
   ): Promise<FrozenDecision> {
     if (this.#closed) throw new SigilError('log_closed', 'the runtime is closed');
+    await this.#refreshConfig();
     const now = this.#clock();
     const rateKey = caller.verified
       ? `subject:${caller.subject}`
@@ -377,8 +405,6 @@ export class SigilRuntime {
       seq: record.seq,
       hash: record.hash,
     };
-    this.#counts[decision.verdict] += 1;
-    this.#counts.by_mode[decision.mode] = (this.#counts.by_mode[decision.mode] ?? 0) + 1;
     for (const fn of this.#listeners) fn(frozen, caller, req);
     return frozen;
   }
@@ -493,7 +519,7 @@ export class SigilRuntime {
     await this.require(caller, { action: 'trust.status', target: 'trust/status' });
     const breaker = await breakerStatus(this.#core, this.#clock());
     return {
-      decisions: { ...this.#counts, by_mode: { ...this.#counts.by_mode } },
+      decisions: await this.#counts.read(this.log),
       threshold: this.config.irl.threshold,
       mode: this.config.irl.enforcementMode,
       model: this.#modelSource,
@@ -534,7 +560,12 @@ export class SigilRuntime {
     input: { id?: string; payload: JsonValue; links?: Link[]; space?: 'user' | 'system' },
   ): Promise<{ record?: SealedRecord; proposal?: Proposal; decision_id: string }> {
     if (input.space === 'system') {
-      return propose(this.#core, caller, { write: input.payload, id: input.id ?? null });
+      return propose(
+        this.#core,
+        caller,
+        { write: input.payload, id: input.id ?? null },
+        this.#model,
+      );
     }
     const d = await this.require(caller, {
       action: 'canon.user.write',
@@ -574,7 +605,7 @@ export class SigilRuntime {
 
   /** Opens a system-change proposal; it takes effect only when committed with a quorum. */
   async propose(caller: Caller, change: JsonValue): Promise<Proposal> {
-    return (await propose(this.#core, caller, change)).proposal;
+    return (await propose(this.#core, caller, change, this.#model)).proposal;
   }
 
   attest(

@@ -57,7 +57,10 @@ describe('sigil quorum', () => {
       public_key: outsidePub,
     });
 
-    const change = tmp.file('change.json', JSON.stringify({ setting: 'threshold', value: 0.5 }));
+    const change = tmp.file(
+      'change.json',
+      JSON.stringify({ setting: 'irl.threshold', value: 0.5 }),
+    );
     const [reused, proposed] = await Promise.all([
       register('w-y', 'did:example:y', 'mentor', '--key-id', 'w-m1'),
       run('quorum', 'propose', '--change', change, '--json'),

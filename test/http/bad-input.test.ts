@@ -72,7 +72,11 @@ const TEMPLATES: Array<{
     body: { payload: { a: 1 }, id: 'x-1', links: [] },
     fields: { id: 'string', links: 'array' },
   },
-  { path: '/api/canon/system/propose', body: { change: { a: 1 } }, fields: {} },
+  {
+    path: '/api/canon/system/propose',
+    body: { change: { setting: 'irl.threshold', value: 0.4 } },
+    fields: {},
+  },
   {
     path: '/api/canon/system/attest',
     body: { proposal_id: 'p', witness_id: 'w', signature: 's' },

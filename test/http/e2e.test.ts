@@ -222,7 +222,7 @@ describe('the tour', () => {
     }
     const propose = await req('POST', '/api/canon/system/propose', {
       token: root,
-      body: { change: { setting: 'max_widgets', value: 7 } },
+      body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
     });
     expect(propose.status).toBe(201);
     const proposal = propose.json as Proposal;
@@ -505,15 +505,6 @@ describe('cookie sessions', () => {
   });
 });
 
-/**
- * Where the matrix allows but the default trust model (threshold 0.4) still denies: a Guest's
- * score for reading system/ targets (target sensitivity 0.9, LOA feature 0) is below threshold.
- */
-const TRUST_DENIALS = new Set([
-  'guest GET /api/canon/system/proposals',
-  'guest GET /api/canon/system/proposals/{id}',
-]);
-
 /** One endpoint of the matrix: the action it adjudicates and what an allowed caller gets. */
 interface MatrixCase {
   method: string;
@@ -544,7 +535,7 @@ describe('every endpoint × every LOA', () => {
     fixtures.decision = (w.json.links as Json[]).find((l) => l.rel === 'decision')!.id;
     const p = await req('POST', '/api/canon/system/propose', {
       token: root,
-      body: { change: { matrix: true } },
+      body: { change: { setting: 'irl.threshold', value: 0.4 } },
     });
     fixtures.pending = p.json.id;
     const h = await req('POST', '/api/holons', {
@@ -647,7 +638,7 @@ describe('every endpoint × every LOA', () => {
       action: 'system.propose',
       allowed: 201,
       path: () => '/api/canon/system/propose',
-      body: (l) => ({ change: { by: l } }),
+      body: () => ({ change: { setting: 'irl.threshold', value: 0.4 } }),
     },
     {
       method: 'POST',
@@ -813,8 +804,6 @@ describe('every endpoint × every LOA', () => {
         const key = `${loa} ${c.method} ${c.template}`;
         if (!loaAtLeast(loa, need)) {
           expect(`${key}: ${a.status} ${a.json.code}`).toBe(`${key}: 403 loa_insufficient`);
-        } else if (TRUST_DENIALS.has(key)) {
-          expect(`${key}: ${a.status} ${a.json.code}`).toBe(`${key}: 403 trust_below_threshold`);
         } else {
           expect(`${key}: ${a.status}`, a.text).toBe(`${key}: ${c.allowed}`);
         }

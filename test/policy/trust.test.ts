@@ -148,13 +148,19 @@ describe('trust model scoring', () => {
     ['Observer reads user data', { action: 'read', target: 'user_profile', loa: 'observer' }, true],
     ['Observer trust-checks', { action: 'trust.check', target: 'user/7', loa: 'observer' }, true],
     [
-      'Observer writes system',
-      { action: 'system.propose', target: 'canon/system', loa: 'observer' },
+      'Observer writes system at its rate limit',
+      { action: 'system.propose', target: 'canon/system', loa: 'observer', ratePressure: 1 },
       false,
     ],
     [
-      'Observer writes config',
-      { action: 'write', target: 'system/config', loa: 'observer', payload: { a: 1 } },
+      'Observer writes config at its rate limit',
+      {
+        action: 'write',
+        target: 'system/config',
+        loa: 'observer',
+        payload: { a: 1 },
+        ratePressure: 1,
+      },
       false,
     ],
     [
@@ -187,15 +193,34 @@ describe('trust model scoring', () => {
       true,
     ],
     ['Root deletes system data', { action: 'delete', target: 'system/old', loa: 'root' }, true],
-    ['Guest reads keys', { action: 'canon.read', target: 'keys/root', loa: 'guest' }, false],
+    [
+      'Guest reads keys at its rate limit',
+      { action: 'canon.read', target: 'keys/root', loa: 'guest', ratePressure: 1 },
+      false,
+    ],
   ] as const)('default model: %s → %s', (_name, req, allowed) => {
     expect(decide({ ratePressure: 0, ...req })).toBe(allowed);
   });
 
-  it('rate pressure alone can deny Root', () => {
-    const req = { action: 'system.commit', target: 'canon/system', loa: 'root' as const };
-    expect(decide({ ...req, ratePressure: 0 })).toBe(true);
-    expect(decide({ ...req, ratePressure: 0.9 })).toBe(false);
+  it('rate pressure tips a sensitive request, never a plain read the matrix grants', () => {
+    const sensitive = { action: 'canon.read', target: 'keys/root', loa: 'guest' as const };
+    expect(decide({ ...sensitive, ratePressure: 0 })).toBe(true);
+    expect(decide({ ...sensitive, ratePressure: 1 })).toBe(false);
+    // The lowest risk class (a read of a target of risk ≤ 0.5) at every LOA and every pressure
+    // the limiter lets through, with a margin over the threshold.
+    for (const loa of ['guest', 'observer', 'operator', 'mentor', 'root'] as const) {
+      for (const target of ['canon/records', 'canon/records/abc', 'system/proposals', 'user/42']) {
+        for (const ratePressure of [0, 0.5, 0.9, 1]) {
+          const { values } = extractFeatures(
+            { action: 'canon.read', target, loa, ratePressure },
+            M,
+          );
+          expect(scoreTrust(M, values).score, `${loa} ${target} ${ratePressure}`).toBeGreaterThan(
+            M.threshold + 0.05,
+          );
+        }
+      }
+    }
   });
 });
 

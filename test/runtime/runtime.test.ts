@@ -177,7 +177,7 @@ describe('SigilRuntime', () => {
         public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
       });
     }
-    const proposal = await runtime.propose(root, { setting: 'x', value: 1 });
+    const proposal = await runtime.propose(root, { setting: 'irl.threshold', value: 0.5 });
     const attestAs = (i: number, signer = { type: 'human' as const }) =>
       runtime.attest(root, {
         proposal_id: proposal.id,

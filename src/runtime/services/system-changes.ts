@@ -6,6 +6,14 @@
 import type { JsonValue } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { SealedRecord } from '../../canon/log.ts';
+import { isSettingChange, parseSettingChange } from '../../config/index.ts';
+import {
+  extractFeatures,
+  parseTrustModel,
+  scoreTrust,
+  type Loa,
+  type TrustModel,
+} from '../../policy/index.ts';
 import {
   applyWitnessEvent,
   attest as attestProposal,
@@ -53,12 +61,80 @@ export async function registerWitness(
   return entry;
 }
 
+function hasOnly(change: object, keys: readonly string[]): boolean {
+  return Object.keys(change).every((k) => keys.includes(k));
+}
+
+/** The requests of the quorum flow itself, as the runtime adjudicates them. */
+const QUORUM_FLOW: ReadonlyArray<{
+  action: string;
+  target: string;
+  loa: Loa;
+  payload?: JsonValue;
+}> = [
+  {
+    action: 'system.propose',
+    target: 'system/proposals',
+    loa: 'root',
+    payload: { setting: 'irl.threshold', value: 0.4 },
+  },
+  { action: 'system.attest', target: `system/proposals/${'0'.repeat(64)}`, loa: 'mentor' },
+  { action: 'system.commit', target: `system/proposals/${'0'.repeat(64)}`, loa: 'root' },
+];
+
+/**
+ * Refuses a threshold or model under which the quorum could no longer sit ('setting_invalid'):
+ * if Root's proposal or commit, or a Mentor's attestation, scored below the threshold at rest,
+ * no later system change could undo it.
+ */
+function checkQuorumReachable(model: TrustModel, threshold: number): void {
+  for (const r of QUORUM_FLOW) {
+    const { values } = extractFeatures({ ...r, ratePressure: 0 }, model);
+    const { score } = scoreTrust(model, values);
+    if (!(score >= threshold)) {
+      throw new SigilError(
+        'setting_invalid',
+        `this change would lock the quorum out: ${r.loa}'s ${r.action} would score ` +
+          `${score.toFixed(3)}, below the threshold ${threshold}`,
+        { action: r.action, score, threshold },
+      );
+    }
+  }
+}
+
+/**
+ * A change is one Sigil can apply once committed: a setting (`{setting, value}`), a trust model
+ * (`{model}`) or a system-space write (`{write, id}`). Anything else is refused now
+ * ('unknown_setting', 'setting_invalid', 'model_invalid', 'change_invalid'), so nothing the
+ * quorum signs is a silent no-op, and no change may leave the quorum unable to sit again.
+ */
+function checkChange(core: RuntimeCore, model: TrustModel, change: JsonValue): void {
+  if (isSettingChange(change)) {
+    const { setting, value } = parseSettingChange(change);
+    if (setting === 'irl.threshold') checkQuorumReachable(model, value as number);
+    return;
+  }
+  if (typeof change === 'object' && change !== null && !Array.isArray(change)) {
+    if ('model' in change && hasOnly(change, ['model'])) {
+      checkQuorumReachable(parseTrustModel(change.model), core.config.irl.threshold);
+      return;
+    }
+    if ('write' in change && hasOnly(change, ['write', 'id'])) return;
+  }
+  throw new SigilError(
+    'change_invalid',
+    'a change is {"setting": key, "value": v}, {"model": …} or {"write": …, "id": …}',
+  );
+}
+
 /** Opens a proposal (Root); returns it with the id of the decision that allowed it. */
 export async function propose(
   core: RuntimeCore,
   caller: Caller,
   change: JsonValue,
+  model: TrustModel,
 ): Promise<{ proposal: Proposal; decision_id: string }> {
+  checkChange(core, model, change);
   const d = await core.require(caller, {
     action: 'system.propose',
     target: 'system/proposals',

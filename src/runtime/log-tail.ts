@@ -1,0 +1,56 @@
+/**
+ * Following the log: a state derived from the records of one kind, brought up to date by reading
+ * only what was sealed since the last look (by this instance or any other on the store). This is
+ * how an instance keeps what it derives from the log current without a full scan per request.
+ */
+import type { CanonLog, SealedRecord } from '../canon/log.ts';
+import type { RecordKind } from '../canon/record.ts';
+
+const PAGE = 1000;
+
+export class LogTail {
+  readonly #kind: RecordKind;
+  readonly #apply: (record: SealedRecord) => void;
+  /** The seq of the last record applied. */
+  #cursor: string | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+  #queued: Promise<boolean> | undefined;
+
+  constructor(kind: RecordKind, apply: (record: SealedRecord) => void) {
+    this.#kind = kind;
+    this.#apply = apply;
+  }
+
+  /**
+   * Applies, in log order, every record of the kind sealed since the last call; true when there
+   * was one. Reads run one at a time, and a call never joins a read that started before it, so
+   * what it applies covers every record sealed before the call.
+   */
+  catchUp(log: CanonLog): Promise<boolean> {
+    if (this.#queued) return this.#queued;
+    const run = this.#running.then(() => {
+      this.#queued = undefined;
+      return this.#read(log);
+    });
+    this.#queued = run;
+    this.#running = run.catch(() => undefined);
+    return run;
+  }
+
+  async #read(log: CanonLog): Promise<boolean> {
+    let applied = false;
+    for (;;) {
+      const page = await log.list({
+        kind: this.#kind,
+        limit: PAGE,
+        ...(this.#cursor !== undefined && { cursor: this.#cursor }),
+      });
+      for (const record of page.records) {
+        this.#apply(record);
+        this.#cursor = String(record.seq);
+        applied = true;
+      }
+      if (page.records.length < PAGE) return applied;
+    }
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * A committed setting change takes effect on every instance of a store, at its next decision,
+ * without a restart; a change Sigil could not apply is refused when proposed; nothing but a
+ * change the quorum committed moves the configuration.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { JsonValue } from '../../src/core/canonical.ts';
+import {
+  generateKeyPair,
+  publicKeyToRaw,
+  type Ed25519KeyPair as KeyPair,
+} from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { isSigilError } from '../../src/core/errors.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { signAttestation } from '../../src/quorum/index.ts';
+import { SigilRuntime, anonymousCaller, type Caller } from '../../src/runtime/index.ts';
+import { pgUrl } from '../canon/helpers/pg.ts';
+import { twoInstances, type Instances } from './instances.ts';
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => 'ok',
+    (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+  );
+}
+
+/** Root's witness and three Mentor witnesses, registered through `runtime`. */
+async function enrolWitnesses(runtime: SigilRuntime, root: Caller) {
+  const witnesses: Array<{ id: string; keys: KeyPair }> = ['w-root', 'w-m1', 'w-m2', 'w-m3'].map(
+    (id) => ({ id, keys: generateKeyPair() }),
+  );
+  for (const w of witnesses) {
+    await runtime.registerWitness(root, {
+      witness_id: w.id,
+      did: `did:sigil:${w.id}`,
+      role: w.id === 'w-root' ? 'root' : 'mentor',
+      public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
+    });
+  }
+  return witnesses;
+}
+
+/** Proposes, collects Root + 3 Mentor attestations and commits, all through `runtime`. */
+async function commitThrough(
+  runtime: SigilRuntime,
+  root: Caller,
+  witnesses: Array<{ id: string; keys: KeyPair }>,
+  change: JsonValue,
+) {
+  const proposal = await runtime.propose(root, change);
+  for (const w of witnesses) {
+    await runtime.attest(root, {
+      proposal_id: proposal.id,
+      witness_id: w.id,
+      signature: signAttestation(proposal, w.keys.privateKey),
+    });
+  }
+  return runtime.commit(root, proposal.id);
+}
+
+const READ = { action: 'module.run', target: 'modules/echo' };
+
+describe.each([
+  { backend: 'sqlite' as const, skip: false },
+  { backend: 'postgres' as const, skip: !pgUrl },
+])('committed settings on two instances ($backend)', ({ backend, skip }) => {
+  let env: Instances | undefined;
+  afterEach(async () => {
+    await env?.cleanup();
+    env = undefined;
+  });
+
+  it.skipIf(skip)(
+    'a threshold committed through one instance decides the next request on the other',
+    async () => {
+      env = await twoInstances(backend);
+      const { a, b } = env;
+      const rootA = await a.authenticate(env.rootToken);
+      const rootB = await b.authenticate(env.rootToken);
+      const { token } = await a.createToken(rootA, {
+        subject: 'did:sigil:op',
+        loa: 'operator',
+        signer: { type: 'human' },
+      });
+      const op = await b.authenticate(token);
+      const guestRead = { action: 'canon.read', target: 'canon/records' };
+      const before = await b.check(anonymousCaller(), guestRead);
+      expect(before).toMatchObject({ verdict: 'allow' });
+      expect(before.trust!.score).toBeLessThan(0.8);
+
+      const witnesses = await enrolWitnesses(a, rootA);
+      const { record } = await commitThrough(a, rootA, witnesses, {
+        setting: 'irl.threshold',
+        value: 0.8,
+      });
+      expect(record.kind).toBe('system_config');
+
+      const after = await b.check(anonymousCaller(), guestRead);
+      expect(after).toMatchObject({ verdict: 'deny', code: 'trust_below_threshold' });
+      expect(b.config.irl.threshold).toBe(0.8);
+      // The sealed decision names the threshold it was made against.
+      const sealed = await b.log.get(after.decision_id);
+      expect(sealed!.payload).toMatchObject({ state: { threshold: 0.8 } });
+
+      // Enforcement mode, rate limits and the quorum itself follow the same way.
+      await commitThrough(a, rootA, witnesses, {
+        setting: 'irl.enforcement_mode',
+        value: 'passive',
+      });
+      const passive = await b.check(op, READ);
+      expect(passive).toMatchObject({ verdict: 'allow', mode: 'passive' });
+      await commitThrough(a, rootA, witnesses, {
+        setting: 'rate_limit.operator',
+        value: { rate: 0.001, burst: 1 },
+      });
+      const first = await b.check(op, { ...READ, target: 'modules/echo/1' });
+      const second = await b.check(op, { ...READ, target: 'modules/echo/2' });
+      expect(first.code).not.toBe('rate_limited');
+      expect(second).toMatchObject({ verdict: 'deny', code: 'rate_limited' });
+      await commitThrough(a, rootA, witnesses, { setting: 'quorum.mentors_required', value: 1 });
+      const next = await b.propose(rootB, { setting: 'irl.threshold', value: 0.4 });
+      expect(next.required).toEqual({ root: 1, mentors: 1 });
+
+      // A restart derives the same configuration from the log.
+      const c = await env.reopen();
+      expect(c.config.irl).toMatchObject({ threshold: 0.8, enforcementMode: 'passive' });
+      expect(c.config.quorum.mentorsRequired).toBe(1);
+      expect(c.config.rateLimit.perLoa.operator).toEqual({ rate: 0.001, burst: 1 });
+    },
+    60_000,
+  );
+});
+
+describe('what a proposal may change', () => {
+  let env: Instances | undefined;
+  afterEach(async () => {
+    await env?.cleanup();
+    env = undefined;
+  });
+
+  it('refuses, at propose time, a key Sigil does not know, a bad value or an unknown shape', async () => {
+    env = await twoInstances('sqlite');
+    const { a } = env;
+    const root = await a.authenticate(env.rootToken);
+    const refused: Array<[JsonValue, string]> = [
+      [{ setting: 'threshold', value: 0.5 }, 'unknown_setting'],
+      [{ setting: 'irl.thresold', value: 0.5 }, 'unknown_setting'],
+      [{ setting: 'server.port', value: 80 }, 'unknown_setting'],
+      [{ setting: 'database_url', value: 'postgres://evil' }, 'unknown_setting'],
+      [{ setting: '__proto__', value: {} }, 'unknown_setting'],
+      [{ setting: 'toString', value: 1 }, 'unknown_setting'],
+      [{ setting: 'irl.threshold', value: 1.5 }, 'setting_invalid'],
+      [{ setting: 'irl.threshold', value: '0.5' }, 'setting_invalid'],
+      [{ setting: 'irl.threshold' }, 'setting_invalid'],
+      [{ setting: 'irl.threshold', value: 0.5, also: 'irl.enforcement_mode' }, 'setting_invalid'],
+      [{ setting: 'irl.enforcement_mode', value: 'off' }, 'setting_invalid'],
+      // A threshold Root's own commit could not pass would lock the quorum out for good.
+      [{ setting: 'irl.threshold', value: 0.95 }, 'setting_invalid'],
+      [{ setting: 'irl.threshold', value: 1 }, 'setting_invalid'],
+      [{ setting: 'quorum.mentors_required', value: 0 }, 'setting_invalid'],
+      [{ setting: 'rate_limit.guest', value: { rate: 0, burst: 1 } }, 'setting_invalid'],
+      [{ setting: 'rate_limit.guest', value: { rate: 1e9 } }, 'setting_invalid'],
+      [{ max_widgets: 7 }, 'change_invalid'],
+      [{ model: { version: 'x' } }, 'model_invalid'],
+      [{ model: null, setting_like: 1 }, 'change_invalid'],
+      [[{ setting: 'irl.threshold', value: 0 }], 'change_invalid'],
+      ['irl.threshold=0', 'change_invalid'],
+      [null, 'change_invalid'],
+    ];
+    const sizeBefore = await a.log.size();
+    for (const [change, code] of refused) {
+      expect(`${JSON.stringify(change)}: ${await codeOf(a.propose(root, change))}`).toBe(
+        `${JSON.stringify(change)}: ${code}`,
+      );
+    }
+    // Nothing was opened and nothing sealed: a refused change is not a proposal.
+    expect(await a.listProposals(root)).toEqual([]);
+    expect((await a.log.list({ kind: 'quorum_event' })).records).toEqual([]);
+    expect(await a.log.size()).toBe(sizeBefore + 1); // the listProposals decision
+  });
+
+  it('never moves the configuration without the quorum', async () => {
+    env = await twoInstances('sqlite');
+    const { a, b } = env;
+    const root = await a.authenticate(env.rootToken);
+    const witnesses = await enrolWitnesses(a, root);
+    const proposal = await a.propose(root, { setting: 'irl.threshold', value: 0 });
+    // Root's own witness and two Mentors: one signature short.
+    for (const w of witnesses.slice(0, 3)) {
+      await a.attest(root, {
+        proposal_id: proposal.id,
+        witness_id: w.id,
+        signature: signAttestation(proposal, w.keys.privateKey),
+      });
+    }
+    expect(await codeOf(a.commit(root, proposal.id))).toBe('quorum_required');
+    // A forged state row claiming a setting, and a proposal marked committed by hand, change nothing.
+    await a.log.state.put('runtime', 'config', { irl: { threshold: 0 } });
+    await a.log.state.put('proposals', proposal.id, {
+      ...(proposal as unknown as Record<string, JsonValue>),
+      status: 'committed',
+    } as JsonValue);
+    await b.check(await b.authenticate(env.rootToken), READ);
+    expect(b.config.irl.threshold).toBe(0.4);
+    expect(a.config.irl.threshold).toBe(0.4);
+    // A change the quorum sealed before Sigil checked settings (an unknown key) stays a no-op.
+    await a.log.append({
+      kind: 'system_config',
+      tenant: 'default',
+      space: 'system',
+      payload: { change: { setting: 'threshold', value: 0 } },
+    });
+    await b.check(await b.authenticate(env.rootToken), READ);
+    expect(b.config.irl.threshold).toBe(0.4);
+  });
+});

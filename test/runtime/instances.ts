@@ -1,0 +1,50 @@
+/** Two runtimes on one store (one data dir, one SQLite file or one PostgreSQL database). */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.ts';
+import { SigilRuntime } from '../../src/runtime/index.ts';
+import { freshDatabase } from '../canon/helpers/pg.ts';
+
+export interface Instances {
+  a: SigilRuntime;
+  b: SigilRuntime;
+  rootToken: string;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  reopen(): Promise<SigilRuntime>;
+  cleanup(): Promise<void>;
+}
+
+export async function twoInstances(backend: 'sqlite' | 'postgres'): Promise<Instances> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sigil-settings-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    SIGIL_MASTER_KEY: randomBytes(32).toString('base64'),
+    ...(backend === 'postgres'
+      ? { MMF_DB_BACKEND: 'postgres', MMF_DATABASE_URL: await freshDatabase() }
+      : {}),
+  };
+  const config = loadConfig({ env, dataDir });
+  const boot = await SigilRuntime.bootstrap({ config, env });
+  const a = boot.runtime;
+  const b = await SigilRuntime.open({ config, env });
+  const opened: SigilRuntime[] = [a, b];
+  return {
+    a,
+    b,
+    rootToken: boot.rootToken!,
+    dataDir,
+    env,
+    async reopen() {
+      const r = await SigilRuntime.open({ config, env });
+      opened.push(r);
+      return r;
+    },
+    async cleanup() {
+      for (const r of opened) await r.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
