@@ -149,7 +149,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
       });
     }
-    const proposal = await runtime.propose(root, { setting: 'x', value: 1 });
+    const proposal = await runtime.propose(root, { setting: 'irl.threshold', value: 0.5 });
     proposalId = proposal.id;
     await runtime.attest(root, {
       proposal_id: proposal.id,
