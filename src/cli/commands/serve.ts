@@ -3,6 +3,8 @@
  * initialised on first start and its Root token printed once. SIGTERM/SIGINT stop accepting
  * connections, finish in-flight requests, then close the runtime (drain appends, final
  * checkpoint). A second signal, or a shutdown longer than 15 s, exits at once with status 1.
+ * Ctrl-C under `npm start` reaches the server twice (from the terminal and forwarded by npm),
+ * so a repeat within a second of the first signal is that echo, not a second request.
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -22,6 +24,7 @@ interface ServeOptions extends GlobalOptions {
 }
 
 const SHUTDOWN_LIMIT_MS = 15_000;
+const SIGNAL_ECHO_MS = 1_000;
 
 /** The URL a listening server answers on (IPv6 hosts in brackets). */
 function urlOf(address: AddressInfo): string {
@@ -97,13 +100,14 @@ export function registerServe(program: Command): void {
       write(`sigil listening on ${url}`);
     }
 
-    let stopping = false;
+    let stoppingSince: number | undefined;
     const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
+      if (stoppingSince !== undefined) {
+        if (Date.now() - stoppingSince < SIGNAL_ECHO_MS) return;
         process.stderr.write(`sigil: ${signal} again, exiting without a final checkpoint\n`);
         process.exit(1);
       }
-      stopping = true;
+      stoppingSince = Date.now();
       const limit = setTimeout(() => {
         process.stderr.write('sigil: shutdown took too long, exiting\n');
         process.exit(1);
