@@ -37,11 +37,27 @@ export function attestationsNs(proposalId: string): string {
 }
 
 /** Kinds a user may write: they govern nothing, so they project to no view. */
-export const USER_DATA_KINDS: readonly RecordKind[] = ['user_data', 'rag_doc'];
+export const USER_DATA_KINDS: readonly RecordKind[] = ['user_data', 'audit_record', 'rag_doc'];
 
-/** True when records of this kind may only be written by the runtime's adjudicated paths. */
-export function isReservedKind(kind: string): boolean {
-  return !(USER_DATA_KINDS as readonly string[]).includes(kind);
+/**
+ * Refuses ('kind_reserved') a draft a user may not write: a governing kind (decision,
+ * system_config, token_event, …), which only the runtime's adjudicated paths seal, or the
+ * system space, which changes only through a quorum proposal.
+ */
+export function assertUserDraft(draft: { kind: string; space?: string }): void {
+  if (!(USER_DATA_KINDS as readonly string[]).includes(draft.kind)) {
+    throw new SigilError(
+      'kind_reserved',
+      `kind ${draft.kind} is written only by Sigil itself; users write ${USER_DATA_KINDS.join(', ')}`,
+      { kind: draft.kind },
+    );
+  }
+  if (draft.space === 'system') {
+    throw new SigilError(
+      'kind_reserved',
+      'the system space changes only through a quorum proposal',
+    );
+  }
 }
 
 /** The kinds whose records project to views; no other record is read to build them. */

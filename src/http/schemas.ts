@@ -4,6 +4,7 @@
  * `components.schemas` and is referenced everywhere it is used.
  */
 import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
+import { RECORD_KINDS } from '../canon/record.ts';
 
 /** A JSON schema as a plain object (draft 2020-12 / OpenAPI 3.1 subset that Ajv also checks). */
 export type JsonSchema = Record<string, unknown>;
@@ -472,6 +473,8 @@ export const WriteRequest = named(
   strict(
     {
       id: str(256, { pattern: '^[A-Za-z0-9._:-]{1,256}$' }),
+      // Any record kind parses; the runtime refuses the governing ones ('kind_reserved').
+      kind: { type: 'string', enum: [...RECORD_KINDS] },
       payload: JsonValue,
       links: array(Link, 64),
       space: { type: 'string', enum: ['user', 'system'] },

@@ -39,6 +39,7 @@ import {
   type TrustModel,
 } from '../policy/index.ts';
 import type { Proposal, QuorumStatus, WitnessEntry } from '../quorum/index.ts';
+import { assertUserDraft } from '../canon/views.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
 import { TENANT, asJson, iso, type FrozenDecision, type RuntimeCore } from './core.ts';
 import {
@@ -557,8 +558,16 @@ export class SigilRuntime {
   /** A user-space write; a system-space write becomes a quorum proposal, never a direct write. */
   async writeRecord(
     caller: Caller,
-    input: { id?: string; payload: JsonValue; links?: Link[]; space?: 'user' | 'system' },
+    input: {
+      id?: string;
+      kind?: RecordKind;
+      payload: JsonValue;
+      links?: Link[];
+      space?: 'user' | 'system';
+    },
   ): Promise<{ record?: SealedRecord; proposal?: Proposal; decision_id: string }> {
+    const kind = input.kind ?? 'user_data';
+    assertUserDraft({ kind });
     if (input.space === 'system') {
       return propose(
         this.#core,
@@ -572,11 +581,42 @@ export class SigilRuntime {
       target: `canon/user/${input.id ?? 'new'}`,
       payload: input.payload,
     });
-    const record = await this.#core.append('user_data', input.payload, {
+    const record = await this.#core.append(kind, input.payload, {
       links: [...(input.links ?? []), { rel: 'decision', id: d.decision_id }],
       ...(input.id !== undefined ? { id: input.id } : {}),
     });
     return { record, decision_id: d.decision_id };
+  }
+
+  /**
+   * User-data records in one transaction (`sigil canon append`), adjudicated as one
+   * `canon.user.write` decision that each record links to. A governing kind or the system space
+   * anywhere is 'kind_reserved' (details.index names the draft) and nothing is written.
+   */
+  async writeRecords(
+    caller: Caller,
+    drafts: readonly RecordDraft[],
+  ): Promise<{ records: SealedRecord[]; decision_id: string }> {
+    drafts.forEach((draft, index) => {
+      try {
+        assertUserDraft(draft);
+      } catch (err) {
+        if (!isSigilError(err)) throw err;
+        throw new SigilError(err.code, err.message, { ...err.details, index });
+      }
+    });
+    const d = await this.require(caller, {
+      action: 'canon.user.write',
+      target: 'canon/user/batch',
+      payload: { records: drafts.length },
+    });
+    const records = await this.log.appendMany(
+      drafts.map((draft) => ({
+        ...draft,
+        links: [...(draft.links ?? []), { rel: 'decision', id: d.decision_id }],
+      })),
+    );
+    return { records, decision_id: d.decision_id };
   }
 
   async getRecord(caller: Caller, id: string): Promise<SealedRecord> {

@@ -101,6 +101,23 @@ describe('sigil canon commands', () => {
     expect(JSON.parse(list.stdout)).toEqual({ records: [], next_cursor: null });
   });
 
+  it('append refuses a governing kind, naming the line, and writes nothing of the file', async () => {
+    for (const [kind, extra] of [
+      ['decision', {}],
+      ['system_config', { space: 'system' }],
+      ['token_event', {}],
+      ['user_data', { space: 'system' }],
+    ] as const) {
+      const text = [line(0), line(1, { kind, ...extra }), line(2)].join('\n');
+      const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', '-'], {}, text);
+      expect(r.code, kind).toBe(1);
+      expect(r.stderr).toMatch(/^sigil: kind_reserved: line 2: /);
+    }
+    const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json']);
+    const kinds = (JSON.parse(list.stdout) as { records: Array<{ kind: string }> }).records;
+    expect(kinds.map((k) => k.kind)).toEqual(['license_event', 'token_event']);
+  });
+
   it('appends a file and stdin, then gets and lists', async () => {
     const good = file(
       'good.ndjson',
@@ -108,7 +125,7 @@ describe('sigil canon commands', () => {
     );
     const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', good, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 2, last_seq: 6 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 3, last_seq: 7 });
     const stdin = await sigil(
       ['canon', 'append', '--data-dir', dataDir, '--file', '-'],
       {},
@@ -117,7 +134,8 @@ describe('sigil canon commands', () => {
     expect(stdin.code, stdin.stderr).toBe(0);
     expect(stdin.stdout).toMatch(/appended 1 records .*records\/s/);
 
-    // init sealed the Root license and token events at seq 0 and 1.
+    // init sealed the Root license and token events at seq 0 and 1; each append is preceded by
+    // its canon.user.write decision (seq 2 and 8).
     const list = await sigil([
       'canon',
       'list',
@@ -133,7 +151,7 @@ describe('sigil canon commands', () => {
       records: Array<{ id: string; seq: number }>;
       next_cursor: string;
     };
-    expect(page.records.map((x) => x.seq)).toEqual([2, 3, 4, 5]);
+    expect(page.records.map((x) => x.seq)).toEqual([3, 4, 5, 6]);
     const next = await sigil([
       'canon',
       'list',
@@ -143,13 +161,13 @@ describe('sigil canon commands', () => {
       '--cursor',
       page.next_cursor,
     ]);
-    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([6, 7]);
+    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([7, 8, 9]);
     const audits = await sigil(['canon', 'list', '--data-dir', dataDir, '--kind', 'audit_record']);
     expect(audits.stdout.trim().split('\n')).toHaveLength(1);
     ids = page.records.map((x) => x.id);
 
     const get = await sigil(['canon', 'get', ids[2]!, '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 4, payload: { i: 2 } });
+    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 5, payload: { i: 2 } });
     const missing = await sigil(['canon', 'get', 'rec_nope', '--data-dir', dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not_found/);
@@ -158,9 +176,9 @@ describe('sigil canon commands', () => {
   it('validates, and names the seq after tampering', async () => {
     const ok = await sigil(['validate', '--file', dataDir]);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^ok: 8 records/);
+    expect(ok.stdout).toMatch(/^ok: 10 records/);
     const json = await sigil(['validate', '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 8 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 10 });
 
     const db = new Database(join(dataDir, 'canon.db'));
     const { body } = db.prepare('SELECT body FROM records WHERE seq = 2').get() as { body: Buffer };
@@ -191,11 +209,11 @@ describe('sigil canon commands', () => {
     const cpJson = JSON.parse(
       (await sigil(['log', 'checkpoint', '--data-dir', dataDir, '--json'])).stdout,
     );
-    expect(cpJson).toMatchObject({ size: 8 });
+    expect(cpJson).toMatchObject({ size: 10 });
 
     const prove = await sigil(['log', 'prove', '--data-dir', dataDir, '--seq', '3']);
     expect(prove.code, prove.stderr).toBe(0);
-    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 8 });
+    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 10 });
     const proof = file('proof.json', prove.stdout);
     const vkFile = file('vkey.txt', `${verifierKey}\n`);
     for (const key of [verifierKey, vkFile, toRawKey(verifierKey)]) {
@@ -247,7 +265,7 @@ describe('sigil canon commands', () => {
     const noOld = await sigil([...verifyArgs, '--pub-key', verifierKey]);
     expect(noOld.code).toBe(2);
     expect(noOld.stderr).toMatch(/--old-checkpoint is required/);
-    // The proof from size 2 joins only a size-2 checkpoint, never the size-8 one.
+    // The proof from size 2 joins only a size-2 checkpoint, never the size-10 one.
     const mismatched = await sigil([
       ...verifyArgs,
       '--old-checkpoint',
@@ -263,14 +281,14 @@ describe('sigil canon commands', () => {
       '--data-dir',
       dataDir,
       '--from',
-      '8',
+      '10',
       '--json',
     ]);
     const c = await sigil([
       'log',
       'verify-proof',
       '--proof',
-      file('c8.json', fromNote.stdout),
+      file('c10.json', fromNote.stdout),
       '--old-checkpoint',
       note,
       '--pub-key',

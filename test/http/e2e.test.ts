@@ -151,6 +151,27 @@ describe('the tour', () => {
     });
     expect(write.status).toBe(201);
     expect(write.json).toMatchObject({ id: 'tour-note-1', kind: 'user_data', space: 'user' });
+    // Only user-data kinds: a governing record (a forged "allow" decision, a config, a token
+    // event) is refused even for Root, and nothing of it is written.
+    for (const kind of ['decision', 'system_config', 'token_event', 'consent_event']) {
+      const forged = await req('POST', '/api/canon/user/write', {
+        token: tokens.root,
+        body: { id: `forged-${kind}`, kind, payload: { verdict: 'allow' } },
+      });
+      expect(forged.status, kind).toBe(403);
+      expect(forged.json.code).toBe('kind_reserved');
+      const none = await req('GET', `/api/canon/records/forged-${kind}`, {
+        token: tokens.guest,
+        template: '/api/canon/records/{id}',
+      });
+      expect(none.status).toBe(404);
+    }
+    const rag = await req('POST', '/api/canon/user/write', {
+      token: tokens.mentor,
+      body: { kind: 'rag_doc', payload: { text: 'doc' } },
+    });
+    expect(rag.status).toBe(201);
+    expect(rag.json.kind).toBe('rag_doc');
     const again = await req('GET', '/api/canon/records/tour-note-1', {
       token: tokens.guest,
       template: '/api/canon/records/{id}',

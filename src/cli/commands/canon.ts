@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { readyDrafts } from '../../canon/append.ts';
+import { assertUserDraft, USER_DATA_KINDS } from '../../canon/views.ts';
 import { RECORD_KINDS, type RecordDraft, type RecordKind } from '../../canon/record.ts';
 import { isSigilError, SigilError } from '../../core/errors.ts';
 import { intOption, withLog, withLogOptions } from '../context.ts';
 import { printResult, type GlobalOptions } from '../output.ts';
+import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
-interface AppendOptions extends GlobalOptions {
+interface AppendOptions extends CallerOptions {
   file: string;
 }
 
@@ -20,7 +22,8 @@ interface ListCliOptions extends GlobalOptions {
 
 /**
  * Parses NDJSON drafts (blank lines skipped). Every line is parsed and validated before
- * anything is written; the first bad line is reported as `line N: reason` ('bad_request').
+ * anything is written; the first bad line is reported as `line N: reason` ('bad_request', or
+ * 'kind_reserved' for a draft of a kind only Sigil writes).
  */
 export function parseDraftLines(text: string): RecordDraft[] {
   const drafts: unknown[] = [];
@@ -35,14 +38,23 @@ export function parseDraftLines(text: string): RecordDraft[] {
     lineOf.push(i + 1);
   });
   try {
-    // Validated here for line numbers; the log validates (and canonicalises) again on append.
-    return readyDrafts(drafts).map(({ payloadJson: _payloadJson, ...draft }) => draft);
+    // Validated here for line numbers; the runtime and the log check again on append.
+    return readyDrafts(drafts).map(({ payloadJson: _payloadJson, ...draft }, index) => {
+      try {
+        assertUserDraft(draft);
+      } catch (err) {
+        throw new SigilError((err as SigilError).code, (err as SigilError).message, { index });
+      }
+      return draft;
+    });
   } catch (err) {
     const index = isSigilError(err) ? err.details?.index : undefined;
     if (typeof index !== 'number') throw err;
-    throw new SigilError('bad_request', `line ${lineOf[index]}: ${(err as SigilError).message}`, {
+    const e = err as SigilError;
+    const code = e.code === 'kind_reserved' ? e.code : 'bad_request';
+    throw new SigilError(code, `line ${lineOf[index]}: ${e.message}`, {
       line: lineOf[index],
-      code: (err as SigilError).code,
+      code: e.code,
     });
   }
 }
@@ -56,21 +68,26 @@ function readInput(file: string): string {
 }
 
 function registerAppend(canon: Command): void {
-  withLogOptions(
-    canon
-      .command('append')
-      .description(
-        'append NDJSON records ({kind, tenant, space, payload, links?} per line) atomically',
-      )
-      .requiredOption('--file <file>', 'NDJSON file, or - for stdin'),
+  withTokenOption(
+    withLogOptions(
+      canon
+        .command('append')
+        .description(
+          'append NDJSON user records ({kind, tenant, space, payload, links?} per line; kind ' +
+            `${USER_DATA_KINDS.join(', ')}) atomically, adjudicated as one canon.user.write decision`,
+        )
+        .requiredOption('--file <file>', 'NDJSON file, or - for stdin'),
+    ),
   ).action(async (opts: AppendOptions) => {
     const drafts = parseDraftLines(readInput(opts.file));
     if (drafts.length === 0) throw new SigilError('bad_request', 'no records in the input');
-    const result = await withLog(opts, async (log) => {
+    const result = await withRuntime(opts, async (runtime) => {
+      const caller = await callerFor(runtime, opts);
       const started = performance.now();
-      const records = await log.appendMany(drafts);
+      const { records, decision_id } = await runtime.writeRecords(caller, drafts);
       const ms = performance.now() - started;
       return {
+        decision_id,
         count: records.length,
         first_seq: records[0]!.seq,
         last_seq: records[records.length - 1]!.seq,

@@ -17,6 +17,7 @@ import {
 
 interface WriteBody {
   id?: string;
+  kind?: RecordKind;
   payload: JsonValue;
   links?: Link[];
   space?: 'user' | 'system';
@@ -33,7 +34,8 @@ export function canonRoutes(add: AddRoute): void {
   add<WriteBody>({
     method: 'POST',
     url: '/api/canon/user/write',
-    summary: 'Writes a sealed user-space record; a system-space write becomes a quorum proposal',
+    summary:
+      'Writes a sealed user-space record (kind user_data, audit_record or rag_doc; a governing kind is kind_reserved); a system-space write becomes a quorum proposal',
     tag: 'canon',
     auth: 'caller',
     loa: 'mentor (operator with allow_operator_canon_write)',
