@@ -4,6 +4,7 @@
  * the CSP holds (no violations, no console errors), that nothing secret lands in Web Storage or
  * in script-readable cookies, and that signing out ends the server session.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,9 @@ import {
   tempDataDir,
   type ServerProcess,
 } from '../http/helpers.ts';
+import { publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
 import {
   accessibilityProblems,
   ensureDashboardBuilt,
@@ -396,5 +400,134 @@ describe('the pages, with real data', () => {
     })`);
     expect(saved).not.toMatch(/sgl_|csrf|sigil_session/);
     expect(await webStorage(w.page)).toBe('');
+  });
+});
+
+describe('quorum and approvals in the browser', () => {
+  let w: Watched;
+
+  beforeAll(async () => {
+    w = await watchedPage(browser);
+    await signIn(w.page, root);
+  });
+
+  afterAll(async () => {
+    expect(unexpected(w)).toEqual([]);
+    await w.context.close();
+  });
+
+  it('attests with keys loaded for one signature, a pasted signature, then commits', async () => {
+    const roles = ['root', 'mentor', 'mentor', 'mentor'] as const;
+    const keys = roles.map(() => generateKeyPairSync('ed25519'));
+    for (const [i, role] of roles.entries()) {
+      const r = await call(server.url, 'POST', '/api/canon/system/witnesses', {
+        token: root,
+        body: {
+          witness_id: `dash-w${i}`,
+          did: `did:sigil:dash-witness-${i}`,
+          role,
+          public_key: toBase64Url(publicKeyToRaw(keys[i]!.publicKey)),
+        },
+      });
+      expect(r.status, r.text).toBe(201);
+    }
+    const proposed = await call(server.url, 'POST', '/api/canon/system/propose', {
+      token: root,
+      body: { change: { setting: 'dashboard_test', value: 1 } },
+    });
+    expect(proposed.status).toBe(201);
+    const proposal = proposed.body as Proposal;
+
+    await w.page.goto(`${server.url}/#/quorum`);
+    await w.page.getByRole('table', { name: 'Proposals' }).waitFor();
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'quorum');
+    await w.page.goto(`${server.url}/#/quorum/${proposal.id}`);
+    const progress = w.page.getByTestId('quorum-progress');
+    await expect.poll(() => progress.textContent()).toBe('Root 0 of 1 · Mentors 0 of 3');
+
+    // a wrong key is refused by the server, in words
+    await w.page.getByLabel('Witness id').fill('dash-w0');
+    await w.page
+      .getByLabel(/Private key/)
+      .fill(keys[1]!.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    await w.page.getByRole('button', { name: 'Attest' }).click();
+    await expect.poll(() => w.page.getByRole('alert').textContent()).toMatch(/signature_invalid/);
+
+    for (let i = 0; i < 3; i++) {
+      await w.page.getByLabel('Witness id').fill(`dash-w${i}`);
+      await w.page
+        .getByLabel(/Private key/)
+        .fill(keys[i]!.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      await w.page.getByRole('button', { name: 'Attest' }).click();
+      await expect
+        .poll(() => progress.textContent())
+        .toContain(i === 0 ? 'Root 1' : `Mentors ${i} of 3`);
+      // the key left the page with the form
+      expect(await w.page.getByLabel(/Private key/).inputValue()).toBe('');
+    }
+    // the last one as a signature made offline and pasted
+    await w.page.getByLabel('Witness id').fill('dash-w3');
+    await w.page
+      .getByLabel(/signature made offline/)
+      .fill(signAttestation(proposal, keys[3]!.privateKey));
+    await w.page.getByRole('button', { name: 'Attest' }).click();
+    await expect
+      .poll(() => progress.textContent())
+      .toBe('Root 1 of 1 · Mentors 3 of 3 · quorum reached');
+
+    await w.page.getByRole('button', { name: 'Commit', exact: true }).click();
+    await w.page.getByRole('button', { name: 'Confirm commit' }).click();
+    await expect
+      .poll(() => w.page.getByTestId('proposal-status').textContent())
+      .toBe('Status: committed');
+    const after = (
+      await call(server.url, 'GET', `/api/canon/system/proposals/${proposal.id}`, {
+        token: root,
+      })
+    ).body as Json;
+    expect(after.proposal.status).toBe('committed');
+    expect(await webStorage(w.page)).toBe('');
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'proposal');
+  });
+
+  it('approvals: the empty queue, and a Mentor-only page for lower levels', async () => {
+    await w.page.goto(`${server.url}/#/approvals`);
+    await expect
+      .poll(() => w.page.getByRole('region', { name: 'Waiting' }).textContent())
+      .toContain('No tool call is waiting for approval.');
+    expect(await accessibilityProblems(w.page)).toEqual([]);
+    await screenshot(w.page, 'approvals');
+
+    const observer = (
+      await call(server.url, 'POST', '/api/tokens', {
+        token: root,
+        body: { subject: 'did:sigil:dash-observer', loa: 'observer' },
+      })
+    ).body as Json;
+    const o = await watchedPage(browser);
+    try {
+      await signIn(o.page, observer.token as string);
+      await o.page.goto(`${server.url}/#/approvals`);
+      await expect
+        .poll(() => o.page.getByRole('alert').textContent())
+        .toMatch(/^loa_insufficient: approvals are listed for Mentors and Root/);
+      // a denied action shows its decision, linked
+      await o.page.goto(`${server.url}/#/quorum`);
+      const enrol = o.page.getByRole('form', { name: 'Enrol a witness' });
+      await enrol.getByLabel('Witness id').fill('nope');
+      await enrol.getByLabel('DID').fill('did:sigil:nope');
+      await enrol.getByLabel(/Public key/).fill('A'.repeat(43));
+      await enrol.getByRole('button', { name: 'Enrol' }).click();
+      const alert = o.page.getByRole('region', { name: 'Enrol a witness key' }).getByRole('alert');
+      await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
+      await alert.getByRole('link').click();
+      await expect.poll(() => o.page.getByTestId('verdict').textContent()).toMatch(/denied/);
+      await screenshot(o.page, 'denied-decision');
+      expect(unexpected(o)).toEqual([]);
+    } finally {
+      await o.context.close();
+    }
   });
 });

@@ -3,9 +3,11 @@ import './style.css';
 import { render } from 'preact';
 import { signal } from '@preact/signals';
 import { resume, signOut, type Me } from './api.ts';
+import { Approvals } from './pages/Approvals.tsx';
 import { Decisions } from './pages/Decisions.tsx';
 import { Log } from './pages/Log.tsx';
 import { Overview } from './pages/Overview.tsx';
+import { Quorum } from './pages/Quorum.tsx';
 import { SignIn } from './pages/SignIn.tsx';
 import { href, route } from './router.ts';
 import { ErrorNote } from './ui.tsx';
@@ -18,6 +20,8 @@ const PAGES: Array<{ id: string; title: string; page: () => preact.JSX.Element }
   { id: 'overview', title: 'Overview', page: Overview },
   { id: 'decisions', title: 'Decisions', page: Decisions },
   { id: 'log', title: 'Log', page: Log },
+  { id: 'quorum', title: 'Quorum', page: Quorum },
+  { id: 'approvals', title: 'Approvals', page: Approvals },
 ];
 
 function Nav({ who }: { who: Me }) {

@@ -128,3 +128,35 @@ export interface ConsistencyProof {
   root1: string;
   root2: string;
 }
+
+export interface Proposal {
+  id: string;
+  change: unknown;
+  change_hash: string;
+  required: { root: number; mentors: number };
+  proposer: string;
+  created_at: string;
+  expires_at: string;
+  status: 'pending' | 'committed';
+  attestations: Array<{ witness_id: string; attested_at: string }>;
+}
+
+export interface QuorumStatus {
+  root: number;
+  mentors: number;
+  required: { root: number; mentors: number };
+  satisfied: boolean;
+  counted: Array<{ witness_id: string; authority: string; timestamp: string }>;
+  rejected: Array<{ witness_id: string; reason: string }>;
+}
+
+export interface Approval {
+  id: string;
+  decision_id: string;
+  action: string;
+  target: string;
+  summary: string;
+  requested_by: string;
+  status: string;
+  created_at: string;
+}
