@@ -1,7 +1,9 @@
 /**
  * Who is calling: a Bearer token, or a session cookie from POST /api/session. Runs before the
- * body is read. Routes marked `caller` need credentials (none → 401 `unauthenticated`); a bad,
- * expired or revoked token is 401 `token_invalid`. A cookie session must also send a valid
+ * body is read. One rule for every route: no credentials at all is the anonymous Guest, whom the
+ * runtime adjudicates like anyone else (denied with 403 `loa_insufficient` wherever a Guest may
+ * not go, and the denial sealed); credentials that are sent must be good — a bad, expired or
+ * revoked token is 401 `token_invalid`, an ended session 401 `unauthenticated`. A cookie session must also send a valid
  * `X-CSRF-Token` on every state-changing request (else 403 `csrf_invalid`). Public routes
  * ignore credentials altogether.
  */
@@ -61,9 +63,6 @@ export function registerAuth(
         }
       }
       return;
-    }
-    if (auth === 'caller') {
-      throw new SigilError('unauthenticated', 'send "Authorization: Bearer <token>" or sign in');
     }
     req.caller = anonymousCaller();
   });

@@ -81,7 +81,8 @@ function operation(spec: RouteSpec, components: Map<string, unknown>): Record<st
     operationId: `${spec.method.toLowerCase()}${spec.url.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
     summary: spec.summary,
     tags: [spec.tag],
-    security: spec.auth === 'caller' ? [{ bearer: [] }, { session: [] }] : [],
+    // `{}`: a caller route also answers the anonymous Guest (who is adjudicated like anyone).
+    security: spec.auth === 'caller' ? [{}, { bearer: [] }, { session: [] }] : [],
     responses,
   };
   if (spec.loa) op['x-sigil-loa'] = spec.loa;

@@ -11,11 +11,11 @@ import type { JsonSchema } from './schemas.ts';
 import type { SessionStore } from './sessions.ts';
 
 /**
- * Who may call a route: `public` needs no credentials (health, audit proofs, license check);
- * `caller` needs a Bearer token or a session cookie (and the runtime then adjudicates);
- * `optional` takes credentials when given and answers the anonymous Guest otherwise.
+ * Who may call a route: `public` ignores credentials (health, audit proofs, license check);
+ * `caller` takes a Bearer token or a session cookie and, without either, the anonymous Guest,
+ * and the runtime then adjudicates (a route above Guest answers 403 `loa_insufficient`).
  */
-export type RouteAuth = 'public' | 'caller' | 'optional';
+export type RouteAuth = 'public' | 'caller';
 
 /** What a handler gets: the parsed parts of the request and the authenticated caller. */
 export interface RouteContext<B, Q, P> {

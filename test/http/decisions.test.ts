@@ -112,14 +112,17 @@ describe('GET /api/decisions', () => {
     expect(seen).toEqual(['tokens/2', 'tokens/1', 'tokens/0']);
   });
 
-  it('refuses bad filters, and callers without credentials', async () => {
+  it('refuses bad filters and bad credentials; no credentials is the anonymous Guest', async () => {
     for (const q of ['verdict=maybe', 'limit=0', 'limit=201', 'since=yesterday', 'extra=1']) {
       const a = await call(server.url, 'GET', `/api/decisions?${q}`, { token: tokens.guest! });
       expect(a.status, q).toBe(400);
       expect(problemIssues(a)).toEqual([]);
     }
     const anon = await call(server.url, 'GET', '/api/decisions');
-    expect(anon.status).toBe(401);
+    expect(anon.status).toBe(200);
+    const bad = await call(server.url, 'GET', '/api/decisions', { token: 'sgl_not-a-token' });
+    expect(bad.status).toBe(401);
+    expect((bad.body as Json).code).toBe('token_invalid');
   });
 });
 

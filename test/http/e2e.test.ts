@@ -841,6 +841,39 @@ describe('every endpoint × every LOA', () => {
     60_000,
   );
 
+  it('answers no credentials as the anonymous Guest on every route, and a bad token 401', async () => {
+    for (const c of cases) {
+      // Anonymous callers share one bucket per address, refilled at a Guest's 2 per second.
+      await new Promise((r) => setTimeout(r, 550));
+      const a = await req(c.method, c.path('guest'), {
+        template: c.template,
+        ...(c.body ? { body: c.body('guest') } : {}),
+      });
+      const key = `anonymous ${c.method} ${c.template}`;
+      if (!loaAtLeast('guest', requiredLoa(c.action)!)) {
+        expect(`${key}: ${a.status} ${a.json.code}`).toBe(`${key}: 403 loa_insufficient`);
+      } else {
+        expect(`${key}: ${a.status}`, a.text).toBe(`${key}: ${c.allowed}`);
+      }
+    }
+    const whoami = await req('GET', '/api/whoami');
+    expect(whoami.json.caller).toMatchObject({ loa: 'guest', verified: false });
+    const minted = await req('POST', '/api/tokens', {
+      token: root,
+      body: { subject: 'did:sigil:soon-revoked', loa: 'guest' },
+    });
+    const gone = await req('DELETE', `/api/tokens/${minted.json.info.id}`, {
+      token: root,
+      template: '/api/tokens/{id}',
+    });
+    expect(gone.status).toBe(200);
+    for (const token of ['sgl_not-a-token', `sgl_${'A'.repeat(43)}`, minted.json.token]) {
+      const a = await req('GET', '/api/canon/records', { token });
+      expect(a.status, token).toBe(401);
+      expect(a.json.code).toBe('token_invalid');
+    }
+  }, 120_000);
+
   it('every documented operation was answered successfully at least once', () => {
     const ok = new Set(
       [...api.seen].filter((k) => /\s[23]\d\d$/.test(k)).map((k) => k.replace(/\s\d+$/, '')),
@@ -855,6 +888,23 @@ describe('every endpoint × every LOA', () => {
 });
 
 describe('rate limiting', () => {
+  it("a Guest's burst of plain reads is allowed, then 429, never a trust denial", async () => {
+    const t = await req('POST', '/api/tokens', {
+      token: root,
+      body: { subject: 'did:sigil:eager-guest', loa: 'guest' },
+    });
+    const answers: string[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 14; i++) {
+      const a = await req('GET', '/api/canon/records?limit=1', { token: t.json.token });
+      answers.push(a.status === 200 ? '200' : `${a.status} ${a.json.code}`);
+    }
+    expect(Date.now() - started).toBeLessThan(3000);
+    // A Guest's bucket holds 10; the reads beyond it wait for the limiter, never for trust.
+    expect(answers.slice(0, 10)).toEqual(Array(10).fill('200'));
+    for (const a of answers.slice(10)) expect(['200', '429 rate_limited']).toContain(a);
+  });
+
   it('answers 429 rate_limited with Retry-After once a caller exceeds its bucket', async () => {
     const tiny = tempDataDir('[rate_limit]\nobserver = { rate = 0.2, burst = 3 }\n');
     const s = await startServer(tiny.dataDir, tiny.config);

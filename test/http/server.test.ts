@@ -171,7 +171,11 @@ describe('the OpenAPI document', () => {
     for (const [, name] of text.matchAll(/"#\/components\/schemas\/([^"]+)"/g)) {
       expect(doc.components.schemas[name!], name).toBeDefined();
     }
-    expect(doc.paths['/api/trust/check'].post.security).toEqual([{ bearer: [] }, { session: [] }]);
+    expect(doc.paths['/api/trust/check'].post.security).toEqual([
+      {},
+      { bearer: [] },
+      { session: [] },
+    ]);
     expect(doc.paths['/api/log/checkpoint'].get.security).toEqual([]);
     expect(
       doc.paths['/api/trust/check'].post.requestBody.content['application/json'].schema,

@@ -84,7 +84,7 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     url: '/api/whoami',
     summary: 'The caller these credentials make (the anonymous Guest without any)',
     tag: 'session',
-    auth: 'optional',
+    auth: 'caller',
     responses: {
       200: {
         description: 'The caller and the runtime identity',
