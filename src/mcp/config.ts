@@ -39,6 +39,12 @@ const upstreamSchema = z
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     headers: stringMap.optional(),
     timeout_ms: timeoutMs.optional(),
+    /** What the agent's names start with (`<prefix>__<tool>`); "" exports the upstream's own. */
+    prefix: z
+      .string()
+      .max(32)
+      .regex(/^$|^[a-z0-9](?:[a-z0-9-]|_(?=[a-z0-9-]))*$/, 'empty, or like an upstream name')
+      .optional(),
   })
   .strict()
   .superRefine((u, ctx) => {
@@ -66,6 +72,7 @@ const policySchema = z
     tool: z.string().min(1).optional(),
     resource: z.string().min(1).optional(),
     prompt: z.string().min(1).optional(),
+    request: z.string().min(1).optional(),
     min_loa: loaSchema,
     risk: z.number().min(0).max(1).optional(),
     scope: z.string().regex(SCOPE_RE, "an action name or a prefix ending in '.*'").optional(),
@@ -73,12 +80,12 @@ const policySchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    const set = [p.tool, p.resource, p.prompt].filter((v) => v !== undefined).length;
+    const set = [p.tool, p.resource, p.prompt, p.request].filter((v) => v !== undefined).length;
     if (set !== 1) {
       ctx.addIssue({
         code: 'custom',
         path: ['tool'],
-        message: 'set exactly one of tool, resource or prompt (a glob)',
+        message: 'set exactly one of tool, resource, prompt or request (a glob)',
       });
     }
   });
@@ -94,7 +101,17 @@ const fileSchema = z
   .strict()
   .superRefine((f, ctx) => {
     const seen = new Set<string>();
+    const prefixes = new Set<string>();
     f.upstream.forEach((u, i) => {
+      const prefix = u.prefix ?? u.name;
+      if (prefix !== '' && prefixes.has(prefix) && !seen.has(u.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstream', i, 'prefix'],
+          message: `duplicate prefix ${prefix}`,
+        });
+      }
+      prefixes.add(prefix);
       if (seen.has(u.name)) {
         ctx.addIssue({
           code: 'custom',
@@ -106,7 +123,7 @@ const fileSchema = z
     });
   });
 
-export type UpstreamConfig =
+export type UpstreamConfig = { prefix: string } & (
   | {
       name: string;
       transport: 'stdio';
@@ -123,10 +140,15 @@ export type UpstreamConfig =
       url: string;
       headers: Record<string, string>;
       timeoutMs?: number;
-    };
+    }
+);
 
-/** What a policy row governs: tools, resources (by URI) or prompts, by namespaced glob. */
-export type PolicyKind = 'tool' | 'resource' | 'prompt';
+/**
+ * What a policy row governs, by glob over `<upstream>__<name>`: tools, resources (by URI),
+ * prompts, or requests an upstream sends the agent (`sampling/createMessage`,
+ * `elicitation/create`, `roots/list`).
+ */
+export type PolicyKind = 'tool' | 'resource' | 'prompt' | 'request';
 
 export interface PolicyRule {
   kind: PolicyKind;
@@ -192,14 +214,17 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     callTimeoutMs: f.call_timeout_ms,
     approvalTimeoutMs: f.approval_timeout_ms,
     upstreams: f.upstream.map((u): UpstreamConfig => {
-      const timeout = u.timeout_ms === undefined ? {} : { timeoutMs: u.timeout_ms };
+      const common = {
+        prefix: u.prefix ?? u.name,
+        ...(u.timeout_ms === undefined ? {} : { timeoutMs: u.timeout_ms }),
+      };
       if (u.url !== undefined) {
         return {
           name: u.name,
           transport: 'http',
           url: u.url,
           headers: u.headers ?? {},
-          ...timeout,
+          ...common,
         };
       }
       return {
@@ -209,15 +234,21 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         args: u.args ?? [],
         env: u.env ?? {},
         cwd: resolve(base, u.cwd ?? '.'),
-        ...timeout,
+        ...common,
       };
     }),
     policies: f.policy.map((p, i): PolicyRule => {
       const kind: PolicyKind =
-        p.tool !== undefined ? 'tool' : p.resource !== undefined ? 'resource' : 'prompt';
+        p.tool !== undefined
+          ? 'tool'
+          : p.resource !== undefined
+            ? 'resource'
+            : p.prompt !== undefined
+              ? 'prompt'
+              : 'request';
       return {
         kind,
-        pattern: p.tool ?? p.resource ?? p.prompt ?? '',
+        pattern: p.tool ?? p.resource ?? p.prompt ?? p.request ?? '',
         minLoa: p.min_loa,
         ...(p.risk === undefined ? {} : { risk: p.risk }),
         ...(p.scope === undefined ? {} : { scope: p.scope }),

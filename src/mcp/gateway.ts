@@ -23,22 +23,30 @@ import {
   type GetPromptResult,
   type Implementation,
   type Prompt,
+  type Progress,
   type ReadResourceResult,
   type Resource,
   type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { JsonValue } from '../core/canonical.ts';
 import { canonicalBytes } from '../core/canonical.ts';
-import { isSigilError } from '../core/errors.ts';
+import { isSigilError, SigilError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { AI_OUTPUT_META_KEY, markOutput } from '../gatekeeper/index.ts';
 import { authorize, effectiveLoa, scopeAllows, type Loa } from '../policy/index.ts';
 import type { Caller, DecisionRequest, SigilRuntime } from '../runtime/index.ts';
 import type { GatewayConfig, PolicyKind } from './config.ts';
-import { namespacedName, namespacedUri, splitNamespaced, splitNamespacedUri } from './names.ts';
+import {
+  exportedName,
+  exportedUri,
+  namespacedName,
+  splitNamespaced,
+  splitNamespacedUri,
+} from './names.ts';
 import { PolicyTable } from './policy.ts';
-import { Upstream } from './upstream.ts';
+import { Upstream, type RequestOptions } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
 
 /** The MCP action every governed gateway operation is adjudicated as. */
@@ -58,6 +66,27 @@ export const GATEWAY_INFO: Implementation = { name: 'sigil-gateway', version: pk
 export interface CallContext {
   /** Tells the agent something while it waits (an approval); best effort. */
   notify?: (message: string) => void;
+  /** The agent session's own connection to an upstream, so what the upstream sends back
+   * during the call (logs, progress, sampling) reaches this agent alone. */
+  link?: (upstream: Upstream) => Upstream;
+  /** The agent cancelled the request. */
+  signal?: AbortSignal;
+  /** Relays the upstream's progress notifications to the agent. */
+  onprogress?: (progress: Progress) => void;
+  /** The operation is already on the agent's link (a relayed request): no link lookup. */
+  direct?: boolean;
+}
+
+function requestOptions(ctx: CallContext): RequestOptions {
+  return {
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    ...(ctx.onprogress ? { onprogress: ctx.onprogress } : {}),
+  };
+}
+
+/** The name policy rows match: always `<upstream name>__<own name>`, whatever the prefix. */
+function policyNameOf(route: Route): string {
+  return namespacedName(route.upstream.name, route.name);
 }
 
 /** A refused or failed operation, as the agent sees it. */
@@ -77,7 +106,8 @@ export interface GatewayOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-type Outcome<T> = { ok: true; value: T; decisionId: string } | { ok: false; denial: GatewayDenial };
+export type Outcome<T> =
+  { ok: true; value: T; decisionId: string } | { ok: false; denial: GatewayDenial };
 
 interface Operation<T> {
   kind: PolicyKind;
@@ -141,11 +171,30 @@ function unsealed<T>(decisionId: string | null, reason: string): Outcome<T> {
   return { ok: false, denial: { code: 'record_failed', reason, decision_id: decisionId } };
 }
 
+/** Where a name the agent used leads: the upstream and the upstream's own name for it. */
+export interface Route {
+  upstream: Upstream;
+  name: string;
+}
+
+/** Exported names of one kind that more than one upstream offers. */
+function duplicates(names: Iterable<[string, string]>): string[] {
+  const owner = new Map<string, string>();
+  const out: string[] = [];
+  for (const [name, upstream] of names) {
+    const first = owner.get(name);
+    if (first !== undefined && first !== upstream) out.push(`${name} (${first}, ${upstream})`);
+    owner.set(name, upstream);
+  }
+  return out;
+}
+
 export class Gateway {
   readonly runtime: SigilRuntime;
   readonly config: GatewayConfig;
   readonly policy: PolicyTable;
   readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly backoff: { initialMs: number; maxMs: number } | undefined;
   readonly #log: (line: string) => void;
   readonly #listeners = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
@@ -155,6 +204,7 @@ export class Gateway {
     this.runtime = opts.runtime;
     this.config = opts.config;
     this.policy = new PolicyTable(opts.config.policies);
+    this.backoff = opts.backoff;
     this.#log = opts.log ?? ((line) => process.stderr.write(`sigil gateway: ${line}\n`));
     const upstreams = new Map<string, Upstream>();
     for (const cfg of opts.config.upstreams) {
@@ -172,11 +222,42 @@ export class Gateway {
     this.upstreams = upstreams;
   }
 
-  /** Starts the gateway: connects every upstream once (failures retry in the background). */
+  /**
+   * Starts the gateway: connects every upstream once (failures retry in the background).
+   * Refuses ('config_invalid') upstreams whose exported names collide, which an unprefixed
+   * upstream (`prefix = ""`) can cause.
+   */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(opts);
     await Promise.all([...gateway.upstreams.values()].map((u) => u.start()));
+    const clashes = gateway.collisions();
+    if (clashes.length > 0) {
+      await gateway.close();
+      throw new SigilError(
+        'config_invalid',
+        `${opts.config.file}: upstream names collide: ${clashes.join('; ')}`,
+        { file: opts.config.file, key: 'upstream.prefix', line: null },
+      );
+    }
     return gateway;
+  }
+
+  /** Names the agent would see from more than one upstream (such names are never served). */
+  collisions(): string[] {
+    const ups = [...this.upstreams.values()];
+    const each = (f: (u: Upstream) => string[]) =>
+      ups.flatMap((u) => f(u).map((n): [string, string] => [n, u.name]));
+    const p = (u: Upstream) => u.config.prefix;
+    return [
+      ...duplicates(each((u) => u.catalog.tools.map((t) => exportedName(p(u), t.name)))),
+      ...duplicates(each((u) => u.catalog.prompts.map((t) => exportedName(p(u), t.name)))),
+      ...duplicates(
+        each((u) => [
+          ...u.catalog.resources.map((r) => exportedUri(p(u), r.uri)),
+          ...u.catalog.resourceTemplates.map((r) => exportedUri(p(u), r.uriTemplate)),
+        ]),
+      ),
+    ];
   }
 
   /** Subscribes to catalogue changes (an upstream (re)connected or changed its lists). */
@@ -186,6 +267,8 @@ export class Gateway {
   }
 
   #changed(): void {
+    const clashes = this.collisions();
+    if (clashes.length > 0) this.#log(`names hidden because upstreams collide: ${clashes}`);
     for (const fn of this.#listeners) fn();
   }
 
@@ -195,7 +278,7 @@ export class Gateway {
   }
 
   /** Whether the caller may use a governed name at all, as far as can be known without asking. */
-  #visible(caller: Caller, kind: PolicyKind, name: string): boolean {
+  visible(caller: Caller, kind: PolicyKind, name: string): boolean {
     const loa = this.effectiveLoa(caller);
     const flags = {
       allow_operator_canon_write: this.runtime.config.trust.allowOperatorCanonWrite,
@@ -208,51 +291,100 @@ export class Gateway {
     );
   }
 
-  /** The tools this caller may call, namespaced; everything else stays hidden. */
+  /** Every exported name of a kind with its route, colliding names left out. */
+  #exports<T>(
+    items: (u: Upstream) => T[],
+    own: (item: T) => string,
+    exported: (prefix: string, name: string) => string,
+  ): Array<{ exported: string; route: Route; item: T }> {
+    const all = [...this.upstreams.values()].flatMap((upstream) =>
+      items(upstream).map((item) => ({
+        exported: exported(upstream.config.prefix, own(item)),
+        route: { upstream, name: own(item) },
+        item,
+      })),
+    );
+    const count = new Map<string, number>();
+    for (const e of all) count.set(e.exported, (count.get(e.exported) ?? 0) + 1);
+    return all.filter((e) => count.get(e.exported) === 1);
+  }
+
+  /** The tools this caller may call, under their exported names; everything else stays hidden. */
   listTools(caller: Caller): Tool[] {
-    const out: Tool[] = [];
-    for (const up of this.upstreams.values()) {
-      for (const tool of up.catalog.tools) {
-        const name = namespacedName(up.name, tool.name);
-        if (this.#visible(caller, 'tool', name)) out.push({ ...tool, name });
-      }
-    }
-    return out;
+    return this.#exports(
+      (u) => u.catalog.tools,
+      (t) => t.name,
+      exportedName,
+    )
+      .filter((e) => this.visible(caller, 'tool', policyNameOf(e.route)))
+      .map((e) => ({ ...e.item, name: e.exported }));
   }
 
   listResources(caller: Caller): Resource[] {
-    const out: Resource[] = [];
-    for (const up of this.upstreams.values()) {
-      for (const r of up.catalog.resources) {
-        if (this.#visible(caller, 'resource', namespacedName(up.name, r.uri))) {
-          out.push({ ...r, uri: namespacedUri(up.name, r.uri) });
-        }
-      }
-    }
-    return out;
+    return this.#exports(
+      (u) => u.catalog.resources,
+      (r) => r.uri,
+      exportedUri,
+    )
+      .filter((e) => this.visible(caller, 'resource', policyNameOf(e.route)))
+      .map((e) => ({ ...e.item, uri: e.exported }));
   }
 
   listResourceTemplates(caller: Caller): ResourceTemplate[] {
-    const out: ResourceTemplate[] = [];
-    for (const up of this.upstreams.values()) {
-      for (const t of up.catalog.resourceTemplates) {
-        if (this.#visible(caller, 'resource', namespacedName(up.name, t.uriTemplate))) {
-          out.push({ ...t, uriTemplate: namespacedUri(up.name, t.uriTemplate) });
-        }
-      }
-    }
-    return out;
+    return this.#exports(
+      (u) => u.catalog.resourceTemplates,
+      (t) => t.uriTemplate,
+      exportedUri,
+    )
+      .filter((e) => this.visible(caller, 'resource', policyNameOf(e.route)))
+      .map((e) => ({ ...e.item, uriTemplate: e.exported }));
   }
 
   listPrompts(caller: Caller): Prompt[] {
-    const out: Prompt[] = [];
-    for (const up of this.upstreams.values()) {
-      for (const p of up.catalog.prompts) {
-        const name = namespacedName(up.name, p.name);
-        if (this.#visible(caller, 'prompt', name)) out.push({ ...p, name });
-      }
-    }
-    return out;
+    return this.#exports(
+      (u) => u.catalog.prompts,
+      (p) => p.name,
+      exportedName,
+    )
+      .filter((e) => this.visible(caller, 'prompt', policyNameOf(e.route)))
+      .map((e) => ({ ...e.item, name: e.exported }));
+  }
+
+  /** The upstream a tool or prompt name leads to (offered or not), or undefined. */
+  routeName(kind: 'tool' | 'prompt', name: string): Route | undefined {
+    const offered = this.#exports<{ name: string }>(
+      (u) => (kind === 'tool' ? u.catalog.tools : u.catalog.prompts),
+      (t) => t.name,
+      exportedName,
+    ).find((e) => e.exported === name);
+    if (offered) return offered.route;
+    const split = splitNamespaced(name);
+    const ups = [...this.upstreams.values()];
+    const prefixed = split && ups.find((u) => u.config.prefix === split.upstream);
+    if (prefixed && split) return { upstream: prefixed, name: split.name };
+    const bare = ups.filter((u) => u.config.prefix === '');
+    return bare.length === 1 ? { upstream: bare[0]!, name } : undefined;
+  }
+
+  /**
+   * The upstream a resource URI leads to and the URI in the upstream's terms (not yet
+   * normalised): `sigil://<prefix>/<uri>`, or for unprefixed upstreams the one offering it.
+   */
+  routeUri(uri: string): Route | undefined {
+    const ups = [...this.upstreams.values()];
+    const split = splitNamespacedUri(uri);
+    const prefixed = split && ups.find((u) => u.config.prefix === split.upstream);
+    if (prefixed && split) return { upstream: prefixed, name: split.uri };
+    const bare = ups.filter((u) => u.config.prefix === '');
+    if (bare.length <= 1) return bare[0] && { upstream: bare[0], name: uri };
+    const owner = bare.find(
+      (u) =>
+        u.catalog.resources.some((r) => r.uri === uri) ||
+        u.catalog.resourceTemplates.some(
+          (t) => t.uriTemplate === uri || new UriTemplate(t.uriTemplate).match(uri) !== null,
+        ),
+    );
+    return owner && { upstream: owner, name: uri };
   }
 
   /** One tools/call: adjudicated, maybe approved, forwarded, sealed, marked. Never throws. */
@@ -261,20 +393,19 @@ export class Gateway {
     params: { name: string; arguments?: Record<string, unknown>; _meta?: unknown },
     ctx: CallContext = {},
   ): Promise<CallToolResult> {
-    const route = splitNamespaced(params.name);
-    const upstreamName = route?.upstream ?? '';
+    const route = this.routeName('tool', params.name);
+    const upstreamName = route?.upstream.name ?? '';
     const tool = route?.name ?? params.name;
-    const args = asJson(params.arguments ?? {});
     const outcome = await this.#run(
       caller,
       {
         kind: 'tool',
-        policyName: params.name,
-        upstream: route ? this.upstreams.get(route.upstream) : undefined,
+        policyName: route ? policyNameOf(route) : params.name,
+        upstream: route?.upstream,
         upstreamName,
         recordName: tool,
         target: `${upstreamName}/${tool}`,
-        payload: args,
+        payload: asJson(params.arguments ?? {}),
         meta: params._meta,
         offered: (up) => up.catalog.tools.some((t) => t.name === tool),
         exec: (up, timeoutMs, decisionId) =>
@@ -287,6 +418,7 @@ export class Gateway {
             },
             CallToolResultSchema,
             timeoutMs,
+            requestOptions(ctx),
           ),
         failed: (r) => r.isError === true,
       },
@@ -296,65 +428,85 @@ export class Gateway {
     return { ...outcome.value, _meta: marked(outcome.value._meta, outcome.decisionId) };
   }
 
+  /**
+   * A resource URI as the upstream will resolve it, with the name the policy matches; or the
+   * refusal of a URI whose meaning depends on who decodes it.
+   */
+  resolveUri(
+    uri: string,
+  ):
+    | { route: Route | undefined; uri: string; policyName: string; refusal?: undefined }
+    | { route: Route | undefined; uri: string; policyName: string; refusal: string } {
+    const route = this.routeUri(uri);
+    const normalised = normaliseResourceUri(route?.name ?? uri);
+    const own = normalised.ok ? normalised.uri : (route?.name ?? uri);
+    const policyName = route ? namespacedName(route.upstream.name, own) : uri;
+    const resolved = { route: route && { ...route, name: own }, uri: own, policyName };
+    return normalised.ok ? resolved : { ...resolved, refusal: normalised.reason };
+  }
+
   /** resources/read of a gateway URI; denials throw McpError carrying the Sigil code. */
   async readResource(
     caller: Caller,
     params: { uri: string; _meta?: unknown },
     ctx: CallContext = {},
   ): Promise<ReadResourceResult> {
-    const route = splitNamespacedUri(params.uri);
-    const upstreamName = route?.upstream ?? '';
     // The row is matched against the URI the upstream will resolve, and that URI is sent.
-    const normalised = normaliseResourceUri(route?.uri ?? params.uri);
-    const uri = normalised.ok ? normalised.uri : (route?.uri ?? params.uri);
+    const resolved = this.resolveUri(params.uri);
+    const upstreamName = resolved.route?.upstream.name ?? '';
+    const uri = resolved.uri;
     const outcome = await this.#run(
       caller,
       {
         kind: 'resource',
-        policyName: namespacedName(upstreamName, uri),
-        upstream: route ? this.upstreams.get(route.upstream) : undefined,
+        policyName: resolved.policyName,
+        upstream: resolved.route?.upstream,
         upstreamName,
         recordName: `resource:${uri}`,
         target: `${upstreamName}/resource/${uri}`,
         payload: { uri },
         meta: params._meta,
         offered: () => true,
-        ...(normalised.ok
+        ...(resolved.refusal === undefined
           ? {}
           : {
               refusal: {
                 code: 'resource_uri_invalid',
-                reason: `resource URI refused: ${normalised.reason}`,
+                reason: `resource URI refused: ${resolved.refusal}`,
               },
             }),
         exec: (up, timeoutMs) =>
-          up.request('resources/read', { uri }, ReadResourceResultSchema, timeoutMs),
+          up.request(
+            'resources/read',
+            { uri },
+            ReadResourceResultSchema,
+            timeoutMs,
+            requestOptions(ctx),
+          ),
       },
       ctx,
     );
     if (!outcome.ok) throw denialError(outcome.denial);
-    const contents = outcome.value.contents.map((c) => ({
-      ...c,
-      uri: namespacedUri(upstreamName, c.uri),
-    }));
+    const prefix = resolved.route?.upstream.config.prefix ?? '';
+    const contents = outcome.value.contents.map((c) => ({ ...c, uri: exportedUri(prefix, c.uri) }));
     return { ...outcome.value, contents, _meta: marked(outcome.value._meta, outcome.decisionId) };
   }
 
-  /** prompts/get of a namespaced prompt; denials throw McpError carrying the Sigil code. */
+  /** prompts/get of an exported prompt; denials throw McpError carrying the Sigil code. */
   async getPrompt(
     caller: Caller,
     params: { name: string; arguments?: Record<string, string>; _meta?: unknown },
     ctx: CallContext = {},
   ): Promise<GetPromptResult> {
-    const route = splitNamespaced(params.name);
-    const upstreamName = route?.upstream ?? '';
+    const route = this.routeName('prompt', params.name);
+    const upstreamName = route?.upstream.name ?? '';
     const prompt = route?.name ?? params.name;
     const outcome = await this.#run(
       caller,
       {
         kind: 'prompt',
-        policyName: params.name,
-        upstream: route ? this.upstreams.get(route.upstream) : undefined,
+        policyName: route ? policyNameOf(route) : params.name,
+        upstream: route?.upstream,
         upstreamName,
         recordName: `prompt:${prompt}`,
         target: `${upstreamName}/prompt/${prompt}`,
@@ -367,12 +519,42 @@ export class Gateway {
             { name: prompt, arguments: params.arguments ?? {} },
             GetPromptResultSchema,
             timeoutMs,
+            requestOptions(ctx),
           ),
       },
       ctx,
     );
     if (!outcome.ok) throw denialError(outcome.denial);
     return { ...outcome.value, _meta: marked(outcome.value._meta, outcome.decisionId) };
+  }
+
+  /**
+   * A request an upstream sends the agent during its calls (sampling, elicitation, roots): an
+   * action of the agent's session like any call, adjudicated as `<upstream>__<method>` against
+   * the `request` rows, sealed, and only then relayed to the agent by `send`.
+   */
+  async relayRequest<T>(
+    caller: Caller,
+    upstream: Upstream,
+    request: { method: string; params?: unknown },
+    send: (timeoutMs: number) => Promise<T>,
+  ): Promise<Outcome<T>> {
+    return this.#run(
+      caller,
+      {
+        kind: 'request',
+        policyName: namespacedName(upstream.name, request.method),
+        upstream,
+        upstreamName: upstream.name,
+        recordName: `request:${request.method}`,
+        target: `${upstream.name}/request/${request.method}`,
+        payload: asJson(request.params ?? {}),
+        meta: undefined,
+        offered: () => true,
+        exec: (_up, timeoutMs) => send(timeoutMs),
+      },
+      { direct: true },
+    );
   }
 
   async #run<T>(caller: Caller, op: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
@@ -485,7 +667,8 @@ export class Gateway {
     const timeoutMs = upstream.config.timeoutMs ?? this.config.callTimeoutMs;
     let value: T;
     try {
-      value = await op.exec(upstream, timeoutMs, decisionId);
+      const via = ctx.direct === true ? upstream : (ctx.link?.(upstream) ?? upstream);
+      value = await op.exec(via, timeoutMs, decisionId);
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
       const code = timedOut

@@ -32,3 +32,13 @@ export function splitNamespacedUri(uri: string): { upstream: string; uri: string
   if (i <= 0 || i + 1 >= rest.length) return null;
   return { upstream: rest.slice(0, i), uri: rest.slice(i + 1) };
 }
+
+/** The name the agent sees: `<prefix>__<name>`, or the upstream's own when the prefix is "". */
+export function exportedName(prefix: string, name: string): string {
+  return prefix === '' ? name : namespacedName(prefix, name);
+}
+
+/** The URI the agent sees: `sigil://<prefix>/<uri>`, or the upstream's own when unprefixed. */
+export function exportedUri(prefix: string, uri: string): string {
+  return prefix === '' ? uri : namespacedUri(prefix, uri);
+}

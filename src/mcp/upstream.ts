@@ -12,13 +12,17 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,
   McpError,
+  ProgressNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
+  type ClientCapabilities,
   type Implementation,
+  type Progress,
   type Prompt,
   type Resource,
   type ResourceTemplate,
+  type ServerCapabilities,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
@@ -45,6 +49,20 @@ export interface UpstreamOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Bound on connecting and listing. */
   connectTimeoutMs?: number;
+  /** What the gateway tells the upstream it supports as a client (default: nothing). */
+  capabilities?: ClientCapabilities;
+  /** Installs request and notification handlers on each new connection. */
+  setup?: (client: Client) => void;
+  /** Whether to keep a catalogue (default true); a per-agent link keeps none. */
+  catalog?: boolean;
+  /** Called on the upstream's list_changed notifications. */
+  onListChanged?: () => void;
+}
+
+/** Per-request options: the agent's cancellation, and its progress notifications. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+  onprogress?: (progress: Progress) => void;
 }
 
 const EMPTY: UpstreamCatalog = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
@@ -65,6 +83,8 @@ export class Upstream {
   #connectedAt = 0;
   #wake: Array<() => void> = [];
   #restarts = 0;
+  #progressSeq = 0;
+  readonly #progress = new Map<string, (progress: Progress) => void>();
 
   constructor(config: UpstreamConfig, opts: UpstreamOptions) {
     this.name = config.name;
@@ -97,17 +117,31 @@ export class Upstream {
     params: Record<string, unknown>,
     schema: S,
     timeoutMs: number,
+    opts: RequestOptions = {},
   ): Promise<z.infer<S>> {
     const deadline = Date.now() + timeoutMs;
     const { client, generation } = await this.#readyClient(deadline);
+    // Progress is matched by our own token, not the SDK's: the SDK handles a notification a
+    // microtask late and drops one that arrives together with the response.
+    let token: string | undefined;
+    let sent = params;
+    if (opts.onprogress) {
+      token = `sigil-progress-${++this.#progressSeq}`;
+      this.#progress.set(token, opts.onprogress);
+      const meta = (params._meta ?? {}) as Record<string, unknown>;
+      sent = { ...params, _meta: { ...meta, progressToken: token } };
+    }
     try {
-      return (await client.request({ method, params } as never, schema as never, {
+      return (await client.request({ method, params: sent } as never, schema as never, {
         timeout: Math.max(1, deadline - Date.now()),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       })) as z.infer<S>;
     } catch (err) {
       // An HTTP upstream that fails below MCP (refused, reset, unknown session) is reconnected.
       if (this.config.transport === 'http' && !(err instanceof McpError)) this.#lost(generation);
       throw err;
+    } finally {
+      if (token !== undefined) this.#progress.delete(token);
     }
   }
 
@@ -155,17 +189,28 @@ export class Upstream {
     if (this.#state === 'closed') return;
     this.#state = 'connecting';
     const generation = ++this.#generation;
-    const client = new Client(this.#opts.clientInfo, { capabilities: {} });
+    const client = new Client(this.#opts.clientInfo, {
+      capabilities: this.#opts.capabilities ?? {},
+    });
+    this.#opts.setup?.(client);
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      const { progressToken, ...progress } = n.params;
+      this.#progress.get(String(progressToken))?.(progress as Progress);
+    });
     client.onclose = () => this.#lost(generation);
     client.onerror = (err) => this.#log(`transport error: ${err.message}`);
     const timeout = this.#opts.connectTimeoutMs ?? 10_000;
     try {
       await client.connect(this.#transport(), { timeout });
-      const refresh = () => void this.#refresh(client, generation, timeout);
+      const keep = this.#opts.catalog !== false;
+      const refresh = () => {
+        if (keep) void this.#refresh(client, generation, timeout);
+        this.#opts.onListChanged?.();
+      };
       client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
       client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
       client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
-      this.#catalog = await listCatalog(client, timeout);
+      if (keep) this.#catalog = await listCatalog(client, timeout);
     } catch (err) {
       if (generation !== this.#generation) return;
       this.#log(`connect failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -184,6 +229,18 @@ export class Upstream {
     this.#connectedAt = Date.now();
     this.#wakeAll();
     this.#opts.onChange?.();
+  }
+
+  /** Lists the catalogue again (another connection heard that it changed). */
+  refresh(): void {
+    const client = this.#client;
+    if (client === null || this.#opts.catalog === false) return;
+    void this.#refresh(client, this.#generation, this.#opts.connectTimeoutMs ?? 10_000);
+  }
+
+  /** What the upstream said it supports, once connected. */
+  get serverCapabilities(): ServerCapabilities | undefined {
+    return this.#client?.getServerCapabilities();
   }
 
   async #refresh(client: Client, generation: number, timeout: number): Promise<void> {

@@ -53,6 +53,7 @@ describe('gateway.toml', () => {
     expect(c.upstreams).toEqual([
       {
         name: 'notes',
+        prefix: 'notes',
         transport: 'stdio',
         command: 'node',
         args: ['notes-server.js'],
@@ -61,6 +62,7 @@ describe('gateway.toml', () => {
       },
       {
         name: 'remote',
+        prefix: 'remote',
         transport: 'http',
         url: 'http://127.0.0.1:9000/mcp',
         headers: { Authorization: 'Bearer upstream-secret' },

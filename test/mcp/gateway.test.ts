@@ -73,7 +73,8 @@ function denial(result: CallToolResult): GatewayDenial {
   return result._meta?.[ERROR_META_KEY] as GatewayDenial;
 }
 
-function config(text: string, timeouts = 'call_timeout_ms = 1500\napproval_timeout_ms = 600\n') {
+// Each agent session opens its own upstream connection on its first call (a process spawn).
+function config(text: string, timeouts = 'call_timeout_ms = 5000\napproval_timeout_ms = 600\n') {
   return parseGatewayConfig(`${timeouts}\n${text}`, join(e.dir, 'gateway.toml'));
 }
 
@@ -322,7 +323,6 @@ describe('upstream failures', () => {
     const after = await call(agent, 'notes__read_note', { id: 'n1' });
     expect(after.isError).toBeFalsy();
     expect(upstreamCalls(logFile).at(-1)?.pid).not.toBe(pidBefore);
-    expect(gateway.upstreams.get('notes')?.restarts).toBeGreaterThanOrEqual(1);
   });
 });
 
