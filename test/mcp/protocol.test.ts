@@ -46,8 +46,8 @@ async function samplingAgent(gw: Gateway): Promise<{ client: Client; asked: stri
   const client = new Client({ name: 'agent', version: '1' }, { capabilities: { sampling: {} } });
   const asked: string[] = [];
   client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
-    const first = req.params.messages[0]?.content;
-    asked.push(first?.type === 'text' ? first.text : '?');
+    const first = req.params.messages[0]?.content as { type: string; text?: string } | undefined;
+    asked.push(first?.text ?? '?');
     return { model: 'test', role: 'assistant', content: { type: 'text', text: 'sampled' } };
   });
   await client.connect(a);
