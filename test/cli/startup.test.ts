@@ -64,6 +64,21 @@ describe('the command index', () => {
     expect(listed).toEqual(full.commands.map((c) => [help.subcommandTerm(c), c.description()]));
   });
 
+  it('gives every command --data-dir and --json, as the README says, but the documented few', async () => {
+    const program = new Command('sigil');
+    for (const module of commandModules) (await module.load())(program);
+    const leaves: Array<[string, Command]> = [];
+    const walk = (cmd: Command, path: string): void => {
+      if (cmd.commands.length === 0) leaves.push([path, cmd]);
+      for (const sub of cmd.commands) walk(sub, `${path} ${sub.name()}`.trim());
+    };
+    walk(program, '');
+    const lacking = (flag: string) =>
+      leaves.filter(([, cmd]) => !cmd.options.some((o) => o.long === flag)).map(([p]) => p);
+    expect(lacking('--data-dir')).toEqual(['trust fit', 'log verify-proof']);
+    expect(lacking('--json')).toEqual(['gateway']);
+  });
+
   it('finds the invoked command after root options', () => {
     expect(invokedCommand(['whoami', '--token', 't'])).toBe('whoami');
     expect(invokedCommand(['--data-dir', 'whoami', '--json', 'token', 'list'])).toBe('token');
