@@ -105,7 +105,7 @@ function report(name: string, direct: Figures, gateway: Figures): void {
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-gw-'));
   const dataDir = join(dir, 'data');
-  mkdirSync(dataDir);
+  mkdirSync(dataDir, { mode: 0o700 });
   // The bench measures the gateway, not the rate limiter: lift the agent's limits.
   writeFileSync(
     join(dir, 'mmf.toml'),

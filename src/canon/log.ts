@@ -33,7 +33,7 @@ import {
 import { checkpointOrigin, signCheckpoint, verifierKey } from './checkpoint.ts';
 import { decryptBody, generateDataKey, unwrapDataKey, wrapDataKey } from './envelope.ts';
 import { KeyStore } from './keystore.ts';
-import { resolveMasterKey, type MasterKey } from './masterkey.ts';
+import { assertPrivateDir, resolveMasterKey, type MasterKey } from './masterkey.ts';
 import { MerkleTree } from './merkle.ts';
 import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
 import type { ConsistencyProof, InclusionProof } from './proof.ts';
@@ -211,6 +211,8 @@ export class CanonLog {
   static async init(opts: CanonLogOptions): Promise<InitResult> {
     const env = opts.env ?? process.env;
     const { backend } = resolveBackend(opts);
+    // A data dir made before init (by hand, or for postgres) must already be private.
+    if (existsSync(opts.dataDir)) assertPrivateDir(opts.dataDir);
     const store = await openStore(opts, { create: true });
     try {
       if ((await store.readMeta()) !== undefined) {
@@ -268,6 +270,8 @@ export class CanonLog {
         create: false,
       });
       const dataKey = unwrapDataKey(meta.wrappedKey, master.kek);
+      assertPrivateDir(opts.dataDir);
+      assertPrivateDir(join(opts.dataDir, KEYS_DIR));
       const signer = new KeyStore(join(opts.dataDir, KEYS_DIR), master.kek).load(LOG_KEY_ID);
       if (toBase64Url(publicKeyToRaw(signer.publicKey)) !== meta.publicKey) {
         throw new SigilError(

@@ -47,6 +47,22 @@ export function assertPrivateFile(path: string): void {
   }
 }
 
+/**
+ * Refuses ('dir_insecure') a directory holding secrets (the data dir, the key dir) that group
+ * or others could list or enter; Sigil creates them 0700.
+ */
+export function assertPrivateDir(path: string): void {
+  const st = statSync(path);
+  if (!st.isDirectory()) throw new SigilError('dir_insecure', `${path} is not a directory`);
+  if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+    throw new SigilError(
+      'dir_insecure',
+      `${path} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`,
+      { path },
+    );
+  }
+}
+
 function fromEnvKey(value: string): Uint8Array {
   let kek: Uint8Array;
   try {

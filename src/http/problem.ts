@@ -115,6 +115,7 @@ const SERVER_FAULTS = new Set([
   'key_not_found',
   'key_file_invalid',
   'key_file_insecure',
+  'dir_insecure',
   'key_exists',
   'key_mismatch',
   'master_key_invalid',

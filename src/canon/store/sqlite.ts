@@ -5,7 +5,7 @@
  * inside that lock, so the chain never forks.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
@@ -121,6 +121,8 @@ export class SqliteStore implements CanonStore {
       throw new SigilError('store_missing', `no canon store at ${file}; run \`sigil init\` first`);
     }
     try {
+      // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
+      if (!existsSync(file)) closeSync(openSync(file, 'wx', 0o600));
       this.#db = new Database(file);
       // 8 KiB pages hold several ~1.6 KiB records each: fewer WAL frames per commit. It only
       // takes effect on a new file (before the schema exists).

@@ -1,0 +1,64 @@
+/**
+ * Child process for the state crash test: opens the runtime and, in `loops` concurrent loops,
+ * creates and revokes tokens, grants and revokes consent, registers witnesses, requests and
+ * approves approvals, printing one line the moment each write resolves (a synchronous write, so
+ * a printed line is an acknowledged write). The environment names the data dir's backend.
+ * Usage: state-writer-child.ts <dataDir> <rootToken> <loops>
+ */
+import { writeSync } from 'node:fs';
+import { loadConfig } from '../../../src/config/index.ts';
+import { generateKeyPair, publicKeyToRaw } from '../../../src/core/ed25519.ts';
+import { toBase64Url } from '../../../src/core/encoding.ts';
+import { SigilRuntime } from '../../../src/runtime/index.ts';
+
+const [dataDir, rootToken, loops = '2'] = process.argv.slice(2);
+const runtime = await SigilRuntime.open({
+  config: loadConfig({ env: process.env, dataDir: dataDir! }),
+  env: process.env,
+});
+const root = await runtime.authenticate(rootToken);
+const ack = (line: string) => writeSync(1, `${line}\n`);
+ack('ready');
+let n = 0;
+
+async function writeForever(): Promise<never> {
+  for (;;) {
+    const i = `${process.pid}-${n++}`;
+    const subject = `did:sigil:crash-${i}`;
+    const { token, info } = await runtime.createToken(root, {
+      subject,
+      loa: 'observer',
+      signer: { type: 'human' },
+    });
+    ack(`token ${info.id} ${token}`);
+    await runtime.revokeToken(root, info.id);
+    ack(`token-revoked ${info.id} ${token}`);
+    const consent = await runtime.grantConsent(root, {
+      bailee: subject,
+      scope: 'mcp.tools.call',
+      purpose: 'retrieval',
+    });
+    ack(`consent ${consent.id}`);
+    await runtime.revokeConsent(root, consent.id);
+    ack(`consent-revoked ${consent.id}`);
+    const keys = generateKeyPair();
+    const witness = await runtime.registerWitness(root, {
+      witness_id: `w-${i}`,
+      did: `did:sigil:witness-${i}`,
+      role: 'mentor',
+      public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
+    });
+    ack(`witness ${witness.witness_id}`);
+    const approval = await runtime.requestApproval(root, {
+      decision_id: 'crash',
+      action: 'mcp.tools.call',
+      target: `crash/${i}`,
+      summary: 'crash test',
+    });
+    ack(`approval ${approval.id}`);
+    await runtime.approve(root, approval.id, true);
+    ack(`approval-approved ${approval.id}`);
+  }
+}
+
+await Promise.all(Array.from({ length: Number(loops) }, writeForever));
