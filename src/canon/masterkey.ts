@@ -9,7 +9,9 @@ import { randomBytes } from '../core/random.ts';
  * Finds the key-encryption key (KEK) that wraps the log's data key and the
  * encrypted signing keys. In order of preference:
  *
- * 1. `SIGIL_MASTER_KEY`: base64 of exactly 32 bytes.
+ * 1. `SIGIL_MASTER_KEY`: base64 of exactly 32 bytes, or `SIGIL_MASTER_KEY_FILE`: the path of a
+ *    file holding it, mode 0600 (refused when group or others may read or write it), so that
+ *    no configuration file (a desktop client's, a unit file) has to hold the key itself.
  * 2. `SIGIL_MASTER_PASSPHRASE`: scrypt of the passphrase with the salt and
  *    parameters kept in `<dataDir>/master.salt` (created on init).
  * 3. `<dataDir>/master.key`: a development fallback (base64, mode 0600), created
@@ -20,7 +22,7 @@ import { randomBytes } from '../core/random.ts';
 
 export interface MasterKey {
   kek: Uint8Array;
-  source: 'env' | 'passphrase' | 'file';
+  source: 'env' | 'key_file' | 'passphrase' | 'file';
   warning?: string;
 }
 
@@ -152,6 +154,12 @@ function fromFile(dataDir: string, create: boolean): Uint8Array {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(path, `${toBase64(randomBytes(KEY_BYTES))}\n`, { mode: 0o600, flag: 'wx' });
   }
+  return readKeyFile(path);
+}
+
+/** A private file (0600) holding base64 of exactly 32 bytes. */
+function readKeyFile(path: string): Uint8Array {
+  if (!existsSync(path)) throw invalid(`master key file ${path} does not exist`);
   assertPrivateFile(path);
   let kek: Uint8Array;
   try {
@@ -169,11 +177,21 @@ export function resolveMasterKey(opts: {
   env: NodeJS.ProcessEnv;
   create: boolean;
 }): MasterKey {
-  const { SIGIL_MASTER_KEY: key, SIGIL_MASTER_PASSPHRASE: passphrase } = opts.env;
-  if (key !== undefined && passphrase !== undefined) {
-    throw invalid('set only one of SIGIL_MASTER_KEY and SIGIL_MASTER_PASSPHRASE');
+  const {
+    SIGIL_MASTER_KEY: key,
+    SIGIL_MASTER_KEY_FILE: keyFile,
+    SIGIL_MASTER_PASSPHRASE: passphrase,
+  } = opts.env;
+  if ([key, keyFile, passphrase].filter((v) => v !== undefined).length > 1) {
+    throw invalid(
+      'set only one of SIGIL_MASTER_KEY, SIGIL_MASTER_KEY_FILE and SIGIL_MASTER_PASSPHRASE',
+    );
   }
   if (key !== undefined) return { kek: fromEnvKey(key), source: 'env' };
+  if (keyFile !== undefined) {
+    if (keyFile === '') throw invalid('SIGIL_MASTER_KEY_FILE must be a path');
+    return { kek: readKeyFile(keyFile), source: 'key_file' };
+  }
   if (passphrase !== undefined) {
     return { kek: fromPassphrase(passphrase, opts.dataDir, opts.create), source: 'passphrase' };
   }

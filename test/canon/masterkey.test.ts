@@ -66,6 +66,58 @@ describe('SIGIL_MASTER_KEY', () => {
   });
 });
 
+describe('SIGIL_MASTER_KEY_FILE', () => {
+  function keyFile(content: string, mode = 0o600): string {
+    const path = join(root, 'sigil-master.key');
+    writeFileSync(path, content, { mode });
+    chmodSync(path, mode);
+    return path;
+  }
+
+  it('reads the same key SIGIL_MASTER_KEY would give, from a 0600 file', () => {
+    const env = { SIGIL_MASTER_KEY_FILE: keyFile(`${KEY_B64}\n`) };
+    const fromFile = resolveMasterKey({ dataDir, env, create: true });
+    const fromEnv = resolveMasterKey({ dataDir, env: { SIGIL_MASTER_KEY: KEY_B64 }, create: true });
+    expect(fromFile.source).toBe('key_file');
+    expect(fromFile.warning).toBeUndefined();
+    expect(Buffer.from(fromFile.kek).equals(Buffer.from(fromEnv.kek))).toBe(true);
+    expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
+  });
+
+  it.each([0o644, 0o640, 0o604, 0o660, 0o606, 0o700 | 0o044])(
+    'refuses a file of mode %o',
+    (mode) => {
+      const env = { SIGIL_MASTER_KEY_FILE: keyFile(KEY_B64, mode) };
+      expect(errorOf(() => resolveMasterKey({ dataDir, env, create: true }))?.code).toBe(
+        'key_file_insecure',
+      );
+    },
+  );
+
+  it('refuses a missing file, a directory, bad contents and a second source, never echoing the key', () => {
+    const bad = (env: NodeJS.ProcessEnv) =>
+      errorOf(() => resolveMasterKey({ dataDir, env, create: true }));
+    expect(bad({ SIGIL_MASTER_KEY_FILE: join(root, 'absent') })?.code).toBe('master_key_invalid');
+    expect(bad({ SIGIL_MASTER_KEY_FILE: '' })?.code).toBe('master_key_invalid');
+    expect(bad({ SIGIL_MASTER_KEY_FILE: root })?.code).toBe('key_file_insecure');
+    const short = Buffer.alloc(16, 9).toString('base64');
+    const err = bad({ SIGIL_MASTER_KEY_FILE: keyFile(short) });
+    expect(err?.code).toBe('master_key_invalid');
+    expect(err?.message).not.toContain(short);
+    expect(bad({ SIGIL_MASTER_KEY_FILE: keyFile('not base64 at all!') })?.code).toBe(
+      'master_key_invalid',
+    );
+    const path = keyFile(KEY_B64);
+    expect(bad({ SIGIL_MASTER_KEY_FILE: path, SIGIL_MASTER_KEY: KEY_B64 })?.code).toBe(
+      'master_key_invalid',
+    );
+    expect(
+      bad({ SIGIL_MASTER_KEY_FILE: path, SIGIL_MASTER_PASSPHRASE: 'correct horse battery' })?.code,
+    ).toBe('master_key_invalid');
+    expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
+  });
+});
+
 describe('SIGIL_MASTER_PASSPHRASE', () => {
   const env = { SIGIL_MASTER_PASSPHRASE: 'correct horse battery staple' };
 
