@@ -9,8 +9,17 @@ import { run as decide } from './decide.ts';
 import { run as http } from './http.ts';
 import { run as gateway } from './gateway.ts';
 import { run as cli } from './cli.ts';
+import { run as dashboard } from './dashboard.ts';
 
-const BENCHES: Record<string, () => Promise<void>> = { core, canon, decide, http, gateway, cli };
+const BENCHES: Record<string, () => Promise<void>> = {
+  core,
+  canon,
+  decide,
+  http,
+  gateway,
+  cli,
+  dashboard,
+};
 
 const args = process.argv.slice(2);
 const flagValues = new Set(args.flatMap((a, i) => (a === '--runs' ? [i + 1] : [])));

@@ -433,7 +433,7 @@ describe('quorum and approvals in the browser', () => {
     }
     const proposed = await call(server.url, 'POST', '/api/canon/system/propose', {
       token: root,
-      body: { change: { setting: 'dashboard_test', value: 1 } },
+      body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
     });
     expect(proposed.status).toBe(201);
     const proposal = proposed.body as Proposal;

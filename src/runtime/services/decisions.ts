@@ -93,6 +93,12 @@ function matches(d: DecisionSummary, f: DecisionFilter): boolean {
   return true;
 }
 
+/**
+ * Lets other requests run between two pages of a long read: an embedded store reads and
+ * decrypts a page synchronously, so without this a long walk would hold the event loop.
+ */
+const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** The records with seq in [from, to), in log order. */
 async function window(log: CanonLog, from: number, to: number): Promise<SealedRecord[]> {
   const page = await log.list({
@@ -143,6 +149,7 @@ export async function listDecisions(
       }
     }
     to = from;
+    await yieldToOthers();
   }
   return {
     decisions,
@@ -259,6 +266,7 @@ export class DecisionRollup {
       }
       if (page.cursor === undefined) break;
       cursor = Number(page.cursor);
+      await yieldToOthers();
     }
     // An empty window: the next read starts at the log's end.
     this.#next ??= sizeBefore;
