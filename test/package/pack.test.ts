@@ -3,6 +3,9 @@
  * the tarball unpacked into node_modules/sigil of an empty project, and every entry point
  * imported there by plain Node.
  *
+ * It packs a staged copy of what the build reads (beside a link to node_modules), never the
+ * checkout itself: `prepare` rewrites dist/, which other tests' CLI runs read meanwhile.
+ *
  * `npm install <tarball>` would resolve Sigil's dependencies against the registry, which CI must
  * not need; so the tarball is unpacked the way npm would and each of the dependencies it declares
  * (and only those) is linked to the checkout's installed copy. An import of anything the package
@@ -10,6 +13,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -61,10 +65,29 @@ function runInProject(source: string, nodeArgs: string[] = [], env: NodeJS.Proce
   return run.stdout;
 }
 
+/** What `npm pack` and its `prepare` build read from the checkout. */
+const PACK_INPUTS = [
+  'package.json',
+  'README.md',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'bin',
+  'src',
+  'scripts',
+  'web',
+];
+
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'sigil-pack-'));
+  const stage = path.join(work, 'stage');
+  for (const input of PACK_INPUTS) {
+    if (existsSync(path.join(REPO, input))) {
+      cpSync(path.join(REPO, input), path.join(stage, input), { recursive: true });
+    }
+  }
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
   const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
-    cwd: REPO,
+    cwd: stage,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: PACK_TIMEOUT_MS,
