@@ -41,6 +41,8 @@ export const RECORD_KINDS = [
   'license_event',
   'witness_event',
   'consent_event',
+  'delegation_event',
+  'role_event',
   'holon_event',
   'quorum_event',
   'kernel_verdict',

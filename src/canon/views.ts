@@ -24,6 +24,8 @@ export const VIEW_NS = {
   proposals: 'proposals',
   witnesses: 'witnesses',
   consent: 'consent',
+  delegations: 'delegations',
+  roles: 'roles',
   memory: 'memory',
   holons: 'holons',
   approvals: 'approvals',
@@ -65,6 +67,7 @@ export const PROJECTED_KINDS: ReadonlySet<RecordKind> = new Set<RecordKind>([
   'token_event',
   'license_event',
   'consent_event',
+  'delegation_event',
   'witness_event',
   'quorum_event',
   'system_config',
@@ -160,6 +163,10 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
       const bailment = obj(p.bailment);
       const grant = obj(p.grant);
       return one(VIEW_NS.consent, str(bailment?.id), bailment && grant && { bailment, grant });
+    }
+    case 'delegation_event': {
+      const delegation = obj(p.delegation);
+      return one(VIEW_NS.delegations, str(delegation?.delegation_id), delegation);
     }
     case 'witness_event': {
       const entry = obj(p.entry);

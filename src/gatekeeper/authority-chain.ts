@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { canonicalBytes } from '../core/canonical.ts';
 import { publicKeyToRaw, sign, verifyWithRawKey } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
+import { sha256Hex } from '../core/hash.ts';
 import { decodeB64, isTrustedKey } from './trusted-keys.ts';
 import type { AuthorityLink, Did, TrustedKeys } from './types.ts';
 
@@ -45,6 +46,39 @@ export function signAuthorityLink(
   };
 }
 
+/** Domain of a delegation id: the hash of a chain and the nonce that makes each grant distinct. */
+export const DELEGATION_ID_DOMAIN = 'sigil.delegation.v1';
+
+/**
+ * A delegation's id: hex SHA-256 over the canonical {domain, nonce, links (every signed
+ * field and signature, permissions sorted)}. Ed25519 is deterministic, so the nonce keeps a
+ * grant made again after a revocation from reusing the revoked id.
+ */
+export function delegationId(chain: readonly AuthorityLink[], nonce: string): string {
+  return sha256Hex(
+    canonicalBytes({
+      domain: DELEGATION_ID_DOMAIN,
+      nonce,
+      links: chain.map((l) => ({
+        grantor: l.grantor,
+        grantee: l.grantee,
+        permissions: [...l.permissions].sort(),
+        grantor_public_key: l.grantorPublicKey,
+        signature: l.signature,
+      })),
+    }),
+  );
+}
+
+/**
+ * Why a chain the runtime resolved is no longer in force (revoked, expired, unknown, altered):
+ * the runtime's finding, reported by authority-chain-valid before the chain itself is checked.
+ */
+export interface ChainWithdrawal {
+  description: string;
+  evidence: string[];
+}
+
 /** What an authority chain is checked against. */
 export interface AuthorityChainCheck {
   chain: readonly AuthorityLink[];
@@ -52,6 +86,7 @@ export interface AuthorityChainCheck {
   actorPermissions: readonly string[];
   requested: readonly string[];
   trustedKeys: TrustedKeys;
+  withdrawn?: ChainWithdrawal | null;
 }
 
 /** Why a chain failed: a description and evidence lines; null when the chain is valid. */
@@ -59,6 +94,7 @@ export function authorityChainProblem(
   check: AuthorityChainCheck,
 ): { description: string; evidence: string[] } | null {
   const { chain: links, actor } = check;
+  if (check.withdrawn) return check.withdrawn;
   if (links.length === 0) {
     return {
       description: 'Authority chain is empty — no delegation path',

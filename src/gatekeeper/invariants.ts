@@ -11,7 +11,7 @@
  * for system changes, provenance-verifiable for AI actors. A situational invariant that is
  * required but whose evidence is missing fails: it is never skipped for lack of evidence.
  */
-import { authorityChainProblem } from './authority-chain.ts';
+import { authorityChainProblem, type ChainWithdrawal } from './authority-chain.ts';
 import type { Bailment, ConsentGrant, ConsentPurpose } from './consent.ts';
 import { evaluateConsent } from './consent.ts';
 import { verifyProvenance } from './provenance.ts';
@@ -63,6 +63,7 @@ export interface ConsentState {
  * - `roles`: governed roles held by the actor; `actorPermissions`: what the actor holds;
  * - `trustedKeys`: raw keys per DID from Sigil's registries (authority links, provenance, votes);
  * - `authorityChain`, `provenance`, `quorum`: evidence presented (verified here);
+ * - `authorityWithdrawn`: the runtime found the chain revoked, expired, unknown or altered;
  * - `expectedActionHash`: when set, provenance must be for exactly this action (see `actionHash`);
  * - `quorumSubjectHash`: when set, every counted vote's provenance must be for this decision;
  * - `consent`: the data subject (bailor) and the bailment/consent records;
@@ -74,6 +75,7 @@ export interface InvariantContext {
   actorPermissions: readonly string[];
   trustedKeys: TrustedKeys;
   authorityChain?: readonly AuthorityLink[] | null;
+  authorityWithdrawn?: ChainWithdrawal | null;
   provenance?: Provenance | null;
   expectedActionHash?: string;
   quorum?: QuorumEvidence | null;
@@ -185,8 +187,8 @@ function consentRequired(request: GatekeeperRequest, ctx: InvariantContext): Vio
   return result.ok ? null : violation('consent-required', result.description, result.evidence);
 }
 
-function noSelfGrant(request: GatekeeperRequest): Violation | null {
-  const findings = selfGrantFindings(request);
+function noSelfGrant(request: GatekeeperRequest, ctx: InvariantContext): Violation | null {
+  const findings = selfGrantFindings(request, ctx.authorityChain ?? []);
   if (findings.length === 0) return null;
   return violation('no-self-grant', 'Actor attempted to expand own permissions', [
     `actor: ${request.actor}`,
@@ -224,6 +226,7 @@ function authorityChainValid(request: GatekeeperRequest, ctx: InvariantContext):
     actorPermissions: ctx.actorPermissions,
     requested: request.permissions,
     trustedKeys: ctx.trustedKeys,
+    withdrawn: ctx.authorityWithdrawn ?? null,
   });
   return problem && violation('authority-chain-valid', problem.description, problem.evidence);
 }

@@ -7,7 +7,7 @@
  * what cannot be shown harmless is treated as harmful.
  */
 import type { JsonValue } from '../core/canonical.ts';
-import type { Did, GatekeeperRequest, GrantEffect } from './types.ts';
+import type { AuthorityLink, Did, GatekeeperRequest, GrantEffect } from './types.ts';
 import { memoizeString } from './memo.ts';
 
 /** Actions that hand out standing; the payload fields naming who receives it. */
@@ -216,9 +216,15 @@ function payloadBeneficiaries(payload: JsonValue | undefined, fields: readonly s
 /**
  * Evidence that the request widens the actor's own standing: an effect granting or raising
  * the actor, or a granting action (token, license, witness, consent, delegation…) whose
- * beneficiary is the actor or cannot be identified.
+ * beneficiary is the actor or cannot be identified. With the actor's authority chain, the
+ * parties above the actor on it count as the actor too (handing standing back up the chain
+ * grants it to the actor's own principals), and a delegation wider than the actor's own
+ * link widens the actor's authority.
  */
-export function selfGrantFindings(request: GatekeeperRequest): string[] {
+export function selfGrantFindings(
+  request: GatekeeperRequest,
+  chain: readonly AuthorityLink[] = [],
+): string[] {
   const { actor } = request;
   const findings: string[] = [];
   for (const g of grantsTo(request.effect?.grants, actor)) {
@@ -234,10 +240,23 @@ export function selfGrantFindings(request: GatekeeperRequest): string[] {
   if (fields !== undefined) {
     const named = payloadBeneficiaries(request.payload, fields);
     const effectNamed = [...(request.effect?.grants ?? []), ...(request.effect?.raises ?? [])];
+    const upstream = new Set(chain.map((l) => l.grantor));
     if (named.includes(actor)) {
       findings.push(`${action} names the actor as beneficiary: ${actor}`);
     } else if (named.length === 0 && effectNamed.length === 0) {
       findings.push(`${action} names no beneficiary (expected one of: ${fields.join(', ')})`);
+    }
+    for (const did of named.filter((d) => d !== actor && upstream.has(d))) {
+      findings.push(`${action} hands standing back up the actor's authority chain: ${did}`);
+    }
+  }
+  const held = chain.at(-1)?.permissions;
+  if (action === 'delegation.create' && held !== undefined) {
+    const asked = field(request.payload, 'permissions');
+    for (const p of Array.isArray(asked) ? asked : []) {
+      if (typeof p !== 'string' || !held.includes(p)) {
+        findings.push(`delegation.create is wider than the actor's own link: ${String(p)}`);
+      }
     }
   }
   return findings;

@@ -611,4 +611,63 @@ export const ApprovalRequest = named(
 
 /** `:id` path parameter: a record, proposal, consent or holon id. */
 export const IdParams = strict({ id: str(256, { minLength: 1 }) }, ['id']);
+export const Hex64Params = strict({ id: hex64 }, ['id']);
+
+export const DelegationRequest = named(
+  'DelegationRequest',
+  strict(
+    {
+      to: did,
+      actions: { ...array(str(128, { minLength: 1 }), 64), minItems: 1 },
+      ttl_ms: nullable({ type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991 }),
+    },
+    ['to', 'actions'],
+  ),
+);
+
+const AuthorityLink = named(
+  'AuthorityLink',
+  obj(
+    {
+      grantor: { type: 'string' },
+      grantee: { type: 'string' },
+      permissions: array({ type: 'string' }),
+      grantor_public_key: { type: 'string' },
+      signature: { type: 'string' },
+    },
+    ['grantor', 'grantee', 'permissions', 'grantor_public_key', 'signature'],
+  ),
+);
+
+export const DelegationInfo = named(
+  'DelegationInfo',
+  obj(
+    {
+      delegation_id: hex64,
+      nonce: { type: 'string' },
+      parent: nullable(hex64),
+      principal: { type: 'string' },
+      grantee: { type: 'string' },
+      permissions: array({ type: 'string' }),
+      chain: array(AuthorityLink),
+      created_by: { type: 'string' },
+      created_at: { type: 'string' },
+      expires_at: nullable({ type: 'string' }),
+      revoked_at: nullable({ type: 'string' }),
+    },
+    [
+      'delegation_id',
+      'nonce',
+      'parent',
+      'principal',
+      'grantee',
+      'permissions',
+      'chain',
+      'created_by',
+      'created_at',
+      'expires_at',
+      'revoked_at',
+    ],
+  ),
+);
 export { obj, strict, array, str, nullable, id as idSchema, uint as uintSchema };

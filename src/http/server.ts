@@ -22,6 +22,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { canonRoutes } from './routes/canon.ts';
 import { consentRoutes } from './routes/consent.ts';
 import { decisionRoutes } from './routes/decisions.ts';
+import { delegationRoutes } from './routes/delegations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holonRoutes } from './routes/holons.ts';
 import { licenseRoutes } from './routes/license.ts';
@@ -171,6 +172,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     memoryRoutes(add);
     moduleRoutes(add);
     consentRoutes(add);
+    delegationRoutes(add);
     holonRoutes(add);
     approvalRoutes(add);
     logRoutes(add, runtime.log);

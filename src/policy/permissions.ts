@@ -46,6 +46,9 @@ const MATRIX = {
   'consent.grant': { min: 'operator' },
   'consent.revoke': { min: 'operator' },
   'governance.report': { min: 'operator' },
+  'delegation.create': { min: 'operator' },
+  'delegation.read': { min: 'operator' },
+  'delegation.revoke': { min: 'operator' },
   'canon.user.write': {
     min: 'mentor',
     lowerFlag: 'allow_operator_canon_write',

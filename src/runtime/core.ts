@@ -10,6 +10,7 @@ import { randomBytes } from '../core/random.ts';
 import type { CanonLog, SealedRecord } from '../canon/log.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
+import type { PolicyFlags } from '../policy/index.ts';
 import type { Caller, Decision, DecisionRequest } from './decide.ts';
 
 /** A decision as sealed in the log. */
@@ -20,6 +21,8 @@ export interface RuntimeCore {
   readonly config: Config;
   /** Epoch milliseconds. */
   now(): number;
+  /** The configured switches of the permission matrix. */
+  flags(): PolicyFlags;
   /** Decides and seals the decision; a denial throws SigilError(code) with the decision id. */
   require(caller: Caller, request: DecisionRequest): Promise<FrozenDecision>;
   /** Seals a record of the default tenant (user space unless `extra` says otherwise). */

@@ -3,7 +3,9 @@ import type { SignerType } from '../core/typed-signature.ts';
 import {
   audit as auditMcpRules,
   requiredInvariants,
+  type AuthorityLink,
   type Bailment,
+  type ChainWithdrawal,
   type ConsentGrant,
   type Kernel,
   type McpRuleResult,
@@ -102,6 +104,11 @@ export interface DecisionState {
   systemCritical: ReadonlySet<string>;
   /** The governance monitor's circuit breaker has tripped: AI actors are stopped. */
   breakerOpen?: boolean;
+  /**
+   * An AI caller's delegation as the runtime resolved it from the log: the signed chain and,
+   * when it is no longer in force, why. Absent for an AI caller = no chain at all.
+   */
+  authority?: { chain: readonly AuthorityLink[]; withdrawn: ChainWithdrawal | null } | null;
 }
 
 export interface Decision {
@@ -136,13 +143,29 @@ function deny(
   return { ...base, verdict: 'deny', code, reason, steps: chain.freeze() };
 }
 
+/** The actions a caller at `loa` whose token carries `scopes` may perform under `flags`. */
+export function heldActions(
+  loa: Loa,
+  scopes: readonly string[] | undefined,
+  flags: PolicyFlags,
+): string[] {
+  return ACTIONS.filter((a) => authorize(loa, a, flags).allowed && scopeAllows(scopes, a));
+}
+
 /**
- * The token's scopes as the MCP scope rule reads them: the matrix actions they allow, by name
+ * The scope an AI caller declares, as the MCP scope rule reads it: the matrix actions its
+ * delegation hands it (the last link of its chain) that its token's scopes allow, by name
  * (token scopes may be prefixes such as `memory.*`, which the rule's tokeniser does not expand).
+ * Without a chain, the token's scopes alone; without either, none.
  */
-function declaredScope(scopes: readonly string[] | undefined): string | null {
-  if (scopes === undefined || scopes.length === 0) return null;
-  const actions = ACTIONS.filter((a) => scopeAllows(scopes, a));
+function declaredScope(
+  scopes: readonly string[] | undefined,
+  delegated: readonly string[] | undefined,
+): string | null {
+  if ((scopes === undefined || scopes.length === 0) && delegated === undefined) return null;
+  const actions = ACTIONS.filter(
+    (a) => scopeAllows(scopes, a) && (delegated === undefined || delegated.includes(a)),
+  );
   return actions.length > 0 ? actions.join(',') : null;
 }
 
@@ -303,7 +326,7 @@ function decideSteps(
     const dataSubject = request.dataSubject ?? null;
     const rules = auditMcpRules({
       request: gkRequest,
-      scope: declaredScope(caller.scopes),
+      scope: declaredScope(caller.scopes, state.authority?.chain.at(-1)?.permissions),
       ...(request.claimed ? { claimed: request.claimed } : {}),
       provenance: request.provenance ?? null,
       trustedKeys: state.trustedKeys,
@@ -327,15 +350,19 @@ function decideSteps(
     chain.add({ step: 'mcp_rules', verdict: 'skip', reason: 'human signer: exempt', inputs: {} });
   }
 
+  // Every AI request acts under a delegation: its chain is adjudicated, never assumed.
+  const delegated = caller.signer.type === 'ai';
   const requires = requiredInvariants(gkRequest, {
     systemChange: false,
-    delegated: false,
+    delegated,
     dataSubject: request.dataSubject ?? null,
   });
   const verdict = state.kernel.adjudicate(gkRequest, {
     roles: [],
-    actorPermissions: [request.action],
+    actorPermissions: delegated ? heldActions(loa, caller.scopes, state.flags) : [request.action],
     trustedKeys: state.trustedKeys,
+    authorityChain: state.authority?.chain ?? null,
+    authorityWithdrawn: state.authority?.withdrawn ?? null,
     provenance: request.provenance ?? null,
     consent: request.dataSubject
       ? {

@@ -44,6 +44,8 @@ export interface DecisionPayload {
     consent: DecisionState['consent'];
     system_critical: string[];
     breaker_open: boolean;
+    /** An AI caller's delegation chain as resolved, and why it was withdrawn (or null). */
+    authority?: DecisionState['authority'];
   };
   decision: Decision;
 }
@@ -91,6 +93,7 @@ export function decisionPayload(
       consent: state.consent,
       system_critical: [...state.systemCritical].sort(),
       breaker_open: state.breakerOpen === true,
+      ...(state.authority ? { authority: state.authority } : {}),
     },
     decision,
   }) as DecisionPayload & JsonValue;
@@ -154,6 +157,7 @@ export function replayDecision(
     },
     systemCritical: new Set(s.system_critical),
     breakerOpen: s.breaker_open,
+    ...(s.authority ? { authority: s.authority } : {}),
   };
   return decide(payload.caller, payload.request, state);
 }

@@ -62,6 +62,14 @@ import { loadOrCreateRuntimeKeys, openKeyStore, type RuntimeKeys } from './keys.
 import { builtinModules, type SigilModule } from './modules.ts';
 import { grantConsent, revokeConsent, consentBetween } from './services/consent.ts';
 import {
+  createDelegation,
+  getDelegation,
+  resolveAuthority,
+  revokeDelegation,
+  type DelegationInfo,
+  type ResolvedAuthority,
+} from './services/delegations.ts';
+import {
   approve,
   awaitApproval,
   listApprovals,
@@ -111,6 +119,7 @@ export type {
   DecisionStats,
   DecisionSummary,
 } from './services/decisions.ts';
+export type { AuthorityLinkInfo, DelegationInfo } from './services/delegations.ts';
 export {
   ANONYMOUS_SUBJECT,
   anonymousCaller,
@@ -179,6 +188,7 @@ export class SigilRuntime {
   readonly #clock: () => number;
   readonly #keys: RuntimeKeys;
   readonly #provenanceRawKey: Uint8Array;
+  readonly #delegationRawKey: Uint8Array;
   readonly #authority: LicenseAuthority;
   readonly #kernel: Kernel;
   #limiter: RateLimiter;
@@ -199,6 +209,7 @@ export class SigilRuntime {
     this.#clock = opts.clock ?? Date.now;
     this.#keys = keys;
     this.#provenanceRawKey = publicKeyToRaw(keys.provenance.publicKey);
+    this.#delegationRawKey = publicKeyToRaw(keys.delegation.publicKey);
     this.#authority = {
       rootKey: keys.root,
       runtimeId: log.logId,
@@ -214,6 +225,7 @@ export class SigilRuntime {
         return settings.current;
       },
       now: () => this.#clock(),
+      flags: () => this.#flags(),
       require: (caller, request) => this.require(caller, request),
       append: (kind: RecordKind, payload: JsonValue, extra: Partial<RecordDraft> = {}) =>
         log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }),
@@ -367,6 +379,10 @@ export class SigilRuntime {
       ? `subject:${caller.subject}`
       : `address:${opts.clientAddress ?? 'unknown'}`;
     const rate = this.#limiter.take(rateKey, caller.loa, now);
+    const authority =
+      caller.signer.type === 'ai'
+        ? await resolveAuthority(this.#core, caller.signer.delegationId, now)
+        : null;
     let req = request;
     if (caller.signer.type === 'ai') {
       // Every surface of Sigil marks what it returns to an AI caller as AI-mediated (HTTP
@@ -376,7 +392,11 @@ export class SigilRuntime {
         outputMarking: req.outputMarking ?? 'gateway',
         provenance:
           req.provenance === undefined ? this.#provenanceFor(caller, req, now) : req.provenance,
-        dataSubject: req.dataSubject === undefined ? (caller.delegatedBy ?? null) : req.dataSubject,
+        // An agent acts on the data of the human its delegation starts from.
+        dataSubject:
+          req.dataSubject === undefined
+            ? (authority?.principal ?? caller.delegatedBy ?? null)
+            : req.dataSubject,
       };
     }
     const state: DecisionState = {
@@ -387,13 +407,13 @@ export class SigilRuntime {
       model: this.#model,
       rate,
       kernel: this.#kernel,
-      // Sigil's provenance key is trusted for the caller it authenticated, and only for it.
-      trustedKeys: new Map([[caller.subject, [this.#provenanceRawKey]]]),
+      trustedKeys: this.#trustedKeysFor(caller, authority),
       humanRootCount: this.#identity.loa === 'root' ? 1 : 0,
       subjects: new Map(),
       consent: await consentBetween(this.#core, caller.subject, req.dataSubject ?? null),
       systemCritical: SYSTEM_CRITICAL,
       breakerOpen: caller.signer.type === 'ai' && (await breakerStatus(this.#core, now)).tripped,
+      ...(authority ? { authority: { chain: authority.chain, withdrawn: authority.withdrawn } } : {}),
     };
     const decision = decide(caller, req, state);
     const record = await this.#core.append(
@@ -501,6 +521,20 @@ export class SigilRuntime {
     };
   }
 
+  /**
+   * Sigil's provenance key is trusted for the caller it authenticated, and only for it; its
+   * delegation key for the grantors of the chain it resolved for that caller, and only for them.
+   */
+  #trustedKeysFor(caller: Caller, authority: ResolvedAuthority | null): Map<string, Uint8Array[]> {
+    const keys = new Map<string, Uint8Array[]>([[caller.subject, [this.#provenanceRawKey]]]);
+    for (const link of authority?.chain ?? []) {
+      const list = keys.get(link.grantor) ?? [];
+      if (!list.includes(this.#delegationRawKey)) list.push(this.#delegationRawKey);
+      keys.set(link.grantor, list);
+    }
+    return keys;
+  }
+
   #provenanceFor(caller: Caller, req: DecisionRequest, now: number): Provenance {
     return signProvenance(
       this.#keys.provenance.privateKey,
@@ -551,6 +585,25 @@ export class SigilRuntime {
 
   revokeToken(caller: Caller, id: string): Promise<TokenInfo> {
     return revokeToken(this.#core, caller, id);
+  }
+
+  // ── delegations ──────────────────────────────────────────────────────────────
+
+  /** The caller delegates `actions` to `to` (an agent): a signed authority link, sealed. */
+  createDelegation(
+    caller: Caller,
+    input: { to: string; actions: readonly string[]; ttlMs?: number | null },
+  ): Promise<DelegationInfo> {
+    return createDelegation(this.#core, this.#keys.delegation, caller, input);
+  }
+
+  getDelegation(caller: Caller, id: string): Promise<DelegationInfo> {
+    return getDelegation(this.#core, caller, id);
+  }
+
+  /** Revokes a delegation; every token built on it or on a delegation extending it stops. */
+  revokeDelegation(caller: Caller, id: string): Promise<DelegationInfo> {
+    return revokeDelegation(this.#core, caller, id);
   }
 
   // ── canon ────────────────────────────────────────────────────────────────────

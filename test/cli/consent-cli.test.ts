@@ -17,6 +17,21 @@ afterAll(() => tmp.remove());
 describe('sigil consent', () => {
   it('grants and revokes consent for an AI agent', async () => {
     const root = { SIGIL_TOKEN: rootToken };
+    const delegation = json<{ delegation_id: string }>(
+      await sigil(
+        [
+          'delegate',
+          '--data-dir',
+          dataDir,
+          '--json',
+          '--to',
+          'did:sigil:agent',
+          '--actions',
+          'mcp.tools.call',
+        ],
+        root,
+      ),
+    );
     const agent = json<{ token: string }>(
       await sigil(
         [
@@ -32,7 +47,7 @@ describe('sigil consent', () => {
           '--signer',
           'ai',
           '--delegation',
-          'ef'.repeat(32),
+          delegation.delegation_id,
           '--scope',
           'mcp.tools.call',
         ],

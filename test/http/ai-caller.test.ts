@@ -35,10 +35,14 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 describe('AI callers', () => {
   it('get every answer marked as AI-mediated, and may write memory with consent', async () => {
     const rootCaller = await runtime.authenticate(root);
+    const delegation = await runtime.createDelegation(rootCaller, {
+      to: 'did:sigil:http-agent',
+      actions: ['memory.write', 'memory.read', 'trust.check'],
+    });
     const { token } = await runtime.createToken(rootCaller, {
       subject: 'did:sigil:http-agent',
       loa: 'operator',
-      signer: { type: 'ai', delegationId: '9'.repeat(64) },
+      signer: { type: 'ai', delegationId: delegation.delegation_id },
       scopes: ['memory.*'],
     });
     await runtime.grantConsent(rootCaller, {

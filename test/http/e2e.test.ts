@@ -413,20 +413,36 @@ describe('the tour', () => {
       },
     });
     expect(holon.status, holon.text).toBe(201);
+    const delegation = await req('POST', '/api/delegations', {
+      token: root,
+      body: { to: 'did:sigil:agent-root', actions: ['holon.halt'] },
+    });
+    expect(delegation.status, delegation.text).toBe(201);
     const ai = await req('POST', '/api/tokens', {
       token: root,
       body: {
         subject: 'did:sigil:agent-root',
         loa: 'root',
-        signer: { type: 'ai', delegationId: 'a'.repeat(64) },
+        signer: { type: 'ai', delegationId: delegation.json.delegation_id },
       },
     });
+    expect(ai.status, ai.text).toBe(201);
     const aiHalt = await req('POST', '/api/holons/did:sigil:holon-tour/halt', {
       token: ai.json.token,
       body: { mode: 'suspend' },
       template: '/api/holons/{id}/halt',
     });
     expect(aiHalt.status).toBe(403);
+    const shown = await req('GET', `/api/delegations/${delegation.json.delegation_id}`, {
+      token: root,
+      template: '/api/delegations/{id}',
+    });
+    expect(shown.json.chain).toHaveLength(1);
+    const withdrawn = await req('DELETE', `/api/delegations/${delegation.json.delegation_id}`, {
+      token: root,
+      template: '/api/delegations/{id}',
+    });
+    expect(withdrawn.json.revoked_at).not.toBeNull();
     const halt = await req('POST', '/api/holons/did:sigil:holon-tour/halt', {
       token: root,
       body: { mode: 'suspend', reason: 'tour' },

@@ -301,6 +301,51 @@ describe('approval', () => {
   });
 });
 
+describe('delegation', () => {
+  it('a human delegates tool calls to an agent, and revoking stops its next call', async () => {
+    const { token: aliceToken } = await runtime.createToken(root, {
+      subject: 'did:sigil:alice-delegator',
+      loa: 'operator',
+      signer: { type: 'human' },
+    });
+    const alice = await runtime.authenticate(aliceToken);
+    const d = await runtime.createDelegation(alice, {
+      to: 'did:sigil:alice-agent',
+      actions: ['mcp.tools.call'],
+    });
+    const { token } = await runtime.createToken(root, {
+      subject: 'did:sigil:alice-agent',
+      loa: 'operator',
+      signer: { type: 'ai', delegationId: d.delegation_id },
+    });
+    // The agent acts on Alice's data (the chain's principal), so Alice's consent is the one asked.
+    await runtime.grantConsent(alice, {
+      bailee: 'did:sigil:alice-agent',
+      scope: 'mcp.tools.call',
+      purpose: 'retrieval',
+    });
+    const agent = await connect(gateway, token);
+    const ok = await call(agent, 'notes__read_note', { id: 'n1' });
+    expect(ok.isError, JSON.stringify(ok)).toBeFalsy();
+    const allowed = await runtime.log.get(String(ok._meta?.[DECISION_META_KEY]));
+    const state = (allowed?.payload as unknown as { state: { authority: { chain: unknown[] } } })
+      .state;
+    expect(state.authority.chain).toHaveLength(1);
+
+    await runtime.revokeDelegation(alice, d.delegation_id);
+    const before = upstreamCalls(logFile).length;
+    const denied = denial(await call(agent, 'notes__read_note', { id: 'n1' }));
+    expect(denied.code).toBe('escalation_required');
+    const record = await runtime.log.get(String(denied.decision_id));
+    const decision = (record?.payload as unknown as { decision: { violations: unknown[] } })
+      .decision;
+    expect(decision.violations).toEqual([
+      expect.objectContaining({ invariant: 'authority-chain-valid' }),
+    ]);
+    expect(upstreamCalls(logFile).length).toBe(before);
+  });
+});
+
 describe('upstream failures', () => {
   it('fails a hung call alone, at its timeout', async () => {
     const agent = await connect(gateway, tokens.slow!);

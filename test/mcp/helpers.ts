@@ -48,11 +48,10 @@ export async function openRuntime(e: Env): Promise<{ runtime: SigilRuntime; root
   return { runtime: boot.runtime, ...(boot.rootToken ? { rootToken: boot.rootToken } : {}) };
 }
 
-export const DELEGATION = 'ab'.repeat(32);
-
 /**
- * Mints an agent token as Root and (unless `consent: false`) the consent the MCP rules demand:
- * Root, the token's issuer, grants the agent 'retrieval' over mcp.tools.call.
+ * Mints an agent token as Root on a delegation from Root of `delegated` (default
+ * mcp.tools.call) and (unless `consent: false`) the consent the MCP rules demand: Root, the
+ * delegation's grantor, grants the agent 'retrieval' over mcp.tools.call.
  */
 export async function agentToken(
   runtime: SigilRuntime,
@@ -63,13 +62,26 @@ export async function agentToken(
     ai?: boolean;
     scopes?: string[] | null;
     consent?: boolean;
+    delegated?: string[];
   } = {},
 ): Promise<string> {
   const subject = opts.subject ?? AGENT;
+  const signer =
+    opts.ai === false
+      ? { type: 'human' as const }
+      : {
+          type: 'ai' as const,
+          delegationId: (
+            await runtime.createDelegation(root, {
+              to: subject,
+              actions: opts.delegated ?? ['mcp.tools.call'],
+            })
+          ).delegation_id,
+        };
   const { token } = await runtime.createToken(root, {
     subject,
     loa: opts.loa ?? 'operator',
-    signer: opts.ai === false ? { type: 'human' } : { type: 'ai', delegationId: DELEGATION },
+    signer,
     ...(opts.scopes === null ? {} : { scopes: opts.scopes ?? ['mcp.tools.call'] }),
   });
   if (opts.consent !== false) {

@@ -60,6 +60,11 @@ describe('SigilRuntime', () => {
     await runtime.close();
     rmSync(ctx.dir, { recursive: true, force: true });
   });
+  /** Root delegates `actions` to `agent`; the signer an AI token built on it carries. */
+  const delegatedTo = async (agent: string, actions = ['mcp.tools.call']) => {
+    const d = await runtime.createDelegation(root, { to: agent, actions });
+    return { type: 'ai' as const, delegationId: d.delegation_id };
+  };
 
   it('bootstraps one Root license (mode 0600) and a Root token', () => {
     expect(runtime.identity()).toMatchObject({
@@ -210,7 +215,7 @@ describe('SigilRuntime', () => {
     const { token } = await runtime.createToken(root, {
       subject: 'did:sigil:agent',
       loa: 'operator',
-      signer: AI,
+      signer: await delegatedTo('did:sigil:agent'),
       scopes: ['mcp.tools.call'],
     });
     const agent = await runtime.authenticate(token);
@@ -313,7 +318,7 @@ describe('SigilRuntime', () => {
     const { token } = await runtime.createToken(root, {
       subject: 'did:sigil:agent2',
       loa: 'operator',
-      signer: AI,
+      signer: await delegatedTo('did:sigil:agent2'),
       scopes: ['mcp.tools.call'],
     });
     const agent = await runtime.authenticate(token);

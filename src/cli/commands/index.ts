@@ -65,6 +65,12 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./consent.ts')).registerConsent,
   },
   {
+    commands: [
+      ['delegate [options]', 'delegate actions to an agent (a signed authority link); revoke or show one'],
+    ],
+    load: async () => (await import('./delegate.ts')).registerDelegate,
+  },
+  {
     commands: [['canon', 'write and read canon records']],
     load: async () => (await import('./canon.ts')).registerCanon,
   },

@@ -75,7 +75,10 @@ function registerCreate(token: Command): void {
         .requiredOption('--subject <did>', 'the DID the token acts for')
         .requiredOption('--loa <level>', 'guest, observer, operator, mentor or root')
         .requiredOption('--signer <type>', 'human or ai')
-        .option('--delegation <id>', 'for --signer ai: the delegation id (64 hex chars)')
+        .option(
+          '--delegation <id>',
+          'for --signer ai: the delegation_id from `sigil delegate` (its grantee is --subject)',
+        )
         .option(
           '--scope <actions>',
           'comma-separated actions or prefixes (e.g. canon.*,trust.check)',
@@ -85,8 +88,9 @@ function registerCreate(token: Command): void {
           'after',
           '\nExamples:\n' +
             '  sigil token create --subject did:example:alice --loa operator --signer human --expires 30d\n' +
+            '  sigil delegate --to did:example:agent --actions trust.check,canon.read --json\n' +
             '  sigil token create --subject did:example:agent --loa observer --signer ai \\\n' +
-            '    --delegation $(openssl rand -hex 32) --scope trust.check,canon.read --json',
+            '    --delegation <delegation_id> --scope trust.check,canon.read --json',
         ),
     ),
   ).action(async (opts: CreateOptions) => {

@@ -5,6 +5,7 @@ import type { SignerType } from '../../core/typed-signature.ts';
 import { checkToken, isLoa, issueToken, loaAtLeast, type TokenRecord } from '../../policy/index.ts';
 import { NS, asJson, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
+import { delegationForToken } from './delegations.ts';
 
 /** A token as shown to administrators: never the token or its hash. */
 export type TokenInfo = Omit<TokenRecord, 'hash'> & { issuedBy: string };
@@ -103,6 +104,10 @@ export async function createToken(
   });
   if (isLoa(input.loa) && !loaAtLeast(caller.loa, input.loa)) {
     throw new SigilError('loa_insufficient', 'a token cannot carry more than its issuer has');
+  }
+  // An AI token names a delegation that exists, is in force and ends at the token's subject.
+  if (input.signer?.type === 'ai') {
+    await delegationForToken(core, input.signer.delegationId, input.subject);
   }
   return mintToken(core, caller.subject, input);
 }

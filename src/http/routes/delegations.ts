@@ -1,0 +1,55 @@
+/** Delegations: a human (or an agent, onward) grants actions to an agent as a signed authority link. */
+import type { AddRoute } from '../route.ts';
+import { DelegationInfo, DelegationRequest, Hex64Params } from '../schemas.ts';
+
+interface DelegationBody {
+  to: string;
+  actions: string[];
+  ttl_ms?: number | null;
+}
+
+export function delegationRoutes(add: AddRoute): void {
+  add<DelegationBody>({
+    method: 'POST',
+    url: '/api/delegations',
+    summary: 'Delegates actions to an agent: a signed authority link, sealed as a record',
+    tag: 'delegations',
+    auth: 'caller',
+    loa: 'operator',
+    body: DelegationRequest,
+    responses: { 201: { description: 'The delegation and its chain', schema: DelegationInfo } },
+    errors: [400, 401, 403, 404, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) =>
+      runtime.createDelegation(caller, {
+        to: body.to,
+        actions: body.actions,
+        ...(body.ttl_ms !== undefined ? { ttlMs: body.ttl_ms } : {}),
+      }),
+  });
+
+  add<unknown, unknown, { id: string }>({
+    method: 'GET',
+    url: '/api/delegations/:id',
+    summary: 'One delegation (its grantors, its grantee or Root)',
+    tag: 'delegations',
+    auth: 'caller',
+    loa: 'operator',
+    params: Hex64Params,
+    responses: { 200: { description: 'The delegation', schema: DelegationInfo } },
+    errors: [400, 401, 403, 404, 429],
+    handler: async ({ params, caller, runtime }) => runtime.getDelegation(caller, params.id),
+  });
+
+  add<unknown, unknown, { id: string }>({
+    method: 'DELETE',
+    url: '/api/delegations/:id',
+    summary: 'Revokes a delegation: every token built on it is denied from its next request',
+    tag: 'delegations',
+    auth: 'caller',
+    loa: 'operator',
+    params: Hex64Params,
+    responses: { 200: { description: 'The revoked delegation', schema: DelegationInfo } },
+    errors: [400, 401, 403, 404, 429],
+    handler: async ({ params, caller, runtime }) => runtime.revokeDelegation(caller, params.id),
+  });
+}
