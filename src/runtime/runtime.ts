@@ -413,7 +413,9 @@ export class SigilRuntime {
       consent: await consentBetween(this.#core, caller.subject, req.dataSubject ?? null),
       systemCritical: SYSTEM_CRITICAL,
       breakerOpen: caller.signer.type === 'ai' && (await breakerStatus(this.#core, now)).tripped,
-      ...(authority ? { authority: { chain: authority.chain, withdrawn: authority.withdrawn } } : {}),
+      ...(authority
+        ? { authority: { chain: authority.chain, withdrawn: authority.withdrawn } }
+        : {}),
     };
     const decision = decide(caller, req, state);
     const record = await this.#core.append(

@@ -17,7 +17,7 @@ import {
   type ServerProcess,
 } from './helpers.ts';
 
-type Json = Record<string, any>;
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
 let root: string;
@@ -28,7 +28,10 @@ const AGENT = 'did:sigil:deleg-agent';
 const SUB = 'did:sigil:deleg-sub';
 
 async function req(method: string, path: string, token: string, body?: unknown): Promise<Answer> {
-  const a = await call(server.url, method, path, { token, ...(body !== undefined ? { body } : {}) });
+  const a = await call(server.url, method, path, {
+    token,
+    ...(body !== undefined ? { body } : {}),
+  });
   if (a.status >= 400) expect(problemIssues(a), a.text).toEqual([]);
   return a;
 }
@@ -197,7 +200,7 @@ describe('delegations', () => {
     expect([again.status, json(again).code]).toEqual([409, 'delegation_invalid']);
   });
 
-  it('an expired delegation denies; so does an edited row that widens it', async () => {
+  it('an expired delegation denies; an edited row that widens one is refused', async () => {
     const short = json(await delegate(root, AGENT, ['memory.write'], 1_500));
     const token = json(await agentToken(AGENT, short.delegation_id)).token as string;
     await consent(AGENT);
@@ -216,12 +219,12 @@ describe('delegations', () => {
     const db = new Database(join(dir.dataDir, 'canon.db'));
     try {
       const row = db
-        .prepare('SELECT v FROM state WHERE ns = ? AND k = ?')
+        .prepare('SELECT v FROM views WHERE ns = ? AND k = ?')
         .get('delegations', narrow.delegation_id) as { v: string };
       const value = JSON.parse(row.v) as Json;
       value.permissions = ['memory.read', 'memory.write'];
       value.chain[0].permissions = ['memory.read', 'memory.write'];
-      db.prepare('UPDATE state SET v = ? WHERE ns = ? AND k = ?').run(
+      db.prepare('UPDATE views SET v = ? WHERE ns = ? AND k = ?').run(
         JSON.stringify(value),
         'delegations',
         narrow.delegation_id,
@@ -229,10 +232,8 @@ describe('delegations', () => {
     } finally {
       db.close();
     }
+    // The edited row fails its authentication on use, so the agent's request is refused.
     const widened = await write(edited);
-    expect(widened.status).toBe(403);
-    expect((await sealed(widened)).violations[0]).toMatchObject({
-      invariant: 'authority-chain-valid',
-    });
+    expect([widened.status, json(widened).code]).toEqual([500, 'state_invalid']);
   });
 });

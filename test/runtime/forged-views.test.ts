@@ -23,8 +23,6 @@ import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
 import { BACKENDS, tempDir } from '../canon/helpers/log.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
 
-const AI = { type: 'ai' as const, delegationId: 'c'.repeat(64) };
-
 interface RawView {
   ns: string;
   k: string;
@@ -135,7 +133,15 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       await runtime.createToken(root, {
         subject: 'did:sigil:agent',
         loa: 'operator',
-        signer: AI,
+        signer: {
+          type: 'ai',
+          delegationId: (
+            await runtime.createDelegation(root, {
+              to: 'did:sigil:agent',
+              actions: ['mcp.tools.call'],
+            })
+          ).delegation_id,
+        },
         scopes: ['mcp.tools.call'],
       })
     ).token;

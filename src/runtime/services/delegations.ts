@@ -160,9 +160,11 @@ export async function resolveAuthority(
 
 function permissionsOf(actions: readonly string[]): string[] {
   const out = [...new Set(actions.map((a) => a.trim()))].sort();
-  if (out.length === 0) throw new SigilError('bad_request', 'a delegation names at least one action');
+  if (out.length === 0)
+    throw new SigilError('bad_request', 'a delegation names at least one action');
   for (const a of out) {
-    if (!isAction(a)) throw new SigilError('bad_request', `not an action: ${a}`, { field: 'actions' });
+    if (!isAction(a))
+      throw new SigilError('bad_request', `not an action: ${a}`, { field: 'actions' });
   }
   return out;
 }
@@ -271,7 +273,8 @@ export async function revokeDelegation(
 ): Promise<DelegationInfo> {
   await core.require(caller, { action: 'delegation.revoke', target: `delegations/${id}` });
   const found = await stored(core, id);
-  if (found === undefined) throw new SigilError('delegation_not_found', `no delegation with id ${id}`);
+  if (found === undefined)
+    throw new SigilError('delegation_not_found', `no delegation with id ${id}`);
   if (!mayManage(caller, found, false)) {
     throw new SigilError('forbidden', 'only a grantor on the chain or Root may revoke it');
   }
@@ -295,7 +298,8 @@ export async function delegationForToken(
   subject: string,
 ): Promise<DelegationInfo> {
   const found = await stored(core, id);
-  if (found === undefined) throw new SigilError('delegation_not_found', `no delegation with id ${id}`);
+  if (found === undefined)
+    throw new SigilError('delegation_not_found', `no delegation with id ${id}`);
   const resolved = await resolveAuthority(core, id, core.now());
   if (resolved.withdrawn) {
     throw new SigilError('delegation_invalid', resolved.withdrawn.description);
