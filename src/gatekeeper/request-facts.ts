@@ -65,7 +65,12 @@ export const HALT_PATH_USE_VERBS: ReadonlySet<string> = new Set([
   'reset',
 ]);
 
-/** Action namespaces whose acts make credentials: tokens, licenses, witness keys, delegations. */
+/**
+ * Action namespaces whose acts make credentials: tokens, licenses, witness keys. A delegation
+ * is not one: an agent's onward delegation only passes on part of its own signed chain (never
+ * wider: no-self-grant; at most five links: authority-chain-valid), and a token on it is still
+ * minted by a human.
+ */
 export const CREDENTIAL_NAMESPACES: ReadonlySet<string> = new Set([
   'token',
   'tokens',
@@ -75,8 +80,6 @@ export const CREDENTIAL_NAMESPACES: ReadonlySet<string> = new Set([
   'witnesses',
   'credential',
   'credentials',
-  'delegation',
-  'delegations',
 ]);
 /** Verbs in a credential namespace that make nothing: they observe, check or withdraw. */
 export const NON_MINTING_VERBS: ReadonlySet<string> = new Set([

@@ -304,7 +304,8 @@ describe('sigil canon commands', () => {
       SIGIL_NEW_MASTER_KEY: NEW,
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'env', keyFiles: 3 });
+    // The log key and the runtime's root, provenance and delegation keys.
+    expect(JSON.parse(r.stdout)).toMatchObject({ source: 'env', keyFiles: 4 });
     const old = await sigil(['validate', '--data-dir', dataDir]);
     expect(old.code).toBe(3);
     expect(old.stderr).toMatch(/master_key_invalid/);

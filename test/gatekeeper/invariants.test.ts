@@ -449,7 +449,6 @@ describe('human-credentials', () => {
     ['witness.register', { did: 'did:sigil:someone' }],
     ['witness.enrol', { public_key: 'k' }],
     ['Token.Mint', {}],
-    ['delegation.create', { grantee: 'did:sigil:someone' }],
   ] as const;
 
   it('refuses every credential an AI actor would make, whatever the context holds', () => {
@@ -462,6 +461,16 @@ describe('human-credentials', () => {
       expect(v!.evidence).toContain(`signer: ai`);
       expect(enforceAll(req, ctx).map((x) => x.invariant)).toContain('human-credentials');
     }
+  });
+
+  it('lets an AI pass on part of its own chain: a delegation is not a credential', () => {
+    const req = request({
+      actorSigner: AI,
+      action: 'delegation.create',
+      target: 'delegations/did:sigil:someone',
+      payload: { grantee: 'did:sigil:someone', permissions: ['memory.read'] },
+    });
+    expect(check('human-credentials', req, passingWorld(req).context)).toBeNull();
   });
 
   it('refuses an AI consent grant on another bailor behalf, or naming none', () => {

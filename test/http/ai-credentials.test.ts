@@ -31,10 +31,18 @@ beforeAll(async () => {
   dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
   server = await startServer(dir.dataDir, dir.config);
   root = server.rootToken!;
+  const delegation = await post(root, '/api/delegations', {
+    to: AGENT,
+    actions: CREDENTIAL_SCOPES,
+  });
+  expect(delegation.status, delegation.text).toBe(201);
   const created = await post(root, '/api/tokens', {
     subject: AGENT,
     loa: 'root',
-    signer: { type: 'ai', delegationId: 'a'.repeat(64) },
+    signer: {
+      type: 'ai',
+      delegationId: (delegation.body as { delegation_id: string }).delegation_id,
+    },
     scopes: CREDENTIAL_SCOPES,
   });
   expect(created.status, created.text).toBe(201);

@@ -66,7 +66,10 @@ export const commandModules: readonly CommandModule[] = [
   },
   {
     commands: [
-      ['delegate [options]', 'delegate actions to an agent (a signed authority link); revoke or show one'],
+      [
+        'delegate [options]',
+        'delegate actions to an agent (a signed authority link); revoke or show one',
+      ],
     ],
     load: async () => (await import('./delegate.ts')).registerDelegate,
   },
