@@ -42,3 +42,8 @@ export function reportError(err: unknown): void {
   process.stderr.write(`${line}\n`);
   process.exitCode = exitCodeFor(err);
 }
+
+/** `1 record`, `2 records`: a count with its noun in the right number. */
+export function counted(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
+}

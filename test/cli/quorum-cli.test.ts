@@ -103,6 +103,9 @@ describe('sigil quorum', () => {
     const result = json<{ proposal: Proposal; record: { kind: string; space: string } }>(committed);
     expect(result.proposal.status).toBe('committed');
     expect(result.record).toMatchObject({ kind: 'system_config', space: 'system' });
+    // The committed threshold decides the next decision, in a new process, without a restart.
+    const inForce = await run('trust', 'status', '--json');
+    expect(json(inForce)).toMatchObject({ threshold: 0.5 });
 
     const [list, again, missing] = await Promise.all([
       run('quorum', 'status', '--json'),

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { isSigilError } from '../../core/errors.ts';
 import type { RuntimeIdentity } from '../../runtime/index.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
-import { printResult, type GlobalOptions } from '../output.ts';
+import { counted, printResult, type GlobalOptions } from '../output.ts';
 
 interface RuntimeState {
   initialised: true;
@@ -58,7 +58,7 @@ function stateText(s: RuntimeState): string {
     `Sigil runtime in ${s.data_dir}`,
     ...licenseText(s.license),
     `store:    ${s.backend}`,
-    `log:      ${s.log.id}, ${s.log.size} ${s.log.size === 1 ? 'record' : 'records'}`,
+    `log:      ${s.log.id}, ${counted(s.log.size, 'record')}`,
     `verifier key: ${s.log.verifier_key}`,
     cp === null
       ? 'checkpoint: none yet'

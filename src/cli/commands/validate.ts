@@ -1,7 +1,7 @@
 /** `sigil validate`: checks the whole log and names the first bad record. */
 import type { Command } from 'commander';
 import type { ViewProblem } from '../../canon/log.ts';
-import { EXIT, printResult, type GlobalOptions } from '../output.ts';
+import { EXIT, counted, printResult, type GlobalOptions } from '../output.ts';
 import { intOption, noteOf, withLog, withLogOptions } from '../context.ts';
 
 interface ValidateCliOptions extends GlobalOptions {
@@ -98,7 +98,7 @@ export function registerValidate(program: Command): void {
       const rate = Math.round((result.count * 1000) / Math.max(result.ms, 0.001));
       printResult(
         opts,
-        `ok: ${result.count} records and ${result.checkpoints} checkpoints verified ` +
+        `ok: ${counted(result.count, 'record')} and ${counted(result.checkpoints, 'checkpoint')} verified ` +
           `in ${(result.ms / 1000).toFixed(2)} s (${rate} records/s); every view row is its projection` +
           (kept === undefined ? '' : '; the store extends the given checkpoint'),
         { ...result, records_per_s: rate },
