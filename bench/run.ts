@@ -3,6 +3,7 @@
  * limit measured in the same run, and the ratio. `npm run bench -- canon http` runs a subset;
  * flags (`--json`, `--runs N`) go to the benchmarks that take them (cli).
  */
+import { run as auth } from './auth.ts';
 import { run as core } from './core.ts';
 import { run as canon } from './canon.ts';
 import { run as decide } from './decide.ts';
@@ -13,6 +14,7 @@ import { run as dashboard } from './dashboard.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   core,
+  auth,
   canon,
   decide,
   http,
