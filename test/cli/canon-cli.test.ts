@@ -132,7 +132,7 @@ describe('sigil canon commands', () => {
       `${line(5, { kind: 'audit_record' })}\n`,
     );
     expect(stdin.code, stdin.stderr).toBe(0);
-    expect(stdin.stdout).toMatch(/appended 1 records .*records\/s/);
+    expect(stdin.stdout).toMatch(/appended 1 record .*records\/s/);
 
     // init sealed the Root license and token events at seq 0 and 1; each append is preceded by
     // its canon.user.write decision (seq 2 and 8).

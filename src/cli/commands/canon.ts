@@ -6,7 +6,7 @@ import { assertUserDraft, USER_DATA_KINDS } from '../../canon/views.ts';
 import { RECORD_KINDS, type RecordDraft, type RecordKind } from '../../canon/record.ts';
 import { isSigilError, SigilError } from '../../core/errors.ts';
 import { intOption, withLog, withLogOptions } from '../context.ts';
-import { printResult, type GlobalOptions } from '../output.ts';
+import { counted, printResult, type GlobalOptions } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
 interface AppendOptions extends CallerOptions {
@@ -97,7 +97,7 @@ function registerAppend(canon: Command): void {
     });
     printResult(
       opts,
-      `appended ${result.count} records (seq ${result.first_seq}..${result.last_seq}) ` +
+      `appended ${counted(result.count, 'record')} (seq ${result.first_seq}..${result.last_seq}) ` +
         `in ${result.ms} ms, ${result.records_per_s} records/s`,
       result,
     );
