@@ -1,8 +1,10 @@
 /**
- * The OpenAPI 3.1 document, built from the route declarations and the very schemas fastify
- * validates with. Named schemas (see `named()` in schemas.ts) become `components.schemas`.
+ * The OpenAPI 3.1 document, generated from the route declarations and the very zod shapes
+ * fastify validates with. Named shapes (see `named()` in schemas.ts) become `components.schemas`.
  */
-import { Problem, schemaName, type JsonSchema } from './schemas.ts';
+import type { z } from 'zod';
+import { documentSchema, type JsonSchema } from './json-schema.ts';
+import { Problem } from './schemas.ts';
 import type { RouteSpec } from './route.ts';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -18,40 +20,21 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Not ready',
 };
 
-/** Replaces every named schema below the top with a $ref to its component; collects them. */
-function refs(schema: unknown, components: Map<string, unknown>, top = true): unknown {
-  if (Array.isArray(schema)) return schema.map((s) => refs(s, components, false));
-  if (typeof schema !== 'object' || schema === null) return schema;
-  const name = schemaName(schema);
-  if (name !== undefined && !top) {
-    if (!components.has(name)) {
-      components.set(name, null); // reserve first: a schema may refer to itself
-      components.set(name, refs(schema, components, true));
-    }
-    return { $ref: `#/components/schemas/${name}` };
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = refs(v, components, false);
-  return out;
-}
-
-/** A schema as used in the document: itself, or a $ref when it is named. */
-function ref(schema: JsonSchema, components: Map<string, unknown>): unknown {
-  return (refs({ wrap: schema }, components) as { wrap: unknown }).wrap;
-}
-
 function parameters(spec: RouteSpec, components: Map<string, unknown>): unknown[] {
   const out: unknown[] = [];
-  const add = (where: 'path' | 'query', schema: JsonSchema | undefined) => {
-    if (!schema) return;
+  const add = (where: 'path' | 'query', shape: z.ZodType | undefined) => {
+    if (!shape) return;
+    const schema = documentSchema(shape, components, 'input') as JsonSchema;
     const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
     const required = new Set((schema.required ?? []) as string[]);
     for (const [name, s] of Object.entries(props)) {
+      const { description, ...rest } = s;
       out.push({
         name,
         in: where,
         required: where === 'path' || required.has(name),
-        schema: ref(s, components),
+        ...(typeof description === 'string' ? { description } : {}),
+        schema: rest,
       });
     }
   };
@@ -66,11 +49,15 @@ function operation(spec: RouteSpec, components: Map<string, unknown>): Record<st
     responses[status] = r.schema
       ? {
           description: r.description,
-          content: { [r.contentType ?? 'application/json']: { schema: ref(r.schema, components) } },
+          content: {
+            [r.contentType ?? 'application/json']: {
+              schema: documentSchema(r.schema, components, 'output'),
+            },
+          },
         }
       : { description: r.description };
   }
-  const problemRef = ref(Problem, components);
+  const problemRef = documentSchema(Problem, components, 'output');
   for (const status of [...spec.errors, 500]) {
     responses[String(status)] = {
       description: STATUS_TEXT[status] ?? 'Internal error (code `internal`, request id only)',
@@ -91,7 +78,7 @@ function operation(spec: RouteSpec, components: Map<string, unknown>): Record<st
   if (spec.body) {
     op.requestBody = {
       required: spec.bodyOptional !== true,
-      content: { 'application/json': { schema: ref(spec.body, components) } },
+      content: { 'application/json': { schema: documentSchema(spec.body, components, 'input') } },
     };
   }
   return op;

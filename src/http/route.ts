@@ -6,8 +6,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Caller, SigilRuntime } from '../runtime/index.ts';
 import { SigilError } from '../core/errors.ts';
+import type { z } from 'zod';
+import { validationSchema } from './json-schema.ts';
 import type { HttpMetrics } from './metrics.ts';
-import type { JsonSchema } from './schemas.ts';
 import type { SessionStore } from './sessions.ts';
 
 /**
@@ -18,10 +19,10 @@ import type { SessionStore } from './sessions.ts';
 export type RouteAuth = 'public' | 'caller';
 
 /** What a handler gets: the parsed parts of the request and the authenticated caller. */
-export interface RouteContext<B, Q, P> {
-  body: B;
-  query: Q;
-  params: P;
+export interface RouteContext<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
+  body: z.output<B>;
+  query: z.output<Q>;
+  params: z.output<P>;
   /** The caller; the anonymous Guest on public routes. */
   caller: Caller;
   runtime: SigilRuntime;
@@ -29,7 +30,12 @@ export interface RouteContext<B, Q, P> {
   reply: FastifyReply;
 }
 
-export interface RouteSpec<B = unknown, Q = unknown, P = unknown> {
+/** The shapes (zod, see schemas.ts) a route declares; fastify validates with their JSON Schema. */
+export interface RouteSpec<
+  B extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  P extends z.ZodType = z.ZodType,
+> {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
   summary: string;
@@ -39,18 +45,18 @@ export interface RouteSpec<B = unknown, Q = unknown, P = unknown> {
   loa?: string;
   /** Cookie sessions need no CSRF token for this state-changing route (login, minting the token). */
   csrfExempt?: boolean;
-  body?: JsonSchema;
+  body?: B;
   /** A request without a body is taken as `{}` (then validated like any other). */
   bodyOptional?: boolean;
-  querystring?: JsonSchema;
-  params?: JsonSchema;
+  querystring?: Q;
+  params?: P;
   /**
    * Success responses by status (no schema: no body). A handler that sets no status answers the
    * lowest one listed; it sets another with `reply.code()`. Response schemas go to the OpenAPI
-   * document (the end-to-end tests check every answer against it); answers are sent as the
-   * runtime returned them (JSON.stringify), never reshaped by a serializer.
+   * document (the end-to-end tests check every answer against it); handlers map what the
+   * runtime returns onto these wire shapes (wire.ts), sent with JSON.stringify.
    */
-  responses: Record<number, { description: string; schema?: JsonSchema; contentType?: string }>;
+  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
   /** Error statuses this route documents (answered as problem JSON). */
   errors: number[];
   handler: (ctx: RouteContext<B, Q, P>) => Promise<unknown>;
@@ -82,20 +88,30 @@ export interface RouteDeps {
 }
 
 /** Declares one route of a group. */
-export type AddRoute = <B = unknown, Q = unknown, P = unknown>(spec: RouteSpec<B, Q, P>) => void;
+export type AddRoute = <
+  B extends z.ZodType = z.ZodUnknown,
+  Q extends z.ZodType = z.ZodUnknown,
+  P extends z.ZodType = z.ZodUnknown,
+>(
+  spec: RouteSpec<B, Q, P>,
+) => void;
 
 /** The routes one server instance serves, in registration order. */
 export class RouteTable {
   readonly specs: RouteSpec[] = [];
 
   /** Registers a route with fastify and records it for the OpenAPI document. */
-  add<B, Q, P>(app: FastifyInstance, runtime: SigilRuntime, spec: RouteSpec<B, Q, P>): void {
-    this.specs.push(spec as RouteSpec);
+  add<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType>(
+    app: FastifyInstance,
+    runtime: SigilRuntime,
+    spec: RouteSpec<B, Q, P>,
+  ): void {
+    this.specs.push(spec as unknown as RouteSpec);
     const defaultStatus = Math.min(...Object.keys(spec.responses).map(Number));
     const schema: Record<string, unknown> = {};
-    if (spec.body) schema.body = spec.body;
-    if (spec.querystring) schema.querystring = spec.querystring;
-    if (spec.params) schema.params = spec.params;
+    if (spec.body) schema.body = validationSchema(spec.body);
+    if (spec.querystring) schema.querystring = validationSchema(spec.querystring);
+    if (spec.params) schema.params = validationSchema(spec.params);
     app.route({
       method: spec.method,
       url: spec.url,
@@ -112,9 +128,9 @@ export class RouteTable {
         const caller = req.caller;
         if (caller === null) throw new SigilError('unauthenticated', 'credentials required');
         const result = await spec.handler({
-          body: req.body as B,
-          query: req.query as Q,
-          params: req.params as P,
+          body: req.body as z.output<B>,
+          query: req.query as z.output<Q>,
+          params: req.params as z.output<P>,
           caller,
           runtime,
           req,

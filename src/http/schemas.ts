@@ -1,673 +1,659 @@
 /**
- * The JSON schemas of the HTTP API. Routes validate requests with them and the OpenAPI document
- * is built from the very same objects: a schema made with `named()` appears once under
- * `components.schemas` and is referenced everywhere it is used.
+ * Every request and response shape of the HTTP API, declared once in zod. fastify validates
+ * requests with the JSON Schema generated from these (see json-schema.ts) and /openapi.json is
+ * generated from the same objects; a schema made with `named()` appears once under
+ * `components.schemas` and is referenced wherever it is used. The wire dialect is snake_case
+ * field names and RFC 3339 UTC times; wire.ts maps the runtime's objects onto these shapes.
+ *
+ * Only what JSON Schema can say is used here (no refinements or transforms), so what fastify
+ * checks is exactly what is declared.
  */
-import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
+import { z } from 'zod';
+import type { JsonValue as Json } from '../core/canonical.ts';
 import { RECORD_KINDS } from '../canon/record.ts';
+import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
 
-/** A JSON schema as a plain object (draft 2020-12 / OpenAPI 3.1 subset that Ajv also checks). */
-export type JsonSchema = Record<string, unknown>;
-
-const names = new Map<JsonSchema, string>();
-
-/** Registers `schema` as the OpenAPI component `name` and returns it unchanged. */
-export function named<T extends JsonSchema>(name: string, schema: T): T {
-  names.set(schema, name);
-  return schema;
+/** Registers `schema` as the OpenAPI component `name`, with an optional description. */
+export function named<T extends z.ZodType>(name: string, schema: T, description?: string): T {
+  return schema.meta({ id: name, ...(description !== undefined ? { description } : {}) });
 }
 
-/** The component name of a schema made by `named()`, if any. */
-export function schemaName(schema: unknown): string | undefined {
-  return typeof schema === 'object' && schema !== null
-    ? names.get(schema as JsonSchema)
-    : undefined;
-}
+export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const UINT_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const DID_PATTERN = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
+const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
-const str = (maxLength: number, extra: JsonSchema = {}): JsonSchema => ({
-  type: 'string',
-  maxLength,
-  ...extra,
-});
-const nullable = (schema: JsonSchema): JsonSchema => ({ anyOf: [schema, { type: 'null' }] });
-const obj = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
-  type: 'object',
-  properties,
-  required,
-});
-/** A request body: only the listed fields, nothing else. */
-const strict = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
-  ...obj(properties, required),
-  additionalProperties: false,
-});
-const array = (items: JsonSchema, maxItems?: number): JsonSchema => ({
-  type: 'array',
-  items,
-  ...(maxItems !== undefined ? { maxItems } : {}),
-});
+const str = (max: number) => z.string().max(max);
+const id = str(128).regex(ID_PATTERN);
+const did = str(512).regex(DID_PATTERN);
+const hex64 = z.string().regex(HEX64);
+const uint = z.number().int().min(0);
+/** A count or size sent in a query string: decimal digits, no sign, no leading zero. */
+const uintText = (description: string) => str(16).regex(UINT_PATTERN).describe(description);
 
-export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
-export const HEX64_PATTERN = '^[0-9a-f]{64}$';
-export const UINT_PATTERN = '^(0|[1-9][0-9]{0,15})$';
-const DID_PATTERN = '^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$';
-export const TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$';
+export const Time = named(
+  'Time',
+  str(40).regex(TIME_PATTERN),
+  'An RFC 3339 time in UTC (`2026-01-31T12:00:00.000Z`).',
+);
 
-const id = str(128, { pattern: ID_PATTERN });
-const did = str(512, { pattern: DID_PATTERN });
-const time = str(40, { pattern: TIME_PATTERN });
-const hex64 = str(64, { pattern: HEX64_PATTERN });
-const uint = { type: 'integer', minimum: 0 };
+/** Bodies come from the strict JSON parser, so an unconstrained member is JSON already. */
+export const JsonValue = named(
+  'JsonValue',
+  z.unknown() as z.ZodType<Json>,
+  'Any JSON value (canonicalised with RFC 8785 before it is hashed or signed).',
+);
 
-export const JsonValue = named('JsonValue', {
-  description: 'Any JSON value (canonicalised with RFC 8785 before it is hashed or signed).',
-});
+/** An object whose members this API does not fix (sealed content, program terms, evidence). */
+const OpenObject = z.record(z.string(), z.unknown());
 
-export const Problem = named('Problem', {
-  ...obj(
-    {
-      type: str(512),
-      title: str(128),
-      status: { type: 'integer', minimum: 400, maximum: 599 },
-      detail: { type: 'string' },
-      code: str(64, { pattern: '^[a-z0-9_]+$' }),
-      instance: { type: 'string' },
-      request_id: { type: 'string' },
-      field: { type: 'string' },
-      decision_id: { type: 'string' },
-      retry_after: { type: 'integer', minimum: 1 },
-    },
-    ['type', 'title', 'status', 'detail', 'code'],
-  ),
-  description: 'RFC 9457 problem details with a stable `code`.',
-});
+export const Problem = named(
+  'Problem',
+  z.object({
+    type: str(512),
+    title: str(128),
+    status: z.number().int().min(400).max(599),
+    detail: z.string(),
+    code: str(64).regex(/^[a-z0-9_]+$/),
+    instance: z.string().optional(),
+    request_id: z.string().optional(),
+    field: z.string().optional(),
+    decision_id: z.string().optional(),
+    retry_after: z.number().int().min(1).optional(),
+  }),
+  'RFC 9457 problem details with a stable `code` (see docs/http.md for every code).',
+);
 
-export const Loa = named('Loa', {
-  type: 'string',
-  enum: ['guest', 'observer', 'operator', 'mentor', 'root'],
-});
+export const Loa = named('Loa', z.enum(['guest', 'observer', 'operator', 'mentor', 'root']));
 
-export const SignerType = named('SignerType', {
-  oneOf: [
-    strict({ type: { const: 'human' } }, ['type']),
-    strict({ type: { const: 'ai' }, delegationId: hex64 }, ['type', 'delegationId']),
-  ],
-});
+export const SignerType = named(
+  'SignerType',
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('human') }),
+    z.strictObject({ type: z.literal('ai'), delegation_id: hex64 }),
+  ]),
+  'Who signs: a human, or an AI acting under the delegation with this id.',
+);
 
-export const Link = named('Link', strict({ rel: str(64, { minLength: 1 }), id }, ['rel', 'id']));
+export const Link = named('Link', z.strictObject({ rel: str(64).min(1), id }));
 
 export const Caller = named(
   'Caller',
-  obj(
-    {
-      subject: { type: 'string' },
-      loa: Loa,
-      signer: SignerType,
-      verified: { type: 'boolean' },
-      source: { type: 'string', enum: ['token', 'license', 'anonymous'] },
-      scopes: array({ type: 'string' }),
-      tokenId: { type: 'string' },
-      delegatedBy: { type: 'string' },
-    },
-    ['subject', 'loa', 'signer', 'verified', 'source'],
-  ),
+  z.object({
+    subject: z.string(),
+    loa: Loa,
+    signer: SignerType,
+    verified: z.boolean(),
+    source: z.enum(['token', 'license', 'anonymous']),
+    scopes: z.array(z.string()).optional(),
+    token_id: z.string().optional(),
+    delegated_by: z.string().optional(),
+    expires_at: Time.nullable().optional().describe("When the caller's token expires; null: never"),
+  }),
 );
+
+export const RuntimeIdentity = named(
+  'RuntimeIdentity',
+  z.object({
+    loa: Loa,
+    source: z.enum(['license', 'default']),
+    subject: z.string().nullable(),
+    expires_at: Time.nullable(),
+    reason: z.string(),
+  }),
+  "The runtime's own level of access and where it came from (never a filesystem path).",
+);
+
+export const WhoAmI = named('WhoAmI', z.object({ caller: Caller, runtime: RuntimeIdentity }));
 
 const ReasoningStep = named(
   'ReasoningStep',
-  obj(
-    {
-      step: { type: 'string' },
-      verdict: { type: 'string', enum: ['pass', 'fail', 'skip', 'warn'] },
-      reason: { type: 'string' },
-      inputs: { type: 'object' },
-    },
-    ['step', 'verdict', 'reason', 'inputs'],
-  ),
+  z.object({
+    step: z.string(),
+    verdict: z.enum(['pass', 'fail', 'skip', 'warn']),
+    reason: z.string(),
+    inputs: OpenObject,
+  }),
 );
 
-export const Decision = named('Decision', {
-  ...obj(
-    {
-      verdict: { type: 'string', enum: ['allow', 'deny'] },
-      code: nullable({ type: 'string' }),
-      reason: { type: 'string' },
-      mode: { type: 'string', enum: ['active', 'strict', 'passive'] },
-      threshold: { type: 'number' },
-      would_deny: { type: 'boolean' },
-      effective_loa: Loa,
-      trust: nullable(
-        obj(
-          {
-            score: { type: 'number' },
-            logit: { type: 'number' },
-            contributions: { type: 'object' },
-          },
-          ['score', 'logit', 'contributions'],
+export const Decision = named(
+  'Decision',
+  z.object({
+    verdict: z.enum(['allow', 'deny']),
+    code: z.string().nullable(),
+    reason: z.string(),
+    mode: z.enum(['active', 'strict', 'passive']),
+    threshold: z.number(),
+    would_deny: z.boolean(),
+    effective_loa: Loa,
+    trust: z
+      .object({
+        score: z.number(),
+        logit: z.number(),
+        contributions: z.record(
+          z.string(),
+          z.object({ value: z.number(), weight: z.number(), contribution: z.number() }),
         ),
-      ),
-      rules: array({ type: 'object' }),
-      violations: array({ type: 'object' }),
-      requires_quorum: { type: 'boolean' },
-      retry_after_ms: { type: 'number' },
-      steps: array(ReasoningStep),
-      decision_id: { type: 'string' },
-      seq: uint,
-      hash: { type: 'string' },
-    },
-    [
-      'verdict',
-      'code',
-      'reason',
-      'mode',
-      'threshold',
-      'would_deny',
-      'effective_loa',
-      'trust',
-      'rules',
-      'violations',
-      'requires_quorum',
-      'steps',
-      'decision_id',
-      'seq',
-      'hash',
-    ],
-  ),
-  description: 'A decision as frozen into the log: `decision_id` is its record id.',
-});
+      })
+      .nullable(),
+    rules: z.array(OpenObject),
+    violations: z.array(OpenObject),
+    requires_quorum: z.boolean(),
+    retry_after_ms: z.number().optional(),
+    steps: z.array(ReasoningStep),
+    decision_id: z.string(),
+    seq: uint,
+    hash: z.string(),
+  }),
+  'A decision as frozen into the log: `decision_id` is its record id.',
+);
 
 export const SealedRecord = named(
   'SealedRecord',
-  obj(
-    {
-      kind: { type: 'string' },
-      schema_version: { const: 1 },
-      id: { type: 'string' },
-      tenant: { type: 'string' },
-      ts: { type: 'string' },
-      space: { type: 'string', enum: ['user', 'system'] },
-      payload: JsonValue,
-      links: array(Link),
-      prev: nullable({ type: 'string' }),
-      hash: { type: 'string' },
-      sig: { type: 'string' },
-      pub_key: { type: 'string' },
-      witnesses: array({ type: 'object' }),
-      seq: uint,
-    },
-    [
-      'kind',
-      'schema_version',
-      'id',
-      'tenant',
-      'ts',
-      'space',
-      'payload',
-      'links',
-      'prev',
-      'hash',
-      'sig',
-      'pub_key',
-      'witnesses',
-      'seq',
-    ],
-  ),
+  z.object({
+    kind: z.string(),
+    schema_version: z.literal(1),
+    id: z.string(),
+    tenant: z.string(),
+    ts: Time,
+    space: z.enum(['user', 'system']),
+    payload: JsonValue.describe(
+      'The sealed payload, verbatim: its field names are what was signed',
+    ),
+    links: z.array(Link),
+    prev: z.string().nullable(),
+    hash: z.string(),
+    sig: z.string(),
+    pub_key: z.string(),
+    witnesses: z.array(OpenObject),
+    seq: uint,
+  }),
 );
 
 export const RecordPage = named(
   'RecordPage',
-  obj({ records: array(SealedRecord), cursor: { type: 'string' } }, ['records']),
+  z.object({ records: z.array(SealedRecord), cursor: z.string().optional() }),
+);
+
+const QuorumRequirements = z.object({ root: uint, mentors: uint });
+
+export const Attestation = named(
+  'Attestation',
+  z.object({
+    witness_id: z.string(),
+    signature: z.string(),
+    signer_type: SignerType,
+    attested_at: Time,
+  }),
+  "A witness's typed signature over a proposal's attestation message.",
+);
+
+export const CountedWitness = named(
+  'CountedWitness',
+  z.object({
+    witness_id: z.string(),
+    signature: z.string(),
+    timestamp: Time,
+    authority: z.enum(['root', 'mentor']),
+  }),
+  'An attestation that counts toward the quorum.',
 );
 
 export const Proposal = named(
   'Proposal',
-  obj(
-    {
-      id: { type: 'string' },
-      change: JsonValue,
-      change_hash: { type: 'string' },
-      required: obj({ root: uint, mentors: uint }, ['root', 'mentors']),
-      proposer: { type: 'string' },
-      created_at: { type: 'string' },
-      expires_at: { type: 'string' },
-      status: { type: 'string', enum: ['pending', 'committed'] },
-      attestations: array({ type: 'object' }),
-    },
-    [
-      'id',
-      'change',
-      'change_hash',
-      'required',
-      'proposer',
-      'created_at',
-      'expires_at',
-      'status',
-      'attestations',
-    ],
-  ),
+  z.object({
+    id: z.string(),
+    change: JsonValue,
+    change_hash: z.string(),
+    required: QuorumRequirements,
+    proposer: z.string(),
+    created_at: Time,
+    expires_at: Time,
+    status: z.enum(['pending', 'committed']),
+    attestations: z.array(Attestation),
+  }),
 );
 
 export const QuorumStatus = named(
   'QuorumStatus',
-  obj(
-    {
-      root: uint,
-      mentors: uint,
-      required: { type: 'object' },
-      satisfied: { type: 'boolean' },
-      counted: array({ type: 'object' }),
-      rejected: array({ type: 'object' }),
-    },
-    ['root', 'mentors', 'required', 'satisfied', 'counted', 'rejected'],
-  ),
+  z.object({
+    root: uint,
+    mentors: uint,
+    required: QuorumRequirements,
+    satisfied: z.boolean(),
+    counted: z.array(CountedWitness),
+    rejected: z.array(z.object({ witness_id: z.string(), reason: z.string() })),
+  }),
 );
 
 export const ProposalWithStatus = named(
   'ProposalWithStatus',
-  obj({ proposal: Proposal, status: QuorumStatus }, ['proposal', 'status']),
+  z.object({ proposal: Proposal, status: QuorumStatus }),
 );
 
 export const WitnessEntry = named(
   'WitnessEntry',
-  obj(
-    {
-      witness_id: { type: 'string' },
-      did: { type: 'string' },
-      role: { type: 'string', enum: ['root', 'mentor'] },
-      public_key: { type: 'string' },
-      registered_at: { type: 'string' },
-      revoked_at: nullable({ type: 'string' }),
-    },
-    ['witness_id', 'did', 'role', 'public_key', 'registered_at', 'revoked_at'],
-  ),
+  z.object({
+    witness_id: z.string(),
+    did: z.string(),
+    role: z.enum(['root', 'mentor']),
+    public_key: z.string(),
+    registered_at: Time,
+    revoked_at: Time.nullable(),
+  }),
 );
 
 export const TokenInfo = named(
   'TokenInfo',
-  obj(
-    {
-      id: { type: 'string' },
-      subject: { type: 'string' },
-      loa: Loa,
-      signer: SignerType,
-      createdAt: { type: 'integer' },
-      expiresAt: nullable({ type: 'integer' }),
-      revokedAt: nullable({ type: 'integer' }),
-      scopes: array({ type: 'string' }),
-      issuedBy: { type: 'string' },
-    },
-    ['id', 'subject', 'loa', 'signer', 'createdAt', 'expiresAt', 'revokedAt', 'issuedBy'],
-  ),
+  z.object({
+    id: z.string(),
+    subject: z.string(),
+    loa: Loa,
+    signer: SignerType,
+    created_at: Time,
+    expires_at: Time.nullable(),
+    revoked_at: Time.nullable(),
+    scopes: z.array(z.string()).optional(),
+    issued_by: z.string(),
+  }),
+  'An API token as described to Root: never the token itself or its hash.',
 );
+
+export const CreatedToken = named(
+  'CreatedToken',
+  z.object({ token: z.string(), info: TokenInfo }),
+  'A new token: `token` is shown this once.',
+);
+
+const LicenseOwner = z.object({ id: z.string(), name: z.string() });
 
 export const License = named(
   'License',
-  obj(
-    {
-      owner: obj({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']),
-      loa: Loa,
-      issuedAt: { type: 'string' },
-      expiresAt: nullable({ type: 'string' }),
-      bindings: { type: 'object' },
-      seal: { type: 'object' },
-    },
-    ['owner', 'loa', 'issuedAt', 'expiresAt', 'bindings', 'seal'],
-  ),
+  z.looseObject({ owner: LicenseOwner, loa: Loa }),
+  'A license document exactly as sealed by the Root key (its field names are part of what is ' +
+    'signed, so it is passed through verbatim); POST it back to /api/license/validate as is.',
 );
 
 export const LicenseCheck = named(
   'LicenseCheck',
-  obj(
-    {
-      ok: { type: 'boolean' },
-      loa: Loa,
-      owner: obj({ id: { type: 'string' }, name: { type: 'string' } }, ['id', 'name']),
-      expiresAt: nullable({ type: 'string' }),
-      reason: { type: 'string' },
-    },
-    ['ok', 'loa'],
-  ),
+  z.object({
+    ok: z.boolean(),
+    loa: Loa,
+    owner: LicenseOwner.optional(),
+    expires_at: Time.nullable().optional(),
+    reason: z.string().optional(),
+  }),
 );
 
 export const TrustStatus = named(
   'TrustStatus',
-  obj(
-    {
-      decisions: obj({ allow: uint, deny: uint, by_mode: { type: 'object' } }, [
-        'allow',
-        'deny',
-        'by_mode',
-      ]),
-      threshold: { type: 'number' },
-      mode: { type: 'string' },
-      log_size: uint,
-      model: { type: 'string', description: "'default' or the record id of the committed model" },
-      breaker: obj(
-        {
-          open: { type: 'boolean', description: 'true while AI actors are stopped' },
-          critical_in_window: uint,
-          threshold: { type: 'number' },
-        },
-        ['open', 'critical_in_window', 'threshold'],
-      ),
-      runtime: { type: 'object' },
-    },
-    ['decisions', 'threshold', 'mode', 'log_size', 'breaker'],
-  ),
+  z.object({
+    decisions: z.object({
+      allow: uint,
+      deny: uint,
+      by_mode: z.record(z.string(), uint),
+    }),
+    threshold: z.number(),
+    mode: z.string(),
+    log_size: uint,
+    model: z.string().describe("'default' or the record id of the committed model").optional(),
+    breaker: z.object({
+      open: z.boolean().describe('true while AI actors are stopped'),
+      critical_in_window: uint,
+      threshold: z.number(),
+    }),
+    runtime: RuntimeIdentity.optional(),
+  }),
 );
 
 export const Holon = named(
   'Holon',
-  obj(
-    {
-      id: { type: 'string' },
-      capabilities: array({ type: 'string' }),
-      program: { type: 'object' },
-      state: { type: 'string', enum: ['idle', 'executing', 'suspended', 'terminated'] },
-      last_output: nullable({ type: 'object' }),
-    },
-    ['id', 'capabilities', 'program', 'state', 'last_output'],
-  ),
+  z.object({
+    id: z.string(),
+    capabilities: z.array(z.string()),
+    program: OpenObject,
+    state: z.enum(['idle', 'executing', 'suspended', 'terminated']),
+    last_output: OpenObject.nullable(),
+  }),
 );
 
 export const Checkpoint = named(
   'Checkpoint',
-  obj(
-    {
-      origin: { type: 'string' },
-      size: uint,
-      root_hash: { type: 'string' },
-      timestamp: nullable({ type: 'string' }),
-      note: { type: 'string', description: 'The C2SP signed note, verbatim.' },
-      verifier_key: { type: 'string' },
-    },
-    ['origin', 'size', 'root_hash', 'timestamp', 'note', 'verifier_key'],
-  ),
+  z.object({
+    origin: z.string(),
+    size: uint,
+    root_hash: z.string(),
+    timestamp: z.string().nullable(),
+    note: z.string().describe('The C2SP signed note, verbatim.'),
+    verifier_key: z.string(),
+  }),
 );
 
 export const InclusionProof = named(
   'InclusionProof',
-  obj(
-    {
-      leaf_index: uint,
-      tree_size: uint,
-      leaf_hash: { type: 'string' },
-      hashes: array({ type: 'string' }),
-      root_hash: { type: 'string' },
-    },
-    ['leaf_index', 'tree_size', 'leaf_hash', 'hashes', 'root_hash'],
-  ),
+  z.object({
+    leaf_index: uint,
+    tree_size: uint,
+    leaf_hash: z.string(),
+    hashes: z.array(z.string()),
+    root_hash: z.string(),
+  }),
 );
 
 export const ConsistencyProof = named(
   'ConsistencyProof',
-  obj(
-    {
-      size1: uint,
-      size2: uint,
-      hashes: array({ type: 'string' }),
-      root1: { type: 'string' },
-      root2: { type: 'string' },
-    },
-    ['size1', 'size2', 'hashes', 'root1', 'root2'],
-  ),
+  z.object({
+    size1: uint,
+    size2: uint,
+    hashes: z.array(z.string()),
+    root1: z.string(),
+    root2: z.string(),
+  }),
 );
 
 export const Readiness = named(
   'Readiness',
-  obj(
-    {
-      ready: { type: 'boolean' },
-      checks: {
-        type: 'object',
-        additionalProperties: obj({ ok: { type: 'boolean' }, detail: { type: 'string' } }, [
-          'ok',
-          'detail',
-        ]),
-      },
-    },
-    ['ready', 'checks'],
-  ),
+  z.object({
+    ready: z.boolean(),
+    checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string() })),
+  }),
 );
 
 export const Approval = named(
   'Approval',
-  obj(
-    {
-      id: { type: 'string' },
-      status: { type: 'string', enum: ['pending', 'approved', 'rejected'] },
-      action: { type: 'string' },
-      target: { type: 'string' },
-      summary: { type: 'string' },
-      decision_id: { type: 'string' },
-      requested_by: { type: 'string' },
-      created_at: { type: 'string' },
-      decided_by: { type: 'string' },
-      decided_at: { type: 'string' },
-    },
-    ['id', 'status', 'action', 'target', 'summary', 'requested_by', 'created_at'],
-  ),
+  z.object({
+    id: z.string(),
+    status: z.enum(['pending', 'approved', 'rejected']),
+    action: z.string(),
+    target: z.string(),
+    summary: z.string(),
+    decision_id: z.string().optional(),
+    requested_by: z.string(),
+    created_at: Time,
+    decided_by: z.string().optional(),
+    decided_at: Time.optional(),
+  }),
 );
+
+export const ApprovalOutcome = named(
+  'ApprovalOutcome',
+  z.object({ id: z.string(), status: z.enum(['approved', 'rejected']) }),
+);
+
+const consentShape = {
+  id: z.string(),
+  bailor: z.string(),
+  bailee: z.string(),
+  scope: z.string(),
+  purpose: z.enum(CONSENT_PURPOSES),
+  created_at: Time,
+  expires_at: Time.nullable(),
+  revoked_at: Time.nullable(),
+};
+
+export const Bailment = named(
+  'Bailment',
+  z.object({ kind: z.literal('bailment'), ...consentShape }),
+  'The bailor entrusts data within `scope` to the bailee for `purpose`.',
+);
+
+export const ConsentGrant = named(
+  'ConsentGrant',
+  z.object({ kind: z.literal('consent'), ...consentShape }),
+  'The bailor consents to the bailee using entrusted data within `scope` for `purpose`.',
+);
+
+export const Consent = named(
+  'Consent',
+  z.object({ id: z.string(), bailment: Bailment, grant: ConsentGrant }),
+);
+
+export const ConsentRevoked = named(
+  'ConsentRevoked',
+  z.object({ id: z.string(), revoked_at: Time }),
+);
+
+export const TrustModel = named(
+  'TrustModel',
+  z.object({
+    version: z.string(),
+    bias: z.number(),
+    weights: z.record(z.string(), z.number()),
+    threshold: z.number(),
+    action_risk: z.record(z.string(), z.number()),
+    target_risk: z.array(OpenObject),
+  }),
+);
+
+export const ModelInForce = named(
+  'ModelInForce',
+  z.object({ model: TrustModel, source: z.string() }),
+);
+
+export const MemoryBlock = named(
+  'MemoryBlock',
+  z.object({ key: z.string(), owner: z.string(), updated_at: Time, record_id: z.string() }),
+);
+
+export const MemoryWritten = named(
+  'MemoryWritten',
+  z.object({ key: z.string(), owner: z.string(), record_id: z.string(), seq: uint }),
+);
+
+export const MemoryValue = named(
+  'MemoryValue',
+  z.object({ key: z.string(), owner: z.string(), value: JsonValue, record_id: z.string() }),
+);
+
+export const ModuleOutput = named(
+  'ModuleOutput',
+  z.object({ module: z.string(), output: JsonValue, decision_id: z.string() }),
+);
+
+export const Session = named(
+  'Session',
+  z.object({ subject: z.string(), loa: Loa, csrf_token: z.string(), expires_at: Time }),
+);
+
+export const CsrfToken = named('CsrfToken', z.object({ csrf_token: z.string(), expires_at: Time }));
+
+export const Health = named('Health', z.object({ status: z.literal('ok') }));
 
 // ── request bodies ────────────────────────────────────────────────────────────
 
 export const TrustCheckRequest = named(
   'TrustCheckRequest',
-  strict(
-    {
-      action: str(128, { minLength: 1 }),
-      target: str(512, { minLength: 1 }),
-      payload: JsonValue,
-      context: strict({
-        subject: str(512),
-        signer_type: str(16),
-        delegation_id: str(64),
-        data_subject: nullable(did),
-      }),
-    },
-    ['action', 'target'],
-  ),
+  z.strictObject({
+    action: str(128).min(1),
+    target: str(512).min(1),
+    payload: JsonValue.optional(),
+    context: z
+      .strictObject({
+        subject: str(512).optional(),
+        signer_type: str(16).optional(),
+        delegation_id: str(64).optional(),
+        data_subject: did.nullable().optional(),
+      })
+      .optional(),
+  }),
 );
 
 export const WriteRequest = named(
   'WriteRequest',
-  strict(
-    {
-      id: str(256, { pattern: '^[A-Za-z0-9._:-]{1,256}$' }),
-      // Any record kind parses; the runtime refuses the governing ones ('kind_reserved').
-      kind: { type: 'string', enum: [...RECORD_KINDS] },
-      payload: JsonValue,
-      links: array(Link, 64),
-      space: { type: 'string', enum: ['user', 'system'] },
-    },
-    ['payload'],
-  ),
+  z.strictObject({
+    id: str(256)
+      .regex(/^[A-Za-z0-9._:-]{1,256}$/)
+      .optional(),
+    // Any record kind parses; the runtime refuses the governing ones ('kind_reserved').
+    kind: z.enum(RECORD_KINDS).optional(),
+    payload: JsonValue,
+    links: z.array(Link).max(64).optional(),
+    space: z.enum(['user', 'system']).optional(),
+  }),
 );
 
-export const ProposeRequest = named('ProposeRequest', strict({ change: JsonValue }, ['change']));
+export const ProposeRequest = named('ProposeRequest', z.strictObject({ change: JsonValue }));
 
 export const AttestRequest = named(
   'AttestRequest',
-  strict({ proposal_id: id, witness_id: id, signature: str(256, { minLength: 1 }) }, [
-    'proposal_id',
-    'witness_id',
-    'signature',
-  ]),
+  z.strictObject({ proposal_id: id, witness_id: id, signature: str(256).min(1) }),
 );
 
-export const CommitRequest = named('CommitRequest', strict({ proposal_id: id }, ['proposal_id']));
+export const CommitRequest = named('CommitRequest', z.strictObject({ proposal_id: id }));
 
 export const WitnessRequest = named(
   'WitnessRequest',
-  strict(
-    {
-      witness_id: id,
-      did,
-      role: { type: 'string', enum: ['root', 'mentor'] },
-      public_key: str(64, { pattern: '^[A-Za-z0-9_-]{43}$' }),
-    },
-    ['witness_id', 'did', 'role', 'public_key'],
-  ),
+  z.strictObject({
+    witness_id: id,
+    did,
+    role: z.enum(['root', 'mentor']),
+    public_key: str(64).regex(/^[A-Za-z0-9_-]{43}$/),
+  }),
 );
 
 export const LicenseCreateRequest = named(
   'LicenseCreateRequest',
-  strict(
-    {
-      subject: did,
-      loa: str(16, { minLength: 1 }),
-      expiresAt: nullable(time),
-      name: str(256),
-    },
-    ['subject', 'loa'],
-  ),
+  z.strictObject({
+    subject: did,
+    loa: str(16).min(1),
+    expires_at: Time.nullable().optional(),
+    name: str(256).optional(),
+  }),
+);
+
+/** A license to check: any JSON object (the verdict says what is wrong with it). */
+export const LicenseValidateRequest = named(
+  'LicenseValidateRequest',
+  z.record(z.string(), z.unknown()).describe('The license JSON, as issued'),
+);
+
+export const TrustModelUpload = named(
+  'TrustModelUpload',
+  z
+    .record(z.string(), z.unknown())
+    .describe('A trust model: {version, bias, weights, threshold, …}'),
 );
 
 export const MemoryWriteRequest = named(
   'MemoryWriteRequest',
-  strict({ key: str(128, { minLength: 1 }), value: JsonValue }, ['key', 'value']),
+  z.strictObject({ key: str(128).min(1), value: JsonValue }),
 );
 
-export const ModuleRunRequest = named('ModuleRunRequest', strict({ input: JsonValue }));
+export const ModuleRunRequest = named(
+  'ModuleRunRequest',
+  z.strictObject({ input: JsonValue.optional() }),
+);
 
 export const ConsentRequest = named(
   'ConsentRequest',
-  strict(
-    {
-      bailee: did,
-      scope: str(1024),
-      purpose: {
-        type: 'string',
-        enum: [...CONSENT_PURPOSES],
-      },
-      expiresAt: nullable(time),
-    },
-    ['bailee', 'scope', 'purpose'],
-  ),
+  z.strictObject({
+    bailee: did,
+    scope: str(1024),
+    purpose: z.enum(CONSENT_PURPOSES),
+    expires_at: Time.nullable().optional(),
+  }),
 );
 
 export const HaltRequest = named(
   'HaltRequest',
-  strict({ mode: { type: 'string', enum: ['suspend', 'terminate'] }, reason: str(1024) }, ['mode']),
+  z.strictObject({ mode: z.enum(['suspend', 'terminate']), reason: str(1024).optional() }),
 );
 
 export const HolonSpawnRequest = named(
   'HolonSpawnRequest',
-  strict(
-    {
-      id,
-      capabilities: array(str(128), 64),
-      program: { type: 'object', description: 'A combinator term, e.g. {"type":"identity"}.' },
-    },
-    ['id', 'capabilities', 'program'],
-  ),
+  z.strictObject({
+    id,
+    capabilities: z.array(str(128)).max(64),
+    program: OpenObject.describe('A combinator term, e.g. {"type":"identity"}.'),
+  }),
 );
 
 export const TokenCreateRequest = named(
   'TokenCreateRequest',
-  strict(
-    {
-      subject: did,
-      loa: str(16, { minLength: 1 }),
-      signer: SignerType,
-      ttl_ms: nullable({ type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991 }),
-      scopes: array(str(128), 64),
-    },
-    ['subject', 'loa'],
-  ),
+  z.strictObject({
+    subject: did,
+    loa: str(16).min(1),
+    signer: SignerType.optional(),
+    ttl_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+    scopes: z.array(str(128)).max(64).optional(),
+  }),
 );
 
-export const SessionRequest = named(
-  'SessionRequest',
-  strict({ token: str(128, { minLength: 1 }) }, ['token']),
-);
+export const SessionRequest = named('SessionRequest', z.strictObject({ token: str(128).min(1) }));
 
-export const Session = named(
-  'Session',
-  obj(
-    {
-      subject: { type: 'string' },
-      loa: Loa,
-      csrf_token: { type: 'string' },
-      expires_at: { type: 'string' },
-    },
-    ['subject', 'loa', 'csrf_token', 'expires_at'],
-  ),
-);
-
-export const CsrfToken = named(
-  'CsrfToken',
-  obj({ csrf_token: { type: 'string' }, expires_at: { type: 'string' } }, [
-    'csrf_token',
-    'expires_at',
-  ]),
-);
-
-export const ApprovalRequest = named(
-  'ApprovalRequest',
-  strict({ approved: { type: 'boolean' } }, ['approved']),
-);
-
-// ── shared parameter shapes ───────────────────────────────────────────────────
-
-/** `:id` path parameter: a record, proposal, consent or holon id. */
-export const IdParams = strict({ id: str(256, { minLength: 1 }) }, ['id']);
-export const Hex64Params = strict({ id: hex64 }, ['id']);
+export const ApprovalRequest = named('ApprovalRequest', z.strictObject({ approved: z.boolean() }));
 
 export const DelegationRequest = named(
   'DelegationRequest',
-  strict(
-    {
-      to: did,
-      actions: { ...array(str(128, { minLength: 1 }), 64), minItems: 1 },
-      ttl_ms: nullable({ type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991 }),
-    },
-    ['to', 'actions'],
-  ),
+  z.strictObject({
+    to: did,
+    actions: z.array(str(128).min(1)).min(1).max(64),
+    ttl_ms: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  }),
 );
 
 const AuthorityLink = named(
   'AuthorityLink',
-  obj(
-    {
-      grantor: { type: 'string' },
-      grantee: { type: 'string' },
-      permissions: array({ type: 'string' }),
-      grantor_public_key: { type: 'string' },
-      signature: { type: 'string' },
-    },
-    ['grantor', 'grantee', 'permissions', 'grantor_public_key', 'signature'],
-  ),
+  z.object({
+    grantor: z.string(),
+    grantee: z.string(),
+    permissions: z.array(z.string()),
+    grantor_public_key: z.string(),
+    signature: z.string(),
+  }),
 );
 
 export const DelegationInfo = named(
   'DelegationInfo',
-  obj(
-    {
-      delegation_id: hex64,
-      nonce: { type: 'string' },
-      parent: nullable(hex64),
-      principal: { type: 'string' },
-      grantee: { type: 'string' },
-      permissions: array({ type: 'string' }),
-      chain: array(AuthorityLink),
-      created_by: { type: 'string' },
-      created_at: { type: 'string' },
-      expires_at: nullable({ type: 'string' }),
-      revoked_at: nullable({ type: 'string' }),
-    },
-    [
-      'delegation_id',
-      'nonce',
-      'parent',
-      'principal',
-      'grantee',
-      'permissions',
-      'chain',
-      'created_by',
-      'created_at',
-      'expires_at',
-      'revoked_at',
-    ],
-  ),
+  z.object({
+    delegation_id: hex64,
+    nonce: z.string(),
+    parent: hex64.nullable(),
+    principal: z.string(),
+    grantee: z.string(),
+    permissions: z.array(z.string()),
+    chain: z.array(AuthorityLink),
+    created_by: z.string(),
+    created_at: Time,
+    expires_at: Time.nullable(),
+    revoked_at: Time.nullable(),
+  }),
 );
-export { obj, strict, array, str, nullable, id as idSchema, uint as uintSchema };
+
+// ── parameters and query strings ──────────────────────────────────────────────
+
+/** `:id` path parameter: a record, proposal, consent, token or holon id. */
+export const IdParams = z.strictObject({ id: str(256).min(1) });
+
+/** `:id` path parameter that is a 64-hex-digit id (a delegation). */
+export const Hex64Params = z.strictObject({ id: hex64 });
+
+export const MemoryKeyParams = z.strictObject({ key: str(128).regex(/^[A-Za-z0-9._:/-]{1,128}$/) });
+
+export const MemoryOwnerQuery = z.strictObject({ owner: str(512).min(1).optional() });
+
+export const ModuleParams = z.strictObject({ name: str(64).regex(/^[a-z0-9][a-z0-9._-]{0,63}$/) });
+
+export const RecordListQuery = z.strictObject({
+  kind: z.enum(RECORD_KINDS).optional(),
+  since: Time.describe('RFC 3339 UTC: records with ts ≥ since').optional(),
+  limit: str(4)
+    .regex(/^[1-9][0-9]{0,3}$/)
+    .describe('1–1000 (default 100)')
+    .optional(),
+  cursor: uintText('from the previous page').optional(),
+});
+
+export const InclusionQuery = z.strictObject({
+  seq: uintText('the record seq'),
+  size: uintText('tree size (default: the whole log)').optional(),
+});
+
+export const ConsistencyQuery = z.strictObject({
+  from: uintText('older tree size'),
+  to: uintText('newer tree size'),
+});
+
+/** What a route's request parts parse to. */
+export type Infer<T extends z.ZodType> = z.output<T>;

@@ -78,7 +78,7 @@ describe('sigil generate-license', () => {
       subject: 'did:example:m1',
       loa: 'mentor',
       signer: { type: 'human' },
-      expires: '2099-12-31T00:00:00.000Z',
+      expires_at: '2099-12-31T00:00:00.000Z',
       source: 'license',
       from: { loa: `license ${out}` },
     });
@@ -138,7 +138,7 @@ describe('a bad license leaves the runtime at the default LOA, saying why', () =
         ),
       ]);
 
-    const fallback = { subject: null, source: 'default', expires: null };
+    const fallback = { subject: null, source: 'default', expires_at: null };
     expect(tamperedRun.code).toBe(0);
     expect(json(tamperedRun)).toMatchObject({
       ...fallback,

@@ -100,11 +100,22 @@ describe('sigil token and whoami', () => {
       '--json',
     ]);
     expect(created.code, created.stderr).toBe(0);
-    const out = json<{ token: string; id: string; subject: string; loa: string; expires: string }>(
-      created,
-    );
-    expect(Object.keys(out).sort()).toEqual(['expires', 'id', 'loa', 'subject', 'token']);
-    expect(out).toMatchObject({ subject: 'did:example:alice', loa: 'operator' });
+    // The same shape as POST /api/tokens answers: the token once, and its TokenInfo.
+    const created_ = json<{ token: string; info: Record<string, string> }>(created);
+    expect(Object.keys(created_).sort()).toEqual(['info', 'token']);
+    const out = {
+      token: created_.token,
+      id: created_.info.id!,
+      expires: created_.info.expires_at!,
+    };
+    expect(created_.info).toMatchObject({
+      subject: 'did:example:alice',
+      loa: 'operator',
+      signer: { type: 'human' },
+      revoked_at: null,
+      issued_by: 'did:sigil:root',
+    });
+    expect(created_.info.created_at).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
     const days = (Date.parse(out.expires) - Date.now()) / 86_400_000;
     expect(days).toBeGreaterThan(29.9);
     expect(days).toBeLessThan(30.1);
@@ -119,10 +130,10 @@ describe('sigil token and whoami', () => {
       subject: 'did:example:alice',
       loa: 'operator',
       signer: { type: 'human' },
-      expires: out.expires,
+      expires_at: out.expires,
       source: 'token',
       token_id: out.id,
-      from: { subject: `token ${out.id}`, expires: `token ${out.id}` },
+      from: { subject: `token ${out.id}`, expires_at: `token ${out.id}` },
     });
     expect(whoHuman.stdout).toMatch(/^subject: did:example:alice +\(token [0-9a-f]+\)$/m);
     expect(whoHuman.stdout).toMatch(/^loa: +operator /m);
@@ -143,7 +154,8 @@ describe('sigil token and whoami', () => {
     ]);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(json(revoked)).toMatchObject({ id: out.id });
-    expect(json(revoked).revokedAt).not.toBeNull();
+    expect(json(revoked).revoked_at).toMatch(/Z$/);
+    expect(Object.keys(json(revoked)).filter((k) => /[A-Z]/.test(k))).toEqual([]);
 
     const [after, missing] = await Promise.all([
       sigil(['whoami', '--data-dir', dataDir, '--token', out.token]),
@@ -197,8 +209,8 @@ describe('sigil token and whoami', () => {
     expect(json(who)).toMatchObject({
       subject: 'did:example:agent',
       loa: 'observer',
-      signer: { type: 'ai', delegationId: DELEGATION },
-      expires: null,
+      signer: { type: 'ai', delegation_id: DELEGATION },
+      expires_at: null,
     });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/^sigil: (loa_insufficient|scope_denied): /);

@@ -17,6 +17,7 @@ import {
   type Loa,
 } from '../../src/policy/index.ts';
 import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
+import { wireTrustModel } from '../../src/http/wire.ts';
 import {
   OpenApiChecker,
   ROOMY_LIMITS,
@@ -81,6 +82,77 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   dir?.remove();
+});
+
+describe('one dialect on the wire', () => {
+  /** Every `properties` map in a schema tree, with where it is. */
+  function propertyMaps(node: unknown, at: string, out: Array<[string, Json]>): void {
+    if (Array.isArray(node)) node.forEach((n, i) => propertyMaps(n, `${at}[${i}]`, out));
+    if (typeof node !== 'object' || node === null) return;
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'properties' && typeof v === 'object' && v !== null) out.push([at, v as Json]);
+      propertyMaps(v, `${at}.${k}`, out);
+    }
+  }
+  const isTime = (s: Json): boolean =>
+    s.$ref === '#/components/schemas/Time' ||
+    (Array.isArray(s.anyOf) && s.anyOf.some((a: Json) => isTime(a)));
+
+  it('names every field in snake_case and types every *_at field as an RFC 3339 time', () => {
+    const maps: Array<[string, Json]> = [];
+    propertyMaps(api.doc, '', maps);
+    expect(maps.length).toBeGreaterThan(50);
+    const camel: string[] = [];
+    const untimed: string[] = [];
+    for (const [at, props] of maps) {
+      for (const [name, schema] of Object.entries(props)) {
+        if (!/^[a-z][a-z0-9_]*$/.test(name)) camel.push(`${at}.${name}`);
+        if (name.endsWith('_at') && !isTime(schema)) untimed.push(`${at}.${name}`);
+      }
+    }
+    expect(camel).toEqual([]);
+    expect(untimed).toEqual([]);
+    // The shapes the issue named: TokenInfo's times and the Caller's expiry.
+    const schemas = (api.doc.components as Json).schemas;
+    expect(Object.keys(schemas.TokenInfo.properties)).toEqual(
+      expect.arrayContaining(['created_at', 'expires_at', 'revoked_at', 'issued_by']),
+    );
+    expect(schemas.Caller.properties.expires_at).toBeDefined();
+  });
+
+  it('answers with those names: a token, the caller and a consent', async () => {
+    const made = await req('POST', '/api/tokens', {
+      token: root,
+      body: { subject: 'did:sigil:dialect', loa: 'guest', ttl_ms: 60_000 },
+    });
+    const info = made.json.info;
+    expect(Date.parse(info.created_at)).toBeGreaterThan(Date.now() - 600_000);
+    expect(Date.parse(info.expires_at) - Date.parse(info.created_at)).toBe(60_000);
+    expect(info.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const me = await req('GET', '/api/whoami', { token: made.json.token });
+    expect(me.json.caller).toMatchObject({ token_id: info.id, expires_at: info.expires_at });
+    const consent = await req('POST', '/api/consent', {
+      token: tokens.operator,
+      body: {
+        bailee: 'did:sigil:dialect',
+        scope: 'canon',
+        purpose: 'retrieval',
+        expires_at: '2099-01-01T00:00:00Z',
+      },
+    });
+    expect(consent.status, consent.text).toBe(201);
+    expect(consent.json.grant).toMatchObject({
+      expires_at: '2099-01-01T00:00:00Z',
+      revoked_at: null,
+    });
+    // The runtime's own spellings are not accepted on the wire.
+    const camel = await req('POST', '/api/consent', {
+      token: tokens.operator,
+      body: { bailee: 'did:sigil:dialect', scope: 'canon', purpose: 'retrieval', expiresAt: null },
+    });
+    expect(camel.status).toBe(400);
+    expect(camel.json.field).toBe('body.expiresAt');
+  });
 });
 
 describe('the tour', () => {
@@ -302,7 +374,7 @@ describe('the tour', () => {
   it('mints and validates licenses, proposes and refreshes the model', async () => {
     const lic = await req('POST', '/api/license/create', {
       token: root,
-      body: { subject: 'did:sigil:alice', loa: 'mentor', expiresAt: null, name: 'Alice' },
+      body: { subject: 'did:sigil:alice', loa: 'mentor', expires_at: null, name: 'Alice' },
     });
     expect(lic.status).toBe(201);
     const valid = await req('POST', '/api/license/validate', { body: lic.json });
@@ -320,7 +392,7 @@ describe('the tour', () => {
 
     const upload = await req('POST', '/api/model/upload', {
       token: root,
-      body: JSON.parse(JSON.stringify(DEFAULT_TRUST_MODEL)),
+      body: JSON.parse(JSON.stringify(wireTrustModel(DEFAULT_TRUST_MODEL))),
     });
     expect(upload.status, upload.text).toBe(202);
     expect(upload.json.change.model).toBeDefined();
@@ -397,7 +469,7 @@ describe('the tour', () => {
       token: tokens.operator,
       template: '/api/consent/{id}',
     });
-    expect(revoke.json.revokedAt).toMatch(/Z$/);
+    expect(revoke.json.revoked_at).toMatch(/Z$/);
     const gone = await req('DELETE', '/api/consent/no-such-consent', {
       token: tokens.operator,
       template: '/api/consent/{id}',
@@ -423,7 +495,7 @@ describe('the tour', () => {
       body: {
         subject: 'did:sigil:agent-root',
         loa: 'root',
-        signer: { type: 'ai', delegationId: delegation.json.delegation_id },
+        signer: { type: 'ai', delegation_id: delegation.json.delegation_id },
       },
     });
     expect(ai.status, ai.text).toBe(201);
@@ -458,7 +530,7 @@ describe('the tour', () => {
       token: root,
       template: '/api/tokens/{id}',
     });
-    expect(revoked.json.revokedAt).not.toBeNull();
+    expect(revoked.json.revoked_at).not.toBeNull();
     const refused = await req('GET', '/api/whoami', { token: tokens.guest });
     expect(refused.status).toBe(401);
     const fresh = await req('POST', '/api/tokens', {
@@ -720,7 +792,7 @@ describe('every endpoint × every LOA', () => {
       action: 'model.upload',
       allowed: 202,
       path: () => '/api/model/upload',
-      body: () => JSON.parse(JSON.stringify(DEFAULT_TRUST_MODEL)),
+      body: () => JSON.parse(JSON.stringify(wireTrustModel(DEFAULT_TRUST_MODEL))),
     },
     {
       method: 'POST',

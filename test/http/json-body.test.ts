@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSigilError } from '../../src/core/errors.ts';
-import { jsonDepth, parseJsonBody } from '../../src/http/json-body.ts';
+import { duplicateKey, jsonDepth, parseJsonBody } from '../../src/http/json-body.ts';
 
 function depthOf(v: unknown): number {
   if (Array.isArray(v)) return 1 + Math.max(0, ...v.map(depthOf));
@@ -75,5 +75,37 @@ describe('parseJsonBody', () => {
       expect(rejects(bad)).toMatch(/__proto__|prototype/);
     }
     expect(parse('{"constructor":"fine","proto":1}')).toEqual({ constructor: 'fine', proto: 1 });
+  });
+});
+
+describe('duplicate member names', () => {
+  it('finds none in what JSON.stringify writes, whatever the values hold', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => {
+        expect(duplicateKey(JSON.stringify(v))).toBeUndefined();
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds a name given twice in one object, at any depth and however it is escaped', () => {
+    expect(duplicateKey('{"a":1,"a":2}')).toBe('a');
+    expect(duplicateKey('{"x":[{"b":1}, {"c":{"d":1, "d" : 2}}]}')).toBe('d');
+    expect(duplicateKey('{"a":1,"\\u0061":2}')).toBe('a');
+    expect(duplicateKey('{"a\\"b":1,"a\\u0022b":2}')).toBe('a"b');
+  });
+
+  it('keeps objects apart and ignores values that look like names', () => {
+    expect(duplicateKey('[{"a":1},{"a":2}]')).toBeUndefined();
+    expect(duplicateKey('{"a":{"a":{"a":1}}}')).toBeUndefined();
+    expect(duplicateKey('{"a":"b","b":"a","c":["a","a"]}')).toBeUndefined();
+    expect(duplicateKey('{"k":"\\",\\"k\\":1"}')).toBeUndefined();
+  });
+
+  it('refuses the body: what would be sealed is what was sent', () => {
+    expect(rejects('{"action":"canon.read","action":"canon.user.write"}')).toMatch(
+      /"action" twice/,
+    );
+    expect(rejects('{"payload":{"to":"alice","to":"mallory"}}')).toMatch(/"to" twice/);
   });
 });

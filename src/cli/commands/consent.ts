@@ -4,6 +4,7 @@ import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { CONSENT_PURPOSES, type ConsentPurpose } from '../../gatekeeper/index.ts';
 import { withLogOptions } from '../context.ts';
+import { wireConsent, wireConsentRevoked } from '../../http/wire.ts';
 import { printResult } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
@@ -61,7 +62,7 @@ export function registerConsent(program: Command): void {
       `consent ${granted.id}: ${granted.grant.bailor} → ${granted.grant.bailee}, ` +
         `${granted.grant.scope} for ${granted.grant.purpose}, ` +
         `expires ${granted.grant.expiresAt ?? 'never'}`,
-      granted,
+      wireConsent(granted),
     );
   });
 
@@ -76,6 +77,10 @@ export function registerConsent(program: Command): void {
     const revoked = await withRuntime(opts, async (runtime) =>
       runtime.revokeConsent(await callerFor(runtime, opts), id),
     );
-    printResult(opts, `consent ${revoked.id} revoked at ${revoked.revokedAt}`, revoked);
+    printResult(
+      opts,
+      `consent ${revoked.id} revoked at ${revoked.revokedAt}`,
+      wireConsentRevoked(revoked),
+    );
   });
 }

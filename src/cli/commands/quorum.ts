@@ -11,6 +11,7 @@ import { SigilError } from '../../core/errors.ts';
 import { signAttestation, type Proposal, type QuorumStatus } from '../../quorum/index.ts';
 import { openKeyStore } from '../../runtime/keys.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
+import { wireProposal } from '../../http/wire.ts';
 import { printResult } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
@@ -148,7 +149,7 @@ function registerPropose(quorum: Command): void {
         opts,
         `${proposalText(proposal)}\nnext: sigil quorum attest --proposal ${proposal.id} ` +
           '--witness-id <id> --key-id <key>',
-        proposal,
+        wireProposal(proposal),
       );
     });
 }
@@ -188,7 +189,7 @@ function registerAttest(quorum: Command): void {
       printResult(
         opts,
         `${opts.witnessId} attested proposal ${result.proposal.id}; ${statusText(result.status)}`,
-        result,
+        { ...result, proposal: wireProposal(result.proposal) },
       );
     });
 }
@@ -206,7 +207,10 @@ function registerStatus(quorum: Command): void {
         const result = await withRuntime(opts, async (runtime) =>
           runtime.getProposal(await callerFor(runtime, opts), id),
         );
-        printResult(opts, proposalText(result.proposal, result.status), result);
+        printResult(opts, proposalText(result.proposal, result.status), {
+          ...result,
+          proposal: wireProposal(result.proposal),
+        });
         return;
       }
       const proposals = await withRuntime(opts, async (runtime) =>
@@ -216,7 +220,9 @@ function registerStatus(quorum: Command): void {
         (p) =>
           `${p.id}\t${p.status}\t${p.attestations.length} attestations\texpires ${p.expires_at}`,
       );
-      printResult(opts, rows.join('\n') || '(no proposals)', { proposals });
+      printResult(opts, rows.join('\n') || '(no proposals)', {
+        proposals: proposals.map(wireProposal),
+      });
     });
 }
 
@@ -235,7 +241,7 @@ function registerCommit(quorum: Command): void {
       printResult(
         opts,
         `committed proposal ${result.proposal.id} as record ${result.record.id} (seq ${result.record.seq})`,
-        result,
+        { ...result, proposal: wireProposal(result.proposal) },
       );
     });
 }

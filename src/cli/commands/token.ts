@@ -6,6 +6,7 @@ import type { SignerType } from '../../core/typed-signature.ts';
 import { parseDuration } from '../../policy/index.ts';
 import type { TokenInfo } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
+import { wireTokenInfo } from '../../http/wire.ts';
 import { printResult } from '../output.ts';
 import {
   callerFor,
@@ -119,7 +120,7 @@ function registerCreate(token: Command): void {
         'The token is shown once; keep it secret:',
         token,
       ].join('\n'),
-      { token, id: info.id, subject: info.subject, loa: info.loa, expires },
+      { token, info: wireTokenInfo(info) },
     );
   });
 }
@@ -140,7 +141,7 @@ function registerList(token: Command): void {
     printResult(
       opts,
       tokens.length === 0 ? '(no tokens)' : [header, ...tokens.map(tokenRow)].join('\n'),
-      { tokens },
+      { tokens: tokens.map(wireTokenInfo) },
     );
   });
 }
@@ -158,7 +159,7 @@ function registerRevoke(token: Command): void {
     const info = await withRuntime(opts, async (runtime) =>
       runtime.revokeToken(await callerFor(runtime, opts), id),
     );
-    printResult(opts, `revoked token ${info.id} (${info.subject})`, info);
+    printResult(opts, `revoked token ${info.id} (${info.subject})`, wireTokenInfo(info));
   });
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../../policy/index.ts';
 import type { FrozenDecision } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
+import { wireTrustStatus } from '../../http/wire.ts';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
@@ -126,7 +127,7 @@ function registerStatus(trust: Command): void {
         `breaker:   ${status.breaker.open ? 'open' : 'closed'}`,
         `runtime:   ${status.runtime.loa} (${status.runtime.reason})`,
       ].join('\n'),
-      status,
+      wireTrustStatus(status),
     );
   });
 }

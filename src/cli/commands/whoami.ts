@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { SigilError } from '../../core/errors.ts';
-import type { SignerType } from '../../core/typed-signature.ts';
+import { wireSigner } from '../../http/wire.ts';
 import type { SigilRuntime } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
 import { EXIT, printResult } from '../output.ts';
@@ -12,16 +12,18 @@ interface WhoamiOptions extends CallerOptions {
   license?: string;
 }
 
-/** The answer, with where each value came from. */
+type WireSigner = ReturnType<typeof wireSigner>;
+
+/** The answer, with where each value came from (field names as in the HTTP API). */
 interface Identity {
   subject: string | null;
   loa: string;
-  signer: SignerType;
-  expires: string | null;
+  signer: WireSigner;
+  expires_at: string | null;
   source: 'token' | 'license' | 'default';
   /** Why a license did not count (null when it did, or for tokens). */
   reason: string | null;
-  from: { subject: string; loa: string; signer: string; expires: string };
+  from: { subject: string; loa: string; signer: string; expires_at: string };
   token_id?: string;
   license_path?: string;
 }
@@ -33,15 +35,15 @@ async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity
   return {
     subject: caller.subject,
     loa: caller.loa,
-    signer: caller.signer,
-    expires: caller.expiresAt == null ? null : timeText(caller.expiresAt),
+    signer: wireSigner(caller.signer),
+    expires_at: caller.expiresAt == null ? null : timeText(caller.expiresAt),
     source: 'token',
     reason: null,
     from: {
       subject: where,
       loa: where,
       signer: where,
-      expires: where,
+      expires_at: where,
     },
     token_id: tokenId,
   };
@@ -56,10 +58,15 @@ function fromLicenseFile(runtime: SigilRuntime, file: string): Identity {
       subject: result.owner.id,
       loa: result.loa,
       signer: { type: 'human' },
-      expires: result.expiresAt,
+      expires_at: result.expiresAt,
       source: 'license',
       reason: null,
-      from: { subject: where, loa: where, signer: 'licenses are held by humans', expires: where },
+      from: {
+        subject: where,
+        loa: where,
+        signer: 'licenses are held by humans',
+        expires_at: where,
+      },
       license_path: path,
     };
   }
@@ -67,14 +74,14 @@ function fromLicenseFile(runtime: SigilRuntime, file: string): Identity {
     subject: null,
     loa: result.loa,
     signer: { type: 'human' },
-    expires: null,
+    expires_at: null,
     source: 'default',
     reason: result.reason,
     from: {
       subject: `none: ${where} is not valid (${result.reason})`,
       loa: `MMF_TRUST_DEFAULT_LOA, because ${where} is not valid (${result.reason})`,
       signer: 'the local operator',
-      expires: 'none',
+      expires_at: 'none',
     },
     license_path: path,
   };
@@ -88,10 +95,15 @@ function fromRuntime(runtime: SigilRuntime): Identity {
       subject: id.subject,
       loa: id.loa,
       signer: { type: 'human' },
-      expires: id.expiresAt,
+      expires_at: id.expiresAt,
       source: 'license',
       reason: null,
-      from: { subject: where, loa: where, signer: 'licenses are held by humans', expires: where },
+      from: {
+        subject: where,
+        loa: where,
+        signer: 'licenses are held by humans',
+        expires_at: where,
+      },
       license_path: id.licensePath,
     };
   }
@@ -99,26 +111,26 @@ function fromRuntime(runtime: SigilRuntime): Identity {
     subject: null,
     loa: id.loa,
     signer: { type: 'human' },
-    expires: null,
+    expires_at: null,
     source: 'default',
     reason: id.reason,
     from: {
       subject: `none: no valid license (${id.reason})`,
       loa: `MMF_TRUST_DEFAULT_LOA, because ${where} is not valid (${id.reason})`,
       signer: 'the local operator',
-      expires: 'none',
+      expires_at: 'none',
     },
     license_path: id.licensePath,
   };
 }
 
 function humanText(who: Identity): string {
-  const signer = who.signer.type === 'ai' ? `ai (delegation ${who.signer.delegationId})` : 'human';
+  const signer = who.signer.type === 'ai' ? `ai (delegation ${who.signer.delegation_id})` : 'human';
   const rows: Array<[string, string, string]> = [
     ['subject', who.subject ?? '(none)', who.from.subject],
     ['loa', who.loa, who.from.loa],
     ['signer', signer, who.from.signer],
-    ['expires', who.expires ?? (who.source === 'default' ? '-' : 'never'), who.from.expires],
+    ['expires', who.expires_at ?? (who.source === 'default' ? '-' : 'never'), who.from.expires_at],
   ];
   const width = Math.max(...rows.map(([, v]) => v.length));
   return rows.map(([k, v, from]) => `${`${k}:`.padEnd(9)}${v.padEnd(width)}  (${from})`).join('\n');

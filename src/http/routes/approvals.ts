@@ -1,6 +1,7 @@
 /** The approval gate: escalated gateway calls wait for a human Mentor or Root. */
 import type { AddRoute } from '../route.ts';
-import { Approval, ApprovalRequest, IdParams, array, obj } from '../schemas.ts';
+import { z } from 'zod';
+import { Approval, ApprovalOutcome, ApprovalRequest, IdParams } from '../schemas.ts';
 
 export function approvalRoutes(add: AddRoute): void {
   add({
@@ -13,14 +14,14 @@ export function approvalRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'The requests',
-        schema: obj({ approvals: array(Approval) }, ['approvals']),
+        schema: z.object({ approvals: z.array(Approval) }),
       },
     },
     errors: [401, 403],
     handler: async ({ caller, runtime }) => ({ approvals: await runtime.listApprovals(caller) }),
   });
 
-  add<{ approved: boolean }, unknown, { id: string }>({
+  add({
     method: 'POST',
     url: '/api/approvals/:id',
     summary: 'Approves or rejects a pending request (human Mentor or Root)',
@@ -32,10 +33,7 @@ export function approvalRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'The outcome',
-        schema: obj(
-          { id: { type: 'string' }, status: { type: 'string', enum: ['approved', 'rejected'] } },
-          ['id', 'status'],
-        ),
+        schema: ApprovalOutcome,
       },
     },
     errors: [400, 401, 403, 404, 409, 413, 415],

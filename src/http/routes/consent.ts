@@ -1,17 +1,10 @@
 /** Consent: the caller (bailor) entrusts data to a bailee for a purpose and scope; revocable. */
-import type { ConsentPurpose } from '../../gatekeeper/index.ts';
 import type { AddRoute } from '../route.ts';
-import { ConsentRequest, IdParams, obj } from '../schemas.ts';
-
-interface ConsentBody {
-  bailee: string;
-  scope: string;
-  purpose: ConsentPurpose;
-  expiresAt?: string | null;
-}
+import { Consent, ConsentRequest, ConsentRevoked, IdParams } from '../schemas.ts';
+import { wireConsent, wireConsentRevoked } from '../wire.ts';
 
 export function consentRoutes(add: AddRoute): void {
-  add<ConsentBody>({
+  add({
     method: 'POST',
     url: '/api/consent',
     summary: 'Grants consent: a bailment and a consent grant sharing one id',
@@ -22,17 +15,22 @@ export function consentRoutes(add: AddRoute): void {
     responses: {
       201: {
         description: 'The bailment and the grant',
-        schema: obj(
-          { id: { type: 'string' }, bailment: { type: 'object' }, grant: { type: 'object' } },
-          ['id', 'bailment', 'grant'],
-        ),
+        schema: Consent,
       },
     },
     errors: [400, 401, 403, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.grantConsent(caller, body),
+    handler: async ({ body, caller, runtime }) =>
+      wireConsent(
+        await runtime.grantConsent(caller, {
+          bailee: body.bailee,
+          scope: body.scope,
+          purpose: body.purpose,
+          ...(body.expires_at !== undefined ? { expiresAt: body.expires_at } : {}),
+        }),
+      ),
   });
 
-  add<unknown, unknown, { id: string }>({
+  add({
     method: 'DELETE',
     url: '/api/consent/:id',
     summary: 'Revokes a consent (its bailor or Root)',
@@ -43,10 +41,11 @@ export function consentRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'Revoked',
-        schema: obj({ id: { type: 'string' }, revokedAt: { type: 'string' } }, ['id', 'revokedAt']),
+        schema: ConsentRevoked,
       },
     },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.revokeConsent(caller, params.id),
+    handler: async ({ params, caller, runtime }) =>
+      wireConsentRevoked(await runtime.revokeConsent(caller, params.id)),
   });
 }

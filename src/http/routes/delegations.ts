@@ -2,14 +2,8 @@
 import type { AddRoute } from '../route.ts';
 import { DelegationInfo, DelegationRequest, Hex64Params } from '../schemas.ts';
 
-interface DelegationBody {
-  to: string;
-  actions: string[];
-  ttl_ms?: number | null;
-}
-
 export function delegationRoutes(add: AddRoute): void {
-  add<DelegationBody>({
+  add({
     method: 'POST',
     url: '/api/delegations',
     summary: 'Delegates actions to an agent: a signed authority link, sealed as a record',
@@ -27,7 +21,7 @@ export function delegationRoutes(add: AddRoute): void {
       }),
   });
 
-  add<unknown, unknown, { id: string }>({
+  add({
     method: 'GET',
     url: '/api/delegations/:id',
     summary: 'One delegation (its grantors, its grantee or Root)',
@@ -40,7 +34,7 @@ export function delegationRoutes(add: AddRoute): void {
     handler: async ({ params, caller, runtime }) => runtime.getDelegation(caller, params.id),
   });
 
-  add<unknown, unknown, { id: string }>({
+  add({
     method: 'DELETE',
     url: '/api/delegations/:id',
     summary: 'Revokes a delegation: every token built on it is denied from its next request',

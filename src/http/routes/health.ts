@@ -1,7 +1,8 @@
 /** Operations: liveness, readiness, Prometheus metrics and the OpenAPI document. */
 import { buildOpenApi } from '../openapi.ts';
 import type { AddRoute, RouteDeps } from '../route.ts';
-import { Readiness, obj } from '../schemas.ts';
+import { z } from 'zod';
+import { Health, Readiness } from '../schemas.ts';
 
 export function healthRoutes(add: AddRoute, deps: RouteDeps): void {
   add({
@@ -10,7 +11,7 @@ export function healthRoutes(add: AddRoute, deps: RouteDeps): void {
     summary: 'The process is up',
     tag: 'operations',
     auth: 'public',
-    responses: { 200: { description: 'Up', schema: obj({ status: { const: 'ok' } }, ['status']) } },
+    responses: { 200: { description: 'Up', schema: Health } },
     errors: [],
     handler: async () => ({ status: 'ok' }),
   });
@@ -45,7 +46,7 @@ export function healthRoutes(add: AddRoute, deps: RouteDeps): void {
     responses: {
       200: {
         description: 'Prometheus text exposition',
-        schema: { type: 'string' },
+        schema: z.string(),
         contentType: 'text/plain; version=0.0.4',
       },
     },
@@ -63,7 +64,7 @@ export function healthRoutes(add: AddRoute, deps: RouteDeps): void {
     summary: 'This OpenAPI 3.1 document',
     tag: 'operations',
     auth: 'public',
-    responses: { 200: { description: 'OpenAPI 3.1', schema: { type: 'object' } } },
+    responses: { 200: { description: 'OpenAPI 3.1', schema: z.record(z.string(), z.unknown()) } },
     errors: [],
     handler: async () => (document ??= buildOpenApi(deps.routes(), deps.version)),
   });

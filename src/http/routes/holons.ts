@@ -3,7 +3,7 @@ import type { AddRoute } from '../route.ts';
 import { HaltRequest, Holon, HolonSpawnRequest, IdParams } from '../schemas.ts';
 
 export function holonRoutes(add: AddRoute): void {
-  add<{ id: string; capabilities: string[]; program: Record<string, unknown> }>({
+  add({
     method: 'POST',
     url: '/api/holons',
     summary: 'Spawns a holon running a combinator program',
@@ -16,7 +16,7 @@ export function holonRoutes(add: AddRoute): void {
     handler: async ({ body, caller, runtime }) => runtime.spawnHolon(caller, body),
   });
 
-  add<{ mode: 'suspend' | 'terminate'; reason?: string }, unknown, { id: string }>({
+  add({
     method: 'POST',
     url: '/api/holons/:id/halt',
     summary: 'Suspends or terminates a holon (human Root only)',

@@ -1,16 +1,18 @@
 /** Licenses and the trust model. */
 import type { AddRoute } from '../route.ts';
-import { License, LicenseCheck, LicenseCreateRequest, Proposal, obj } from '../schemas.ts';
-
-interface LicenseBody {
-  subject: string;
-  loa: string;
-  expiresAt?: string | null;
-  name?: string;
-}
+import {
+  License,
+  LicenseCheck,
+  LicenseCreateRequest,
+  LicenseValidateRequest,
+  ModelInForce,
+  Proposal,
+  TrustModelUpload,
+} from '../schemas.ts';
+import { trustModelFromWire, wireLicenseCheck, wireProposal, wireTrustModel } from '../wire.ts';
 
 export function licenseRoutes(add: AddRoute): void {
-  add<LicenseBody>({
+  add({
     method: 'POST',
     url: '/api/license/create',
     summary: 'Mints a license sealed by the Root key (a second Root license is refused)',
@@ -24,39 +26,35 @@ export function licenseRoutes(add: AddRoute): void {
       runtime.generateLicense(caller, {
         subject: body.subject,
         loa: body.loa,
-        expiresAt: body.expiresAt ?? null,
+        expiresAt: body.expires_at ?? null,
         ...(body.name !== undefined ? { name: body.name } : {}),
       }),
   });
 
-  add<Record<string, unknown>>({
+  add({
     method: 'POST',
     url: '/api/license/validate',
     summary: 'Checks a license (the body) against this runtime: its LOA and owner, or why not',
     tag: 'license',
     auth: 'public',
-    body: { type: 'object', description: 'The license JSON, as issued' },
+    body: LicenseValidateRequest,
     responses: { 200: { description: 'The verdict', schema: LicenseCheck } },
     errors: [400, 413, 415],
-    handler: async ({ body, runtime }) => {
-      const v = runtime.validateLicense(body);
-      return v.ok
-        ? { ok: true, loa: v.loa, owner: v.owner, expiresAt: v.expiresAt }
-        : { ok: false, loa: v.loa, reason: v.reason };
-    },
+    handler: async ({ body, runtime }) => wireLicenseCheck(runtime.validateLicense(body)),
   });
 
-  add<Record<string, unknown>>({
+  add({
     method: 'POST',
     url: '/api/model/upload',
     summary: 'Proposes a new trust model (a system change: it needs the quorum)',
     tag: 'model',
     auth: 'caller',
     loa: 'root',
-    body: { type: 'object', description: 'A trust model: {version, bias, weights, threshold, …}' },
+    body: TrustModelUpload,
     responses: { 202: { description: 'The proposal carrying the model', schema: Proposal } },
     errors: [400, 401, 403, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.uploadModel(caller, body),
+    handler: async ({ body, caller, runtime }) =>
+      wireProposal(await runtime.uploadModel(caller, trustModelFromWire(body))),
   });
 
   add({
@@ -69,10 +67,13 @@ export function licenseRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'The model in force and where it came from',
-        schema: obj({ model: { type: 'object' }, source: { type: 'string' } }, ['model', 'source']),
+        schema: ModelInForce,
       },
     },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => runtime.refreshModel(caller),
+    handler: async ({ caller, runtime }) => {
+      const { model, source } = await runtime.refreshModel(caller);
+      return { model: wireTrustModel(model), source };
+    },
   });
 }

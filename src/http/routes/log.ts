@@ -9,10 +9,9 @@ import type { AddRoute } from '../route.ts';
 import {
   Checkpoint,
   ConsistencyProof,
+  ConsistencyQuery,
   InclusionProof,
-  UINT_PATTERN,
-  str,
-  strict,
+  InclusionQuery,
 } from '../schemas.ts';
 
 /** Least time between two checkpoints signed on demand (bounds what anonymous reads can write). */
@@ -63,8 +62,6 @@ class CheckpointSource {
   }
 }
 
-const uint = (description: string) => str(16, { pattern: UINT_PATTERN, description });
-
 export function logRoutes(add: AddRoute, log: CanonLog): void {
   const checkpoints = new CheckpointSource(log);
 
@@ -79,16 +76,13 @@ export function logRoutes(add: AddRoute, log: CanonLog): void {
     handler: async () => checkpoints.describe(await checkpoints.latest()),
   });
 
-  add<unknown, { seq: string; size?: string }>({
+  add({
     method: 'GET',
     url: '/api/log/proof/inclusion',
     summary: 'RFC 6962 inclusion proof of the record at seq in the tree of size records',
     tag: 'log',
     auth: 'public',
-    querystring: strict(
-      { seq: uint('the record seq'), size: uint('tree size (default: the whole log)') },
-      ['seq'],
-    ),
+    querystring: InclusionQuery,
     responses: { 200: { description: 'The proof', schema: InclusionProof } },
     errors: [400, 416],
     handler: async ({ query }) =>
@@ -98,16 +92,13 @@ export function logRoutes(add: AddRoute, log: CanonLog): void {
       ),
   });
 
-  add<unknown, { from: string; to: string }>({
+  add({
     method: 'GET',
     url: '/api/log/proof/consistency',
     summary: 'RFC 6962 consistency proof between the trees of from and to records',
     tag: 'log',
     auth: 'public',
-    querystring: strict({ from: uint('older tree size'), to: uint('newer tree size') }, [
-      'from',
-      'to',
-    ]),
+    querystring: ConsistencyQuery,
     responses: { 200: { description: 'The proof', schema: ConsistencyProof } },
     errors: [400, 416],
     handler: async ({ query }) => log.proveConsistency(Number(query.from), Number(query.to)),

@@ -1,20 +1,17 @@
 /** Memory blocks: small keyed JSON values, readable by their owner (or Root). 16 KiB each. */
-import type { JsonValue } from '../../core/canonical.ts';
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
-import { MemoryWriteRequest, array, obj, str, strict, JsonValue as Json } from '../schemas.ts';
-
-const Block = obj(
-  {
-    key: { type: 'string' },
-    owner: { type: 'string' },
-    updated_at: { type: 'string' },
-    record_id: { type: 'string' },
-  },
-  ['key', 'owner', 'updated_at', 'record_id'],
-);
+import {
+  MemoryBlock,
+  MemoryKeyParams,
+  MemoryOwnerQuery,
+  MemoryValue,
+  MemoryWriteRequest,
+  MemoryWritten,
+} from '../schemas.ts';
 
 export function memoryRoutes(add: AddRoute): void {
-  add<{ key: string; value: JsonValue }>({
+  add({
     method: 'POST',
     url: '/api/memory/write',
     summary: "Writes one of the caller's memory blocks (a sealed memory_block record)",
@@ -25,15 +22,7 @@ export function memoryRoutes(add: AddRoute): void {
     responses: {
       201: {
         description: 'Where the block was sealed',
-        schema: obj(
-          {
-            key: { type: 'string' },
-            owner: { type: 'string' },
-            record_id: { type: 'string' },
-            seq: { type: 'integer', minimum: 0 },
-          },
-          ['key', 'owner', 'record_id', 'seq'],
-        ),
+        schema: MemoryWritten,
       },
     },
     errors: [400, 401, 403, 413, 415, 429],
@@ -48,33 +37,25 @@ export function memoryRoutes(add: AddRoute): void {
     auth: 'caller',
     loa: 'operator',
     responses: {
-      200: { description: 'The blocks', schema: obj({ blocks: array(Block) }, ['blocks']) },
+      200: { description: 'The blocks', schema: z.object({ blocks: z.array(MemoryBlock) }) },
     },
     errors: [401, 403, 429],
     handler: async ({ caller, runtime }) => ({ blocks: await runtime.memoryList(caller) }),
   });
 
-  add<unknown, { owner?: string }, { key: string }>({
+  add({
     method: 'GET',
     url: '/api/memory/read/:key',
     summary: 'Reads a memory block (percent-encode "/" in keys); ?owner= is for Root',
     tag: 'memory',
     auth: 'caller',
     loa: 'operator',
-    params: strict({ key: str(128, { pattern: '^[A-Za-z0-9._:/-]{1,128}$' }) }, ['key']),
-    querystring: strict({ owner: str(512, { minLength: 1 }) }),
+    params: MemoryKeyParams,
+    querystring: MemoryOwnerQuery,
     responses: {
       200: {
         description: 'The block',
-        schema: obj(
-          {
-            key: { type: 'string' },
-            owner: { type: 'string' },
-            value: Json,
-            record_id: { type: 'string' },
-          },
-          ['key', 'owner', 'value', 'record_id'],
-        ),
+        schema: MemoryValue,
       },
     },
     errors: [400, 401, 403, 404, 429],

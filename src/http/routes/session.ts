@@ -2,12 +2,13 @@
 import { SigilError } from '../../core/errors.ts';
 import { SESSION_COOKIE, sessionOf } from '../auth.ts';
 import type { AddRoute, RouteDeps } from '../route.ts';
-import { Caller, CsrfToken, Session, SessionRequest, obj } from '../schemas.ts';
+import { CsrfToken, Session, SessionRequest, WhoAmI } from '../schemas.ts';
+import { wireCaller, wireIdentity, wireTime } from '../wire.ts';
 
 export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
   const { sessions } = deps;
 
-  add<{ token: string }>({
+  add({
     method: 'POST',
     url: '/api/session',
     summary: 'Opens a cookie session (HttpOnly, SameSite=Strict) for an API token',
@@ -35,7 +36,7 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
         subject: caller.subject,
         loa: caller.loa,
         csrf_token: csrf.token,
-        expires_at: new Date(session.expiresAt).toISOString(),
+        expires_at: wireTime(session.expiresAt),
       };
     },
   });
@@ -75,7 +76,7 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
       }
       const csrf = sessions.csrfToken(session.lookupId);
       reply.header('cache-control', 'no-store');
-      return { csrf_token: csrf.token, expires_at: new Date(csrf.expiresAt).toISOString() };
+      return { csrf_token: csrf.token, expires_at: wireTime(csrf.expiresAt) };
     },
   });
 
@@ -88,10 +89,13 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     responses: {
       200: {
         description: 'The caller and the runtime identity',
-        schema: obj({ caller: Caller, runtime: { type: 'object' } }, ['caller', 'runtime']),
+        schema: WhoAmI,
       },
     },
     errors: [401],
-    handler: async ({ caller, runtime }) => ({ caller, runtime: runtime.identity() }),
+    handler: async ({ caller, runtime }) => ({
+      caller: wireCaller(caller),
+      runtime: wireIdentity(runtime.identity()),
+    }),
   });
 }

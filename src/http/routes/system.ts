@@ -1,5 +1,5 @@
 /** System changes through the quorum: witnesses, proposals, attestations, commits. */
-import type { JsonValue } from '../../core/canonical.ts';
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import {
   AttestRequest,
@@ -11,12 +11,11 @@ import {
   SealedRecord,
   WitnessEntry,
   WitnessRequest,
-  array,
-  obj,
 } from '../schemas.ts';
+import { wireProposal } from '../wire.ts';
 
 export function systemRoutes(add: AddRoute): void {
-  add<{ witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string }>({
+  add({
     method: 'POST',
     url: '/api/canon/system/witnesses',
     summary: 'Registers a witness key (Root + k Mentors sign system changes)',
@@ -29,7 +28,7 @@ export function systemRoutes(add: AddRoute): void {
     handler: async ({ body, caller, runtime }) => runtime.registerWitness(caller, body),
   });
 
-  add<{ change: JsonValue }>({
+  add({
     method: 'POST',
     url: '/api/canon/system/propose',
     summary: 'Opens a system-change proposal; nothing changes until it is committed',
@@ -39,10 +38,11 @@ export function systemRoutes(add: AddRoute): void {
     body: ProposeRequest,
     responses: { 201: { description: 'The proposal', schema: Proposal } },
     errors: [400, 401, 403, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.propose(caller, body.change),
+    handler: async ({ body, caller, runtime }) =>
+      wireProposal(await runtime.propose(caller, body.change)),
   });
 
-  add<{ proposal_id: string; witness_id: string; signature: string }>({
+  add({
     method: 'POST',
     url: '/api/canon/system/attest',
     summary: "Adds a witness's typed human signature over the proposal's attestation message",
@@ -52,10 +52,13 @@ export function systemRoutes(add: AddRoute): void {
     body: AttestRequest,
     responses: { 200: { description: 'The proposal and its quorum', schema: ProposalWithStatus } },
     errors: [400, 401, 403, 404, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.attest(caller, body),
+    handler: async ({ body, caller, runtime }) => {
+      const { proposal, status } = await runtime.attest(caller, body);
+      return { proposal: wireProposal(proposal), status };
+    },
   });
 
-  add<{ proposal_id: string }>({
+  add({
     method: 'POST',
     url: '/api/canon/system/commit',
     summary: 'Applies a proposal once Root and k Mentors have attested (409 quorum_required)',
@@ -66,11 +69,14 @@ export function systemRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'The committed proposal and its sealed system record',
-        schema: obj({ proposal: Proposal, record: SealedRecord }, ['proposal', 'record']),
+        schema: z.object({ proposal: Proposal, record: SealedRecord }),
       },
     },
     errors: [400, 401, 403, 404, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.commit(caller, body.proposal_id),
+    handler: async ({ body, caller, runtime }) => {
+      const { proposal, record } = await runtime.commit(caller, body.proposal_id);
+      return { proposal: wireProposal(proposal), record };
+    },
   });
 
   add({
@@ -83,14 +89,16 @@ export function systemRoutes(add: AddRoute): void {
     responses: {
       200: {
         description: 'The proposals',
-        schema: obj({ proposals: array(Proposal) }, ['proposals']),
+        schema: z.object({ proposals: z.array(Proposal) }),
       },
     },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => ({ proposals: await runtime.listProposals(caller) }),
+    handler: async ({ caller, runtime }) => ({
+      proposals: (await runtime.listProposals(caller)).map(wireProposal),
+    }),
   });
 
-  add<unknown, unknown, { id: string }>({
+  add({
     method: 'GET',
     url: '/api/canon/system/proposals/:id',
     summary: 'One proposal and its quorum status',
@@ -100,6 +108,9 @@ export function systemRoutes(add: AddRoute): void {
     params: IdParams,
     responses: { 200: { description: 'The proposal', schema: ProposalWithStatus } },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.getProposal(caller, params.id),
+    handler: async ({ params, caller, runtime }) => {
+      const { proposal, status } = await runtime.getProposal(caller, params.id);
+      return { proposal: wireProposal(proposal), status };
+    },
   });
 }

@@ -1,18 +1,11 @@
 /** API tokens: Root mints, lists and revokes them; a token is shown once, at creation. */
-import type { SignerType } from '../../core/typed-signature.ts';
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
-import { IdParams, TokenCreateRequest, TokenInfo, array, obj } from '../schemas.ts';
-
-interface TokenBody {
-  subject: string;
-  loa: string;
-  signer?: SignerType;
-  ttl_ms?: number | null;
-  scopes?: string[];
-}
+import { CreatedToken, IdParams, TokenCreateRequest, TokenInfo } from '../schemas.ts';
+import { signerFromWire, wireTokenInfo } from '../wire.ts';
 
 export function tokenRoutes(add: AddRoute): void {
-  add<TokenBody>({
+  add({
     method: 'POST',
     url: '/api/tokens',
     summary: 'Creates an API token (shown once) for a subject DID at a level of access',
@@ -23,19 +16,20 @@ export function tokenRoutes(add: AddRoute): void {
     responses: {
       201: {
         description: 'The token (store it now) and its public description',
-        schema: obj({ token: { type: 'string' }, info: TokenInfo }, ['token', 'info']),
+        schema: CreatedToken,
       },
     },
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime, reply }) => {
       reply.header('cache-control', 'no-store');
-      return runtime.createToken(caller, {
+      const created = await runtime.createToken(caller, {
         subject: body.subject,
         loa: body.loa,
-        signer: body.signer ?? { type: 'human' },
+        signer: body.signer ? signerFromWire(body.signer) : { type: 'human' },
         ...(body.ttl_ms !== undefined ? { ttlMs: body.ttl_ms } : {}),
         ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
       });
+      return { token: created.token, info: wireTokenInfo(created.info) };
     },
   });
 
@@ -47,13 +41,15 @@ export function tokenRoutes(add: AddRoute): void {
     auth: 'caller',
     loa: 'root',
     responses: {
-      200: { description: 'The tokens', schema: obj({ tokens: array(TokenInfo) }, ['tokens']) },
+      200: { description: 'The tokens', schema: z.object({ tokens: z.array(TokenInfo) }) },
     },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => ({ tokens: await runtime.listTokens(caller) }),
+    handler: async ({ caller, runtime }) => ({
+      tokens: (await runtime.listTokens(caller)).map(wireTokenInfo),
+    }),
   });
 
-  add<unknown, unknown, { id: string }>({
+  add({
     method: 'DELETE',
     url: '/api/tokens/:id',
     summary: 'Revokes a token at once',
@@ -63,6 +59,7 @@ export function tokenRoutes(add: AddRoute): void {
     params: IdParams,
     responses: { 200: { description: 'The revoked token', schema: TokenInfo } },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.revokeToken(caller, params.id),
+    handler: async ({ params, caller, runtime }) =>
+      wireTokenInfo(await runtime.revokeToken(caller, params.id)),
   });
 }

@@ -1,21 +1,11 @@
 /** Trust decisions: check a request, and the runtime's decision counters. */
-import type { JsonValue } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { DecisionRequest } from '../../runtime/index.ts';
 import type { AddRoute } from '../route.ts';
-import { Decision, TrustCheckRequest, TrustStatus } from '../schemas.ts';
+import { Decision, TrustCheckRequest, TrustStatus, type Infer } from '../schemas.ts';
+import { wireTrustStatus } from '../wire.ts';
 
-interface CheckBody {
-  action: string;
-  target: string;
-  payload?: JsonValue;
-  context?: {
-    subject?: string;
-    signer_type?: string;
-    delegation_id?: string;
-    data_subject?: string | null;
-  };
-}
+type CheckBody = Infer<typeof TrustCheckRequest>;
 
 function decisionRequest(body: CheckBody): DecisionRequest {
   const ctx = body.context;
@@ -35,7 +25,7 @@ function decisionRequest(body: CheckBody): DecisionRequest {
 }
 
 export function trustRoutes(add: AddRoute): void {
-  add<CheckBody>({
+  add({
     method: 'POST',
     url: '/api/trust/check',
     summary: 'Decides a request and freezes the decision into the log (allowed or denied)',
@@ -70,6 +60,6 @@ export function trustRoutes(add: AddRoute): void {
     loa: 'observer',
     responses: { 200: { description: 'Trust status', schema: TrustStatus } },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => runtime.trustStatus(caller),
+    handler: async ({ caller, runtime }) => wireTrustStatus(await runtime.trustStatus(caller)),
   });
 }
