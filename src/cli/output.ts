@@ -1,4 +1,4 @@
-import { SigilError } from '../core/errors.ts';
+import { SigilError, errorContract } from '../core/errors.ts';
 
 /** Exit codes documented in the README: 0 ok, 1 verification failed or denied, 2 usage, 3 store. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3 } as const;
@@ -14,23 +14,9 @@ export function printResult(opts: GlobalOptions, human: string, json: unknown): 
   process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
 }
 
-const USAGE_CODES = new Set([
-  'bad_request',
-  'usage',
-  'invalid_did',
-  'invalid_encoding',
-  'config_invalid',
-]);
-const STORE_CODES = new Set(['store_error', 'store_exists', 'store_missing', 'master_key_invalid']);
-
-/** Maps an error to its exit code. */
+/** Maps an error to its exit code, from the one registry (src/core/errors.ts). */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof SigilError) {
-    if (USAGE_CODES.has(err.code)) return EXIT.usage;
-    if (STORE_CODES.has(err.code)) return EXIT.store;
-    return EXIT.failed;
-  }
-  return EXIT.store;
+  return err instanceof SigilError ? errorContract(err.code).exit : EXIT.store;
 }
 
 /** Reports an error as one line on stderr (never a stack trace) and sets the exit code. */

@@ -118,7 +118,11 @@ describe('error mapping', () => {
       req,
     );
     expect(limited).toMatchObject({ status: 429, retry_after: 2 });
-    expect(problemFor(new SigilError('some_new_denial', 'x'), req).status).toBe(403);
+    // A code missing from the registry is a fault of the server, never a quiet denial.
+    expect(problemFor(new SigilError('some_new_denial', 'x'), req)).toMatchObject({
+      status: 500,
+      code: 'internal',
+    });
   });
 
   it('names the failing field of a schema violation', async () => {
