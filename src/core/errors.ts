@@ -73,6 +73,7 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'quorum_ttl_invalid',
     'cbor_invalid',
     'witness_invalid',
+    'resource_uri_invalid',
     'findings_invalid',
     'findings_attestation_malformed',
     'findings_digest_mismatch',

@@ -460,6 +460,67 @@ export const CsrfToken = named('CsrfToken', z.object({ csrf_token: z.string(), e
 
 export const Health = named('Health', z.object({ status: z.literal('ok') }));
 
+export const DecisionSummary = named(
+  'DecisionSummary',
+  z.object({
+    decision_id: z.string(),
+    seq: uint,
+    ts: Time,
+    verdict: z.enum(['allow', 'deny']),
+    code: z.string().nullable(),
+    reason: z.string(),
+    mode: z.string(),
+    subject: z.string(),
+    loa: Loa,
+    signer_type: z.string(),
+    action: z.string(),
+    target: z.string(),
+    score: z.number().nullable(),
+  }),
+);
+
+export const DecisionPage = named(
+  'DecisionPage',
+  z.object({
+    decisions: z.array(DecisionSummary),
+    before: z.string().describe('pass as `before` for the next, older page').optional(),
+    scanned: uint,
+  }),
+);
+
+const counts = <K extends string>(key: K) =>
+  z.array(z.object({ [key]: z.string(), count: uint } as Record<K | 'count', z.ZodType>));
+
+export const DecisionStats = named(
+  'DecisionStats',
+  z.object({
+    minutes: uint,
+    since: Time,
+    per_minute: z.array(z.object({ minute: Time, allow: uint, deny: z.record(z.string(), uint) })),
+    totals: z.object({ allow: uint, deny: uint }),
+    top_denied_actions: counts('action'),
+    top_denied_callers: counts('subject'),
+    log_size: uint,
+  }),
+);
+
+/** A decision as decide() returns it, before it is sealed (so without its record fields). */
+const UnsealedDecision = named(
+  'UnsealedDecision',
+  Decision.omit({ decision_id: true, seq: true, hash: true }),
+);
+
+export const Replay = named(
+  'Replay',
+  z.object({
+    decision_id: z.string(),
+    recorded: UnsealedDecision,
+    replayed: UnsealedDecision,
+    matches: z.boolean().describe('same verdict and code'),
+    identical: z.boolean().describe('the whole decision is the same'),
+  }),
+);
+
 // ── request bodies ────────────────────────────────────────────────────────────
 
 export const TrustCheckRequest = named(
@@ -654,6 +715,32 @@ export const ConsistencyQuery = z.strictObject({
   from: uintText('older tree size'),
   to: uintText('newer tree size'),
 });
+
+export const DecisionListQuery = z.strictObject({
+  verdict: z.enum(['allow', 'deny']).optional(),
+  code: str(64)
+    .regex(/^[a-z0-9_]{1,64}$/)
+    .optional(),
+  subject: str(256).min(1).describe('the caller DID, exactly').optional(),
+  action: str(128).min(1).describe('exact, or a prefix ending in *').optional(),
+  target: str(256).min(1).describe('a substring of the target').optional(),
+  since: Time.describe('RFC 3339 UTC: decisions at or after').optional(),
+  until: Time.describe('RFC 3339 UTC: decisions before').optional(),
+  before: uintText('from the previous page').optional(),
+  limit: str(3)
+    .regex(/^[1-9][0-9]{0,2}$/)
+    .describe('1–200 (default 50)')
+    .optional(),
+});
+
+export const DecisionStatsQuery = z.strictObject({
+  minutes: str(4)
+    .regex(/^[1-9][0-9]{0,3}$/)
+    .describe('1–1440 (default 60)')
+    .optional(),
+});
+
+export const EmptyRequest = z.strictObject({});
 
 /** What a route's request parts parse to. */
 export type Infer<T extends z.ZodType> = z.output<T>;

@@ -35,7 +35,7 @@ const RAISE_PATTERNS = [
   /\n\s*:\s*'([a-z0-9]+_[a-z0-9_]+)';/g,
 ];
 
-/** `code:` members that are not error codes: zod issue kinds and log-validation findings. */
+/** Literals the patterns meet that are not error codes: zod issue kinds, log-validation findings, record kinds, outcomes. */
 const NOT_ERRORS = new Set([
   'custom',
   'invalid',
@@ -43,6 +43,9 @@ const NOT_ERRORS = new Set([
   'hash_mismatch',
   'missing_record',
   'root_mismatch',
+  'not_extended',
+  'user_data',
+  'denied',
 ]);
 
 function raisedCodes(): Map<string, string> {

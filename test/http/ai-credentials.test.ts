@@ -41,7 +41,7 @@ beforeAll(async () => {
     loa: 'root',
     signer: {
       type: 'ai',
-      delegationId: (delegation.body as { delegation_id: string }).delegation_id,
+      delegation_id: (delegation.body as { delegation_id: string }).delegation_id,
     },
     scopes: CREDENTIAL_SCOPES,
   });

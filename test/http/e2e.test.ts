@@ -84,77 +84,6 @@ afterAll(async () => {
   dir?.remove();
 });
 
-describe('one dialect on the wire', () => {
-  /** Every `properties` map in a schema tree, with where it is. */
-  function propertyMaps(node: unknown, at: string, out: Array<[string, Json]>): void {
-    if (Array.isArray(node)) node.forEach((n, i) => propertyMaps(n, `${at}[${i}]`, out));
-    if (typeof node !== 'object' || node === null) return;
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'properties' && typeof v === 'object' && v !== null) out.push([at, v as Json]);
-      propertyMaps(v, `${at}.${k}`, out);
-    }
-  }
-  const isTime = (s: Json): boolean =>
-    s.$ref === '#/components/schemas/Time' ||
-    (Array.isArray(s.anyOf) && s.anyOf.some((a: Json) => isTime(a)));
-
-  it('names every field in snake_case and types every *_at field as an RFC 3339 time', () => {
-    const maps: Array<[string, Json]> = [];
-    propertyMaps(api.doc, '', maps);
-    expect(maps.length).toBeGreaterThan(50);
-    const camel: string[] = [];
-    const untimed: string[] = [];
-    for (const [at, props] of maps) {
-      for (const [name, schema] of Object.entries(props)) {
-        if (!/^[a-z][a-z0-9_]*$/.test(name)) camel.push(`${at}.${name}`);
-        if (name.endsWith('_at') && !isTime(schema)) untimed.push(`${at}.${name}`);
-      }
-    }
-    expect(camel).toEqual([]);
-    expect(untimed).toEqual([]);
-    // The shapes the issue named: TokenInfo's times and the Caller's expiry.
-    const schemas = (api.doc.components as Json).schemas;
-    expect(Object.keys(schemas.TokenInfo.properties)).toEqual(
-      expect.arrayContaining(['created_at', 'expires_at', 'revoked_at', 'issued_by']),
-    );
-    expect(schemas.Caller.properties.expires_at).toBeDefined();
-  });
-
-  it('answers with those names: a token, the caller and a consent', async () => {
-    const made = await req('POST', '/api/tokens', {
-      token: root,
-      body: { subject: 'did:sigil:dialect', loa: 'guest', ttl_ms: 60_000 },
-    });
-    const info = made.json.info;
-    expect(Date.parse(info.created_at)).toBeGreaterThan(Date.now() - 600_000);
-    expect(Date.parse(info.expires_at) - Date.parse(info.created_at)).toBe(60_000);
-    expect(info.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const me = await req('GET', '/api/whoami', { token: made.json.token });
-    expect(me.json.caller).toMatchObject({ token_id: info.id, expires_at: info.expires_at });
-    const consent = await req('POST', '/api/consent', {
-      token: tokens.operator,
-      body: {
-        bailee: 'did:sigil:dialect',
-        scope: 'canon',
-        purpose: 'retrieval',
-        expires_at: '2099-01-01T00:00:00Z',
-      },
-    });
-    expect(consent.status, consent.text).toBe(201);
-    expect(consent.json.grant).toMatchObject({
-      expires_at: '2099-01-01T00:00:00Z',
-      revoked_at: null,
-    });
-    // The runtime's own spellings are not accepted on the wire.
-    const camel = await req('POST', '/api/consent', {
-      token: tokens.operator,
-      body: { bailee: 'did:sigil:dialect', scope: 'canon', purpose: 'retrieval', expiresAt: null },
-    });
-    expect(camel.status).toBe(400);
-    expect(camel.json.field).toBe('body.expiresAt');
-  });
-});
-
 describe('the tour', () => {
   it('answers health, readiness, metrics and the OpenAPI document', async () => {
     expect((await req('GET', '/healthz')).json).toEqual({ status: 'ok' });
@@ -1065,4 +994,75 @@ describe('shutdown and restart', () => {
     expect(cp.size).toBeLessThanOrEqual(size.log_size);
     expect(cp.size).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('one dialect on the wire', () => {
+  /** Every `properties` map in a schema tree, with where it is. */
+  function propertyMaps(node: unknown, at: string, out: Array<[string, Json]>): void {
+    if (Array.isArray(node)) node.forEach((n, i) => propertyMaps(n, `${at}[${i}]`, out));
+    if (typeof node !== 'object' || node === null) return;
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'properties' && typeof v === 'object' && v !== null) out.push([at, v as Json]);
+      propertyMaps(v, `${at}.${k}`, out);
+    }
+  }
+  const isTime = (s: Json): boolean =>
+    s.$ref === '#/components/schemas/Time' ||
+    (Array.isArray(s.anyOf) && s.anyOf.some((a: Json) => isTime(a)));
+
+  it('names every field in snake_case and types every *_at field as an RFC 3339 time', () => {
+    const maps: Array<[string, Json]> = [];
+    propertyMaps(api.doc, '', maps);
+    expect(maps.length).toBeGreaterThan(50);
+    const camel: string[] = [];
+    const untimed: string[] = [];
+    for (const [at, props] of maps) {
+      for (const [name, schema] of Object.entries(props)) {
+        if (!/^[a-z][a-z0-9_]*$/.test(name)) camel.push(`${at}.${name}`);
+        if (name.endsWith('_at') && !isTime(schema)) untimed.push(`${at}.${name}`);
+      }
+    }
+    expect(camel).toEqual([]);
+    expect(untimed).toEqual([]);
+    // The shapes the issue named: TokenInfo's times and the Caller's expiry.
+    const schemas = (api.doc.components as Json).schemas;
+    expect(Object.keys(schemas.TokenInfo.properties)).toEqual(
+      expect.arrayContaining(['created_at', 'expires_at', 'revoked_at', 'issued_by']),
+    );
+    expect(schemas.Caller.properties.expires_at).toBeDefined();
+  });
+
+  it('answers with those names: a token, the caller and a consent', async () => {
+    const made = await req('POST', '/api/tokens', {
+      token: root,
+      body: { subject: 'did:sigil:dialect', loa: 'guest', ttl_ms: 60_000 },
+    });
+    const info = made.json.info;
+    expect(Date.parse(info.created_at)).toBeGreaterThan(Date.now() - 600_000);
+    expect(Date.parse(info.expires_at) - Date.parse(info.created_at)).toBe(60_000);
+    expect(info.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const me = await req('GET', '/api/whoami', { token: made.json.token });
+    expect(me.json.caller).toMatchObject({ token_id: info.id, expires_at: info.expires_at });
+    const consent = await req('POST', '/api/consent', {
+      token: tokens.operator,
+      body: {
+        bailee: 'did:sigil:dialect',
+        scope: 'canon',
+        purpose: 'retrieval',
+        expires_at: '2099-01-01T00:00:00Z',
+      },
+    });
+    expect(consent.status, consent.text).toBe(201);
+    expect(consent.json.grant).toMatchObject({
+      expires_at: '2099-01-01T00:00:00Z',
+      revoked_at: null,
+    });
+    // The runtime's own spellings are not accepted on the wire.
+    const camel = await req('POST', '/api/consent', {
+      token: tokens.operator,
+      body: { bailee: 'did:sigil:dialect', scope: 'canon', purpose: 'retrieval', expiresAt: null },
+    });
+    expect(camel.status).toBe(400);
+    expect(camel.json.field).toBe('body.expiresAt');
+  });
 });
