@@ -27,10 +27,16 @@ export function isSigilError(err: unknown, code?: string): err is SigilError {
 export interface ErrorContract {
   readonly status: number;
   readonly exit: 1 | 2 | 3;
+  /** A 500 that still names its code (stored state failed verification), not a bare fault. */
+  readonly disclosed?: true;
 }
 
-const contracts = (status: number, exit: 1 | 2 | 3, codes: readonly string[]) =>
-  codes.map((code) => [code, { status, exit }] as const);
+const contracts = (
+  status: number,
+  exit: 1 | 2 | 3,
+  codes: readonly string[],
+  extra: { disclosed?: true } = {},
+) => codes.map((code) => [code, { status, exit, ...extra }] as const);
 
 /**
  * The one error registry: every code Sigil raises, with its HTTP status and CLI exit code.
@@ -179,9 +185,9 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'quote_verifier_missing',
     'tee_policy_invalid',
     'record_failed',
-    'state_invalid',
     'dir_insecure',
   ]),
+  ...contracts(500, 1, ['state_invalid'], { disclosed: true }),
   ...contracts(500, 2, ['config_invalid']),
   ...contracts(500, 3, ['store_exists', 'master_key_invalid']),
   ...contracts(502, 1, ['upstream_unavailable', 'upstream_error', 'upstream_failed']),

@@ -19,7 +19,8 @@ export interface Problem {
  * about the server's state leaks); so is any code missing from the registry.
  */
 export function isServerFault(code: string): boolean {
-  return errorContract(code).status === 500;
+  const contract = errorContract(code);
+  return contract.status === 500 && contract.disclosed !== true;
 }
 
 const TITLES: Record<number, string> = {

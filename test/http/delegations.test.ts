@@ -55,7 +55,7 @@ async function agentToken(subject: string, delegation: string): Promise<Answer> 
   return req('POST', '/api/tokens', root, {
     subject,
     loa: 'operator',
-    signer: { type: 'ai', delegationId: delegation },
+    signer: { type: 'ai', delegation_id: delegation },
   });
 }
 
