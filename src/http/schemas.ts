@@ -171,9 +171,30 @@ export const SealedRecord = named(
   }),
 );
 
+/**
+ * A record as a reader sees it (read-access.ts): the whole record with its leaf hash for those who
+ * may read its body, else only the public envelope (seq, id, kind, ts, hash, prev, sig, pub_key,
+ * leaf_hash).
+ */
+export const RecordView = named(
+  'RecordView',
+  SealedRecord.partial()
+    .required({
+      seq: true,
+      id: true,
+      kind: true,
+      ts: true,
+      hash: true,
+      prev: true,
+      sig: true,
+      pub_key: true,
+    })
+    .extend({ leaf_hash: z.string() }),
+);
+
 export const RecordPage = named(
   'RecordPage',
-  z.object({ records: z.array(SealedRecord), cursor: z.string().optional() }),
+  z.object({ records: z.array(RecordView), cursor: z.string().optional() }),
 );
 
 const QuorumRequirements = z.object({ root: uint, mentors: uint });

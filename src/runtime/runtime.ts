@@ -10,7 +10,7 @@ import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
-import { CanonLog, type RecordPage, type SealedRecord } from '../canon/log.ts';
+import { CanonLog, type SealedRecord } from '../canon/log.ts';
 import type { Link, RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -89,6 +89,8 @@ import { breakerStatus, reportFindings } from './services/governance.ts';
 import { haltHolon, spawnHolon, stepHolon } from './services/holons.ts';
 import { generateLicense, issueLicense, type LicenseAuthority } from './services/licenses.ts';
 import { memoryList, memoryRead, memoryWrite, type MemoryEntry } from './services/memory.ts';
+import { listRecordViews, readRecord, type RecordViewPage } from './services/records.ts';
+import type { RecordView } from './read-access.ts';
 import { committedModel } from './services/model.ts';
 import { CommittedConfig } from './services/settings.ts';
 import { DecisionCounts } from './services/decision-counts.ts';
@@ -356,6 +358,11 @@ export class SigilRuntime {
       verified: id.source === 'license',
       source: id.source === 'license' ? 'license' : 'anonymous',
     };
+  }
+
+  /** The licensed operator's subject (the writer of records appended with the log key), if any. */
+  #operator(): string | undefined {
+    return this.#identity.source === 'license' ? (this.#identity.subject ?? undefined) : undefined;
   }
 
   /** Subscribes to every frozen decision (metrics); returns the unsubscribe function. */
@@ -674,19 +681,17 @@ export class SigilRuntime {
     return { records, decision_id: d.decision_id };
   }
 
-  async getRecord(caller: Caller, id: string): Promise<SealedRecord> {
-    await this.require(caller, { action: 'canon.read', target: `canon/records/${id}` });
-    const record = await this.log.get(id);
-    if (!record) throw new SigilError('record_not_found', `no record with id ${id}`);
-    return record;
+  /** One record: its body for its readers (read-access.ts), else its public envelope. */
+  getRecord(caller: Caller, id: string): Promise<RecordView> {
+    return readRecord(this.#core, caller, id, this.#operator());
   }
 
-  async listRecords(
+  /** A page of records, each body only for its readers. */
+  listRecords(
     caller: Caller,
     opts: { kind?: RecordKind; since?: string; limit?: number; cursor?: string },
-  ): Promise<RecordPage> {
-    await this.require(caller, { action: 'canon.read', target: 'canon/records' });
-    return this.log.list(opts);
+  ): Promise<RecordViewPage> {
+    return listRecordViews(this.#core, caller, opts, this.#operator());
   }
 
   // ── system changes (quorum) ──────────────────────────────────────────────────

@@ -125,7 +125,9 @@ describe('sigil canon commands', () => {
     );
     const r = await sigil(['canon', 'append', '--data-dir', dataDir, '--file', good, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ count: 5, first_seq: 3, last_seq: 7 });
+    const appended = JSON.parse(r.stdout) as { count: number; first_seq: number; last_seq: number };
+    const first = appended.first_seq;
+    expect(appended).toMatchObject({ count: 5, last_seq: first + 4 });
     const stdin = await sigil(
       ['canon', 'append', '--data-dir', dataDir, '--file', '-'],
       {},
@@ -134,8 +136,8 @@ describe('sigil canon commands', () => {
     expect(stdin.code, stdin.stderr).toBe(0);
     expect(stdin.stdout).toMatch(/appended 1 record .*records\/s/);
 
-    // init sealed the Root license and token events at seq 0 and 1; each append is preceded by
-    // its canon.user.write decision (seq 2 and 8).
+    // init sealed the Root license and token events; each append is preceded by its
+    // canon.user.write decision.
     const list = await sigil([
       'canon',
       'list',
@@ -151,7 +153,7 @@ describe('sigil canon commands', () => {
       records: Array<{ id: string; seq: number }>;
       next_cursor: string;
     };
-    expect(page.records.map((x) => x.seq)).toEqual([3, 4, 5, 6]);
+    expect(page.records.map((x) => x.seq)).toEqual([first, first + 1, first + 2, first + 3]);
     const next = await sigil([
       'canon',
       'list',
@@ -161,13 +163,22 @@ describe('sigil canon commands', () => {
       '--cursor',
       page.next_cursor,
     ]);
-    expect((JSON.parse(next.stdout) as typeof page).records.map((x) => x.seq)).toEqual([7, 8, 9]);
+    // Past the user data: the stdin append's decision, its record, then the sealed canon.read
+    // decisions of the lists.
+    const rest = (JSON.parse(next.stdout) as { records: Array<{ seq: number; kind: string }> })
+      .records;
+    expect(rest.slice(0, 3).map((x) => [x.seq, x.kind])).toEqual([
+      [first + 4, 'user_data'],
+      [first + 5, 'decision'],
+      [first + 6, 'audit_record'],
+    ]);
+    expect(rest.slice(3).every((x) => x.kind === 'decision')).toBe(true);
     const audits = await sigil(['canon', 'list', '--data-dir', dataDir, '--kind', 'audit_record']);
     expect(audits.stdout.trim().split('\n')).toHaveLength(1);
     ids = page.records.map((x) => x.id);
 
     const get = await sigil(['canon', 'get', ids[2]!, '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: 5, payload: { i: 2 } });
+    expect(JSON.parse(get.stdout)).toMatchObject({ id: ids[2], seq: first + 2, payload: { i: 2 } });
     const missing = await sigil(['canon', 'get', 'rec_nope', '--data-dir', dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not_found/);
@@ -176,9 +187,10 @@ describe('sigil canon commands', () => {
   it('validates, and names the seq after tampering', async () => {
     const ok = await sigil(['validate', '--file', dataDir]);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/^ok: 10 records/);
+    const count = Number(/^ok: (\d+) records/.exec(ok.stdout)?.[1]);
+    expect(count).toBeGreaterThanOrEqual(8);
     const json = await sigil(['validate', '--data-dir', dataDir, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: 10 });
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count });
 
     const db = new Database(join(dataDir, 'canon.db'));
     const { body } = db.prepare('SELECT body FROM records WHERE seq = 2').get() as { body: Buffer };
@@ -209,11 +221,12 @@ describe('sigil canon commands', () => {
     const cpJson = JSON.parse(
       (await sigil(['log', 'checkpoint', '--data-dir', dataDir, '--json'])).stdout,
     );
-    expect(cpJson).toMatchObject({ size: 10 });
+    const size = (cpJson as { size: number }).size;
+    expect(size).toBeGreaterThanOrEqual(8);
 
     const prove = await sigil(['log', 'prove', '--data-dir', dataDir, '--seq', '3']);
     expect(prove.code, prove.stderr).toBe(0);
-    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: 10 });
+    expect(JSON.parse(prove.stdout)).toMatchObject({ leaf_index: 3, tree_size: size });
     const proof = file('proof.json', prove.stdout);
     const vkFile = file('vkey.txt', `${verifierKey}\n`);
     for (const key of [verifierKey, vkFile, toRawKey(verifierKey)]) {
@@ -265,7 +278,7 @@ describe('sigil canon commands', () => {
     const noOld = await sigil([...verifyArgs, '--pub-key', verifierKey]);
     expect(noOld.code).toBe(2);
     expect(noOld.stderr).toMatch(/--old-checkpoint is required/);
-    // The proof from size 2 joins only a size-2 checkpoint, never the size-10 one.
+    // The proof from size 2 joins only a size-2 checkpoint, never the larger one.
     const mismatched = await sigil([
       ...verifyArgs,
       '--old-checkpoint',
@@ -281,7 +294,7 @@ describe('sigil canon commands', () => {
       '--data-dir',
       dataDir,
       '--from',
-      '10',
+      String(size),
       '--json',
     ]);
     const c = await sigil([

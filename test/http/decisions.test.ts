@@ -48,6 +48,16 @@ beforeAll(async () => {
     });
     tokens[loa] = (a.body as Json).token as string;
   }
+  // Others' decisions are read with the explicit audit grant (read confidentiality, issue 13 §1).
+  const auditor = await call(server.url, 'POST', '/api/tokens', {
+    token: tokens.root,
+    body: {
+      subject: 'did:sigil:dec-auditor',
+      loa: 'observer',
+      scopes: ['canon.read', 'canon.audit'],
+    },
+  });
+  tokens.auditor = (auditor.body as Json).token as string;
   // three denials (mentor may not create tokens) and two allowed reads, interleaved
   for (let i = 0; i < 3; i++) {
     await check(tokens.mentor!, 'token.create', `tokens/${i}`);
@@ -64,7 +74,7 @@ describe('GET /api/decisions', () => {
   it('lists decisions newest first, filtered by verdict, code, caller, action and target', async () => {
     const denied = await get(
       '/api/decisions?verdict=deny&subject=did:sigil:dec-mentor&action=token.create',
-      tokens.observer!,
+      tokens.auditor!,
     );
     expect(denied.status).toBe(200);
     const list = (denied.body as Json).decisions as Json[];
@@ -75,24 +85,27 @@ describe('GET /api/decisions', () => {
     const seqs = list.map((d) => d.seq as number);
     expect([...seqs].sort((a, b) => b - a)).toEqual(seqs);
 
-    const byCode = await get('/api/decisions?code=loa_insufficient&target=tokens/1', tokens.guest!);
+    const byCode = await get(
+      '/api/decisions?code=loa_insufficient&target=tokens/1',
+      tokens.auditor!,
+    );
     expect(((byCode.body as Json).decisions as Json[]).map((d) => d.target)).toEqual(['tokens/1']);
 
     const prefix = await get(
       '/api/decisions?action=memory.*&verdict=allow&subject=did:sigil:dec-mentor',
-      tokens.guest!,
+      tokens.auditor!,
     );
     expect(((prefix.body as Json).decisions as Json[]).map((d) => d.target)).toEqual([
       'memory/k1',
       'memory/k0',
     ]);
 
-    const future = await get('/api/decisions?since=2999-01-01T00:00:00Z', tokens.guest!);
+    const future = await get('/api/decisions?since=2999-01-01T00:00:00Z', tokens.auditor!);
     expect((future.body as Json).decisions).toEqual([]);
     expect((future.body as Json).before).toBeUndefined();
     const past = await get(
       '/api/decisions?until=2000-01-01T00:00:00Z&action=token.create',
-      tokens.guest!,
+      tokens.auditor!,
     );
     expect((past.body as Json).decisions).toEqual([]);
   });
@@ -104,12 +117,21 @@ describe('GET /api/decisions', () => {
       const q = `/api/decisions?action=token.create&subject=did:sigil:dec-mentor&limit=1${
         before ? `&before=${before}` : ''
       }`;
-      const page = (await get(q, tokens.guest!)).body as Json;
+      const page = (await get(q, tokens.auditor!)).body as Json;
       seen.push(...(page.decisions as Json[]).map((d) => d.target as string));
       before = page.before as string | undefined;
       if (before === undefined) break;
     }
     expect(seen).toEqual(['tokens/2', 'tokens/1', 'tokens/0']);
+  });
+
+  it('shows a caller without the audit grant only its own decisions', async () => {
+    const theirs = await get('/api/decisions?subject=did:sigil:dec-mentor', tokens.observer!);
+    expect(theirs.status).toBe(200);
+    expect((theirs.body as Json).decisions).toEqual([]);
+    const mine = (await get('/api/decisions', tokens.mentor!)).body as Json;
+    const subjects = new Set((mine.decisions as Json[]).map((d) => d.subject));
+    expect([...subjects]).toEqual(['did:sigil:dec-mentor']);
   });
 
   it('refuses bad filters and bad credentials; no credentials is the anonymous Guest', async () => {

@@ -163,7 +163,9 @@ describe('SigilRuntime', () => {
   it('writes user records after a decision, and turns a system write into a proposal', async () => {
     const out = await runtime.writeRecord(root, { payload: { note: 'hello' } });
     expect(out.record?.links).toContainEqual({ rel: 'decision', id: out.decision_id });
-    expect((await runtime.getRecord(root, out.record!.id)).payload).toEqual({ note: 'hello' });
+    expect(await runtime.getRecord(root, out.record!.id)).toMatchObject({
+      payload: { note: 'hello' },
+    });
     const sys = await runtime.writeRecord(root, { payload: { flag: true }, space: 'system' });
     expect(sys.record).toBeUndefined();
     expect(sys.proposal?.status).toBe('pending');

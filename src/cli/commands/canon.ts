@@ -5,15 +5,15 @@ import { readyDrafts } from '../../canon/append.ts';
 import { assertUserDraft, USER_DATA_KINDS } from '../../canon/views.ts';
 import { RECORD_KINDS, type RecordDraft, type RecordKind } from '../../canon/record.ts';
 import { isSigilError, SigilError } from '../../core/errors.ts';
-import { intOption, withLog, withLogOptions } from '../context.ts';
-import { counted, printResult, type GlobalOptions } from '../output.ts';
+import { intOption, withLogOptions } from '../context.ts';
+import { counted, printResult } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
 interface AppendOptions extends CallerOptions {
   file: string;
 }
 
-interface ListCliOptions extends GlobalOptions {
+interface ListCliOptions extends CallerOptions {
   kind?: string;
   since?: string;
   limit?: string;
@@ -105,38 +105,48 @@ function registerAppend(canon: Command): void {
 }
 
 function registerGet(canon: Command): void {
-  withLogOptions(
-    canon.command('get').description('print one record by id').argument('<id>'),
-  ).action(async (id: string, opts: GlobalOptions) => {
-    const record = await withLog(opts, (log) => log.get(id));
-    if (record === undefined) throw new SigilError('not_found', `no record with id ${id}`);
+  withTokenOption(
+    withLogOptions(
+      canon
+        .command('get')
+        .description('print one record by id (its body only if you may read it)')
+        .argument('<id>'),
+    ),
+  ).action(async (id: string, opts: CallerOptions) => {
+    const record = await withRuntime(opts, async (runtime) =>
+      runtime.getRecord(await callerFor(runtime, opts), id),
+    );
     printResult(opts, JSON.stringify(record, null, 2), record);
   });
 }
 
 function registerList(canon: Command): void {
-  withLogOptions(
-    canon
-      .command('list')
-      .description('list records in log order')
-      .option('--kind <kind>', `only this kind (${RECORD_KINDS.join(', ')})`)
-      .option('--since <ts>', 'only records with ts at or after this RFC 3339 time')
-      .option('--limit <n>', 'page size (1..1000, default 100)')
-      .option('--cursor <cursor>', 'continue after a previous page'),
+  withTokenOption(
+    withLogOptions(
+      canon
+        .command('list')
+        .description('list records in log order (bodies only of the records you may read)')
+        .option('--kind <kind>', `only this kind (${RECORD_KINDS.join(', ')})`)
+        .option('--since <ts>', 'only records with ts at or after this RFC 3339 time')
+        .option('--limit <n>', 'page size (1..1000, default 100)')
+        .option('--cursor <cursor>', 'continue after a previous page'),
+    ),
   ).action(async (opts: ListCliOptions) => {
     if (opts.kind !== undefined && !(RECORD_KINDS as readonly string[]).includes(opts.kind)) {
       throw new SigilError('bad_request', `unknown kind ${opts.kind}`);
     }
     const limit = intOption(opts.limit, '--limit');
-    const page = await withLog(opts, (log) =>
-      log.list({
+    const page = await withRuntime(opts, async (runtime) =>
+      runtime.listRecords(await callerFor(runtime, opts), {
         ...(opts.kind !== undefined && { kind: opts.kind as RecordKind }),
         ...(opts.since !== undefined && { since: opts.since }),
         ...(limit !== undefined && { limit }),
         ...(opts.cursor !== undefined && { cursor: opts.cursor }),
       }),
     );
-    const lines = page.records.map((r) => `${r.seq}\t${r.id}\t${r.kind}\t${r.ts}\t${r.tenant}`);
+    const lines = page.records.map(
+      (r) => `${r.seq}\t${r.id}\t${r.kind}\t${r.ts}\t${'tenant' in r ? r.tenant : '(envelope)'}`,
+    );
     if (page.cursor !== undefined) lines.push(`(more: --cursor ${page.cursor})`);
     printResult(opts, lines.join('\n') || '(no records)', {
       records: page.records,

@@ -7,6 +7,7 @@ import {
   Proposal,
   RecordListQuery,
   RecordPage,
+  RecordView,
   SealedRecord,
   WriteRequest,
 } from '../schemas.ts';
@@ -43,12 +44,14 @@ export function canonRoutes(add: AddRoute): void {
   add({
     method: 'GET',
     url: '/api/canon/records/:id',
-    summary: 'One record by id',
+    summary: 'One record by id: its body for its readers, else its public envelope',
     tag: 'canon',
     auth: 'caller',
     loa: 'guest',
     params: IdParams,
-    responses: { 200: { description: 'The record', schema: SealedRecord } },
+    responses: {
+      200: { description: 'The record, or its public envelope only', schema: RecordView },
+    },
     errors: [400, 401, 403, 404, 429],
     handler: async ({ params, caller, runtime }) => runtime.getRecord(caller, params.id),
   });
@@ -56,7 +59,7 @@ export function canonRoutes(add: AddRoute): void {
   add({
     method: 'GET',
     url: '/api/canon/records',
-    summary: 'Records in log order, a page at a time',
+    summary: 'Records in log order, a page at a time; bodies only for their readers',
     tag: 'canon',
     auth: 'caller',
     loa: 'guest',

@@ -13,6 +13,7 @@ import { SigilError } from '../../core/errors.ts';
 import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import type { DecisionPayload } from '../frozen.ts';
+import { mayReadBody, type ReadContext } from '../read-access.ts';
 
 /** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
 export interface DecisionSummary {
@@ -118,6 +119,8 @@ export async function listDecisions(
   opts: DecisionFilter & { before?: number; limit?: number },
 ): Promise<DecisionPage> {
   await core.require(caller, { action: 'canon.read', target: 'decisions' });
+  // A decision's body is its caller's (and an auditor's) to read: others' never appear here.
+  const ctx: ReadContext = { lookup: (id) => core.log.get(id), operator: undefined };
   const limit = opts.limit ?? 50;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
     throw new SigilError('bad_request', `limit must be 1..${MAX_PAGE}`);
@@ -139,7 +142,7 @@ export async function listDecisions(
       const r = records[i]!;
       // Records are appended in time order: past `since`, nothing older can match.
       if (opts.since !== undefined && r.ts < opts.since) break walk;
-      if (r.kind !== 'decision') continue;
+      if (r.kind !== 'decision' || !(await mayReadBody(caller, r, ctx))) continue;
       const d = summarize(r);
       if (!matches(d, opts)) continue;
       decisions.push(d);

@@ -1,0 +1,160 @@
+/**
+ * Issue 13 §1, as an attacker would try it through the real server: with a token of each level,
+ * list and fetch every record and look for bodies that are not yours. Only the readers of the
+ * table in src/runtime/read-access.ts see a body (memory by its owner, decisions by their caller,
+ * user data by its writer, governing kinds by Root, everything with the explicit canon.audit
+ * scope); everyone else gets the public envelope, which still proves inclusion. Every read is a
+ * sealed canon.read decision.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseVerifierKey } from '../../src/canon/checkpoint.ts';
+import { verifyInclusionProof } from '../../src/canon/verify.ts';
+import { call, ROOMY_LIMITS, startServer, tempDataDir, type ServerProcess } from './helpers.ts';
+
+type Json = Record<string, unknown>;
+const LEVELS = ['guest', 'observer', 'operator', 'mentor'] as const;
+const ENVELOPE = ['hash', 'id', 'kind', 'leaf_hash', 'prev', 'pub_key', 'seq', 'sig', 'ts'];
+const SECRET = 'secret-of-the-mentor';
+
+let dir: ReturnType<typeof tempDataDir>;
+let server: ServerProcess;
+let root: string;
+const tokens: Record<string, string> = {};
+const subjects: Record<string, string> = {};
+let mentorNote: Json;
+let mentorMemory: string;
+
+const get = (token: string, path: string) => call(server.url, 'GET', path, { token });
+
+async function listAll(token: string): Promise<Json[]> {
+  const page = await get(token, '/api/canon/records?limit=1000');
+  expect(page.status, page.text).toBe(200);
+  return (page.body as { records: Json[] }).records;
+}
+
+beforeAll(async () => {
+  dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
+  server = await startServer(dir.dataDir, dir.config);
+  root = server.rootToken!;
+  for (const loa of LEVELS) {
+    subjects[loa] = `did:sigil:reader-${loa}`;
+    const t = await call(server.url, 'POST', '/api/tokens', {
+      token: root,
+      body: { subject: subjects[loa], loa },
+    });
+    expect(t.status, t.text).toBe(201);
+    tokens[loa] = (t.body as { token: string }).token;
+  }
+  const auditor = await call(server.url, 'POST', '/api/tokens', {
+    token: root,
+    body: { subject: 'did:sigil:auditor', loa: 'observer', scopes: ['canon.read', 'canon.audit'] },
+  });
+  tokens.auditor = (auditor.body as { token: string }).token;
+  const write = await call(server.url, 'POST', '/api/canon/user/write', {
+    token: tokens.mentor!,
+    body: { payload: { note: SECRET } },
+  });
+  expect(write.status, write.text).toBe(201);
+  mentorNote = write.body as Json;
+  const mem = await call(server.url, 'POST', '/api/memory/write', {
+    token: tokens.mentor!,
+    body: { key: 'diary', value: { text: SECRET } },
+  });
+  expect(mem.status, mem.text).toBe(201);
+  mentorMemory = (mem.body as { record_id: string }).record_id;
+});
+afterAll(async () => {
+  await server?.stop();
+  dir?.remove();
+});
+
+describe('reads are confidential', () => {
+  it('a Guest listing everything sees no body but its own decisions', async () => {
+    const records = await listAll(tokens.guest!);
+    expect(records.length).toBeGreaterThan(10);
+    expect(JSON.stringify(records)).not.toContain(SECRET);
+    for (const r of records) {
+      if ('payload' in r) {
+        expect(r.kind).toBe('decision');
+        expect((r.payload as { caller: { subject: string } }).caller.subject).toBe(subjects.guest);
+      } else {
+        expect(Object.keys(r).sort()).toEqual(ENVELOPE);
+      }
+    }
+    // The token inventory only Root may list is not readable record by record either.
+    expect(records.some((r) => r.kind === 'token_event' && 'payload' in r)).toBe(false);
+  });
+
+  it('no level below Root reads another subject’s memory, note or decisions, by list or by id', async () => {
+    for (const loa of ['guest', 'observer', 'operator'] as const) {
+      const records = await listAll(tokens[loa]!);
+      expect(JSON.stringify(records), loa).not.toContain(SECRET);
+      for (const id of [mentorNote.id as string, mentorMemory]) {
+        const one = await get(tokens[loa]!, `/api/canon/records/${id}`);
+        expect(one.status, one.text).toBe(200);
+        expect(Object.keys(one.body as Json).sort()).toEqual(ENVELOPE);
+      }
+      const decisions = await get(tokens[loa]!, '/api/decisions?limit=200');
+      if (decisions.status === 200) {
+        for (const d of (decisions.body as { decisions: Array<{ subject: string }> }).decisions) {
+          expect(d.subject).toBe(subjects[loa]);
+        }
+      }
+    }
+  });
+
+  it('the writer, the owner and an auditor read the bodies; Root reads governing kinds only', async () => {
+    const note = await get(tokens.mentor!, `/api/canon/records/${mentorNote.id as string}`);
+    expect(note.body).toMatchObject({ payload: { note: SECRET } });
+    const memory = await get(tokens.mentor!, `/api/canon/records/${mentorMemory}`);
+    expect(memory.body).toMatchObject({ payload: { owner: subjects.mentor } });
+    const audited = await listAll(tokens.auditor!);
+    expect(audited.every((r) => 'payload' in r)).toBe(true);
+    expect(JSON.stringify(audited)).toContain(SECRET);
+
+    const asRoot = await listAll(root);
+    expect(JSON.stringify(asRoot)).not.toContain(SECRET);
+    const tokenEvents = asRoot.filter((r) => r.kind === 'token_event');
+    expect(tokenEvents.length).toBeGreaterThan(0);
+    expect(tokenEvents.every((r) => 'payload' in r)).toBe(true);
+  });
+
+  it('an envelope is enough to prove inclusion', async () => {
+    const one = await get(tokens.guest!, `/api/canon/records/${mentorNote.id as string}`);
+    const envelope = one.body as { seq: number; leaf_hash: string };
+    await new Promise((r) => setTimeout(r, 1100));
+    const cp = (await call(server.url, 'GET', '/api/log/checkpoint')).body as Json;
+    const proof = (
+      await call(
+        server.url,
+        'GET',
+        `/api/log/proof/inclusion?seq=${envelope.seq}&size=${cp.size as number}`,
+      )
+    ).body as { leaf_hash: string };
+    expect(proof.leaf_hash).toBe(envelope.leaf_hash);
+    const { keyName, publicKey } = parseVerifierKey(cp.verifier_key as string);
+    expect(verifyInclusionProof(proof as never, cp.note as string, keyName, publicKey)).toEqual({
+      ok: true,
+    });
+  });
+
+  it('every read is a sealed canon.read decision naming the record', async () => {
+    const id = mentorNote.id as string;
+    const read = await get(tokens.observer!, `/api/canon/records/${id}`);
+    expect(read.status).toBe(200);
+    const mine = await listAll(tokens.observer!);
+    const reads = mine.filter(
+      (r) =>
+        r.kind === 'decision' &&
+        'payload' in r &&
+        (r.payload as { request: { action: string; target: string } }).request.target ===
+          `canon/records/${id}`,
+    );
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads[0]!.payload).toMatchObject({
+      caller: { subject: subjects.observer },
+      request: { action: 'canon.read' },
+      decision: { verdict: 'allow' },
+    });
+  });
+});
