@@ -5,8 +5,8 @@
  *
  * The reader of a kind is found from the sealed record itself (the memory block's owner, the
  * decision's caller) or, for user data, from the decision that authorised the write, never from
- * the request. Reading everything needs the explicit `canon.audit` token scope: no level of access
- * implies it, Root's included.
+ * the request. Reading everything needs Root or the explicit `canon.audit` token scope: no other
+ * level of access implies it.
  */
 import { leafHash } from '../canon/merkle.ts';
 import { recordBytes, type RecordKind } from '../canon/record.ts';
@@ -130,7 +130,8 @@ export async function mayReadBody(
 ): Promise<boolean> {
   if (isAuditor(caller)) return true;
   if (!caller.verified) return false;
-  if (BODY_READERS[record.kind] === 'root') return caller.loa === 'root';
+  if (caller.loa === 'root') return true;
+  if (BODY_READERS[record.kind] === 'root') return false;
   return (await bodyOwner(record, ctx)) === caller.subject;
 }
 

@@ -115,7 +115,8 @@ describe('sigil canon commands', () => {
     }
     const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json']);
     const kinds = (JSON.parse(list.stdout) as { records: Array<{ kind: string }> }).records;
-    expect(kinds.map((k) => k.kind)).toEqual(['license_event', 'token_event']);
+    // Nothing of the files: init's records, then only the sealed canon.read decision of the list.
+    expect(kinds.map((k) => k.kind)).toEqual(['license_event', 'token_event', 'decision']);
   });
 
   it('appends a file and stdin, then gets and lists', async () => {
