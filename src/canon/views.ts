@@ -68,6 +68,7 @@ export const PROJECTED_KINDS: ReadonlySet<RecordKind> = new Set<RecordKind>([
   'license_event',
   'consent_event',
   'delegation_event',
+  'role_event',
   'witness_event',
   'quorum_event',
   'system_config',
@@ -167,6 +168,12 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
     case 'delegation_event': {
       const delegation = obj(p.delegation);
       return one(VIEW_NS.delegations, str(delegation?.delegation_id), delegation);
+    }
+    case 'role_event': {
+      const role = obj(p.role);
+      const subject = str(role?.subject);
+      const name = str(role?.name);
+      return one(VIEW_NS.roles, subject && name && `${subject} ${name}`, role);
     }
     case 'witness_event': {
       const entry = obj(p.entry);

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { JsonValue as Json } from '../core/canonical.ts';
 import { RECORD_KINDS } from '../canon/record.ts';
 import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
+import { BRANCHES, ROLE_BRANCHES } from '../gatekeeper/roles.ts';
 
 /** Registers `schema` as the OpenAPI component `name`, with an optional description. */
 export function named<T extends z.ZodType>(name: string, schema: T, description?: string): T {
@@ -665,6 +666,26 @@ export const TokenCreateRequest = named(
 export const SessionRequest = named('SessionRequest', z.strictObject({ token: str(128).min(1) }));
 
 export const ApprovalRequest = named('ApprovalRequest', z.strictObject({ approved: z.boolean() }));
+
+export const RoleRequest = named(
+  'RoleRequest',
+  z.strictObject({
+    subject: did,
+    role: z.enum(Object.keys(ROLE_BRANCHES) as [string, ...string[]]),
+  }),
+);
+
+export const RoleInfo = named(
+  'RoleInfo',
+  z.object({
+    subject: z.string(),
+    name: z.string(),
+    branch: z.enum(BRANCHES),
+    granted_at: z.string(),
+    proposal_id: z.string(),
+    revoked_at: z.string().nullable(),
+  }),
+);
 
 export const DelegationRequest = named(
   'DelegationRequest',

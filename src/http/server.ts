@@ -23,6 +23,7 @@ import { canonRoutes } from './routes/canon.ts';
 import { consentRoutes } from './routes/consent.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { delegationRoutes } from './routes/delegations.ts';
+import { roleRoutes } from './routes/roles.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holonRoutes } from './routes/holons.ts';
 import { licenseRoutes } from './routes/license.ts';
@@ -173,6 +174,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     moduleRoutes(add);
     consentRoutes(add);
     delegationRoutes(add);
+    roleRoutes(add);
     holonRoutes(add);
     approvalRoutes(add);
     logRoutes(add, runtime.log);

@@ -68,6 +68,8 @@ const MATRIX = {
   'holon.halt': { min: 'root' },
   'model.upload': { min: 'root' },
   'witness.register': { min: 'root' },
+  'role.assign': { min: 'root' },
+  'role.revoke': { min: 'root' },
   'admin.export': { min: 'root', enabledBy: 'allow_admin_export' },
 } as const satisfies Record<string, PermissionRule>;
 

@@ -7,6 +7,7 @@ import {
   type Bailment,
   type ChainWithdrawal,
   type ConsentGrant,
+  type RoleClaim,
   type Kernel,
   type McpRuleResult,
   type Provenance,
@@ -109,6 +110,8 @@ export interface DecisionState {
    * when it is no longer in force, why. Absent for an AI caller = no chain at all.
    */
   authority?: { chain: readonly AuthorityLink[]; withdrawn: ChainWithdrawal | null } | null;
+  /** The governed roles the caller holds, from the `roles` view (separation-of-powers). */
+  roles?: readonly RoleClaim[];
 }
 
 export interface Decision {
@@ -358,7 +361,7 @@ function decideSteps(
     dataSubject: request.dataSubject ?? null,
   });
   const verdict = state.kernel.adjudicate(gkRequest, {
-    roles: [],
+    roles: state.roles ?? [],
     actorPermissions: delegated ? heldActions(loa, caller.scopes, state.flags) : [request.action],
     trustedKeys: state.trustedKeys,
     authorityChain: state.authority?.chain ?? null,

@@ -46,6 +46,8 @@ export interface DecisionPayload {
     breaker_open: boolean;
     /** An AI caller's delegation chain as resolved, and why it was withdrawn (or null). */
     authority?: DecisionState['authority'];
+    /** The caller's governed roles. */
+    roles?: DecisionState['roles'];
   };
   decision: Decision;
 }
@@ -94,6 +96,7 @@ export function decisionPayload(
       system_critical: [...state.systemCritical].sort(),
       breaker_open: state.breakerOpen === true,
       ...(state.authority ? { authority: state.authority } : {}),
+      ...(state.roles && state.roles.length > 0 ? { roles: state.roles } : {}),
     },
     decision,
   }) as DecisionPayload & JsonValue;
@@ -158,6 +161,7 @@ export function replayDecision(
     systemCritical: new Set(s.system_critical),
     breakerOpen: s.breaker_open,
     ...(s.authority ? { authority: s.authority } : {}),
+    ...(s.roles ? { roles: s.roles } : {}),
   };
   return decide(payload.caller, payload.request, state);
 }

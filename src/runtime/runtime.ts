@@ -61,6 +61,7 @@ import {
 import { loadOrCreateRuntimeKeys, openKeyStore, type RuntimeKeys } from './keys.ts';
 import { builtinModules, type SigilModule } from './modules.ts';
 import { grantConsent, revokeConsent, consentBetween } from './services/consent.ts';
+import { heldRoles, listRoles, revokeRole, type RoleInfo } from './services/roles.ts';
 import {
   createDelegation,
   getDelegation,
@@ -122,6 +123,7 @@ export type {
   DecisionSummary,
 } from './services/decisions.ts';
 export type { AuthorityLinkInfo, DelegationInfo } from './services/delegations.ts';
+export type { RoleInfo } from './services/roles.ts';
 export {
   ANONYMOUS_SUBJECT,
   anonymousCaller,
@@ -423,6 +425,7 @@ export class SigilRuntime {
       ...(authority
         ? { authority: { chain: authority.chain, withdrawn: authority.withdrawn } }
         : {}),
+      roles: await heldRoles(this.#core, caller.subject),
     };
     const decision = decide(caller, req, state);
     const record = await this.#core.append(
@@ -720,6 +723,20 @@ export class SigilRuntime {
     proposalId: string,
   ): Promise<{ proposal: Proposal; record: SealedRecord }> {
     return commit(this.#core, caller, proposalId);
+  }
+
+  /** Proposes granting `role` to `subject`: a system change that takes effect on commit. */
+  grantRole(caller: Caller, input: { subject: string; role: string }): Promise<Proposal> {
+    return this.propose(caller, { role_grant: { subject: input.subject, name: input.role } });
+  }
+
+  /** Revokes a governed role at once (Root). */
+  revokeRole(caller: Caller, input: { subject: string; role: string }): Promise<RoleInfo> {
+    return revokeRole(this.#core, caller, { subject: input.subject, name: input.role });
+  }
+
+  listRoles(caller: Caller): Promise<RoleInfo[]> {
+    return listRoles(this.#core, caller);
   }
 
   listProposals(caller: Caller): Promise<Proposal[]> {

@@ -282,6 +282,35 @@ describe('the tour', () => {
       template: '/api/canon/system/proposals/{id}',
     });
     expect(status.json.status.satisfied, status.text).toBe(true);
+    // A governed role is granted the same way, then revoked at once.
+    const grant = await req('POST', '/api/roles', {
+      token: root,
+      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
+    });
+    expect(grant.status, grant.text).toBe(202);
+    for (const [i, w] of witnesses.entries()) {
+      const r = await req('POST', '/api/canon/system/attest', {
+        token: i === 0 ? root : tokens.mentor,
+        body: {
+          proposal_id: grant.json.id,
+          witness_id: w.witness_id,
+          signature: signAttestation(grant.json as Proposal, keys[i]!.privateKey),
+        },
+      });
+      expect(r.status, r.text).toBe(200);
+    }
+    const granted = await req('POST', '/api/canon/system/commit', {
+      token: root,
+      body: { proposal_id: grant.json.id },
+    });
+    expect(granted.status, granted.text).toBe(200);
+    const roles = await req('GET', '/api/roles', { token: tokens.guest });
+    expect(roles.json.roles.map((r: Json) => r.subject)).toContain('did:sigil:e2e-judge');
+    const unrole = await req('POST', '/api/roles/revoke', {
+      token: root,
+      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
+    });
+    expect(unrole.status, unrole.text).toBe(200);
     const list = await req('GET', '/api/canon/system/proposals', { token: tokens.observer });
     expect(list.json.proposals.map((p: Json) => p.id)).toContain(proposal.id);
     const commit = await req('POST', '/api/canon/system/commit', {

@@ -43,6 +43,8 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['holon.halt', 'root', 'root'],
   ['model.upload', 'root', 'root'],
   ['witness.register', 'root', 'root'],
+  ['role.assign', 'root', 'root'],
+  ['role.revoke', 'root', 'root'],
   ['admin.export', null, 'root'],
 ];
 

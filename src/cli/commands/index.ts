@@ -74,6 +74,10 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./delegate.ts')).registerDelegate,
   },
   {
+    commands: [['role', 'grant (through the quorum), revoke and list governed roles']],
+    load: async () => (await import('./role.ts')).registerRole,
+  },
+  {
     commands: [['canon', 'write and read canon records']],
     load: async () => (await import('./canon.ts')).registerCanon,
   },

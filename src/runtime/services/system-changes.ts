@@ -29,6 +29,13 @@ import {
   type WitnessRegistry,
 } from '../../quorum/index.ts';
 import { attestationsNs } from '../../canon/views.ts';
+import {
+  checkRoleGrant,
+  isRoleGrantChange,
+  parseRoleGrant,
+  requireRoleGrant,
+  roleGrantedRecord,
+} from './roles.ts';
 import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 
@@ -120,10 +127,14 @@ function checkChange(core: RuntimeCore, model: TrustModel, change: JsonValue): v
       return;
     }
     if ('write' in change && hasOnly(change, ['write', 'id'])) return;
+    if (isRoleGrantChange(change)) {
+      parseRoleGrant(change.role_grant);
+      return;
+    }
   }
   throw new SigilError(
     'change_invalid',
-    'a change is {"setting": key, "value": v}, {"model": …} or {"write": …, "id": …}',
+    'a change is {"setting": key, "value": v}, {"model": …}, {"write": …, "id": …} or {"role_grant": …}',
   );
 }
 
@@ -135,6 +146,9 @@ export async function propose(
   model: TrustModel,
 ): Promise<{ proposal: Proposal; decision_id: string }> {
   checkChange(core, model, change);
+  if (isRoleGrantChange(change)) {
+    await requireRoleGrant(core, caller, parseRoleGrant(change.role_grant));
+  }
   const d = await core.require(caller, {
     action: 'system.propose',
     target: 'system/proposals',
@@ -218,12 +232,23 @@ export async function commit(
   );
   // Witnesses signed the proposal (id and change hash), so their signatures travel in the
   // payload where anyone can re-check them against the registry.
-  const sealed = await core.append(
-    'system_config',
-    asJson({ ...record.payload, attestations: record.witnesses }),
-    { space: 'system' },
-  );
-  return { proposal, record: sealed };
+  const config = {
+    kind: 'system_config' as const,
+    payload: asJson({ ...record.payload, attestations: record.witnesses }),
+    extra: { space: 'system' as const },
+  };
+  const change = proposal.change;
+  if (!isRoleGrantChange(change))
+    return { proposal, record: await core.append(config.kind, config.payload, config.extra) };
+  // A role takes effect in the same transaction as the change that grants it, and only if the
+  // subject still holds no role of another branch.
+  const grant = parseRoleGrant(change.role_grant);
+  await checkRoleGrant(core, grant);
+  const [sealed] = await core.appendMany([
+    config,
+    roleGrantedRecord(grant, proposal.id, core.now()),
+  ]);
+  return { proposal, record: sealed! };
 }
 
 export async function listProposals(core: RuntimeCore, caller: Caller): Promise<Proposal[]> {
