@@ -681,9 +681,9 @@ export const RoleInfo = named(
     subject: z.string(),
     name: z.string(),
     branch: z.enum(BRANCHES),
-    granted_at: z.string(),
+    granted_at: Time,
     proposal_id: z.string(),
-    revoked_at: z.string().nullable(),
+    revoked_at: Time.nullable(),
   }),
 );
 
