@@ -37,7 +37,8 @@ async function createToken(subject: string, loa: string): Promise<{ token: strin
     '--json',
   );
   expect(r.code, r.stderr).toBe(0);
-  return json<{ token: string; id: string }>(r);
+  const created = json<{ token: string; info: { id: string } }>(r);
+  return { token: created.token, id: created.info.id };
 }
 
 describe('sigil validate and sigil state rebuild', () => {

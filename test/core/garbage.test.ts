@@ -84,6 +84,7 @@ const validArgs: Record<string, unknown[]> = {
   aesGcmOpen: [new Uint8Array(32), core.aesGcmSeal(new Uint8Array(32), msg, msg), msg],
   hkdfSha256: [msg, msg, msg, 32],
   scryptKey: ['pw', msg, { N: 16, r: 1, p: 1 }],
+  errorContract: ['bad_request'],
 };
 
 /** Exports that answer with a boolean instead of throwing. */

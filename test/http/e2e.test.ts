@@ -17,7 +17,7 @@ import {
   type Loa,
 } from '../../src/policy/index.ts';
 import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
-import { wireTrustModel } from '../../src/http/wire.ts';
+import { wireTrustModel } from '../../src/runtime/wire.ts';
 import {
   OpenApiChecker,
   ROOMY_LIMITS,

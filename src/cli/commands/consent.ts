@@ -4,7 +4,7 @@ import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { CONSENT_PURPOSES, type ConsentPurpose } from '../../gatekeeper/index.ts';
 import { withLogOptions } from '../context.ts';
-import { wireConsent, wireConsentRevoked } from '../../http/wire.ts';
+import { wireConsent, wireConsentRevoked } from '../../runtime/wire.ts';
 import { printResult } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 

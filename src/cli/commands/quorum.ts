@@ -11,7 +11,7 @@ import { SigilError } from '../../core/errors.ts';
 import { signAttestation, type Proposal, type QuorumStatus } from '../../quorum/index.ts';
 import { openKeyStore } from '../../runtime/keys.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
-import { wireProposal } from '../../http/wire.ts';
+import { wireProposal } from '../../runtime/wire.ts';
 import { printResult } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 

@@ -6,7 +6,7 @@ import type { SignerType } from '../../core/typed-signature.ts';
 import { parseDuration } from '../../policy/index.ts';
 import type { TokenInfo } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
-import { wireTokenInfo } from '../../http/wire.ts';
+import { wireTokenInfo } from '../../runtime/wire.ts';
 import { printResult } from '../output.ts';
 import {
   callerFor,

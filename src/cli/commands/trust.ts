@@ -11,7 +11,7 @@ import {
 } from '../../policy/index.ts';
 import type { FrozenDecision } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
-import { wireTrustStatus } from '../../http/wire.ts';
+import { wireTrustStatus } from '../../runtime/wire.ts';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { SigilError } from '../../core/errors.ts';
-import { wireSigner } from '../../http/wire.ts';
+import { wireSigner } from '../../runtime/wire.ts';
 import type { SigilRuntime } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
 import { EXIT, printResult } from '../output.ts';

@@ -11,7 +11,7 @@ import {
   SealedRecord,
   WriteRequest,
 } from '../schemas.ts';
-import { wireProposal } from '../wire.ts';
+import { wireProposal } from '../../runtime/wire.ts';
 
 export function canonRoutes(add: AddRoute): void {
   add({

@@ -1,7 +1,7 @@
 /** Consent: the caller (bailor) entrusts data to a bailee for a purpose and scope; revocable. */
 import type { AddRoute } from '../route.ts';
 import { Consent, ConsentRequest, ConsentRevoked, IdParams } from '../schemas.ts';
-import { wireConsent, wireConsentRevoked } from '../wire.ts';
+import { wireConsent, wireConsentRevoked } from '../../runtime/wire.ts';
 
 export function consentRoutes(add: AddRoute): void {
   add({

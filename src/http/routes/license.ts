@@ -9,7 +9,12 @@ import {
   Proposal,
   TrustModelUpload,
 } from '../schemas.ts';
-import { trustModelFromWire, wireLicenseCheck, wireProposal, wireTrustModel } from '../wire.ts';
+import {
+  trustModelFromWire,
+  wireLicenseCheck,
+  wireProposal,
+  wireTrustModel,
+} from '../../runtime/wire.ts';
 
 export function licenseRoutes(add: AddRoute): void {
   add({

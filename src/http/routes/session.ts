@@ -3,7 +3,7 @@ import { SigilError } from '../../core/errors.ts';
 import { SESSION_COOKIE, sessionOf } from '../auth.ts';
 import type { AddRoute, RouteDeps } from '../route.ts';
 import { CsrfToken, Session, SessionRequest, WhoAmI } from '../schemas.ts';
-import { wireCaller, wireIdentity, wireTime } from '../wire.ts';
+import { wireCaller, wireIdentity, wireTime } from '../../runtime/wire.ts';
 
 export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
   const { sessions } = deps;

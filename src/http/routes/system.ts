@@ -12,7 +12,7 @@ import {
   WitnessEntry,
   WitnessRequest,
 } from '../schemas.ts';
-import { wireProposal } from '../wire.ts';
+import { wireProposal } from '../../runtime/wire.ts';
 
 export function systemRoutes(add: AddRoute): void {
   add({

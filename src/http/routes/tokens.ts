@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import { CreatedToken, IdParams, TokenCreateRequest, TokenInfo } from '../schemas.ts';
-import { signerFromWire, wireTokenInfo } from '../wire.ts';
+import { signerFromWire, wireTokenInfo } from '../../runtime/wire.ts';
 
 export function tokenRoutes(add: AddRoute): void {
   add({

@@ -3,7 +3,7 @@ import { SigilError } from '../../core/errors.ts';
 import type { DecisionRequest } from '../../runtime/index.ts';
 import type { AddRoute } from '../route.ts';
 import { Decision, TrustCheckRequest, TrustStatus, type Infer } from '../schemas.ts';
-import { wireTrustStatus } from '../wire.ts';
+import { wireTrustStatus } from '../../runtime/wire.ts';
 
 type CheckBody = Infer<typeof TrustCheckRequest>;
 

@@ -2,14 +2,14 @@
  * The runtime's objects in the wire dialect: snake_case names and RFC 3339 UTC times. Every
  * surface that prints Sigil's own objects (HTTP API, CLI --json, the MCP gateway) maps them here,
  * so the same object has the same field names wherever it is read. The shapes are declared in
- * schemas.ts.
+ * src/http/schemas.ts.
  */
 import { SigilError } from '../core/errors.ts';
 import type { SignerType } from '../core/typed-signature.ts';
 import type { Bailment, ConsentGrant } from '../gatekeeper/index.ts';
 import type { LicenseVerification, TrustModel } from '../policy/index.ts';
 import type { Proposal } from '../quorum/index.ts';
-import type { Caller, RuntimeIdentity, TokenInfo } from '../runtime/index.ts';
+import type { Caller, RuntimeIdentity, TokenInfo } from './index.ts';
 
 /** Epoch milliseconds as an RFC 3339 UTC time. */
 export function wireTime(ms: number): string {
