@@ -106,7 +106,12 @@ export async function verifyCheckpoint(
 
 /** The RFC 6962 leaf hash of a record: SHA-256(0x00 ‖ its canonical JSON, without seq). */
 export async function recordLeafHash(record: SealedRecord): Promise<Uint8Array> {
-  const { seq: _seq, ...body } = record;
+  // seq and the served leaf_hash are not part of what the leaf commits to: the browser recomputes it.
+  const {
+    seq: _seq,
+    leaf_hash: _served,
+    ...body
+  } = record as SealedRecord & { leaf_hash?: string };
   const text = canonicalize(body);
   if (text === undefined) throw new Error('the record cannot be canonicalised');
   return sha256(concat(Uint8Array.of(0), enc.encode(text)));
