@@ -90,9 +90,93 @@ const policySchema = z
     }
   });
 
+/** Loopback hosts, where an `http://` issuer or JWKS is accepted (tests, local development). */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h);
+}
+
+/** An https URL, or http on loopback only. */
+const authUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine(
+  (u) => {
+    const url = new URL(u);
+    return url.protocol === 'https:' || isLoopbackHost(url.hostname);
+  },
+  { message: 'must be https:// (http:// only on loopback)' },
+);
+
+/** Asymmetric JWS algorithms a JWKS can verify; `none` and shared-secret HS* never. */
+export const OAUTH_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+
+const claimName = z.string().min(1).max(128);
+
+const oauthSchema = z
+  .object({
+    issuer: authUrl,
+    jwks_uri: authUrl,
+    audience: z.string().min(1),
+    algorithms: z
+      .array(z.enum(OAUTH_ALGORITHMS))
+      .min(1)
+      .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+    subject_claim: claimName.default('sub'),
+    loa_claim: claimName.default('sigil_loa'),
+    default_loa: loaSchema.default('guest'),
+    max_loa: loaSchema.default('operator'),
+    signer_claim: claimName.default('sigil_signer'),
+    delegation_claim: claimName.default('sigil_delegation'),
+    scope_claim: claimName.optional(),
+    clock_tolerance_s: z.number().int().min(0).max(300).default(30),
+  })
+  .strict();
+
+const authSchema = z
+  .object({
+    /** The gateway's resource URI (RFC 8707), as agents reach it; tokens must name it. */
+    resource: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    oauth: z.array(oauthSchema).default([]),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    const resource = a.resource ?? a.oauth[0]?.audience;
+    a.oauth.forEach((o, i) => {
+      if (o.audience !== resource) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['oauth', i, 'audience'],
+          message: `must be the gateway's resource URI ${resource}`,
+        });
+      }
+    });
+    const issuers = new Set<string>();
+    a.oauth.forEach((o, i) => {
+      if (issuers.has(o.issuer)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['oauth', i, 'issuer'],
+          message: `duplicate issuer ${o.issuer}`,
+        });
+      }
+      issuers.add(o.issuer);
+    });
+  });
+
 const fileSchema = z
   .object({
     data_dir: z.string().min(1).optional(),
+    auth: authSchema.optional(),
     call_timeout_ms: timeoutMs.default(30_000),
     approval_timeout_ms: timeoutMs.default(55_000),
     upstream: z.array(upstreamSchema).min(1, 'at least one [[upstream]] is needed'),
@@ -165,8 +249,34 @@ export interface PolicyRule {
   index: number;
 }
 
+/** An authorization server whose JWT access tokens the HTTP gateway accepts. */
+export interface OAuthIssuer {
+  issuer: string;
+  jwksUri: string;
+  audience: string;
+  algorithms: string[];
+  subjectClaim: string;
+  loaClaim: string;
+  /** The LOA of a token without the LOA claim. */
+  defaultLoa: Loa;
+  /** The highest LOA this issuer may grant; a token claiming more is refused. */
+  maxLoa: Loa;
+  signerClaim: string;
+  delegationClaim: string;
+  /** Where the token's scopes are (space-separated or a list); absent → LOA alone. */
+  scopeClaim?: string;
+  clockToleranceS: number;
+}
+
+export interface GatewayAuth {
+  /** The gateway's resource URI; undefined → the URL it listens on. */
+  resource?: string;
+  oauth: OAuthIssuer[];
+}
+
 export interface GatewayConfig {
   file: string;
+  auth: GatewayAuth;
   /** Absolute, resolved against the file's directory; undefined when the file sets none. */
   dataDir?: string;
   callTimeoutMs: number;
@@ -211,6 +321,27 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
   return {
     file,
     ...(f.data_dir === undefined ? {} : { dataDir: resolve(base, f.data_dir) }),
+    auth: {
+      ...(f.auth?.resource !== undefined
+        ? { resource: f.auth.resource }
+        : f.auth?.oauth[0] !== undefined
+          ? { resource: f.auth.oauth[0].audience }
+          : {}),
+      oauth: (f.auth?.oauth ?? []).map((o): OAuthIssuer => ({
+        issuer: o.issuer,
+        jwksUri: o.jwks_uri,
+        audience: o.audience,
+        algorithms: o.algorithms,
+        subjectClaim: o.subject_claim,
+        loaClaim: o.loa_claim,
+        defaultLoa: o.default_loa,
+        maxLoa: o.max_loa,
+        signerClaim: o.signer_claim,
+        delegationClaim: o.delegation_claim,
+        ...(o.scope_claim === undefined ? {} : { scopeClaim: o.scope_claim }),
+        clockToleranceS: o.clock_tolerance_s,
+      })),
+    },
     callTimeoutMs: f.call_timeout_ms,
     approvalTimeoutMs: f.approval_timeout_ms,
     upstreams: f.upstream.map((u): UpstreamConfig => {

@@ -1,8 +1,9 @@
 /**
  * The gateway over Streamable HTTP (`/mcp`). Every request carries `Authorization: Bearer
- * <Sigil token>` as the MCP authorization spec's bearer form asks; a missing or invalid token
- * gets 401 with a `WWW-Authenticate` challenge pointing at the protected-resource metadata
- * (RFC 9728). Tokens in query strings are ignored. Sessions are bound to the token that opened
+ * <token>` as the MCP authorization spec's bearer form asks: a Sigil token, or a JWT access
+ * token from an authorization server in `[[auth.oauth]]`. A missing or invalid token gets 401
+ * with a `WWW-Authenticate` challenge pointing at the protected-resource metadata (RFC 9728),
+ * which names those authorization servers. Tokens in query strings are ignored. Sessions are bound to the token that opened
  * them, browsers' cross-origin requests are refused (DNS rebinding), and bodies are bounded.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import { SigilError } from '../core/errors.ts';
 import type { Caller } from '../runtime/index.ts';
 import { createAgentServer } from './agent-server.ts';
 import type { Gateway } from './gateway.ts';
+import { looksLikeJwt, OAuthVerifier } from './oauth.ts';
 
 export interface HttpOptions {
   host: string;
@@ -91,6 +93,14 @@ export async function serveHttp(gateway: Gateway, opts: HttpOptions): Promise<Ht
   const maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
   let base = '';
   const metadataUrl = () => `${base}/.well-known/oauth-protected-resource/mcp`;
+  const oauth = new OAuthVerifier(gateway.config.auth.oauth);
+  const resource = () => gateway.config.auth.resource ?? `${base}/mcp`;
+  const metadata = () => ({
+    resource: resource(),
+    ...(oauth.enabled ? { authorization_servers: oauth.issuers } : {}),
+    bearer_methods_supported: ['header'],
+    resource_name: 'Sigil MCP gateway',
+  });
 
   const challenge = (error?: string) =>
     error === undefined
@@ -111,13 +121,15 @@ export async function serveHttp(gateway: Gateway, opts: HttpOptions): Promise<Ht
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
     if (m === null) {
-      rpcError(res, 401, -32001, 'Unauthorized: a Sigil bearer token is required', {
+      rpcError(res, 401, -32001, 'Unauthorized: a bearer token is required', {
         'www-authenticate': challenge(header === undefined ? undefined : 'invalid_request'),
       });
       return null;
     }
+    const token = m[1]!;
     try {
-      const caller = await gateway.runtime.authenticate(m[1]);
+      if (oauth.enabled && looksLikeJwt(token)) return await oauth.verify(token);
+      const caller = await gateway.runtime.authenticate(token);
       if (caller.source === 'token') return caller;
     } catch {
       // fall through to the challenge below: every failure looks the same to the client
@@ -215,11 +227,7 @@ export async function serveHttp(gateway: Gateway, opts: HttpOptions): Promise<Ht
         (path === '/.well-known/oauth-protected-resource' ||
           path === '/.well-known/oauth-protected-resource/mcp')
       ) {
-        return sendJson(res, 200, {
-          resource: `${base}/mcp`,
-          bearer_methods_supported: ['header'],
-          resource_name: 'Sigil MCP gateway',
-        });
+        return sendJson(res, 200, metadata());
       }
       sendJson(res, 404, { error: 'not_found' });
     };

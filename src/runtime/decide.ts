@@ -42,7 +42,8 @@ export interface Caller {
   signer: SignerType;
   /** True when a token or license proved the identity. */
   verified: boolean;
-  source: 'token' | 'license' | 'anonymous';
+  /** `oauth`: a JWT access token the MCP gateway verified against its issuer's JWKS. */
+  source: 'token' | 'license' | 'anonymous' | 'oauth';
   scopes?: readonly string[];
   tokenId?: string;
   /** Who issued the caller's token: for an AI caller, the human whose data it acts on. */
