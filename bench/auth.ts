@@ -37,10 +37,10 @@ export async function run(): Promise<void> {
     const runtime = boot.runtime;
     const db = new Database(join(dataDir, SQLITE_FILE), { readonly: true });
     try {
-      const root = await runtime.authenticate(boot.rootToken);
+      const root = await runtime.tokens.authenticate(boot.rootToken);
       const tokens: string[] = [];
       for (let i = 0; i < TOKENS; i++) {
-        const { token } = await runtime.createToken(root, {
+        const { token } = await runtime.tokens.create(root, {
           subject: `did:sigil:bench-${i}`,
           loa: 'operator',
           signer: { type: 'human' },
@@ -66,7 +66,7 @@ export async function run(): Promise<void> {
       // Interleaved rounds, best of each: the machine is shared, so take the least disturbed.
       for (let r = 0; r < ROUNDS; r++) {
         const limit = await timed((i) => unauthenticated(tokens[i % TOKENS]!));
-        const auth = await timed((i) => runtime.authenticate(tokens[i % TOKENS]!));
+        const auth = await timed((i) => runtime.tokens.authenticate(tokens[i % TOKENS]!));
         best = { auth: Math.max(best.auth, auth), limit: Math.max(best.limit, limit) };
       }
       const macs = 20_000;

@@ -46,7 +46,7 @@ export async function run(): Promise<void> {
   let runtime = boot.runtime;
   const token = boot.rootToken!;
   try {
-    const caller = await runtime.authenticate(token);
+    const caller = await runtime.tokens.authenticate(token);
     const fillStart = performance.now();
     for (let done = 0; done < records; done += BATCH) {
       const n = Math.min(BATCH, records - done);

@@ -166,7 +166,7 @@ async function benchFrozen(): Promise<void> {
       root: perLoa,
     };
     const { runtime, rootToken } = await SigilRuntime.bootstrap({ config, env });
-    const root = await runtime.authenticate(rootToken);
+    const root = await runtime.tokens.authenticate(rootToken);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < FROZEN_N) {

@@ -121,14 +121,14 @@ export async function run(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const boot = await SigilRuntime.bootstrap({ config: loadConfig({ env, dataDir }), env });
-    const root = await boot.runtime.authenticate(boot.rootToken);
-    const { token } = await boot.runtime.createToken(root, {
+    const root = await boot.runtime.tokens.authenticate(boot.rootToken);
+    const { token } = await boot.runtime.tokens.create(root, {
       subject: AGENT,
       loa: 'operator',
       signer: { type: 'ai', delegationId: 'be'.repeat(32) },
       scopes: ['mcp.tools.call'],
     });
-    await boot.runtime.grantConsent(root, {
+    await boot.runtime.consent.grant(root, {
       bailee: AGENT,
       scope: 'mcp.tools.call',
       purpose: 'retrieval',

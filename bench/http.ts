@@ -142,7 +142,7 @@ export async function run(): Promise<void> {
         body: { payload: { note: 'bench', n: 1 } },
       }),
     );
-    const caller = await runtime.authenticate(token);
+    const caller = await runtime.tokens.authenticate(token);
     const sample = await runtime.check(caller, check);
     const record = await runtime.log.get(sample.decision_id);
     const { hash: _h, sig: _s, witnesses: _w, seq: _q, ...body } = record!;

@@ -47,7 +47,7 @@ export async function withRuntime<T>(
  */
 export async function callerFor(runtime: SigilRuntime, opts: CallerOptions): Promise<Caller> {
   const token = opts.token ?? process.env.SIGIL_TOKEN;
-  if (token !== undefined && token !== '') return runtime.authenticate(token);
+  if (token !== undefined && token !== '') return runtime.tokens.authenticate(token);
   return runtime.licenseCaller();
 }
 

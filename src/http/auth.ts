@@ -44,14 +44,14 @@ export function registerAuth(
     if (header !== undefined) {
       const m = BEARER_RE.exec(header);
       if (!m) throw new SigilError('token_invalid', 'Authorization must be "Bearer <token>"');
-      req.caller = await runtime.authenticate(m[1]);
+      req.caller = await runtime.tokens.authenticate(m[1]);
       return;
     }
     const cookie = req.cookies?.[SESSION_COOKIE];
     if (cookie !== undefined) {
       const session = sessions.find(cookie);
       if (session === undefined) throw new SigilError('unauthenticated', 'the session has ended');
-      req.caller = await runtime.authenticate(session.token);
+      req.caller = await runtime.tokens.authenticate(session.token);
       req.viaSession = true;
       const exempt = req.routeOptions.config.csrfExempt === true;
       if (!SAFE_METHODS.has(req.method) && !exempt) {

@@ -613,7 +613,7 @@ export class Gateway {
       result: Outcome<T>,
     ): Promise<Outcome<T>> => {
       try {
-        await this.runtime.recordMcpCall(caller, {
+        await this.runtime.gateway.recordCall(caller, {
           upstream: op.upstreamName,
           tool: op.recordName,
           decision_id: decisionId,
@@ -704,7 +704,7 @@ export class Gateway {
   ): Promise<{ id: string; status: 'approved' | 'rejected' | 'timeout' }> {
     // The summary is stored in clear, so it names the arguments by hash only.
     const argsHash = sha256Hex(canonicalBytes(op.payload));
-    const { id } = await this.runtime.requestApproval(caller, {
+    const { id } = await this.runtime.approvals.request(caller, {
       decision_id: decisionId,
       action: MCP_ACTION,
       target: op.target,
@@ -713,7 +713,7 @@ export class Gateway {
     const note = `approval ${id} pending: ${caller.subject} → ${op.policyName}; approve with: sigil approve ${id}`;
     this.#log(note);
     ctx.notify?.(note);
-    const status = await this.runtime.awaitApproval(id, this.config.approvalTimeoutMs);
+    const status = await this.runtime.approvals.await(id, this.config.approvalTimeoutMs);
     return { id, status };
   }
 

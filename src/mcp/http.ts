@@ -129,7 +129,7 @@ export async function serveHttp(gateway: Gateway, opts: HttpOptions): Promise<Ht
     const token = m[1]!;
     try {
       if (oauth.enabled && looksLikeJwt(token)) return await oauth.verify(token);
-      const caller = await gateway.runtime.authenticate(token);
+      const caller = await gateway.runtime.tokens.authenticate(token);
       if (caller.source === 'token') return caller;
     } catch {
       // fall through to the challenge below: every failure looks the same to the client

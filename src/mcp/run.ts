@@ -48,7 +48,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<void> {
       if (token === undefined || token.trim() === '') {
         throw new SigilError('unauthenticated', "SIGIL_TOKEN must hold the agent's Sigil token");
       }
-      await runtime.authenticate(token.trim());
+      await runtime.tokens.authenticate(token.trim());
     }
     gateway = await Gateway.start({ runtime, config: gwConfig });
     let stop: () => Promise<void>;

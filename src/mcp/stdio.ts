@@ -18,11 +18,11 @@ export async function serveStdio(
     throw new SigilError('unauthenticated', "SIGIL_TOKEN must hold the agent's Sigil token");
   }
   const secret = token.trim();
-  const first = await gateway.runtime.authenticate(secret);
+  const first = await gateway.runtime.tokens.authenticate(secret);
   if (first.source !== 'token') {
     throw new SigilError('token_invalid', 'the token is not valid');
   }
-  const server = createAgentServer(gateway, () => gateway.runtime.authenticate(secret));
+  const server = createAgentServer(gateway, () => gateway.runtime.tokens.authenticate(secret));
   const stdin = io.stdin ?? process.stdin;
   const transport = new StdioServerTransport(
     stdin as typeof process.stdin,

@@ -10,38 +10,25 @@ import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
-import { CanonLog, type SealedRecord } from '../canon/log.ts';
-import type { Link, RecordDraft, RecordKind } from '../canon/record.ts';
+import { CanonLog } from '../canon/log.ts';
+import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
   createKernel,
   mcpActionHash,
   signProvenance,
-  type Bailment,
-  type ConsentGrant,
-  type ConsentPurpose,
-  type FindingsAttestation,
-  type Holon,
   type Kernel,
   type Provenance,
-  type ScanIntake,
 } from '../gatekeeper/index.ts';
 import {
-  DEFAULT_TRUST_MODEL,
   RateLimiter,
   authorize,
   effectiveLoa,
   scopeAllows,
-  parseTrustModel,
-  type License,
-  type LicenseVerification,
   type PolicyFlags,
-  type TrustModel,
 } from '../policy/index.ts';
-import type { Proposal, QuorumStatus, WitnessEntry } from '../quorum/index.ts';
-import { assertUserDraft } from '../canon/views.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
-import { TENANT, asJson, iso, type FrozenDecision, type RuntimeCore } from './core.ts';
+import { TENANT, iso, type FrozenDecision, type RuntimeCore } from './core.ts';
 import {
   decide,
   type Caller,
@@ -49,69 +36,47 @@ import {
   type DecisionRequest,
   type DecisionState,
 } from './decide.ts';
-import { decisionPayload, modelHash, replayDecision, type DecisionPayload } from './frozen.ts';
+import { decisionPayload, replayDecision, type DecisionPayload } from './frozen.ts';
 import {
-  checkLicense,
   loadRuntimeIdentity,
-  readLicenseFile,
   runtimeFingerprint,
   type LicenseCheckOptions,
   type RuntimeIdentity,
 } from './identity.ts';
 import { loadOrCreateRuntimeKeys, openKeyStore, type RuntimeKeys } from './keys.ts';
-import { builtinModules, type SigilModule } from './modules.ts';
-import { grantConsent, revokeConsent, consentBetween } from './services/consent.ts';
-import { heldRoles, listRoles, revokeRole, type RoleInfo } from './services/roles.ts';
+import { builtinModules } from './modules.ts';
+import { consentBetween, consentService, type ConsentService } from './services/consent.ts';
+import { heldRoles, rolesService, type RolesService } from './services/roles.ts';
 import {
-  createDelegation,
-  getDelegation,
+  delegationsService,
   resolveAuthority,
-  revokeDelegation,
-  type DelegationInfo,
+  type DelegationsService,
   type ResolvedAuthority,
 } from './services/delegations.ts';
 import {
-  approve,
-  awaitApproval,
-  listApprovals,
-  recordMcpCall,
-  requestApproval,
-  type ApprovalInfo,
-  type McpCallEntry,
+  approvalsService,
+  gatewayService,
+  type ApprovalsService,
+  type GatewayService,
 } from './services/gateway-support.ts';
+import { decisionsService, type DecisionsService } from './services/decisions.ts';
+import { breakerStatus, governanceService, type GovernanceService } from './services/governance.ts';
+import { holonsService, type HolonsService } from './services/holons.ts';
 import {
-  DecisionRollup,
-  listDecisions,
-  type DecisionFilter,
-  type DecisionPage,
-  type DecisionStats,
-} from './services/decisions.ts';
-import { breakerStatus, reportFindings } from './services/governance.ts';
-import { haltHolon, spawnHolon, stepHolon } from './services/holons.ts';
-import { generateLicense, issueLicense, type LicenseAuthority } from './services/licenses.ts';
-import { memoryList, memoryRead, memoryWrite, type MemoryEntry } from './services/memory.ts';
-import { listRecordViews, readRecord, type RecordViewPage } from './services/records.ts';
-import type { RecordView } from './read-access.ts';
-import { committedModel } from './services/model.ts';
+  issueLicense,
+  licensesService,
+  type LicenseAuthority,
+  type LicensesService,
+} from './services/licenses.ts';
+import { memoryService, type MemoryService } from './services/memory.ts';
+import { recordsService, type RecordsService } from './services/records.ts';
+import { ModelInForce, modelService, type ModelService } from './services/model.ts';
+import { modulesService, type ModulesService } from './services/modules.ts';
 import { CommittedConfig } from './services/settings.ts';
 import { DecisionCounts } from './services/decision-counts.ts';
-import {
-  attest,
-  commit,
-  getProposal,
-  listProposals,
-  propose,
-  registerWitness,
-} from './services/system-changes.ts';
-import {
-  authenticate,
-  createToken,
-  listTokens,
-  mintToken,
-  revokeToken,
-  type TokenInfo,
-  type TokenInput,
-} from './services/tokens.ts';
+import { stateService, type StateService } from './services/state.ts';
+import { quorumService, type QuorumService } from './services/system-changes.ts';
+import { mintToken, tokensService, type TokensService } from './services/tokens.ts';
 
 export type { FrozenDecision } from './core.ts';
 export type { ApprovalInfo, McpCallEntry } from './services/gateway-support.ts';
@@ -187,6 +152,23 @@ function limiterFor(config: Config): RateLimiter {
 
 export class SigilRuntime {
   readonly log: CanonLog;
+  // The service rooms: each owns its views and its operations (./services).
+  readonly tokens: TokensService;
+  readonly delegations: DelegationsService;
+  readonly records: RecordsService;
+  readonly quorum: QuorumService;
+  readonly roles: RolesService;
+  readonly licenses: LicensesService;
+  readonly model: ModelService;
+  readonly memory: MemoryService;
+  readonly modules: ModulesService;
+  readonly consent: ConsentService;
+  readonly holons: HolonsService;
+  readonly governance: GovernanceService;
+  readonly approvals: ApprovalsService;
+  readonly gateway: GatewayService;
+  readonly decisions: DecisionsService;
+  readonly state: StateService;
   readonly #settings: CommittedConfig;
   readonly #core: RuntimeCore;
   readonly #clock: () => number;
@@ -196,14 +178,10 @@ export class SigilRuntime {
   readonly #authority: LicenseAuthority;
   readonly #kernel: Kernel;
   #limiter: RateLimiter;
-  readonly #modules: ReadonlyMap<string, SigilModule>;
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
   readonly #counts = new DecisionCounts();
-  readonly #models = new Map<string, TrustModel>();
-  readonly #rollup = new DecisionRollup();
+  readonly #model = new ModelInForce();
   #identity: RuntimeIdentity;
-  #model: TrustModel = DEFAULT_TRUST_MODEL;
-  #modelSource = 'default';
   #closed = false;
   #sizeAtOpen = 0;
 
@@ -221,7 +199,6 @@ export class SigilRuntime {
     };
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = limiterFor(opts.config);
-    this.#modules = builtinModules();
     const settings = this.#settings;
     this.#core = {
       log,
@@ -245,6 +222,24 @@ export class SigilRuntime {
         ),
     };
     this.#identity = this.#loadIdentity();
+    const core = this.#core;
+    const model = () => this.#model.current;
+    this.tokens = tokensService(core);
+    this.delegations = delegationsService(core, keys.delegation);
+    this.quorum = quorumService(core, model);
+    this.records = recordsService(core, model, () => this.#operator());
+    this.roles = rolesService(core, this.quorum);
+    this.licenses = licensesService(core, this.#authority, () => this.#licenseOptions());
+    this.model = modelService(core, this.#model, this.quorum);
+    this.memory = memoryService(core);
+    this.modules = modulesService(core, builtinModules());
+    this.consent = consentService(core);
+    this.holons = holonsService(core, this.#kernel);
+    this.governance = governanceService(core);
+    this.approvals = approvalsService(core, () => this.#closed);
+    this.gateway = gatewayService(core);
+    this.decisions = decisionsService(core);
+    this.state = stateService(core);
   }
 
   /** Opens an initialised data dir ('store_missing' when it is not). */
@@ -256,7 +251,7 @@ export class SigilRuntime {
       );
       const runtime = new SigilRuntime(opts, log, keys);
       await runtime.#refreshConfig();
-      await runtime.#loadModel();
+      await runtime.#model.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
       return runtime;
     } catch (err) {
@@ -413,7 +408,7 @@ export class SigilRuntime {
       mode: this.config.irl.enforcementMode,
       threshold: this.config.irl.threshold,
       flags: this.#flags(),
-      model: this.#model,
+      model: this.#model.current,
       rate,
       kernel: this.#kernel,
       trustedKeys: this.#trustedKeysFor(caller, authority),
@@ -485,7 +480,7 @@ export class SigilRuntime {
       throw new SigilError('record_not_found', `no decision record ${decisionId}`);
     }
     const payload = record.payload as unknown as DecisionPayload;
-    return { recorded: payload.decision, replayed: replayDecision(payload, this.#models) };
+    return { recorded: payload.decision, replayed: replayDecision(payload, this.#model.byHash) };
   }
 
   /**
@@ -511,19 +506,6 @@ export class SigilRuntime {
       matches: recorded.verdict === replayed.verdict && recorded.code === replayed.code,
       identical: canonicalJson(plainJson(recorded)) === canonicalJson(plainJson(replayed)),
     };
-  }
-
-  /** Sealed decisions matching `filter`, newest first (see services/decisions.ts). */
-  listDecisions(
-    caller: Caller,
-    opts: DecisionFilter & { before?: number; limit?: number },
-  ): Promise<DecisionPage> {
-    return listDecisions(this.#core, caller, opts);
-  }
-
-  /** Per-minute allowed/denied counts over the last `minutes`, from the log. */
-  decisionStats(caller: Caller, minutes: number): Promise<DecisionStats> {
-    return this.#rollup.stats(this.#core, caller, minutes);
   }
 
   #flags(): PolicyFlags {
@@ -569,7 +551,7 @@ export class SigilRuntime {
       decisions: await this.#counts.read(this.log),
       threshold: this.config.irl.threshold,
       mode: this.config.irl.enforcementMode,
-      model: this.#modelSource,
+      model: this.#model.source,
       log_size: await this.log.size(),
       breaker: {
         open: breaker.tripped,
@@ -578,335 +560,6 @@ export class SigilRuntime {
       },
       runtime: this.#identity,
     };
-  }
-
-  // ── who is asking ────────────────────────────────────────────────────────────
-
-  /** No token → the anonymous Guest; a bad, expired or revoked token → 'token_invalid'. */
-  authenticate(token: string | null | undefined): Promise<Caller> {
-    return authenticate(this.#core, token);
-  }
-
-  createToken(caller: Caller, input: TokenInput): Promise<{ token: string; info: TokenInfo }> {
-    return createToken(this.#core, caller, input);
-  }
-
-  listTokens(caller: Caller): Promise<TokenInfo[]> {
-    return listTokens(this.#core, caller);
-  }
-
-  revokeToken(caller: Caller, id: string): Promise<TokenInfo> {
-    return revokeToken(this.#core, caller, id);
-  }
-
-  // ── delegations ──────────────────────────────────────────────────────────────
-
-  /** The caller delegates `actions` to `to` (an agent): a signed authority link, sealed. */
-  createDelegation(
-    caller: Caller,
-    input: { to: string; actions: readonly string[]; ttlMs?: number | null },
-  ): Promise<DelegationInfo> {
-    return createDelegation(this.#core, this.#keys.delegation, caller, input);
-  }
-
-  getDelegation(caller: Caller, id: string): Promise<DelegationInfo> {
-    return getDelegation(this.#core, caller, id);
-  }
-
-  /** Revokes a delegation; every token built on it or on a delegation extending it stops. */
-  revokeDelegation(caller: Caller, id: string): Promise<DelegationInfo> {
-    return revokeDelegation(this.#core, caller, id);
-  }
-
-  // ── canon ────────────────────────────────────────────────────────────────────
-
-  /** A user-space write; a system-space write becomes a quorum proposal, never a direct write. */
-  async writeRecord(
-    caller: Caller,
-    input: {
-      id?: string;
-      kind?: RecordKind;
-      payload: JsonValue;
-      links?: Link[];
-      space?: 'user' | 'system';
-    },
-  ): Promise<{ record?: SealedRecord; proposal?: Proposal; decision_id: string }> {
-    const kind = input.kind ?? 'user_data';
-    assertUserDraft({ kind });
-    if (input.space === 'system') {
-      return propose(
-        this.#core,
-        caller,
-        { write: input.payload, id: input.id ?? null },
-        this.#model,
-      );
-    }
-    const d = await this.require(caller, {
-      action: 'canon.user.write',
-      target: `canon/user/${input.id ?? 'new'}`,
-      payload: input.payload,
-    });
-    const record = await this.#core.append(kind, input.payload, {
-      links: [...(input.links ?? []), { rel: 'decision', id: d.decision_id }],
-      ...(input.id !== undefined ? { id: input.id } : {}),
-    });
-    return { record, decision_id: d.decision_id };
-  }
-
-  /**
-   * User-data records in one transaction (`sigil canon append`), adjudicated as one
-   * `canon.user.write` decision that each record links to. A governing kind or the system space
-   * anywhere is 'kind_reserved' (details.index names the draft) and nothing is written.
-   */
-  async writeRecords(
-    caller: Caller,
-    drafts: readonly RecordDraft[],
-  ): Promise<{ records: SealedRecord[]; decision_id: string }> {
-    drafts.forEach((draft, index) => {
-      try {
-        assertUserDraft(draft);
-      } catch (err) {
-        if (!isSigilError(err)) throw err;
-        throw new SigilError(err.code, err.message, { ...err.details, index });
-      }
-    });
-    const d = await this.require(caller, {
-      action: 'canon.user.write',
-      target: 'canon/user/batch',
-      payload: { records: drafts.length },
-    });
-    const records = await this.log.appendMany(
-      drafts.map((draft) => ({
-        ...draft,
-        links: [...(draft.links ?? []), { rel: 'decision', id: d.decision_id }],
-      })),
-    );
-    return { records, decision_id: d.decision_id };
-  }
-
-  /** One record: its body for its readers (read-access.ts), else its public envelope. */
-  getRecord(caller: Caller, id: string): Promise<RecordView> {
-    return readRecord(this.#core, caller, id, this.#operator());
-  }
-
-  /** A page of records, each body only for its readers. */
-  listRecords(
-    caller: Caller,
-    opts: { kind?: RecordKind; since?: string; limit?: number; cursor?: string },
-  ): Promise<RecordViewPage> {
-    return listRecordViews(this.#core, caller, opts, this.#operator());
-  }
-
-  // ── system changes (quorum) ──────────────────────────────────────────────────
-
-  registerWitness(
-    caller: Caller,
-    input: { witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string },
-  ): Promise<WitnessEntry> {
-    return registerWitness(this.#core, caller, input);
-  }
-
-  /** Opens a system-change proposal; it takes effect only when committed with a quorum. */
-  async propose(caller: Caller, change: JsonValue): Promise<Proposal> {
-    return (await propose(this.#core, caller, change, this.#model)).proposal;
-  }
-
-  attest(
-    caller: Caller,
-    input: { proposal_id: string; witness_id: string; signature: string },
-  ): Promise<{ proposal: Proposal; status: QuorumStatus }> {
-    return attest(this.#core, caller, input);
-  }
-
-  commit(
-    caller: Caller,
-    proposalId: string,
-  ): Promise<{ proposal: Proposal; record: SealedRecord }> {
-    return commit(this.#core, caller, proposalId);
-  }
-
-  /** Proposes granting `role` to `subject`: a system change that takes effect on commit. */
-  grantRole(caller: Caller, input: { subject: string; role: string }): Promise<Proposal> {
-    return this.propose(caller, { role_grant: { subject: input.subject, name: input.role } });
-  }
-
-  /** Revokes a governed role at once (Root). */
-  revokeRole(caller: Caller, input: { subject: string; role: string }): Promise<RoleInfo> {
-    return revokeRole(this.#core, caller, { subject: input.subject, name: input.role });
-  }
-
-  listRoles(caller: Caller): Promise<RoleInfo[]> {
-    return listRoles(this.#core, caller);
-  }
-
-  listProposals(caller: Caller): Promise<Proposal[]> {
-    return listProposals(this.#core, caller);
-  }
-
-  getProposal(caller: Caller, id: string): Promise<{ proposal: Proposal; status: QuorumStatus }> {
-    return getProposal(this.#core, caller, id);
-  }
-
-  // ── licenses and the trust model ─────────────────────────────────────────────
-
-  generateLicense(
-    caller: Caller,
-    input: { subject: string; loa: string; expiresAt: string | null; name?: string },
-  ): Promise<License> {
-    return generateLicense(this.#core, this.#authority, caller, input);
-  }
-
-  /** Checks a license against this runtime; never throws. */
-  validateLicense(license: unknown): LicenseVerification {
-    return checkLicense(license, this.#licenseOptions());
-  }
-
-  /** Reads a license file and checks it (for `whoami --license`). */
-  validateLicenseFile(path: string): LicenseVerification {
-    return this.validateLicense(readLicenseFile(path));
-  }
-
-  /** A new trust model is a system change: it becomes a proposal. */
-  async uploadModel(caller: Caller, model: unknown): Promise<Proposal> {
-    return this.propose(caller, { model: asJson(parseTrustModel(model)) });
-  }
-
-  async #loadModel(): Promise<void> {
-    const committed = await committedModel(this.#core);
-    if (!committed) return;
-    this.#model = committed.model;
-    this.#models.set(modelHash(committed.model), committed.model);
-    this.#modelSource = committed.source;
-  }
-
-  /** Puts the latest committed trust model in force. */
-  async refreshModel(caller: Caller): Promise<{ model: TrustModel; source: string }> {
-    await this.require(caller, { action: 'model.upload', target: 'model/refresh' });
-    await this.#loadModel();
-    return { model: this.#model, source: this.#modelSource };
-  }
-
-  // ── memory, modules, consent, holons, governance ─────────────────────────────
-
-  memoryWrite(
-    caller: Caller,
-    input: { key: string; value: JsonValue },
-  ): Promise<{ key: string; owner: string; record_id: string; seq: number }> {
-    return memoryWrite(this.#core, caller, input);
-  }
-
-  memoryList(caller: Caller): Promise<MemoryEntry[]> {
-    return memoryList(this.#core, caller);
-  }
-
-  memoryRead(
-    caller: Caller,
-    key: string,
-    owner?: string,
-  ): Promise<{ key: string; owner: string; value: JsonValue; record_id: string }> {
-    return memoryRead(this.#core, caller, key, owner);
-  }
-
-  modules(): string[] {
-    return [...this.#modules.keys()].sort();
-  }
-
-  async runModule(
-    caller: Caller,
-    name: string,
-    input: JsonValue,
-  ): Promise<{ module: string; output: JsonValue; decision_id: string }> {
-    const module = this.#modules.get(name);
-    if (!module) throw new SigilError('module_not_found', `no module named ${name}`);
-    const d = await this.require(caller, {
-      action: 'module.run',
-      target: `modules/${name}`,
-      payload: input,
-    });
-    const output = await module.run(input, {
-      logSize: () => this.log.size(),
-      latestCheckpoint: () => this.log.latestCheckpoint(),
-    });
-    return { module: name, output, decision_id: d.decision_id };
-  }
-
-  grantConsent(
-    caller: Caller,
-    input: { bailee: string; scope: string; purpose: ConsentPurpose; expiresAt?: string | null },
-  ): Promise<{ id: string; bailment: Bailment; grant: ConsentGrant }> {
-    return grantConsent(this.#core, caller, input);
-  }
-
-  revokeConsent(caller: Caller, id: string): Promise<{ id: string; revokedAt: string }> {
-    return revokeConsent(this.#core, caller, id);
-  }
-
-  spawnHolon(
-    caller: Caller,
-    spec: { id: string; capabilities: string[]; program: unknown },
-  ): Promise<Holon> {
-    return spawnHolon(this.#core, caller, spec);
-  }
-
-  /** Runs one holon step: the kernel adjudicates it (a `kernel_verdict` record), then it runs. */
-  stepHolon(caller: Caller, id: string, fields: Record<string, string>): Promise<Holon> {
-    return stepHolon(this.#core, this.#kernel, caller, id, fields);
-  }
-
-  /** The human override: a human Root suspends or terminates any holon. */
-  haltHolon(
-    caller: Caller,
-    id: string,
-    input: { mode: 'suspend' | 'terminate'; reason?: string },
-  ): Promise<Holon> {
-    return haltHolon(this.#core, caller, id, input);
-  }
-
-  /** Signed scanner findings; critical ones feed the breaker that stops AI actors. */
-  reportFindings(
-    caller: Caller,
-    input: { attestation: FindingsAttestation; findings: unknown },
-  ): Promise<ScanIntake> {
-    return reportFindings(this.#core, caller, input);
-  }
-
-  // ── MCP gateway support ──────────────────────────────────────────────────────
-
-  recordMcpCall(caller: Caller, entry: McpCallEntry): Promise<{ record_id: string; seq: number }> {
-    return recordMcpCall(this.#core, caller, entry);
-  }
-
-  requestApproval(
-    caller: Caller,
-    input: { decision_id: string; action: string; target: string; summary: string },
-  ): Promise<{ id: string }> {
-    return requestApproval(this.#core, caller, input);
-  }
-
-  approve(
-    approver: Caller,
-    id: string,
-    approved: boolean,
-  ): Promise<{ id: string; status: 'approved' | 'rejected' }> {
-    return approve(this.#core, approver, id, approved);
-  }
-
-  /** Waits for a human decision on an approval request (polling the store); ends on close. */
-  awaitApproval(id: string, timeoutMs: number): Promise<'approved' | 'rejected' | 'timeout'> {
-    return awaitApproval(this.#core, id, timeoutMs, () => this.#closed);
-  }
-
-  listApprovals(caller: Caller): Promise<ApprovalInfo[]> {
-    return listApprovals(this.#core, caller);
-  }
-
-  /**
-   * `state rebuild` (Root, explicit, never automatic): replaces every view row with the
-   * projection of the log, e.g. after restoring a backup or once `validate` named bad rows.
-   */
-  async rebuildState(caller: Caller): Promise<{ rows: number; size: number; decision_id: string }> {
-    const d = await this.require(caller, { action: 'state.rebuild', target: 'state/views' });
-    return { ...(await this.log.rebuildViews()), decision_id: d.decision_id };
   }
 
   // ── lifecycle ────────────────────────────────────────────────────────────────

@@ -34,18 +34,18 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('AI callers', () => {
   it('get every answer marked as AI-mediated, and may write memory with consent', async () => {
-    const rootCaller = await runtime.authenticate(root);
-    const delegation = await runtime.createDelegation(rootCaller, {
+    const rootCaller = await runtime.tokens.authenticate(root);
+    const delegation = await runtime.delegations.create(rootCaller, {
       to: 'did:sigil:http-agent',
       actions: ['memory.write', 'memory.read', 'trust.check'],
     });
-    const { token } = await runtime.createToken(rootCaller, {
+    const { token } = await runtime.tokens.create(rootCaller, {
       subject: 'did:sigil:http-agent',
       loa: 'operator',
       signer: { type: 'ai', delegationId: delegation.delegation_id },
       scopes: ['memory.*'],
     });
-    await runtime.grantConsent(rootCaller, {
+    await runtime.consent.grant(rootCaller, {
       bailee: 'did:sigil:http-agent',
       // Consent scopes use the gatekeeper's scope language: actions by name.
       scope: 'memory.write, memory.read',

@@ -205,7 +205,7 @@ describe('metrics', () => {
 
 describe('sessions', () => {
   it('expire after their lifetime and end when their token is revoked', async () => {
-    const t = await runtime.createToken(await runtime.authenticate(root), {
+    const t = await runtime.tokens.create(await runtime.tokens.authenticate(root), {
       subject: 'did:sigil:session-user',
       loa: 'operator',
       signer: { type: 'human' },
@@ -229,7 +229,7 @@ describe('sessions', () => {
     expect(expired.json().code).toBe('unauthenticated');
 
     const again = await login();
-    await runtime.revokeToken(await runtime.authenticate(root), t.info.id);
+    await runtime.tokens.revoke(await runtime.tokens.authenticate(root), t.info.id);
     const revoked = await app.inject({ url: '/api/whoami', headers: { cookie: again } });
     expect(revoked.statusCode).toBe(401);
     expect(revoked.json().code).toBe('token_invalid');

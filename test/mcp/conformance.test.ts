@@ -132,7 +132,7 @@ beforeAll(async () => {
   e = makeEnv('[rate_limit]\noperator = { rate = 100000, burst = 100000 }\n');
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  token = await agentToken(runtime, await runtime.authenticate(opened.rootToken!));
+  token = await agentToken(runtime, await runtime.tokens.authenticate(opened.rootToken!));
   upstream = spawn('node', [SERVER, '--http', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const port = await new Promise<number>((ok, fail) => {
     let buf = '';

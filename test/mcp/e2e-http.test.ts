@@ -82,7 +82,7 @@ function post(headers: Record<string, string>, body: unknown = INIT): Promise<Re
 beforeAll(async () => {
   e = makeEnv();
   const opened = await openRuntime(e);
-  const root = await opened.runtime.authenticate(opened.rootToken);
+  const root = await opened.runtime.tokens.authenticate(opened.rootToken);
   tokens = {
     op: await agentToken(opened.runtime, root),
     mentor: await agentToken(opened.runtime, root, { subject: 'did:sigil:agent-m', loa: 'mentor' }),

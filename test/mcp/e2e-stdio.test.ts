@@ -77,7 +77,7 @@ beforeAll(async () => {
   e = makeEnv();
   const opened = await openRuntime(e);
   rootToken = opened.rootToken ?? '';
-  const root = await opened.runtime.authenticate(rootToken);
+  const root = await opened.runtime.tokens.authenticate(rootToken);
   agentOp = await agentToken(opened.runtime, root);
   await opened.runtime.close();
 

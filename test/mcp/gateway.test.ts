@@ -46,7 +46,7 @@ let callsMade = 0;
 
 async function connect(gw: Gateway, token: string): Promise<Client> {
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  const server = createAgentServer(gw, () => runtime.authenticate(token));
+  const server = createAgentServer(gw, () => runtime.tokens.authenticate(token));
   await server.connect(serverSide);
   const client = new Client({ name: 'test-agent', version: '1.0.0' });
   await client.connect(clientSide);
@@ -82,7 +82,7 @@ beforeAll(async () => {
   e = makeEnv();
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  root = await runtime.authenticate(opened.rootToken);
+  root = await runtime.tokens.authenticate(opened.rootToken);
   logFile = join(e.dir, 'upstream.log');
   approvalLog = join(e.dir, 'approval-upstream.log');
   tokens.op = await agentToken(runtime, root);
@@ -273,26 +273,26 @@ describe('approval', () => {
     const pending = call(agent, 'notes__delete_note', { id: 'n1' });
     let id = '';
     await waitFor(async () => {
-      const open = (await runtime.listApprovals(root)).filter((a) => a.status === 'pending');
+      const open = (await runtime.approvals.list(root)).filter((a) => a.status === 'pending');
       id = open[0]?.id ?? '';
       return id !== '';
     });
-    const ai = await runtime.authenticate(tokens.mentor);
-    await expect(runtime.approve(ai, id, true)).rejects.toMatchObject({
+    const ai = await runtime.tokens.authenticate(tokens.mentor);
+    await expect(runtime.approvals.approve(ai, id, true)).rejects.toMatchObject({
       code: 'approver_not_human',
     });
-    await runtime.approve(root, id, true);
+    await runtime.approvals.approve(root, id, true);
     const ok = await pending;
     expect(ok.isError).toBeFalsy();
     expect(upstreamCalls(approvalLog).map((c) => c.tool)).toEqual(['delete_note']);
 
     const rejected = call(agent, 'notes__delete_note', { id: 'n2' });
     await waitFor(async () => {
-      const open = (await runtime.listApprovals(root)).filter((a) => a.status === 'pending');
+      const open = (await runtime.approvals.list(root)).filter((a) => a.status === 'pending');
       id = open[0]?.id ?? '';
       return id !== '';
     });
-    await runtime.approve(root, id, false);
+    await runtime.approvals.approve(root, id, false);
     expect(denial(await rejected)).toMatchObject({ code: 'approval_rejected', approval_id: id });
 
     const d = denial(await call(agent, 'notes__delete_note', { id: 'n2' }));
@@ -303,23 +303,23 @@ describe('approval', () => {
 
 describe('delegation', () => {
   it('a human delegates tool calls to an agent, and revoking stops its next call', async () => {
-    const { token: aliceToken } = await runtime.createToken(root, {
+    const { token: aliceToken } = await runtime.tokens.create(root, {
       subject: 'did:sigil:alice-delegator',
       loa: 'operator',
       signer: { type: 'human' },
     });
-    const alice = await runtime.authenticate(aliceToken);
-    const d = await runtime.createDelegation(alice, {
+    const alice = await runtime.tokens.authenticate(aliceToken);
+    const d = await runtime.delegations.create(alice, {
       to: 'did:sigil:alice-agent',
       actions: ['mcp.tools.call'],
     });
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:alice-agent',
       loa: 'operator',
       signer: { type: 'ai', delegationId: d.delegation_id },
     });
     // The agent acts on Alice's data (the chain's principal), so Alice's consent is the one asked.
-    await runtime.grantConsent(alice, {
+    await runtime.consent.grant(alice, {
       bailee: 'did:sigil:alice-agent',
       scope: 'mcp.tools.call',
       purpose: 'retrieval',
@@ -332,7 +332,7 @@ describe('delegation', () => {
       .state;
     expect(state.authority.chain).toHaveLength(1);
 
-    await runtime.revokeDelegation(alice, d.delegation_id);
+    await runtime.delegations.revoke(alice, d.delegation_id);
     const before = upstreamCalls(logFile).length;
     const denied = denial(await call(agent, 'notes__read_note', { id: 'n1' }));
     expect(denied.code).toBe('escalation_required');

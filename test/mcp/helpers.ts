@@ -72,20 +72,20 @@ export async function agentToken(
       : {
           type: 'ai' as const,
           delegationId: (
-            await runtime.createDelegation(root, {
+            await runtime.delegations.create(root, {
               to: subject,
               actions: opts.delegated ?? ['mcp.tools.call'],
             })
           ).delegation_id,
         };
-  const { token } = await runtime.createToken(root, {
+  const { token } = await runtime.tokens.create(root, {
     subject,
     loa: opts.loa ?? 'operator',
     signer,
     ...(opts.scopes === null ? {} : { scopes: opts.scopes ?? ['mcp.tools.call'] }),
   });
   if (opts.consent !== false) {
-    await runtime.grantConsent(root, {
+    await runtime.consent.grant(root, {
       bailee: subject,
       scope: 'mcp.tools.call',
       purpose: 'retrieval',

@@ -91,10 +91,11 @@ beforeAll(async () => {
   e = makeEnv();
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  const root = await runtime.authenticate(opened.rootToken);
-  delegationId = (await runtime.createDelegation(root, { to: AGENT, actions: ['mcp.tools.call'] }))
-    .delegation_id;
-  await runtime.grantConsent(root, {
+  const root = await runtime.tokens.authenticate(opened.rootToken);
+  delegationId = (
+    await runtime.delegations.create(root, { to: AGENT, actions: ['mcp.tools.call'] })
+  ).delegation_id;
+  await runtime.consent.grant(root, {
     bailee: AGENT,
     scope: 'mcp.tools.call',
     purpose: 'retrieval',

@@ -77,7 +77,7 @@ beforeAll(async () => {
   logFile = join(e.dir, 'upstream.log');
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  const root = await runtime.authenticate(opened.rootToken);
+  const root = await runtime.tokens.authenticate(opened.rootToken);
   const token = await agentToken(runtime, root);
   gateway = await Gateway.start({
     runtime,

@@ -42,7 +42,7 @@ async function gateway(toml: string): Promise<Gateway> {
 /** An agent that can sample; every sampling request it gets is counted. */
 async function samplingAgent(gw: Gateway): Promise<{ client: Client; asked: string[] }> {
   const [a, b] = InMemoryTransport.createLinkedPair();
-  await createAgentServer(gw, () => runtime.authenticate(token)).connect(b);
+  await createAgentServer(gw, () => runtime.tokens.authenticate(token)).connect(b);
   const client = new Client({ name: 'agent', version: '1' }, { capabilities: { sampling: {} } });
   const asked: string[] = [];
   client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
@@ -59,7 +59,7 @@ beforeAll(async () => {
   e = makeEnv();
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  token = await agentToken(runtime, await runtime.authenticate(opened.rootToken!));
+  token = await agentToken(runtime, await runtime.tokens.authenticate(opened.rootToken!));
 }, 60_000);
 
 afterAll(async () => {
@@ -81,7 +81,7 @@ describe('unprefixed upstreams', () => {
 
   it('start when prefixes keep the names apart, and route by the exported name', async () => {
     const gw = await gateway(upstream('ev', '') + upstream('other') + TOOLS);
-    const names = gw.listTools(await runtime.authenticate(token)).map((t) => t.name);
+    const names = gw.listTools(await runtime.tokens.authenticate(token)).map((t) => t.name);
     expect(names).toEqual(['test_sampling']);
     expect(gw.routeName('tool', 'other__test_sampling')?.upstream.name).toBe('other');
     expect(gw.routeName('tool', 'test_sampling')?.upstream.name).toBe('ev');

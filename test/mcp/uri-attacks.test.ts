@@ -79,7 +79,7 @@ beforeAll(async () => {
   logFile = join(e.dir, 'files.log');
   const opened = await openRuntime(e);
   runtime = opened.runtime;
-  const rootCaller = await runtime.authenticate(opened.rootToken);
+  const rootCaller = await runtime.tokens.authenticate(opened.rootToken);
   const token = await agentToken(runtime, rootCaller);
   const config = parseGatewayConfig(
     `

@@ -30,7 +30,7 @@ async function enrolWitnesses(runtime: SigilRuntime, root: Caller) {
     (id) => ({ id, keys: generateKeyPair() }),
   );
   for (const w of witnesses) {
-    await runtime.registerWitness(root, {
+    await runtime.quorum.registerWitness(root, {
       witness_id: w.id,
       did: `did:sigil:${w.id}`,
       role: w.id === 'w-root' ? 'root' : 'mentor',
@@ -47,15 +47,15 @@ async function commitThrough(
   witnesses: Array<{ id: string; keys: KeyPair }>,
   change: JsonValue,
 ) {
-  const proposal = await runtime.propose(root, change);
+  const proposal = await runtime.quorum.propose(root, change);
   for (const w of witnesses) {
-    await runtime.attest(root, {
+    await runtime.quorum.attest(root, {
       proposal_id: proposal.id,
       witness_id: w.id,
       signature: signAttestation(proposal, w.keys.privateKey),
     });
   }
-  return runtime.commit(root, proposal.id);
+  return runtime.quorum.commit(root, proposal.id);
 }
 
 const READ = { action: 'module.run', target: 'modules/echo' };
@@ -75,14 +75,14 @@ describe.each([
     async () => {
       env = await twoInstances(backend);
       const { a, b } = env;
-      const rootA = await a.authenticate(env.rootToken);
-      const rootB = await b.authenticate(env.rootToken);
-      const { token } = await a.createToken(rootA, {
+      const rootA = await a.tokens.authenticate(env.rootToken);
+      const rootB = await b.tokens.authenticate(env.rootToken);
+      const { token } = await a.tokens.create(rootA, {
         subject: 'did:sigil:op',
         loa: 'operator',
         signer: { type: 'human' },
       });
-      const op = await b.authenticate(token);
+      const op = await b.tokens.authenticate(token);
       const guestRead = { action: 'canon.read', target: 'canon/records' };
       const before = await b.check(anonymousCaller(), guestRead);
       expect(before).toMatchObject({ verdict: 'allow' });
@@ -118,7 +118,7 @@ describe.each([
       expect(first.code).not.toBe('rate_limited');
       expect(second).toMatchObject({ verdict: 'deny', code: 'rate_limited' });
       await commitThrough(a, rootA, witnesses, { setting: 'quorum.mentors_required', value: 1 });
-      const next = await b.propose(rootB, { setting: 'irl.threshold', value: 0.4 });
+      const next = await b.quorum.propose(rootB, { setting: 'irl.threshold', value: 0.4 });
       expect(next.required).toEqual({ root: 1, mentors: 1 });
 
       // A restart derives the same configuration from the log.
@@ -141,7 +141,7 @@ describe('what a proposal may change', () => {
   it('refuses, at propose time, a key Sigil does not know, a bad value or an unknown shape', async () => {
     env = await twoInstances('sqlite');
     const { a } = env;
-    const root = await a.authenticate(env.rootToken);
+    const root = await a.tokens.authenticate(env.rootToken);
     const refused: Array<[JsonValue, string]> = [
       [{ setting: 'threshold', value: 0.5 }, 'unknown_setting'],
       [{ setting: 'irl.thresold', value: 0.5 }, 'unknown_setting'],
@@ -169,12 +169,12 @@ describe('what a proposal may change', () => {
     ];
     const sizeBefore = await a.log.size();
     for (const [change, code] of refused) {
-      expect(`${JSON.stringify(change)}: ${await codeOf(a.propose(root, change))}`).toBe(
+      expect(`${JSON.stringify(change)}: ${await codeOf(a.quorum.propose(root, change))}`).toBe(
         `${JSON.stringify(change)}: ${code}`,
       );
     }
     // Nothing was opened and nothing sealed: a refused change is not a proposal.
-    expect(await a.listProposals(root)).toEqual([]);
+    expect(await a.quorum.list(root)).toEqual([]);
     expect((await a.log.list({ kind: 'quorum_event' })).records).toEqual([]);
     expect(await a.log.size()).toBe(sizeBefore + 1); // the listProposals decision
   });
@@ -182,19 +182,19 @@ describe('what a proposal may change', () => {
   it('never moves the configuration without the quorum', async () => {
     env = await twoInstances('sqlite');
     const { a, b } = env;
-    const root = await a.authenticate(env.rootToken);
+    const root = await a.tokens.authenticate(env.rootToken);
     const witnesses = await enrolWitnesses(a, root);
-    const proposal = await a.propose(root, { setting: 'irl.threshold', value: 0 });
+    const proposal = await a.quorum.propose(root, { setting: 'irl.threshold', value: 0 });
     // Root's own witness and two Mentors: one signature short.
     for (const w of witnesses.slice(0, 3)) {
-      await a.attest(root, {
+      await a.quorum.attest(root, {
         proposal_id: proposal.id,
         witness_id: w.id,
         signature: signAttestation(proposal, w.keys.privateKey),
       });
     }
-    expect(await codeOf(a.commit(root, proposal.id))).toBe('quorum_required');
-    await b.check(await b.authenticate(env.rootToken), READ);
+    expect(await codeOf(a.quorum.commit(root, proposal.id))).toBe('quorum_required');
+    await b.check(await b.tokens.authenticate(env.rootToken), READ);
     expect(b.config.irl.threshold).toBe(0.4);
     expect(a.config.irl.threshold).toBe(0.4);
     // A change the quorum sealed before Sigil checked settings (an unknown key) stays a no-op.
@@ -204,7 +204,7 @@ describe('what a proposal may change', () => {
       space: 'system',
       payload: { change: { setting: 'threshold', value: 0 } },
     });
-    await b.check(await b.authenticate(env.rootToken), READ);
+    await b.check(await b.tokens.authenticate(env.rootToken), READ);
     expect(b.config.irl.threshold).toBe(0.4);
   });
 });

@@ -23,8 +23,8 @@ describe.each([
     async () => {
       env = await twoInstances(backend);
       const { a, b } = env;
-      const rootA = await a.authenticate(env.rootToken);
-      const rootB = await b.authenticate(env.rootToken);
+      const rootA = await a.tokens.authenticate(env.rootToken);
+      const rootB = await b.tokens.authenticate(env.rootToken);
       const guest = anonymousCaller();
       // 3 allowed and 2 denied on A, 4 allowed and 1 denied on B, besides the status reads.
       for (let i = 0; i < 3; i += 1)
@@ -42,7 +42,7 @@ describe.each([
       expect(onB.decisions).toEqual({ allow: 9, deny: 3, by_mode: { active: 12 } });
 
       const c = await env.reopen();
-      const onC = await c.trustStatus(await c.authenticate(env.rootToken));
+      const onC = await c.trustStatus(await c.tokens.authenticate(env.rootToken));
       expect(onC.decisions).toEqual({ allow: 10, deny: 3, by_mode: { active: 13 } });
 
       const cli = await sigil(['trust', 'status', '--json', '--data-dir', env.dataDir], {

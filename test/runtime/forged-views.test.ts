@@ -99,7 +99,7 @@ async function boot(backend: BackendName) {
     }),
   };
   const b = await SigilRuntime.bootstrap({ config: loadConfig({ env, dataDir }), env });
-  const root = await b.runtime.authenticate(b.rootToken);
+  const root = await b.runtime.tokens.authenticate(b.rootToken);
   const db = await viewDb(backend, dataDir, env.MMF_DATABASE_URL);
   return { runtime: b.runtime, rootToken: b.rootToken!, root, db };
 }
@@ -123,20 +123,20 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     other = await boot(name);
     const { runtime, root } = a;
     opToken = (
-      await runtime.createToken(root, {
+      await runtime.tokens.create(root, {
         subject: 'did:sigil:op',
         loa: 'operator',
         signer: { type: 'human' },
       })
     ).token;
     const agentToken = (
-      await runtime.createToken(root, {
+      await runtime.tokens.create(root, {
         subject: 'did:sigil:agent',
         loa: 'operator',
         signer: {
           type: 'ai',
           delegationId: (
-            await runtime.createDelegation(root, {
+            await runtime.delegations.create(root, {
               to: 'did:sigil:agent',
               actions: ['mcp.tools.call'],
             })
@@ -145,36 +145,36 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         scopes: ['mcp.tools.call'],
       })
     ).token;
-    agent = await runtime.authenticate(agentToken);
+    agent = await runtime.tokens.authenticate(agentToken);
     const witnesses = ['root-w', 'm1'].map((id) => ({ id, keys: generateKeyPair() }));
     for (const w of witnesses) {
-      await runtime.registerWitness(root, {
+      await runtime.quorum.registerWitness(root, {
         witness_id: w.id,
         did: `did:sigil:witness-${w.id}`,
         role: w.id === 'root-w' ? 'root' : 'mentor',
         public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
       });
     }
-    const proposal = await runtime.propose(root, { setting: 'irl.threshold', value: 0.5 });
+    const proposal = await runtime.quorum.propose(root, { setting: 'irl.threshold', value: 0.5 });
     proposalId = proposal.id;
-    await runtime.attest(root, {
+    await runtime.quorum.attest(root, {
       proposal_id: proposal.id,
       witness_id: 'root-w',
       signature: signAttestation(proposal, witnesses[0]!.keys.privateKey, { type: 'human' }),
     });
-    await runtime.grantConsent(root, {
+    await runtime.consent.grant(root, {
       bailee: 'did:sigil:agent',
       scope: 'mcp.tools.call',
       purpose: 'retrieval',
     });
-    await runtime.memoryWrite(root, { key: 'notes', value: { a: 1 } });
-    await runtime.spawnHolon(root, {
+    await runtime.memory.write(root, { key: 'notes', value: { a: 1 } });
+    await runtime.holons.spawn(root, {
       id: 'h1',
       capabilities: ['holon.step'],
       program: { type: 'identity' },
     });
     approvalId = (
-      await runtime.requestApproval(agent, {
+      await runtime.approvals.request(agent, {
         decision_id: 'd',
         action: 'mcp.tools.call',
         target: 't',
@@ -183,7 +183,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     ).id;
     const findings = [{ finding_id: 'f1', severity: 'low' as const, title: 'minor' }];
     const scannerKeys = witnesses[1]!.keys.privateKey;
-    await runtime.reportFindings(root, {
+    await runtime.governance.reportFindings(root, {
       attestation: signFindings(findings, 'did:sigil:witness-m1', { type: 'human' }, scannerKeys),
       findings,
     });
@@ -210,33 +210,37 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       {
         ns: 'tokens',
         key: async () => sha256Hex(opToken),
-        use: () => runtime.authenticate(opToken),
+        use: () => runtime.tokens.authenticate(opToken),
       },
       {
         ns: 'licenses',
         key: first('licenses'),
         use: () =>
-          runtime.generateLicense(root, { subject: 'did:x:m', loa: 'mentor', expiresAt: null }),
+          runtime.licenses.generate(root, { subject: 'did:x:m', loa: 'mentor', expiresAt: null }),
       },
       {
         ns: 'witnesses',
         key: first('witnesses'),
-        use: () => runtime.getProposal(root, proposalId),
+        use: () => runtime.quorum.get(root, proposalId),
       },
       {
         ns: 'proposals',
         key: async () => proposalId,
-        use: () => runtime.getProposal(root, proposalId),
+        use: () => runtime.quorum.get(root, proposalId),
       },
       {
         ns: `attestations:${proposalId}`,
         key: async () => 'root-w',
-        use: () => runtime.getProposal(root, proposalId),
+        use: () => runtime.quorum.get(root, proposalId),
       },
       { ns: 'consent', key: first('consent'), use: () => runtime.check(agent, call) },
-      { ns: 'memory', key: first('memory'), use: () => runtime.memoryRead(root, 'notes') },
-      { ns: 'holons', key: async () => 'h1', use: () => runtime.stepHolon(root, 'h1', { x: '1' }) },
-      { ns: 'approvals', key: async () => approvalId, use: () => runtime.listApprovals(root) },
+      { ns: 'memory', key: first('memory'), use: () => runtime.memory.read(root, 'notes') },
+      {
+        ns: 'holons',
+        key: async () => 'h1',
+        use: () => runtime.holons.step(root, 'h1', { x: '1' }),
+      },
+      { ns: 'approvals', key: async () => approvalId, use: () => runtime.approvals.list(root) },
       { ns: 'governance', key: async () => 'breaker', use: () => runtime.check(agent, call) },
     ];
   };
@@ -266,10 +270,10 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     const model = (await a.db.rows('tokens')).find((r) => r.k === sha256Hex(a.rootToken))!;
     const k = sha256Hex(forged);
     await a.db.put({ ...model, k, v: model.v.replace(model.k, k), mac: randomBytes(32) });
-    expect(await errorCode(a.runtime.authenticate(forged))).toBe('state_invalid');
+    expect(await errorCode(a.runtime.tokens.authenticate(forged))).toBe('state_invalid');
     // The right MAC of another row does not fit this one either.
     await a.db.put({ ...model, k, v: model.v.replace(model.k, k) });
-    expect(await errorCode(a.runtime.authenticate(forged))).toBe('state_invalid');
+    expect(await errorCode(a.runtime.tokens.authenticate(forged))).toBe('state_invalid');
     expect(await a.runtime.log.checkViews()).toEqual([
       { ns: 'tokens', key: k, problem: 'unauthenticated', seq: model.seq },
     ]);
@@ -280,20 +284,20 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     const k = sha256Hex(opToken);
     const row = (await a.db.rows('tokens')).find((r) => r.k === k)!;
     await a.db.put({ ...row, v: row.v.replace('"operator"', '"root"') });
-    expect(await errorCode(a.runtime.authenticate(opToken))).toBe('state_invalid');
+    expect(await errorCode(a.runtime.tokens.authenticate(opToken))).toBe('state_invalid');
     await a.db.put(row);
-    expect((await a.runtime.authenticate(opToken)).loa).toBe('operator');
+    expect((await a.runtime.tokens.authenticate(opToken)).loa).toBe('operator');
   });
 
   it.skipIf(skip)('a row copied from another store (its own valid MAC) is refused', async () => {
     const theirs = (await other.db.rows('tokens')).find((r) => r.k === sha256Hex(other.rootToken))!;
     await a.db.put(theirs);
-    expect(await errorCode(a.runtime.authenticate(other.rootToken))).toBe('state_invalid');
+    expect(await errorCode(a.runtime.tokens.authenticate(other.rootToken))).toBe('state_invalid');
     expect((await a.runtime.log.checkViews()).map((p) => p.problem)).toEqual(['unauthenticated']);
     await a.db.remove('tokens', theirs.k);
     // A witness copied from the other store never counts toward a quorum here.
     const keys = generateKeyPair();
-    await other.runtime.registerWitness(other.root, {
+    await other.runtime.quorum.registerWitness(other.root, {
       witness_id: 'm9',
       did: 'did:sigil:witness-m9',
       role: 'mentor',
@@ -301,16 +305,20 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     });
     const witness = (await other.db.rows('witnesses')).find((r) => r.k === 'm9')!;
     await a.db.put(witness);
-    const { proposal } = await a.runtime
-      .getProposal(a.root, proposalId)
+    const { proposal } = await a.runtime.quorum
+      .get(a.root, proposalId)
       .catch(() => ({ proposal: undefined }));
     expect(proposal).toBeUndefined();
     expect(
       await errorCode(
-        a.runtime.attest(a.root, { proposal_id: proposalId, witness_id: 'm9', signature: 'x' }),
+        a.runtime.quorum.attest(a.root, {
+          proposal_id: proposalId,
+          witness_id: 'm9',
+          signature: 'x',
+        }),
       ),
     ).toBe('state_invalid');
-    expect(await errorCode(a.runtime.commit(a.root, proposalId))).toBe('state_invalid');
+    expect(await errorCode(a.runtime.quorum.commit(a.root, proposalId))).toBe('state_invalid');
     await a.db.remove('witnesses', 'm9');
   });
 
@@ -333,15 +341,15 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
   it.skipIf(skip)(
     'a token row rolled back past its revocation is named by validation',
     async () => {
-      const { token, info } = await a.runtime.createToken(a.root, {
+      const { token, info } = await a.runtime.tokens.create(a.root, {
         subject: 'did:sigil:short',
         loa: 'observer',
         signer: { type: 'human' },
       });
       const k = sha256Hex(token);
       const before = (await a.db.rows('tokens')).find((r) => r.k === k)!;
-      await a.runtime.revokeToken(a.root, info.id);
-      expect(await errorCode(a.runtime.authenticate(token))).toBe('token_invalid');
+      await a.runtime.tokens.revoke(a.root, info.id);
+      expect(await errorCode(a.runtime.tokens.authenticate(token))).toBe('token_invalid');
       await a.db.put(before);
       const problems = await a.runtime.log.checkViews();
       expect(problems).toHaveLength(1);
@@ -349,7 +357,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       expect(problems[0]!.seq).toBeGreaterThan(before.seq);
       await a.runtime.log.rebuildViews();
       expect(await a.runtime.log.checkViews()).toEqual([]);
-      expect(await errorCode(a.runtime.authenticate(token))).toBe('token_invalid');
+      expect(await errorCode(a.runtime.tokens.authenticate(token))).toBe('token_invalid');
     },
   );
 });

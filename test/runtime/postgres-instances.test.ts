@@ -27,13 +27,13 @@ describe('several runtimes on one PostgreSQL database', () => {
     const a = boot.runtime;
     const b = await SigilRuntime.open({ config, env });
     try {
-      const rootOnB = await b.authenticate(boot.rootToken);
-      const { token, info } = await b.createToken(rootOnB, {
+      const rootOnB = await b.tokens.authenticate(boot.rootToken);
+      const { token, info } = await b.tokens.create(rootOnB, {
         subject: 'did:sigil:shared',
         loa: 'operator',
         signer: { type: 'human' },
       });
-      const onA = await a.authenticate(token);
+      const onA = await a.tokens.authenticate(token);
       expect(onA).toMatchObject({ subject: 'did:sigil:shared', loa: 'operator' });
 
       const checks = await Promise.all(
@@ -43,8 +43,8 @@ describe('several runtimes on one PostgreSQL database', () => {
       );
       expect(new Set(checks.map((d) => d.seq)).size).toBe(40);
 
-      await a.revokeToken(await a.authenticate(boot.rootToken), info.id);
-      const revoked = await b.authenticate(token).then(
+      await a.tokens.revoke(await a.tokens.authenticate(boot.rootToken), info.id);
+      const revoked = await b.tokens.authenticate(token).then(
         () => 'accepted',
         (err: unknown) => (isSigilError(err) ? err.code : 'error'),
       );

@@ -54,7 +54,7 @@ describe('SigilRuntime', () => {
     });
     runtime = boot.runtime;
     rootToken = boot.rootToken!;
-    root = await runtime.authenticate(rootToken);
+    root = await runtime.tokens.authenticate(rootToken);
   });
   afterAll(async () => {
     await runtime.close();
@@ -62,7 +62,7 @@ describe('SigilRuntime', () => {
   });
   /** Root delegates `actions` to `agent`; the signer an AI token built on it carries. */
   const delegatedTo = async (agent: string, actions = ['mcp.tools.call']) => {
-    const d = await runtime.createDelegation(root, { to: agent, actions });
+    const d = await runtime.delegations.create(root, { to: agent, actions });
     return { type: 'ai' as const, delegationId: d.delegation_id };
   };
 
@@ -82,7 +82,7 @@ describe('SigilRuntime', () => {
   });
 
   it('treats a caller without credentials as an anonymous Guest that may read', async () => {
-    const anon = await runtime.authenticate(undefined);
+    const anon = await runtime.tokens.authenticate(undefined);
     expect(anon).toMatchObject({ loa: 'guest', verified: false, source: 'anonymous' });
     expect(
       (await runtime.check(anon, { action: 'canon.read', target: 'canon/records' })).verdict,
@@ -100,40 +100,40 @@ describe('SigilRuntime', () => {
   });
 
   it('stores only token hashes, and rejects revoked, expired and unknown tokens', async () => {
-    const { token, info } = await runtime.createToken(root, {
+    const { token, info } = await runtime.tokens.create(root, {
       subject: 'did:sigil:alice',
       loa: 'operator',
       signer: { type: 'human' },
       ttlMs: 60_000,
     });
-    const alice = await runtime.authenticate(token);
+    const alice = await runtime.tokens.authenticate(token);
     expect(alice).toMatchObject({ subject: 'did:sigil:alice', loa: 'operator', tokenId: info.id });
-    expect(JSON.stringify(await runtime.listTokens(root))).not.toContain(token);
+    expect(JSON.stringify(await runtime.tokens.list(root))).not.toContain(token);
     for (const file of readdirSync(ctx.dir).filter((f) => f.startsWith('canon'))) {
       expect(readFileSync(join(ctx.dir, file)).includes(token)).toBe(false);
     }
     ctx.advance(60_000);
-    await rejects(runtime.authenticate(token), 'token_invalid');
-    const second = await runtime.createToken(root, {
+    await rejects(runtime.tokens.authenticate(token), 'token_invalid');
+    const second = await runtime.tokens.create(root, {
       subject: 'did:sigil:bob',
       loa: 'observer',
       signer: { type: 'human' },
     });
-    await runtime.revokeToken(root, second.info.id);
-    await rejects(runtime.authenticate(second.token), 'token_invalid');
-    await rejects(runtime.authenticate(`sgl_${'A'.repeat(43)}`), 'token_invalid');
-    await rejects(runtime.authenticate('not a token'), 'token_invalid');
+    await runtime.tokens.revoke(root, second.info.id);
+    await rejects(runtime.tokens.authenticate(second.token), 'token_invalid');
+    await rejects(runtime.tokens.authenticate(`sgl_${'A'.repeat(43)}`), 'token_invalid');
+    await rejects(runtime.tokens.authenticate('not a token'), 'token_invalid');
   });
 
   it('never lets a token carry more than its issuer, nor a non-Root mint tokens', async () => {
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:mentor',
       loa: 'mentor',
       signer: { type: 'human' },
     });
-    const mentor = await runtime.authenticate(token);
+    const mentor = await runtime.tokens.authenticate(token);
     await rejects(
-      runtime.createToken(mentor, {
+      runtime.tokens.create(mentor, {
         subject: 'did:sigil:x',
         loa: 'root',
         signer: { type: 'human' },
@@ -144,29 +144,29 @@ describe('SigilRuntime', () => {
 
   it('refuses a second Root license (single root)', async () => {
     await rejects(
-      runtime.generateLicense(root, { subject: 'did:sigil:other', loa: 'root', expiresAt: null }),
+      runtime.licenses.generate(root, { subject: 'did:sigil:other', loa: 'root', expiresAt: null }),
       'single_root_violation',
     );
-    const lic = await runtime.generateLicense(root, {
+    const lic = await runtime.licenses.generate(root, {
       subject: 'did:sigil:carol',
       loa: 'mentor',
       expiresAt: '2027-01-01T00:00:00Z',
     });
-    expect(runtime.validateLicense(lic)).toMatchObject({ ok: true, loa: 'mentor' });
+    expect(runtime.licenses.validate(lic)).toMatchObject({ ok: true, loa: 'mentor' });
     const tampered = { ...lic, loa: 'root' };
-    expect(runtime.validateLicense(tampered)).toMatchObject({
+    expect(runtime.licenses.validate(tampered)).toMatchObject({
       ok: false,
       reason: 'license_tampered',
     });
   });
 
   it('writes user records after a decision, and turns a system write into a proposal', async () => {
-    const out = await runtime.writeRecord(root, { payload: { note: 'hello' } });
+    const out = await runtime.records.write(root, { payload: { note: 'hello' } });
     expect(out.record?.links).toContainEqual({ rel: 'decision', id: out.decision_id });
-    expect(await runtime.getRecord(root, out.record!.id)).toMatchObject({
+    expect(await runtime.records.get(root, out.record!.id)).toMatchObject({
       payload: { note: 'hello' },
     });
-    const sys = await runtime.writeRecord(root, { payload: { flag: true }, space: 'system' });
+    const sys = await runtime.records.write(root, { payload: { flag: true }, space: 'system' });
     expect(sys.record).toBeUndefined();
     expect(sys.proposal?.status).toBe('pending');
   });
@@ -177,16 +177,16 @@ describe('SigilRuntime', () => {
       keys: generateKeyPair(),
     }));
     for (const w of witnesses) {
-      await runtime.registerWitness(root, {
+      await runtime.quorum.registerWitness(root, {
         witness_id: w.id,
         did: `did:sigil:witness-${w.id}`,
         role: w.id === 'root-w' ? 'root' : 'mentor',
         public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
       });
     }
-    const proposal = await runtime.propose(root, { setting: 'irl.threshold', value: 0.5 });
+    const proposal = await runtime.quorum.propose(root, { setting: 'irl.threshold', value: 0.5 });
     const attestAs = (i: number, signer = { type: 'human' as const }) =>
-      runtime.attest(root, {
+      runtime.quorum.attest(root, {
         proposal_id: proposal.id,
         witness_id: witnesses[i]!.id,
         signature: signAttestation(proposal, witnesses[i]!.keys.privateKey, signer),
@@ -194,10 +194,10 @@ describe('SigilRuntime', () => {
     await attestAs(0);
     await attestAs(1);
     await attestAs(2);
-    await rejects(runtime.commit(root, proposal.id), 'quorum_required');
+    await rejects(runtime.quorum.commit(root, proposal.id), 'quorum_required');
     // An AI-typed signature from a registered key never counts.
     await rejects(
-      runtime.attest(root, {
+      runtime.quorum.attest(root, {
         proposal_id: proposal.id,
         witness_id: 'ai-w',
         signature: signAttestation(proposal, witnesses[4]!.keys.privateKey, AI),
@@ -205,22 +205,22 @@ describe('SigilRuntime', () => {
       'signature_invalid',
     );
     await rejects(attestAs(1), 'duplicate_attestation');
-    await rejects(runtime.commit(root, proposal.id), 'quorum_required');
+    await rejects(runtime.quorum.commit(root, proposal.id), 'quorum_required');
     await attestAs(3);
-    const { record } = await runtime.commit(root, proposal.id);
+    const { record } = await runtime.quorum.commit(root, proposal.id);
     expect(record.kind).toBe('system_config');
     expect((record.payload as { attestations: unknown[] }).attestations).toHaveLength(4);
-    await rejects(runtime.commit(root, proposal.id), 'proposal_not_pending');
+    await rejects(runtime.quorum.commit(root, proposal.id), 'proposal_not_pending');
   });
 
   it('needs consent for an AI caller, and sees a revocation at once', async () => {
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:agent',
       loa: 'operator',
       signer: await delegatedTo('did:sigil:agent'),
       scopes: ['mcp.tools.call'],
     });
-    const agent = await runtime.authenticate(token);
+    const agent = await runtime.tokens.authenticate(token);
     const call = {
       action: 'mcp.tools.call',
       target: 'notes/read_note',
@@ -228,7 +228,7 @@ describe('SigilRuntime', () => {
       outputMarking: 'gateway' as const,
     };
     expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
-    const consent = await runtime.grantConsent(root, {
+    const consent = await runtime.consent.grant(root, {
       bailee: 'did:sigil:agent',
       scope: 'mcp.tools.call',
       purpose: 'retrieval',
@@ -241,50 +241,50 @@ describe('SigilRuntime', () => {
     expect((await runtime.check(agent, { ...call, action: 'module.run' })).code).toBe(
       'scope_denied',
     );
-    await runtime.revokeConsent(root, consent.id);
+    await runtime.consent.revoke(root, consent.id);
     expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
   });
 
   it('keeps memory blocks to their owner (and Root), 16 KiB each', async () => {
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:op',
       loa: 'operator',
       signer: { type: 'human' },
     });
-    const op = await runtime.authenticate(token);
-    await runtime.memoryWrite(op, { key: 'notes', value: { a: 1 } });
-    expect((await runtime.memoryRead(op, 'notes')).value).toEqual({ a: 1 });
-    expect((await runtime.memoryRead(root, 'notes', 'did:sigil:op')).value).toEqual({ a: 1 });
-    expect(await runtime.memoryList(op)).toHaveLength(1);
-    await rejects(runtime.memoryRead(root, 'notes'), 'memory_not_found');
+    const op = await runtime.tokens.authenticate(token);
+    await runtime.memory.write(op, { key: 'notes', value: { a: 1 } });
+    expect((await runtime.memory.read(op, 'notes')).value).toEqual({ a: 1 });
+    expect((await runtime.memory.read(root, 'notes', 'did:sigil:op')).value).toEqual({ a: 1 });
+    expect(await runtime.memory.list(op)).toHaveLength(1);
+    await rejects(runtime.memory.read(root, 'notes'), 'memory_not_found');
     await rejects(
-      runtime.memoryWrite(op, { key: 'big', value: 'x'.repeat(17_000) }),
+      runtime.memory.write(op, { key: 'big', value: 'x'.repeat(17_000) }),
       'payload_too_large',
     );
   });
 
   it('runs registered modules and refuses unknown ones', async () => {
-    expect(runtime.modules()).toEqual(['canon-stats', 'echo']);
-    expect((await runtime.runModule(root, 'echo', { x: 1 })).output).toEqual({ x: 1 });
-    await rejects(runtime.runModule(root, 'nope', null), 'module_not_found');
+    expect(runtime.modules.list()).toEqual(['canon-stats', 'echo']);
+    expect((await runtime.modules.run(root, 'echo', { x: 1 })).output).toEqual({ x: 1 });
+    await rejects(runtime.modules.run(root, 'nope', null), 'module_not_found');
   });
 
   it('lets only a human Root halt a holon, and records each transition', async () => {
-    await runtime.spawnHolon(root, {
+    await runtime.holons.spawn(root, {
       id: 'h1',
       capabilities: ['holon.step'],
       program: { type: 'identity' },
     });
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:op2',
       loa: 'operator',
       signer: { type: 'human' },
     });
     await rejects(
-      runtime.haltHolon(await runtime.authenticate(token), 'h1', { mode: 'terminate' }),
+      runtime.holons.halt(await runtime.tokens.authenticate(token), 'h1', { mode: 'terminate' }),
       'loa_insufficient',
     );
-    const h = await runtime.haltHolon(root, 'h1', { mode: 'terminate' });
+    const h = await runtime.holons.halt(root, 'h1', { mode: 'terminate' });
     expect(h.state).toBe('terminated');
     const events = await runtime.log.list({ kind: 'holon_event' });
     expect(events.records.map((r) => (r.payload as { to: string }).to)).toEqual([
@@ -294,12 +294,12 @@ describe('SigilRuntime', () => {
   });
 
   it('steps a holon through the kernel and seals the verdict', async () => {
-    await runtime.spawnHolon(root, {
+    await runtime.holons.spawn(root, {
       id: 'h2',
       capabilities: ['holon.step'],
       program: { type: 'identity' },
     });
-    const h = await runtime.stepHolon(root, 'h2', { x: '1' });
+    const h = await runtime.holons.step(root, 'h2', { x: '1' });
     expect(h.state).toBe('idle');
     expect(h.last_output).toMatchObject({ fields: { x: '1' } });
     const verdicts = await runtime.log.list({ kind: 'kernel_verdict' });
@@ -311,20 +311,20 @@ describe('SigilRuntime', () => {
 
   it('trips the circuit breaker on signed critical findings and then stops AI actors', async () => {
     const scanner = generateKeyPair();
-    await runtime.registerWitness(root, {
+    await runtime.quorum.registerWitness(root, {
       witness_id: 'scanner',
       did: 'did:sigil:scanner',
       role: 'mentor',
       public_key: toBase64Url(publicKeyToRaw(scanner.publicKey)),
     });
-    const { token } = await runtime.createToken(root, {
+    const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:agent2',
       loa: 'operator',
       signer: await delegatedTo('did:sigil:agent2'),
       scopes: ['mcp.tools.call'],
     });
-    const agent = await runtime.authenticate(token);
-    await runtime.grantConsent(root, {
+    const agent = await runtime.tokens.authenticate(token);
+    await runtime.consent.grant(root, {
       bailee: 'did:sigil:agent2',
       scope: 'mcp.tools.call',
       purpose: 'retrieval',
@@ -345,11 +345,11 @@ describe('SigilRuntime', () => {
     );
     // A digest that does not match the findings is refused before anything is counted.
     await rejects(
-      runtime.reportFindings(root, { attestation, findings: findings.slice(1) }),
+      runtime.governance.reportFindings(root, { attestation, findings: findings.slice(1) }),
       'findings_digest_mismatch',
     );
     expect((await runtime.trustStatus(root)).breaker.open).toBe(false);
-    const intake = await runtime.reportFindings(root, { attestation, findings });
+    const intake = await runtime.governance.reportFindings(root, { attestation, findings });
     expect(intake).toMatchObject({
       status: { tripped: true, critical_in_window: 4 },
       approval_required: true,
@@ -400,8 +400,8 @@ describe('SigilRuntime: licenses and limits', () => {
     const ctx = setup();
     const boot = await SigilRuntime.bootstrap({ config: ctx.config(), env: ctx.env });
     const rt = boot.runtime;
-    const root = await rt.authenticate(boot.rootToken);
-    const good = await rt.generateLicense(root, {
+    const root = await rt.tokens.authenticate(boot.rootToken);
+    const good = await rt.licenses.generate(root, {
       subject: 'did:sigil:dave',
       loa: 'mentor',
       expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
@@ -460,7 +460,7 @@ describe('SigilRuntime: licenses and limits', () => {
       env: ctx.env,
       clock: ctx.clock,
     });
-    const root = await boot.runtime.authenticate(boot.rootToken);
+    const root = await boot.runtime.tokens.authenticate(boot.rootToken);
     const verdicts: Array<string | null> = [];
     for (let i = 0; i < 5; i++) {
       verdicts.push((await boot.runtime.check(root, { action: 'trust.check', target: 'x' })).code);

@@ -30,7 +30,7 @@ export function registerApprove(program: Command): void {
     ),
   ).action(async (id: string, opts: ApproveOptions) => {
     const result = await withRuntime(opts, async (runtime) =>
-      runtime.approve(await callerFor(runtime, opts), id, opts.reject !== true),
+      runtime.approvals.approve(await callerFor(runtime, opts), id, opts.reject !== true),
     );
     printResult(opts, `${result.status}: ${result.id}`, result);
   });
@@ -44,7 +44,7 @@ export function registerApprove(program: Command): void {
     ),
   ).action(async (opts: ApprovalsOptions) => {
     const all = await withRuntime(opts, async (runtime) =>
-      runtime.listApprovals(await callerFor(runtime, opts)),
+      runtime.approvals.list(await callerFor(runtime, opts)),
     );
     const shown = opts.all ? all : all.filter((a) => a.status === 'pending');
     shown.sort((a, b) => a.created_at.localeCompare(b.created_at));

@@ -84,7 +84,7 @@ function registerAppend(canon: Command): void {
     const result = await withRuntime(opts, async (runtime) => {
       const caller = await callerFor(runtime, opts);
       const started = performance.now();
-      const { records, decision_id } = await runtime.writeRecords(caller, drafts);
+      const { records, decision_id } = await runtime.records.writeMany(caller, drafts);
       const ms = performance.now() - started;
       return {
         decision_id,
@@ -114,7 +114,7 @@ function registerGet(canon: Command): void {
     ),
   ).action(async (id: string, opts: CallerOptions) => {
     const record = await withRuntime(opts, async (runtime) =>
-      runtime.getRecord(await callerFor(runtime, opts), id),
+      runtime.records.get(await callerFor(runtime, opts), id),
     );
     printResult(opts, JSON.stringify(record, null, 2), record);
   });
@@ -137,7 +137,7 @@ function registerList(canon: Command): void {
     }
     const limit = intOption(opts.limit, '--limit');
     const page = await withRuntime(opts, async (runtime) =>
-      runtime.listRecords(await callerFor(runtime, opts), {
+      runtime.records.list(await callerFor(runtime, opts), {
         ...(opts.kind !== undefined && { kind: opts.kind as RecordKind }),
         ...(opts.since !== undefined && { since: opts.since }),
         ...(limit !== undefined && { limit }),

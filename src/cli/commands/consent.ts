@@ -55,7 +55,7 @@ export function registerConsent(program: Command): void {
       expiresAt: expiryOf(opts.expires),
     };
     const granted = await withRuntime(opts, async (runtime) =>
-      runtime.grantConsent(await callerFor(runtime, opts), input),
+      runtime.consent.grant(await callerFor(runtime, opts), input),
     );
     printResult(
       opts,
@@ -75,7 +75,7 @@ export function registerConsent(program: Command): void {
     ),
   ).action(async (id: string, opts: CallerOptions) => {
     const revoked = await withRuntime(opts, async (runtime) =>
-      runtime.revokeConsent(await callerFor(runtime, opts), id),
+      runtime.consent.revoke(await callerFor(runtime, opts), id),
     );
     printResult(
       opts,

@@ -60,7 +60,7 @@ export function registerDelegate(program: Command): void {
     const ttlMs = opts.expires === undefined ? null : parseDuration(opts.expires);
     const to = opts.to;
     const created = await withRuntime(opts, async (runtime) =>
-      runtime.createDelegation(await callerFor(runtime, opts), { to, actions, ttlMs }),
+      runtime.delegations.create(await callerFor(runtime, opts), { to, actions, ttlMs }),
     );
     printResult(opts, describe(created), created);
   });
@@ -75,7 +75,7 @@ export function registerDelegate(program: Command): void {
   ).action(async (id: string, own: CallerOptions) => {
     const opts = withParent(delegate, own);
     const revoked = await withRuntime(opts, async (runtime) =>
-      runtime.revokeDelegation(await callerFor(runtime, opts), id),
+      runtime.delegations.revoke(await callerFor(runtime, opts), id),
     );
     printResult(opts, `revoked ${describe(revoked)}`, revoked);
   });
@@ -89,7 +89,7 @@ export function registerDelegate(program: Command): void {
   ).action(async (id: string, own: CallerOptions) => {
     const opts = withParent(delegate, own);
     const found = await withRuntime(opts, async (runtime) =>
-      runtime.getDelegation(await callerFor(runtime, opts), id),
+      runtime.delegations.get(await callerFor(runtime, opts), id),
     );
     printResult(opts, describe(found), found);
   });

@@ -75,7 +75,7 @@ export function registerLicense(program: Command): void {
       expiryOf(opts.expires, Date.now());
       const license = await withRuntime(opts, async (runtime) => {
         const caller = await callerFor(runtime, opts);
-        return runtime.generateLicense(caller, {
+        return runtime.licenses.generate(caller, {
           subject: opts.subject,
           loa,
           expiresAt: expiryOf(opts.expires, Date.now()),

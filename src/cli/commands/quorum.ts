@@ -113,7 +113,7 @@ function registerWitness(quorum: Command): void {
           toBase64Url(
             publicKeyToRaw(openKeyStore(dataDirOf(opts), process.env).load(opts.keyId!).publicKey),
           );
-        return runtime.registerWitness(await callerFor(runtime, opts), {
+        return runtime.quorum.registerWitness(await callerFor(runtime, opts), {
           witness_id: opts.witnessId,
           did: opts.did,
           role,
@@ -143,7 +143,7 @@ function registerPropose(quorum: Command): void {
     .action(async (opts: ProposeOptions) => {
       const change = changeOf(opts);
       const proposal = await withRuntime(opts, async (runtime) =>
-        runtime.propose(await callerFor(runtime, opts), change),
+        runtime.quorum.propose(await callerFor(runtime, opts), change),
       );
       printResult(
         opts,
@@ -177,10 +177,10 @@ function registerAttest(quorum: Command): void {
         let signature = opts.signature;
         if (signature === undefined) {
           const key = openKeyStore(dataDirOf(opts), process.env).load(opts.keyId!);
-          const { proposal } = await runtime.getProposal(caller, opts.proposal);
+          const { proposal } = await runtime.quorum.get(caller, opts.proposal);
           signature = signAttestation(proposal, key.privateKey, { type: 'human' });
         }
-        return runtime.attest(caller, {
+        return runtime.quorum.attest(caller, {
           proposal_id: opts.proposal,
           witness_id: opts.witnessId,
           signature,
@@ -205,7 +205,7 @@ function registerStatus(quorum: Command): void {
     .action(async (id: string | undefined, opts: CallerOptions) => {
       if (id !== undefined) {
         const result = await withRuntime(opts, async (runtime) =>
-          runtime.getProposal(await callerFor(runtime, opts), id),
+          runtime.quorum.get(await callerFor(runtime, opts), id),
         );
         printResult(opts, proposalText(result.proposal, result.status), {
           ...result,
@@ -214,7 +214,7 @@ function registerStatus(quorum: Command): void {
         return;
       }
       const proposals = await withRuntime(opts, async (runtime) =>
-        runtime.listProposals(await callerFor(runtime, opts)),
+        runtime.quorum.list(await callerFor(runtime, opts)),
       );
       const rows = proposals.map(
         (p) =>
@@ -236,7 +236,7 @@ function registerCommit(quorum: Command): void {
     .addHelpText('after', '\nExample:\n  sigil quorum commit <id>')
     .action(async (id: string, opts: CallerOptions) => {
       const result = await withRuntime(opts, async (runtime) =>
-        runtime.commit(await callerFor(runtime, opts), id),
+        runtime.quorum.commit(await callerFor(runtime, opts), id),
       );
       printResult(
         opts,

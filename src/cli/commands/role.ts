@@ -34,7 +34,10 @@ export function registerRole(program: Command): void {
     ),
   ).action(async (opts: RoleOptions) => {
     const proposal = await withRuntime(opts, async (runtime) =>
-      runtime.grantRole(await callerFor(runtime, opts), { subject: opts.subject, role: opts.role }),
+      runtime.roles.grant(await callerFor(runtime, opts), {
+        subject: opts.subject,
+        role: opts.role,
+      }),
     );
     printResult(
       opts,
@@ -53,7 +56,7 @@ export function registerRole(program: Command): void {
     ),
   ).action(async (opts: RoleOptions) => {
     const revoked = await withRuntime(opts, async (runtime) =>
-      runtime.revokeRole(await callerFor(runtime, opts), {
+      runtime.roles.revoke(await callerFor(runtime, opts), {
         subject: opts.subject,
         role: opts.role,
       }),
@@ -65,7 +68,7 @@ export function registerRole(program: Command): void {
     withLogOptions(role.command('list').description('every governed role held now')),
   ).action(async (opts: CallerOptions) => {
     const roles = await withRuntime(opts, async (runtime) =>
-      runtime.listRoles(await callerFor(runtime, opts)),
+      runtime.roles.list(await callerFor(runtime, opts)),
     );
     printResult(
       opts,

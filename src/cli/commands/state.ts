@@ -18,7 +18,7 @@ export function registerState(program: Command): void {
     ),
   ).action(async (opts: CallerOptions) => {
     const result = await withRuntime(opts, async (runtime) =>
-      runtime.rebuildState(await callerFor(runtime, opts)),
+      runtime.state.rebuild(await callerFor(runtime, opts)),
     );
     printResult(
       opts,

@@ -101,7 +101,7 @@ function registerCreate(token: Command): void {
     const scopes = scopesOf(opts.scope);
     const ttlMs = opts.expires === undefined ? null : parseDuration(opts.expires);
     const { token, info } = await withRuntime(opts, async (runtime) =>
-      runtime.createToken(await callerFor(runtime, opts), {
+      runtime.tokens.create(await callerFor(runtime, opts), {
         subject: opts.subject,
         loa,
         signer,
@@ -135,7 +135,7 @@ function registerList(token: Command): void {
     ),
   ).action(async (opts: CallerOptions) => {
     const tokens = await withRuntime(opts, async (runtime) =>
-      runtime.listTokens(await callerFor(runtime, opts)),
+      runtime.tokens.list(await callerFor(runtime, opts)),
     );
     const header = 'id\tsubject\tloa\tsigner\tstate';
     printResult(
@@ -157,7 +157,7 @@ function registerRevoke(token: Command): void {
     ),
   ).action(async (id: string, opts: CallerOptions) => {
     const info = await withRuntime(opts, async (runtime) =>
-      runtime.revokeToken(await callerFor(runtime, opts), id),
+      runtime.tokens.revoke(await callerFor(runtime, opts), id),
     );
     printResult(opts, `revoked token ${info.id} (${info.subject})`, wireTokenInfo(info));
   });

@@ -29,7 +29,7 @@ interface Identity {
 }
 
 async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity> {
-  const caller = await runtime.authenticate(token);
+  const caller = await runtime.tokens.authenticate(token);
   const tokenId = caller.tokenId ?? 'unknown';
   const where = `token ${tokenId}`;
   return {
@@ -51,7 +51,7 @@ async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity
 
 function fromLicenseFile(runtime: SigilRuntime, file: string): Identity {
   const path = resolve(file);
-  const result = runtime.validateLicenseFile(path);
+  const result = runtime.licenses.validateFile(path);
   const where = `license ${path}`;
   if (result.ok) {
     return {

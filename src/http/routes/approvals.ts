@@ -18,7 +18,7 @@ export function approvalRoutes(add: AddRoute): void {
       },
     },
     errors: [401, 403],
-    handler: async ({ caller, runtime }) => ({ approvals: await runtime.listApprovals(caller) }),
+    handler: async ({ caller, runtime }) => ({ approvals: await runtime.approvals.list(caller) }),
   });
 
   add({
@@ -38,6 +38,6 @@ export function approvalRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 404, 409, 413, 415],
     handler: async ({ params, body, caller, runtime }) =>
-      runtime.approve(caller, params.id, body.approved),
+      runtime.approvals.approve(caller, params.id, body.approved),
   });
 }

@@ -32,7 +32,7 @@ export function canonRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 409, 413, 415, 429],
     handler: async ({ body, caller, runtime, reply }) => {
-      const result = await runtime.writeRecord(caller, body);
+      const result = await runtime.records.write(caller, body);
       if (result.record) return result.record;
       if (!result.proposal)
         throw new SigilError('internal', 'a write made neither a record nor a proposal');
@@ -53,7 +53,7 @@ export function canonRoutes(add: AddRoute): void {
       200: { description: 'The record, or its public envelope only', schema: RecordView },
     },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.getRecord(caller, params.id),
+    handler: async ({ params, caller, runtime }) => runtime.records.get(caller, params.id),
   });
 
   add({
@@ -67,7 +67,7 @@ export function canonRoutes(add: AddRoute): void {
     responses: { 200: { description: 'A page of records', schema: RecordPage } },
     errors: [400, 401, 403, 429],
     handler: async ({ query, caller, runtime }) =>
-      runtime.listRecords(caller, {
+      runtime.records.list(caller, {
         ...(query.kind !== undefined ? { kind: query.kind } : {}),
         ...(query.since !== undefined ? { since: query.since } : {}),
         ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}),

@@ -21,7 +21,7 @@ export function consentRoutes(add: AddRoute): void {
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
       wireConsent(
-        await runtime.grantConsent(caller, {
+        await runtime.consent.grant(caller, {
           bailee: body.bailee,
           scope: body.scope,
           purpose: body.purpose,
@@ -46,6 +46,6 @@ export function consentRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 404, 429],
     handler: async ({ params, caller, runtime }) =>
-      wireConsentRevoked(await runtime.revokeConsent(caller, params.id)),
+      wireConsentRevoked(await runtime.consent.revoke(caller, params.id)),
   });
 }

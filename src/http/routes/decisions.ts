@@ -23,7 +23,7 @@ export function decisionRoutes(add: AddRoute): void {
     errors: [400, 401, 403, 429],
     handler: async ({ query, caller, runtime }) => {
       const { before, limit, ...filter } = query;
-      return runtime.listDecisions(caller, {
+      return runtime.decisions.list(caller, {
         ...filter,
         ...(before !== undefined ? { before: Number(before) } : {}),
         ...(limit !== undefined ? { limit: Number(limit) } : {}),
@@ -43,7 +43,7 @@ export function decisionRoutes(add: AddRoute): void {
     errors: [400, 401, 403, 429],
     handler: async ({ query, caller, runtime, reply }) => {
       reply.header('cache-control', 'no-store');
-      return runtime.decisionStats(
+      return runtime.decisions.stats(
         caller,
         query.minutes === undefined ? 60 : Number(query.minutes),
       );

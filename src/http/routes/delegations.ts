@@ -14,7 +14,7 @@ export function delegationRoutes(add: AddRoute): void {
     responses: { 201: { description: 'The delegation and its chain', schema: DelegationInfo } },
     errors: [400, 401, 403, 404, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
-      runtime.createDelegation(caller, {
+      runtime.delegations.create(caller, {
         to: body.to,
         actions: body.actions,
         ...(body.ttl_ms !== undefined ? { ttlMs: body.ttl_ms } : {}),
@@ -31,7 +31,7 @@ export function delegationRoutes(add: AddRoute): void {
     params: Hex64Params,
     responses: { 200: { description: 'The delegation', schema: DelegationInfo } },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.getDelegation(caller, params.id),
+    handler: async ({ params, caller, runtime }) => runtime.delegations.get(caller, params.id),
   });
 
   add({
@@ -44,6 +44,6 @@ export function delegationRoutes(add: AddRoute): void {
     params: Hex64Params,
     responses: { 200: { description: 'The revoked delegation', schema: DelegationInfo } },
     errors: [400, 401, 403, 404, 429],
-    handler: async ({ params, caller, runtime }) => runtime.revokeDelegation(caller, params.id),
+    handler: async ({ params, caller, runtime }) => runtime.delegations.revoke(caller, params.id),
   });
 }

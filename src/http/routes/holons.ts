@@ -13,7 +13,7 @@ export function holonRoutes(add: AddRoute): void {
     body: HolonSpawnRequest,
     responses: { 201: { description: 'The holon, idle', schema: Holon } },
     errors: [400, 401, 403, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.spawnHolon(caller, body),
+    handler: async ({ body, caller, runtime }) => runtime.holons.spawn(caller, body),
   });
 
   add({
@@ -28,7 +28,7 @@ export function holonRoutes(add: AddRoute): void {
     responses: { 200: { description: 'The halted holon', schema: Holon } },
     errors: [400, 401, 403, 404, 413, 415, 429],
     handler: async ({ params, body, caller, runtime }) =>
-      runtime.haltHolon(caller, params.id, {
+      runtime.holons.halt(caller, params.id, {
         mode: body.mode,
         ...(body.reason !== undefined ? { reason: body.reason } : {}),
       }),

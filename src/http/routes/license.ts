@@ -28,7 +28,7 @@ export function licenseRoutes(add: AddRoute): void {
     responses: { 201: { description: 'The license', schema: License } },
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
-      runtime.generateLicense(caller, {
+      runtime.licenses.generate(caller, {
         subject: body.subject,
         loa: body.loa,
         expiresAt: body.expires_at ?? null,
@@ -45,7 +45,7 @@ export function licenseRoutes(add: AddRoute): void {
     body: LicenseValidateRequest,
     responses: { 200: { description: 'The verdict', schema: LicenseCheck } },
     errors: [400, 413, 415],
-    handler: async ({ body, runtime }) => wireLicenseCheck(runtime.validateLicense(body)),
+    handler: async ({ body, runtime }) => wireLicenseCheck(runtime.licenses.validate(body)),
   });
 
   add({
@@ -59,7 +59,7 @@ export function licenseRoutes(add: AddRoute): void {
     responses: { 202: { description: 'The proposal carrying the model', schema: Proposal } },
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
-      wireProposal(await runtime.uploadModel(caller, trustModelFromWire(body))),
+      wireProposal(await runtime.model.upload(caller, trustModelFromWire(body))),
   });
 
   add({
@@ -77,7 +77,7 @@ export function licenseRoutes(add: AddRoute): void {
     },
     errors: [401, 403, 429],
     handler: async ({ caller, runtime }) => {
-      const { model, source } = await runtime.refreshModel(caller);
+      const { model, source } = await runtime.model.refresh(caller);
       return { model: wireTrustModel(model), source };
     },
   });

@@ -26,7 +26,7 @@ export function memoryRoutes(add: AddRoute): void {
       },
     },
     errors: [400, 401, 403, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.memoryWrite(caller, body),
+    handler: async ({ body, caller, runtime }) => runtime.memory.write(caller, body),
   });
 
   add({
@@ -40,7 +40,7 @@ export function memoryRoutes(add: AddRoute): void {
       200: { description: 'The blocks', schema: z.object({ blocks: z.array(MemoryBlock) }) },
     },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => ({ blocks: await runtime.memoryList(caller) }),
+    handler: async ({ caller, runtime }) => ({ blocks: await runtime.memory.list(caller) }),
   });
 
   add({
@@ -60,6 +60,6 @@ export function memoryRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 404, 429],
     handler: async ({ params, query, caller, runtime }) =>
-      runtime.memoryRead(caller, params.key, query.owner),
+      runtime.memory.read(caller, params.key, query.owner),
   });
 }

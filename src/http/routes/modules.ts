@@ -17,7 +17,7 @@ export function moduleRoutes(add: AddRoute): void {
       },
     },
     errors: [],
-    handler: async ({ runtime }) => ({ modules: runtime.modules() }),
+    handler: async ({ runtime }) => ({ modules: runtime.modules.list() }),
   });
 
   add({
@@ -38,6 +38,6 @@ export function moduleRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 404, 413, 415, 429],
     handler: async ({ params, body, caller, runtime }) =>
-      runtime.runModule(caller, params.name, body.input ?? null),
+      runtime.modules.run(caller, params.name, body.input ?? null),
   });
 }

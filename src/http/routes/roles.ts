@@ -15,7 +15,7 @@ export function roleRoutes(add: AddRoute): void {
     body: RoleRequest,
     responses: { 202: { description: 'The proposal carrying the grant', schema: Proposal } },
     errors: [400, 401, 403, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.grantRole(caller, body),
+    handler: async ({ body, caller, runtime }) => runtime.roles.grant(caller, body),
   });
 
   add({
@@ -28,7 +28,7 @@ export function roleRoutes(add: AddRoute): void {
     body: RoleRequest,
     responses: { 200: { description: 'The revoked role', schema: RoleInfo } },
     errors: [400, 401, 403, 404, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.revokeRole(caller, body),
+    handler: async ({ body, caller, runtime }) => runtime.roles.revoke(caller, body),
   });
 
   add({
@@ -42,6 +42,6 @@ export function roleRoutes(add: AddRoute): void {
       200: { description: 'The roles', schema: z.object({ roles: z.array(RoleInfo) }) },
     },
     errors: [401, 403, 429],
-    handler: async ({ caller, runtime }) => ({ roles: await runtime.listRoles(caller) }),
+    handler: async ({ caller, runtime }) => ({ roles: await runtime.roles.list(caller) }),
   });
 }

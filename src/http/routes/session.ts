@@ -21,7 +21,7 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     },
     errors: [400, 401, 413, 415],
     handler: async ({ body, runtime, reply }) => {
-      const caller = await runtime.authenticate(body.token);
+      const caller = await runtime.tokens.authenticate(body.token);
       const session = sessions.create(body.token);
       const csrf = sessions.csrfToken(session.lookupId);
       reply.setCookie(SESSION_COOKIE, session.cookie, {

@@ -25,7 +25,7 @@ export function systemRoutes(add: AddRoute): void {
     body: WitnessRequest,
     responses: { 201: { description: 'The registered witness', schema: WitnessEntry } },
     errors: [400, 401, 403, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.registerWitness(caller, body),
+    handler: async ({ body, caller, runtime }) => runtime.quorum.registerWitness(caller, body),
   });
 
   add({
@@ -39,7 +39,7 @@ export function systemRoutes(add: AddRoute): void {
     responses: { 201: { description: 'The proposal', schema: Proposal } },
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
-      wireProposal(await runtime.propose(caller, body.change)),
+      wireProposal(await runtime.quorum.propose(caller, body.change)),
   });
 
   add({
@@ -53,7 +53,7 @@ export function systemRoutes(add: AddRoute): void {
     responses: { 200: { description: 'The proposal and its quorum', schema: ProposalWithStatus } },
     errors: [400, 401, 403, 404, 409, 413, 415, 429],
     handler: async ({ body, caller, runtime }) => {
-      const { proposal, status } = await runtime.attest(caller, body);
+      const { proposal, status } = await runtime.quorum.attest(caller, body);
       return { proposal: wireProposal(proposal), status };
     },
   });
@@ -74,7 +74,7 @@ export function systemRoutes(add: AddRoute): void {
     },
     errors: [400, 401, 403, 404, 409, 413, 415, 429],
     handler: async ({ body, caller, runtime }) => {
-      const { proposal, record } = await runtime.commit(caller, body.proposal_id);
+      const { proposal, record } = await runtime.quorum.commit(caller, body.proposal_id);
       return { proposal: wireProposal(proposal), record };
     },
   });
@@ -94,7 +94,7 @@ export function systemRoutes(add: AddRoute): void {
     },
     errors: [401, 403, 429],
     handler: async ({ caller, runtime }) => ({
-      proposals: (await runtime.listProposals(caller)).map(wireProposal),
+      proposals: (await runtime.quorum.list(caller)).map(wireProposal),
     }),
   });
 
@@ -109,7 +109,7 @@ export function systemRoutes(add: AddRoute): void {
     responses: { 200: { description: 'The proposal', schema: ProposalWithStatus } },
     errors: [400, 401, 403, 404, 429],
     handler: async ({ params, caller, runtime }) => {
-      const { proposal, status } = await runtime.getProposal(caller, params.id);
+      const { proposal, status } = await runtime.quorum.get(caller, params.id);
       return { proposal: wireProposal(proposal), status };
     },
   });

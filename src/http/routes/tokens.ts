@@ -22,7 +22,7 @@ export function tokenRoutes(add: AddRoute): void {
     errors: [400, 401, 403, 413, 415, 429],
     handler: async ({ body, caller, runtime, reply }) => {
       reply.header('cache-control', 'no-store');
-      const created = await runtime.createToken(caller, {
+      const created = await runtime.tokens.create(caller, {
         subject: body.subject,
         loa: body.loa,
         signer: body.signer ? signerFromWire(body.signer) : { type: 'human' },
@@ -45,7 +45,7 @@ export function tokenRoutes(add: AddRoute): void {
     },
     errors: [401, 403, 429],
     handler: async ({ caller, runtime }) => ({
-      tokens: (await runtime.listTokens(caller)).map(wireTokenInfo),
+      tokens: (await runtime.tokens.list(caller)).map(wireTokenInfo),
     }),
   });
 
@@ -60,6 +60,6 @@ export function tokenRoutes(add: AddRoute): void {
     responses: { 200: { description: 'The revoked token', schema: TokenInfo } },
     errors: [400, 401, 403, 404, 429],
     handler: async ({ params, caller, runtime }) =>
-      wireTokenInfo(await runtime.revokeToken(caller, params.id)),
+      wireTokenInfo(await runtime.tokens.revoke(caller, params.id)),
   });
 }

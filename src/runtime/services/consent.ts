@@ -97,3 +97,16 @@ export async function consentBetween(
   }
   return { bailments, grants };
 }
+
+/** The consent room (`runtime.consent`): bailments and the grants that let an agent act on data. */
+export function consentService(core: RuntimeCore) {
+  return {
+    grant: (
+      caller: Caller,
+      input: { bailee: string; scope: string; purpose: ConsentPurpose; expiresAt?: string | null },
+    ): Promise<{ id: string } & ConsentPair> => grantConsent(core, caller, input),
+    revoke: (caller: Caller, id: string): Promise<{ id: string; revokedAt: string }> =>
+      revokeConsent(core, caller, id),
+  };
+}
+export type ConsentService = ReturnType<typeof consentService>;

@@ -293,3 +293,19 @@ export class DecisionRollup {
     bump(b.deniedCallers, p.caller.subject);
   }
 }
+
+/** The decisions room (`runtime.decisions`): reading the sealed decisions back. */
+export function decisionsService(core: RuntimeCore) {
+  const rollup = new DecisionRollup();
+  return {
+    /** Sealed decisions matching `filter`, newest first. */
+    list: (
+      caller: Caller,
+      opts: DecisionFilter & { before?: number; limit?: number },
+    ): Promise<DecisionPage> => listDecisions(core, caller, opts),
+    /** Per-minute allowed/denied counts over the last `minutes`, from the log. */
+    stats: (caller: Caller, minutes: number): Promise<DecisionStats> =>
+      rollup.stats(core, caller, minutes),
+  };
+}
+export type DecisionsService = ReturnType<typeof decisionsService>;

@@ -312,3 +312,19 @@ export async function delegationForToken(
   }
   return found;
 }
+
+/** The delegations room (`runtime.delegations`): signed authority links from humans to agents. */
+export function delegationsService(core: RuntimeCore, signer: DelegationSigner) {
+  return {
+    /** The caller delegates `actions` to `to` (an agent): a signed authority link, sealed. */
+    create: (
+      caller: Caller,
+      input: { to: string; actions: readonly string[]; ttlMs?: number | null },
+    ): Promise<DelegationInfo> => createDelegation(core, signer, caller, input),
+    get: (caller: Caller, id: string): Promise<DelegationInfo> => getDelegation(core, caller, id),
+    /** Revokes a delegation; every token built on it or on a delegation extending it stops. */
+    revoke: (caller: Caller, id: string): Promise<DelegationInfo> =>
+      revokeDelegation(core, caller, id),
+  };
+}
+export type DelegationsService = ReturnType<typeof delegationsService>;

@@ -141,3 +141,35 @@ export async function listApprovals(core: RuntimeCore, caller: Caller): Promise<
   }
   return (await core.log.views.list(NS.approvals)).map((r) => r.value as unknown as ApprovalInfo);
 }
+
+/** The approvals room (`runtime.approvals`): a human's yes or no on a gated agent action. */
+export function approvalsService(core: RuntimeCore, stopped: () => boolean) {
+  return {
+    request: (
+      caller: Caller,
+      input: { decision_id: string; action: string; target: string; summary: string },
+    ): Promise<{ id: string }> => requestApproval(core, caller, input),
+    approve: (
+      approver: Caller,
+      id: string,
+      approved: boolean,
+    ): Promise<{ id: string; status: 'approved' | 'rejected' }> =>
+      approve(core, approver, id, approved),
+    /** Waits for a human decision on an approval request (polling the store); ends on close. */
+    await: (id: string, timeoutMs: number): Promise<'approved' | 'rejected' | 'timeout'> =>
+      awaitApproval(core, id, timeoutMs, stopped),
+    list: (caller: Caller): Promise<ApprovalInfo[]> => listApprovals(core, caller),
+  };
+}
+export type ApprovalsService = ReturnType<typeof approvalsService>;
+
+/** The gateway room (`runtime.gateway`): what the MCP gateway seals about the calls it relays. */
+export function gatewayService(core: RuntimeCore) {
+  return {
+    recordCall: (
+      caller: Caller,
+      entry: McpCallEntry,
+    ): Promise<{ record_id: string; seq: number }> => recordMcpCall(core, caller, entry),
+  };
+}
+export type GatewayService = ReturnType<typeof gatewayService>;

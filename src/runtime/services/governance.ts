@@ -67,3 +67,15 @@ export async function reportFindings(
   );
   return intake;
 }
+
+/** The governance room (`runtime.governance`): scanner findings and the breaker they feed. */
+export function governanceService(core: RuntimeCore) {
+  return {
+    /** Signed scanner findings; critical ones feed the breaker that stops AI actors. */
+    reportFindings: (
+      caller: Caller,
+      input: { attestation: FindingsAttestation; findings: unknown },
+    ): Promise<ScanIntake> => reportFindings(core, caller, input),
+  };
+}
+export type GovernanceService = ReturnType<typeof governanceService>;

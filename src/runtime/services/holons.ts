@@ -132,3 +132,23 @@ export async function haltHolon(
   );
   return update.holon;
 }
+
+/** The holons room (`runtime.holons`): agent programs the kernel adjudicates step by step. */
+export function holonsService(core: RuntimeCore, kernel: Kernel) {
+  return {
+    spawn: (
+      caller: Caller,
+      spec: { id: string; capabilities: string[]; program: unknown },
+    ): Promise<Holon> => spawnHolon(core, caller, spec),
+    /** Runs one holon step: the kernel adjudicates it (a `kernel_verdict` record), then it runs. */
+    step: (caller: Caller, id: string, fields: Record<string, string>): Promise<Holon> =>
+      stepHolon(core, kernel, caller, id, fields),
+    /** The human override: a human Root suspends or terminates any holon. */
+    halt: (
+      caller: Caller,
+      id: string,
+      input: { mode: 'suspend' | 'terminate'; reason?: string },
+    ): Promise<Holon> => haltHolon(core, caller, id, input),
+  };
+}
+export type HolonsService = ReturnType<typeof holonsService>;

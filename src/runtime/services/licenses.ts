@@ -6,10 +6,12 @@ import {
   createLicense,
   parseLoa,
   type License,
+  type LicenseVerification,
   type Loa,
 } from '../../policy/index.ts';
 import { NS, asJson, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
+import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
 
 /** What binds a license to this runtime: the Root key that seals it, the runtime id and fingerprint. */
 export interface LicenseAuthority {
@@ -73,3 +75,23 @@ export async function generateLicense(
     expiresAt: expires,
   });
 }
+
+/** The licenses room (`runtime.licenses`): issuing licenses and checking them against this runtime. */
+export function licensesService(
+  core: RuntimeCore,
+  authority: LicenseAuthority,
+  checkOptions: () => LicenseCheckOptions,
+) {
+  const validate = (license: unknown): LicenseVerification => checkLicense(license, checkOptions());
+  return {
+    generate: (
+      caller: Caller,
+      input: { subject: string; loa: string; expiresAt: string | null; name?: string },
+    ): Promise<License> => generateLicense(core, authority, caller, input),
+    /** Checks a license against this runtime; never throws. */
+    validate,
+    /** Reads a license file and checks it (for `whoami --license`). */
+    validateFile: (path: string): LicenseVerification => validate(readLicenseFile(path)),
+  };
+}
+export type LicensesService = ReturnType<typeof licensesService>;

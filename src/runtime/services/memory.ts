@@ -72,3 +72,22 @@ export async function memoryRead(
   const payload = record.payload as { value: JsonValue };
   return { key, owner: whose, value: payload.value, record_id: record.id };
 }
+
+/** The memory room (`runtime.memory`): each caller's sealed key/value memory. */
+export function memoryService(core: RuntimeCore) {
+  return {
+    write: (
+      caller: Caller,
+      input: { key: string; value: JsonValue },
+    ): Promise<{ key: string; owner: string; record_id: string; seq: number }> =>
+      memoryWrite(core, caller, input),
+    list: (caller: Caller): Promise<MemoryEntry[]> => memoryList(core, caller),
+    read: (
+      caller: Caller,
+      key: string,
+      owner?: string,
+    ): Promise<{ key: string; owner: string; value: JsonValue; record_id: string }> =>
+      memoryRead(core, caller, key, owner),
+  };
+}
+export type MemoryService = ReturnType<typeof memoryService>;

@@ -4,11 +4,17 @@
  * `canon/records` for a page, whose bodies follow from the table and the log), and a body is
  * shown only to its readers.
  */
-import type { RecordKind } from '../../canon/record.ts';
-import { SigilError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/canonical.ts';
+import { SigilError, isSigilError } from '../../core/errors.ts';
+import type { SealedRecord } from '../../canon/log.ts';
+import type { Link, RecordDraft, RecordKind } from '../../canon/record.ts';
+import { assertUserDraft } from '../../canon/views.ts';
+import type { TrustModel } from '../../policy/index.ts';
+import type { Proposal } from '../../quorum/index.ts';
 import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { viewFor, type ReadContext, type RecordView } from '../read-access.ts';
+import { propose } from './system-changes.ts';
 
 export interface RecordViewPage {
   records: RecordView[];
@@ -58,3 +64,97 @@ export async function listRecordViews(
   const records = await Promise.all(page.records.map((r) => viewFor(caller, r, lookup)));
   return page.cursor === undefined ? { records } : { records, cursor: page.cursor };
 }
+
+/** A user-space write; a system-space write becomes a quorum proposal, never a direct write. */
+export async function writeRecord(
+  core: RuntimeCore,
+  model: TrustModel,
+  caller: Caller,
+  input: {
+    id?: string;
+    kind?: RecordKind;
+    payload: JsonValue;
+    links?: Link[];
+    space?: 'user' | 'system';
+  },
+): Promise<{ record?: SealedRecord; proposal?: Proposal; decision_id: string }> {
+  const kind = input.kind ?? 'user_data';
+  assertUserDraft({ kind });
+  if (input.space === 'system') {
+    return propose(core, caller, { write: input.payload, id: input.id ?? null }, model);
+  }
+  const d = await core.require(caller, {
+    action: 'canon.user.write',
+    target: `canon/user/${input.id ?? 'new'}`,
+    payload: input.payload,
+  });
+  const record = await core.append(kind, input.payload, {
+    links: [...(input.links ?? []), { rel: 'decision', id: d.decision_id }],
+    ...(input.id !== undefined ? { id: input.id } : {}),
+  });
+  return { record, decision_id: d.decision_id };
+}
+
+/**
+ * User-data records in one transaction (`sigil canon append`), adjudicated as one
+ * `canon.user.write` decision that each record links to. A governing kind or the system space
+ * anywhere is 'kind_reserved' (details.index names the draft) and nothing is written.
+ */
+export async function writeRecords(
+  core: RuntimeCore,
+  caller: Caller,
+  drafts: readonly RecordDraft[],
+): Promise<{ records: SealedRecord[]; decision_id: string }> {
+  drafts.forEach((draft, index) => {
+    try {
+      assertUserDraft(draft);
+    } catch (err) {
+      if (!isSigilError(err)) throw err;
+      throw new SigilError(err.code, err.message, { ...err.details, index });
+    }
+  });
+  const d = await core.require(caller, {
+    action: 'canon.user.write',
+    target: 'canon/user/batch',
+    payload: { records: drafts.length },
+  });
+  const records = await core.log.appendMany(
+    drafts.map((draft) => ({
+      ...draft,
+      links: [...(draft.links ?? []), { rel: 'decision', id: d.decision_id }],
+    })),
+  );
+  return { records, decision_id: d.decision_id };
+}
+
+/**
+ * The records room (`runtime.records`): user-data writes and confidential reads of the canon.
+ * `operator` is the licensed operator's subject (the writer of records sealed with the log key).
+ */
+export function recordsService(
+  core: RuntimeCore,
+  model: () => TrustModel,
+  operator: () => string | undefined,
+) {
+  return {
+    write: (
+      caller: Caller,
+      input: Parameters<typeof writeRecord>[3],
+    ): Promise<{ record?: SealedRecord; proposal?: Proposal; decision_id: string }> =>
+      writeRecord(core, model(), caller, input),
+    writeMany: (
+      caller: Caller,
+      drafts: readonly RecordDraft[],
+    ): Promise<{ records: SealedRecord[]; decision_id: string }> =>
+      writeRecords(core, caller, drafts),
+    /** One record: its body for its readers (read-access.ts), else its public envelope. */
+    get: (caller: Caller, id: string): Promise<RecordView> =>
+      readRecord(core, caller, id, operator()),
+    /** A page of records, each body only for its readers. */
+    list: (
+      caller: Caller,
+      opts: { kind?: RecordKind; since?: string; limit?: number; cursor?: string },
+    ): Promise<RecordViewPage> => listRecordViews(core, caller, opts, operator()),
+  };
+}
+export type RecordsService = ReturnType<typeof recordsService>;

@@ -9,6 +9,7 @@ import type { JsonValue } from '../../core/canonical.ts';
 import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { branchOf, type Branch, type RoleClaim, type RoleName } from '../../gatekeeper/index.ts';
+import type { Proposal } from '../../quorum/index.ts';
 import { NS, asJson, iso, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 
@@ -146,3 +147,20 @@ export async function listRoles(core: RuntimeCore, caller: Caller): Promise<Role
   await core.require(caller, { action: 'canon.read', target: 'roles' });
   return (await allRoles(core)).filter((r) => r.revoked_at === null);
 }
+
+/** The roles room (`runtime.roles`): governed roles, granted through the quorum. */
+export function rolesService(
+  core: RuntimeCore,
+  quorum: { propose(caller: Caller, change: JsonValue): Promise<Proposal> },
+) {
+  return {
+    /** Proposes granting `role` to `subject`: a system change that takes effect on commit. */
+    grant: (caller: Caller, input: { subject: string; role: string }): Promise<Proposal> =>
+      quorum.propose(caller, { role_grant: { subject: input.subject, name: input.role } }),
+    /** Revokes a governed role at once (Root). */
+    revoke: (caller: Caller, input: { subject: string; role: string }): Promise<RoleInfo> =>
+      revokeRole(core, caller, { subject: input.subject, name: input.role }),
+    list: (caller: Caller): Promise<RoleInfo[]> => listRoles(core, caller),
+  };
+}
+export type RolesService = ReturnType<typeof rolesService>;

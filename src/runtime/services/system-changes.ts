@@ -266,3 +266,28 @@ export async function getProposal(
   const proposal = await loadProposal(core, id);
   return { proposal, status: quorumStatus(proposal, await witnessRegistry(core)) };
 }
+
+/** The quorum room (`runtime.quorum`): witnesses, proposals, attestations and commits. */
+export function quorumService(core: RuntimeCore, model: () => TrustModel) {
+  return {
+    registerWitness: (
+      caller: Caller,
+      input: { witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string },
+    ): Promise<WitnessEntry> => registerWitness(core, caller, input),
+    /** Opens a system-change proposal; it takes effect only when committed with a quorum. */
+    propose: async (caller: Caller, change: JsonValue): Promise<Proposal> =>
+      (await propose(core, caller, change, model())).proposal,
+    attest: (
+      caller: Caller,
+      input: { proposal_id: string; witness_id: string; signature: string },
+    ): Promise<{ proposal: Proposal; status: QuorumStatus }> => attest(core, caller, input),
+    commit: (
+      caller: Caller,
+      proposalId: string,
+    ): Promise<{ proposal: Proposal; record: SealedRecord }> => commit(core, caller, proposalId),
+    list: (caller: Caller): Promise<Proposal[]> => listProposals(core, caller),
+    get: (caller: Caller, id: string): Promise<{ proposal: Proposal; status: QuorumStatus }> =>
+      getProposal(core, caller, id),
+  };
+}
+export type QuorumService = ReturnType<typeof quorumService>;

@@ -135,3 +135,16 @@ export async function revokeToken(
   await core.append('token_event', tokenEvent('revoked', caller.subject, revoked));
   return tokenInfo(revoked);
 }
+
+/** The tokens room (`runtime.tokens`): who is asking, and the API tokens Root hands out. */
+export function tokensService(core: RuntimeCore) {
+  return {
+    /** No token → the anonymous Guest; a bad, expired or revoked token → 'token_invalid'. */
+    authenticate: (token: string | null | undefined): Promise<Caller> => authenticate(core, token),
+    create: (caller: Caller, input: TokenInput): Promise<{ token: string; info: TokenInfo }> =>
+      createToken(core, caller, input),
+    list: (caller: Caller): Promise<TokenInfo[]> => listTokens(core, caller),
+    revoke: (caller: Caller, id: string): Promise<TokenInfo> => revokeToken(core, caller, id),
+  };
+}
+export type TokensService = ReturnType<typeof tokensService>;

@@ -16,7 +16,7 @@ const runtime = await SigilRuntime.open({
   config: loadConfig({ env: process.env, dataDir: dataDir! }),
   env: process.env,
 });
-const root = await runtime.authenticate(rootToken);
+const root = await runtime.tokens.authenticate(rootToken);
 const ack = (line: string) => writeSync(1, `${line}\n`);
 ack('ready');
 let n = 0;
@@ -25,38 +25,38 @@ async function writeForever(): Promise<never> {
   for (;;) {
     const i = `${process.pid}-${n++}`;
     const subject = `did:sigil:crash-${i}`;
-    const { token, info } = await runtime.createToken(root, {
+    const { token, info } = await runtime.tokens.create(root, {
       subject,
       loa: 'observer',
       signer: { type: 'human' },
     });
     ack(`token ${info.id} ${token}`);
-    await runtime.revokeToken(root, info.id);
+    await runtime.tokens.revoke(root, info.id);
     ack(`token-revoked ${info.id} ${token}`);
-    const consent = await runtime.grantConsent(root, {
+    const consent = await runtime.consent.grant(root, {
       bailee: subject,
       scope: 'mcp.tools.call',
       purpose: 'retrieval',
     });
     ack(`consent ${consent.id}`);
-    await runtime.revokeConsent(root, consent.id);
+    await runtime.consent.revoke(root, consent.id);
     ack(`consent-revoked ${consent.id}`);
     const keys = generateKeyPair();
-    const witness = await runtime.registerWitness(root, {
+    const witness = await runtime.quorum.registerWitness(root, {
       witness_id: `w-${i}`,
       did: `did:sigil:witness-${i}`,
       role: 'mentor',
       public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
     });
     ack(`witness ${witness.witness_id}`);
-    const approval = await runtime.requestApproval(root, {
+    const approval = await runtime.approvals.request(root, {
       decision_id: 'crash',
       action: 'mcp.tools.call',
       target: `crash/${i}`,
       summary: 'crash test',
     });
     ack(`approval ${approval.id}`);
-    await runtime.approve(root, approval.id, true);
+    await runtime.approvals.approve(root, approval.id, true);
     ack(`approval-approved ${approval.id}`);
   }
 }
