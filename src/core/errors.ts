@@ -117,6 +117,8 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'delegation_too_wide',
     'delegation_too_deep',
     'tool_not_allowed',
+    'policy_condition_false',
+    'policy_condition_error',
     'capability_denied',
     'approval_rejected',
     'approval_timeout',

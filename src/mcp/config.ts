@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { SigilError } from '../core/errors.ts';
-import type { Loa } from '../policy/index.ts';
+import { isSigilError, SigilError } from '../core/errors.ts';
+import { compileCondition, type Loa } from '../policy/index.ts';
 import { formatKeyPath, locateKey } from './toml-locate.ts';
 
 /**
@@ -77,6 +77,8 @@ const policySchema = z
     risk: z.number().min(0).max(1).optional(),
     scope: z.string().regex(SCOPE_RE, "an action name or a prefix ending in '.*'").optional(),
     approval: z.boolean().default(false),
+    /** A CEL condition over `args`, `caller` and `tool`; false or an error denies. */
+    when: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -245,6 +247,8 @@ export interface PolicyRule {
   scope?: string;
   /** Whether a human Mentor/Root must approve each call. */
   approval: boolean;
+  /** A CEL condition (compiled at load) the call must satisfy. */
+  when?: string;
   /** 1-based position in the file, for messages. */
   index: number;
 }
@@ -317,6 +321,16 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     throw invalid(file, text, path, issue?.message ?? 'invalid');
   }
   const f = parsed.data;
+  // A condition that does not compile stops start-up, naming its row.
+  f.policy.forEach((p, i) => {
+    if (p.when === undefined) return;
+    try {
+      compileCondition(p.when);
+    } catch (err) {
+      const reason = isSigilError(err) ? err.message : 'not a valid condition';
+      throw invalid(file, text, ['policy', i, 'when'], `row ${i + 1}: ${reason}`);
+    }
+  });
   const base = dirname(resolve(file));
   return {
     file,
@@ -384,6 +398,7 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         ...(p.risk === undefined ? {} : { risk: p.risk }),
         ...(p.scope === undefined ? {} : { scope: p.scope }),
         approval: p.approval,
+        ...(p.when === undefined ? {} : { when: p.when }),
         index: i + 1,
       };
     }),

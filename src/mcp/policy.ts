@@ -52,10 +52,19 @@ export class PolicyTable {
   decisionPolicy(kind: PolicyKind, name: string): NonNullable<DecisionRequest['policy']> {
     const rule = this.match(kind, name);
     if (rule === null) return { rule: null };
+    const split = name.indexOf('__');
     return {
       rule: `${rule.kind}:${rule.pattern}`,
       minLoa: rule.minLoa,
       ...(rule.scope === undefined ? {} : { scope: rule.scope }),
+      ...(rule.when === undefined
+        ? {}
+        : {
+            when: {
+              expression: rule.when,
+              tool: { name, upstream: split < 0 ? '' : name.slice(0, split), kind },
+            },
+          }),
     };
   }
 

@@ -7,3 +7,4 @@ export * from './ratelimit.ts';
 export * from './tokens.ts';
 export * from './license.ts';
 export * from './fit.ts';
+export * from './condition.ts';

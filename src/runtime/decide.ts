@@ -20,6 +20,7 @@ import {
   ACTIONS,
   applyEnforcement,
   authorize,
+  compileCondition,
   effectiveLoa,
   extractFeatures,
   loaAtLeast,
@@ -81,6 +82,8 @@ export interface DecisionRequest {
     scope?: string;
     /** The gateway refused the request's target before any row applied (an unsafe URI). */
     refusal?: { code: string; reason: string };
+    /** The row's CEL condition, over the payload (`args`), the caller and `tool`. */
+    when?: { expression: string; tool: { name: string; upstream: string; kind: string } };
   };
   /** The subject whose data the request touches, when it is not the caller's own. */
   dataSubject?: string | null;
@@ -197,6 +200,59 @@ export function policyRefusal(
   return null;
 }
 
+/** The caller as a `when` condition sees it. */
+function conditionCaller(caller: Caller, loa: Loa): JsonValue {
+  return {
+    subject: caller.subject,
+    loa,
+    signer: caller.signer.type,
+    delegation: caller.signer.type === 'ai' ? caller.signer.delegationId : null,
+    source: caller.source,
+    scopes: [...(caller.scopes ?? [])],
+  };
+}
+
+/** Evaluates a row's condition (sealed as its hash and result); why it refuses, or null. */
+function conditionRefusal(
+  caller: Caller,
+  loa: Loa,
+  request: DecisionRequest,
+  when: NonNullable<NonNullable<DecisionRequest['policy']>['when']>,
+  chain: ReasoningChain,
+): { code: string; reason: string } | null {
+  let hash: string | null = null;
+  let outcome: { ok: true; value: boolean } | { ok: false; error: string };
+  try {
+    const condition = compileCondition(when.expression);
+    hash = condition.hash;
+    outcome = condition.evaluate({
+      args: request.payload ?? {},
+      caller: conditionCaller(caller, loa),
+      tool: when.tool,
+    });
+  } catch (err) {
+    outcome = { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const inputs = {
+    rule: request.policy?.rule ?? null,
+    when_hash: hash,
+    when_result: outcome.ok ? outcome.value : null,
+    ...(outcome.ok ? {} : { when_error: outcome.error }),
+  };
+  if (outcome.ok && outcome.value) {
+    chain.add({ step: 'condition', verdict: 'pass', reason: 'when condition holds', inputs });
+    return null;
+  }
+  const refusal = outcome.ok
+    ? { code: 'policy_condition_false', reason: `policy ${inputs.rule}: when condition is false` }
+    : {
+        code: 'policy_condition_error',
+        reason: `policy ${inputs.rule}: when condition failed (${outcome.error})`,
+      };
+  chain.add({ step: 'condition', verdict: 'fail', reason: refusal.reason, inputs });
+  return refusal;
+}
+
 /**
  * Adjudicates one request: authenticate → LOA permission → rate limit → MCP rules (AI actors)
  * → invariants (kernel) → trust threshold (mode) → quorum for system-critical actions.
@@ -289,6 +345,10 @@ function decideSteps(
       return deny(chain, base, refusal.code, refusal.reason);
     }
     chain.add({ step: 'policy', verdict: 'pass', reason: 'policy row permits', inputs });
+    if (request.policy.when !== undefined) {
+      const refused = conditionRefusal(caller, loa, request, request.policy.when, chain);
+      if (refused) return deny(chain, base, refused.code, refused.reason);
+    }
   }
 
   if (!state.rate.allowed) {
