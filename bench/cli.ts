@@ -5,7 +5,8 @@
  * - `sigil --version` and `sigil --help` (goal: at most 3× the baseline);
  * - `sigil whoami --token T` in an initialised data dir (goal: a median of at most 400 ms).
  * Rounds interleave the commands so contention on a shared machine hits each alike.
- * It builds dist/ first, so the compiled CLI of the current sources is measured.
+ * It builds dist/ first (`npm run build`: the compiled library and the CLI bundle), so the CLI of
+ * the current sources is measured as bin/sigil runs it.
  * Flags: --runs N (default 15), --json (one JSON document instead of the table).
  */
 import { execFileSync, spawnSync } from 'node:child_process';

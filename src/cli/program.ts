@@ -12,15 +12,32 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 /** Root options that take a value, so the word after them is not the command name. */
 const ROOT_OPTIONS_WITH_VALUE = new Set(['--data-dir']);
 
-/** The command `args` (argv without node and script) runs: its first operand. */
-export function invokedCommand(args: readonly string[]): string | undefined {
+/** Where in `args` (argv without node and script) the invoked command is: the first operand. */
+function commandIndex(args: readonly string[]): number {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--') return undefined;
+    if (arg === '--') return -1;
     if (ROOT_OPTIONS_WITH_VALUE.has(arg)) i++;
-    else if (!arg.startsWith('-')) return arg;
+    else if (!arg.startsWith('-')) return i;
   }
-  return undefined;
+  return -1;
+}
+
+/** The command `args` (argv without node and script) runs: its first operand. */
+export function invokedCommand(args: readonly string[]): string | undefined {
+  const at = commandIndex(args);
+  return at < 0 ? undefined : args[at];
+}
+
+/**
+ * `sigil help <command> [subcommand]` means `sigil <command> [subcommand] --help`, so the help
+ * comes from the command's own module (and reaches subcommands, which commander's help does not).
+ */
+export function withHelpSpelledOut(args: readonly string[]): string[] {
+  const at = commandIndex(args);
+  if (at < 0 || args[at] !== 'help') return [...args];
+  const rest = withHelpSpelledOut([...args.slice(0, at), ...args.slice(at + 1)]);
+  return rest.includes('--help') ? rest : [...rest, '--help'];
 }
 
 /**
@@ -35,6 +52,8 @@ export async function buildProgram(args: readonly string[]): Promise<Command> {
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
     .exitOverride()
+    // Listed in the help; main() rewrites `sigil help …` before commander parses it.
+    .helpCommand('help [command]', 'display help for a command (`sigil help token create`)')
     .configureHelp({
       subcommandTerm: (cmd) => terms.get(cmd) ?? new Help().subcommandTerm(cmd),
     });
@@ -59,8 +78,14 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(EXIT.ok);
   });
   try {
-    const program = await buildProgram(argv.slice(2));
-    await program.parseAsync(argv);
+    const args = withHelpSpelledOut(argv.slice(2));
+    const program = await buildProgram(args);
+    const invoked = invokedCommand(args);
+    // Before parsing: commander would answer `sigil nosuch --help` with the program's help.
+    if (invoked !== undefined && !program.commands.some((c) => c.name() === invoked)) {
+      program.error(`error: unknown command '${invoked}'`);
+    }
+    await program.parseAsync(args, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; everything else commander rejects is a usage error.

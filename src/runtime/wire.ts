@@ -7,7 +7,7 @@
 import { SigilError } from '../core/errors.ts';
 import type { SignerType } from '../core/typed-signature.ts';
 import type { Bailment, ConsentGrant } from '../gatekeeper/index.ts';
-import type { LicenseVerification, TrustModel } from '../policy/index.ts';
+import type { FitResult, LicenseVerification, TrustModel } from '../policy/index.ts';
 import type { Proposal } from '../quorum/index.ts';
 import type { Caller, RuntimeIdentity, TokenInfo } from './index.ts';
 
@@ -112,6 +112,19 @@ export function wireTrustModel(m: TrustModel) {
     threshold: m.threshold,
     action_risk: m.actionRisk,
     target_risk: m.targetRisk,
+  };
+}
+
+export function wireFitResult(fit: FitResult) {
+  return {
+    weights: fit.weights,
+    bias: fit.bias,
+    threshold: fit.threshold,
+    train_accuracy: fit.trainAccuracy,
+    held_out_accuracy: fit.heldOutAccuracy,
+    n: fit.n,
+    n_train: fit.nTrain,
+    n_held_out: fit.nHeldOut,
   };
 }
 

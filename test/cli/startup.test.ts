@@ -4,13 +4,14 @@
  */
 import { Command, Help } from 'commander';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commandModules, commandName } from '../../src/cli/commands/index.ts';
-import { buildProgram, invokedCommand } from '../../src/cli/program.ts';
+import { buildProgram, invokedCommand, withHelpSpelledOut } from '../../src/cli/program.ts';
+import { sigil } from './sigil-process.ts';
 
 const BIN = join(process.cwd(), 'bin/sigil');
 const RECORD_IMPORTS = pathToFileURL(join(process.cwd(), 'test/fixtures/imports/record.mjs')).href;
@@ -18,7 +19,25 @@ const work = mkdtempSync(join(tmpdir(), 'sigil-startup-'));
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Runs `sigil args…` and returns the URLs of the modules the process loaded. */
+const BUNDLE = join(process.cwd(), 'dist/sigil');
+
+/**
+ * The source modules behind a loaded URL: a file of the CLI bundle (scripts/build-cli.mjs)
+ * stands for the modules its meta.json lists, as URLs in the checkout; any other URL for itself.
+ */
+function sourcesOf(url: string): string[] {
+  const bundled = pathToFileURL(`${BUNDLE}/`).href;
+  if (!url.startsWith(bundled)) return [url];
+  const meta = JSON.parse(readFileSync(join(BUNDLE, 'meta.json'), 'utf8')) as Record<
+    string,
+    string[]
+  >;
+  const inputs = meta[url.slice(bundled.length)];
+  if (inputs === undefined) throw new Error(`${url} is not in the bundle's meta.json`);
+  return inputs.map((input) => pathToFileURL(join(process.cwd(), input)).href);
+}
+
+/** Runs `sigil args…` and returns the URLs of the source modules the process loaded. */
 function loadedBy(args: string[]): Promise<{ code: number; loaded: string[] }> {
   const log = join(work, `${args.join('_').replace(/[^a-z0-9_-]/gi, '')}.loaded`);
   return new Promise((resolve) => {
@@ -31,7 +50,8 @@ function loadedBy(args: string[]): Promise<{ code: number; loaded: string[] }> {
       },
       (err) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, loaded: readFileSync(log, 'utf8').trim().split('\n') });
+        const urls = readFileSync(log, 'utf8').trim().split('\n');
+        resolve({ code, loaded: [...new Set(urls.flatMap(sourcesOf))] });
       },
     );
   });
@@ -86,12 +106,68 @@ describe('the command index', () => {
     expect(invokedCommand(['--version'])).toBeUndefined();
     expect(invokedCommand([])).toBeUndefined();
   });
+
+  it('reads `help <command> [subcommand]` as the command’s own --help', () => {
+    expect(withHelpSpelledOut(['help', 'token', 'create'])).toEqual(['token', 'create', '--help']);
+    expect(withHelpSpelledOut(['--data-dir', 'd', 'help', 'whoami'])).toEqual([
+      '--data-dir',
+      'd',
+      'whoami',
+      '--help',
+    ]);
+    expect(withHelpSpelledOut(['help'])).toEqual(['--help']);
+    expect(withHelpSpelledOut(['help', 'help'])).toEqual(['--help']);
+    expect(withHelpSpelledOut(['token', 'help'])).toEqual(['token', 'help']);
+  });
+});
+
+describe('sigil help', () => {
+  it('prints a command’s options and a subcommand’s, as --help does', async () => {
+    const [whoami, whoamiFlag, create, createFlag, bare] = await Promise.all([
+      sigil(['help', 'whoami']),
+      sigil(['whoami', '--help']),
+      sigil(['help', 'token', 'create']),
+      sigil(['token', 'create', '--help']),
+      sigil(['help']),
+    ]);
+    for (const run of [whoami, create, bare]) expect(run.code, run.stderr).toBe(0);
+    expect(whoami.stdout).toMatch(/^Usage: sigil whoami \[options\]/);
+    expect(whoami.stdout).toMatch(/--license <file>/);
+    expect(whoami.stdout).toBe(whoamiFlag.stdout);
+    expect(create.stdout).toMatch(/^Usage: sigil token create \[options\]/);
+    expect(create.stdout).toMatch(/--subject <did>/);
+    expect(create.stdout).toBe(createFlag.stdout);
+    expect(bare.stdout).toMatch(/^Usage: sigil \[options\] \[command\]/);
+    expect(bare.stdout).toMatch(/^ {2}help \[command\] /m);
+  });
+
+  it('refuses help for a command that does not exist (exit 2)', async () => {
+    const [help, flag] = await Promise.all([
+      sigil(['help', 'nosuch']),
+      sigil(['nosuch', '--help']),
+    ]);
+    for (const run of [help, flag]) {
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^error: unknown command 'nosuch'/);
+      expect(run.stdout).toBe('');
+    }
+  });
 });
 
 describe('sigil start-up', () => {
   // What --version and --help must not touch: the runtime, the log, servers, their libraries.
   const HEAVY =
     /\/(src|dist)\/(runtime|canon|http|mcp|policy|gatekeeper|quorum|config)\/|\/node_modules\/(zod|better-sqlite3|pg|fastify|@fastify|@modelcontextprotocol|smol-toml|cborg)\//;
+
+  it('the bundle’s meta.json names the source modules of each of its files', () => {
+    if (!existsSync(join(BUNDLE, 'main.mjs'))) return; // a checkout that has not run `prepare`
+    const meta = JSON.parse(readFileSync(join(BUNDLE, 'meta.json'), 'utf8')) as Record<
+      string,
+      string[]
+    >;
+    expect(meta['main.mjs']).toContain('src/cli/program.ts');
+    expect(Object.values(meta).flat()).toContain('src/cli/commands/whoami.ts');
+  });
 
   it('--version and --help load no runtime, store, server or schema library', async () => {
     for (const args of [['--version'], ['--help']]) {

@@ -47,6 +47,8 @@ describe('sigil init and bare sigil', () => {
         source: 'license',
         subject: 'did:sigil:root',
         reason: 'license valid',
+        expires_at: null,
+        license_path: licensePath,
       },
       log: { id: init.log_id, verifier_key: init.verifier_key },
     });

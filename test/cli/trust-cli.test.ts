@@ -139,9 +139,9 @@ describe('sigil trust fit', () => {
       sigil(['trust', 'fit']),
     ]);
     expect(fit.code, fit.stderr).toBe(0);
-    const out = json<{ heldOutAccuracy: number; nHeldOut: number; model: unknown }>(fit);
-    expect(out.nHeldOut).toBeGreaterThan(0);
-    expect(out.heldOutAccuracy).toBeGreaterThan(0.5);
+    const out = json<{ held_out_accuracy: number; n_held_out: number; model: unknown }>(fit);
+    expect(out.n_held_out).toBeGreaterThan(0);
+    expect(out.held_out_accuracy).toBeGreaterThan(0.5);
     const written = JSON.parse(readFileSync(output, 'utf8')) as unknown;
     expect(written).toEqual(out.model);
     const model = parseTrustModel(written);

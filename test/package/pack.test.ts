@@ -222,4 +222,37 @@ describe('the installed package', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.trim()).toBe(manifest.version);
   });
+
+  it('runs the bundled CLI, which opens a data dir through the native driver', () => {
+    const bin = path.join(project, 'node_modules', 'sigil', 'bin', 'sigil');
+    const log = path.join(work, 'cli.loaded');
+    const env = {
+      PATH: process.env.PATH,
+      SIGIL_MASTER_KEY: Buffer.alloc(32, 0x42).toString('base64'),
+      SIGIL_DATA_DIR: path.join(work, 'cli-data'),
+      SIGIL_LOADED_LOG: log,
+    };
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', RECORD_IMPORTS, bin, ...args], {
+        cwd: project,
+        encoding: 'utf8',
+        env,
+        timeout: 60_000,
+      });
+    const init = cli(['init', '--json']);
+    expect(init.status, init.stderr).toBe(0);
+    const token = (JSON.parse(init.stdout) as { root_token: string }).root_token;
+    const whoami = cli(['whoami', '--token', token, '--json']);
+    expect(whoami.status, whoami.stderr).toBe(0);
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ subject: 'did:sigil:root', loa: 'root' });
+    const loaded = readFileSync(log, 'utf8').trim().split('\n');
+    expect(loaded.some((url) => url.endsWith('/node_modules/sigil/dist/sigil/main.mjs'))).toBe(
+      true,
+    );
+    expect(loaded.filter((url) => /\/node_modules\/sigil\/(src|dist\/cli)\//.test(url))).toEqual(
+      [],
+    );
+    expect(loaded.some((url) => url.includes('/node_modules/better-sqlite3/'))).toBe(true);
+    expect(loaded.filter((url) => url.includes('/node_modules/zod/'))).toEqual([]);
+  });
 });

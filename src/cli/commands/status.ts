@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { isSigilError } from '../../core/errors.ts';
-import type { RuntimeIdentity } from '../../runtime/index.ts';
+import type { wireIdentity } from '../../runtime/wire.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
 import { counted, printResult, type GlobalOptions } from '../output.ts';
 
@@ -12,7 +12,7 @@ interface RuntimeState {
   initialised: true;
   data_dir: string;
   loa: string;
-  license: RuntimeIdentity & { valid: boolean };
+  license: ReturnType<typeof wireIdentity> & { license_path: string; valid: boolean };
   backend: string;
   log: {
     id: string;
@@ -37,17 +37,17 @@ function commandsText(commands: Array<{ name: string; description: string }>): s
   ].join('\n');
 }
 
-function licenseText(id: RuntimeIdentity): string[] {
+function licenseText(id: RuntimeState['license']): string[] {
   if (id.source === 'license') {
     return [
-      `license:  valid: ${id.subject} (${id.loa}), expires ${id.expiresAt ?? 'never'}`,
-      `          ${id.licensePath}`,
+      `license:  valid: ${id.subject} (${id.loa}), expires ${id.expires_at ?? 'never'}`,
+      `          ${id.license_path}`,
       `LOA:      ${id.loa} (from the license)`,
     ];
   }
   return [
     `license:  not valid: ${id.reason}`,
-    `          ${id.licensePath}`,
+    `          ${id.license_path}`,
     `LOA:      ${id.loa} (MMF_TRUST_DEFAULT_LOA, because the license is not valid: ${id.reason})`,
   ];
 }
@@ -69,6 +69,7 @@ function stateText(s: RuntimeState): string {
 async function readState(opts: GlobalOptions): Promise<RuntimeState> {
   // Loaded here, not at the top: `sigil --help` and `--version` start without the runtime.
   const { withRuntime } = await import('../runtime-context.ts');
+  const { wireIdentity } = await import('../../runtime/wire.ts');
   return withRuntime(opts, async (runtime) => {
     const identity = runtime.identity();
     const checkpoints = await runtime.log.checkpoints();
@@ -77,7 +78,11 @@ async function readState(opts: GlobalOptions): Promise<RuntimeState> {
       initialised: true,
       data_dir: runtime.config.dataDir,
       loa: identity.loa,
-      license: { ...identity, valid: identity.source === 'license' },
+      license: {
+        ...wireIdentity(identity),
+        license_path: identity.licensePath,
+        valid: identity.source === 'license',
+      },
       backend: runtime.log.backend,
       log: {
         id: runtime.log.logId,

@@ -11,7 +11,7 @@ import {
 } from '../../policy/index.ts';
 import type { FrozenDecision } from '../../runtime/index.ts';
 import { withLogOptions } from '../context.ts';
-import { wireTrustStatus } from '../../runtime/wire.ts';
+import { wireFitResult, wireTrustStatus } from '../../runtime/wire.ts';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
 import { callerFor, withRuntime, withTokenOption, type CallerOptions } from '../runtime-context.ts';
 
@@ -177,7 +177,11 @@ function registerFit(trust: Command): void {
           `held out ${num(fit.heldOutAccuracy)}`,
         ...(opts.output === undefined ? [] : [`model written to ${opts.output}`]),
       ];
-      printResult(opts, lines.join('\n'), { ...fit, model, output: opts.output ?? null });
+      printResult(opts, lines.join('\n'), {
+        ...wireFitResult(fit),
+        model,
+        output: opts.output ?? null,
+      });
     });
 }
 
