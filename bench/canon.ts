@@ -1,7 +1,8 @@
 /**
  * Canon log benchmark. One run prints, each beside the limit measured in the same run:
- * - durable appends/s on SQLite with 64 concurrent appenders (1 KiB payloads) vs the CPU bound
- *   of the same records without storage (canonicalJson + Ed25519 sign + AES-256-GCM);
+ * - durable appends/s on SQLite with 64 concurrent appenders (1 KiB payloads) and the p99 of
+ *   their acknowledgements, vs the CPU bound of the same records without storage on one core
+ *   (canonicalJson + Ed25519 sign + AES-256-GCM);
  * - the same appends as records that each carry a view row (memory_block: projected, MACed and
  *   upserted in the same transaction) vs the plain records measured back to back;
  * - p50/p99 latency of a single sequential append (each waits for its own fsync);
@@ -19,6 +20,7 @@ import { generateKeyPair, sign, verify } from '../src/core/ed25519.ts';
 import { utf8Encode } from '../src/core/encoding.ts';
 import { sha256Hex } from '../src/core/hash.ts';
 import { randomBytes } from '../src/core/random.ts';
+import { figure, quantile, say } from './report.ts';
 
 const APPENDERS = 64;
 const APPENDS = 8000;
@@ -45,8 +47,6 @@ function viewDraft(i: number): RecordDraft {
 }
 
 const rate = (n: number, ms: number): number => (n * 1000) / ms;
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const pct = (a: number, b: number): string => `${Math.round((100 * a) / b)}%`;
 
 /** The CPU bound of an append: canonical JSON, hash + sign, AES-GCM — no storage, one thread. */
 function measureBound(): number {
@@ -74,17 +74,24 @@ function measureVerify(): number {
   return rate(items.length, performance.now() - started);
 }
 
-async function measureAppends(log: CanonLog, make = draft): Promise<number> {
+/** Appends/s with APPENDERS concurrent appenders, and the p99 time to each acknowledgement. */
+async function measureAppends(
+  log: CanonLog,
+  make = draft,
+): Promise<{ rate: number; ackP99: number }> {
   let next = 0;
+  const acks: number[] = [];
   const appender = async (): Promise<void> => {
     while (next < APPENDS) {
       next += 1;
+      const t = performance.now();
       await log.append(make(next));
+      acks.push(performance.now() - t);
     }
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: APPENDERS }, appender));
-  return rate(APPENDS, performance.now() - started);
+  return { rate: rate(APPENDS, performance.now() - started), ackP99: quantile(acks, 0.99) };
 }
 
 async function measureLatency(log: CanonLog): Promise<{ p50: number; p99: number }> {
@@ -94,9 +101,7 @@ async function measureLatency(log: CanonLog): Promise<{ p50: number; p99: number
     await log.append(draft(i));
     samples.push(performance.now() - started);
   }
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
-  return { p50: at(0.5), p99: at(0.99) };
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
 }
 
 export async function run(): Promise<void> {
@@ -111,8 +116,8 @@ export async function run(): Promise<void> {
       let plain = 0;
       let withViews = 0;
       for (let r = 0; r < 2; r++) {
-        plain = Math.max(plain, await measureAppends(log));
-        withViews = Math.max(withViews, await measureAppends(log, viewDraft));
+        plain = Math.max(plain, (await measureAppends(log)).rate);
+        withViews = Math.max(withViews, (await measureAppends(log, viewDraft)).rate);
       }
       const latency = await measureLatency(log);
       const have = await log.size();
@@ -127,25 +132,40 @@ export async function run(): Promise<void> {
       if (!result.ok) throw new Error(`validate failed: ${result.reason}`);
       const validateRate = rate(result.count, result.ms);
 
-      console.log(`canon log (sqlite, ${availableParallelism()} cores)`);
-      console.log(
-        `  durable appends, ${APPENDERS} appenders, 1 KiB payload: ${fmt(appends)} records/s` +
-          ` | bound (canonicalJson + sign + AES-GCM, no storage): ${fmt(bound)} records/s` +
-          ` | ratio ${pct(appends, bound)} (goal >= 60%)`,
-      );
-      console.log(
-        `  durable appends carrying a view row (memory_block): ${fmt(withViews)} records/s` +
-          ` | the same appends without views, back to back: ${fmt(plain)} records/s` +
-          ` | ratio ${pct(withViews, plain)} (goal >= 90%)`,
-      );
-      console.log(
-        `  single append latency (sequential, fsync each): p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms`,
-      );
-      console.log(
-        `  validate ${fmt(result.count)} records: ${fmt(validateRate)} records/s` +
-          ` | raw Ed25519 verify (1 thread): ${fmt(verifyRate)}/s` +
-          ` | ratio ${pct(validateRate, verifyRate)} (goal >= 80%)`,
-      );
+      say(`canon log (sqlite, ${availableParallelism()} cores)`);
+      figure({
+        name: `durable appends, ${APPENDERS} appenders, 1 KiB`,
+        value: appends.rate,
+        unit: '/s',
+        limit: { name: 'canonicalise + sign + AES-GCM on one core, no storage', value: bound },
+        goal: { ratioAtLeast: 1.5 },
+      });
+      figure({
+        name: `durable append acknowledgement p99, ${APPENDERS} appenders`,
+        value: appends.ackP99,
+        unit: 'ms',
+        goal: { atMost: 10 },
+      });
+      figure({
+        name: 'durable appends carrying a view row (memory_block)',
+        value: withViews,
+        unit: '/s',
+        limit: { name: 'the same appends without views, back to back', value: plain },
+        goal: { ratioAtLeast: 0.9 },
+      });
+      figure({
+        name: 'single append latency p50 (sequential, fsync each)',
+        value: latency.p50,
+        unit: 'ms',
+        note: `p99 ${latency.p99.toFixed(2)} ms`,
+      });
+      figure({
+        name: `validate (${result.count} records)`,
+        value: validateRate,
+        unit: '/s',
+        limit: { name: 'raw Ed25519 verify, one thread', value: verifyRate },
+        goal: { ratioAtLeast: 1.5 },
+      });
     } finally {
       await log.close();
     }

@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { figure, say } from './report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'sigil');
@@ -57,7 +58,9 @@ function runsOption(argv: string[]): number {
 
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
   const runs = runsOption(argv);
-  const json = argv.includes('--json');
+  // Standalone (`tsx bench/cli.ts --json`) prints its own document; under bench/run.ts the
+  // figures are collected with the others.
+  const json = argv.includes('--json') && import.meta.url === `file://${process.argv[1]}`;
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 
   const dataDir = mkdtempSync(join(tmpdir(), 'sigil-bench-cli-'));
@@ -116,15 +119,18 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       console.log(JSON.stringify({ runs, node: process.version, results }, null, 2));
       return;
     }
-    console.log(`CLI start-up (median of ${runs} runs each, a fresh process per run)`);
-    for (const r of results) {
-      const limit =
-        r.name === 'node -e 0'
-          ? '(the baseline)'
-          : `| node -e 0 ${baseline.toFixed(1)} ms | ratio ${r.ratio_to_node.toFixed(2)}x | goal ${r.goal}: ${r.met ? 'met' : 'MISSED'}`;
-      console.log(
-        `  ${r.name.padEnd(24)} ${r.median_ms.toFixed(1).padStart(7)} ms (min ${r.min_ms.toFixed(1)}) ${limit}`,
-      );
+    say(`CLI start-up (median of ${runs} runs each, a fresh process per run)`);
+    for (const r of results.slice(1)) {
+      figure({
+        name: r.name,
+        value: r.median_ms,
+        unit: 'ms',
+        limit: { name: 'node -e 0', value: Math.round(baseline * 10) / 10 },
+        goal: r.name.startsWith('sigil whoami')
+          ? { atMost: WHOAMI_GOAL_MS }
+          : { ratioAtMost: STARTUP_GOAL_RATIO },
+        note: `min ${r.min_ms.toFixed(1)} ms`,
+      });
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

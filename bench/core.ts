@@ -16,6 +16,7 @@ import {
   sign,
   verify,
 } from '../src/core/index.ts';
+import { figure } from './report.ts';
 
 const SLICES = 8;
 const SLICE_MS = 125;
@@ -125,28 +126,17 @@ export async function run(): Promise<void> {
     ['verify (1 KiB message)', verifies.ours, 'crypto.verify', verifies.limit],
     ['encodeCbor (1 KiB record)', cbor.ours, 'cborg.encode, no checks', cbor.limit],
   ];
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-  const header = ['operation', 'ours/s', 'limit', 'limit/s', 'ratio'];
-  const table = [
-    header,
-    ...rows.map(([name, ours, limitName, limit]) => [
+  const goals: Record<string, number> = { canonicalJson: 0.25, sign: 0.9, verify: 0.9 };
+  for (const [name, ours, limitName, limit] of rows) {
+    const goal = goals[name.split(' ')[0]!];
+    figure({
       name,
-      fmt(ours),
-      limitName,
-      fmt(limit),
-      `${((ours / limit) * 100).toFixed(1)}%`,
-    ]),
-  ];
-  const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  console.log(`core bench — record ${recordSize} bytes as JSON, ${SLICES}×${SLICE_MS} ms per side`);
-  for (const row of table) {
-    console.log(
-      row
-        .map((cell, c) =>
-          c === 0 || c === 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!),
-        )
-        .join('  '),
-    );
+      value: ours,
+      unit: '/s',
+      limit: { name: limitName, value: limit },
+      goal: goal === undefined ? undefined : { ratioAtLeast: goal },
+      note: `record ${recordSize} bytes as JSON`,
+    });
   }
   if (sink === -1) console.log(sink);
 }

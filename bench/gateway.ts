@@ -18,6 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { loadConfig } from '../src/config/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
+import { figure } from './report.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_GATEWAY_CALLS ?? 300);
 const CONCURRENT = SEQUENTIAL * 2;
@@ -91,15 +92,25 @@ function spawnAndWait(
   });
 }
 
+/**
+ * The added median latency is measured over a direct call (no hop at all), which is stricter
+ * than the issue's limit (a bare pass-through proxy built with the same SDK).
+ */
 function report(name: string, direct: Figures, gateway: Figures): void {
-  process.stdout.write(
-    `${name}: median ${ms(gateway.median)} via gateway vs ${ms(direct.median)} direct ` +
-      `(added ${ms(gateway.median - direct.median)}); ` +
-      `p99 ${ms(gateway.p99)} vs ${ms(direct.p99)} (added ${ms(gateway.p99 - direct.p99)})\n` +
-      `${name}: ${Math.round(gateway.rate)} calls/s via gateway vs ${Math.round(direct.rate)} ` +
-      `direct (limit), ratio ${Math.round((100 * gateway.rate) / direct.rate)}% ` +
-      `(${CONCURRENCY} in flight)\n`,
-  );
+  figure({
+    name: `gateway, ${name}, added median latency`,
+    value: gateway.median - direct.median,
+    unit: 'ms',
+    goal: { atMost: 1.5 },
+    note: `median ${ms(gateway.median)} via gateway vs ${ms(direct.median)} direct; p99 ${ms(gateway.p99)} vs ${ms(direct.p99)}`,
+  });
+  figure({
+    name: `gateway, ${name}, throughput (${CONCURRENCY} in flight)`,
+    value: gateway.rate,
+    unit: '/s',
+    limit: { name: 'direct calls', value: direct.rate },
+    goal: { ratioAtLeast: 0.5 },
+  });
 }
 
 export async function run(): Promise<void> {
@@ -122,10 +133,15 @@ export async function run(): Promise<void> {
   try {
     const boot = await SigilRuntime.bootstrap({ config: loadConfig({ env, dataDir }), env });
     const root = await boot.runtime.tokens.authenticate(boot.rootToken);
+    // The agent acts for Root through a signed delegation, as every AI caller must.
+    const delegation = await boot.runtime.delegations.create(root, {
+      to: AGENT,
+      actions: ['mcp.tools.call'],
+    });
     const { token } = await boot.runtime.tokens.create(root, {
       subject: AGENT,
       loa: 'operator',
-      signer: { type: 'ai', delegationId: 'be'.repeat(32) },
+      signer: { type: 'ai', delegationId: delegation.delegation_id },
       scopes: ['mcp.tools.call'],
     });
     await boot.runtime.consent.grant(root, {
