@@ -79,6 +79,27 @@ export interface ChainWithdrawal {
   evidence: string[];
 }
 
+// Links whose signature verified, keyed by exactly what it covers: the grantor's key, the
+// signature and the signed fields. The same few links stand behind every request of an agent;
+// bounded (cleared when full), failures never cached.
+const VERIFIED_LINKS_MAX = 4096;
+const verifiedLinks = new Set<string>();
+
+function linkSignatureValid(link: AuthorityLink, key: Uint8Array, signature: Uint8Array): boolean {
+  const id = JSON.stringify([
+    link.grantorPublicKey,
+    link.signature,
+    link.grantor,
+    link.grantee,
+    [...link.permissions].sort(),
+  ]);
+  if (verifiedLinks.has(id)) return true;
+  if (!verifyWithRawKey(key, authorityLinkSigningBytes(link), signature)) return false;
+  if (verifiedLinks.size >= VERIFIED_LINKS_MAX) verifiedLinks.clear();
+  verifiedLinks.add(id);
+  return true;
+}
+
 /** What an authority chain is checked against. */
 export interface AuthorityChainCheck {
   chain: readonly AuthorityLink[];
@@ -154,7 +175,7 @@ export function authorityChainProblem(
         evidence: [`sig_len: ${signature?.length ?? 'malformed'}`],
       };
     }
-    if (!verifyWithRawKey(key, authorityLinkSigningBytes(link), signature)) {
+    if (!linkSignatureValid(link, key, signature)) {
       return {
         description: `link[${i}] Ed25519 signature is cryptographically invalid`,
         evidence: [`grantor: ${link.grantor}`, `grantee: ${link.grantee}`],

@@ -39,7 +39,20 @@ export function provenanceSigningBytes(claim: ProvenanceClaim): Uint8Array {
   });
 }
 
-/** Signs a provenance claim as `signer` with the actor's key. */
+/** What a typed signature is bound to besides its message: the signer type (and delegation). */
+function signerBinding(signer: SignerType): string {
+  return signer.type === 'ai' ? `ai:${signer.delegationId}` : 'human';
+}
+
+// Provenance this process signed, with the signer it was signed as. The objects are frozen,
+// so one found here still carries exactly the fields its signature covers: verifying it again
+// would only re-check our own signing. Weak: it holds nothing a request no longer references.
+const issued = new WeakMap<Provenance, string>();
+
+/**
+ * Signs a provenance claim as `signer` with the actor's key. The result is frozen; verifying
+ * it in this process (as the same signer) skips the Ed25519 check it would pass anyway.
+ */
 export function signProvenance(
   privateKey: KeyObject,
   publicKey: KeyObject,
@@ -47,11 +60,13 @@ export function signProvenance(
   claim: ProvenanceClaim,
 ): Provenance {
   const signature = signTyped(privateKey, signer, provenanceSigningBytes(claim));
-  return {
+  const provenance: Provenance = Object.freeze({
     ...claim,
     publicKey: toBase64Url(publicKeyToRaw(publicKey)),
     signature: toBase64Url(signature),
-  };
+  });
+  issued.set(provenance, signerBinding(signer));
+  return provenance;
 }
 
 /**
@@ -76,30 +91,34 @@ export function mcpActionHash(action: string, args: JsonValue): string {
   return sha256Hex(canonicalBytes({ domain: MCP_ACTION_DOMAIN, action, arguments: args }));
 }
 
-// Successful verifications, keyed by everything they depend on: the MCP rule and the
-// provenance invariant check the same provenance within one decision. Bounded; failures
-// are never cached.
+// Successful verifications, keyed by exactly what they cover: the key, the signer binding, the
+// signature and every signed field (the message is a pure function of those). The MCP rule
+// and the provenance invariant check the same provenance within one decision, and a caller's
+// provenance may recur. Bounded (cleared when full); failures are never cached.
 const VERIFIED_MAX = 4096;
 const verified = new Set<string>();
 
 function verifiedBefore(
   key: KeyObject,
-  rawKey: Uint8Array,
   signer: SignerType,
   provenance: Provenance,
   signature: Uint8Array,
 ): boolean {
-  const message = provenanceSigningBytes(provenance);
-  const id = sha256Hex(
-    canonicalBytes({
-      key: toBase64Url(rawKey),
-      signer: signer.type === 'ai' ? signer.delegationId : 'human',
-      message: toBase64Url(message),
-      signature: toBase64Url(signature),
-    }),
-  );
+  const binding = signerBinding(signer);
+  if (issued.get(provenance) === binding) return true;
+  const id = JSON.stringify([
+    provenance.publicKey,
+    binding,
+    provenance.signature,
+    provenance.actor,
+    provenance.actionHash,
+    provenance.timestamp,
+    provenance.voiceKind ?? null,
+    provenance.independence ?? null,
+    provenance.reviewOrder ?? null,
+  ]);
   if (verified.has(id)) return true;
-  if (!verifyTyped(key, signer, message, signature)) return false;
+  if (!verifyTyped(key, signer, provenanceSigningBytes(provenance), signature)) return false;
   if (verified.size >= VERIFIED_MAX) verified.clear();
   verified.add(id);
   return true;
@@ -168,7 +187,7 @@ export function verifyProvenance(
     );
   }
   const key = importKey(rawKey);
-  if (key === null || !verifiedBefore(key, rawKey, signer, provenance, signature)) {
+  if (key === null || !verifiedBefore(key, signer, provenance, signature)) {
     return fail(
       'Provenance Ed25519 signature is cryptographically invalid',
       `actor: ${actor}`,

@@ -137,4 +137,18 @@ describe('authority-chain-valid', () => {
         ?.invariant,
     ).toBe('authority-chain-valid');
   });
+
+  it('a link verified once is checked again when any signed field changes', () => {
+    const { links, parties } = chainOf(1, ['read']);
+    expect(checkOf(links, parties)).toBeNull();
+    expect(checkOf(links, parties)).toBeNull();
+    const widened = { ...links[0]!, permissions: ['read', 'write'] };
+    expect(checkOf([widened], parties, { requested: ['write'] })?.description).toMatch(
+      /signature is cryptographically invalid/,
+    );
+    const redirected = { ...links[0]!, grantee: 'did:sigil:other' };
+    expect(checkOf([redirected], parties, { actor: 'did:sigil:other' })?.description).toMatch(
+      /signature is cryptographically invalid/,
+    );
+  });
 });

@@ -71,4 +71,44 @@ describe('provenance', () => {
     const prov = { ...provenanceBy(p, HUMAN), actionHash: 'XYZ' };
     expect(verifyProvenance(prov, ACTOR, HUMAN, registry(p)).ok).toBe(false);
   });
+
+  describe('verifications remembered (decide() does not re-verify what it already checked)', () => {
+    const OTHER_AI = { type: 'ai' as const, delegationId: sha256Hex('delegation-2') };
+
+    it('provenance signed in this process is frozen: its signed fields cannot be edited', () => {
+      const prov = provenanceBy(party(ACTOR), AI);
+      expect(Object.isFrozen(prov)).toBe(true);
+      expect(() => {
+        (prov as { actionHash: string }).actionHash = 'ab'.repeat(32);
+      }).toThrow(TypeError);
+    });
+
+    it('provenance signed here still verifies only as its signer, with a trusted key', () => {
+      const p = party(ACTOR);
+      const prov = provenanceBy(p, AI);
+      expect(verifyProvenance(prov, ACTOR, AI, registry(p)).ok).toBe(true);
+      expect(verifyProvenance(prov, ACTOR, OTHER_AI, registry(p)).ok).toBe(false);
+      expect(verifyProvenance(prov, ACTOR, HUMAN, registry(p)).ok).toBe(false);
+      expect(verifyProvenance(prov, ACTOR, AI, registry(party(ACTOR))).ok).toBe(false);
+      expect(verifyProvenance(prov, 'did:sigil:someone-else', AI, registry(p)).ok).toBe(false);
+    });
+
+    it('a copy of a verified provenance with any signed field changed is verified again, and fails', () => {
+      const p = party(ACTOR);
+      const prov = provenanceBy(p, AI, { voiceKind: 'synthetic', reviewOrder: 'first-order' });
+      expect(verifyProvenance(prov, ACTOR, AI, registry(p)).ok).toBe(true);
+      const copy = { ...prov };
+      expect(verifyProvenance(copy, ACTOR, AI, registry(p)).ok).toBe(true);
+      for (const edit of [
+        { timestamp: '2025-06-01T00:00:01Z' },
+        { actionHash: sha256Hex('another action') },
+        { reviewOrder: 'derivative' as const },
+        { independence: 'coordinated' as const },
+      ]) {
+        expect(verifyProvenance({ ...prov, ...edit }, ACTOR, AI, registry(p)).ok).toBe(false);
+      }
+      // The remembered success was for the AI signer: the same bytes as another signer fail.
+      expect(verifyProvenance(copy, ACTOR, OTHER_AI, registry(p)).ok).toBe(false);
+    });
+  });
 });
