@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalJson } from '../core/canonical.ts';
 import { utf8Encode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { isLoa, type Loa } from './loa.ts';
@@ -405,8 +405,16 @@ export function targetRisk(
 export function normalisedEntropy(bytes: Uint8Array): number {
   const n = bytes.length;
   if (n === 0) return 0;
-  const counts = new Uint32Array(256);
+  counts.fill(0);
   for (let i = 0; i < n; i++) counts[bytes[i]!]!++;
+  return entropyOfCounts(n);
+}
+
+// One byte histogram reused by every call (decide() is synchronous): no allocation per request.
+const counts = new Uint32Array(256);
+
+/** Entropy of the histogram in `counts` over `n` bytes, summed in byte order (deterministic). */
+function entropyOfCounts(n: number): number {
   let bits = 0;
   for (let i = 0; i < 256; i++) {
     const c = counts[i]!;
@@ -419,14 +427,29 @@ export function normalisedEntropy(bytes: Uint8Array): number {
 }
 
 /**
- * The payload's bytes as the entropy feature sees them: raw bytes as given, a string as UTF-8,
- * anything else as its RFC 8785 canonical JSON. undefined/null → no payload.
+ * normalisedEntropy of a string's UTF-8 bytes, counted from its code units when it is ASCII
+ * (JSON payloads nearly always are) instead of encoding it first; the same value either way.
  */
-function payloadBytes(payload: unknown): Uint8Array {
-  if (payload === undefined || payload === null) return new Uint8Array(0);
-  if (payload instanceof Uint8Array) return payload;
-  if (typeof payload === 'string') return utf8Encode(payload);
-  return canonicalBytes(payload);
+function textEntropy(text: string): number {
+  const n = text.length;
+  if (n === 0) return 0;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return normalisedEntropy(utf8Encode(text));
+    counts[c]!++;
+  }
+  return entropyOfCounts(n);
+}
+
+/**
+ * Entropy of the payload's bytes as the entropy feature sees them: raw bytes as given, a
+ * string as UTF-8, anything else as its RFC 8785 canonical JSON. undefined/null → no payload.
+ */
+function payloadEntropy(payload: unknown): number {
+  if (payload === undefined || payload === null) return 0;
+  if (payload instanceof Uint8Array) return normalisedEntropy(payload);
+  return textEntropy(typeof payload === 'string' ? payload : canonicalJson(payload));
 }
 
 export interface FeatureInput {
@@ -481,7 +504,7 @@ export function extractFeatures(
 
   let entropy = 1;
   try {
-    entropy = normalisedEntropy(payloadBytes(input.payload));
+    entropy = payloadEntropy(input.payload);
   } catch {
     missing.push('input_entropy');
   }

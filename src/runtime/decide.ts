@@ -156,7 +156,41 @@ export function heldActions(
   scopes: readonly string[] | undefined,
   flags: PolicyFlags,
 ): string[] {
-  return ACTIONS.filter((a) => authorize(loa, a, flags).allowed && scopeAllows(scopes, a));
+  return [...held(loa, scopes, flags)];
+}
+
+// Both lists below are pure functions of a few strings that repeat across an agent's requests
+// (its LOA, token scopes, delegated permissions, the flags): computed once per distinct input.
+// Bounded (cleared when full), so hostile input cannot grow them.
+const LIST_CACHE_MAX = 1024;
+const heldByInput = new Map<string, readonly string[]>();
+const scopeByInput = new Map<string, string | null>();
+
+function remember<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined || cache.has(key)) return hit as T;
+  const value = make();
+  if (cache.size >= LIST_CACHE_MAX) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
+function held(
+  loa: Loa,
+  scopes: readonly string[] | undefined,
+  flags: PolicyFlags,
+): readonly string[] {
+  const key = JSON.stringify([
+    loa,
+    flags.allow_operator_canon_write,
+    flags.allow_admin_export,
+    scopes ?? null,
+  ]);
+  return remember(heldByInput, key, () =>
+    Object.freeze(
+      ACTIONS.filter((a) => authorize(loa, a, flags).allowed && scopeAllows(scopes, a)),
+    ),
+  );
 }
 
 /**
@@ -170,10 +204,12 @@ function declaredScope(
   delegated: readonly string[] | undefined,
 ): string | null {
   if ((scopes === undefined || scopes.length === 0) && delegated === undefined) return null;
-  const actions = ACTIONS.filter(
-    (a) => scopeAllows(scopes, a) && (delegated === undefined || delegated.includes(a)),
-  );
-  return actions.length > 0 ? actions.join(',') : null;
+  return remember(scopeByInput, JSON.stringify([scopes ?? null, delegated ?? null]), () => {
+    const actions = ACTIONS.filter(
+      (a) => scopeAllows(scopes, a) && (delegated === undefined || delegated.includes(a)),
+    );
+    return actions.length > 0 ? actions.join(',') : null;
+  });
 }
 
 /** Why a trusted policy row refuses a caller at `loa` with `scopes`, or null when it permits. */
@@ -423,7 +459,7 @@ function decideSteps(
   });
   const verdict = state.kernel.adjudicate(gkRequest, {
     roles: state.roles ?? [],
-    actorPermissions: delegated ? heldActions(loa, caller.scopes, state.flags) : [request.action],
+    actorPermissions: delegated ? held(loa, caller.scopes, state.flags) : [request.action],
     trustedKeys: state.trustedKeys,
     authorityChain: state.authority?.chain ?? null,
     authorityWithdrawn: state.authority?.withdrawn ?? null,

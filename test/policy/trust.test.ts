@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/core/canonical.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { LOAS, loaRank } from '../../src/policy/loa.ts';
 import {
@@ -311,6 +312,20 @@ describe('features', () => {
     expect(f({ b: 1, a: [1, 2] })).toBe(f({ a: [1, 2], b: 1 }));
     expect(f('aaaa')).toBe(0);
     expect(f(Uint8Array.from([0, 255]))).toBeCloseTo(1 / 8, 12);
+  });
+
+  it('measures exactly the UTF-8 bytes of the canonical payload, ASCII or not (replay re-scores it)', () => {
+    const f = (payload: unknown) =>
+      extractFeatures({ action: 'read', loa: 'guest', ratePressure: 0, payload }).values
+        .input_entropy;
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => {
+        expect(f(text)).toBe(normalisedEntropy(utf8(text)));
+        expect(f({ text })).toBe(normalisedEntropy(utf8(canonicalJson({ text }))));
+      }),
+    );
+    expect(f('ünïcödé ✓')).toBe(normalisedEntropy(utf8('ünïcödé ✓')));
   });
 
   it('reports missing features and falls back (0.5 for unknowns, 1 for unmeasurable)', () => {
