@@ -20,3 +20,21 @@ export {
   type Witness,
 } from './canon/record.ts';
 export { leafHash } from './canon/merkle.ts';
+export {
+  httpTileFetch,
+  monitorLog,
+  verifyTiles,
+  type MonitorState,
+  type TileFetch,
+  type TlogCheck,
+  type TlogFailureCode,
+  type WalkResult,
+} from './canon/tlog-client.ts';
+export {
+  decodeEntryBundle,
+  encodeTileIndex,
+  parseTilePath,
+  tilePath,
+  type TileRef,
+} from './canon/tiles.ts';
+export { leafEntry, logEntry, type LogEntry } from './canon/record.ts';

@@ -8,8 +8,15 @@ import { constantTimeEqual, toBase64Url, utf8Encode } from '../core/encoding.ts'
 import { SigilError } from '../core/errors.ts';
 import { encryptBody, MAX_RECORDS_PER_DATA_KEY } from './envelope.ts';
 import { leafHash } from './merkle.ts';
-import { hashBody, recordJsonParts, recordSigningMessage, sealedJson } from './record-json.ts';
 import {
+  entryJson,
+  hashBody,
+  recordJsonParts,
+  recordSigningMessage,
+  sealedJson,
+} from './record-json.ts';
+import {
+  leafEntry,
   readRecordDraft,
   recordBytes,
   verifyRecord,
@@ -90,6 +97,9 @@ function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null
   const hash = hashBody(parts);
   const sig = toBase64Url(sign(keys.signer.privateKey, recordSigningMessage(hash)));
   const bytes = utf8Encode(sealedJson(parts, hash, sig, '[]'));
+  const entry = utf8Encode(
+    entryJson({ hash, id: d.id, kind: d.kind, prev, pub_key: keys.pubKey, sig, ts: d.ts }, '[]'),
+  );
   const record: SealedRecord = {
     kind: d.kind,
     schema_version: 1,
@@ -106,12 +116,13 @@ function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null
     witnesses: [],
     seq,
   };
-  return { record, bytes };
+  return { record, bytes, entry };
 }
 
 /**
  * Seals drafts onto the head: seq from head.size, each prev the hash before it. Each row holds
- * the clear columns and encryptBody(dataKey, seq, id, canonical record bytes).
+ * the clear columns, the leaf hash of the record's log entry and
+ * encryptBody(dataKey, seq, id, canonical record bytes).
  */
 export function sealBatch(
   keys: SealKeys,
@@ -126,14 +137,14 @@ export function sealBatch(
   let prev = head.hash;
   let seq = head.size;
   for (const d of drafts) {
-    const { record, bytes } = sealOne(keys, d, seq, prev);
+    const { record, bytes, entry } = sealOne(keys, d, seq, prev);
     records.push(record);
     rows.push({
       seq,
       id: d.id,
       kind: d.kind,
       ts: d.ts,
-      leaf_hash: leafHash(bytes),
+      leaf_hash: leafHash(entry),
       hash: record.hash,
       prev,
       body: encryptBody(keys.dataKey, seq, d.id, bytes),
@@ -145,7 +156,8 @@ export function sealBatch(
 }
 
 /**
- * Seals a probe record the fast way and checks record.ts agrees (hash, signature, leaf bytes);
+ * Seals a probe record the fast way and checks record.ts agrees (hash, signature, record and
+ * entry bytes);
  * 'internal_error' if not, so a drift between the two can never reach the log.
  */
 export function assertSealerMatchesRecordModule(keys: SealKeys): void {
@@ -158,9 +170,13 @@ export function assertSealerMatchesRecordModule(keys: SealKeys): void {
       links: [{ rel: 'r', id: 'x' }],
     },
   ]);
-  const { record: sealed, bytes } = sealOne(keys, probe!, 0, 'ab'.repeat(32));
+  const { record: sealed, bytes, entry } = sealOne(keys, probe!, 0, 'ab'.repeat(32));
   const { seq: _seq, ...record } = sealed;
-  if (!verifyRecord(record).ok || !constantTimeEqual(recordBytes(record), bytes)) {
+  if (
+    !verifyRecord(record).ok ||
+    !constantTimeEqual(recordBytes(record), bytes) ||
+    !constantTimeEqual(leafEntry(record), entry)
+  ) {
     throw new SigilError('internal_error', 'the log sealer disagrees with record.ts');
   }
 }

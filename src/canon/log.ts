@@ -18,7 +18,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../core/ed25519.ts';
-import { toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
+import { constantTimeEqual, toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { randomBytes } from '../core/random.ts';
 import {
@@ -34,10 +34,12 @@ import { checkpointOrigin, signCheckpoint, verifierKey } from './checkpoint.ts';
 import { decryptBody, generateDataKey, unwrapDataKey, wrapDataKey } from './envelope.ts';
 import { KeyStore } from './keystore.ts';
 import { assertPrivateDir, resolveMasterKey, type MasterKey } from './masterkey.ts';
-import { MerkleTree } from './merkle.ts';
+import { leafHash, MerkleTree } from './merkle.ts';
 import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
 import type { ConsistencyProof, InclusionProof } from './proof.ts';
+import { LOG_FORMAT, leafEntry } from './record.ts';
 import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
+import { encodeEntryBundle, TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
 import type { BackendName, CanonStore, LogHead, StoredRow, ViewRow } from './store/types.ts';
 import { validateStore, type ValidateOptions, type ValidationResult } from './validate.ts';
@@ -233,6 +235,7 @@ export class CanonLog {
         publicKey,
         wrappedKey: wrapDataKey(generateDataKey(), master.kek),
         createdAt: new Date().toISOString(),
+        logFormat: LOG_FORMAT,
       });
       const origin = checkpointOrigin(logId);
       const result: InitResult = {
@@ -270,6 +273,13 @@ export class CanonLog {
         create: false,
       });
       const dataKey = unwrapDataKey(meta.wrappedKey, master.kek);
+      if (meta.logFormat !== LOG_FORMAT) {
+        throw new SigilError(
+          'store_format_old',
+          `the canon store is at log format ${meta.logFormat}; this Sigil writes format ` +
+            `${LOG_FORMAT}: stop every instance and run \`sigil migrate\``,
+        );
+      }
       assertPrivateDir(opts.dataDir);
       assertPrivateDir(join(opts.dataDir, KEYS_DIR));
       const signer = new KeyStore(join(opts.dataDir, KEYS_DIR), master.kek).load(LOG_KEY_ID);
@@ -287,6 +297,59 @@ export class CanonLog {
     } catch (err) {
       await store.close();
       throw err;
+    }
+  }
+
+  /**
+   * Moves a store to the current log format: every leaf hash is recomputed from its record's log
+   * entry (each body decrypted and checked against its row), and the checkpoints signed over the
+   * old leaves are retired into the meta, kept but no longer served. Every instance must be
+   * stopped. Returns undefined when the store is already current.
+   */
+  static async migrate(
+    opts: CanonLogOptions,
+  ): Promise<{ from: number; to: number; records: number; checkpoints: number } | undefined> {
+    const store = await openStore(opts, { create: false });
+    try {
+      const meta = await store.readMeta();
+      if (meta === undefined) {
+        throw new SigilError(
+          'store_missing',
+          'the canon store is not initialised; run `sigil init`',
+        );
+      }
+      if (meta.logFormat === LOG_FORMAT) return undefined;
+      if (meta.logFormat > LOG_FORMAT) {
+        throw new SigilError(
+          'store_format_old',
+          `the canon store is at log format ${meta.logFormat}, newer than this Sigil's ${LOG_FORMAT}`,
+        );
+      }
+      const master = resolveMasterKey({
+        dataDir: opts.dataDir,
+        env: opts.env ?? process.env,
+        create: false,
+      });
+      const dataKey = unwrapDataKey(meta.wrappedKey, master.kek);
+      const from = meta.logFormat;
+      const done = await store.migrateFormat({
+        from,
+        to: LOG_FORMAT,
+        leafOf: (row) => {
+          const plain = decryptBody(dataKey, row.seq, row.id, row.body);
+          const record = JSON.parse(utf8Decode(plain)) as CanonicalRecord;
+          if (record.id !== row.id || record.hash !== row.hash) {
+            throw new SigilError(
+              'decrypt_failed',
+              `record at seq ${row.seq} does not match its row`,
+            );
+          }
+          return leafHash(leafEntry(record));
+        },
+      });
+      return { from, to: LOG_FORMAT, ...done };
+    } finally {
+      await store.close();
     }
   }
 
@@ -420,6 +483,38 @@ export class CanonLog {
   async proveConsistency(size1: number, size2: number): Promise<ConsistencyProof> {
     await this.#refreshTree();
     return buildConsistencyProof(this.#tree, checkSize(size1, 'size1'), checkSize(size2, 'size2'));
+  }
+
+  /**
+   * A tlog tile: `width` hashes of level `level` from index `index` (see tiles.ts); undefined
+   * while the tree does not hold them all.
+   */
+  async tile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
+    await this.#refreshTree();
+    return this.#tree.nodes(TILE_HEIGHT * level, index * TILE_WIDTH, width);
+  }
+
+  /**
+   * A tlog entry bundle: the log entries (public envelopes, no payloads) of `width` records from
+   * seq `index` * 256; undefined while the log does not hold them all. Each entry is checked
+   * against its stored leaf hash, so a bundle never disagrees with the tiles.
+   */
+  async entryBundle(index: number, width: number): Promise<Uint8Array | undefined> {
+    const first = index * TILE_WIDTH;
+    await this.#refreshTree();
+    if (first + width > this.#tree.size) return undefined;
+    const rows = await this.#store.readRange(first, width);
+    const entries = rows.map((row, i) => {
+      const entry = leafEntry(this.#open(row));
+      if (row.seq !== first + i || !constantTimeEqual(leafHash(entry), this.#tree.leaf(row.seq))) {
+        throw new SigilError('internal_error', `record at seq ${row.seq} does not match its leaf`);
+      }
+      return entry;
+    });
+    if (entries.length !== width) {
+      throw new SigilError('internal_error', `records ${first}..${first + width - 1} are missing`);
+    }
+    return encodeEntryBundle(entries);
   }
 
   /** Checks the whole log: every record, link, leaf and checkpoint (see validate.ts). */

@@ -119,6 +119,16 @@ export class MerkleTree {
     return this.#levels[0]!.at(index).slice();
   }
 
+  /**
+   * `count` consecutive hashes of complete subtrees of 2^level leaves, from the `first`-th
+   * (concatenated, 32 bytes each): the body of a tlog tile. undefined when not all exist yet.
+   */
+  nodes(level: number, first: number, count: number): Uint8Array | undefined {
+    const row = this.#levels[level];
+    if (row === undefined || first + count > row.count) return undefined;
+    return row.bytes.slice(first * HASH_SIZE, (first + count) * HASH_SIZE);
+  }
+
   /** MTH of the first `size` leaves (default: all). */
   root(size: number = this.size): Uint8Array {
     this.#checkSize(size, 'size');

@@ -60,6 +60,30 @@ export function sealedJson(
   return `{"hash":${canonicalJson(hash)},${p.head},"sig":${canonicalJson(sig)},${p.tail},"witnesses":${witnessesJson}}`;
 }
 
+/**
+ * Canonical text of a record's log entry (format 2): its public envelope, what the Merkle leaf
+ * commits to and what entry bundles serve. Keys sort as hash, id, kind, prev, pub_key, sig, ts,
+ * witnesses; the payload stays committed through `hash`.
+ */
+export function entryJson(
+  e: {
+    hash: string;
+    id: string;
+    kind: RecordKind;
+    prev: string | null;
+    pub_key: string;
+    sig: string;
+    ts: string;
+  },
+  witnessesJson: string,
+): string {
+  return (
+    `{"hash":${canonicalJson(e.hash)},"id":${canonicalJson(e.id)},"kind":${canonicalJson(e.kind)},` +
+    `"prev":${canonicalJson(e.prev)},"pub_key":${canonicalJson(e.pub_key)},"sig":${canonicalJson(e.sig)},` +
+    `"ts":${canonicalJson(e.ts)},"witnesses":${witnessesJson}}`
+  );
+}
+
 /** hex SHA-256 of the body text: the record hash. */
 export function hashBody(p: RecordJsonParts): string {
   return sha256Hex(bodyJson(p));

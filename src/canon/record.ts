@@ -407,7 +407,44 @@ export function verifyRecord(
   return { ok: true };
 }
 
-/** Canonical bytes of the whole sealed record — the Merkle leaf input. Extra fields are ignored. */
+/**
+ * The log format: 1 put the whole sealed record under each Merkle leaf; 2 puts the record's
+ * public envelope there ({@link leafEntry}), so entry bundles can be served without payloads.
+ */
+export const LOG_FORMAT = 2;
+
+/** A record's log entry: the public envelope the leaf commits to (no payload, tenant or links). */
+export interface LogEntry {
+  hash: string;
+  id: string;
+  kind: RecordKind;
+  prev: string | null;
+  pub_key: string;
+  sig: string;
+  ts: string;
+  witnesses: Witness[];
+}
+
+/** The log entry of a sealed record. Extra fields are ignored. */
+export function logEntry(record: CanonicalRecord): LogEntry {
+  return {
+    hash: record.hash,
+    id: record.id,
+    kind: record.kind,
+    prev: record.prev,
+    pub_key: record.pub_key,
+    sig: record.sig,
+    ts: record.ts,
+    witnesses: record.witnesses,
+  };
+}
+
+/** Canonical bytes of a record's log entry — the Merkle leaf input (format 2). */
+export function leafEntry(record: CanonicalRecord): Uint8Array {
+  return canonicalBytes(logEntry(record));
+}
+
+/** Canonical bytes of the whole sealed record — what is encrypted at rest. Extra fields are ignored. */
 export function recordBytes(record: CanonicalRecord): Uint8Array {
   return canonicalBytes({
     ...recordBody(record),

@@ -1,15 +1,16 @@
 /**
  * The check of one stored row, independent of every other row: the body decrypts under
- * (seq, id); the plaintext is the canonical sealed record whose leaf hash is the stored one; the
+ * (seq, id); the plaintext is the canonical sealed record whose log entry's leaf hash is the stored one; the
  * clear columns equal the record's fields; the hash covers the body; the log key signed the
  * hash. The signature check, the costly part, can be left to a VerifyPool.
  */
 import type { KeyObject } from 'node:crypto';
 import { verify } from '../core/ed25519.ts';
-import { constantTimeEqual, fromBase64Url, utf8Decode } from '../core/encoding.ts';
+import { constantTimeEqual, fromBase64Url, utf8Decode, utf8Encode } from '../core/encoding.ts';
 import { decryptBody } from './envelope.ts';
 import { leafHash } from './merkle.ts';
 import {
+  entryJson,
   hashBody,
   partsOf,
   recordSigningMessage,
@@ -107,9 +108,6 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
   } catch {
     return fail('decrypt_failed', 'body does not decrypt for this seq and id');
   }
-  if (!constantTimeEqual(leafHash(plain), row.leaf_hash)) {
-    return fail('hash_mismatch', 'stored leaf hash does not match the record');
-  }
   let text: string;
   let r: CanonicalRecord;
   try {
@@ -134,6 +132,10 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
     }
   } catch {
     return fail('hash_mismatch', 'record is not canonicalisable');
+  }
+  const entry = entryJson(r, witnessesJson(r.witnesses));
+  if (!constantTimeEqual(leafHash(utf8Encode(entry)), row.leaf_hash)) {
+    return fail('hash_mismatch', 'stored leaf hash does not match the record');
   }
   if (hashBody(parts) !== r.hash)
     return fail('hash_mismatch', 'hash does not match the record body');

@@ -194,7 +194,7 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
   ]),
   ...contracts(500, 1, ['state_invalid'], { disclosed: true }),
   ...contracts(500, 2, ['config_invalid']),
-  ...contracts(500, 3, ['store_exists', 'master_key_invalid']),
+  ...contracts(500, 3, ['store_exists', 'master_key_invalid', 'store_format_old']),
   ...contracts(502, 1, ['upstream_unavailable', 'upstream_error', 'upstream_failed']),
   ...contracts(504, 1, ['upstream_timeout']),
   ...contracts(503, 1, ['log_closed', 'not_ready', 'timeout', 'gateway_closed']),

@@ -9,7 +9,7 @@
  * level of access implies it.
  */
 import { leafHash } from '../canon/merkle.ts';
-import { recordBytes, type RecordKind } from '../canon/record.ts';
+import { leafEntry, type RecordKind } from '../canon/record.ts';
 import type { SealedRecord } from '../canon/log.ts';
 import type { JsonValue } from '../core/canonical.ts';
 import { toHex } from '../core/encoding.ts';
@@ -137,8 +137,7 @@ export async function mayReadBody(
 
 /** The record's leaf hash (hex): what an inclusion proof starts from. */
 export function recordLeafHash(record: SealedRecord): string {
-  const { seq: _seq, ...canonical } = record;
-  return toHex(leafHash(recordBytes(canonical)));
+  return toHex(leafHash(leafEntry(record)));
 }
 
 /** The public envelope of a record. */

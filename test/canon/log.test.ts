@@ -12,7 +12,12 @@ import { decryptBody, MAX_RECORDS_PER_DATA_KEY } from '../../src/canon/envelope.
 import { KeyStore } from '../../src/canon/keystore.ts';
 import { CanonLog, KEYS_DIR, type CanonLogOptions } from '../../src/canon/log.ts';
 import { leafHash } from '../../src/canon/merkle.ts';
-import { recordBytes, verifyRecord, type CanonicalRecord } from '../../src/canon/record.ts';
+import {
+  leafEntry,
+  recordBytes,
+  verifyRecord,
+  type CanonicalRecord,
+} from '../../src/canon/record.ts';
 import { rotateMasterKey } from '../../src/canon/rotate.ts';
 import { SqliteStore } from '../../src/canon/store/sqlite.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
@@ -86,7 +91,7 @@ describe('sealing', () => {
           expect(record.prev).toBe(prev);
           const plain = decryptBody(keys.dataKey, size, record.id, row.body);
           expect(toHex(plain)).toBe(toHex(recordBytes(record)));
-          expect(toHex(row.leaf_hash)).toBe(toHex(leafHash(plain)));
+          expect(toHex(row.leaf_hash)).toBe(toHex(leafHash(leafEntry(record))));
           expect([row.seq, row.id, row.hash, row.prev, row.kind, row.ts]).toEqual([
             size,
             record.id,

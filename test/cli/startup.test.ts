@@ -95,7 +95,12 @@ describe('the command index', () => {
     walk(program, '');
     const lacking = (flag: string) =>
       leaves.filter(([, cmd]) => !cmd.options.some((o) => o.long === flag)).map(([p]) => p);
-    expect(lacking('--data-dir')).toEqual(['trust fit', 'log verify-proof']);
+    expect(lacking('--data-dir')).toEqual([
+      'trust fit',
+      'log verify-proof',
+      'log verify-tiles',
+      'log monitor',
+    ]);
     expect(lacking('--json')).toEqual(['gateway']);
   });
 

@@ -847,7 +847,7 @@ describe('every endpoint × every LOA', () => {
       path: (l) => `/api/tokens/${fixtures.revoke[l]}`,
     },
   ];
-  const PUBLIC: Array<[string, string]> = [
+  const PUBLIC: Array<[string, string, string?]> = [
     ['GET', '/healthz'],
     ['GET', '/readyz'],
     ['GET', '/openapi.json'],
@@ -855,6 +855,9 @@ describe('every endpoint × every LOA', () => {
     ['GET', '/api/log/proof/inclusion?seq=0'],
     ['GET', '/api/log/proof/consistency?from=1&to=2'],
     ['GET', '/api/modules'],
+    ['GET', '/log/checkpoint'],
+    ['GET', '/log/tile/0/000.p/1', '/log/tile/*'],
+    ['GET', '/log/tile/entries/000.p/1', '/log/tile/*'],
   ];
 
   it.each(LOAS.map((l) => [l]))(
@@ -875,8 +878,11 @@ describe('every endpoint × every LOA', () => {
           expect(`${key}: ${a.status}`, a.text).toBe(`${key}: ${c.allowed}`);
         }
       }
-      for (const [method, path] of PUBLIC) {
-        const a = await req(method, path, { token: tokens[loa] });
+      for (const [method, path, template] of PUBLIC) {
+        const a = await req(method, path, {
+          token: tokens[loa],
+          ...(template !== undefined && { template }),
+        });
         expect(a.status, `${loa} ${method} ${path}`).toBe(200);
       }
       const approvals = await req('GET', '/api/approvals', { token: tokens[loa] });

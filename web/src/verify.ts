@@ -104,17 +104,38 @@ export async function verifyCheckpoint(
   };
 }
 
-/** The RFC 6962 leaf hash of a record: SHA-256(0x00 ‖ its canonical JSON, without seq). */
+/**
+ * The RFC 6962 leaf hash of a record: SHA-256(0x00 ‖ the canonical JSON of its log entry, the
+ * public envelope of log format 2). The browser recomputes it rather than trust the served one.
+ */
 export async function recordLeafHash(record: SealedRecord): Promise<Uint8Array> {
-  // seq and the served leaf_hash are not part of what the leaf commits to: the browser recomputes it.
+  const entry = {
+    hash: record.hash,
+    id: record.id,
+    kind: record.kind,
+    prev: record.prev,
+    pub_key: record.pub_key,
+    sig: record.sig,
+    ts: record.ts,
+    witnesses: record.witnesses,
+  };
+  const text = canonicalize(entry);
+  if (text === undefined) throw new Error('the record cannot be canonicalised');
+  return sha256(concat(Uint8Array.of(0), enc.encode(text)));
+}
+
+/** The leaf commits to the body through `hash`: SHA-256 of the canonical body must be it. */
+async function bodyMatchesHash(record: SealedRecord): Promise<boolean> {
   const {
     seq: _seq,
+    hash,
+    sig: _sig,
+    witnesses: _witnesses,
     leaf_hash: _served,
     ...body
   } = record as SealedRecord & { leaf_hash?: string };
   const text = canonicalize(body);
-  if (text === undefined) throw new Error('the record cannot be canonicalised');
-  return sha256(concat(Uint8Array.of(0), enc.encode(text)));
+  return text !== undefined && toHex(await sha256(enc.encode(text))) === hash;
 }
 
 /** RFC 9162 §2.1.3.2. */
@@ -152,6 +173,9 @@ export async function verifyInclusion(
   cp: VerifiedCheckpoint,
 ): Promise<Check> {
   const leaf = await recordLeafHash(record);
+  if ('payload' in record && !(await bodyMatchesHash(record))) {
+    return { ok: false, detail: 'the record’s body does not hash to its hash' };
+  }
   if (proof.leaf_index !== record.seq) {
     return { ok: false, detail: `the proof is for seq ${proof.leaf_index}, not ${record.seq}` };
   }

@@ -10,6 +10,7 @@ export function metaToEntries(meta: StoreMeta): Array<[string, string]> {
     ['public_key', meta.publicKey],
     ['wrapped_key', JSON.stringify(meta.wrappedKey)],
     ['created_at', meta.createdAt],
+    ['log_format', String(meta.logFormat)],
   ];
 }
 
@@ -30,7 +31,25 @@ export function metaFromEntries(entries: Array<[string, string]>): StoreMeta | u
   } catch {
     throw new SigilError('store_error', 'the wrapped data key in the store meta is not JSON');
   }
-  return { logId, publicKey, wrappedKey, createdAt };
+  const format = m.get('log_format') ?? '1';
+  if (!/^[1-9][0-9]{0,3}$/.test(format)) {
+    throw new SigilError('store_error', 'the log format in the store meta is not a number');
+  }
+  return { logId, publicKey, wrappedKey, createdAt, logFormat: Number(format) };
+}
+
+/** The meta key holding the checkpoints a format migration retired (JSON array). */
+export function retiredCheckpointsKey(format: number): string {
+  return `format${format}_checkpoints`;
+}
+
+/** 'conflict' unless the store is at the format a migration starts from. */
+export function checkMigrationStart(meta: StoreMeta | undefined, from: number): void {
+  if (meta === undefined)
+    throw new SigilError('store_missing', 'the canon store is not initialised');
+  if (meta.logFormat !== from) {
+    throw new SigilError('conflict', `the store is at log format ${meta.logFormat}, not ${from}`);
+  }
 }
 
 /** Wraps a driver error as 'store_error' (SigilErrors pass through unchanged). */

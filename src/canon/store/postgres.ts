@@ -8,10 +8,17 @@ import pg from 'pg';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
-import { metaFromEntries, metaToEntries, storeError } from './meta.ts';
+import {
+  checkMigrationStart,
+  metaFromEntries,
+  metaToEntries,
+  retiredCheckpointsKey,
+  storeError,
+} from './meta.ts';
 import type {
   BatchSealer,
   CanonStore,
+  FormatMigration,
   ListQuery,
   LogHead,
   StoreMeta,
@@ -357,6 +364,52 @@ export class PostgresStore implements CanonStore {
       [fromSeq, limit],
     );
     return rows.map((r) => ({ seq: Number(r.seq), leafHash: bytes(r.leaf_hash) }));
+  }
+
+  async migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }> {
+    try {
+      return await this.#transaction(async (client) => {
+        await client.query('SELECT size FROM sigil_head WHERE one = 1 FOR UPDATE');
+        const meta = await client.query<{ k: string; v: string }>('SELECT k, v FROM sigil_meta');
+        checkMigrationStart(metaFromEntries(meta.rows.map((r) => [r.k, r.v])), m.from);
+        let records = 0;
+        for (let from = 0; ;) {
+          const chunk = (
+            await client.query<RawRow>(
+              `SELECT ${ROW_COLUMNS} FROM sigil_records WHERE seq >= $1 ORDER BY seq LIMIT $2`,
+              [from, INSERT_CHUNK],
+            )
+          ).rows.map(toRow);
+          if (chunk.length > 0) {
+            await client.query(
+              `UPDATE sigil_records r SET leaf_hash = u.leaf
+               FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, leaf) WHERE r.seq = u.seq`,
+              [chunk.map((r) => r.seq), chunk.map((r) => buffer(m.leafOf(r)))],
+            );
+          }
+          records += chunk.length;
+          if (chunk.length < INSERT_CHUNK) break;
+          from = chunk[chunk.length - 1]!.seq + 1;
+        }
+        const retired = (
+          await client.query<RawCheckpoint>(
+            'SELECT size, root, note, ts FROM sigil_checkpoints ORDER BY size',
+          )
+        ).rows.map(toCheckpoint);
+        await client.query('INSERT INTO sigil_meta (k, v) VALUES ($1, $2)', [
+          retiredCheckpointsKey(m.from),
+          JSON.stringify(retired.map((c) => ({ size: c.size, note: c.note, ts: c.ts }))),
+        ]);
+        await client.query('DELETE FROM sigil_checkpoints');
+        await client.query(
+          "INSERT INTO sigil_meta (k, v) VALUES ('log_format', $1) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+          [String(m.to)],
+        );
+        return { records, checkpoints: retired.length };
+      });
+    } catch (err) {
+      throw storeError(err);
+    }
   }
 
   async putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint> {

@@ -9,10 +9,17 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
-import { metaFromEntries, metaToEntries, storeError } from './meta.ts';
+import {
+  checkMigrationStart,
+  metaFromEntries,
+  metaToEntries,
+  retiredCheckpointsKey,
+  storeError,
+} from './meta.ts';
 import type {
   BatchSealer,
   CanonStore,
+  FormatMigration,
   ListQuery,
   LogHead,
   StoreMeta,
@@ -49,6 +56,8 @@ CREATE TABLE IF NOT EXISTS views (
 `;
 
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
+/** Rows read at a time while migrating. */
+const MIGRATE_CHUNK = 1024;
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 
 interface RawRow {
@@ -306,6 +315,38 @@ export class SqliteStore implements CanonStore {
     return this.#stmt.leaves
       .all(fromSeq, limit)
       .map((r) => ({ seq: r.seq, leafHash: bytes(r.leaf_hash) }));
+  }
+
+  async migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }> {
+    const s = this.#stmt;
+    const db = this.#db;
+    const run = db.transaction(() => {
+      checkMigrationStart(metaFromEntries(s.meta.all().map((r) => [r.k, r.v])), m.from);
+      const setLeaf = db.prepare('UPDATE records SET leaf_hash = ? WHERE seq = ?');
+      let records = 0;
+      for (let from = 0; ;) {
+        const chunk = s.range.all(from, MIGRATE_CHUNK).map(toRow);
+        for (const row of chunk) setLeaf.run(m.leafOf(row), row.seq);
+        records += chunk.length;
+        if (chunk.length < MIGRATE_CHUNK) break;
+        from = chunk[chunk.length - 1]!.seq + 1;
+      }
+      const retired = s.checkpoints.all().map(toCheckpoint);
+      db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run(
+        retiredCheckpointsKey(m.from),
+        JSON.stringify(retired.map((c) => ({ size: c.size, note: c.note, ts: c.ts }))),
+      );
+      db.prepare('DELETE FROM checkpoints').run();
+      db.prepare(
+        "INSERT INTO meta (k, v) VALUES ('log_format', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+      ).run(String(m.to));
+      return { records, checkpoints: retired.length };
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw storeError(err);
+    }
   }
 
   async putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint> {

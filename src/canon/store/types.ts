@@ -44,6 +44,16 @@ export interface StoreMeta {
   /** The data key wrapped by the master key. */
   wrappedKey: WrappedKey;
   createdAt: string;
+  /** What each Merkle leaf commits to (record.ts LOG_FORMAT); 1 when the meta names none. */
+  logFormat: number;
+}
+
+/** How a store moves to another log format: each row's new leaf hash, in one transaction. */
+export interface FormatMigration {
+  from: number;
+  to: number;
+  /** The row's leaf hash under format `to`. */
+  leafOf(row: StoredRow): Uint8Array;
 }
 
 /** Filters for listing rows in log order. */
@@ -119,6 +129,12 @@ export interface CanonStore {
   readRange(fromSeq: number, limit: number): Promise<StoredRow[]>;
   /** Up to `limit` leaf hashes of the rows with seq ≥ fromSeq, in seq order. */
   leafHashes(fromSeq: number, limit: number): Promise<Array<{ seq: number; leafHash: Uint8Array }>>;
+  /**
+   * One transaction holding the head: replaces every leaf hash, moves the checkpoints (signed
+   * over the old leaves) into the meta as `format<from>_checkpoints`, sets the log format.
+   * 'conflict' when the store is not at format `from`.
+   */
+  migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }>;
   /** Stores a checkpoint unless one of that size exists; returns the stored one. */
   putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint>;
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;

@@ -92,6 +92,15 @@ export const commandModules: readonly CommandModule[] = [
   },
   {
     commands: [
+      [
+        'migrate [options]',
+        'move the store to the current log format (stop every instance first); a no-op when current',
+      ],
+    ],
+    load: async () => (await import('./migrate.ts')).registerMigrate,
+  },
+  {
+    commands: [
       ['state', 'the views Sigil acts on (tokens, consent, witnesses, …), projected from the log'],
     ],
     load: async () => (await import('./state.ts')).registerState,

@@ -1,7 +1,7 @@
 /** `sigil log checkpoint|prove|consistency|verify-proof`: the transparency-log side of the canon. */
 import type { Command } from 'commander';
 import type { KeyObject } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { openCheckpoint, verifierKey } from '../../canon/checkpoint.ts';
 import type { CanonLog } from '../../canon/log.ts';
 import {
@@ -16,6 +16,7 @@ import { fromBase64, fromBase64Url, toHex } from '../../core/encoding.ts';
 import { SigilError } from '../../core/errors.ts';
 import { intOption, noteOf, readText, withLog, withLogOptions } from '../context.ts';
 import { EXIT, printResult, type GlobalOptions } from '../output.ts';
+import type { MonitorState, TlogCheck } from '../../canon/tlog-client.ts';
 
 interface ProveOptions extends GlobalOptions {
   seq: string;
@@ -217,10 +218,125 @@ function registerVerifyProof(cmd: Command): void {
     });
 }
 
+interface VerifyTilesOptions extends GlobalOptions {
+  url: string;
+  checkpoint: string;
+  pubKey: string;
+}
+
+interface MonitorOptions extends GlobalOptions {
+  url: string;
+  pubKey?: string;
+  state: string;
+}
+
+/** A verifier key given as the string or a file holding it. */
+function verifierKeyText(spec: string): string {
+  const text = existsSync(spec) ? readText(spec, 'public key').trim() : spec.trim();
+  return parseVkey(text) && text;
+}
+
+function entries(n: number, adjective = ''): string {
+  return `${n} ${adjective}${n === 1 ? 'entry' : 'entries'}`;
+}
+
+function reportCheck(opts: GlobalOptions, check: TlogCheck<unknown>, ok: string): void {
+  if (check.ok) {
+    printResult(opts, ok, check);
+    return;
+  }
+  const at = check.seq === undefined ? '' : ` (seq ${check.seq})`;
+  printResult(opts, `FAILED: ${check.code}${at}: ${check.reason}`, check);
+  process.exitCode = EXIT.failed;
+}
+
+function registerVerifyTiles(cmd: Command): void {
+  cmd
+    .command('verify-tiles')
+    .description(
+      'fetch every tile and entry bundle of a tlog-tiles log and check each hash against a checkpoint',
+    )
+    .requiredOption('--url <prefix>', 'the log prefix, e.g. https://sigil.example/log')
+    .requiredOption('--checkpoint <file>', 'the signed checkpoint to check the tiles against')
+    .requiredOption('--pub-key <key>', 'verifier key string, or a file holding it')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: VerifyTilesOptions) => {
+      const { verifyTiles } = await import('../../canon/tlog-client.ts');
+      const check = await verifyTiles({
+        url: opts.url,
+        checkpoint: noteOf(opts.checkpoint),
+        verifierKey: verifierKeyText(opts.pubKey),
+      });
+      reportCheck(
+        opts,
+        check,
+        check.ok ? `ok: ${entries(check.to)} and every tile verify against the checkpoint` : '',
+      );
+    });
+}
+
+function registerMonitor(cmd: Command): void {
+  cmd
+    .command('monitor')
+    .description(
+      'follow a tlog-tiles log from the last checkpoint verified: consistency, every envelope signature; keeps its state',
+    )
+    .requiredOption('--url <prefix>', 'the log prefix, e.g. https://sigil.example/log')
+    .option('--pub-key <key>', 'verifier key string or file (needed on the first run)')
+    .option('--state <file>', 'where the monitor keeps what it verified', 'sigil-monitor.json')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: MonitorOptions) => {
+      const { monitorLog } = await import('../../canon/tlog-client.ts');
+      const state = existsSync(opts.state) ? readMonitorState(opts.state, opts.url) : undefined;
+      const check = await monitorLog({
+        url: opts.url,
+        ...(state !== undefined && { state }),
+        ...(opts.pubKey !== undefined && { verifierKey: verifierKeyText(opts.pubKey) }),
+      });
+      if (check.ok) writePrivateFile(opts.state, `${JSON.stringify(check.state, null, 2)}\n`);
+      reportCheck(
+        opts,
+        check,
+        check.ok
+          ? `ok: ${check.origin} at ${check.to}: ${entries(check.entries, 'new ')} verified, consistent with ${check.from}`
+          : '',
+      );
+    });
+}
+
+function readMonitorState(file: string, url: string): MonitorState {
+  let state: MonitorState;
+  try {
+    state = JSON.parse(readText(file, 'monitor state')) as MonitorState;
+  } catch (err) {
+    if (err instanceof SigilError) throw err;
+    throw new SigilError('bad_request', `the monitor state ${file} is not JSON`);
+  }
+  if (state === null || typeof state !== 'object' || !Array.isArray(state.edge)) {
+    throw new SigilError('bad_request', `the monitor state ${file} is malformed`);
+  }
+  if (state.url !== url) {
+    throw new SigilError(
+      'bad_request',
+      `the monitor state ${file} follows ${state.url}, not ${url}`,
+    );
+  }
+  return state;
+}
+
+/** Writes a file 0600 through a temporary name, so a crash leaves the old state or the new one. */
+function writePrivateFile(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
 export function registerLog(program: Command): void {
   const log = program.command('log').description('checkpoints and proofs of the transparency log');
   registerCheckpoint(log);
   registerProve(log);
   registerConsistency(log);
   registerVerifyProof(log);
+  registerVerifyTiles(log);
+  registerMonitor(log);
 }

@@ -4,7 +4,9 @@
  */
 import { openCheckpoint } from '../../canon/checkpoint.ts';
 import type { CanonLog } from '../../canon/log.ts';
+import { parseTilePath } from '../../canon/tiles.ts';
 import { toHex } from '../../core/encoding.ts';
+import { SigilError } from '../../core/errors.ts';
 import type { AddRoute } from '../route.ts';
 import {
   Checkpoint,
@@ -13,6 +15,11 @@ import {
   InclusionProof,
   InclusionQuery,
 } from '../schemas.ts';
+
+/** Tiles and entry bundles never change once they exist: caches may keep them for a year. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** The checkpoint moves on: a cache may hold it a few seconds at most (tlog-tiles). */
+const CHECKPOINT_CACHE = 'public, max-age=2';
 
 /** Least time between two checkpoints signed on demand (bounds what anonymous reads can write). */
 const MIN_SIGN_INTERVAL_MS = 1000;
@@ -102,5 +109,53 @@ export function logRoutes(add: AddRoute, log: CanonLog): void {
     responses: { 200: { description: 'The proof', schema: ConsistencyProof } },
     errors: [400, 416],
     handler: async ({ query }) => log.proveConsistency(Number(query.from), Number(query.to)),
+  });
+
+  // C2SP tlog-tiles, with <prefix> = /log: the checkpoint, the Merkle tree as tiles, and the
+  // entries as bundles of public envelopes (never a payload).
+  add({
+    method: 'GET',
+    url: '/log/checkpoint',
+    summary: 'tlog-tiles: the latest signed checkpoint as a C2SP signed note',
+    tag: 'log',
+    auth: 'public',
+    responses: { 200: { description: 'The note', contentType: 'text/plain; charset=utf-8' } },
+    errors: [],
+    handler: async ({ reply }) => {
+      const note = await checkpoints.latest();
+      reply.type('text/plain; charset=utf-8').header('cache-control', CHECKPOINT_CACHE);
+      return note;
+    },
+  });
+
+  add({
+    method: 'GET',
+    url: '/log/tile/*',
+    summary:
+      'tlog-tiles: tile/<L>/<N>[.p/<W>] (256 hashes of level 8L) or tile/entries/<N>[.p/<W>] (entry bundle)',
+    tag: 'log',
+    auth: 'public',
+    responses: {
+      200: { description: 'The tile or entry bundle', contentType: 'application/octet-stream' },
+    },
+    errors: [404],
+    handler: async ({ req, reply }) => {
+      const rest = (req.params as { '*': string })['*'];
+      const ref = parseTilePath(rest);
+      if (ref === undefined) {
+        reply.header('cache-control', 'no-store');
+        throw new SigilError('not_found', 'not a tlog-tiles path');
+      }
+      const body =
+        ref.level === 'entries'
+          ? await log.entryBundle(ref.index, ref.width)
+          : await log.tile(ref.level, ref.index, ref.width);
+      if (body === undefined) {
+        reply.header('cache-control', 'no-store');
+        throw new SigilError('not_found', `the log does not hold tile/${rest} yet`);
+      }
+      reply.type('application/octet-stream').header('cache-control', IMMUTABLE);
+      return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    },
   });
 }
