@@ -31,6 +31,7 @@ export const VIEW_NS = {
   approvals: 'approvals',
   licenses: 'licenses',
   governance: 'governance',
+  toolPins: 'tool_pins',
 } as const;
 
 /** Each attestation is its own row, so concurrent witnesses never overwrite one another. */
@@ -133,6 +134,10 @@ function projectSystemConfig(p: Obj): ViewWrite[] {
 
 function projectGovernance(p: Obj): ViewWrite[] {
   if (p.event === 'findings') return one(VIEW_NS.governance, 'breaker', p.breaker_state);
+  if (p.event === 'tool_pinned') {
+    const pin = obj(p.pin);
+    return one(VIEW_NS.toolPins, str(pin?.key), pin);
+  }
   if (typeof p.event === 'string' && p.event.startsWith('approval_')) {
     const approval = obj(p.approval);
     return one(VIEW_NS.approvals, str(approval?.id), approval);

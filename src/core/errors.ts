@@ -119,6 +119,7 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'tool_not_allowed',
     'policy_condition_false',
     'policy_condition_error',
+    'tool_definition_changed',
     'capability_denied',
     'approval_rejected',
     'approval_timeout',

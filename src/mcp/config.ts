@@ -39,6 +39,8 @@ const upstreamSchema = z
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     headers: stringMap.optional(),
     timeout_ms: timeoutMs.optional(),
+    /** "first": a tool's definition is pinned when first seen; "strict": a human approves it. */
+    pin: z.enum(['first', 'strict']).default('first'),
     /** What the agent's names start with (`<prefix>__<tool>`); "" exports the upstream's own. */
     prefix: z
       .string()
@@ -209,7 +211,7 @@ const fileSchema = z
     });
   });
 
-export type UpstreamConfig = { prefix: string } & (
+export type UpstreamConfig = { prefix: string; pin: 'first' | 'strict' } & (
   | {
       name: string;
       transport: 'stdio';
@@ -361,6 +363,7 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
     upstreams: f.upstream.map((u): UpstreamConfig => {
       const common = {
         prefix: u.prefix ?? u.name,
+        pin: u.pin,
         ...(u.timeout_ms === undefined ? {} : { timeoutMs: u.timeout_ms }),
       };
       if (u.url !== undefined) {

@@ -45,6 +45,7 @@ import {
   splitNamespaced,
   splitNamespacedUri,
 } from './names.ts';
+import { ToolPins } from './pins.ts';
 import { PolicyTable } from './policy.ts';
 import { Upstream, type RequestOptions } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
@@ -195,6 +196,7 @@ export class Gateway {
   readonly policy: PolicyTable;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly backoff: { initialMs: number; maxMs: number } | undefined;
+  readonly pins: ToolPins;
   readonly #log: (line: string) => void;
   readonly #listeners = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
@@ -206,20 +208,30 @@ export class Gateway {
     this.policy = new PolicyTable(opts.config.policies);
     this.backoff = opts.backoff;
     this.#log = opts.log ?? ((line) => process.stderr.write(`sigil gateway: ${line}\n`));
+    this.pins = new ToolPins(opts.runtime, this.#log, () => this.#changed());
     const upstreams = new Map<string, Upstream>();
     for (const cfg of opts.config.upstreams) {
-      upstreams.set(
-        cfg.name,
-        new Upstream(cfg, {
-          clientInfo: GATEWAY_INFO,
-          log: this.#log,
-          onChange: () => this.#changed(),
-          connectTimeoutMs: opts.config.callTimeoutMs,
-          ...(opts.backoff ? { backoff: opts.backoff } : {}),
-        }),
-      );
+      const upstream: Upstream = new Upstream(cfg, {
+        clientInfo: GATEWAY_INFO,
+        log: this.#log,
+        // A new catalogue is compared with its pins before anyone is told of it.
+        onChange: () => void this.#repin(upstream),
+        connectTimeoutMs: opts.config.callTimeoutMs,
+        ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      });
+      upstreams.set(cfg.name, upstream);
     }
     this.upstreams = upstreams;
+  }
+
+  async #repin(upstream: Upstream): Promise<void> {
+    try {
+      await this.pins.reconcile(upstream);
+    } catch (err) {
+      // Unsealed pins leave the tools unapproved (hidden): fail closed.
+      this.#log(`could not check the pins of ${upstream.name}: ${errorText(err)}`);
+    }
+    this.#changed();
   }
 
   /**
@@ -230,6 +242,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gateway = new Gateway(opts);
     await Promise.all([...gateway.upstreams.values()].map((u) => u.start()));
+    await Promise.all([...gateway.upstreams.values()].map((u) => gateway.#repin(u)));
     const clashes = gateway.collisions();
     if (clashes.length > 0) {
       await gateway.close();
@@ -316,7 +329,11 @@ export class Gateway {
       (t) => t.name,
       exportedName,
     )
-      .filter((e) => this.visible(caller, 'tool', policyNameOf(e.route)))
+      .filter(
+        (e) =>
+          this.pins.status(e.route.upstream, e.route.name) === 'approved' &&
+          this.visible(caller, 'tool', policyNameOf(e.route)),
+      )
       .map((e) => ({ ...e.item, name: e.exported }));
   }
 
@@ -396,6 +413,8 @@ export class Gateway {
     const route = this.routeName('tool', params.name);
     const upstreamName = route?.upstream.name ?? '';
     const tool = route?.name ?? params.name;
+    const offered = route?.upstream.catalog.tools.some((t) => t.name === tool) === true;
+    const pin = route && offered ? this.pins.status(route.upstream, tool) : 'approved';
     const outcome = await this.#run(
       caller,
       {
@@ -408,6 +427,17 @@ export class Gateway {
         payload: asJson(params.arguments ?? {}),
         meta: params._meta,
         offered: (up) => up.catalog.tools.some((t) => t.name === tool),
+        ...(pin === 'approved'
+          ? {}
+          : {
+              refusal: {
+                code: 'tool_definition_changed',
+                reason:
+                  pin === 'changed'
+                    ? `the definition of ${upstreamName}__${tool} changed since it was pinned; a human must approve it`
+                    : `${upstreamName}__${tool} is not yet approved (pin = "strict")`,
+              },
+            }),
         exec: (up, timeoutMs, decisionId) =>
           up.request(
             'tools/call',
@@ -722,6 +752,7 @@ export class Gateway {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.pins.close();
     if (this.#inflight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

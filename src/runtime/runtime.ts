@@ -59,6 +59,7 @@ import {
   type ApprovalsService,
   type GatewayService,
 } from './services/gateway-support.ts';
+import { toolPinsService, type ToolPinsService } from './services/tool-pins.ts';
 import { decisionsService, type DecisionsService } from './services/decisions.ts';
 import { breakerStatus, governanceService, type GovernanceService } from './services/governance.ts';
 import { holonsService, type HolonsService } from './services/holons.ts';
@@ -167,6 +168,7 @@ export class SigilRuntime {
   readonly governance: GovernanceService;
   readonly approvals: ApprovalsService;
   readonly gateway: GatewayService;
+  readonly toolPins: ToolPinsService;
   readonly decisions: DecisionsService;
   readonly state: StateService;
   readonly #settings: CommittedConfig;
@@ -238,6 +240,7 @@ export class SigilRuntime {
     this.governance = governanceService(core);
     this.approvals = approvalsService(core, () => this.#closed);
     this.gateway = gatewayService(core);
+    this.toolPins = toolPinsService(core);
     this.decisions = decisionsService(core);
     this.state = stateService(core);
   }

@@ -54,6 +54,7 @@ describe('gateway.toml', () => {
       {
         name: 'notes',
         prefix: 'notes',
+        pin: 'first',
         transport: 'stdio',
         command: 'node',
         args: ['notes-server.js'],
@@ -63,6 +64,7 @@ describe('gateway.toml', () => {
       {
         name: 'remote',
         prefix: 'remote',
+        pin: 'first',
         transport: 'http',
         url: 'http://127.0.0.1:9000/mcp',
         headers: { Authorization: 'Bearer upstream-secret' },

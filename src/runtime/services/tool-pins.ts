@@ -1,0 +1,32 @@
+/**
+ * Pinned tool definitions (the rug-pull defence): the hash of each upstream tool's definition
+ * as first seen, or as a human last approved it, sealed as a `governance_event` and read back
+ * from its view row. A changed definition waits for a human's approval through the approvals
+ * room; only then is the new hash pinned.
+ */
+import { asJson, NS, type RuntimeCore } from '../core.ts';
+
+export interface ToolPin {
+  /** `<upstream identity> <tool>`. */
+  key: string;
+  upstream: string;
+  tool: string;
+  /** Hex SHA-256 of the canonical definition (name, description, input schema, annotations). */
+  hash: string;
+  /** The approval that accepted this definition; null when pinned at first sight. */
+  approval_id: string | null;
+}
+
+/** The tool pins room (`runtime.toolPins`). */
+export function toolPinsService(core: RuntimeCore) {
+  return {
+    get: async (key: string): Promise<ToolPin | undefined> =>
+      (await core.log.views.get(NS.toolPins, key)) as ToolPin | undefined,
+    list: async (): Promise<ToolPin[]> =>
+      (await core.log.views.list(NS.toolPins)).map((r) => r.value as unknown as ToolPin),
+    pin: async (pin: ToolPin): Promise<void> => {
+      await core.append('governance_event', { event: 'tool_pinned', pin: asJson(pin) });
+    },
+  };
+}
+export type ToolPinsService = ReturnType<typeof toolPinsService>;
