@@ -19,6 +19,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { newEnforcer, newModelFromString, StringAdapter } from 'casbin';
 import { CanonLog } from '../src/canon/log.ts';
 import { loadConfig } from '../src/config/index.ts';
+import { canonicalJson, type JsonValue } from '../src/core/canonical.ts';
 import { generateKeyPair, publicKeyToRaw, sign, verify } from '../src/core/ed25519.ts';
 import {
   createKernel,
@@ -311,6 +312,41 @@ function benchAiDecide(): void {
   });
 }
 
+/** Canonical JSON bytes of a value: what a record's payload costs in the log. */
+const canonicalBytes = (value: unknown): number =>
+  Buffer.byteLength(canonicalJson(value as JsonValue));
+
+/**
+ * The size of a real human `trust.check` decision record's payload, with the parts that make
+ * it up, so the goal (<= 1 KiB, everything replay needs by reference) can be tracked run to run.
+ */
+function reportRecordSize(payload: JsonValue): void {
+  const p = payload as {
+    caller: JsonValue;
+    request: JsonValue;
+    state: JsonValue;
+    decision: { steps: JsonValue; trust: JsonValue };
+  };
+  const parts = {
+    caller: canonicalBytes(p.caller),
+    request: canonicalBytes(p.request),
+    state: canonicalBytes(p.state),
+    'decision.steps': canonicalBytes(p.decision.steps),
+    'decision.trust': canonicalBytes(p.decision.trust),
+    'decision (rest)':
+      canonicalBytes({ ...p.decision, steps: null, trust: null }) - 2 * 'null'.length,
+  };
+  figure({
+    name: 'decision record payload, human trust.check (canonical JSON)',
+    value: canonicalBytes(payload),
+    unit: 'B',
+    goal: { atMost: 1024 },
+    note: Object.entries(parts)
+      .map(([part, bytes]) => `${part} ${bytes} B`)
+      .join(', '),
+  });
+}
+
 async function benchFrozen(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-decide-'));
   const env = { ...process.env, SIGIL_MASTER_KEY: randomBytes(32).toString('base64') };
@@ -343,6 +379,7 @@ async function benchFrozen(): Promise<void> {
     const sample = await runtime.log.list({ kind: 'decision', limit: 1 });
     const payload = sample.records[0]!.payload;
     await runtime.close();
+    reportRecordSize(payload);
 
     const boundDir = mkdtempSync(join(tmpdir(), 'sigil-bench-append-'));
     try {
