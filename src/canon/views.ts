@@ -23,6 +23,9 @@ export const VIEW_NS = {
   tokens: 'tokens',
   proposals: 'proposals',
   witnesses: 'witnesses',
+  witnessChallenges: 'witness_challenges',
+  standing: 'standing',
+  quorum: 'quorum',
   consent: 'consent',
   delegations: 'delegations',
   roles: 'roles',
@@ -121,15 +124,56 @@ function projectQuorum(p: Obj): ViewWrite[] {
   return [];
 }
 
-function projectSystemConfig(p: Obj): ViewWrite[] {
+/** The witness set, standing and genesis rows a committed change produces. */
+function projectCommittedChange(change: Obj, proposalId: string, ts: string): ViewWrite[] {
+  const genesis = obj(change.genesis);
+  if (genesis !== undefined) {
+    const named = Array.isArray(genesis.witnesses) ? genesis.witnesses.map(obj) : [];
+    const rows = named.flatMap((w) =>
+      one(
+        VIEW_NS.witnesses,
+        str(w?.did),
+        w && { ...w, witness_id: w.did ?? null, revoked_at: null, admitted: 'genesis' },
+      ),
+    );
+    return [
+      ...rows,
+      ...one(VIEW_NS.quorum, 'genesis', {
+        proposal_id: proposalId,
+        sealed_at: ts,
+        witnesses: named.map((w) => w?.did ?? null),
+        mentors_required: genesis.mentors_required ?? null,
+      }),
+    ];
+  }
+  const added = obj(change.witness_add);
+  if (added !== undefined) {
+    return one(VIEW_NS.witnesses, str(added.did), { ...added, admitted: proposalId });
+  }
+  const removed = obj(change.witness_remove);
+  if (removed !== undefined) {
+    return one(VIEW_NS.witnesses, str(removed.did), { ...removed, revoked_at: ts });
+  }
+  const raised = obj(change.standing_grant);
+  if (raised !== undefined) {
+    return one(VIEW_NS.standing, str(raised.subject), { ...raised, proposal_id: proposalId });
+  }
+  return [];
+}
+
+function projectSystemConfig(p: Obj, ts: string): ViewWrite[] {
   const { attestations: _attestations, proposal_id, ...rest } = p;
   const id = str(proposal_id);
-  return one(VIEW_NS.proposals, id, {
-    id: id ?? null,
-    ...rest,
-    status: 'committed',
-    attestations: [],
-  });
+  const change = obj(p.change);
+  return [
+    ...one(VIEW_NS.proposals, id, {
+      id: id ?? null,
+      ...rest,
+      status: 'committed',
+      attestations: [],
+    }),
+    ...(change && id !== undefined ? projectCommittedChange(change, id, ts) : []),
+  ];
 }
 
 function projectGovernance(p: Obj): ViewWrite[] {
@@ -181,14 +225,26 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
       return one(VIEW_NS.roles, subject && name && `${subject} ${name}`, role);
     }
     case 'witness_event': {
+      const challenge = obj(p.challenge);
+      if (p.type === 'enrolment_challenge') {
+        return one(VIEW_NS.witnessChallenges, str(challenge?.id), challenge);
+      }
+      if (p.type !== 'witness_enrolled') return [];
       const entry = obj(p.entry);
-      if (p.type !== 'witness_registered') return [];
-      return one(VIEW_NS.witnesses, str(entry?.witness_id), entry);
+      return [
+        ...one(VIEW_NS.witnesses, str(entry?.did), entry),
+        // The challenge is spent by the record that answered it.
+        ...one(
+          VIEW_NS.witnessChallenges,
+          str(challenge?.id),
+          challenge && { ...challenge, used_at: record.ts },
+        ),
+      ];
     }
     case 'quorum_event':
       return projectQuorum(p);
     case 'system_config':
-      return projectSystemConfig(p);
+      return projectSystemConfig(p, record.ts);
     case 'governance_event':
       return projectGovernance(p);
     case 'holon_event': {

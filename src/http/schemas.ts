@@ -205,10 +205,10 @@ export const Attestation = named(
   z.object({
     witness_id: z.string(),
     signature: z.string(),
-    signer_type: SignerType,
+    provenance_signature: z.string(),
     attested_at: Time,
   }),
-  "A witness's typed signature over a proposal's attestation message.",
+  "A witness's vote: typed human signatures over its provenance and its approving vote.",
 );
 
 export const CountedWitness = named(
@@ -216,6 +216,7 @@ export const CountedWitness = named(
   z.object({
     witness_id: z.string(),
     signature: z.string(),
+    provenance_signature: z.string(),
     timestamp: Time,
     authority: z.enum(['root', 'mentor']),
   }),
@@ -263,7 +264,39 @@ export const WitnessEntry = named(
     public_key: z.string(),
     registered_at: Time,
     revoked_at: Time.nullable(),
+    admitted: z.string().nullable(),
   }),
+  'A witness (its DID): in force once `admitted` names genesis or the committed proposal.',
+);
+
+export const Genesis = named(
+  'Genesis',
+  z.object({
+    proposal_id: z.string(),
+    sealed_at: Time,
+    witnesses: z.array(z.string()),
+    mentors_required: uint,
+  }),
+);
+
+export const WitnessList = named(
+  'WitnessList',
+  z.object({ witnesses: z.array(WitnessEntry), genesis: Genesis.nullable() }),
+);
+
+export const EnrolmentChallenge = named(
+  'EnrolmentChallenge',
+  z.object({
+    id: z.string(),
+    subject: z.string(),
+    role: z.enum(['root', 'mentor']),
+    nonce: z.string(),
+    issued_at: Time,
+    expires_at: Time,
+    used_at: Time.nullable(),
+  }),
+  'Answer within its lifetime with a typed human signature over canonical ' +
+    '{domain: "sigil.quorum.enrol.v1", challenge_id, nonce, did, role, public_key}.',
 );
 
 export const TokenInfo = named(
@@ -580,18 +613,21 @@ export const ProposeRequest = named('ProposeRequest', z.strictObject({ change: J
 
 export const AttestRequest = named(
   'AttestRequest',
-  z.strictObject({ proposal_id: id, witness_id: id, signature: str(256).min(1) }),
+  z.strictObject({
+    proposal_id: id,
+    signature: str(256).min(1),
+    provenance_signature: str(256).min(1),
+  }),
 );
 
 export const CommitRequest = named('CommitRequest', z.strictObject({ proposal_id: id }));
 
-export const WitnessRequest = named(
-  'WitnessRequest',
+export const EnrolRequest = named(
+  'EnrolRequest',
   z.strictObject({
-    witness_id: id,
-    did,
-    role: z.enum(['root', 'mentor']),
+    challenge_id: id,
     public_key: str(64).regex(/^[A-Za-z0-9_-]{43}$/),
+    proof: str(256).min(1),
   }),
 );
 

@@ -67,7 +67,8 @@ const MATRIX = {
   'state.rebuild': { min: 'root' },
   'holon.halt': { min: 'root' },
   'model.upload': { min: 'root' },
-  'witness.register': { min: 'root' },
+  // A Mentor or Root enrols its own witness key (Root's slot needs Root).
+  'witness.enrol': { min: 'mentor' },
   'role.assign': { min: 'root' },
   'role.revoke': { min: 'root' },
   'admin.export': { min: 'root', enabledBy: 'allow_admin_export' },

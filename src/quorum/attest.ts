@@ -1,77 +1,67 @@
 /**
- * Collecting witness signatures on a proposal. Every check that can be made is made on
- * arrival (and all of them again at commit, see commit.ts): the proposal is intact, open
- * and unexpired; the witness is registered, unrevoked and human; it has not attested
- * already (by id, DID or key); its typed signature covers this proposal's id and change.
+ * Collecting witness votes on a proposal. Every check that can be made is made on arrival (and
+ * all of them again at commit, see commit.ts): the proposal is intact, open and unexpired; the
+ * witness is the caller itself, in the proposal's electorate, and has not voted already; its
+ * vote verifies as the kernel verifies votes (gatekeeper/quorum-evidence.ts `voteProblem`).
  */
-import { publicKeyFromRaw } from '../core/ed25519.ts';
-import { fromBase64Url } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
-import { verifyTyped, type SignerType } from '../core/typed-signature.ts';
+import { voteProblem } from '../gatekeeper/quorum-evidence.ts';
+import { electorateKeys, type AttestationFault, type Electorate } from './electorate.ts';
 import {
-  attestationMessage,
+  attestationSubjectHash,
+  attestationVote,
   isExpired,
   verifyProposalIntegrity,
   type Proposal,
   type ProposalRef,
   type WitnessAttestation,
 } from './proposals.ts';
-import {
-  isoTime,
-  lookupWitness,
-  witnessKeyBytes,
-  type WitnessEntry,
-  type WitnessRegistry,
-} from './registry.ts';
+import { isoTime, type WitnessEntry } from './registry.ts';
 
-/** Why an attestation does not count (the SigilError code `attest` would throw). */
-export type AttestationFault =
-  'witness_unknown' | 'witness_revoked' | 'witness_not_human' | 'signature_invalid';
+export type { AttestationFault } from './electorate.ts';
+
+type Submitted = Pick<WitnessAttestation, 'witness_id' | 'signature' | 'provenance_signature'>;
 
 /**
- * Checks one attestation against the registry and the proposal reference; returns the
- * witness entry when it counts, or the reason it does not. Never throws.
+ * Checks one attestation as the kernel would: returns the voter's entry when its vote counts,
+ * or the reason it does not. Never throws.
  */
 export function checkAttestation(
   ref: ProposalRef,
-  attestation: { witness_id: string; signature: string; signer_type: SignerType },
-  registry: WitnessRegistry,
+  attestation: Submitted,
+  electorate: Electorate,
 ): { ok: true; entry: WitnessEntry } | { ok: false; fault: AttestationFault } {
-  const entry =
-    typeof attestation?.witness_id === 'string'
-      ? lookupWitness(registry, attestation.witness_id)
-      : undefined;
-  if (entry === undefined) return { ok: false, fault: 'witness_unknown' };
-  if (entry.revoked_at !== null) return { ok: false, fault: 'witness_revoked' };
-  if (attestation.signer_type?.type !== 'human') return { ok: false, fault: 'witness_not_human' };
+  const id = typeof attestation?.witness_id === 'string' ? attestation.witness_id : '';
+  const entry = electorate.voters.get(id);
+  if (entry === undefined) {
+    return { ok: false, fault: electorate.excluded.get(id) ?? 'witness_unknown' };
+  }
   try {
-    const key = publicKeyFromRaw(witnessKeyBytes(entry.public_key));
-    const signature = fromBase64Url(attestation.signature);
-    if (verifyTyped(key, { type: 'human' }, attestationMessage(ref), signature))
-      return { ok: true, entry };
+    const vote = attestationVote(ref, attestation, entry.public_key);
+    const problem = voteProblem(vote, 0, electorateKeys(electorate), attestationSubjectHash(ref));
+    if (problem === null) return { ok: true, entry };
   } catch {
-    // an undecodable signature or key is simply not a valid signature
+    // a malformed attestation is simply not a valid vote
   }
   return { ok: false, fault: 'signature_invalid' };
 }
 
 const MESSAGES: Record<AttestationFault, string> = {
-  witness_unknown: 'witness is not registered',
-  witness_revoked: 'witness has been revoked',
-  witness_not_human: 'only human witnesses count',
-  signature_invalid: 'signature does not cover this proposal',
+  witness_unknown: 'the caller is not an enrolled witness',
+  witness_not_in_force: 'the witness is not in force for this proposal',
+  witness_standing_lost: 'the witness no longer holds the standing its slot needs',
+  signature_invalid: 'the vote does not verify for this proposal under the witness key',
 };
 
 /**
- * Adds a witness's attestation and returns the updated proposal (the input is untouched).
- * Refusals: 'proposal_tampered', 'proposal_not_pending', 'proposal_expired',
- * 'witness_unknown', 'witness_revoked', 'witness_not_human', 'duplicate_attestation'
- * (same witness, DID or key as an earlier attestation), 'signature_invalid'.
+ * Adds a witness's vote and returns the updated proposal (the input is untouched). Refusals:
+ * 'proposal_tampered', 'proposal_not_pending', 'proposal_expired', 'duplicate_attestation',
+ * and the AttestationFault codes.
  */
 export function attest(
   proposal: Proposal,
-  attestation: { witness_id: string; signature: string; signer_type: SignerType },
-  registry: WitnessRegistry,
+  attestation: Submitted,
+  electorate: Electorate,
   now: number,
 ): Proposal {
   const ref = verifyProposalIntegrity(proposal);
@@ -83,35 +73,23 @@ export function attest(
   }
   if (isExpired(proposal, now))
     throw new SigilError('proposal_expired', `proposal ${proposal.id} has expired`);
-
-  const entry =
-    typeof attestation?.witness_id === 'string'
-      ? lookupWitness(registry, attestation.witness_id)
-      : undefined;
-  if (entry !== undefined) {
-    for (const earlier of proposal.attestations) {
-      const other = lookupWitness(registry, earlier.witness_id);
-      const same =
-        earlier.witness_id === entry.witness_id ||
-        other?.did === entry.did ||
-        other?.public_key === entry.public_key;
-      if (same) {
-        throw new SigilError('duplicate_attestation', `${entry.witness_id} has already attested`, {
-          witness_id: entry.witness_id,
-        });
-      }
-    }
+  if (proposal.attestations.some((a) => a.witness_id === attestation?.witness_id)) {
+    throw new SigilError(
+      'duplicate_attestation',
+      `${String(attestation.witness_id)} has already attested`,
+      { witness_id: attestation.witness_id },
+    );
   }
-  const checked = checkAttestation(ref, attestation, registry);
+  const checked = checkAttestation(ref, attestation, electorate);
   if (!checked.ok) {
     throw new SigilError(checked.fault, MESSAGES[checked.fault], {
       witness_id: attestation?.witness_id,
     });
   }
   const accepted: WitnessAttestation = {
-    witness_id: attestation.witness_id,
+    witness_id: checked.entry.did,
     signature: attestation.signature,
-    signer_type: { type: 'human' },
+    provenance_signature: attestation.provenance_signature,
     attested_at: isoTime(now),
   };
   return { ...proposal, attestations: [...proposal.attestations, accepted] };

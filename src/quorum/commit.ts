@@ -1,23 +1,31 @@
 /**
- * Counting a quorum and committing a proposal. Nothing collected earlier is trusted:
- * every attestation is re-verified against the registry as it is now (a witness revoked
- * since attesting no longer counts), and each witness id, DID and key counts once.
+ * Counting a quorum and committing a proposal. Nothing collected earlier is trusted: every
+ * vote is re-verified against the electorate as it is now (a witness removed, or whose DID lost
+ * its standing, since voting no longer counts). A voter listed twice voids the count, as it
+ * voids the kernel's evidence; the kernel's evidence is built here (`quorumEvidence`).
  */
 import type { JsonValue } from '../core/canonical.ts';
+import { toBase64Url } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
+import { duplicateVoters } from '../gatekeeper/quorum-evidence.ts';
+import type { QuorumEvidence } from '../gatekeeper/types.ts';
 import { checkAttestation, type AttestationFault } from './attest.ts';
+import { electorateKeys, type Electorate } from './electorate.ts';
 import {
+  attestationSubjectHash,
+  attestationVote,
   isExpired,
   verifyProposalIntegrity,
   type Proposal,
   type QuorumRequirements,
 } from './proposals.ts';
-import type { WitnessRegistry, WitnessRole } from './registry.ts';
+import type { WitnessRole } from './registry.ts';
 
 /** A counted witness signature, in the record's witness shape. */
 export interface Witness {
   readonly witness_id: string;
   readonly signature: string;
+  readonly provenance_signature: string;
   readonly timestamp: string;
   readonly authority: WitnessRole;
 }
@@ -35,34 +43,71 @@ export interface QuorumStatus {
 }
 
 /**
- * Counts the valid, distinct human witnesses of a proposal by role, re-verifying every
- * signature. Throws 'proposal_tampered' if the proposal no longer matches its id.
+ * The kernel's quorum evidence for a proposal: one vote per attestation, with the threshold of
+ * Root plus Mentors it requires, the subject hash every vote must name, and the keys it trusts.
  */
-export function quorumStatus(proposal: Proposal, registry: WitnessRegistry): QuorumStatus {
+export function quorumEvidence(
+  proposal: Proposal,
+  electorate: Electorate,
+): {
+  evidence: QuorumEvidence;
+  subjectHash: string;
+  trustedKeys: ReturnType<typeof electorateKeys>;
+} {
   const ref = verifyProposalIntegrity(proposal);
-  const seen = new Set<string>();
+  const votes = proposal.attestations.map((a) =>
+    attestationVote(ref, a, electorate.voters.get(a.witness_id)?.public_key ?? ''),
+  );
+  return {
+    evidence: { threshold: proposal.required.root + proposal.required.mentors, votes },
+    subjectHash: attestationSubjectHash(ref),
+    trustedKeys: electorateKeys(electorate),
+  };
+}
+
+/** `quorumEvidence` in the wire form a decision request carries and its record seals. */
+export function quorumEvidenceJson(
+  proposal: Proposal,
+  electorate: Electorate,
+): { evidence: QuorumEvidence; subject_hash: string; trusted_keys: Record<string, string[]> } {
+  const { evidence, subjectHash, trustedKeys } = quorumEvidence(proposal, electorate);
+  return {
+    evidence,
+    subject_hash: subjectHash,
+    trusted_keys: Object.fromEntries(
+      [...trustedKeys].map(([did, keys]) => [did, keys.map((k) => toBase64Url(k))]),
+    ),
+  };
+}
+
+/**
+ * Counts the valid, distinct human witnesses of a proposal by role, re-verifying every vote.
+ * Throws 'proposal_tampered' if the proposal no longer matches its id.
+ */
+export function quorumStatus(proposal: Proposal, electorate: Electorate): QuorumStatus {
+  const ref = verifyProposalIntegrity(proposal);
   const counted: Witness[] = [];
   const rejected: { witness_id: string; reason: AttestationFault | 'duplicate' }[] = [];
   let root = 0;
   let mentors = 0;
+  const duplicates = new Set(duplicateVoters(quorumEvidence(proposal, electorate).evidence));
   for (const a of proposal.attestations) {
-    const checked = checkAttestation(ref, a, registry);
+    if (duplicates.size > 0) {
+      rejected.push({ witness_id: String(a?.witness_id), reason: 'duplicate' });
+      continue;
+    }
+    const checked = checkAttestation(ref, a, electorate);
     if (!checked.ok) {
       rejected.push({ witness_id: String(a?.witness_id), reason: checked.fault });
       continue;
     }
     const { entry } = checked;
-    const keys = [`id:${entry.witness_id}`, `did:${entry.did}`, `key:${entry.public_key}`];
-    if (keys.some((k) => seen.has(k))) {
-      rejected.push({ witness_id: entry.witness_id, reason: 'duplicate' });
-      continue;
-    }
-    keys.forEach((k) => seen.add(k));
     if (entry.role === 'root') root += 1;
     else mentors += 1;
     counted.push({
       witness_id: entry.witness_id,
       signature: a.signature,
+      provenance_signature: a.provenance_signature,
       timestamp: a.attested_at,
       authority: entry.role,
     });
@@ -105,10 +150,10 @@ export interface SystemConfigDraft {
  */
 export function commitProposal(
   proposal: Proposal,
-  registry: WitnessRegistry,
+  electorate: Electorate,
   now: number,
 ): { proposal: Proposal; record: SystemConfigDraft } {
-  const status = quorumStatus(proposal, registry);
+  const status = quorumStatus(proposal, electorate);
   if (proposal.status !== 'pending') {
     throw new SigilError(
       'proposal_not_pending',

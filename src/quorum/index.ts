@@ -1,5 +1,7 @@
-/** The quorum: witness registry, proposals, attestations and commits for system changes. */
+/** The quorum: witness enrolment, genesis, proposals, votes and commits for system changes. */
 export * from './registry.ts';
+export * from './electorate.ts';
+export * from './genesis.ts';
 export * from './proposals.ts';
 export * from './attest.ts';
 export * from './commit.ts';

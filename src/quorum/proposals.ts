@@ -10,6 +10,9 @@ import { toBase64Url } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { signTyped, type SignerType } from '../core/typed-signature.ts';
+import { provenanceSigningBytes, type ProvenanceClaim } from '../gatekeeper/provenance.ts';
+import { voteSigningBytes } from '../gatekeeper/quorum-evidence.ts';
+import type { Provenance, QuorumVote } from '../gatekeeper/types.ts';
 import { isoTime, type QuorumActor } from './registry.ts';
 
 export const PROPOSAL_DOMAIN = 'sigil.quorum.proposal.v1';
@@ -25,12 +28,18 @@ export interface QuorumRequirements {
   readonly mentors: number;
 }
 
-/** A witness's signature on a proposal, as accepted by `attest`. */
+/**
+ * A witness's vote for a proposal, as the kernel judges votes (gatekeeper/quorum-evidence.ts):
+ * a typed human signature over its provenance (attestationClaim: the witness, this proposal,
+ * a human, independent, first-order voice) and one over the approving vote resting on it, both
+ * by the witness's enrolled key. `witness_id` is the witness's DID, the caller who submitted it.
+ */
 export interface WitnessAttestation {
   readonly witness_id: string;
-  /** Base64url typed signature over attestationMessage(proposal). */
+  /** Base64url typed signature over the vote (voteSigningBytes). */
   readonly signature: string;
-  readonly signer_type: SignerType;
+  /** Base64url typed signature over the provenance claim (provenanceSigningBytes). */
+  readonly provenance_signature: string;
   readonly attested_at: string;
 }
 
@@ -47,10 +56,11 @@ export interface Proposal {
   readonly attestations: readonly WitnessAttestation[];
 }
 
-/** What a witness signs for: the proposal id and the hash of its change. */
+/** What a witness signs for: the proposal id, the hash of its change and when it was opened. */
 export interface ProposalRef {
   readonly proposal_id: string;
   readonly change_hash: string;
+  readonly created_at: string;
 }
 
 function proposalId(p: Omit<Proposal, 'id' | 'change' | 'status' | 'attestations'>): string {
@@ -131,7 +141,7 @@ export function verifyProposalIntegrity(proposal: Proposal): ProposalRef {
       `proposal ${String(proposal.id)} does not match its contents`,
     );
   }
-  return { proposal_id: id, change_hash };
+  return { proposal_id: id, change_hash, created_at: proposal.created_at };
 }
 
 /** True once `now` has reached the proposal's expiry (and for an unreadable expiry). */
@@ -142,24 +152,69 @@ export function isExpired(proposal: Proposal, now: number): boolean {
 
 function toRef(target: Proposal | ProposalRef): ProposalRef {
   return 'proposal_id' in target
-    ? { proposal_id: target.proposal_id, change_hash: target.change_hash }
-    : { proposal_id: target.id, change_hash: target.change_hash };
+    ? target
+    : { proposal_id: target.id, change_hash: target.change_hash, created_at: target.created_at };
 }
 
-/** The exact bytes a witness signs: canonical {domain, proposal_id, change_hash}. */
+/** Canonical {domain, proposal_id, change_hash}: what a vote is about. */
 export function attestationMessage(target: Proposal | ProposalRef): Uint8Array {
   const { proposal_id, change_hash } = toRef(target);
   return canonicalBytes({ domain: ATTEST_DOMAIN, proposal_id, change_hash });
 }
 
+/** The hash every counted vote's provenance names (the kernel's quorum subject hash). */
+export function attestationSubjectHash(target: Proposal | ProposalRef): string {
+  return sha256Hex(attestationMessage(target));
+}
+
+/** The provenance a witness signs for a proposal: itself, this proposal, a first-order human voice. */
+export function attestationClaim(target: Proposal | ProposalRef, did: string): ProvenanceClaim {
+  return {
+    actor: did,
+    actionHash: attestationSubjectHash(target),
+    timestamp: toRef(target).created_at,
+    voiceKind: 'human',
+    independence: 'independent',
+    reviewOrder: 'first-order',
+  };
+}
+
+/** The kernel's vote for an attestation, its provenance carrying the witness key `publicKey`. */
+export function attestationVote(
+  target: Proposal | ProposalRef,
+  attestation: Pick<WitnessAttestation, 'witness_id' | 'signature' | 'provenance_signature'>,
+  publicKey: string,
+): QuorumVote {
+  const provenance: Provenance = {
+    ...attestationClaim(target, attestation.witness_id),
+    publicKey,
+    signature: attestation.provenance_signature,
+  };
+  return {
+    voter: attestation.witness_id,
+    approved: true,
+    provenance,
+    signature: attestation.signature,
+  };
+}
+
 /**
- * A witness's typed signature on a proposal, base64url (for `sigil sign` offline and for
- * clients). Human by default; only human signatures ever count.
+ * A witness's two typed signatures for a proposal, base64url (for clients and offline
+ * signing). Human by default; only human signatures ever count.
  */
 export function signAttestation(
   target: Proposal | ProposalRef,
+  did: string,
   privateKey: KeyObject,
   signer: SignerType = { type: 'human' },
-): string {
-  return toBase64Url(signTyped(privateKey, signer, attestationMessage(target)));
+): { signature: string; provenance_signature: string } {
+  const claim = attestationClaim(target, did);
+  const provenance_signature = toBase64Url(
+    signTyped(privateKey, signer, provenanceSigningBytes(claim)),
+  );
+  const provenance = { ...claim, publicKey: '', signature: provenance_signature };
+  const signature = toBase64Url(
+    signTyped(privateKey, signer, voteSigningBytes({ voter: did, approved: true }, provenance)),
+  );
+  return { signature, provenance_signature };
 }

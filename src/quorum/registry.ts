@@ -1,21 +1,29 @@
 /**
- * The witness registry: whose Ed25519 keys count as Root and Mentor witnesses. Pure state
- * rebuilt from events: the runtime seals each WitnessEvent into the log and replays them
- * through applyWitnessEvent, so the registry is exactly what the log says.
+ * The witness registry: whose Ed25519 keys count as Root and Mentor witnesses. Pure state read
+ * from the authenticated `witnesses` view, which projects sealed records only: a witness's own
+ * enrolment (key + proof of possession), the sealed genesis, and committed system changes that
+ * admit or remove a witness.
  *
- * One key, one DID, one witness: a key is never registered twice (not even after
- * revocation) and a DID has at most one live entry, so no signer can count twice.
+ * A witness is its subject DID: one row per DID, and a key never serves two DIDs. An entry
+ * counts only while it is in force (admitted by genesis or a committed change, not removed)
+ * and its DID still holds the standing its slot needs (see standing.ts).
  */
+import type { KeyObject } from 'node:crypto';
+import { canonicalBytes } from '../core/canonical.ts';
 import { isDid } from '../core/did.ts';
 import { publicKeyFromRaw } from '../core/ed25519.ts';
-import { fromBase64Url } from '../core/encoding.ts';
+import { fromBase64Url, toBase64Url } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
-import type { SignerType } from '../core/typed-signature.ts';
-import type { Loa } from '../policy/loa.ts';
+import { signTyped, verifyTyped, type SignerType } from '../core/typed-signature.ts';
+import { loaAtLeast, type Loa } from '../policy/loa.ts';
 
 export type WitnessRole = 'root' | 'mentor';
 
-/** A registered witness. `public_key` is the raw 32-byte Ed25519 key in base64url. */
+export const ENROL_DOMAIN = 'sigil.quorum.enrol.v1';
+/** How long an enrolment challenge may be answered. */
+export const ENROLMENT_CHALLENGE_TTL_MS = 10 * 60_000;
+
+/** A witness. `witness_id` is its DID; `public_key` the raw Ed25519 key in base64url. */
 export interface WitnessEntry {
   readonly witness_id: string;
   readonly did: string;
@@ -23,16 +31,13 @@ export interface WitnessEntry {
   readonly public_key: string;
   readonly registered_at: string;
   readonly revoked_at: string | null;
+  /** 'genesis' or the id of the committed proposal that admitted it; null while only enrolled. */
+  readonly admitted: string | null;
 }
 
 export interface WitnessRegistry {
   readonly entries: ReadonlyMap<string, WitnessEntry>;
 }
-
-/** A registry change, as sealed in the log. */
-export type WitnessEvent =
-  | { readonly type: 'witness_registered'; readonly entry: WitnessEntry }
-  | { readonly type: 'witness_revoked'; readonly witness_id: string; readonly revoked_at: string };
 
 /** Who performs a quorum operation: a verified subject, its level of access and signer type. */
 export interface QuorumActor {
@@ -41,7 +46,17 @@ export interface QuorumActor {
   readonly signer: SignerType;
 }
 
-const WITNESS_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A single-use challenge a caller answers with a proof of possession of its witness key. */
+export interface EnrolmentChallenge {
+  readonly id: string;
+  readonly subject: string;
+  readonly role: WitnessRole;
+  readonly nonce: string;
+  readonly issued_at: string;
+  readonly expires_at: string;
+  readonly used_at: string | null;
+}
+
 const TIMESTAMP_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 /** RFC 3339 UTC of epoch milliseconds; 'invalid_time' for anything else. */
@@ -77,7 +92,7 @@ export function emptyRegistry(): WitnessRegistry {
   return { entries: new Map() };
 }
 
-/** The entry for `witness_id`, revoked or not. */
+/** The entry for `witness_id` (a DID), in force or not. */
 export function lookupWitness(
   registry: WitnessRegistry,
   witness_id: string,
@@ -85,118 +100,162 @@ export function lookupWitness(
   return registry.entries.get(witness_id);
 }
 
-/** Entries still in force. */
-export function activeWitnesses(registry: WitnessRegistry): WitnessEntry[] {
-  return [...registry.entries.values()].filter((e) => e.revoked_at === null);
+/** True while the entry is admitted and not removed. */
+export function inForce(entry: WitnessEntry): boolean {
+  return entry.admitted !== null && entry.revoked_at === null;
 }
 
-function readEntry(raw: unknown): WitnessEntry {
+/** Entries in force. */
+export function activeWitnesses(registry: WitnessRegistry): WitnessEntry[] {
+  return [...registry.entries.values()].filter(inForce);
+}
+
+/** Validates one stored entry ('witness_invalid'). */
+export function readWitnessEntry(raw: unknown): WitnessEntry {
   const invalid = (why: string) => new SigilError('witness_invalid', `witness entry: ${why}`);
   if (typeof raw !== 'object' || raw === null) throw invalid('expected an object');
-  const { witness_id, did, role, public_key, registered_at, revoked_at } = raw as Record<
+  const { witness_id, did, role, public_key, registered_at, revoked_at, admitted } = raw as Record<
     string,
     unknown
   >;
-  if (typeof witness_id !== 'string' || !WITNESS_ID_RE.test(witness_id))
-    throw invalid('bad witness_id');
-  if (!isDid(did)) throw invalid('did must be a DID');
+  if (!isDid(did) || witness_id !== did) throw invalid('witness_id must be its DID');
   if (role !== 'root' && role !== 'mentor') throw invalid("role must be 'root' or 'mentor'");
   if (typeof public_key !== 'string') throw invalid('public_key must be a string');
   witnessKeyBytes(public_key);
   if (!isTimestamp(registered_at)) throw invalid('registered_at must be an RFC 3339 UTC time');
   if (revoked_at !== null && !isTimestamp(revoked_at))
     throw invalid('revoked_at must be null or a time');
-  return { witness_id, did, role, public_key, registered_at, revoked_at };
+  if (admitted !== null && (typeof admitted !== 'string' || admitted.length === 0))
+    throw invalid('admitted must be null or a string');
+  return { witness_id: did, did, role, public_key, registered_at, revoked_at, admitted };
+}
+
+/** A registry of stored entries, each validated; a key serving two DIDs is 'witness_key_reused'. */
+export function registryFromEntries(raw: Iterable<unknown>): WitnessRegistry {
+  const entries = new Map<string, WitnessEntry>();
+  const keys = new Map<string, string>();
+  for (const item of raw) {
+    const entry = readWitnessEntry(item);
+    const other = keys.get(entry.public_key);
+    if (other !== undefined && other !== entry.did) {
+      throw new SigilError('witness_key_reused', `one key serves ${other} and ${entry.did}`);
+    }
+    keys.set(entry.public_key, entry.did);
+    entries.set(entry.did, entry);
+  }
+  return { entries };
+}
+
+/** The exact bytes a proof of possession signs: canonical {domain, challenge, did, role, key}. */
+export function enrolmentMessage(input: {
+  challenge_id: string;
+  nonce: string;
+  did: string;
+  role: WitnessRole;
+  public_key: string;
+}): Uint8Array {
+  return canonicalBytes({
+    domain: ENROL_DOMAIN,
+    challenge_id: input.challenge_id,
+    nonce: input.nonce,
+    did: input.did,
+    role: input.role,
+    public_key: input.public_key,
+  });
+}
+
+/** The proof of possession for `challenge` with the witness's private key (typed human), base64url. */
+export function signEnrolment(
+  challenge: Pick<EnrolmentChallenge, 'id' | 'nonce' | 'subject' | 'role'>,
+  publicKey: string,
+  privateKey: KeyObject,
+  signer: SignerType = { type: 'human' },
+): string {
+  const message = enrolmentMessage({
+    challenge_id: challenge.id,
+    nonce: challenge.nonce,
+    did: challenge.subject,
+    role: challenge.role,
+    public_key: publicKey,
+  });
+  return toBase64Url(signTyped(privateKey, signer, message));
 }
 
 /**
- * Applies one event and returns the new registry (the input is untouched). Validates the
- * event fully, since it may come from storage: 'witness_invalid' for a malformed event,
- * 'witness_exists' for a reused id or a DID with a live entry, 'witness_key_reused' for a
- * key seen before, 'witness_unknown' / 'witness_revoked' for a bad revocation.
+ * Enrols the caller's own key against its challenge. Refusals: 'witness_challenge_invalid'
+ * (unknown, another subject's, used, expired, or issued for another slot), 'witness_invalid'
+ * (a bad key), 'signature_invalid' (the proof is not a typed human signature by that key over
+ * this challenge), 'witness_key_reused' (the key serves another DID), 'witness_exists' (the DID
+ * is a witness in force: it is removed first). Returns the entry to seal (not yet admitted).
  */
-export function applyWitnessEvent(registry: WitnessRegistry, event: WitnessEvent): WitnessRegistry {
-  const entries = new Map(registry.entries);
-  if (event?.type === 'witness_registered') {
-    const entry = readEntry(event.entry);
-    if (entry.revoked_at !== null)
-      throw new SigilError('witness_invalid', 'a new witness cannot be revoked');
-    if (entries.has(entry.witness_id)) {
-      throw new SigilError('witness_exists', `witness ${entry.witness_id} is already registered`);
-    }
-    for (const other of entries.values()) {
-      if (other.public_key === entry.public_key) {
-        throw new SigilError(
-          'witness_key_reused',
-          `this key is already registered as ${other.witness_id}`,
-        );
-      }
-      if (other.did === entry.did && other.revoked_at === null) {
-        throw new SigilError('witness_exists', `${entry.did} already has a live witness entry`);
-      }
-    }
-    entries.set(entry.witness_id, entry);
-    return { entries };
-  }
-  if (event?.type === 'witness_revoked') {
-    const { witness_id, revoked_at } = event;
-    if (!isTimestamp(revoked_at))
-      throw new SigilError('witness_invalid', 'revoked_at must be an RFC 3339 UTC time');
-    const entry = typeof witness_id === 'string' ? entries.get(witness_id) : undefined;
-    if (entry === undefined)
-      throw new SigilError('witness_unknown', `no witness ${String(witness_id)}`);
-    if (entry.revoked_at !== null)
-      throw new SigilError('witness_revoked', `witness ${witness_id} is already revoked`);
-    entries.set(witness_id, { ...entry, revoked_at });
-    return { entries };
-  }
-  throw new SigilError('witness_invalid', 'unknown witness event');
-}
-
-/** Rebuilds a registry from its events in log order. */
-export function registryFromEvents(events: Iterable<WitnessEvent>): WitnessRegistry {
-  let registry = emptyRegistry();
-  for (const event of events) registry = applyWitnessEvent(registry, event);
-  return registry;
-}
-
-/** Only a human Root changes the registry ('loa_insufficient', 'actor_not_human'). */
-export function requireHumanRoot(by: QuorumActor, what: string): void {
-  if (by?.loa !== 'root') throw new SigilError('loa_insufficient', `only Root may ${what}`);
-  if (by.signer?.type !== 'human')
-    throw new SigilError('actor_not_human', `only a human Root may ${what}`);
-}
-
-/** Registers a witness (human Root only); returns the new registry and the event to seal. */
-export function registerWitness(
+export function enrolWitness(
   registry: WitnessRegistry,
-  spec: { witness_id: string; did: string; role: WitnessRole; public_key: string },
+  challenge: EnrolmentChallenge | undefined,
+  input: { public_key: string; proof: string },
   by: QuorumActor,
   now: number,
-): { registry: WitnessRegistry; event: WitnessEvent } {
-  requireHumanRoot(by, 'register witnesses');
-  const event: WitnessEvent = {
-    type: 'witness_registered',
-    entry: {
-      witness_id: spec.witness_id,
-      did: spec.did,
-      role: spec.role,
-      public_key: spec.public_key,
-      registered_at: isoTime(now),
-      revoked_at: null,
-    },
+): WitnessEntry {
+  const refuse = (why: string) => new SigilError('witness_challenge_invalid', why);
+  if (challenge === undefined) throw refuse('no such enrolment challenge');
+  if (challenge.subject !== by.subject) throw refuse('the challenge was issued to another subject');
+  if (challenge.used_at !== null) throw refuse('the challenge has been used');
+  if (!(now < Date.parse(challenge.expires_at))) throw refuse('the challenge has expired');
+  if (slotFor(by.loa) !== challenge.role) throw refuse('the challenge was issued for another slot');
+  const raw = witnessKeyBytes(input.public_key);
+  let proof: Uint8Array;
+  try {
+    proof = fromBase64Url(input.proof);
+  } catch {
+    proof = new Uint8Array();
+  }
+  const message = enrolmentMessage({
+    challenge_id: challenge.id,
+    nonce: challenge.nonce,
+    did: by.subject,
+    role: challenge.role,
+    public_key: input.public_key,
+  });
+  if (!verifyTyped(publicKeyFromRaw(raw), { type: 'human' }, message, proof)) {
+    throw new SigilError(
+      'signature_invalid',
+      'the proof is not a typed human signature by this key over the challenge',
+    );
+  }
+  for (const other of registry.entries.values()) {
+    if (other.public_key === input.public_key && other.did !== by.subject) {
+      throw new SigilError('witness_key_reused', `this key is already enrolled by ${other.did}`);
+    }
+  }
+  const existing = registry.entries.get(by.subject);
+  if (existing !== undefined && inForce(existing)) {
+    throw new SigilError(
+      'witness_exists',
+      `${by.subject} is a witness in force; its removal is a system change made first`,
+    );
+  }
+  return {
+    witness_id: by.subject,
+    did: by.subject,
+    role: challenge.role,
+    public_key: input.public_key,
+    registered_at: isoTime(now),
+    revoked_at: null,
+    admitted: null,
   };
-  return { registry: applyWitnessEvent(registry, event), event };
 }
 
-/** Revokes a witness (human Root only); returns the new registry and the event to seal. */
-export function revokeWitness(
-  registry: WitnessRegistry,
-  witness_id: string,
-  by: QuorumActor,
-  now: number,
-): { registry: WitnessRegistry; event: WitnessEvent } {
-  requireHumanRoot(by, 'revoke witnesses');
-  const event: WitnessEvent = { type: 'witness_revoked', witness_id, revoked_at: isoTime(now) };
-  return { registry: applyWitnessEvent(registry, event), event };
+/** The witness slot a caller of `loa` fills: Root's for Root, a Mentor's for a Mentor; else none. */
+export function slotFor(loa: Loa): WitnessRole | null {
+  if (loa === 'root') return 'root';
+  if (loa === 'mentor') return 'mentor';
+  return null;
+}
+
+/** The highest level each subject holds through live human credentials or a committed raise. */
+export type Standing = ReadonlyMap<string, Loa>;
+
+/** Root's slot needs Root; a Mentor's slot needs at least Mentor. */
+export function holdsSlot(role: WitnessRole, standing: Loa | undefined): boolean {
+  if (standing === undefined) return false;
+  return role === 'root' ? standing === 'root' : loaAtLeast(standing, 'mentor');
 }

@@ -1,4 +1,5 @@
 import type { JsonValue } from '../core/canonical.ts';
+import { fromBase64Url } from '../core/encoding.ts';
 import type { SignerType } from '../core/typed-signature.ts';
 import {
   audit as auditMcpRules,
@@ -11,6 +12,7 @@ import {
   type Kernel,
   type McpRuleResult,
   type Provenance,
+  type QuorumEvidence,
   type RequestEffect,
   type SubjectStanding,
   type TrustedKeys,
@@ -53,10 +55,16 @@ export interface Caller {
   expiresAt?: number | null;
 }
 
-/** The stable code of a kernel refusal; an AI making credentials has its own. */
+/**
+ * The stable code of a kernel refusal; an AI making credentials has its own, and a system
+ * change whose only fault is its vote is 'quorum_required'.
+ */
 function invariantDenialCode(kind: 'denied' | 'escalated', violations: readonly Violation[]) {
   if (violations.some((v) => v.invariant === 'human-credentials')) {
     return 'credential_requires_human';
+  }
+  if (violations.length > 0 && violations.every((v) => v.invariant === 'quorum-legitimate')) {
+    return 'quorum_required';
   }
   return kind === 'escalated' ? 'escalation_required' : 'invariant_violated';
 }
@@ -89,7 +97,21 @@ export interface DecisionRequest {
   dataSubject?: string | null;
   /** Whether the results this request produces are marked as AI-mediated by Sigil. */
   outputMarking?: 'gateway' | 'none';
+  /**
+   * A system change's quorum evidence, built by the runtime from the proposal's sealed votes
+   * (never from a request body): the votes, the hash each must name, and the witness keys the
+   * electorate trusts. Its presence (or the action `system.commit`) makes the request a system
+   * change, so the kernel adjudicates quorum-legitimate.
+   */
+  quorum?: {
+    evidence: QuorumEvidence;
+    subject_hash: string;
+    trusted_keys: Record<string, string[]>;
+  };
 }
+
+/** Actions that apply a system change: the kernel judges their quorum evidence. */
+const SYSTEM_CHANGE_ACTIONS: ReadonlySet<string> = new Set(['system.commit']);
 
 /** Everything decide() needs besides the request; gathered by the runtime. */
 export interface DecisionState {
@@ -452,15 +474,33 @@ function decideSteps(
 
   // Every AI request acts under a delegation: its chain is adjudicated, never assumed.
   const delegated = caller.signer.type === 'ai';
+  const systemChange = SYSTEM_CHANGE_ACTIONS.has(request.action) || request.quorum !== undefined;
+  // A vote is judged only under the electorate's witness keys, never the keys Sigil trusts
+  // for the caller: Sigil's own provenance key must not vote.
+  const voteKeys =
+    request.quorum === undefined
+      ? null
+      : new Map(
+          Object.entries(request.quorum.trusted_keys).map(([did, keys]) => [
+            did,
+            keys.map((k) => fromBase64Url(k)),
+          ]),
+        );
   const requires = requiredInvariants(gkRequest, {
-    systemChange: false,
+    systemChange,
     delegated,
     dataSubject: request.dataSubject ?? null,
   });
   const verdict = state.kernel.adjudicate(gkRequest, {
     roles: state.roles ?? [],
     actorPermissions: delegated ? held(loa, caller.scopes, state.flags) : [request.action],
-    trustedKeys: state.trustedKeys,
+    trustedKeys: systemChange ? (voteKeys ?? new Map()) : state.trustedKeys,
+    ...(systemChange
+      ? {
+          quorum: request.quorum?.evidence ?? null,
+          quorumSubjectHash: request.quorum?.subject_hash ?? '',
+        }
+      : {}),
     authorityChain: state.authority?.chain ?? null,
     authorityWithdrawn: state.authority?.withdrawn ?? null,
     provenance: request.provenance ?? null,
@@ -479,17 +519,20 @@ function decideSteps(
   if (verdict.kind !== 'permitted') {
     const violations = 'violations' in verdict ? [...verdict.violations] : [];
     base.violations = violations;
+    const code = invariantDenialCode(verdict.kind, violations);
     const reason =
-      verdict.kind === 'escalated'
-        ? `escalated: ${verdict.reason}`
-        : violations.map((v) => `${v.invariant}: ${v.description}`).join('; ');
+      code === 'quorum_required'
+        ? `quorum not satisfied: ${violations.map((v) => [v.description, ...v.evidence.slice(0, 2)].join('; ')).join('; ')}`
+        : verdict.kind === 'escalated'
+          ? `escalated: ${verdict.reason}`
+          : violations.map((v) => `${v.invariant}: ${v.description}`).join('; ');
     chain.add({
       step: 'invariants',
       verdict: 'fail',
       reason,
       inputs: { invariants: violations.map((v) => v.invariant) },
     });
-    return deny(chain, base, invariantDenialCode(verdict.kind, violations), reason);
+    return deny(chain, base, code, reason);
   }
   chain.add({
     step: 'invariants',

@@ -151,7 +151,7 @@ export function wireProposal(p: Proposal) {
     attestations: p.attestations.map((a) => ({
       witness_id: a.witness_id,
       signature: a.signature,
-      signer_type: wireSigner(a.signer_type),
+      provenance_signature: a.provenance_signature,
       attested_at: a.attested_at,
     })),
   };

@@ -17,7 +17,7 @@ import {
 } from './helpers.ts';
 
 const AGENT = 'did:sigil:agent-forger';
-const CREDENTIAL_SCOPES = ['token.create', 'license.generate', 'witness.register', 'consent.grant'];
+const CREDENTIAL_SCOPES = ['token.create', 'license.generate', 'witness.enrol', 'consent.grant'];
 
 let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
@@ -94,12 +94,12 @@ describe('AI callers never make credentials', () => {
       await post(agent, '/api/license/create', { subject: 'did:sigil:victim', loa: 'mentor' }),
     );
     const key = toBase64Url(publicKeyToRaw(generateKeyPair().publicKey));
+    await expectRefused(await post(agent, '/api/canon/system/witnesses/challenge', {}));
     await expectRefused(
       await post(agent, '/api/canon/system/witnesses', {
-        witness_id: 'w-forged',
-        did: 'did:sigil:ghost',
-        role: 'mentor',
+        challenge_id: 'c'.repeat(32),
         public_key: key,
+        proof: 'AAAA',
       }),
     );
   });

@@ -79,8 +79,8 @@ const TEMPLATES: Array<{
   },
   {
     path: '/api/canon/system/attest',
-    body: { proposal_id: 'p', witness_id: 'w', signature: 's' },
-    fields: { proposal_id: 'string', witness_id: 'string', signature: 'string' },
+    body: { proposal_id: 'p', signature: 's', provenance_signature: 's' },
+    fields: { proposal_id: 'string', signature: 'string', provenance_signature: 'string' },
   },
   {
     path: '/api/canon/system/commit',
@@ -89,8 +89,8 @@ const TEMPLATES: Array<{
   },
   {
     path: '/api/canon/system/witnesses',
-    body: { witness_id: 'w', did: 'did:sigil:w', role: 'mentor', public_key: 'A'.repeat(43) },
-    fields: { witness_id: 'string', did: 'string', role: 'string', public_key: 'string' },
+    body: { challenge_id: 'c', public_key: 'A'.repeat(43), proof: 'p' },
+    fields: { challenge_id: 'string', public_key: 'string', proof: 'string' },
   },
   {
     path: '/api/license/create',
@@ -372,13 +372,9 @@ const generators: Array<[number, () => Case]> = [
         pick(['\u202e', 'Ω', '\\ud800', '\\u0000', '\ud83d\ude00', ' ']);
       const [path, field, base] = pick([
         ['/api/canon/user/write', 'id', { payload: 1 }],
-        ['/api/canon/system/attest', 'witness_id', { proposal_id: 'p', signature: 's' }],
+        ['/api/canon/system/attest', 'proposal_id', { signature: 's', provenance_signature: 's' }],
         ['/api/canon/system/commit', 'proposal_id', {}],
-        [
-          '/api/canon/system/witnesses',
-          'did',
-          { witness_id: 'w', role: 'mentor', public_key: 'A'.repeat(43) },
-        ],
+        ['/api/canon/system/witnesses', 'challenge_id', { public_key: 'A'.repeat(43), proof: 'p' }],
         ['/api/memory/write', 'key', { value: 1 }],
         ['/api/consent', 'bailee', { scope: 's', purpose: 'retrieval' }],
         ['/api/tokens', 'subject', { loa: 'guest' }],

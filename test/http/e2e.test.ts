@@ -16,7 +16,13 @@ import {
   requiredLoa,
   type Loa,
 } from '../../src/policy/index.ts';
-import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
+import {
+  signAttestation,
+  signEnrolment,
+  type EnrolmentChallenge,
+  type Proposal,
+} from '../../src/quorum/index.ts';
+import { enrolOver, humanToken, passOver, voteOver, type HttpWitness } from './quorum-helpers.ts';
 import { wireTrustModel } from '../../src/runtime/wire.ts';
 import {
   OpenApiChecker,
@@ -227,108 +233,6 @@ describe('the tour', () => {
     expect(badSeq.json.field).toBe('querystring.seq');
   });
 
-  it('changes the system only through the witness quorum', async () => {
-    const keys = ['root', 'm1', 'm2', 'm3'].map(() => generateKeyPair());
-    const witnesses = [
-      { witness_id: 'w-root', did: 'did:sigil:root-witness', role: 'root' },
-      { witness_id: 'w-m1', did: 'did:sigil:mentor-1', role: 'mentor' },
-      { witness_id: 'w-m2', did: 'did:sigil:mentor-2', role: 'mentor' },
-      { witness_id: 'w-m3', did: 'did:sigil:mentor-3', role: 'mentor' },
-    ];
-    for (const [i, w] of witnesses.entries()) {
-      const r = await req('POST', '/api/canon/system/witnesses', {
-        token: root,
-        body: { ...w, public_key: toBase64Url(publicKeyToRaw(keys[i]!.publicKey)) },
-      });
-      expect(r.status, r.text).toBe(201);
-    }
-    const propose = await req('POST', '/api/canon/system/propose', {
-      token: root,
-      body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
-    });
-    expect(propose.status).toBe(201);
-    const proposal = propose.json as Proposal;
-    const early = await req('POST', '/api/canon/system/commit', {
-      token: root,
-      body: { proposal_id: proposal.id },
-    });
-    expect(early.status).toBe(409);
-    expect(early.json.code).toBe('quorum_required');
-
-    for (const [i, w] of witnesses.entries()) {
-      const r = await req('POST', '/api/canon/system/attest', {
-        token: i === 0 ? root : tokens.mentor,
-        body: {
-          proposal_id: proposal.id,
-          witness_id: w.witness_id,
-          signature: signAttestation(proposal, keys[i]!.privateKey),
-        },
-      });
-      expect(r.status, r.text).toBe(200);
-    }
-    const dup = await req('POST', '/api/canon/system/attest', {
-      token: tokens.mentor,
-      body: {
-        proposal_id: proposal.id,
-        witness_id: 'w-m1',
-        signature: signAttestation(proposal, keys[1]!.privateKey),
-      },
-    });
-    expect(dup.status).toBe(409);
-    expect(dup.json.code).toBe('duplicate_attestation');
-
-    const status = await req('GET', `/api/canon/system/proposals/${proposal.id}`, {
-      token: tokens.observer,
-      template: '/api/canon/system/proposals/{id}',
-    });
-    expect(status.json.status.satisfied, status.text).toBe(true);
-    // A governed role is granted the same way, then revoked at once.
-    const grant = await req('POST', '/api/roles', {
-      token: root,
-      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
-    });
-    expect(grant.status, grant.text).toBe(202);
-    for (const [i, w] of witnesses.entries()) {
-      const r = await req('POST', '/api/canon/system/attest', {
-        token: i === 0 ? root : tokens.mentor,
-        body: {
-          proposal_id: grant.json.id,
-          witness_id: w.witness_id,
-          signature: signAttestation(grant.json as Proposal, keys[i]!.privateKey),
-        },
-      });
-      expect(r.status, r.text).toBe(200);
-    }
-    const granted = await req('POST', '/api/canon/system/commit', {
-      token: root,
-      body: { proposal_id: grant.json.id },
-    });
-    expect(granted.status, granted.text).toBe(200);
-    const roles = await req('GET', '/api/roles', { token: tokens.guest });
-    expect(roles.json.roles.map((r: Json) => r.subject)).toContain('did:sigil:e2e-judge');
-    const unrole = await req('POST', '/api/roles/revoke', {
-      token: root,
-      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
-    });
-    expect(unrole.status, unrole.text).toBe(200);
-    const list = await req('GET', '/api/canon/system/proposals', { token: tokens.observer });
-    expect(list.json.proposals.map((p: Json) => p.id)).toContain(proposal.id);
-    const commit = await req('POST', '/api/canon/system/commit', {
-      token: root,
-      body: { proposal_id: proposal.id },
-    });
-    expect(commit.status, commit.text).toBe(200);
-    expect(commit.json.record).toMatchObject({ kind: 'system_config', space: 'system' });
-    expect(commit.json.proposal.status).toBe('committed');
-
-    const systemWrite = await req('POST', '/api/canon/user/write', {
-      token: root,
-      body: { payload: { flag: true }, space: 'system' },
-    });
-    expect(systemWrite.status).toBe(202);
-    expect(systemWrite.json.proposal.status).toBe('pending');
-  });
-
   it('mints and validates licenses, proposes and refreshes the model', async () => {
     const lic = await req('POST', '/api/license/create', {
       token: root,
@@ -505,6 +409,114 @@ describe('the tour', () => {
       template: '/api/approvals/{id}',
     });
     expect(decide.status).toBe(404);
+  });
+  it('changes the system only through the witness quorum', async () => {
+    const propose = await req('POST', '/api/canon/system/propose', {
+      token: root,
+      body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
+    });
+    expect(propose.status).toBe(201);
+    const proposal = propose.json as Proposal;
+    const commitIt = (id: string) =>
+      req('POST', '/api/canon/system/commit', { token: root, body: { proposal_id: id } });
+    const beforeGenesis = await commitIt(proposal.id);
+    expect([beforeGenesis.status, beforeGenesis.json.code]).toEqual([409, 'genesis_required']);
+
+    // Each witness enrols its own key (Root's here, each Mentor's with its own token); genesis
+    // seals Root and three Mentors once every one of them has voted for it.
+    const challenge = await req('POST', '/api/canon/system/witnesses/challenge', { token: root });
+    expect(challenge.status, challenge.text).toBe(201);
+    const rootKeys = generateKeyPair();
+    const rootKey = toBase64Url(publicKeyToRaw(rootKeys.publicKey));
+    const enrolled = await req('POST', '/api/canon/system/witnesses', {
+      token: root,
+      body: {
+        challenge_id: challenge.json.id,
+        public_key: rootKey,
+        proof: signEnrolment(challenge.json as EnrolmentChallenge, rootKey, rootKeys.privateKey),
+      },
+    });
+    expect(enrolled.status, enrolled.text).toBe(201);
+    const witnesses: HttpWitness[] = [{ did: 'did:sigil:root', token: root, keys: rootKeys }];
+    for (const did of ['did:sigil:e2e-m1', 'did:sigil:e2e-m2', 'did:sigil:e2e-m3']) {
+      const token = await humanToken(server.url, root, did, 'mentor');
+      const { answer, keys } = await enrolOver(server.url, token);
+      expect(answer.status, answer.text).toBe(201);
+      witnesses.push({ did, token, keys });
+    }
+    const genesis = await req('POST', '/api/canon/system/genesis', { token: root });
+    expect(genesis.status, genesis.text).toBe(201);
+    const sealed = await passOver(server.url, root, genesis.json as Proposal, witnesses);
+    expect(sealed.status, sealed.text).toBe(200);
+    const listed = await req('GET', '/api/canon/system/witnesses', { token: tokens.observer });
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.json.genesis).toMatchObject({ mentors_required: 3 });
+
+    const early = await commitIt(proposal.id);
+    expect([early.status, early.json.code]).toEqual([409, 'quorum_required']);
+    for (const w of witnesses) {
+      const r = await req('POST', '/api/canon/system/attest', {
+        token: w.token,
+        body: {
+          proposal_id: proposal.id,
+          ...signAttestation(proposal, w.did, w.keys.privateKey),
+        },
+      });
+      expect(r.status, r.text).toBe(200);
+    }
+    const dup = await req('POST', '/api/canon/system/attest', {
+      token: witnesses[1]!.token,
+      body: {
+        proposal_id: proposal.id,
+        ...signAttestation(proposal, witnesses[1]!.did, witnesses[1]!.keys.privateKey),
+      },
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.json.code).toBe('duplicate_attestation');
+
+    const status = await req('GET', `/api/canon/system/proposals/${proposal.id}`, {
+      token: tokens.observer,
+      template: '/api/canon/system/proposals/{id}',
+    });
+    expect(status.json.status.satisfied, status.text).toBe(true);
+    // A governed role is granted the same way, then revoked at once.
+    const grant = await req('POST', '/api/roles', {
+      token: root,
+      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
+    });
+    expect(grant.status, grant.text).toBe(202);
+    for (const w of witnesses) {
+      const r = await voteOver(server.url, grant.json as Proposal, w);
+      expect(r.status, r.text).toBe(200);
+    }
+    const granted = await req('POST', '/api/canon/system/commit', {
+      token: root,
+      body: { proposal_id: grant.json.id },
+    });
+    expect(granted.status, granted.text).toBe(200);
+    const roles = await req('GET', '/api/roles', { token: tokens.guest });
+    expect(roles.json.roles.map((r: Json) => r.subject)).toContain('did:sigil:e2e-judge');
+    const unrole = await req('POST', '/api/roles/revoke', {
+      token: root,
+      body: { subject: 'did:sigil:e2e-judge', role: 'judge' },
+    });
+    expect(unrole.status, unrole.text).toBe(200);
+    const list = await req('GET', '/api/canon/system/proposals', { token: tokens.observer });
+    expect(list.json.proposals.map((p: Json) => p.id)).toContain(proposal.id);
+    const commit = await req('POST', '/api/canon/system/commit', {
+      token: root,
+      body: { proposal_id: proposal.id },
+    });
+    expect(commit.status, commit.text).toBe(200);
+    expect(commit.json.record).toMatchObject({ kind: 'system_config', space: 'system' });
+    expect(commit.json.proposal.status).toBe('committed');
+
+    const systemWrite = await req('POST', '/api/canon/user/write', {
+      token: root,
+      body: { payload: { flag: true }, space: 'system' },
+    });
+    expect(systemWrite.status).toBe(202);
+    expect(systemWrite.json.proposal.status).toBe('pending');
   });
 });
 
@@ -713,7 +725,11 @@ describe('every endpoint × every LOA', () => {
       action: 'system.attest',
       allowed: 409,
       path: () => '/api/canon/system/attest',
-      body: () => ({ proposal_id: fixtures.pending, witness_id: 'nobody', signature: 'AAAA' }),
+      body: () => ({
+        proposal_id: fixtures.pending,
+        signature: 'AAAA',
+        provenance_signature: 'AAAA',
+      }),
     },
     {
       method: 'POST',
@@ -725,16 +741,36 @@ describe('every endpoint × every LOA', () => {
     },
     {
       method: 'POST',
-      template: '/api/canon/system/witnesses',
-      action: 'witness.register',
+      template: '/api/canon/system/witnesses/challenge',
+      action: 'witness.enrol',
       allowed: 201,
+      path: () => '/api/canon/system/witnesses/challenge',
+    },
+    {
+      method: 'POST',
+      template: '/api/canon/system/witnesses',
+      action: 'witness.enrol',
+      allowed: 409,
       path: () => '/api/canon/system/witnesses',
-      body: (l) => ({
-        witness_id: `w-matrix-${l}`,
-        did: `did:sigil:w-${l}`,
-        role: 'mentor',
+      body: () => ({
+        challenge_id: 'no-such-challenge',
         public_key: toBase64Url(publicKeyToRaw(generateKeyPair().publicKey)),
+        proof: 'AAAA',
       }),
+    },
+    {
+      method: 'GET',
+      template: '/api/canon/system/witnesses',
+      action: 'canon.read',
+      allowed: 200,
+      path: () => '/api/canon/system/witnesses',
+    },
+    {
+      method: 'POST',
+      template: '/api/canon/system/genesis',
+      action: 'system.propose',
+      allowed: 409,
+      path: () => '/api/canon/system/genesis',
     },
     {
       method: 'POST',

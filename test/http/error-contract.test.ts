@@ -39,14 +39,17 @@ const codeOf = (a: Answer) => (a.body as { code: string }).code;
 
 describe('one error contract', () => {
   it('answers a malformed witness key 400 witness_invalid, not a denial', async () => {
+    const challenge = await call(server.url, 'POST', '/api/canon/system/witnesses/challenge', {
+      token: root,
+    });
+    expect(challenge.status, challenge.text).toBe(201);
     const a = await call(server.url, 'POST', '/api/canon/system/witnesses', {
       token: root,
       // 43 base64url characters, but not the canonical encoding of 32 bytes
       body: {
-        witness_id: 'w-bad',
-        did: 'did:sigil:w-bad',
-        role: 'mentor',
+        challenge_id: (challenge.body as { id: string }).id,
         public_key: `${'A'.repeat(42)}B`,
+        proof: 'AAAA',
       },
     });
     expect(problemIssues(a)).toEqual([]);

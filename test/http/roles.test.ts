@@ -6,9 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../../src/core/ed25519.ts';
-import { toBase64Url } from '../../src/core/encoding.ts';
-import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
+import type { Proposal } from '../../src/quorum/index.ts';
 import { SigilRuntime } from '../../src/runtime/index.ts';
 import {
   MASTER_KEY,
@@ -20,6 +18,7 @@ import {
   type Answer,
   type ServerProcess,
 } from './helpers.ts';
+import { enrolOver, passOver, type HttpWitness } from './quorum-helpers.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 let dir: ReturnType<typeof tempDataDir>;
@@ -29,7 +28,7 @@ let mentor: string;
 let alice: string;
 let operator: string;
 const ALICE = 'did:sigil:alice-roles';
-const keys: Record<string, Ed25519KeyPair> = {};
+let witnesses: HttpWitness[] = [];
 
 async function req(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
   const a = await call(server.url, method, path, {
@@ -47,20 +46,9 @@ async function human(subject: string, loa: string): Promise<string> {
   return json(a).token as string;
 }
 
-/** Root and the one Mentor the test's quorum needs sign the proposal; Root commits it. */
-async function pass(proposal: Proposal): Promise<Answer> {
-  for (const [witness, token] of [
-    ['w-root', root],
-    ['w-mentor', mentor],
-  ] as const) {
-    const a = await req('POST', '/api/canon/system/attest', token, {
-      proposal_id: proposal.id,
-      witness_id: witness,
-      signature: signAttestation(proposal, keys[witness]!.privateKey),
-    });
-    expect(a.status, a.text).toBe(200);
-  }
-  return req('POST', '/api/canon/system/commit', root, { proposal_id: proposal.id });
+/** Root and the one Mentor the test's quorum needs vote for the proposal; Root commits it. */
+function pass(proposal: Proposal): Promise<Answer> {
+  return passOver(server.url, root, proposal, witnesses);
 }
 
 /** Alice's request, allowed or denied, and its sealed decision. */
@@ -83,19 +71,17 @@ beforeAll(async () => {
   mentor = await human('did:sigil:mentor-roles', 'mentor');
   alice = await human(ALICE, 'observer');
   operator = await human('did:sigil:operator-roles', 'operator');
-  for (const [witness, did, role] of [
-    ['w-root', 'did:sigil:root-witness', 'root'],
-    ['w-mentor', 'did:sigil:mentor-witness', 'mentor'],
-  ] as const) {
-    keys[witness] = generateKeyPair();
-    const a = await req('POST', '/api/canon/system/witnesses', root, {
-      witness_id: witness,
-      did,
-      role,
-      public_key: toBase64Url(publicKeyToRaw(keys[witness]!.publicKey)),
-    });
-    expect(a.status, a.text).toBe(201);
-  }
+  witnesses = [
+    { did: 'did:sigil:root', token: root, keys: (await enrolOver(server.url, root)).keys },
+  ];
+  witnesses.push({
+    did: 'did:sigil:mentor-roles',
+    token: mentor,
+    keys: (await enrolOver(server.url, mentor)).keys,
+  });
+  const genesis = await req('POST', '/api/canon/system/genesis', root);
+  expect(genesis.status, genesis.text).toBe(201);
+  expect((await pass(json(genesis) as Proposal)).status).toBe(200);
 }, 60_000);
 
 afterAll(async () => {

@@ -42,7 +42,7 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['state.rebuild', 'root', 'root'],
   ['holon.halt', 'root', 'root'],
   ['model.upload', 'root', 'root'],
-  ['witness.register', 'root', 'root'],
+  ['witness.enrol', 'mentor', 'mentor'],
   ['role.assign', 'root', 'root'],
   ['role.revoke', 'root', 'root'],
   ['admin.export', null, 'root'],

@@ -1,13 +1,16 @@
 import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
+import type { Loa } from '../../src/policy/loa.ts';
 import {
   attest,
   createProposal,
-  emptyRegistry,
-  registerWitness,
+  electorateFor,
+  registryFromEntries,
   signAttestation,
+  type Electorate,
   type Proposal,
   type QuorumActor,
+  type WitnessEntry,
   type WitnessRegistry,
   type WitnessRole,
 } from '../../src/quorum/index.ts';
@@ -25,33 +28,49 @@ export interface Signer {
   readonly keys: Ed25519KeyPair;
 }
 
-function signer(witness_id: string, did: string, role: WitnessRole): Signer {
-  return { witness_id, did, role, keys: generateKeyPair() };
+function signer(did: string, role: WitnessRole): Signer {
+  return { witness_id: did, did, role, keys: generateKeyPair() };
 }
 
-export const root = signer('root', 'did:key:root', 'root');
-export const m1 = signer('mentor-1', 'did:key:m1', 'mentor');
-export const m2 = signer('mentor-2', 'did:key:m2', 'mentor');
-export const m3 = signer('mentor-3', 'did:key:m3', 'mentor');
-export const m4 = signer('mentor-4', 'did:key:m4', 'mentor');
+export const root = signer('did:key:root', 'root');
+export const m1 = signer('did:key:m1', 'mentor');
+export const m2 = signer('did:key:m2', 'mentor');
+export const m3 = signer('did:key:m3', 'mentor');
+export const m4 = signer('did:key:m4', 'mentor');
 
 export const publicKeyB64 = (s: Signer): string => toBase64Url(publicKeyToRaw(s.keys.publicKey));
 
-/** A registry with Root and mentors 1–4 registered by the human Root at T0. */
+/** The entry of `s`, admitted at genesis (or as `admitted` says). */
+export function entryOf(s: Signer, admitted: string | null = 'genesis'): WitnessEntry {
+  return {
+    witness_id: s.did,
+    did: s.did,
+    role: s.role,
+    public_key: publicKeyB64(s),
+    registered_at: new Date(T0).toISOString(),
+    revoked_at: null,
+    admitted,
+  };
+}
+
+/** A registry with `signers` in force. */
 export function standardRegistry(
   signers: readonly Signer[] = [root, m1, m2, m3, m4],
 ): WitnessRegistry {
-  let registry = emptyRegistry();
-  for (const s of signers) {
-    const spec = {
-      witness_id: s.witness_id,
-      did: s.did,
-      role: s.role,
-      public_key: publicKeyB64(s),
-    };
-    registry = registerWitness(registry, spec, ROOT, T0).registry;
-  }
-  return registry;
+  return registryFromEntries(signers.map((s) => entryOf(s)));
+}
+
+/** Each signer holding the standing of its role. */
+export function standingOf(signers: readonly Signer[]): Map<string, Loa> {
+  return new Map(signers.map((s) => [s.did, s.role === 'root' ? 'root' : 'mentor'] as const));
+}
+
+/** The electorate of an ordinary proposal when `signers` are in force with their standing. */
+export function standardElectorate(
+  signers: readonly Signer[] = [root, m1, m2, m3, m4],
+  standing: ReadonlyMap<string, Loa> = standingOf(signers),
+): Electorate {
+  return electorateFor(proposal(), standardRegistry(signers), standing);
 }
 
 export const CHANGE = { setting: 'irl.threshold', value: 0.5 };
@@ -67,21 +86,17 @@ export function attestationBy(
   over: Proposal = p,
   signerType: typeof HUMAN | typeof AI = HUMAN,
 ) {
-  return {
-    witness_id: s.witness_id,
-    signature: signAttestation(over, s.keys.privateKey, signerType),
-    signer_type: signerType,
-  };
+  return { witness_id: s.did, ...signAttestation(over, s.did, s.keys.privateKey, signerType) };
 }
 
 /** `p` after each of `signers` attested, one minute apart. */
 export function attestedBy(
   p: Proposal,
   signers: readonly Signer[],
-  registry: WitnessRegistry,
+  electorate: Electorate,
 ): Proposal {
   return signers.reduce(
-    (acc, s, i) => attest(acc, attestationBy(s, p), registry, T0 + (i + 1) * 60_000),
+    (acc, s, i) => attest(acc, attestationBy(s, p), electorate, T0 + (i + 1) * 60_000),
     p,
   );
 }

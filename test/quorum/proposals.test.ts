@@ -22,11 +22,11 @@ import {
   proposal,
   root,
   ROOT,
-  standardRegistry,
+  standardElectorate,
   T0,
 } from './fixtures.ts';
 
-const registry = standardRegistry();
+const registry = standardElectorate();
 const HOUR = 3_600_000;
 
 describe('proposals', () => {
@@ -43,7 +43,11 @@ describe('proposals', () => {
       attestations: [],
     });
     expect(p.id).toMatch(/^[0-9a-f]{64}$/);
-    expect(verifyProposalIntegrity(p)).toEqual({ proposal_id: p.id, change_hash: p.change_hash });
+    expect(verifyProposalIntegrity(p)).toEqual({
+      proposal_id: p.id,
+      change_hash: p.change_hash,
+      created_at: p.created_at,
+    });
     expect(createProposal({ change: CHANGE, proposer: ROOT, now: T0 }).expires_at).toBe(
       new Date(T0 + 7 * 24 * HOUR).toISOString(),
     );
@@ -82,9 +86,11 @@ describe('proposals', () => {
     expect(new TextDecoder().decode(attestationMessage(p))).toBe(
       `{"change_hash":"${p.change_hash}","domain":"sigil.quorum.attest.v1","proposal_id":"${p.id}"}`,
     );
-    // offline signing from the reference alone gives the same signature
-    const ref = { proposal_id: p.id, change_hash: p.change_hash };
-    expect(signAttestation(ref, m1.keys.privateKey)).toBe(signAttestation(p, m1.keys.privateKey));
+    // offline signing from the reference alone gives the same signatures
+    const ref = { proposal_id: p.id, change_hash: p.change_hash, created_at: p.created_at };
+    expect(signAttestation(ref, m1.did, m1.keys.privateKey)).toEqual(
+      signAttestation(p, m1.did, m1.keys.privateKey),
+    );
   });
 });
 
@@ -110,6 +116,7 @@ describe('attest and commit', () => {
       [m1, root, m2, m3].map((s, i) => ({
         witness_id: s.witness_id,
         signature: p.attestations[i]?.signature,
+        provenance_signature: p.attestations[i]?.provenance_signature,
         timestamp: new Date(T0 + (i + 1) * 60_000).toISOString(),
         authority: s.role,
       })),
@@ -128,9 +135,9 @@ describe('attest and commit', () => {
     expect(p.attestations).toEqual([]);
     expect(next.attestations).toEqual([
       {
-        witness_id: 'mentor-1',
+        witness_id: m1.did,
         signature: attestationBy(m1, p).signature,
-        signer_type: { type: 'human' },
+        provenance_signature: attestationBy(m1, p).provenance_signature,
         attested_at: new Date(T0 + 1).toISOString(),
       },
     ]);
@@ -170,7 +177,7 @@ describe('attest and commit', () => {
   it('an unknown witness is refused', () => {
     const p = proposal();
     expect(() =>
-      attest(p, { ...attestationBy(m1, p), witness_id: 'mentor-9' }, registry, T0),
+      attest(p, { ...attestationBy(m1, p), witness_id: 'did:key:m9' }, registry, T0),
     ).toThrow(expect.objectContaining({ code: 'witness_unknown' }));
   });
 });

@@ -5,15 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JsonValue } from '../../src/core/canonical.ts';
-import {
-  generateKeyPair,
-  publicKeyToRaw,
-  type Ed25519KeyPair as KeyPair,
-} from '../../src/core/ed25519.ts';
-import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { signAttestation } from '../../src/quorum/index.ts';
-import { SigilRuntime, anonymousCaller, type Caller } from '../../src/runtime/index.ts';
+import { anonymousCaller } from '../../src/runtime/index.ts';
+import { passChange, sealGenesis } from '../quorum/ceremony.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { twoInstances, type Instances } from './instances.ts';
 
@@ -24,39 +19,8 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   );
 }
 
-/** Root's witness and three Mentor witnesses, registered through `runtime`. */
-async function enrolWitnesses(runtime: SigilRuntime, root: Caller) {
-  const witnesses: Array<{ id: string; keys: KeyPair }> = ['w-root', 'w-m1', 'w-m2', 'w-m3'].map(
-    (id) => ({ id, keys: generateKeyPair() }),
-  );
-  for (const w of witnesses) {
-    await runtime.quorum.registerWitness(root, {
-      witness_id: w.id,
-      did: `did:sigil:${w.id}`,
-      role: w.id === 'w-root' ? 'root' : 'mentor',
-      public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
-    });
-  }
-  return witnesses;
-}
-
-/** Proposes, collects Root + 3 Mentor attestations and commits, all through `runtime`. */
-async function commitThrough(
-  runtime: SigilRuntime,
-  root: Caller,
-  witnesses: Array<{ id: string; keys: KeyPair }>,
-  change: JsonValue,
-) {
-  const proposal = await runtime.quorum.propose(root, change);
-  for (const w of witnesses) {
-    await runtime.quorum.attest(root, {
-      proposal_id: proposal.id,
-      witness_id: w.id,
-      signature: signAttestation(proposal, w.keys.privateKey),
-    });
-  }
-  return runtime.quorum.commit(root, proposal.id);
-}
+/** Proposes, collects every witness's vote and commits, all through `runtime`. */
+const commitThrough = passChange;
 
 const READ = { action: 'module.run', target: 'modules/echo' };
 
@@ -88,7 +52,7 @@ describe.each([
       expect(before).toMatchObject({ verdict: 'allow' });
       expect(before.trust!.score).toBeLessThan(0.8);
 
-      const witnesses = await enrolWitnesses(a, rootA);
+      const witnesses = await sealGenesis(a, rootA);
       const { record } = await commitThrough(a, rootA, witnesses, {
         setting: 'irl.threshold',
         value: 0.8,
@@ -183,14 +147,16 @@ describe('what a proposal may change', () => {
     env = await twoInstances('sqlite');
     const { a, b } = env;
     const root = await a.tokens.authenticate(env.rootToken);
-    const witnesses = await enrolWitnesses(a, root);
+    const early = await a.quorum.propose(root, { setting: 'irl.threshold', value: 0 });
+    // Before genesis nothing commits, not even with a vote.
+    expect(await codeOf(a.quorum.commit(root, early.id))).toBe('genesis_required');
+    const witnesses = await sealGenesis(a, root);
     const proposal = await a.quorum.propose(root, { setting: 'irl.threshold', value: 0 });
     // Root's own witness and two Mentors: one signature short.
     for (const w of witnesses.slice(0, 3)) {
-      await a.quorum.attest(root, {
+      await a.quorum.attest(w.caller, {
         proposal_id: proposal.id,
-        witness_id: w.id,
-        signature: signAttestation(proposal, w.keys.privateKey),
+        ...signAttestation(proposal, w.did, w.keys.privateKey),
       });
     }
     expect(await codeOf(a.quorum.commit(root, proposal.id))).toBe('quorum_required');

@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SQLITE_FILE } from '../../src/canon/store/index.ts';
 import type { BackendName } from '../../src/canon/store/types.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { signFindings } from '../../src/gatekeeper/index.ts';
 import { signAttestation } from '../../src/quorum/index.ts';
+import { sealGenesis } from '../quorum/ceremony.ts';
 import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
 import { BACKENDS, tempDir } from '../canon/helpers/log.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
@@ -146,21 +146,12 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       })
     ).token;
     agent = await runtime.tokens.authenticate(agentToken);
-    const witnesses = ['root-w', 'm1'].map((id) => ({ id, keys: generateKeyPair() }));
-    for (const w of witnesses) {
-      await runtime.quorum.registerWitness(root, {
-        witness_id: w.id,
-        did: `did:sigil:witness-${w.id}`,
-        role: w.id === 'root-w' ? 'root' : 'mentor',
-        public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
-      });
-    }
+    const witnesses = await sealGenesis(runtime, root);
     const proposal = await runtime.quorum.propose(root, { setting: 'irl.threshold', value: 0.5 });
     proposalId = proposal.id;
     await runtime.quorum.attest(root, {
       proposal_id: proposal.id,
-      witness_id: 'root-w',
-      signature: signAttestation(proposal, witnesses[0]!.keys.privateKey, { type: 'human' }),
+      ...signAttestation(proposal, root.subject, witnesses[0]!.keys.privateKey),
     });
     await runtime.consent.grant(root, {
       bailee: 'did:sigil:agent',
@@ -184,7 +175,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     const findings = [{ finding_id: 'f1', severity: 'low' as const, title: 'minor' }];
     const scannerKeys = witnesses[1]!.keys.privateKey;
     await runtime.governance.reportFindings(root, {
-      attestation: signFindings(findings, 'did:sigil:witness-m1', { type: 'human' }, scannerKeys),
+      attestation: signFindings(findings, witnesses[1]!.did, { type: 'human' }, scannerKeys),
       findings,
     });
     expect(await runtime.log.checkViews()).toEqual([]);
@@ -224,13 +215,29 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         use: () => runtime.quorum.get(root, proposalId),
       },
       {
+        ns: 'witness_challenges',
+        key: first('witness_challenges'),
+        use: async () =>
+          runtime.quorum.enrol(root, {
+            challenge_id: (await a.db.rows('witness_challenges'))[0]!.k,
+            public_key: 'A'.repeat(43),
+            proof: 'x',
+          }),
+      },
+      // Genesis gates every commit: a forged genesis row commits nothing.
+      {
+        ns: 'quorum',
+        key: async () => 'genesis',
+        use: () => runtime.quorum.commit(root, proposalId),
+      },
+      {
         ns: 'proposals',
         key: async () => proposalId,
         use: () => runtime.quorum.get(root, proposalId),
       },
       {
         ns: `attestations:${proposalId}`,
-        key: async () => 'root-w',
+        key: async () => root.subject,
         use: () => runtime.quorum.get(root, proposalId),
       },
       { ns: 'consent', key: first('consent'), use: () => runtime.check(agent, call) },
@@ -295,31 +302,30 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     expect(await errorCode(a.runtime.tokens.authenticate(other.rootToken))).toBe('state_invalid');
     expect((await a.runtime.log.checkViews()).map((p) => p.problem)).toEqual(['unauthenticated']);
     await a.db.remove('tokens', theirs.k);
-    // A witness copied from the other store never counts toward a quorum here.
-    const keys = generateKeyPair();
-    await other.runtime.quorum.registerWitness(other.root, {
-      witness_id: 'm9',
-      did: 'did:sigil:witness-m9',
-      role: 'mentor',
-      public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
-    });
-    const witness = (await other.db.rows('witnesses')).find((r) => r.k === 'm9')!;
-    await a.db.put(witness);
-    const { proposal } = await a.runtime.quorum
-      .get(a.root, proposalId)
-      .catch(() => ({ proposal: undefined }));
-    expect(proposal).toBeUndefined();
-    expect(
-      await errorCode(
-        a.runtime.quorum.attest(a.root, {
-          proposal_id: proposalId,
-          witness_id: 'm9',
-          signature: 'x',
-        }),
-      ),
-    ).toBe('state_invalid');
-    expect(await errorCode(a.runtime.quorum.commit(a.root, proposalId))).toBe('state_invalid');
-    await a.db.remove('witnesses', 'm9');
+    // A witness (and a genesis) copied from the other store never counts toward a quorum here.
+    const theirWitnesses = await sealGenesis(other.runtime, other.root, 3, 'copied');
+    for (const ns of ['witnesses', 'quorum']) {
+      const ours = await a.db.rows(ns);
+      for (const row of await other.db.rows(ns)) await a.db.put(row);
+      if (ns === 'witnesses') {
+        expect(await errorCode(a.runtime.quorum.get(a.root, proposalId))).toBe('state_invalid');
+      }
+      expect(
+        await errorCode(
+          a.runtime.quorum.attest(theirWitnesses[1]!.caller, {
+            proposal_id: proposalId,
+            signature: 'x',
+            provenance_signature: 'x',
+          }),
+        ),
+        ns,
+      ).toBe(ns === 'witnesses' ? 'state_invalid' : 'witness_unknown');
+      expect(await errorCode(a.runtime.quorum.commit(a.root, proposalId)), ns).toBe(
+        'state_invalid',
+      );
+      for (const row of await other.db.rows(ns)) await a.db.remove(ns, row.k);
+      for (const row of ours) await a.db.put(row);
+    }
   });
 
   it.skipIf(skip)('a forged consent never satisfies mcp-006', async () => {

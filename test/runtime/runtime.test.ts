@@ -3,13 +3,19 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
-import { toBase64Url } from '../../src/core/encoding.ts';
+import { generateKeyPair } from '../../src/core/ed25519.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { verifyRecord } from '../../src/canon/record.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { signFindings } from '../../src/gatekeeper/index.ts';
 import { signAttestation } from '../../src/quorum/index.ts';
+import {
+  enrol,
+  humanCaller,
+  passChange,
+  sealGenesis,
+  type TestWitness,
+} from '../quorum/ceremony.ts';
 import {
   ROOT_SUBJECT,
   SigilRuntime,
@@ -171,42 +177,30 @@ describe('SigilRuntime', () => {
     expect(sys.proposal?.status).toBe('pending');
   });
 
-  it('applies a system change only with Root + 3 human Mentor signatures', async () => {
-    const witnesses = ['root-w', 'm1', 'm2', 'm3', 'ai-w'].map((id) => ({
-      id,
-      keys: generateKeyPair(),
-    }));
-    for (const w of witnesses) {
-      await runtime.quorum.registerWitness(root, {
-        witness_id: w.id,
-        did: `did:sigil:witness-${w.id}`,
-        role: w.id === 'root-w' ? 'root' : 'mentor',
-        public_key: toBase64Url(publicKeyToRaw(w.keys.publicKey)),
-      });
-    }
+  let witnesses: TestWitness[] | undefined;
+  /** Genesis, sealed once for the tests that need a quorum. */
+  const quorum = async () => (witnesses ??= await sealGenesis(runtime, root));
+
+  it('applies a system change only after genesis, with Root + 3 human Mentor votes', async () => {
     const proposal = await runtime.quorum.propose(root, { setting: 'irl.threshold', value: 0.5 });
-    const attestAs = (i: number, signer = { type: 'human' as const }) =>
-      runtime.quorum.attest(root, {
+    await rejects(runtime.quorum.commit(root, proposal.id), 'genesis_required');
+    const ws = await quorum();
+    const vote = (w: TestWitness, signer: typeof AI | { type: 'human' } = { type: 'human' }) =>
+      runtime.quorum.attest(w.caller, {
         proposal_id: proposal.id,
-        witness_id: witnesses[i]!.id,
-        signature: signAttestation(proposal, witnesses[i]!.keys.privateKey, signer),
+        ...signAttestation(proposal, w.did, w.keys.privateKey, signer),
       });
-    await attestAs(0);
-    await attestAs(1);
-    await attestAs(2);
+    await vote(ws[0]!);
+    await vote(ws[1]!);
+    await vote(ws[2]!);
     await rejects(runtime.quorum.commit(root, proposal.id), 'quorum_required');
-    // An AI-typed signature from a registered key never counts.
-    await rejects(
-      runtime.quorum.attest(root, {
-        proposal_id: proposal.id,
-        witness_id: 'ai-w',
-        signature: signAttestation(proposal, witnesses[4]!.keys.privateKey, AI),
-      }),
-      'signature_invalid',
-    );
-    await rejects(attestAs(1), 'duplicate_attestation');
+    // An AI-typed signature by an enrolled key never counts.
+    await rejects(vote(ws[3]!, AI), 'signature_invalid');
+    await rejects(vote(ws[1]!), 'duplicate_attestation');
+    // Root voting with Mentor 3's key votes as Root, who has voted: it adds nothing.
+    await rejects(vote({ ...ws[3]!, caller: root, did: root.subject }), 'duplicate_attestation');
     await rejects(runtime.quorum.commit(root, proposal.id), 'quorum_required');
-    await attestAs(3);
+    await vote(ws[3]!);
     const { record } = await runtime.quorum.commit(root, proposal.id);
     expect(record.kind).toBe('system_config');
     expect((record.payload as { attestations: unknown[] }).attestations).toHaveLength(4);
@@ -310,13 +304,20 @@ describe('SigilRuntime', () => {
   });
 
   it('trips the circuit breaker on signed critical findings and then stops AI actors', async () => {
+    // The scanner is a witness in force: raised to Mentor and admitted by the quorum.
     const scanner = generateKeyPair();
-    await runtime.quorum.registerWitness(root, {
-      witness_id: 'scanner',
-      did: 'did:sigil:scanner',
-      role: 'mentor',
-      public_key: toBase64Url(publicKeyToRaw(scanner.publicKey)),
-    });
+    const ws = await quorum();
+    const raise = { standing_grant: { subject: 'did:sigil:scanner', loa: 'mentor' } };
+    await rejects(humanCaller(runtime, root, 'did:sigil:scanner', 'mentor'), 'quorum_required');
+    await passChange(runtime, root, ws, raise);
+    const { caller: scannerCaller } = await humanCaller(
+      runtime,
+      root,
+      'did:sigil:scanner',
+      'mentor',
+    );
+    await enrol(runtime, scannerCaller, scanner);
+    await passChange(runtime, root, ws, { witness_add: 'did:sigil:scanner' });
     const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:agent2',
       loa: 'operator',

@@ -1,6 +1,6 @@
 /**
  * Crash safety of the views: a child process creates and revokes tokens, grants and revokes
- * consent, registers witnesses and decides approvals, and is killed with SIGKILL at a random
+ * consent, enrols witnesses and decides approvals, and is killed with SIGKILL at a random
  * moment, SIGIL_CRASH_RUNS times (default 20) per backend over one data dir. After each kill the
  * log validates, every view row equals the projection of the log, and every write the child saw
  * resolve is in the views (a revocation it saw stays revoked).

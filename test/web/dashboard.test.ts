@@ -4,7 +4,6 @@
  * the CSP holds (no violations, no console errors), that nothing secret lands in Web Storage or
  * in script-readable cookies, and that signing out ends the server session.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,9 +14,15 @@ import {
   tempDataDir,
   type ServerProcess,
 } from '../http/helpers.ts';
-import { publicKeyToRaw } from '../../src/core/ed25519.ts';
-import { toBase64Url } from '../../src/core/encoding.ts';
+import type { Ed25519KeyPair } from '../../src/core/ed25519.ts';
 import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
+import {
+  enrolOver,
+  humanToken,
+  passOver,
+  voteOver,
+  type HttpWitness,
+} from '../http/quorum-helpers.ts';
 import {
   accessibilityProblems,
   ensureDashboardBuilt,
@@ -416,21 +421,22 @@ describe('quorum and approvals in the browser', () => {
     await w.context.close();
   });
 
-  it('attests with keys loaded for one signature, a pasted signature, then commits', async () => {
-    const roles = ['root', 'mentor', 'mentor', 'mentor'] as const;
-    const keys = roles.map(() => generateKeyPairSync('ed25519'));
-    for (const [i, role] of roles.entries()) {
-      const r = await call(server.url, 'POST', '/api/canon/system/witnesses', {
-        token: root,
-        body: {
-          witness_id: `dash-w${i}`,
-          did: `did:sigil:dash-witness-${i}`,
-          role,
-          public_key: toBase64Url(publicKeyToRaw(keys[i]!.publicKey)),
-        },
-      });
-      expect(r.status, r.text).toBe(201);
+  it('votes with keys loaded for one signature, pasted signatures, then commits', async () => {
+    // Root and three Mentors each enrol their own key and seal genesis (over the API).
+    const pem = (k: Ed25519KeyPair) =>
+      k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const witnesses: HttpWitness[] = [
+      { did: 'did:sigil:root', token: root, keys: (await enrolOver(server.url, root)).keys },
+    ];
+    for (let i = 1; i <= 3; i++) {
+      const did = `did:sigil:dash-witness-${i}`;
+      const token = await humanToken(server.url, root, did, 'mentor');
+      witnesses.push({ did, token, keys: (await enrolOver(server.url, token)).keys });
     }
+    const genesis = await call(server.url, 'POST', '/api/canon/system/genesis', { token: root });
+    expect(genesis.status, genesis.text).toBe(201);
+    const sealed = await passOver(server.url, root, genesis.body as Proposal, witnesses);
+    expect(sealed.status, sealed.text).toBe(200);
     const proposed = await call(server.url, 'POST', '/api/canon/system/propose', {
       token: root,
       body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
@@ -446,34 +452,51 @@ describe('quorum and approvals in the browser', () => {
     const progress = w.page.getByTestId('quorum-progress');
     await expect.poll(() => progress.textContent()).toBe('Root 0 of 1 · Mentors 0 of 3');
 
-    // a wrong key is refused by the server, in words
-    await w.page.getByLabel('Witness id').fill('dash-w0');
-    await w.page
-      .getByLabel(/Private key/)
-      .fill(keys[1]!.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    // a wrong key (a Mentor's, not Root's own) is refused by the server, in words
+    await w.page.getByLabel(/Private key/i).fill(pem(witnesses[1]!.keys));
     await w.page.getByRole('button', { name: 'Attest' }).click();
     await expect.poll(() => w.page.getByRole('alert').textContent()).toMatch(/signature_invalid/);
-
-    for (let i = 0; i < 3; i++) {
-      await w.page.getByLabel('Witness id').fill(`dash-w${i}`);
-      await w.page
-        .getByLabel(/Private key/)
-        .fill(keys[i]!.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-      await w.page.getByRole('button', { name: 'Attest' }).click();
-      await expect
-        .poll(() => progress.textContent())
-        .toContain(i === 0 ? 'Root 1' : `Mentors ${i} of 3`);
-      // the key left the page with the form
-      expect(await w.page.getByLabel(/Private key/).inputValue()).toBe('');
-    }
-    // the last one as a signature made offline and pasted
-    await w.page.getByLabel('Witness id').fill('dash-w3');
-    await w.page
-      .getByLabel(/signature made offline/)
-      .fill(signAttestation(proposal, keys[3]!.privateKey));
+    // Root votes with its own key, loaded for this one signature
+    await w.page.getByLabel(/Private key/i).fill(pem(witnesses[0]!.keys));
     await w.page.getByRole('button', { name: 'Attest' }).click();
+    await expect.poll(() => progress.textContent()).toContain('Root 1');
+    // the key left the page with the form
+    expect(await w.page.getByLabel(/Private key/i).inputValue()).toBe('');
+
+    // each Mentor votes in a session of their own: one loading a key, one pasting signatures
+    for (const [i, how] of [
+      [1, 'key'],
+      [2, 'pasted'],
+    ] as const) {
+      const m = await watchedPage(browser);
+      try {
+        await signIn(m.page, witnesses[i]!.token);
+        await m.page.goto(`${server.url}/#/quorum/${proposal.id}`);
+        const theirs = m.page.getByTestId('quorum-progress');
+        await theirs.waitFor();
+        if (how === 'key') {
+          await m.page.getByLabel(/Private key/i).fill(pem(witnesses[i]!.keys));
+        } else {
+          const offline = signAttestation(
+            proposal,
+            witnesses[i]!.did,
+            witnesses[i]!.keys.privateKey,
+          );
+          await m.page.getByLabel(/vote signature made offline/).fill(offline.signature);
+          await m.page.getByLabel(/provenance signature/).fill(offline.provenance_signature);
+        }
+        await m.page.getByRole('button', { name: 'Attest' }).click();
+        await expect.poll(() => theirs.textContent()).toContain(`Mentors ${i} of 3`);
+        expect(unexpected(m)).toEqual([]);
+      } finally {
+        await m.context.close();
+      }
+    }
+    const third = await voteOver(server.url, proposal, witnesses[3]!);
+    expect(third.status, third.text).toBe(200);
+    await w.page.reload();
     await expect
-      .poll(() => progress.textContent())
+      .poll(() => w.page.getByTestId('quorum-progress').textContent())
       .toBe('Root 1 of 1 · Mentors 3 of 3 · quorum reached');
 
     await w.page.getByRole('button', { name: 'Commit', exact: true }).click();
@@ -516,11 +539,12 @@ describe('quorum and approvals in the browser', () => {
       // a denied action shows its decision, linked
       await o.page.goto(`${server.url}/#/quorum`);
       const enrol = o.page.getByRole('form', { name: 'Enrol a witness' });
-      await enrol.getByLabel('Witness id').fill('nope');
-      await enrol.getByLabel('DID').fill('did:sigil:nope');
       await enrol.getByLabel(/Public key/).fill('A'.repeat(43));
+      await enrol.getByLabel(/Private key/).fill('A'.repeat(43));
       await enrol.getByRole('button', { name: 'Enrol' }).click();
-      const alert = o.page.getByRole('region', { name: 'Enrol a witness key' }).getByRole('alert');
+      const alert = o.page
+        .getByRole('region', { name: 'Enrol your witness key' })
+        .getByRole('alert');
       await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
       await alert.getByRole('link').click();
       await expect.poll(() => o.page.getByTestId('verdict').textContent()).toMatch(/denied/);

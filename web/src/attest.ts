@@ -1,8 +1,8 @@
 /**
- * A witness's attestation made in the browser: the typed human signature Sigil's quorum counts,
- * Ed25519 over deterministic CBOR {domain, schema_version, signer_type, message} where message
- * is the RFC 8785 canonical {domain, proposal_id, change_hash}. The private key is imported for
- * this one signature (non-extractable) and never stored.
+ * A witness's signatures made in the browser: its vote for a proposal and the proof of
+ * possession that enrols its key, each a typed human signature (Ed25519 over deterministic CBOR
+ * {domain, schema_version, signer_type, message}, message the RFC 8785 canonical body). The
+ * private key is imported for one action (non-extractable) and never stored.
  */
 import canonicalize from 'canonicalize';
 import { encode } from 'cborg';
@@ -38,30 +38,35 @@ function pkcs8Of(key: string): Uint8Array {
   return out;
 }
 
-/** The bytes a witness signs for a proposal. */
-export function attestationPayload(proposalId: string, changeHash: string): Uint8Array {
-  const message = canonicalize({
-    domain: ATTEST_DOMAIN,
-    proposal_id: proposalId,
-    change_hash: changeHash,
-  });
+const PROVENANCE_DOMAIN = 'sigil.provenance.v1';
+const VOTE_DOMAIN = 'sigil.vote.v1';
+const ENROL_DOMAIN = 'sigil.quorum.enrol.v1';
+
+function canonical(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) throw new Error('nothing to sign');
+  return text;
+}
+
+/** The typed human signature payload: deterministic CBOR over the canonical message. */
+function typedHuman(message: unknown): Uint8Array {
   return encode({
     domain: TYPED_SIGNATURE_DOMAIN,
     schema_version: 1,
     signer_type: { type: 'human' },
-    message: new TextEncoder().encode(message),
+    message: new TextEncoder().encode(canonical(message)),
   });
 }
 
-/** Signs the attestation with a key the user pasted for this one action; base64url. */
-export async function signAttestation(
-  proposalId: string,
-  changeHash: string,
-  privateKey: string,
-): Promise<string> {
-  let key: CryptoKey;
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Imports a pasted key for one signature (non-extractable); never stored. */
+async function importSigner(privateKey: string): Promise<CryptoKey> {
   try {
-    key = await crypto.subtle.importKey(
+    return await crypto.subtle.importKey(
       'pkcs8',
       pkcs8Of(privateKey) as BufferSource,
       { name: 'Ed25519' },
@@ -73,10 +78,74 @@ export async function signAttestation(
       `the private key could not be read: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  const sig = await crypto.subtle.sign(
-    { name: 'Ed25519' },
-    key,
-    attestationPayload(proposalId, changeHash) as BufferSource,
-  );
+}
+
+async function signWith(key: CryptoKey, payload: Uint8Array): Promise<string> {
+  const sig = await crypto.subtle.sign({ name: 'Ed25519' }, key, payload as BufferSource);
   return toBase64Url(new Uint8Array(sig));
+}
+
+/**
+ * A witness's vote for a proposal, as the kernel judges votes: a typed human signature over
+ * its provenance (the witness `did`, this proposal, a human, independent, first-order voice)
+ * and one over the approving vote resting on it.
+ */
+export async function signAttestation(
+  proposal: { id: string; change_hash: string; created_at: string },
+  did: string,
+  privateKey: string,
+): Promise<{ signature: string; provenance_signature: string }> {
+  const key = await importSigner(privateKey);
+  const actionHash = await sha256Hex(
+    canonical({
+      domain: ATTEST_DOMAIN,
+      proposal_id: proposal.id,
+      change_hash: proposal.change_hash,
+    }),
+  );
+  const voice = { voice_kind: 'human', independence: 'independent', review_order: 'first-order' };
+  const provenance_signature = await signWith(
+    key,
+    typedHuman({
+      domain: PROVENANCE_DOMAIN,
+      schema_version: 1,
+      actor: did,
+      action_hash: actionHash,
+      timestamp: proposal.created_at,
+      ...voice,
+    }),
+  );
+  const signature = await signWith(
+    key,
+    typedHuman({
+      domain: VOTE_DOMAIN,
+      schema_version: 1,
+      voter: did,
+      approved: true,
+      provenance_actor: did,
+      provenance_action_hash: actionHash,
+      provenance_timestamp: proposal.created_at,
+      ...voice,
+    }),
+  );
+  return { signature, provenance_signature };
+}
+
+/** The proof of possession for an enrolment challenge, by the key being enrolled. */
+export async function signEnrolment(
+  challenge: { id: string; nonce: string; subject: string; role: string },
+  publicKey: string,
+  privateKey: string,
+): Promise<string> {
+  return signWith(
+    await importSigner(privateKey),
+    typedHuman({
+      domain: ENROL_DOMAIN,
+      challenge_id: challenge.id,
+      nonce: challenge.nonce,
+      did: challenge.subject,
+      role: challenge.role,
+      public_key: publicKey,
+    }),
+  );
 }

@@ -1,6 +1,7 @@
 /**
- * `sigil quorum register-witness|propose|attest|status|commit`: system changes need Root and
- * k Mentor witnesses, each a typed human Ed25519 signature over the proposal.
+ * `sigil quorum challenge|enrol|witnesses|genesis|propose|attest|status|commit`: each witness
+ * enrols its own key (proof of possession over a challenge); genesis seals the initial set;
+ * system changes then need Root and k Mentor witnesses, each voting with its own key.
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,13 @@ import type { JsonValue } from '../../core/canonical.ts';
 import { publicKeyToRaw } from '../../core/ed25519.ts';
 import { toBase64Url } from '../../core/encoding.ts';
 import { SigilError } from '../../core/errors.ts';
-import { signAttestation, type Proposal, type QuorumStatus } from '../../quorum/index.ts';
+import {
+  signAttestation,
+  signEnrolment,
+  type Proposal,
+  type QuorumStatus,
+  type WitnessEntry,
+} from '../../quorum/index.ts';
 import { openKeyStore } from '../../runtime/keys.ts';
 import { dataDirOf, withLogOptions } from '../context.ts';
 import { wireProposal } from '../../runtime/wire.ts';
@@ -22,17 +29,16 @@ interface ProposeOptions extends CallerOptions {
 
 interface AttestOptions extends CallerOptions {
   proposal: string;
-  witnessId: string;
   keyId?: string;
   signature?: string;
+  provenanceSignature?: string;
 }
 
-interface RegisterOptions extends CallerOptions {
-  witnessId: string;
-  did: string;
-  role: string;
+interface EnrolOptions extends CallerOptions {
   keyId?: string;
+  challenge?: string;
   publicKey?: string;
+  proof?: string;
 }
 
 /** Adds the options every quorum command takes: --data-dir, --json, --token. */
@@ -83,49 +89,118 @@ function proposalText(p: Proposal, status?: QuorumStatus): string {
   return lines.join('\n');
 }
 
-function registerWitness(quorum: Command): void {
+function entryText(e: WitnessEntry): string {
+  const state =
+    e.revoked_at !== null
+      ? `removed ${e.revoked_at}`
+      : e.admitted === null
+        ? 'enrolled, not yet in force'
+        : `in force (${e.admitted === 'genesis' ? 'genesis' : `proposal ${e.admitted}`})`;
+  return `${e.role} witness ${e.did}: ${state}; key ${e.public_key}`;
+}
+
+function registerChallenge(quorum: Command): void {
   quorumCommand(
     quorum
-      .command('register-witness')
-      .description('register a Root or Mentor witness key (human Root only)')
-      .requiredOption('--witness-id <id>', 'name of the witness')
-      .requiredOption('--did <did>', "the witness's DID")
-      .requiredOption('--role <role>', 'mentor or root')
-      .option('--key-id <id>', 'take the public key from this key in the key store')
-      .option('--public-key <b64url>', 'or give the raw Ed25519 public key (base64url)'),
+      .command('challenge')
+      .description(
+        'a single-use challenge for enrolling your own witness key (sign it where the key lives)',
+      ),
+  ).action(async (opts: CallerOptions) => {
+    const challenge = await withRuntime(opts, async (runtime) =>
+      runtime.quorum.enrolmentChallenge(await callerFor(runtime, opts)),
+    );
+    printResult(
+      opts,
+      `challenge ${challenge.id} for ${challenge.subject} (${challenge.role}), nonce ` +
+        `${challenge.nonce}, expires ${challenge.expires_at}`,
+      challenge,
+    );
+  });
+}
+
+function registerEnrol(quorum: Command): void {
+  quorumCommand(
+    quorum
+      .command('enrol')
+      .description(
+        'enrol your own witness key: the witness is your DID (a human Mentor, or Root for its slot)',
+      )
+      .option('--key-id <id>', 'prove possession of this key from the key store (one step)')
+      .option('--challenge <id>', 'or answer a challenge from `sigil quorum challenge` …')
+      .option('--public-key <b64url>', '… with the raw Ed25519 public key (base64url) …')
+      .option('--proof <b64url>', '… and its typed human signature over the challenge'),
   )
     .addHelpText(
       'after',
-      '\nExample:\n  sigil generate-key --key-id mentor1\n' +
-        '  sigil quorum register-witness --witness-id mentor1 --did did:example:m1 --role mentor --key-id mentor1',
+      '\nExamples:\n  sigil generate-key --key-id alice\n  sigil quorum enrol --key-id alice --token $ALICE',
     )
-    .action(async (opts: RegisterOptions) => {
-      if (opts.role !== 'mentor' && opts.role !== 'root') {
-        throw new SigilError('bad_request', `--role must be mentor or root, not ${opts.role}`);
+    .action(async (opts: EnrolOptions) => {
+      const local = opts.keyId !== undefined;
+      const remote = [opts.challenge, opts.publicKey, opts.proof].filter((v) => v !== undefined);
+      if (local ? remote.length > 0 : remote.length !== 3) {
+        throw new SigilError(
+          'bad_request',
+          'give --key-id, or all of --challenge, --public-key and --proof',
+        );
       }
-      if ((opts.keyId === undefined) === (opts.publicKey === undefined)) {
-        throw new SigilError('bad_request', 'give exactly one of --key-id and --public-key');
-      }
-      const role = opts.role;
       const entry = await withRuntime(opts, async (runtime) => {
-        const publicKey =
-          opts.publicKey ??
-          toBase64Url(
-            publicKeyToRaw(openKeyStore(dataDirOf(opts), process.env).load(opts.keyId!).publicKey),
-          );
-        return runtime.quorum.registerWitness(await callerFor(runtime, opts), {
-          witness_id: opts.witnessId,
-          did: opts.did,
-          role,
+        const caller = await callerFor(runtime, opts);
+        if (!local) {
+          return runtime.quorum.enrol(caller, {
+            challenge_id: opts.challenge!,
+            public_key: opts.publicKey!,
+            proof: opts.proof!,
+          });
+        }
+        const key = openKeyStore(dataDirOf(opts), process.env).load(opts.keyId!);
+        const publicKey = toBase64Url(publicKeyToRaw(key.publicKey));
+        const challenge = await runtime.quorum.enrolmentChallenge(caller);
+        return runtime.quorum.enrol(caller, {
+          challenge_id: challenge.id,
           public_key: publicKey,
+          proof: signEnrolment(challenge, publicKey, key.privateKey),
         });
       });
-      printResult(
-        opts,
-        `registered ${entry.role} witness ${entry.witness_id} (${entry.did}), key ${entry.public_key}`,
-        entry,
-      );
+      printResult(opts, `enrolled ${entryText(entry)}`, entry);
     });
+}
+
+function registerWitnesses(quorum: Command): void {
+  quorumCommand(
+    quorum.command('witnesses').description('every witness entry and the sealed genesis'),
+  ).action(async (opts: CallerOptions) => {
+    const result = await withRuntime(opts, async (runtime) =>
+      runtime.quorum.witnesses(await callerFor(runtime, opts)),
+    );
+    const lines = result.witnesses.map(entryText);
+    lines.push(
+      result.genesis === null
+        ? 'genesis: not sealed (no system change commits)'
+        : `genesis: sealed ${result.genesis.sealed_at} by proposal ${result.genesis.proposal_id}`,
+    );
+    printResult(opts, lines.join('\n'), result);
+  });
+}
+
+function registerGenesis(quorum: Command): void {
+  quorumCommand(
+    quorum
+      .command('genesis')
+      .description(
+        'propose genesis: the enrolled Root and Mentors; it commits only once every one has attested',
+      ),
+  ).action(async (opts: CallerOptions) => {
+    const proposal = await withRuntime(opts, async (runtime) =>
+      runtime.quorum.genesis(await callerFor(runtime, opts)),
+    );
+    printResult(
+      opts,
+      `${proposalText(proposal)}\nnext: each witness runs sigil quorum attest --proposal ` +
+        `${proposal.id} --key-id <key> --token <their token>`,
+      wireProposal(proposal),
+    );
+  });
 }
 
 function registerPropose(quorum: Command): void {
@@ -148,7 +223,7 @@ function registerPropose(quorum: Command): void {
       printResult(
         opts,
         `${proposalText(proposal)}\nnext: sigil quorum attest --proposal ${proposal.id} ` +
-          '--witness-id <id> --key-id <key>',
+          '--key-id <key> --token <witness token>',
         wireProposal(proposal),
       );
     });
@@ -158,37 +233,42 @@ function registerAttest(quorum: Command): void {
   quorumCommand(
     quorum
       .command('attest')
-      .description("add a witness's typed human signature to a proposal")
+      .description('vote for a proposal as the witness you are (your DID), with your own key')
       .requiredOption('--proposal <id>', 'the proposal id')
-      .requiredOption('--witness-id <id>', 'the registered witness')
-      .option('--key-id <id>', "sign with the witness's key from the key store")
-      .option('--signature <b64url>', 'or submit a signature made elsewhere'),
+      .option('--key-id <id>', 'sign with your witness key from the key store')
+      .option('--signature <b64url>', 'or submit a vote signed elsewhere …')
+      .option('--provenance-signature <b64url>', '… with its provenance signature'),
   )
     .addHelpText(
       'after',
-      '\nExample:\n  sigil quorum attest --proposal <id> --witness-id mentor1 --key-id mentor1',
+      '\nExample:\n  sigil quorum attest --proposal <id> --key-id alice --token $ALICE',
     )
     .action(async (opts: AttestOptions) => {
-      if ((opts.keyId === undefined) === (opts.signature === undefined)) {
-        throw new SigilError('bad_request', 'give exactly one of --key-id and --signature');
+      const given = opts.signature !== undefined && opts.provenanceSignature !== undefined;
+      const partial = opts.signature !== undefined || opts.provenanceSignature !== undefined;
+      if ((opts.keyId !== undefined) === partial || (partial && !given)) {
+        throw new SigilError(
+          'bad_request',
+          'give --key-id, or both --signature and --provenance-signature',
+        );
       }
       const result = await withRuntime(opts, async (runtime) => {
         const caller = await callerFor(runtime, opts);
-        let signature = opts.signature;
-        if (signature === undefined) {
-          const key = openKeyStore(dataDirOf(opts), process.env).load(opts.keyId!);
+        let signed = {
+          signature: opts.signature!,
+          provenance_signature: opts.provenanceSignature!,
+        };
+        if (opts.keyId !== undefined) {
+          const key = openKeyStore(dataDirOf(opts), process.env).load(opts.keyId);
           const { proposal } = await runtime.quorum.get(caller, opts.proposal);
-          signature = signAttestation(proposal, key.privateKey, { type: 'human' });
+          signed = signAttestation(proposal, caller.subject, key.privateKey);
         }
-        return runtime.quorum.attest(caller, {
-          proposal_id: opts.proposal,
-          witness_id: opts.witnessId,
-          signature,
-        });
+        return runtime.quorum.attest(caller, { proposal_id: opts.proposal, ...signed });
       });
+      const by = result.proposal.attestations.at(-1)?.witness_id ?? '';
       printResult(
         opts,
-        `${opts.witnessId} attested proposal ${result.proposal.id}; ${statusText(result.status)}`,
+        `${by} attested proposal ${result.proposal.id}; ${statusText(result.status)}`,
         { ...result, proposal: wireProposal(result.proposal) },
       );
     });
@@ -249,8 +329,11 @@ function registerCommit(quorum: Command): void {
 export function registerQuorum(program: Command): void {
   const quorum = program
     .command('quorum')
-    .description('witnesses, proposals, attestations and commits for system changes');
-  registerWitness(quorum);
+    .description('witness enrolment, genesis, proposals, votes and commits for system changes');
+  registerChallenge(quorum);
+  registerEnrol(quorum);
+  registerWitnesses(quorum);
+  registerGenesis(quorum);
   registerPropose(quorum);
   registerAttest(quorum);
   registerStatus(quorum);

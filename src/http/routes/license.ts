@@ -26,7 +26,7 @@ export function licenseRoutes(add: AddRoute): void {
     loa: 'root',
     body: LicenseCreateRequest,
     responses: { 201: { description: 'The license', schema: License } },
-    errors: [400, 401, 403, 413, 415, 429],
+    errors: [400, 401, 403, 409, 413, 415, 429],
     handler: async ({ body, caller, runtime }) =>
       runtime.licenses.generate(caller, {
         subject: body.subject,

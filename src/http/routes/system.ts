@@ -1,31 +1,77 @@
-/** System changes through the quorum: witnesses, proposals, attestations, commits. */
+/** System changes through the quorum: witness enrolment, genesis, proposals, votes, commits. */
 import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import {
   AttestRequest,
   CommitRequest,
+  EnrolmentChallenge,
+  EnrolRequest,
+  EmptyRequest,
   IdParams,
   Proposal,
   ProposalWithStatus,
   ProposeRequest,
   SealedRecord,
   WitnessEntry,
-  WitnessRequest,
+  WitnessList,
 } from '../schemas.ts';
 import { wireProposal } from '../../runtime/wire.ts';
 
 export function systemRoutes(add: AddRoute): void {
   add({
     method: 'POST',
+    url: '/api/canon/system/witnesses/challenge',
+    summary: "A single-use challenge for the caller's own witness enrolment (human Mentor or Root)",
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'mentor',
+    body: EmptyRequest,
+    bodyOptional: true,
+    responses: { 201: { description: 'The challenge', schema: EnrolmentChallenge } },
+    errors: [400, 401, 403, 413, 415, 429],
+    handler: async ({ caller, runtime }) => runtime.quorum.enrolmentChallenge(caller),
+  });
+
+  add({
+    method: 'POST',
     url: '/api/canon/system/witnesses',
-    summary: 'Registers a witness key (Root + k Mentors sign system changes)',
+    summary:
+      "Enrols the caller's own witness key with a proof of possession over its challenge; " +
+      'after genesis it counts once the quorum commits {"witness_add": did}',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'mentor',
+    body: EnrolRequest,
+    responses: { 201: { description: 'The enrolled witness', schema: WitnessEntry } },
+    errors: [400, 401, 403, 409, 413, 415, 429],
+    handler: async ({ body, caller, runtime }) => runtime.quorum.enrol(caller, body),
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/canon/system/witnesses',
+    summary: 'Every witness entry and the sealed genesis (null before it)',
+    tag: 'quorum',
+    auth: 'caller',
+    loa: 'guest',
+    responses: { 200: { description: 'The witnesses', schema: WitnessList } },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => runtime.quorum.witnesses(caller),
+  });
+
+  add({
+    method: 'POST',
+    url: '/api/canon/system/genesis',
+    summary:
+      'Opens the genesis proposal naming the enrolled Root and Mentors; it commits only with all their votes',
     tag: 'quorum',
     auth: 'caller',
     loa: 'root',
-    body: WitnessRequest,
-    responses: { 201: { description: 'The registered witness', schema: WitnessEntry } },
+    body: EmptyRequest,
+    bodyOptional: true,
+    responses: { 201: { description: 'The genesis proposal', schema: Proposal } },
     errors: [400, 401, 403, 409, 413, 415, 429],
-    handler: async ({ body, caller, runtime }) => runtime.quorum.registerWitness(caller, body),
+    handler: async ({ caller, runtime }) => wireProposal(await runtime.quorum.genesis(caller)),
   });
 
   add({
@@ -45,7 +91,8 @@ export function systemRoutes(add: AddRoute): void {
   add({
     method: 'POST',
     url: '/api/canon/system/attest',
-    summary: "Adds a witness's typed human signature over the proposal's attestation message",
+    summary:
+      "The caller's vote as the witness it is: typed human signatures over its provenance and vote",
     tag: 'quorum',
     auth: 'caller',
     loa: 'mentor',

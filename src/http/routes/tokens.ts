@@ -19,7 +19,7 @@ export function tokenRoutes(add: AddRoute): void {
         schema: CreatedToken,
       },
     },
-    errors: [400, 401, 403, 413, 415, 429],
+    errors: [400, 401, 403, 409, 413, 415, 429],
     handler: async ({ body, caller, runtime, reply }) => {
       reply.header('cache-control', 'no-store');
       const created = await runtime.tokens.create(caller, {

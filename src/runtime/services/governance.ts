@@ -16,7 +16,8 @@ import {
 } from '../../gatekeeper/index.ts';
 import { NS, asJson, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
-import { witnessRegistry } from './system-changes.ts';
+import { activeWitnesses } from '../../quorum/index.ts';
+import { witnessRegistry } from './witnesses.ts';
 
 async function loadBreaker(core: RuntimeCore): Promise<CircuitBreaker> {
   const stored = await core.log.views.get(NS.governance, 'breaker');
@@ -29,7 +30,7 @@ export async function breakerStatus(core: RuntimeCore, now: number): Promise<Bre
 }
 
 /**
- * Takes in a scanner's signed findings. The signer must be a registered witness (its key
+ * Takes in a scanner's signed findings. The signer must be a witness in force (its key
  * comes from the registry, never the request); the digest and signature are checked before
  * anything is counted.
  */
@@ -39,8 +40,8 @@ export async function reportFindings(
   input: { attestation: FindingsAttestation; findings: unknown },
 ): Promise<ScanIntake> {
   await core.require(caller, { action: 'governance.report', target: 'governance/findings' });
-  const signer = [...(await witnessRegistry(core)).entries.values()].find(
-    (w) => w.did === input.attestation?.signer_did && w.revoked_at === null,
+  const signer = activeWitnesses(await witnessRegistry(core)).find(
+    (w) => w.did === input.attestation?.signer_did,
   );
   if (!signer) {
     throw new SigilError('witness_unknown', 'the findings signer is not a registered witness');

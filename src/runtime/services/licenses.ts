@@ -12,6 +12,7 @@ import {
 import { NS, asJson, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
+import { requireStandingFor } from './witnesses.ts';
 
 /** What binds a license to this runtime: the Root key that seals it, the runtime id and fingerprint. */
 export interface LicenseAuthority {
@@ -46,7 +47,10 @@ export async function issueLicense(
   return license;
 }
 
-/** Generates a license (Root); a second Root license is refused ('single_root_violation'). */
+/**
+ * Generates a license (Root); a second Root license is refused ('single_root_violation'), and
+ * after genesis one at Mentor or Root only for a subject already holding that standing.
+ */
 export async function generateLicense(
   core: RuntimeCore,
   authority: LicenseAuthority,
@@ -68,6 +72,7 @@ export async function generateLicense(
   if (expires !== null && !Number.isFinite(expires)) {
     throw new SigilError('bad_request', `not a date: ${input.expiresAt}`);
   }
+  await requireStandingFor(core, input.subject, loa);
   return issueLicense(core, authority, caller.subject, {
     subject: input.subject,
     name: input.name ?? input.subject,

@@ -1,10 +1,11 @@
 /**
- * System changes through the quorum: the witness registry, proposals, attestations and
- * commits. A change takes effect only as a `system_config` record, sealed once Root and k human
- * Mentors have signed the proposal.
+ * System changes through the quorum: genesis, proposals, votes and commits. A change takes
+ * effect only as a `system_config` record, sealed once Root and k human Mentor witnesses have
+ * voted for it and the kernel, judging their votes as quorum evidence, permits the commit.
+ * Before genesis only the genesis proposal commits.
  */
 import type { JsonValue } from '../../core/canonical.ts';
-import { SigilError } from '../../core/errors.ts';
+import { SigilError, isSigilError } from '../../core/errors.ts';
 import type { SealedRecord } from '../../canon/log.ts';
 import { isSettingChange, parseSettingChange } from '../../config/index.ts';
 import {
@@ -14,20 +15,27 @@ import {
   type Loa,
   type TrustModel,
 } from '../../policy/index.ts';
+import { isDid } from '../../core/did.ts';
 import {
-  applyWitnessEvent,
+  activeWitnesses,
   attest as attestProposal,
   commitProposal,
   createProposal,
-  emptyRegistry,
+  genesisChange,
+  genesisOf,
+  holdsSlot,
+  inForce,
+  quorumEvidenceJson,
   quorumStatus,
-  registerWitness as registerWitnessEntry,
+  type Electorate,
+  type EnrolmentChallenge,
   type Proposal,
+  type QuorumRequirements,
   type QuorumStatus,
   type WitnessAttestation,
   type WitnessEntry,
-  type WitnessRegistry,
 } from '../../quorum/index.ts';
+import { isLoa, loaAtLeast } from '../../policy/index.ts';
 import { attestationsNs } from '../../canon/views.ts';
 import {
   checkRoleGrant,
@@ -38,35 +46,16 @@ import {
 } from './roles.ts';
 import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
-
-/** The witness registry, as sealed by witness events. */
-export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
-  let registry = emptyRegistry();
-  for (const { value } of await core.log.views.list(NS.witnesses)) {
-    registry = applyWitnessEvent(registry, {
-      type: 'witness_registered',
-      entry: value as unknown as WitnessEntry,
-    });
-  }
-  return registry;
-}
-
-/** Registers a witness (human Root); its DID must not be the registering actor's own. */
-export async function registerWitness(
-  core: RuntimeCore,
-  caller: Caller,
-  input: { witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string },
-): Promise<WitnessEntry> {
-  await core.require(caller, {
-    action: 'witness.register',
-    target: `witnesses/${input.witness_id}`,
-    payload: { did: input.did, witness_id: input.witness_id, role: input.role },
-  });
-  const { event } = registerWitnessEntry(await witnessRegistry(core), input, caller, core.now());
-  const entry = (event as { entry: WitnessEntry }).entry;
-  await core.append('witness_event', asJson(event), { space: 'system' });
-  return entry;
-}
+import {
+  electorate as electorateOf,
+  enrolmentChallenge,
+  enrolWitness,
+  genesisInfo,
+  listWitnesses,
+  standingMap,
+  witnessRegistry,
+  type GenesisInfo,
+} from './witnesses.ts';
 
 function hasOnly(change: object, keys: readonly string[]): boolean {
   return Object.keys(change).every((k) => keys.includes(k));
@@ -115,26 +104,107 @@ function checkQuorumReachable(model: TrustModel, threshold: number): void {
  * ('unknown_setting', 'setting_invalid', 'model_invalid', 'change_invalid'), so nothing the
  * quorum signs is a silent no-op, and no change may leave the quorum unable to sit again.
  */
-function checkChange(core: RuntimeCore, model: TrustModel, change: JsonValue): void {
+/**
+ * Refuses ('quorum_unreachable') a change after which fewer witnesses in force with their
+ * standing would remain than a quorum needs: Root, and `mentors` Mentors.
+ */
+async function checkWitnessesSuffice(
+  core: RuntimeCore,
+  removing: string | null,
+  mentors: number,
+): Promise<void> {
+  const standing = await standingMap(core);
+  const left = activeWitnesses(await witnessRegistry(core)).filter(
+    (w) => w.did !== removing && holdsSlot(w.role, standing.get(w.did)),
+  );
+  const root = left.filter((w) => w.role === 'root').length;
+  if (root >= 1 && left.length - root >= mentors) return;
+  throw new SigilError(
+    'quorum_unreachable',
+    `the quorum could no longer sit: ${root} Root and ${left.length - root} Mentor witnesses ` +
+      `would remain for Root + ${mentors} Mentors`,
+    { root, mentors: left.length - root, mentors_required: mentors },
+  );
+}
+
+/** The witness entry a `witness_add` or `witness_remove` change names, from the registry. */
+async function namedWitness(core: RuntimeCore, did: JsonValue, adding: boolean) {
+  if (typeof did !== 'string' || !isDid(did)) {
+    throw new SigilError('change_invalid', 'witness_add and witness_remove name a witness DID');
+  }
+  const entry = (await witnessRegistry(core)).entries.get(did);
+  if (entry === undefined) throw new SigilError('witness_unknown', `${did} has not enrolled`);
+  if (adding && (inForce(entry) || entry.revoked_at !== null)) {
+    throw new SigilError('witness_exists', `${did} is not an enrolment waiting to be admitted`);
+  }
+  if (!adding && !inForce(entry)) {
+    throw new SigilError('witness_unknown', `${did} is not a witness in force`);
+  }
+  return entry;
+}
+
+/**
+ * A change is one Sigil can apply once committed: a setting (`{setting, value}`), a trust model
+ * (`{model}`), a system-space write (`{write, id}`), a governed role (`{role_grant}`), a witness
+ * admitted or removed (`{witness_add: did}`, `{witness_remove: did}`, expanded here to the
+ * enrolled entry, so the witnesses sign the very key) or a raised standing (`{standing_grant:
+ * {subject, loa}}`). Anything else is refused now ('unknown_setting', 'setting_invalid',
+ * 'model_invalid', 'change_invalid'), so nothing the quorum signs is a silent no-op, and no change
+ * may leave the quorum unable to sit again. Returns the change to propose.
+ */
+async function checkChange(
+  core: RuntimeCore,
+  model: TrustModel,
+  change: JsonValue,
+): Promise<JsonValue> {
   if (isSettingChange(change)) {
     const { setting, value } = parseSettingChange(change);
     if (setting === 'irl.threshold') checkQuorumReachable(model, value as number);
-    return;
+    if (setting === 'quorum.mentors_required' && (await genesisInfo(core)) !== null) {
+      await checkWitnessesSuffice(core, null, value as number);
+    }
+    return change;
   }
   if (typeof change === 'object' && change !== null && !Array.isArray(change)) {
     if ('model' in change && hasOnly(change, ['model'])) {
       checkQuorumReachable(parseTrustModel(change.model), core.config.irl.threshold);
-      return;
+      return change;
     }
-    if ('write' in change && hasOnly(change, ['write', 'id'])) return;
+    if ('write' in change && hasOnly(change, ['write', 'id'])) return change;
     if (isRoleGrantChange(change)) {
       parseRoleGrant(change.role_grant);
-      return;
+      return change;
+    }
+    if ('witness_add' in change && hasOnly(change, ['witness_add'])) {
+      return { witness_add: asJson(await namedWitness(core, change.witness_add!, true)) };
+    }
+    if ('witness_remove' in change && hasOnly(change, ['witness_remove'])) {
+      const entry = await namedWitness(core, change.witness_remove!, false);
+      await checkWitnessesSuffice(core, entry.did, core.config.quorum.mentorsRequired);
+      return { witness_remove: asJson(entry) };
+    }
+    if ('standing_grant' in change && hasOnly(change, ['standing_grant'])) {
+      const g = change.standing_grant as { subject?: unknown; loa?: unknown } | null;
+      if (
+        typeof g !== 'object' ||
+        g === null ||
+        !isDid(g.subject) ||
+        !isLoa(g.loa) ||
+        !loaAtLeast(g.loa, 'mentor') ||
+        !hasOnly(g, ['subject', 'loa'])
+      ) {
+        throw new SigilError(
+          'change_invalid',
+          'standing_grant is {"subject": <DID>, "loa": "mentor" | "root"}',
+        );
+      }
+      return { standing_grant: { subject: g.subject, loa: g.loa } };
     }
   }
   throw new SigilError(
     'change_invalid',
-    'a change is {"setting": key, "value": v}, {"model": …}, {"write": …, "id": …} or {"role_grant": …}',
+    'a change is {"setting": key, "value": v}, {"model": …}, {"write": …, "id": …}, ' +
+      '{"role_grant": …}, {"witness_add": did}, {"witness_remove": did} or {"standing_grant": …}',
   );
 }
 
@@ -142,31 +212,78 @@ function checkChange(core: RuntimeCore, model: TrustModel, change: JsonValue): v
 export async function propose(
   core: RuntimeCore,
   caller: Caller,
-  change: JsonValue,
+  requested: JsonValue,
   model: TrustModel,
 ): Promise<{ proposal: Proposal; decision_id: string }> {
-  checkChange(core, model, change);
+  const change = await checkChange(core, model, requested);
   if (isRoleGrantChange(change)) {
     await requireRoleGrant(core, caller, parseRoleGrant(change.role_grant));
   }
+  return openProposal(core, caller, change);
+}
+
+/**
+ * Opens the genesis proposal (Root, once): it names every witness enrolled now with its slot's
+ * standing (Root and at least k Mentors, else 'genesis_incomplete') and needs all their votes.
+ */
+export async function proposeGenesis(
+  core: RuntimeCore,
+  caller: Caller,
+): Promise<{ proposal: Proposal; decision_id: string }> {
+  const d = await core.require(caller, { action: 'system.propose', target: 'system/genesis' });
+  if ((await genesisInfo(core)) !== null) {
+    throw new SigilError('genesis_exists', 'genesis is sealed; the witness set changes by quorum');
+  }
+  const { change, requirements } = genesisChange(
+    await witnessRegistry(core),
+    await standingMap(core),
+    core.config.quorum.mentorsRequired,
+  );
+  return {
+    proposal: await sealProposal(core, caller, asJson(change), requirements, d.decision_id),
+    decision_id: d.decision_id,
+  };
+}
+
+async function openProposal(
+  core: RuntimeCore,
+  caller: Caller,
+  change: JsonValue,
+): Promise<{ proposal: Proposal; decision_id: string }> {
   const d = await core.require(caller, {
     action: 'system.propose',
     target: 'system/proposals',
     payload: change,
   });
+  // Read after the decision, which brings the configuration up to date with the log.
+  const requirements = { root: 1, mentors: core.config.quorum.mentorsRequired };
+  return {
+    proposal: await sealProposal(core, caller, change, requirements, d.decision_id),
+    decision_id: d.decision_id,
+  };
+}
+
+/** Opens and seals a proposal the decision `decisionId` allowed. */
+async function sealProposal(
+  core: RuntimeCore,
+  caller: Caller,
+  change: JsonValue,
+  requirements: QuorumRequirements,
+  decisionId: string,
+): Promise<Proposal> {
   const proposal = createProposal({
     change,
     proposer: caller,
     now: core.now(),
-    requirements: { root: 1, mentors: core.config.quorum.mentorsRequired },
+    requirements,
     ttlMs: core.config.quorum.proposalTtlSeconds * 1000,
   });
   await core.append(
     'quorum_event',
     { event: 'proposed', proposal: asJson(proposal) },
-    { space: 'system', links: [{ rel: 'decision', id: d.decision_id }] },
+    { space: 'system', links: [{ rel: 'decision', id: decisionId }] },
   );
-  return { proposal, decision_id: d.decision_id };
+  return proposal;
 }
 
 async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
@@ -179,11 +296,14 @@ async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
   return { ...(p as unknown as Proposal), attestations };
 }
 
-/** Adds a witness's typed human signature to a proposal (Mentor+, human callers only). */
+/**
+ * The caller votes for a proposal as the witness it is (its subject DID), with its two typed
+ * human signatures (Mentor+, human callers only): no one votes for another.
+ */
 export async function attest(
   core: RuntimeCore,
   caller: Caller,
-  input: { proposal_id: string; witness_id: string; signature: string },
+  input: { proposal_id: string; signature: string; provenance_signature: string },
 ): Promise<{ proposal: Proposal; status: QuorumStatus }> {
   await core.require(caller, {
     action: 'system.attest',
@@ -192,11 +312,16 @@ export async function attest(
   if (caller.signer.type !== 'human') {
     throw new SigilError('witness_not_human', 'only human witnesses count');
   }
-  const registry = await witnessRegistry(core);
+  const loaded = await loadProposal(core, input.proposal_id);
+  const electorate = await electorateOf(core, loaded);
   const proposal = attestProposal(
-    await loadProposal(core, input.proposal_id),
-    { witness_id: input.witness_id, signature: input.signature, signer_type: { type: 'human' } },
-    registry,
+    loaded,
+    {
+      witness_id: caller.subject,
+      signature: input.signature,
+      provenance_signature: input.provenance_signature,
+    },
+    electorate,
     core.now(),
   );
   const added = proposal.attestations.at(-1)!;
@@ -205,14 +330,77 @@ export async function attest(
     {
       event: 'attested',
       proposal_id: proposal.id,
-      witness_id: input.witness_id,
+      witness_id: added.witness_id,
       by: caller.subject,
-      signature: input.signature,
       attestation: asJson(added),
     },
     { space: 'system' },
   );
-  return { proposal, status: quorumStatus(proposal, registry) };
+  return { proposal, status: quorumStatus(proposal, electorate) };
+}
+
+/** Before genesis only genesis commits ('genesis_required'); after it, never again. */
+async function checkGenesisOrder(core: RuntimeCore, proposal: Proposal): Promise<void> {
+  const sealed = (await genesisInfo(core)) !== null;
+  const isGenesis = genesisOf(proposal.change) !== null;
+  if (!sealed && !isGenesis) {
+    throw new SigilError(
+      'genesis_required',
+      'no system change commits before genesis: enrol Root and the Mentors, then `sigil quorum genesis`',
+    );
+  }
+  if (sealed && isGenesis) throw new SigilError('genesis_exists', 'genesis is already sealed');
+}
+
+/** A witness change still applies to the registry as it is now ('witness_exists'/'witness_unknown'). */
+async function checkWitnessChange(core: RuntimeCore, change: JsonValue): Promise<void> {
+  if (typeof change !== 'object' || change === null || Array.isArray(change)) return;
+  const named = (change.witness_add ?? change.witness_remove) as WitnessEntry | undefined;
+  if (named === undefined) return;
+  const current = await namedWitness(core, named.did, 'witness_add' in change);
+  if (current.public_key !== named.public_key || current.role !== named.role) {
+    throw new SigilError('witness_exists', `${named.did} enrolled another key since the proposal`);
+  }
+}
+
+/**
+ * The commit is a system change: the kernel judges the proposal's votes itself
+ * (quorum-legitimate), and its decision is sealed before anything else is said, so a caller
+ * the matrix refuses learns nothing. Before genesis no one is a witness in force, so the kernel
+ * finds no counted vote; that refusal is answered 'genesis_required'.
+ */
+async function adjudicateCommit(
+  core: RuntimeCore,
+  caller: Caller,
+  proposalId: string,
+): Promise<{ loaded: Proposal; electorate: Electorate }> {
+  const request = { action: 'system.commit', target: `system/proposals/${proposalId}` };
+  let loaded: Proposal;
+  try {
+    loaded = await loadProposal(core, proposalId);
+  } catch (err) {
+    if (!isSigilError(err, 'proposal_not_found')) throw err;
+    await core.require(caller, request).catch((denial: unknown) => {
+      if (!isSigilError(denial, 'quorum_required')) throw denial;
+    });
+    throw err;
+  }
+  const electorate = await electorateOf(core, loaded);
+  try {
+    await core.require(caller, { ...request, quorum: quorumEvidenceJson(loaded, electorate) });
+  } catch (denial) {
+    const beforeGenesis =
+      isSigilError(denial, 'quorum_required') &&
+      genesisOf(loaded.change) === null &&
+      (await genesisInfo(core)) === null;
+    if (!beforeGenesis) throw denial;
+    throw new SigilError(
+      'genesis_required',
+      'no system change commits before genesis: enrol Root and the Mentors, then `sigil quorum genesis`',
+      denial.details,
+    );
+  }
+  return { loaded, electorate };
 }
 
 /** Seals the change once the quorum is met ('quorum_required' until then). */
@@ -221,15 +409,10 @@ export async function commit(
   caller: Caller,
   proposalId: string,
 ): Promise<{ proposal: Proposal; record: SealedRecord }> {
-  await core.require(caller, {
-    action: 'system.commit',
-    target: `system/proposals/${proposalId}`,
-  });
-  const { proposal, record } = commitProposal(
-    await loadProposal(core, proposalId),
-    await witnessRegistry(core),
-    core.now(),
-  );
+  const { loaded, electorate } = await adjudicateCommit(core, caller, proposalId);
+  await checkGenesisOrder(core, loaded);
+  await checkWitnessChange(core, loaded.change);
+  const { proposal, record } = commitProposal(loaded, electorate, core.now());
   // Witnesses signed the proposal (id and change hash), so their signatures travel in the
   // payload where anyone can re-check them against the registry.
   const config = {
@@ -264,22 +447,33 @@ export async function getProposal(
 ): Promise<{ proposal: Proposal; status: QuorumStatus }> {
   await core.require(caller, { action: 'canon.read', target: `system/proposals/${id}` });
   const proposal = await loadProposal(core, id);
-  return { proposal, status: quorumStatus(proposal, await witnessRegistry(core)) };
+  return { proposal, status: quorumStatus(proposal, await electorateOf(core, proposal)) };
 }
 
-/** The quorum room (`runtime.quorum`): witnesses, proposals, attestations and commits. */
+/** The quorum room (`runtime.quorum`): enrolment, genesis, proposals, votes and commits. */
 export function quorumService(core: RuntimeCore, model: () => TrustModel) {
   return {
-    registerWitness: (
+    /** A single-use challenge for the caller's own witness enrolment. */
+    enrolmentChallenge: (caller: Caller): Promise<EnrolmentChallenge> =>
+      enrolmentChallenge(core, caller),
+    /** The caller enrols its own key with a proof of possession over its challenge. */
+    enrol: (
       caller: Caller,
-      input: { witness_id: string; did: string; role: 'root' | 'mentor'; public_key: string },
-    ): Promise<WitnessEntry> => registerWitness(core, caller, input),
+      input: { challenge_id: string; public_key: string; proof: string },
+    ): Promise<WitnessEntry> => enrolWitness(core, caller, input),
+    witnesses: (
+      caller: Caller,
+    ): Promise<{ witnesses: WitnessEntry[]; genesis: GenesisInfo | null }> =>
+      listWitnesses(core, caller),
+    /** Opens the genesis proposal naming the enrolled witness set. */
+    genesis: async (caller: Caller): Promise<Proposal> =>
+      (await proposeGenesis(core, caller)).proposal,
     /** Opens a system-change proposal; it takes effect only when committed with a quorum. */
     propose: async (caller: Caller, change: JsonValue): Promise<Proposal> =>
       (await propose(core, caller, change, model())).proposal,
     attest: (
       caller: Caller,
-      input: { proposal_id: string; witness_id: string; signature: string },
+      input: { proposal_id: string; signature: string; provenance_signature: string },
     ): Promise<{ proposal: Proposal; status: QuorumStatus }> => attest(core, caller, input),
     commit: (
       caller: Caller,

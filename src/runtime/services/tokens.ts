@@ -6,6 +6,7 @@ import { checkToken, isLoa, issueToken, loaAtLeast, type TokenRecord } from '../
 import { NS, asJson, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { delegationForToken } from './delegations.ts';
+import { requireStandingFor } from './witnesses.ts';
 
 /** A token as shown to administrators: never the token or its hash. */
 export type TokenInfo = Omit<TokenRecord, 'hash'> & { issuedBy: string };
@@ -91,7 +92,10 @@ export async function mintToken(
   return { token, info: tokenInfo(stored) };
 }
 
-/** Mints a token (Root); a token never carries more than its issuer has. */
+/**
+ * Mints a token (Root); a token never carries more than its issuer has, and after genesis one at
+ * Mentor or Root only for a subject already holding that standing.
+ */
 export async function createToken(
   core: RuntimeCore,
   caller: Caller,
@@ -105,6 +109,7 @@ export async function createToken(
   if (isLoa(input.loa) && !loaAtLeast(caller.loa, input.loa)) {
     throw new SigilError('loa_insufficient', 'a token cannot carry more than its issuer has');
   }
+  await requireStandingFor(core, input.subject, input.loa);
   // An AI token names a delegation that exists, is in force and ends at the token's subject.
   if (input.signer?.type === 'ai') {
     await delegationForToken(core, input.signer.delegationId, input.subject);

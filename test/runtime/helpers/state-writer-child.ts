@@ -1,6 +1,6 @@
 /**
  * Child process for the state crash test: opens the runtime and, in `loops` concurrent loops,
- * creates and revokes tokens, grants and revokes consent, registers witnesses, requests and
+ * creates and revokes tokens, grants and revokes consent, enrols witnesses, requests and
  * approves approvals, printing one line the moment each write resolves (a synchronous write, so
  * a printed line is an acknowledged write). The environment names the data dir's backend.
  * Usage: state-writer-child.ts <dataDir> <rootToken> <loops>
@@ -9,6 +9,7 @@ import { writeSync } from 'node:fs';
 import { loadConfig } from '../../../src/config/index.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../../src/core/ed25519.ts';
 import { toBase64Url } from '../../../src/core/encoding.ts';
+import { signEnrolment } from '../../../src/quorum/index.ts';
 import { SigilRuntime } from '../../../src/runtime/index.ts';
 
 const [dataDir, rootToken, loops = '2'] = process.argv.slice(2);
@@ -41,12 +42,23 @@ async function writeForever(): Promise<never> {
     ack(`consent ${consent.id}`);
     await runtime.consent.revoke(root, consent.id);
     ack(`consent-revoked ${consent.id}`);
+    // A Mentor enrols its own witness key (before genesis, so it is a genesis candidate).
+    const mentor = await runtime.tokens.authenticate(
+      (
+        await runtime.tokens.create(root, {
+          subject: `did:sigil:witness-${i}`,
+          loa: 'mentor',
+          signer: { type: 'human' },
+        })
+      ).token,
+    );
     const keys = generateKeyPair();
-    const witness = await runtime.quorum.registerWitness(root, {
-      witness_id: `w-${i}`,
-      did: `did:sigil:witness-${i}`,
-      role: 'mentor',
-      public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
+    const publicKey = toBase64Url(publicKeyToRaw(keys.publicKey));
+    const challenge = await runtime.quorum.enrolmentChallenge(mentor);
+    const witness = await runtime.quorum.enrol(mentor, {
+      challenge_id: challenge.id,
+      public_key: publicKey,
+      proof: signEnrolment(challenge, publicKey, keys.privateKey),
     });
     ack(`witness ${witness.witness_id}`);
     const approval = await runtime.approvals.request(root, {

@@ -1,11 +1,11 @@
 /**
- * Quorum: system-change proposals with their k-of-n progress and who attested; attest (signed
- * in this browser from a key loaded for that one action, or a pasted signature from
- * `sigil sign`); commit; and enrol a witness key (Root).
+ * Quorum: system-change proposals with their k-of-n progress and who attested; vote as the
+ * signed-in witness (signed in this browser from a key loaded for that one action, or
+ * signatures made offline); commit; and enrol your own witness key (a Mentor, or Root).
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { signAttestation } from '../attest.ts';
+import { signAttestation, signEnrolment } from '../attest.ts';
 import { href, route } from '../router.ts';
 import type { Proposal, QuorumStatus } from '../types.ts';
 import { Card, Empty, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
@@ -73,20 +73,21 @@ function AttestForm({ proposal, onDone }: { proposal: Proposal; onDone: () => vo
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     const data = new FormData(form);
-    const witnessId = String(data.get('witness_id') ?? '').trim();
     const key = String(data.get('private_key') ?? '');
-    const pasted = String(data.get('signature') ?? '').trim();
+    const pasted = {
+      signature: String(data.get('signature') ?? '').trim(),
+      provenance_signature: String(data.get('provenance_signature') ?? '').trim(),
+    };
     setBusy(true);
     setError(undefined);
     try {
-      const signature =
-        key.trim() !== '' ? await signAttestation(proposal.id, proposal.change_hash, key) : pasted;
-      if (signature === '') throw new Error('load a private key or paste a signature');
-      await api('POST', '/api/canon/system/attest', {
-        proposal_id: proposal.id,
-        witness_id: witnessId,
-        signature,
-      });
+      // The witness is whoever is signed in: its vote names its own DID.
+      const who = await api<{ caller: { subject: string } }>('GET', '/api/whoami');
+      const signed =
+        key.trim() !== '' ? await signAttestation(proposal, who.caller.subject, key) : pasted;
+      if (signed.signature === '' || signed.provenance_signature === '')
+        throw new Error('load a private key or paste both signatures');
+      await api('POST', '/api/canon/system/attest', { proposal_id: proposal.id, ...signed });
       form.reset(); // the key leaves the page with the form's contents
       onDone();
     } catch (err) {
@@ -97,10 +98,9 @@ function AttestForm({ proposal, onDone }: { proposal: Proposal; onDone: () => vo
   };
   return (
     <form class="stack" onSubmit={submit} aria-label="Attest">
-      <label for="witness_id">Witness id</label>
-      <input id="witness_id" name="witness_id" required autocomplete="off" />
+      <p class="muted">You vote as the witness you are signed in as.</p>
       <label for="private_key">
-        Private key for this signature only (PKCS#8 PEM or base64 seed; never stored)
+        Your witness private key, for this vote only (PKCS#8 PEM or base64 seed; never stored)
       </label>
       <textarea
         id="private_key"
@@ -109,8 +109,15 @@ function AttestForm({ proposal, onDone }: { proposal: Proposal; onDone: () => vo
         autocomplete="off"
         spellcheck={false}
       />
-      <label for="signature">…or a signature made offline (base64url)</label>
+      <label for="signature">…or a vote signature made offline (base64url)</label>
       <input id="signature" name="signature" autocomplete="off" spellcheck={false} />
+      <label for="provenance_signature">…and its provenance signature (base64url)</label>
+      <input
+        id="provenance_signature"
+        name="provenance_signature"
+        autocomplete="off"
+        spellcheck={false}
+      />
       <button type="submit" class="primary" disabled={busy}>
         Attest
       </button>
@@ -212,42 +219,37 @@ function EnrolWitness() {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     const data = Object.fromEntries(new FormData(form)) as Record<string, string>;
+    const publicKey = data.public_key?.trim() ?? '';
     setError(undefined);
     setDone(undefined);
     try {
+      // A single-use challenge for the signed-in caller, answered with a proof of possession.
+      const challenge = await api<{ id: string; nonce: string; subject: string; role: string }>(
+        'POST',
+        '/api/canon/system/witnesses/challenge',
+      );
+      const proof = await signEnrolment(challenge, publicKey, data.private_key ?? '');
       await api('POST', '/api/canon/system/witnesses', {
-        witness_id: data.witness_id?.trim(),
-        did: data.did?.trim(),
-        role: data.role,
-        public_key: data.public_key?.trim(),
+        challenge_id: challenge.id,
+        public_key: publicKey,
+        proof,
       });
-      setDone(`Witness ${data.witness_id} enrolled.`);
-      form.reset();
+      setDone(`Your ${challenge.role} witness key is enrolled as ${challenge.subject}.`);
+      form.reset(); // the key leaves the page with the form's contents
     } catch (err) {
       setError(err);
     }
   };
   return (
-    <Card title="Enrol a witness key">
+    <Card title="Enrol your witness key">
       <form class="filters" onSubmit={submit} aria-label="Enrol a witness">
         <label>
-          Witness id
-          <input name="witness_id" required />
-        </label>
-        <label>
-          DID
-          <input name="did" required placeholder="did:sigil:…" />
-        </label>
-        <label>
-          Role
-          <select name="role">
-            <option value="mentor">mentor</option>
-            <option value="root">root</option>
-          </select>
-        </label>
-        <label>
           Public key (base64url, 32 bytes)
-          <input name="public_key" required size={46} />
+          <input name="public_key" required size={46} autocomplete="off" />
+        </label>
+        <label>
+          Private key, to prove you hold it (never stored)
+          <textarea name="private_key" required rows={2} autocomplete="off" spellcheck={false} />
         </label>
         <button type="submit">Enrol</button>
       </form>

@@ -1,0 +1,198 @@
+/**
+ * Witnesses and genesis, from the log alone: who holds which standing (live human credentials
+ * and committed raises), the witness registry, enrolment challenges, a witness's own enrolment
+ * with proof of possession, and whether genesis is sealed.
+ */
+import { toBase64Url } from '../../core/encoding.ts';
+import { SigilError } from '../../core/errors.ts';
+import { randomBytes } from '../../core/random.ts';
+import { isLoa, loaAtLeast, loaRank, type Loa } from '../../policy/index.ts';
+import {
+  ENROLMENT_CHALLENGE_TTL_MS,
+  electorateFor,
+  enrolWitness as enrolEntry,
+  isoTime,
+  registryFromEntries,
+  slotFor,
+  type Electorate,
+  type EnrolmentChallenge,
+  type Proposal,
+  type Standing,
+  type WitnessEntry,
+  type WitnessRegistry,
+} from '../../quorum/index.ts';
+import { NS, asJson, newId, type RuntimeCore } from '../core.ts';
+import type { Caller } from '../decide.ts';
+
+/** The sealed genesis, as its view row records it. */
+export interface GenesisInfo {
+  proposal_id: string;
+  sealed_at: string;
+  witnesses: string[];
+  mentors_required: number;
+}
+
+/** The witness registry, as sealed by enrolments, genesis and committed changes. */
+export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
+  return registryFromEntries((await core.log.views.list(NS.witnesses)).map((r) => r.value));
+}
+
+/** The sealed genesis, or null before it. */
+export async function genesisInfo(core: RuntimeCore): Promise<GenesisInfo | null> {
+  const row = await core.log.views.get(NS.quorum, 'genesis');
+  return row === undefined ? null : (row as unknown as GenesisInfo);
+}
+
+function raise(map: Map<string, Loa>, subject: unknown, loa: unknown): void {
+  if (typeof subject !== 'string' || !isLoa(loa)) return;
+  const held = map.get(subject);
+  if (held === undefined || loaRank(loa) > loaRank(held)) map.set(subject, loa);
+}
+
+/**
+ * The highest level each subject holds now. `slot`: what a witness slot reads, live human
+ * credentials only (unexpired, unrevoked tokens and licenses), so a witness whose credentials
+ * lapse stops counting. Otherwise what minting reads: live credentials of any signer and the
+ * levels the quorum committed (`standing_grant`), which let Root mint for that subject.
+ */
+export async function standingMap(core: RuntimeCore, slot = true): Promise<Standing> {
+  const now = core.now();
+  const map = new Map<string, Loa>();
+  for (const { value } of await core.log.views.list(NS.tokens)) {
+    const t = value as {
+      subject?: unknown;
+      loa?: unknown;
+      signer?: { type?: unknown };
+      revokedAt?: unknown;
+      expiresAt?: unknown;
+    };
+    if (t.revokedAt !== null) continue;
+    if (t.expiresAt !== null && !(typeof t.expiresAt === 'number' && now < t.expiresAt)) continue;
+    if (slot && t.signer?.type !== 'human') continue;
+    raise(map, t.subject, t.loa);
+  }
+  for (const { value } of await core.log.views.list(NS.licenses)) {
+    const l = value as { owner?: unknown; loa?: unknown; expiresAt?: unknown };
+    if (l.expiresAt !== null && !(typeof l.expiresAt === 'string' && now < Date.parse(l.expiresAt)))
+      continue;
+    raise(map, l.owner, l.loa);
+  }
+  if (slot) return map;
+  for (const { value } of await core.log.views.list(NS.standing)) {
+    const g = value as { subject?: unknown; loa?: unknown };
+    raise(map, g.subject, g.loa);
+  }
+  return map;
+}
+
+/** Who may vote on `proposal` now. */
+export async function electorate(core: RuntimeCore, proposal: Proposal): Promise<Electorate> {
+  return electorateFor(proposal, await witnessRegistry(core), await standingMap(core));
+}
+
+/**
+ * After genesis, a credential at Mentor or Root for a subject that does not already hold that
+ * standing is a system change ('quorum_required'): the quorum first commits a `standing_grant`.
+ */
+export async function requireStandingFor(
+  core: RuntimeCore,
+  subject: string,
+  loa: string,
+): Promise<void> {
+  if (!isLoa(loa) || !loaAtLeast(loa, 'mentor')) return;
+  if ((await genesisInfo(core)) === null) return;
+  const held = (await standingMap(core, false)).get(subject);
+  if (held !== undefined && loaAtLeast(held, loa)) return;
+  throw new SigilError(
+    'quorum_required',
+    `${subject} does not hold ${loa} standing: raising it is a system change; propose ` +
+      `{"standing_grant": {"subject": "${subject}", "loa": "${loa}"}}`,
+    { subject, loa },
+  );
+}
+
+function humanWitnessCaller(caller: Caller): 'root' | 'mentor' {
+  if (caller.signer.type !== 'human') {
+    throw new SigilError('witness_not_human', 'only a human enrols a witness key');
+  }
+  const slot = slotFor(caller.loa);
+  if (slot === null) throw new SigilError('loa_insufficient', 'only a Mentor or Root is a witness');
+  return slot;
+}
+
+/** Issues a single-use enrolment challenge to the caller (a human Mentor or Root), sealed. */
+export async function enrolmentChallenge(
+  core: RuntimeCore,
+  caller: Caller,
+): Promise<EnrolmentChallenge> {
+  await core.require(caller, {
+    action: 'witness.enrol',
+    target: `witnesses/${caller.subject}/challenge`,
+  });
+  const role = humanWitnessCaller(caller);
+  const now = core.now();
+  const challenge: EnrolmentChallenge = {
+    id: newId(),
+    subject: caller.subject,
+    role,
+    nonce: toBase64Url(randomBytes(32)),
+    issued_at: isoTime(now),
+    expires_at: isoTime(now + ENROLMENT_CHALLENGE_TTL_MS),
+    used_at: null,
+  };
+  await core.append(
+    'witness_event',
+    { type: 'enrolment_challenge', challenge: asJson(challenge) },
+    { space: 'system' },
+  );
+  return challenge;
+}
+
+// One enrolment at a time in this process, so a challenge is spent once.
+let enrolling: Promise<unknown> = Promise.resolve();
+
+/**
+ * The caller enrols its own key: the witness is its subject DID, the proof a typed human
+ * signature over its challenge. Before genesis the entry is a genesis candidate; after it, it
+ * counts only once the quorum commits `{"witness_add": "<did>"}`.
+ */
+export async function enrolWitness(
+  core: RuntimeCore,
+  caller: Caller,
+  input: { challenge_id: string; public_key: string; proof: string },
+): Promise<WitnessEntry> {
+  await core.require(caller, {
+    action: 'witness.enrol',
+    target: `witnesses/${caller.subject}`,
+    payload: { challenge_id: input.challenge_id, public_key: input.public_key },
+  });
+  humanWitnessCaller(caller);
+  const run = enrolling.then(async () => {
+    const stored = await core.log.views.get(NS.witnessChallenges, String(input.challenge_id));
+    const challenge = stored as unknown as EnrolmentChallenge | undefined;
+    const entry = enrolEntry(await witnessRegistry(core), challenge, input, caller, core.now());
+    await core.append(
+      'witness_event',
+      { type: 'witness_enrolled', entry: asJson(entry), challenge: asJson(challenge) },
+      { space: 'system' },
+    );
+    return entry;
+  });
+  enrolling = run.catch(() => undefined);
+  return run;
+}
+
+/** Every witness entry (Root, or the `canon.read` of the registry). */
+export async function listWitnesses(
+  core: RuntimeCore,
+  caller: Caller,
+): Promise<{ witnesses: WitnessEntry[]; genesis: GenesisInfo | null }> {
+  await core.require(caller, { action: 'canon.read', target: 'system/witnesses' });
+  const registry = await witnessRegistry(core);
+  return {
+    witnesses: [...registry.entries.values()].sort((a, b) =>
+      a.registered_at.localeCompare(b.registered_at),
+    ),
+    genesis: await genesisInfo(core),
+  };
+}
