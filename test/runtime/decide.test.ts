@@ -78,6 +78,12 @@ describe('decide: every action × every LOA × every enforcement mode', () => {
       expect(d).toMatchObject({ verdict: 'deny', code: 'loa_insufficient' });
       return;
     }
+    if (action === 'system.commit') {
+      // A commit is a system change: without the proposal's votes the kernel refuses it.
+      expect(d).toMatchObject({ verdict: 'deny', code: 'quorum_required' });
+      expect(d.violations.map((v) => v.invariant)).toEqual(['quorum-legitimate']);
+      return;
+    }
     const features = extractFeatures(
       {
         action,
