@@ -1,0 +1,45 @@
+/**
+ * docs/http.md lists every request and response shape: its Shapes section is what
+ * scripts/http-shapes.ts renders from src/http/schemas.ts now, and names each exported schema.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  DOC,
+  END,
+  START,
+  exportedSchemas,
+  renderShapes,
+  withShapes,
+} from '../../scripts/http-shapes.ts';
+
+const doc = readFileSync(DOC, 'utf8');
+
+describe('docs/http.md', () => {
+  it('holds the shapes section as generated from the current schemas (npm run docs:http)', () => {
+    expect(withShapes(doc, renderShapes())).toBe(doc);
+  });
+
+  it('has an entry for every schema src/http/schemas.ts exports', () => {
+    const headings = new Set([...doc.matchAll(/^### (\S+)$/gm)].map((m) => m[1]));
+    const names = exportedSchemas().map(([name]) => name);
+    expect(names.length).toBeGreaterThan(50);
+    expect(names.filter((name) => !headings.has(name))).toEqual([]);
+  });
+
+  it('links only to shapes it lists', () => {
+    const section = doc.slice(doc.indexOf(START), doc.indexOf(END));
+    const headings = new Set(
+      [...section.matchAll(/^### (\S+)$/gm)].map((m) => m[1]!.toLowerCase()),
+    );
+    const links = [...section.matchAll(/\]\(#([a-z0-9-]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(0);
+    expect(links.filter((anchor) => !headings.has(anchor))).toEqual([]);
+  });
+
+  it('notices a shape that changed after the section was written', () => {
+    const stale = doc.replace(/^\| `root_hash` \| string \| yes \|/m, '| `root` | string | yes |');
+    expect(stale).not.toBe(doc);
+    expect(withShapes(stale, renderShapes())).not.toBe(stale);
+  });
+});
