@@ -23,9 +23,11 @@ const REQUEST_PART = /(Request|Params|Query|Upload)$/;
 
 /** Every zod schema src/http/schemas.ts exports, by export name. */
 export function exportedSchemas(): Array<[string, z.ZodType]> {
-  return Object.entries(schemas)
-    .filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType)
-    .sort(([a], [b]) => a.localeCompare(b));
+  const found: Array<[string, z.ZodType]> = [];
+  for (const [name, value] of Object.entries(schemas) as Array<[string, unknown]>) {
+    if (value instanceof z.ZodType) found.push([name, value]);
+  }
+  return found.sort(([a], [b]) => a.localeCompare(b));
 }
 
 const anchor = (name: string) => `#${name.toLowerCase()}`;
@@ -56,7 +58,7 @@ function typeText(s: JsonSchema): string {
         return `{ ${members.join(', ')} }`;
       }
       const values = s.additionalProperties;
-      return values !== undefined && typeof values === 'object' && Object.keys(values).length > 0
+      return typeof values === 'object' && values !== null && Object.keys(values).length > 0
         ? `{ string: ${typeText(values as JsonSchema)} }`
         : 'object';
     }
