@@ -38,3 +38,4 @@ export {
   type TileRef,
 } from './canon/tiles.ts';
 export { leafEntry, logEntry, type LogEntry } from './canon/record.ts';
+export { cosignerVerifierKey, verifyCosignature } from './canon/cosignature.ts';

@@ -110,6 +110,12 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./log.ts')).registerLog,
   },
   {
+    commands: [
+      ['witness', 'run Sigil as a log witness (C2SP tlog-witness cosigner) for other logs'],
+    ],
+    load: async () => (await import('./witness.ts')).registerWitness,
+  },
+  {
     commands: [['quorum', 'witnesses, proposals, attestations and commits for system changes']],
     load: async () => (await import('./quorum.ts')).registerQuorum,
   },
