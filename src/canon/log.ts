@@ -149,6 +149,17 @@ async function refreshTree(tree: MerkleTree, store: CanonStore): Promise<void> {
   }
 }
 
+/**
+ * The log as the surfaces (HTTP, CLI, gateway, dashboard) hold it: reads, proofs, checkpoints of
+ * what is already sealed, validation. It has no append, no view write and no signing key, so a
+ * surface cannot seal a record or touch the state the runtime acts on; only the runtime's
+ * services, through an adjudicated decision, do.
+ */
+export type LogReader = Omit<
+  CanonLog,
+  'append' | 'appendMany' | 'rebuildViews' | 'close' | 'signer'
+>;
+
 export class CanonLog {
   readonly dataDir: string;
   readonly backend: BackendName;
@@ -172,6 +183,7 @@ export class CanonLog {
   readonly #every: { appends: number; ms: number };
   readonly #maxPayloadBytes: number | undefined;
   readonly #timer: NodeJS.Timeout;
+  readonly #appendObservers = new Set<(seconds: number) => void>();
   #sinceCheckpoint = 0;
   #closed = false;
 
@@ -365,7 +377,20 @@ export class CanonLog {
     if (!Array.isArray(drafts)) throw new SigilError('bad_request', 'drafts must be an array');
     const ready = readyDrafts(drafts, this.#maxPayloadBytes);
     if (ready.length === 0) return [];
-    return this.#writer.submit(ready);
+    if (this.#appendObservers.size === 0) return this.#writer.submit(ready);
+    const start = performance.now();
+    try {
+      return await this.#writer.submit(ready);
+    } finally {
+      const seconds = (performance.now() - start) / 1000;
+      for (const fn of this.#appendObservers) fn(seconds);
+    }
+  }
+
+  /** Observes how long each durable append took, in seconds (metrics); returns the unsubscribe. */
+  onAppend(fn: (seconds: number) => void): () => void {
+    this.#appendObservers.add(fn);
+    return () => this.#appendObservers.delete(fn);
   }
 
   async #commit(drafts: ReadyDraft[]): Promise<SealedRecord[]> {

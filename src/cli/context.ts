@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SigilError } from '../core/errors.ts';
-import type { CanonLog } from '../canon/log.ts';
+import type { LogReader } from '../canon/log.ts';
 import type { GlobalOptions } from './output.ts';
 
 /** Adds the options every log command takes: --data-dir and --json. */
@@ -18,19 +18,14 @@ export function dataDirOf(opts: GlobalOptions): string {
   return resolve(opts.dataDir ?? process.env.SIGIL_DATA_DIR ?? '.sigil');
 }
 
-/** Opens the log for a command, runs `fn`, and always closes the log. */
+/** Opens the log read-only for a command, runs `fn`, and always closes the log. */
 export async function withLog<T>(
   opts: GlobalOptions,
-  fn: (log: CanonLog) => Promise<T>,
+  fn: (log: LogReader) => Promise<T>,
 ): Promise<T> {
   // Loaded here, not at the top: commands that never open the log start without the store.
-  const { CanonLog } = await import('../canon/log.ts');
-  const log = await CanonLog.open({ dataDir: dataDirOf(opts), env: process.env });
-  try {
-    return await fn(log);
-  } finally {
-    await log.close();
-  }
+  const { withLogReader } = await import('../runtime/log-reader.ts');
+  return withLogReader(dataDirOf(opts), process.env, fn);
 }
 
 /** Parses a non-negative integer option; 'bad_request' (exit 2) otherwise. */

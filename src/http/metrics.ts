@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, Gauge, collectDefaultMetrics } from 'prom-client';
-import type { CanonLog } from '../canon/log.ts';
 import type { SigilRuntime } from '../runtime/index.ts';
 
 /** The Prometheus metrics Sigil exports at /metrics; one registry per server instance. */
@@ -65,7 +64,7 @@ export function instrument(
     metrics.decisions.inc({ verdict: d.verdict, mode: d.mode });
     if (d.code === 'rate_limited') metrics.rateLimited.inc();
   });
-  const untime = timeAppends(runtime.log, metrics.appendLatency);
+  const untime = runtime.log.onAppend((seconds) => metrics.appendLatency.observe(seconds));
   app.addHook('onClose', async () => {
     unsubscribe();
     untime();
@@ -80,29 +79,4 @@ export function instrument(
       },
     }),
   );
-}
-
-/**
- * Times the log's appends (each resolves once its group commit is durable). The canon log has
- * no append hook, so its two append methods are wrapped on this instance and restored on close.
- */
-function timeAppends(log: CanonLog, histogram: Histogram): () => void {
-  const append = log.append;
-  const appendMany = log.appendMany;
-  const timed =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const end = histogram.startTimer();
-      try {
-        return await fn.apply(log, args);
-      } finally {
-        end();
-      }
-    };
-  log.append = timed(append);
-  log.appendMany = timed(appendMany);
-  return () => {
-    log.append = append;
-    log.appendMany = appendMany;
-  };
 }

@@ -3,7 +3,7 @@
  * only what was sealed since the last look (by this instance or any other on the store). This is
  * how an instance keeps what it derives from the log current without a full scan per request.
  */
-import type { CanonLog, SealedRecord } from '../canon/log.ts';
+import type { LogReader, SealedRecord } from '../canon/log.ts';
 import type { RecordKind } from '../canon/record.ts';
 
 const PAGE = 1000;
@@ -26,7 +26,7 @@ export class LogTail {
    * was one. Reads run one at a time, and a call never joins a read that started before it, so
    * what it applies covers every record sealed before the call.
    */
-  catchUp(log: CanonLog): Promise<boolean> {
+  catchUp(log: LogReader): Promise<boolean> {
     if (this.#queued) return this.#queued;
     const run = this.#running.then(() => {
       this.#queued = undefined;
@@ -37,7 +37,7 @@ export class LogTail {
     return run;
   }
 
-  async #read(log: CanonLog): Promise<boolean> {
+  async #read(log: LogReader): Promise<boolean> {
     let applied = false;
     for (;;) {
       const page = await log.list({

@@ -10,7 +10,7 @@ import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
-import { CanonLog } from '../canon/log.ts';
+import { CanonLog, type LogReader } from '../canon/log.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -152,7 +152,9 @@ function limiterFor(config: Config): RateLimiter {
 }
 
 export class SigilRuntime {
-  readonly log: CanonLog;
+  /** The log for the surfaces: read-only (no append, no view write, no key). */
+  readonly log: LogReader;
+  readonly #log: CanonLog;
   // The service rooms: each owns its views and its operations (./services).
   readonly tokens: TokensService;
   readonly delegations: DelegationsService;
@@ -190,6 +192,7 @@ export class SigilRuntime {
   private constructor(opts: RuntimeOptions, log: CanonLog, keys: RuntimeKeys) {
     this.#settings = new CommittedConfig(opts.config);
     this.log = log;
+    this.#log = log;
     this.#clock = opts.clock ?? Date.now;
     this.#keys = keys;
     this.#provenanceRawKey = publicKeyToRaw(keys.provenance.publicKey);
@@ -579,7 +582,7 @@ export class SigilRuntime {
     }
     checks.keys = {
       ok: true,
-      detail: `log key ${toBase64Url(publicKeyToRaw(this.log.signer.publicKey))}`,
+      detail: `log key ${toBase64Url(publicKeyToRaw(this.log.publicKey))}`,
     };
     checks.license = {
       ok: this.#identity.source === 'license',
@@ -595,9 +598,9 @@ export class SigilRuntime {
     this.#closed = true;
     try {
       // A final checkpoint covers what this process appended; read-only runs add none.
-      if ((await this.log.size()) !== this.#sizeAtOpen) await this.log.checkpoint();
+      if ((await this.log.size()) !== this.#sizeAtOpen) await this.#log.checkpoint();
     } finally {
-      await this.log.close();
+      await this.#log.close();
     }
   }
 }

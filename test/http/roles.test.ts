@@ -5,9 +5,8 @@
  * separation-of-powers until Root revokes one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.ts';
+import { CanonLog } from '../../src/canon/log.ts';
 import type { Proposal } from '../../src/quorum/index.ts';
-import { SigilRuntime } from '../../src/runtime/index.ts';
 import {
   MASTER_KEY,
   ROOMY_LIMITS,
@@ -137,12 +136,9 @@ describe('governed roles', () => {
     // An old store's record, sealed before the branch rule: Alice also a senator.
     await server.stop();
     const env = { PATH: process.env.PATH, SIGIL_MASTER_KEY: MASTER_KEY, SIGIL_CONFIG: dir.config };
-    const runtime = await SigilRuntime.open({
-      config: loadConfig({ env, dataDir: dir.dataDir }),
-      env,
-    });
+    const log = await CanonLog.open({ dataDir: dir.dataDir, env });
     try {
-      await runtime.log.append({
+      await log.append({
         kind: 'role_event',
         tenant: 'default',
         space: 'system',
@@ -159,7 +155,7 @@ describe('governed roles', () => {
         },
       });
     } finally {
-      await runtime.close();
+      await log.close();
     }
     server = await startServer(dir.dataDir, dir.config);
 

@@ -10,6 +10,7 @@ import { signAttestation } from '../../src/quorum/index.ts';
 import { anonymousCaller } from '../../src/runtime/index.ts';
 import { passChange, sealGenesis } from '../quorum/ceremony.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
+import { CanonLog } from '../../src/canon/log.ts';
 import { twoInstances, type Instances } from './instances.ts';
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -164,12 +165,18 @@ describe('what a proposal may change', () => {
     expect(b.config.irl.threshold).toBe(0.4);
     expect(a.config.irl.threshold).toBe(0.4);
     // A change the quorum sealed before Sigil checked settings (an unknown key) stays a no-op.
-    await a.log.append({
-      kind: 'system_config',
-      tenant: 'default',
-      space: 'system',
-      payload: { change: { setting: 'threshold', value: 0 } },
-    });
+    // (Sealed with the log key itself: the runtime's surfaces hold a read-only log.)
+    const log = await CanonLog.open({ dataDir: env.dataDir, env: env.env });
+    try {
+      await log.append({
+        kind: 'system_config',
+        tenant: 'default',
+        space: 'system',
+        payload: { change: { setting: 'threshold', value: 0 } },
+      });
+    } finally {
+      await log.close();
+    }
     await b.check(await b.tokens.authenticate(env.rootToken), READ);
     expect(b.config.irl.threshold).toBe(0.4);
   });

@@ -361,7 +361,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       expect(problems).toHaveLength(1);
       expect(problems[0]).toMatchObject({ ns: 'tokens', key: k, problem: 'differs' });
       expect(problems[0]!.seq).toBeGreaterThan(before.seq);
-      await a.runtime.log.rebuildViews();
+      await a.runtime.state.rebuild(a.root);
       expect(await a.runtime.log.checkViews()).toEqual([]);
       expect(await errorCode(a.runtime.tokens.authenticate(token))).toBe('token_invalid');
     },

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { openCheckpoint, verifierKey } from '../../canon/checkpoint.ts';
-import type { CanonLog } from '../../canon/log.ts';
+import type { LogReader } from '../../canon/log.ts';
 import {
   verifyConsistency,
   verifyInclusionProof,
@@ -37,7 +37,7 @@ interface VerifyOptions extends GlobalOptions {
 
 /** The size of the newest checkpoint, signing a new one when none covers `atLeast` records. */
 async function checkpointSize(
-  log: CanonLog,
+  log: LogReader,
   atLeast: number,
 ): Promise<{ size: number; note: string }> {
   let note = await log.latestCheckpoint();

@@ -11,8 +11,8 @@ export function registerMigrate(program: Command): void {
         'move the store to the current log format (stop every instance first); a no-op when current',
       ),
   ).action(async (opts: GlobalOptions) => {
-    const { CanonLog } = await import('../../canon/log.ts');
-    const done = await CanonLog.migrate({ dataDir: dataDirOf(opts), env: process.env });
+    const { migrateStore } = await import('../../runtime/log-reader.ts');
+    const done = await migrateStore(dataDirOf(opts), process.env);
     if (done === undefined) {
       printResult(opts, 'ok: the store is at the current log format', { migrated: false });
       return;

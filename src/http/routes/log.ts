@@ -3,7 +3,7 @@
  * authentication, so anyone holding the log's verifier key can check the log from outside.
  */
 import { openCheckpoint } from '../../canon/checkpoint.ts';
-import type { CanonLog } from '../../canon/log.ts';
+import type { LogReader } from '../../canon/log.ts';
 import { parseTilePath } from '../../canon/tiles.ts';
 import { toHex } from '../../core/encoding.ts';
 import { SigilError } from '../../core/errors.ts';
@@ -29,11 +29,11 @@ const MIN_SIGN_INTERVAL_MS = 1000;
  * and none was signed on demand in the last second. Concurrent requests share one signing.
  */
 class CheckpointSource {
-  readonly #log: CanonLog;
+  readonly #log: LogReader;
   #pending: Promise<string> | undefined;
   #lastSigned = 0;
 
-  constructor(log: CanonLog) {
+  constructor(log: LogReader) {
     this.#log = log;
   }
 
@@ -69,7 +69,7 @@ class CheckpointSource {
   }
 }
 
-export function logRoutes(add: AddRoute, log: CanonLog): void {
+export function logRoutes(add: AddRoute, log: LogReader): void {
   const checkpoints = new CheckpointSource(log);
 
   add({

@@ -3,7 +3,7 @@
  * and by enforcement mode, whichever instance sealed it. The same numbers from the CLI, from any
  * server instance and after a restart; each call reads only the decisions sealed since the last.
  */
-import type { CanonLog } from '../../canon/log.ts';
+import type { LogReader } from '../../canon/log.ts';
 import { LogTail } from '../log-tail.ts';
 import type { DecisionPayload } from '../frozen.ts';
 
@@ -22,7 +22,7 @@ export class DecisionCounts {
   });
 
   /** The counts over the whole log as it is now. */
-  async read(log: CanonLog): Promise<DecisionCountsView> {
+  async read(log: LogReader): Promise<DecisionCountsView> {
     await this.#tail.catchUp(log);
     return { ...this.#counts, by_mode: { ...this.#counts.by_mode } };
   }

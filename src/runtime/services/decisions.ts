@@ -8,7 +8,7 @@
  * only what was appended since.
  */
 import type { SealedRecord } from '../../canon/log.ts';
-import type { CanonLog } from '../../canon/log.ts';
+import type { LogReader } from '../../canon/log.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
@@ -101,7 +101,7 @@ function matches(d: DecisionSummary, f: DecisionFilter): boolean {
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The records with seq in [from, to), in log order. */
-async function window(log: CanonLog, from: number, to: number): Promise<SealedRecord[]> {
+async function window(log: LogReader, from: number, to: number): Promise<SealedRecord[]> {
   const page = await log.list({
     limit: Math.max(1, to - from),
     ...(from > 0 ? { cursor: String(from - 1) } : {}),

@@ -5,7 +5,7 @@
  * the `system_config` records sealed since it last looked (one indexed query, empty almost
  * always), by whichever instance committed them.
  */
-import type { CanonLog } from '../../canon/log.ts';
+import type { LogReader } from '../../canon/log.ts';
 import {
   applySetting,
   isSettingChange,
@@ -39,7 +39,7 @@ export class CommittedConfig {
   }
 
   /** Applies the changes committed since the last look; true when there was one. */
-  refresh(log: CanonLog): Promise<boolean> {
+  refresh(log: LogReader): Promise<boolean> {
     return this.#tail.catchUp(log);
   }
 }
