@@ -81,6 +81,8 @@ const policySchema = z
     approval: z.boolean().default(false),
     /** A CEL condition over `args`, `caller` and `tool`; false or an error denies. */
     when: z.string().min(1).optional(),
+    /** What to redact from arguments (before the upstream) and results (before the agent). */
+    redact: z.array(z.enum(['secrets'])).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -251,6 +253,8 @@ export interface PolicyRule {
   approval: boolean;
   /** A CEL condition (compiled at load) the call must satisfy. */
   when?: string;
+  /** `secrets`: credentials are replaced in arguments and results. */
+  redact?: Array<'secrets'>;
   /** 1-based position in the file, for messages. */
   index: number;
 }
@@ -402,6 +406,7 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         ...(p.scope === undefined ? {} : { scope: p.scope }),
         approval: p.approval,
         ...(p.when === undefined ? {} : { when: p.when }),
+        ...(p.redact === undefined || p.redact.length === 0 ? {} : { redact: p.redact }),
         index: i + 1,
       };
     }),

@@ -46,6 +46,7 @@ import {
   splitNamespacedUri,
 } from './names.ts';
 import { ToolPins } from './pins.ts';
+import { redactSecrets, type Redaction } from './redact.ts';
 import { PolicyTable } from './policy.ts';
 import { Upstream, type RequestOptions } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
@@ -123,7 +124,13 @@ interface Operation<T> {
   meta: unknown;
   /** Whether the upstream offers the name (last known catalogue); resources are its call. */
   offered: (upstream: Upstream) => boolean;
-  exec: (upstream: Upstream, timeoutMs: number, decisionId: string) => Promise<T>;
+  /** Runs it upstream with `payload` (the arguments as redacted, when the row redacts). */
+  exec: (
+    upstream: Upstream,
+    timeoutMs: number,
+    decisionId: string,
+    payload: JsonValue,
+  ) => Promise<T>;
   /** A tool result that reports its own failure is recorded as outcome 'error'. */
   failed?: (value: T) => boolean;
   /** Refused before any policy row applies (an unsafe resource URI); sealed like any denial. */
@@ -438,12 +445,12 @@ export class Gateway {
                     : `${upstreamName}__${tool} is not yet approved (pin = "strict")`,
               },
             }),
-        exec: (up, timeoutMs, decisionId) =>
+        exec: (up, timeoutMs, decisionId, payload) =>
           up.request(
             'tools/call',
             {
               name: tool,
-              arguments: params.arguments ?? {},
+              arguments: payload as Record<string, unknown>,
               _meta: { [DECISION_META_KEY]: decisionId },
             },
             CallToolResultSchema,
@@ -543,10 +550,10 @@ export class Gateway {
         payload: asJson(params.arguments ?? {}),
         meta: params._meta,
         offered: (up) => up.catalog.prompts.some((p) => p.name === prompt),
-        exec: (up, timeoutMs) =>
+        exec: (up, timeoutMs, _decisionId, payload) =>
           up.request(
             'prompts/get',
-            { name: prompt, arguments: params.arguments ?? {} },
+            { name: prompt, arguments: payload as Record<string, string> },
             GetPromptResultSchema,
             timeoutMs,
             requestOptions(ctx),
@@ -607,9 +614,15 @@ export class Gateway {
     }
   }
 
-  async #govern<T>(caller: Caller, op: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
+  async #govern<T>(caller: Caller, given: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
     const started = performance.now();
-    const rule = op.refusal === undefined ? this.policy.match(op.kind, op.policyName) : null;
+    const rule =
+      given.refusal === undefined ? this.policy.match(given.kind, given.policyName) : null;
+    // Secrets leave the arguments before anything sees them: the decision, its condition, the
+    // upstream and the sealed record all get the redacted ones.
+    const redacting = rule?.redact?.includes('secrets') === true;
+    const args = redacting ? redactSecrets(given.payload) : null;
+    const op = args === null ? given : { ...given, payload: args.value };
     const claimed = claimsFromMeta(op.meta);
     let decision;
     try {
@@ -632,6 +645,7 @@ export class Gateway {
       return unsealed(null, `the decision could not be sealed (${errorCode(err)})`);
     }
     const decisionId = decision.decision_id;
+    let resultRedaction: Redaction | null = null;
     /**
      * Seals the call's outcome and only then lets `result` out. Nothing about the trail is best
      * effort: an outcome that could not be sealed reaches the agent as `record_failed`, never
@@ -651,6 +665,14 @@ export class Gateway {
           outcome,
           latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
           ...extra,
+          ...(redacting
+            ? {
+                redaction: {
+                  arguments: asJson(args?.redaction ?? null),
+                  result: asJson(resultRedaction),
+                },
+              }
+            : {}),
         });
       } catch (err) {
         this.#log(`could not seal the ${outcome} outcome of ${op.policyName}: ${errorText(err)}`);
@@ -698,7 +720,7 @@ export class Gateway {
     let value: T;
     try {
       const via = ctx.direct === true ? upstream : (ctx.link?.(upstream) ?? upstream);
-      value = await op.exec(via, timeoutMs, decisionId);
+      value = await op.exec(via, timeoutMs, decisionId, op.payload);
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
       const code = timedOut
@@ -714,6 +736,11 @@ export class Gateway {
         { error: `${code}: ${reason}` },
         { ok: false, denial: { code, reason, decision_id: decisionId } },
       );
+    }
+    if (redacting) {
+      const redacted = redactSecrets(asJson(value));
+      value = redacted.value as T;
+      resultRedaction = redacted.redaction;
     }
     const failed = op.failed?.(value) ?? false;
     return finish(

@@ -2,7 +2,8 @@
  * An SDK upstream served from the test process over Streamable HTTP (stateful sessions), so a
  * test can change what it offers while the gateway is connected and see every request's
  * headers. Tools: `read_file {path}`, `echo {text}`, `blocks {parts}` (one text block per
- * part) and `lookup {query}` (echoes its JSON), plus whatever a test adds.
+ * part), `leak {parts_b64}` (the same, decoded, so the arguments hold no secret) and
+ * `lookup {query}` (echoes its JSON), plus whatever a test adds.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -65,6 +66,19 @@ export async function startLiveUpstream(): Promise<LiveUpstream> {
         description: 'One text block per part',
         schema: { parts: z.array(z.string()) },
         run: (a) => ({ content: (a.parts as string[]).map((p) => ({ type: 'text', text: p })) }),
+      },
+    ],
+    [
+      'leak',
+      {
+        description: 'One text block per base64 part (a server that leaks what it holds)',
+        schema: { parts_b64: z.array(z.string()) },
+        run: (a) => ({
+          content: (a.parts_b64 as string[]).map((p) => ({
+            type: 'text',
+            text: Buffer.from(p, 'base64').toString('utf8'),
+          })),
+        }),
       },
     ],
     [

@@ -78,6 +78,7 @@ describe('pinned tool definitions', () => {
     expect(await names(client)).toEqual([
       'live__blocks',
       'live__echo',
+      'live__leak',
       'live__lookup',
       'live__read_file',
     ]);

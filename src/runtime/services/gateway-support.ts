@@ -34,6 +34,8 @@ export interface McpCallEntry {
   outcome: 'ok' | 'denied' | 'error' | 'timeout';
   latency_ms: number;
   error?: string;
+  /** What redaction replaced: the unredacted content's hash and the kinds found, never a secret. */
+  redaction?: JsonValue;
 }
 
 /** Seals one gateway tool call; arguments and results live only in the encrypted body. */
@@ -55,6 +57,7 @@ export async function recordMcpCall(
       outcome: entry.outcome,
       latency_ms: entry.latency_ms,
       error: entry.error ?? null,
+      ...(entry.redaction === undefined ? {} : { redaction: entry.redaction }),
     },
     { links: [{ rel: 'decision', id: entry.decision_id }] },
   );
