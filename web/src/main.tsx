@@ -6,9 +6,11 @@ import { resume, signOut, type Me } from './api.ts';
 import { Approvals } from './pages/Approvals.tsx';
 import { Decisions } from './pages/Decisions.tsx';
 import { Log } from './pages/Log.tsx';
+import { Modules } from './pages/Modules.tsx';
 import { Overview } from './pages/Overview.tsx';
 import { Quorum } from './pages/Quorum.tsx';
 import { SignIn } from './pages/SignIn.tsx';
+import { Tokens } from './pages/Tokens.tsx';
 import { href, route } from './router.ts';
 import { ErrorNote } from './ui.tsx';
 
@@ -22,6 +24,8 @@ const PAGES: Array<{ id: string; title: string; page: () => preact.JSX.Element }
   { id: 'log', title: 'Log', page: Log },
   { id: 'quorum', title: 'Quorum', page: Quorum },
   { id: 'approvals', title: 'Approvals', page: Approvals },
+  { id: 'tokens', title: 'Tokens', page: Tokens },
+  { id: 'modules', title: 'Modules', page: Modules },
 ];
 
 function Nav({ who }: { who: Me }) {
