@@ -111,6 +111,7 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'witness_not_human',
     'actor_not_human',
     'approver_not_human',
+    'approver_not_enrolled',
     'breaker_open',
     'credential_requires_human',
     'kind_reserved',

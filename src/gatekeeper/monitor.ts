@@ -7,8 +7,9 @@
  *   first, then the signature, and only verified findings are ever counted.
  * - Circuit breaker: critical findings per timestamp; trips when the sum within the window
  *   is greater than the threshold.
- * - Human approval gate: a scan with any critical or high finding needs a human's signed
- *   approval (AI signers are refused) before anything acts on it.
+ * - Human approval gate: a gated call (a gateway policy row with `approval`, or acting on a scan
+ *   with any critical or high finding) waits for a human's typed signature over {approval id,
+ *   tool, arguments hash, verdict}; AI signers are refused.
  */
 import type { KeyObject } from 'node:crypto';
 import { canonicalBytes } from '../core/canonical.ts';
@@ -335,97 +336,133 @@ export function ingestScan(
 // ---------------------------------------------------------------------------------------
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected';
+export type ApprovalVerdict = 'approved' | 'rejected';
 
-/** The gate in front of acting on a scan run. Pending until a human decides. */
-export interface ApprovalGate {
-  readonly run_id: string;
+/** What an approval is about: the request's id and the exact call it gates. */
+export interface ApprovalSubject {
+  readonly approval_id: string;
+  readonly tool: string;
+  /** Hex SHA-256 of the RFC 8785 canonical arguments of the call. */
+  readonly arguments_hash: string;
+}
+
+/** The gate in front of one call. Pending until a human decides. */
+export interface ApprovalGate extends ApprovalSubject {
   readonly status: ApprovalStatus;
   readonly decided_by: string | null;
   readonly decided_at: string | null;
 }
 
-/** A signed decision on a gate. */
+/** A signed verdict on a gate. */
 export interface ApprovalDecision {
   readonly approver_did: string;
-  readonly decision: 'approved' | 'rejected';
+  readonly verdict: ApprovalVerdict;
   readonly signer_type: SignerType;
-  /** Base64url typed signature over approvalMessage(run_id, decision, approver_did). */
+  /** Base64url typed signature over approvalMessage(subject, verdict). */
   readonly signature: string;
 }
 
-/** A new pending gate for `run_id`. */
-export function openApprovalGate(run_id: string): ApprovalGate {
-  if (typeof run_id !== 'string' || run_id.length === 0) {
-    throw new SigilError('approval_invalid', 'an approval gate needs a run id');
+const HEX64_RE = /^[0-9a-f]{64}$/;
+
+/** A new pending gate ('approval_invalid' without an id, a tool and a hex arguments hash). */
+export function openApprovalGate(subject: ApprovalSubject): ApprovalGate {
+  const { approval_id, tool, arguments_hash } = (subject ?? {}) as Partial<ApprovalSubject>;
+  if (
+    typeof approval_id !== 'string' ||
+    approval_id.length === 0 ||
+    typeof tool !== 'string' ||
+    tool.length === 0 ||
+    typeof arguments_hash !== 'string' ||
+    !HEX64_RE.test(arguments_hash)
+  ) {
+    throw new SigilError(
+      'approval_invalid',
+      'an approval gate needs an approval id, a tool and a hex SHA-256 arguments hash',
+    );
   }
-  return { run_id, status: 'pending', decided_by: null, decided_at: null };
+  return {
+    approval_id,
+    tool,
+    arguments_hash,
+    status: 'pending',
+    decided_by: null,
+    decided_at: null,
+  };
 }
 
-/** The bytes an approval decision signs. */
-export function approvalMessage(
-  run_id: string,
-  decision: 'approved' | 'rejected',
-  approver_did: string,
-): Uint8Array {
-  return canonicalBytes({ domain: APPROVAL_DOMAIN, run_id, decision, approver_did });
+/** The bytes an approver signs: canonical {domain, approval_id, tool, arguments_hash, verdict}. */
+export function approvalMessage(subject: ApprovalSubject, verdict: ApprovalVerdict): Uint8Array {
+  return canonicalBytes({
+    domain: APPROVAL_DOMAIN,
+    approval_id: subject.approval_id,
+    tool: subject.tool,
+    arguments_hash: subject.arguments_hash,
+    verdict,
+  });
 }
 
-/** Signs a decision on `run_id` (for the approver's client and tests). */
-export function signApprovalDecision(
-  run_id: string,
-  decision: 'approved' | 'rejected',
-  approver_did: string,
+/** Signs a verdict on a gate as `signer_type` (for the approver's client and tests); base64url. */
+export function signApproval(
+  subject: ApprovalSubject,
+  verdict: ApprovalVerdict,
   signer_type: SignerType,
   privateKey: KeyObject,
-): ApprovalDecision {
-  const signature = signTyped(
-    privateKey,
-    signer_type,
-    approvalMessage(run_id, decision, approver_did),
-  );
-  return { approver_did, decision, signer_type, signature: toBase64Url(signature) };
+): string {
+  return toBase64Url(signTyped(privateKey, signer_type, approvalMessage(subject, verdict)));
 }
 
 /**
- * Applies a signed decision: Pending → Approved or Rejected. Refused with
- * 'approval_not_pending' once decided, 'approver_not_human' for any non-human signer type,
- * 'approval_signature_invalid' unless the typed signature verifies with `publicKey`.
+ * Applies a signed verdict: Pending → Approved or Rejected. Refused with 'approval_not_pending'
+ * once decided, 'approver_not_human' for any non-human signer type, 'approval_invalid' for a
+ * malformed verdict, 'approval_signature_invalid' unless the typed human signature verifies
+ * under one of the approver's `publicKeys`. Returns the decided gate and the index of the key
+ * that verified.
  */
 export function decideApproval(
   gate: ApprovalGate,
   decision: ApprovalDecision,
-  publicKey: PublicKey,
+  publicKeys: readonly PublicKey[],
   nowMs: number,
-): ApprovalGate {
+): { gate: ApprovalGate; key: number } {
   if (gate.status !== 'pending') {
     throw new SigilError(
       'approval_not_pending',
-      `approval for ${gate.run_id} is already ${gate.status}`,
+      `approval ${gate.approval_id} is already ${gate.status}`,
     );
   }
   if (decision?.signer_type?.type !== 'human') {
     throw new SigilError('approver_not_human', 'only a human signer may approve or reject');
   }
-  const { approver_did, decision: verdict } = decision;
+  const { approver_did, verdict } = decision;
   if (typeof approver_did !== 'string' || (verdict !== 'approved' && verdict !== 'rejected')) {
-    throw new SigilError('approval_invalid', 'a decision needs approver_did and approved|rejected');
-  }
-  const key = asKey(publicKey);
-  const sig = decodeSignature(decision.signature);
-  const message = approvalMessage(gate.run_id, verdict, approver_did);
-  if (key === null || sig === null || !verifyTyped(key, { type: 'human' }, message, sig)) {
-    throw new SigilError(
-      'approval_signature_invalid',
-      `approval signature by ${approver_did} does not verify`,
-    );
+    throw new SigilError('approval_invalid', 'a verdict needs approver_did and approved|rejected');
   }
   if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
     throw new SigilError('invalid_time', '`now` must be epoch milliseconds');
   }
+  const sig = decodeSignature(decision.signature);
+  const message = approvalMessage(gate, verdict);
+  const key =
+    sig === null
+      ? -1
+      : publicKeys.findIndex((k) => {
+          const pub = asKey(k);
+          return pub !== null && verifyTyped(pub, { type: 'human' }, message, sig);
+        });
+  if (key < 0) {
+    throw new SigilError(
+      'approval_signature_invalid',
+      `the ${verdict} signature on approval ${gate.approval_id} does not verify under a key ` +
+        `${approver_did} enrolled`,
+    );
+  }
   return {
-    ...gate,
-    status: verdict,
-    decided_by: approver_did,
-    decided_at: new Date(nowMs).toISOString(),
+    gate: {
+      ...gate,
+      status: verdict,
+      decided_by: approver_did,
+      decided_at: new Date(nowMs).toISOString(),
+    },
+    key,
   };
 }

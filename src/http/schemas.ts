@@ -422,18 +422,31 @@ export const Approval = named(
     status: z.enum(['pending', 'approved', 'rejected']),
     action: z.string(),
     target: z.string(),
+    tool: z.string().describe('The gated tool (or resource) as the gateway policy names it'),
+    arguments_hash: z.string().describe('Hex SHA-256 of the canonical arguments'),
+    arguments: JsonValue.nullable().describe(
+      "The call's arguments, decrypted for the approver (null for a request that sealed none)",
+    ),
     summary: z.string(),
-    decision_id: z.string().optional(),
+    decision_id: z.string(),
     requested_by: z.string(),
     created_at: Time,
+    request_record_id: z.string(),
     decided_by: z.string().optional(),
     decided_at: Time.optional(),
+    verdict_decision_id: z.string().optional(),
+    signature: z.string().optional(),
+    witness_id: z.string().optional(),
   }),
 );
 
 export const ApprovalOutcome = named(
   'ApprovalOutcome',
-  z.object({ id: z.string(), status: z.enum(['approved', 'rejected']) }),
+  z.object({
+    id: z.string(),
+    status: z.enum(['approved', 'rejected']),
+    decision_id: z.string(),
+  }),
 );
 
 const consentShape = {
@@ -701,7 +714,20 @@ export const TokenCreateRequest = named(
 
 export const SessionRequest = named('SessionRequest', z.strictObject({ token: str(128).min(1) }));
 
-export const ApprovalRequest = named('ApprovalRequest', z.strictObject({ approved: z.boolean() }));
+export const ApprovalRequest = named(
+  'ApprovalRequest',
+  z.strictObject({
+    verdict: z.enum(['approved', 'rejected']),
+    signature: z
+      .string()
+      .min(1)
+      .max(200)
+      .describe(
+        'Base64url typed human Ed25519 signature over the canonical {domain: "sigil.approval.v1", ' +
+          'approval_id, tool, arguments_hash, verdict}, by a witness key the approver enrolled',
+      ),
+  }),
+);
 
 export const RoleRequest = named(
   'RoleRequest',

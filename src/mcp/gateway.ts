@@ -759,12 +759,15 @@ export class Gateway {
     decisionId: string,
     ctx: CallContext,
   ): Promise<{ id: string; status: 'approved' | 'rejected' | 'timeout' }> {
-    // The summary is stored in clear, so it names the arguments by hash only.
+    // The summary is stored in clear, so it names the arguments by hash only; the arguments
+    // themselves are sealed with the request, for the approver to read.
     const argsHash = sha256Hex(canonicalBytes(op.payload));
     const { id } = await this.runtime.approvals.request(caller, {
       decision_id: decisionId,
       action: MCP_ACTION,
       target: op.target,
+      tool: op.policyName,
+      arguments: op.payload,
       summary: `${caller.subject} calls ${op.kind} ${op.policyName} (arguments sha256 ${argsHash})`,
     });
     const note = `approval ${id} pending: ${caller.subject} → ${op.policyName}; approve with: sigil approve ${id}`;

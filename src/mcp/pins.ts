@@ -128,6 +128,8 @@ export class ToolPins {
       decision_id: decision.decision_id,
       action: 'mcp.tools.pin',
       target,
+      tool: `${upstream.name}__${tool}`,
+      arguments: { key, hash, pinned: e.pinned ?? null },
       summary: `${what} of ${upstream.name}__${tool}: definition sha256 ${hash} (pinned ${e.pinned ?? 'none'})`,
     });
     this.#log(`${what} of ${upstream.name}__${tool} is hidden until approved: sigil approve ${id}`);

@@ -22,6 +22,8 @@ interface PermissionRule {
   readonly lowerFlag?: keyof PolicyFlags;
   readonly lowerTo?: Loa;
   readonly enabledBy?: keyof PolicyFlags;
+  /** Only a human signer may do this; an AI signer is refused with this code. */
+  readonly humanOnly?: string;
 }
 
 /**
@@ -56,6 +58,9 @@ const MATRIX = {
   },
 
   'system.attest': { min: 'mentor' },
+  // Approvers see the gated call's arguments, and only a human signs a verdict on it.
+  'approval.read': { min: 'mentor' },
+  'approval.decide': { min: 'mentor', humanOnly: 'approver_not_human' },
 
   'system.propose': { min: 'root' },
   'system.commit': { min: 'root' },
@@ -107,6 +112,11 @@ export function requiredLoa(action: string, flags: Partial<PolicyFlags> = {}): L
   if (rule.lowerFlag !== undefined && rule.lowerTo !== undefined && flags[rule.lowerFlag] === true)
     return rule.lowerTo;
   return rule.min;
+}
+
+/** The code an AI signer is refused with for `action`, or undefined when anyone may do it. */
+export function humanOnlyCode(action: string): string | undefined {
+  return (RULES.get(action) as PermissionRule | undefined)?.humanOnly;
 }
 
 /**

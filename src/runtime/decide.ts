@@ -25,6 +25,7 @@ import {
   compileCondition,
   effectiveLoa,
   extractFeatures,
+  humanOnlyCode,
   loaAtLeast,
   scoreTrust,
   scopeAllows,
@@ -379,6 +380,13 @@ function decideSteps(
     reason: 'permitted',
     inputs: { action: request.action, loa },
   });
+
+  const humanOnly = caller.signer.type === 'human' ? undefined : humanOnlyCode(request.action);
+  if (humanOnly !== undefined) {
+    const reason = `${request.action} is a human's decision; an AI signer may not make it`;
+    chain.add({ step: 'signer', verdict: 'fail', reason, inputs: { signer: caller.signer.type } });
+    return deny(chain, base, humanOnly, reason);
+  }
 
   if (!scopeAllows(caller.scopes, request.action)) {
     const reason = `token scope does not include ${request.action}`;

@@ -53,12 +53,8 @@ import {
   type DelegationsService,
   type ResolvedAuthority,
 } from './services/delegations.ts';
-import {
-  approvalsService,
-  gatewayService,
-  type ApprovalsService,
-  type GatewayService,
-} from './services/gateway-support.ts';
+import { gatewayService, type GatewayService } from './services/gateway-support.ts';
+import { approvalsService, type ApprovalsService } from './services/approvals.ts';
 import { toolPinsService, type ToolPinsService } from './services/tool-pins.ts';
 import { decisionsService, type DecisionsService } from './services/decisions.ts';
 import { breakerStatus, governanceService, type GovernanceService } from './services/governance.ts';
@@ -80,7 +76,8 @@ import { quorumService, type QuorumService } from './services/system-changes.ts'
 import { mintToken, tokensService, type TokensService } from './services/tokens.ts';
 
 export type { FrozenDecision } from './core.ts';
-export type { ApprovalInfo, McpCallEntry } from './services/gateway-support.ts';
+export type { McpCallEntry } from './services/gateway-support.ts';
+export type { ApprovalInfo, ApprovalView } from './services/approvals.ts';
 export type { MemoryEntry } from './services/memory.ts';
 export type {
   DecisionFilter,

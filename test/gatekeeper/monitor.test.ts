@@ -12,7 +12,7 @@ import {
   parseCircuitBreaker,
   recordCriticalFindings,
   requiresApproval,
-  signApprovalDecision,
+  signApproval,
   signFindings,
   verifyFindingsAttestation,
   type Finding,
@@ -207,77 +207,94 @@ describe('human approval gate', () => {
     expect(requiresApproval({ ...zero, critical: 1 })).toBe(true);
   });
 
-  it('Pending → Approved or Rejected by a human signer', () => {
-    const gate = openApprovalGate('run-7');
+  const subject = { approval_id: 'ap-7', tool: 'fs__write_file', arguments_hash: 'ab'.repeat(32) };
+
+  it('opens only for an id, a tool and a hex arguments hash', () => {
+    for (const bad of [
+      { ...subject, approval_id: '' },
+      { ...subject, tool: '' },
+      { ...subject, arguments_hash: 'AB'.repeat(32) },
+      { ...subject, arguments_hash: 'ab' },
+    ]) {
+      expect(() => openApprovalGate(bad)).toThrow(
+        expect.objectContaining({ code: 'approval_invalid' }),
+      );
+    }
+  });
+
+  it('Pending → Approved or Rejected by a human signer, under any of their keys', () => {
+    const gate = openApprovalGate(subject);
     expect(gate.status).toBe('pending');
-    const yes = signApprovalDecision(
-      'run-7',
-      'approved',
-      'did:key:alice',
-      HUMAN,
-      scanner.privateKey,
-    );
-    const approved = decideApproval(gate, yes, scanner.publicKey, T0);
-    expect(approved).toEqual({
-      run_id: 'run-7',
-      status: 'approved',
-      decided_by: 'did:key:alice',
-      decided_at: new Date(T0).toISOString(),
+    const decision = (verdict: 'approved' | 'rejected') => ({
+      approver_did: 'did:key:alice',
+      verdict,
+      signer_type: HUMAN,
+      signature: signApproval(subject, verdict, HUMAN, scanner.privateKey),
     });
-    const no = signApprovalDecision(
-      'run-7',
+    const approved = decideApproval(
+      gate,
+      decision('approved'),
+      [other.publicKey, scanner.publicKey],
+      T0,
+    );
+    expect(approved).toEqual({
+      gate: {
+        ...subject,
+        status: 'approved',
+        decided_by: 'did:key:alice',
+        decided_at: new Date(T0).toISOString(),
+      },
+      key: 1,
+    });
+    expect(decideApproval(gate, decision('rejected'), [scanner.publicKey], T0).gate.status).toBe(
       'rejected',
-      'did:key:alice',
-      HUMAN,
-      scanner.privateKey,
     );
-    expect(decideApproval(gate, no, scanner.publicKey, T0).status).toBe('rejected');
-    expect(() => decideApproval(approved, no, scanner.publicKey, T0)).toThrow(
-      expect.objectContaining({ code: 'approval_not_pending' }),
-    );
+    expect(() =>
+      decideApproval(approved.gate, decision('rejected'), [scanner.publicKey], T0),
+    ).toThrow(expect.objectContaining({ code: 'approval_not_pending' }));
   });
 
   it('an AI signer is refused with approver_not_human', () => {
-    const gate = openApprovalGate('run-7');
-    const ai = signApprovalDecision('run-7', 'approved', 'did:key:bot', AI, scanner.privateKey);
-    expect(() => decideApproval(gate, ai, scanner.publicKey, T0)).toThrow(
+    const gate = openApprovalGate(subject);
+    const ai = {
+      approver_did: 'did:key:bot',
+      verdict: 'approved' as const,
+      signer_type: AI,
+      signature: signApproval(subject, 'approved', AI, scanner.privateKey),
+    };
+    expect(() => decideApproval(gate, ai, [scanner.publicKey], T0)).toThrow(
       expect.objectContaining({ code: 'approver_not_human' }),
     );
     // relabelling the AI signature as human does not verify
     expect(() =>
-      decideApproval(gate, { ...ai, signer_type: HUMAN }, scanner.publicKey, T0),
+      decideApproval(gate, { ...ai, signer_type: HUMAN }, [scanner.publicKey], T0),
     ).toThrow(expect.objectContaining({ code: 'approval_signature_invalid' }));
   });
 
-  it('a signature for another run, another decision or by another key is refused', () => {
-    const gate = openApprovalGate('run-7');
-    const elsewhere = signApprovalDecision(
-      'run-8',
-      'approved',
-      'did:key:alice',
-      HUMAN,
-      scanner.privateKey,
-    );
-    const flipped = {
-      ...signApprovalDecision('run-7', 'rejected', 'did:key:alice', HUMAN, scanner.privateKey),
-      decision: 'approved' as const,
-    };
-    const yes = signApprovalDecision(
-      'run-7',
-      'approved',
-      'did:key:alice',
-      HUMAN,
-      scanner.privateKey,
-    );
+  it('a signature for another request, tool, arguments or verdict, or by another key, is refused', () => {
+    const gate = openApprovalGate(subject);
+    const signed = (s: typeof subject, verdict: 'approved' | 'rejected') => ({
+      approver_did: 'did:key:alice',
+      verdict: 'approved' as const,
+      signer_type: HUMAN,
+      signature: signApproval(s, verdict, HUMAN, scanner.privateKey),
+    });
+    const yes = signed(subject, 'approved');
     for (const [decision, key] of [
-      [elsewhere, scanner.publicKey],
-      [flipped, scanner.publicKey],
+      [signed({ ...subject, approval_id: 'ap-8' }, 'approved'), scanner.publicKey],
+      [signed({ ...subject, tool: 'fs__read_file' }, 'approved'), scanner.publicKey],
+      [signed({ ...subject, arguments_hash: 'cd'.repeat(32) }, 'approved'), scanner.publicKey],
+      [signed(subject, 'rejected'), scanner.publicKey],
       [yes, other.publicKey],
       [{ ...yes, signature: toBase64Url(new Uint8Array(64)) }, scanner.publicKey],
+      [{ ...yes, signature: '***' }, scanner.publicKey],
     ] as const) {
-      expect(() => decideApproval(gate, decision, key, T0)).toThrow(
+      expect(() => decideApproval(gate, decision, [key], T0)).toThrow(
         expect.objectContaining({ code: 'approval_signature_invalid' }),
       );
     }
+    expect(() => decideApproval(gate, yes, [], T0)).toThrow(
+      expect.objectContaining({ code: 'approval_signature_invalid' }),
+    );
   });
 });

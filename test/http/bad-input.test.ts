@@ -114,7 +114,11 @@ const TEMPLATES: Array<{
     fields: { subject: 'string', loa: 'string', scopes: 'array', signer: 'object' },
   },
   { path: '/api/session', body: { token: 'sgl_x' }, fields: { token: 'string' } },
-  { path: '/api/approvals/x', body: { approved: true }, fields: { approved: 'boolean' } },
+  {
+    path: '/api/approvals/x',
+    body: { verdict: 'approved', signature: 'AAAA' },
+    fields: { verdict: 'string', signature: 'string' },
+  },
   {
     path: '/api/holons/h/halt',
     body: { mode: 'suspend' },
@@ -328,7 +332,7 @@ const generators: Array<[number, () => Case]> = [
       const body = path.endsWith('/halt')
         ? JSON.stringify({ mode: 'suspend' })
         : path.startsWith('/api/approvals/')
-          ? JSON.stringify({ approved: true })
+          ? JSON.stringify({ verdict: 'approved', signature: 'AAAA' })
           : method === 'POST'
             ? '{}'
             : undefined;

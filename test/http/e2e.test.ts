@@ -405,7 +405,7 @@ describe('the tour', () => {
     expect(approvals.json.approvals).toEqual([]);
     const decide = await req('POST', '/api/approvals/nope', {
       token: tokens.mentor,
-      body: { approved: true },
+      body: { verdict: 'approved', signature: 'AAAA' },
       template: '/api/approvals/{id}',
     });
     expect(decide.status).toBe(404);

@@ -12,11 +12,13 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AI_OUTPUT_MARKER, AI_OUTPUT_META_KEY } from '../../src/gatekeeper/index.ts';
 import { ERROR_META_KEY, type GatewayDenial } from '../../src/mcp/index.ts';
+import { openKeyStore } from '../../src/runtime/keys.ts';
 import {
   agentToken,
   CLI,
   FIXTURE,
   FS_SERVER,
+  humanApprover,
   makeEnv,
   notesUpstream,
   openRuntime,
@@ -27,6 +29,7 @@ import {
 
 let e: Env;
 let rootToken: string;
+let approverToken: string;
 let agentOp: string;
 let configFile: string;
 let logFile: string;
@@ -79,6 +82,9 @@ beforeAll(async () => {
   rootToken = opened.rootToken ?? '';
   const root = await opened.runtime.tokens.authenticate(rootToken);
   agentOp = await agentToken(opened.runtime, root);
+  const approver = await humanApprover(opened.runtime, root);
+  approverToken = approver.token;
+  openKeyStore(e.dataDir, e.env).save('approver', approver.keys);
   await opened.runtime.close();
 
   logFile = join(e.dir, 'notes.log');
@@ -182,14 +188,34 @@ describe('sigil gateway over stdio', () => {
   it('waits for `sigil approve` from another process', async () => {
     const pending = call('notes__delete_note', { id: 'n1' });
     let id = '';
+    let listedArgs: unknown;
     for (let i = 0; i < 100 && id === ''; i++) {
-      const listed = await runCli(['approvals', '--json', '--token', rootToken], e.env);
+      const listed = await runCli(['approvals', '--json', '--token', approverToken], e.env);
       expect(listed.code).toBe(0);
-      id = (JSON.parse(listed.stdout) as Array<{ id: string }>)[0]?.id ?? '';
+      const [first] = JSON.parse(listed.stdout) as Array<{ id: string; arguments: unknown }>;
+      id = first?.id ?? '';
+      listedArgs = first?.arguments;
       if (id === '') await new Promise((r) => setTimeout(r, 100));
     }
+    // the approver reads the arguments it signs for
+    expect(listedArgs).toEqual({ id: 'n1' });
     expect(upstreamCalls(logFile).map((c) => c.tool)).toEqual(['read_note']);
-    const approved = await runCli(['approve', id, '--token', rootToken], e.env);
+    // Root holds no enrolled key: refused, nothing decided
+    const unsigned = await runCli(
+      ['approve', id, '--key-id', 'approver', '--token', rootToken],
+      e.env,
+    );
+    expect(unsigned.code).not.toBe(0);
+    expect(unsigned.stderr).toMatch(/approval_signature_invalid|approver_not_enrolled/);
+    const signed = await runCli(
+      ['approve', id, '--key-id', 'approver', '--sign-only', '--token', approverToken],
+      e.env,
+    );
+    expect(signed.code, signed.stderr).toBe(0);
+    const approved = await runCli(
+      ['approve', id, '--signature', signed.stdout.trim(), '--token', approverToken],
+      e.env,
+    );
     expect(approved.stdout).toContain(`approved: ${id}`);
     const r = await pending;
     expect(r.isError).toBeFalsy();

@@ -20,15 +20,17 @@ import {
   parseGatewayConfig,
   type GatewayDenial,
 } from '../../src/mcp/index.ts';
-import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
+import type { ApprovalView, Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import {
   agentToken,
   FIXTURE,
+  humanApprover,
   makeEnv,
   NOTES_POLICY,
   notesUpstream,
   openRuntime,
   upstreamCalls,
+  verdictSignature,
   waitFor,
   type Env,
 } from './helpers.ts';
@@ -269,31 +271,45 @@ describe('tools/call', () => {
 
 describe('approval', () => {
   it('waits for a human approval, and refuses on rejection or timeout', async () => {
+    const approver = await humanApprover(runtime, root);
     const agent = await connect(approvalGateway, tokens.op!);
     const pending = call(agent, 'notes__delete_note', { id: 'n1' });
-    let id = '';
+    let open: ApprovalView | undefined;
     await waitFor(async () => {
-      const open = (await runtime.approvals.list(root)).filter((a) => a.status === 'pending');
-      id = open[0]?.id ?? '';
-      return id !== '';
+      open = (await runtime.approvals.list(approver.caller)).find((a) => a.status === 'pending');
+      return open !== undefined;
     });
-    const ai = await runtime.tokens.authenticate(tokens.mentor);
-    await expect(runtime.approvals.approve(ai, id, true)).rejects.toMatchObject({
-      code: 'approver_not_human',
+    // the approver reads what it approves
+    expect(open).toMatchObject({ tool: 'notes__delete_note', arguments: { id: 'n1' } });
+    const ai = await runtime.tokens.authenticate(tokens.mentor!);
+    await expect(
+      runtime.approvals.decide(ai, open!.id, {
+        verdict: 'approved',
+        signature: verdictSignature(open!, 'approved', approver.privateKey),
+      }),
+    ).rejects.toMatchObject({ code: 'approver_not_human' });
+    await runtime.approvals.decide(approver.caller, open!.id, {
+      verdict: 'approved',
+      signature: verdictSignature(open!, 'approved', approver.privateKey),
     });
-    await runtime.approvals.approve(root, id, true);
     const ok = await pending;
     expect(ok.isError).toBeFalsy();
     expect(upstreamCalls(approvalLog).map((c) => c.tool)).toEqual(['delete_note']);
 
     const rejected = call(agent, 'notes__delete_note', { id: 'n2' });
+    open = undefined;
     await waitFor(async () => {
-      const open = (await runtime.approvals.list(root)).filter((a) => a.status === 'pending');
-      id = open[0]?.id ?? '';
-      return id !== '';
+      open = (await runtime.approvals.list(approver.caller)).find((a) => a.status === 'pending');
+      return open !== undefined;
     });
-    await runtime.approvals.approve(root, id, false);
-    expect(denial(await rejected)).toMatchObject({ code: 'approval_rejected', approval_id: id });
+    await runtime.approvals.decide(approver.caller, open!.id, {
+      verdict: 'rejected',
+      signature: verdictSignature(open!, 'rejected', approver.privateKey),
+    });
+    expect(denial(await rejected)).toMatchObject({
+      code: 'approval_rejected',
+      approval_id: open!.id,
+    });
 
     const d = denial(await call(agent, 'notes__delete_note', { id: 'n2' }));
     expect(d.code).toBe('approval_timeout');

@@ -4,9 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import { loadConfig } from '../../src/config/index.ts';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { signApproval } from '../../src/gatekeeper/index.ts';
+import { signEnrolment } from '../../src/quorum/index.ts';
 import type { Loa } from '../../src/policy/index.ts';
-import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
+import { SigilRuntime, type ApprovalInfo, type Caller } from '../../src/runtime/index.ts';
 
 export const FIXTURE = resolve('test/fixtures/mcp/notes-server.mjs');
 export const FS_SERVER = resolve(
@@ -92,6 +97,55 @@ export async function agentToken(
     });
   }
   return token;
+}
+
+/** A human approver: a Mentor token for `subject`, and the witness key it enrolled itself. */
+export async function humanApprover(
+  runtime: SigilRuntime,
+  root: Caller,
+  subject = 'did:sigil:approver',
+): Promise<{
+  token: string;
+  caller: Caller;
+  keys: ReturnType<typeof generateKeyPair>;
+  privateKey: KeyObject;
+  witnessId: string;
+}> {
+  const { token } = await runtime.tokens.create(root, {
+    subject,
+    loa: 'mentor',
+    signer: { type: 'human' },
+  });
+  const caller = await runtime.tokens.authenticate(token);
+  const keys = generateKeyPair();
+  const publicKey = toBase64Url(publicKeyToRaw(keys.publicKey));
+  const challenge = await runtime.quorum.enrolmentChallenge(caller);
+  const { witness_id: witnessId } = await runtime.quorum.enrol(caller, {
+    challenge_id: challenge.id,
+    public_key: publicKey,
+    proof: signEnrolment(challenge, publicKey, keys.privateKey),
+  });
+  return {
+    token,
+    caller,
+    keys,
+    privateKey: keys.privateKey,
+    witnessId,
+  };
+}
+
+/** The approver's typed human signature of `verdict` on `approval`. */
+export function verdictSignature(
+  approval: Pick<ApprovalInfo, 'id' | 'tool' | 'arguments_hash'>,
+  verdict: 'approved' | 'rejected',
+  privateKey: KeyObject,
+): string {
+  return signApproval(
+    { approval_id: approval.id, tool: approval.tool, arguments_hash: approval.arguments_hash },
+    verdict,
+    { type: 'human' },
+    privateKey,
+  );
 }
 
 /** The tools/calls the fixture upstream logged, in order. */

@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_META_KEY, type GatewayDenial } from '../../src/mcp/index.ts';
 import { definitionHash } from '../../src/mcp/pins.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
-import { agentToken, makeEnv, openRuntime, waitFor, type Env } from './helpers.ts';
+import {
+  agentToken,
+  humanApprover,
+  makeEnv,
+  openRuntime,
+  verdictSignature,
+  waitFor,
+  type Env,
+} from './helpers.ts';
 import {
   agentClient,
   serveGateway,
@@ -22,6 +30,7 @@ let e: Env;
 let runtime: SigilRuntime;
 let root: Caller;
 let token: string;
+let approver: Awaited<ReturnType<typeof humanApprover>>;
 const open: Array<{ close(): Promise<void> }> = [];
 
 const toml = (url: string, pin = 'first') => `
@@ -62,6 +71,7 @@ beforeAll(async () => {
   runtime = opened.runtime;
   root = await runtime.tokens.authenticate(opened.rootToken);
   token = await agentToken(runtime, root);
+  approver = await humanApprover(runtime, root);
 }, 60_000);
 
 afterAll(async () => {
@@ -107,8 +117,16 @@ describe('pinned tool definitions', () => {
     const [pending] = await pinApprovals();
     expect(pending?.target).toBe('live/pin/echo');
     const agent = await runtime.tokens.authenticate(token);
-    await expect(runtime.approvals.approve(agent, pending!.id, true)).rejects.toThrow();
-    await runtime.approvals.approve(root, pending!.id, true);
+    // the approver signs over this definition's hash
+    expect(pending?.arguments).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const yes = verdictSignature(pending!, 'approved', approver.privateKey);
+    await expect(
+      runtime.approvals.decide(agent, pending!.id, { verdict: 'approved', signature: yes }),
+    ).rejects.toThrow();
+    await runtime.approvals.decide(approver.caller, pending!.id, {
+      verdict: 'approved',
+      signature: yes,
+    });
     await waitFor(async () => (await names(client)).includes('live__echo'));
     expect((await call(client, 'live__echo')).isError).toBeFalsy();
     expect(upstream.calls.map((c) => c.tool).slice(before)).toEqual(['read_file', 'echo']);
@@ -130,7 +148,10 @@ describe('pinned tool definitions', () => {
     expect((r._meta?.[ERROR_META_KEY] as GatewayDenial).code).toBe('tool_definition_changed');
     // A rejection keeps it hidden.
     const pending = (await pinApprovals()).find((a) => a.target === 'live/pin/lookup')!;
-    await runtime.approvals.approve(root, pending.id, false);
+    await runtime.approvals.decide(approver.caller, pending.id, {
+      verdict: 'rejected',
+      signature: verdictSignature(pending, 'rejected', approver.privateKey),
+    });
     await new Promise((r) => setTimeout(r, 1200));
     expect(await names(again.client)).not.toContain('live__lookup');
   }, 30_000);
@@ -144,7 +165,11 @@ describe('pinned tool definitions', () => {
     expect((r._meta?.[ERROR_META_KEY] as GatewayDenial).code).toBe('tool_definition_changed');
     expect(upstream.calls).toEqual([]);
     for (const a of await pinApprovals()) {
-      if (a.target === 'live/pin/echo') await runtime.approvals.approve(root, a.id, true);
+      if (a.target !== 'live/pin/echo') continue;
+      await runtime.approvals.decide(approver.caller, a.id, {
+        verdict: 'approved',
+        signature: verdictSignature(a, 'approved', approver.privateKey),
+      });
     }
     await waitFor(async () => (await names(client)).includes('live__echo'));
     expect(await names(client)).toEqual(['live__echo']);

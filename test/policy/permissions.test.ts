@@ -3,6 +3,7 @@ import { LOAS, loaRank, type Loa } from '../../src/policy/loa.ts';
 import {
   ACTIONS,
   authorize,
+  humanOnlyCode,
   isAction,
   requiredLoa,
   type PolicyFlags,
@@ -32,6 +33,8 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['consent.revoke', 'operator', 'operator'],
   ['canon.user.write', 'mentor', 'operator'],
   ['system.attest', 'mentor', 'mentor'],
+  ['approval.read', 'mentor', 'mentor'],
+  ['approval.decide', 'mentor', 'mentor'],
   ['system.propose', 'root', 'root'],
   ['system.commit', 'root', 'root'],
   ['token.create', 'root', 'root'],
@@ -110,5 +113,12 @@ describe('permission matrix', () => {
 
   it('denies a caller whose level is not a level', () => {
     expect(authorize('superuser' as Loa, 'canon.read').allowed).toBe(false);
+  });
+});
+
+describe('human-only actions', () => {
+  it('approval.decide refuses an AI signer with approver_not_human; nothing else is human-only', () => {
+    expect(humanOnlyCode('approval.decide')).toBe('approver_not_human');
+    expect(ACTIONS.filter((a) => humanOnlyCode(a) !== undefined)).toEqual(['approval.decide']);
   });
 });

@@ -169,6 +169,8 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         decision_id: 'd',
         action: 'mcp.tools.call',
         target: 't',
+        tool: 'up__tool',
+        arguments: { a: 1 },
         summary: 's',
       })
     ).id;

@@ -4,9 +4,17 @@
  * the CSP holds (no violations, no console errors), that nothing secret lands in Web Storage or
  * in script-readable cookies, and that signing out ends the server session.
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CLI,
+  MASTER_KEY,
   ROOMY_LIMITS,
   call,
   problemIssues,
@@ -15,7 +23,10 @@ import {
   type ServerProcess,
 } from '../http/helpers.ts';
 import type { Ed25519KeyPair } from '../../src/core/ed25519.ts';
+import { signApproval } from '../../src/gatekeeper/index.ts';
+import { ERROR_META_KEY } from '../../src/mcp/index.ts';
 import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
+import { notesUpstream } from '../mcp/helpers.ts';
 import {
   enrolOver,
   humanToken,
@@ -410,6 +421,8 @@ describe('the pages, with real data', () => {
 
 describe('quorum and approvals in the browser', () => {
   let w: Watched;
+  // A genesis Mentor: a human with an enrolled key, who approves in the approvals test.
+  let approverWitness: HttpWitness;
 
   beforeAll(async () => {
     w = await watchedPage(browser);
@@ -437,6 +450,7 @@ describe('quorum and approvals in the browser', () => {
     expect(genesis.status, genesis.text).toBe(201);
     const sealed = await passOver(server.url, root, genesis.body as Proposal, witnesses);
     expect(sealed.status, sealed.text).toBe(200);
+    approverWitness = witnesses[1]!;
     const proposed = await call(server.url, 'POST', '/api/canon/system/propose', {
       token: root,
       body: { change: { setting: 'quorum.proposal_ttl_seconds', value: 1209600 } },
@@ -535,7 +549,7 @@ describe('quorum and approvals in the browser', () => {
       await o.page.goto(`${server.url}/#/approvals`);
       await expect
         .poll(() => o.page.getByRole('alert').textContent())
-        .toMatch(/^loa_insufficient: approvals are listed for Mentors and Root/);
+        .toMatch(/^loa_insufficient: approval\.read needs mentor/);
       // a denied action shows its decision, linked
       await o.page.goto(`${server.url}/#/quorum`);
       const enrol = o.page.getByRole('form', { name: 'Enrol a witness' });
@@ -554,4 +568,131 @@ describe('quorum and approvals in the browser', () => {
       await o.context.close();
     }
   });
+
+  it('approvals: reads the arguments, signs a verdict in the browser or pastes one', async () => {
+    // an agent calls a gated tool through a real gateway process on the server's data dir
+    const delegation = await call(server.url, 'POST', '/api/delegations', {
+      token: root,
+      body: { to: 'did:sigil:dash-agent', actions: ['mcp.tools.call'] },
+    });
+    expect(delegation.status, delegation.text).toBe(201);
+    const agentToken = (
+      await call(server.url, 'POST', '/api/tokens', {
+        token: root,
+        body: {
+          subject: 'did:sigil:dash-agent',
+          loa: 'operator',
+          signer: { type: 'ai', delegation_id: (delegation.body as Json).delegation_id },
+          scopes: ['mcp.tools.call'],
+        },
+      })
+    ).body as Json;
+    expect(
+      (
+        await call(server.url, 'POST', '/api/consent', {
+          token: root,
+          body: { bailee: 'did:sigil:dash-agent', scope: 'mcp.tools.call', purpose: 'retrieval' },
+        })
+      ).status,
+    ).toBe(201);
+    // the approver: a genesis Mentor, signing with the witness key it enrolled
+    const approverKey = approverWitness.keys;
+    const approverToken = approverWitness.token;
+    const gatewayConfig = join(dir.dataDir, '..', 'gateway.toml');
+    writeFileSync(
+      gatewayConfig,
+      `approval_timeout_ms = 60000\n${notesUpstream(join(dir.dataDir, '..', 'notes.log'))}
+[[policy]]
+tool = "notes__delete_note"
+min_loa = "operator"
+approval = true
+`,
+    );
+    const agent = new Client({ name: 'dash-agent', version: '1.0.0' });
+    await agent.connect(
+      new StdioClientTransport({
+        command: 'node',
+        args: [CLI, 'gateway', '--config', gatewayConfig],
+        env: {
+          PATH: process.env.PATH!,
+          SIGIL_MASTER_KEY: MASTER_KEY,
+          SIGIL_CONFIG: dir.config,
+          SIGIL_DATA_DIR: dir.dataDir,
+          SIGIL_TOKEN: agentToken.token as string,
+          LOG_LEVEL: 'silent',
+        },
+        stderr: 'ignore',
+      }),
+    );
+    const a = await watchedPage(browser);
+    try {
+      const gated = (id: string) =>
+        agent.callTool({ name: 'notes__delete_note', arguments: { id } }, undefined, {
+          timeout: 90_000,
+        }) as Promise<CallToolResult>;
+      const first = gated('secret-note-1');
+      await signIn(a.page, approverToken);
+      await a.page.goto(`${server.url}/#/approvals`);
+      const waiting = a.page.getByRole('table', { name: 'Waiting approvals' });
+      await expect
+        .poll(() => waiting.getByTestId('approval-arguments').textContent(), { timeout: 20_000 })
+        .toContain('"id": "secret-note-1"');
+      expect(await accessibilityProblems(a.page)).toEqual([]);
+      await screenshot(a.page, 'approval-pending');
+      // a key that is not the approver's is refused by the server, in words
+      await waiting.getByRole('button', { name: 'Approve' }).click();
+      const form = a.page.getByRole('form', { name: 'Sign: approve' });
+      await form.getByLabel(/Private key/).fill(
+        generateKeyPairSync('ed25519').privateKey.export({
+          type: 'pkcs8',
+          format: 'pem',
+        }) as string,
+      );
+      await form.getByRole('button', { name: 'Sign and approve' }).click();
+      await expect
+        .poll(() => form.getByRole('alert').textContent())
+        .toMatch(/approval_signature_invalid/);
+      await form
+        .getByLabel(/Private key/)
+        .fill(approverKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      await form.getByRole('button', { name: 'Sign and approve' }).click();
+      expect((await first).isError).toBeFalsy();
+      const decided = a.page.getByRole('table', { name: 'Decided approvals' });
+      await expect
+        .poll(() => decided.textContent())
+        .toContain(`${approverWitness.did} (key ${approverWitness.did})`);
+
+      // the second as a rejection signed offline (`sigil approve --reject --sign-only`) and pasted
+      const second = gated('secret-note-2');
+      await expect
+        .poll(() => waiting.getByTestId('approval-arguments').textContent(), { timeout: 20_000 })
+        .toContain('"id": "secret-note-2"');
+      const listed = (
+        (await call(server.url, 'GET', '/api/approvals', { token: approverToken })).body as {
+          approvals: Array<Json & { id: string; tool: string; arguments_hash: string }>;
+        }
+      ).approvals.find((x) => x.status === 'pending')!;
+      await waiting.getByRole('button', { name: 'Reject' }).click();
+      const reject = a.page.getByRole('form', { name: 'Sign: reject' });
+      await reject
+        .getByLabel(/signature from: sigil approve/)
+        .fill(
+          signApproval(
+            { approval_id: listed.id, tool: listed.tool, arguments_hash: listed.arguments_hash },
+            'rejected',
+            { type: 'human' },
+            approverKey.privateKey,
+          ),
+        );
+      await reject.getByRole('button', { name: 'Sign and reject' }).click();
+      const refused = await second;
+      expect(refused.isError).toBe(true);
+      expect((refused._meta?.[ERROR_META_KEY] as Json).code).toBe('approval_rejected');
+      expect(await webStorage(a.page)).toBe('');
+      expect(unexpected(a)).toEqual([]);
+    } finally {
+      await a.context.close();
+      await agent.close().catch(() => undefined);
+    }
+  }, 120_000);
 });

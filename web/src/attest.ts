@@ -41,6 +41,7 @@ function pkcs8Of(key: string): Uint8Array {
 const PROVENANCE_DOMAIN = 'sigil.provenance.v1';
 const VOTE_DOMAIN = 'sigil.vote.v1';
 const ENROL_DOMAIN = 'sigil.quorum.enrol.v1';
+const APPROVAL_DOMAIN = 'sigil.approval.v1';
 
 function canonical(value: unknown): string {
   const text = canonicalize(value);
@@ -146,6 +147,27 @@ export async function signEnrolment(
       did: challenge.subject,
       role: challenge.role,
       public_key: publicKey,
+    }),
+  );
+}
+
+/**
+ * An approver's verdict on a gated call: a typed human signature over the canonical {domain,
+ * approval_id, tool, arguments_hash, verdict}.
+ */
+export async function signApproval(
+  approval: { id: string; tool: string; arguments_hash: string },
+  verdict: 'approved' | 'rejected',
+  privateKey: string,
+): Promise<string> {
+  return signWith(
+    await importSigner(privateKey),
+    typedHuman({
+      domain: APPROVAL_DOMAIN,
+      approval_id: approval.id,
+      tool: approval.tool,
+      arguments_hash: approval.arguments_hash,
+      verdict,
     }),
   );
 }

@@ -155,8 +155,14 @@ export interface Approval {
   decision_id: string;
   action: string;
   target: string;
+  tool: string;
+  arguments_hash: string;
+  arguments: unknown;
   summary: string;
   requested_by: string;
   status: string;
   created_at: string;
+  decided_by?: string;
+  verdict_decision_id?: string;
+  witness_id?: string;
 }

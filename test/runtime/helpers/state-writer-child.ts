@@ -9,6 +9,7 @@ import { writeSync } from 'node:fs';
 import { loadConfig } from '../../../src/config/index.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../../src/core/ed25519.ts';
 import { toBase64Url } from '../../../src/core/encoding.ts';
+import { signApproval } from '../../../src/gatekeeper/index.ts';
 import { signEnrolment } from '../../../src/quorum/index.ts';
 import { SigilRuntime } from '../../../src/runtime/index.ts';
 
@@ -65,10 +66,22 @@ async function writeForever(): Promise<never> {
       decision_id: 'crash',
       action: 'mcp.tools.call',
       target: `crash/${i}`,
+      tool: 'crash__tool',
+      arguments: { i },
       summary: 'crash test',
     });
     ack(`approval ${approval.id}`);
-    await runtime.approvals.approve(root, approval.id, true);
+    // The Mentor just enrolled signs the verdict with its witness key.
+    const [pending] = (await runtime.approvals.list(mentor)).filter((a) => a.id === approval.id);
+    await runtime.approvals.decide(mentor, approval.id, {
+      verdict: 'approved',
+      signature: signApproval(
+        { approval_id: approval.id, tool: pending!.tool, arguments_hash: pending!.arguments_hash },
+        'approved',
+        { type: 'human' },
+        keys.privateKey,
+      ),
+    });
     ack(`approval-approved ${approval.id}`);
   }
 }

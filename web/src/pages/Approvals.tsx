@@ -1,9 +1,12 @@
 /**
  * Approvals: the MCP gateway's gated tool calls waiting for a human Mentor, with tool, caller,
- * summary and waiting time; approve or reject, each after a confirmation.
+ * the call's arguments and waiting time. A verdict is the approver's typed human signature over
+ * {approval id, tool, arguments hash, verdict}: signed here with a key loaded for that one
+ * action (WebCrypto Ed25519, never stored), or pasted from `sigil approve --sign-only`.
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
+import { signApproval } from '../attest.ts';
 import { href } from '../router.ts';
 import type { Approval } from '../types.ts';
 import { Card, Empty, ErrorNote, Loading, Time, useData } from '../ui.tsx';
@@ -16,37 +19,69 @@ function waited(since: string): string {
 }
 
 function Decide({ approval, onDone }: { approval: Approval; onDone: () => void }) {
-  const [asking, setAsking] = useState<boolean | undefined>(undefined);
+  const [verdict, setVerdict] = useState<'approved' | 'rejected' | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
-  const decide = async (approved: boolean) => {
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (verdict === undefined) return;
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    const key = String(data.get('private_key') ?? '');
+    const pasted = String(data.get('signature') ?? '').trim();
+    setBusy(true);
     setError(undefined);
     try {
-      await api('POST', `/api/approvals/${encodeURIComponent(approval.id)}`, { approved });
-      setAsking(undefined);
+      const signature = key.trim() !== '' ? await signApproval(approval, verdict, key) : pasted;
+      if (signature === '') throw new Error('load a private key or paste a signature');
+      await api('POST', `/api/approvals/${encodeURIComponent(approval.id)}`, {
+        verdict,
+        signature,
+      });
+      form.reset(); // the key leaves the page with the form's contents
+      setVerdict(undefined);
       onDone();
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
     }
   };
-  if (asking !== undefined) {
+  if (verdict !== undefined) {
+    const word = verdict === 'approved' ? 'approve' : 'reject';
+    const cli = `sigil approve ${approval.id}${verdict === 'rejected' ? ' --reject' : ''} --key-id <key> --sign-only`;
     return (
-      <>
-        <button type="button" class="primary" onClick={() => decide(asking)}>
-          {asking ? 'Confirm approve' : 'Confirm reject'}
-        </button>{' '}
-        <button type="button" onClick={() => setAsking(undefined)}>
-          Cancel
-        </button>
+      <form class="stack" onSubmit={submit} aria-label={`Sign: ${word}`}>
+        <label for={`key-${approval.id}`}>
+          Private key for this signature only (PKCS#8 PEM or base64 seed; never stored)
+        </label>
+        <textarea
+          id={`key-${approval.id}`}
+          name="private_key"
+          rows={3}
+          autocomplete="off"
+          spellcheck={false}
+        />
+        <label for={`sig-${approval.id}`}>…or a signature from: {cli}</label>
+        <input id={`sig-${approval.id}`} name="signature" autocomplete="off" spellcheck={false} />
+        <div>
+          <button type="submit" class="primary" disabled={busy}>
+            {verdict === 'approved' ? 'Sign and approve' : 'Sign and reject'}
+          </button>{' '}
+          <button type="button" onClick={() => setVerdict(undefined)}>
+            Cancel
+          </button>
+        </div>
         <ErrorNote error={error} />
-      </>
+      </form>
     );
   }
   return (
     <>
-      <button type="button" onClick={() => setAsking(true)}>
+      <button type="button" onClick={() => setVerdict('approved')}>
         Approve
       </button>{' '}
-      <button type="button" onClick={() => setAsking(false)}>
+      <button type="button" onClick={() => setVerdict('rejected')}>
         Reject
       </button>
     </>
@@ -73,7 +108,7 @@ export function Approvals() {
               <tr>
                 <th scope="col">Tool call</th>
                 <th scope="col">Caller</th>
-                <th scope="col">Summary</th>
+                <th scope="col">Arguments</th>
                 <th scope="col">Waiting</th>
                 <th scope="col">Decide</th>
               </tr>
@@ -81,11 +116,14 @@ export function Approvals() {
             <tbody>
               {pending.map((a) => (
                 <tr>
-                  <td>
-                    {a.action} on {a.target}
-                  </td>
+                  <td>{a.tool}</td>
                   <td>{a.requested_by}</td>
-                  <td>{a.summary}</td>
+                  <td>
+                    <pre data-testid="approval-arguments">
+                      {a.arguments === null ? '(not sealed)' : JSON.stringify(a.arguments, null, 2)}
+                    </pre>
+                    <span class="muted">sha256 {a.arguments_hash}</span>
+                  </td>
                   <td>{waited(a.created_at)}</td>
                   <td>
                     <Decide approval={a} onDone={list.reload} />
@@ -105,22 +143,25 @@ export function Approvals() {
                 <th scope="col">Caller</th>
                 <th scope="col">Status</th>
                 <th scope="col">Requested</th>
+                <th scope="col">Signed by</th>
                 <th scope="col">Decision</th>
               </tr>
             </thead>
             <tbody>
               {decided.map((a) => (
                 <tr>
-                  <td>
-                    {a.action} on {a.target}
-                  </td>
+                  <td>{a.tool}</td>
                   <td>{a.requested_by}</td>
                   <td>{a.status}</td>
                   <td>
                     <Time iso={a.created_at} />
                   </td>
                   <td>
-                    <a href={href('decisions', a.decision_id)}>decision</a>
+                    {a.decided_by ?? '—'}
+                    {a.witness_id !== undefined && ` (key ${a.witness_id})`}
+                  </td>
+                  <td>
+                    <a href={href('decisions', a.verdict_decision_id ?? a.decision_id)}>decision</a>
                   </td>
                 </tr>
               ))}
