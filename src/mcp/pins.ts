@@ -126,7 +126,7 @@ export class ToolPins {
     });
     const { id } = await this.#runtime.approvals.request(caller, {
       decision_id: decision.decision_id,
-      action: 'mcp.tools.pin',
+      action: 'mcp.tools.call',
       target,
       tool: `${upstream.name}__${tool}`,
       arguments: { key, hash, pinned: e.pinned ?? null },

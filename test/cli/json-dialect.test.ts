@@ -166,36 +166,14 @@ describe('sigil --json', () => {
       '--signature',
       signature.signature as string,
     ]);
-    await run([
-      'quorum',
-      'register-witness',
-      ...root,
-      '--witness-id',
-      'w-root',
-      '--did',
-      'did:example:root',
-      '--role',
-      'root',
-      '--key-id',
-      'w-root',
-    ]);
+    await run(['quorum', 'enrol', ...root, '--key-id', 'w-root']);
+    await run(['quorum', 'witnesses', ...root]);
     const proposal = await run([
       'quorum',
       'propose',
       ...root,
       '--change-json',
       '{"setting":"irl.threshold","value":0.45}',
-    ]);
-    await run([
-      'quorum',
-      'attest',
-      ...root,
-      '--proposal',
-      proposal.id as string,
-      '--witness-id',
-      'w-root',
-      '--key-id',
-      'w-root',
     ]);
     await run(['quorum', 'status', ...root, proposal.id as string]);
     await run(['quorum', 'status', ...root]);

@@ -54,7 +54,7 @@ async function call(client: Client, name: string): Promise<CallToolResult> {
 
 async function pinApprovals() {
   return (await runtime.approvals.list(root)).filter(
-    (a) => a.action === 'mcp.tools.pin' && a.status === 'pending',
+    (a) => a.action === 'mcp.tools.call' && a.target.includes('/pin/') && a.status === 'pending',
   );
 }
 

@@ -116,7 +116,9 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./witness.ts')).registerWitness,
   },
   {
-    commands: [['quorum', 'witnesses, proposals, attestations and commits for system changes']],
+    commands: [
+      ['quorum', 'witness enrolment, genesis, proposals, votes and commits for system changes'],
+    ],
     load: async () => (await import('./quorum.ts')).registerQuorum,
   },
   {
@@ -147,11 +149,11 @@ export const commandModules: readonly CommandModule[] = [
     commands: [
       [
         'approve [options] <id>',
-        'approve (or with --reject, reject) a pending gateway call; human Mentor or Root',
+        'sign a verdict on a pending gateway call (approve, or --reject); human Mentor or Root with an enrolled witness key',
       ],
       [
         'approvals [options]',
-        'list gateway calls waiting for a human approval (--all: decided ones too)',
+        'list gateway calls waiting for a human approval, with their arguments (--all: decided ones too)',
       ],
     ],
     load: async () => (await import('./approve.ts')).registerApprove,
