@@ -1,4 +1,5 @@
 import { errorContract, type SigilError } from '../core/errors.ts';
+import type { Violation } from '../gatekeeper/index.ts';
 
 /** RFC 9457 problem details, with Sigil's stable `code`. */
 export interface Problem {
@@ -12,6 +13,8 @@ export interface Problem {
   field?: string;
   decision_id?: string;
   retry_after?: number;
+  /** A kernel denial's violations, exactly as sealed in its decision. */
+  violations?: Violation[];
 }
 
 /**
@@ -62,8 +65,8 @@ export function problem(code: string, detail: string, extra: Partial<Problem> = 
 }
 
 /**
- * Maps a SigilError to a problem body, carrying safe details (field, decision id, retry after
- * in whole seconds, from `retry_after` seconds or `retry_after_ms`). A server fault becomes a bare
+ * Maps a SigilError to a problem body, carrying safe details (field, decision id, the kernel's
+ * violations, retry after in whole seconds, from `retry_after` seconds or `retry_after_ms`). A server fault becomes a bare
  * 500 `internal` naming only the request id.
  */
 export function problemFromSigilError(err: SigilError, requestId: string): Problem {
@@ -74,6 +77,10 @@ export function problemFromSigilError(err: SigilError, requestId: string): Probl
   const extra: Partial<Problem> = { request_id: requestId };
   if (typeof d.field === 'string') extra.field = d.field;
   if (typeof d.decision_id === 'string') extra.decision_id = d.decision_id;
+  // The caller's own denial: its reasons are already in the sealed decision it may read.
+  if (Array.isArray(d.violations) && d.violations.length > 0) {
+    extra.violations = d.violations as Violation[];
+  }
   if (typeof d.retry_after === 'number') extra.retry_after = Math.max(1, Math.ceil(d.retry_after));
   else if (typeof d.retry_after_ms === 'number')
     extra.retry_after = Math.max(1, Math.ceil(d.retry_after_ms / 1000));

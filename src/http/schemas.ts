@@ -12,6 +12,8 @@ import { z } from 'zod';
 import type { JsonValue as Json } from '../core/canonical.ts';
 import { RECORD_KINDS } from '../canon/record.ts';
 import { CONSENT_PURPOSES } from '../gatekeeper/consent.ts';
+import { MCP_RULES } from '../gatekeeper/mcp-rules.ts';
+import { INVARIANT_IDS } from '../gatekeeper/types.ts';
 import { BRANCHES, ROLE_BRANCHES } from '../gatekeeper/roles.ts';
 
 /** Registers `schema` as the OpenAPI component `name`, with an optional description. */
@@ -49,6 +51,31 @@ export const JsonValue = named(
 /** An object whose members this API does not fix (sealed content, program terms, evidence). */
 const OpenObject = z.record(z.string(), z.unknown());
 
+export const Violation = named(
+  'Violation',
+  z.object({
+    invariant: z.enum(INVARIANT_IDS).describe("The invariant's stable id"),
+    description: z.string(),
+    evidence: z.array(z.string()).describe('The facts that show the violation'),
+  }),
+  'One invariant the kernel found violated, with its evidence.',
+);
+
+export const McpRuleResult = named(
+  'McpRuleResult',
+  z.object({
+    rule: z
+      .enum(MCP_RULES.map((r) => r.rule) as [string, ...string[]])
+      .describe("The MCP rule's stable id"),
+    severity: z.number().int().min(1).max(5),
+    description: z.string(),
+    passed: z.boolean(),
+    exempt: z.boolean(),
+    evidence: z.array(z.string()),
+  }),
+  "One MCP rule's outcome for an AI caller's request.",
+);
+
 export const Problem = named(
   'Problem',
   z.object({
@@ -62,6 +89,10 @@ export const Problem = named(
     field: z.string().optional(),
     decision_id: z.string().optional(),
     retry_after: z.number().int().min(1).optional(),
+    violations: z
+      .array(Violation)
+      .optional()
+      .describe("A kernel denial's reasons, as sealed in its decision"),
   }),
   'RFC 9457 problem details with a stable `code` (see docs/http.md for every code).',
 );
@@ -138,8 +169,8 @@ export const Decision = named(
         ),
       })
       .nullable(),
-    rules: z.array(OpenObject),
-    violations: z.array(OpenObject),
+    rules: z.array(McpRuleResult),
+    violations: z.array(Violation),
     requires_quorum: z.boolean(),
     retry_after_ms: z.number().optional(),
     steps: z.array(ReasoningStep),

@@ -450,6 +450,7 @@ export class SigilRuntime {
     if (d.verdict === 'deny') {
       throw new SigilError(d.code ?? 'internal_deny', d.reason, {
         decision_id: d.decision_id,
+        ...(d.violations.length > 0 ? { violations: d.violations } : {}),
         ...(d.retry_after_ms !== undefined ? { retry_after_ms: d.retry_after_ms } : {}),
       });
     }

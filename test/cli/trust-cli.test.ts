@@ -115,6 +115,26 @@ describe('sigil trust check', () => {
     expect(json(denyRec)).toMatchObject({ kind: 'decision', seq: dd.seq });
   });
 
+  it('a kernel denial lists its violations: as text, in --json and in the sealed decision', async () => {
+    const check = ['trust', 'check', '--data-dir', dataDir, '--action', 'memory.write'];
+    const [text, asJson] = await Promise.all([
+      sigil([...check, '--target', 'kernel/config']),
+      sigil([...check, '--target', 'kernel/config', '--json']),
+    ]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^violated: kernel-immutability: /m);
+    expect(text.stdout).toMatch(/^ {2}target: kernel\/config$/m);
+    const d = json<DecisionJson & { violations: Array<{ invariant: string; evidence: string[] }> }>(
+      asJson,
+    );
+    expect(d).toMatchObject({ verdict: 'deny', code: 'invariant_violated' });
+    expect(d.violations.map((v) => v.invariant)).toEqual(['kernel-immutability']);
+    const record = json<{ payload: { decision: { violations: unknown } } }>(
+      await sigil(['canon', 'get', d.decision_id, '--data-dir', dataDir, '--json']),
+    );
+    expect(record.payload.decision.violations).toEqual(d.violations);
+  });
+
   it('trust status counts decisions', async () => {
     const status = await sigil(['trust', 'status', '--data-dir', dataDir, '--json']);
     expect(status.code, status.stderr).toBe(0);

@@ -123,9 +123,10 @@ describe('delegations', () => {
     expect([low.status, json(low).code]).toEqual([403, 'loa_insufficient']);
     const self = await delegate(operator, 'did:sigil:deleg-operator', ['memory.read']);
     expect([self.status, json(self).code]).toEqual([403, 'invariant_violated']);
-    expect((await sealed(self)).violations.map((v: Json) => v.invariant)).toContain(
-      'no-self-grant',
-    );
+    const selfSealed = await sealed(self);
+    expect(selfSealed.violations.map((v: Json) => v.invariant)).toContain('no-self-grant');
+    // The denial's body names the kernel's reasons exactly as its sealed decision does.
+    expect(json(self).violations).toEqual(selfSealed.violations);
     const unknown = await delegate(operator, AGENT, ['memory.explode']);
     expect([unknown.status, json(unknown).code]).toEqual([400, 'bad_request']);
   });
@@ -138,6 +139,7 @@ describe('delegations', () => {
     // The kernel reads a grant wider than the agent's own link as widening its own authority.
     const wider = await delegate(agent, SUB, ['memory.read']);
     expect([wider.status, json(wider).code]).toEqual([403, 'invariant_violated']);
+    expect(json(wider).violations).toEqual((await sealed(wider)).violations);
     expect((await sealed(wider)).violations[0]).toMatchObject({
       invariant: 'no-self-grant',
       evidence: expect.arrayContaining([

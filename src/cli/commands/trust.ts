@@ -65,6 +65,10 @@ function decisionText(d: FrozenDecision): string {
       );
     }
   }
+  for (const v of d.violations) {
+    lines.push(`violated: ${v.invariant}: ${v.description}`);
+    for (const e of v.evidence) lines.push(`  ${e}`);
+  }
   if (d.requires_quorum)
     lines.push('quorum:   required (a system change takes effect only when committed)');
   lines.push('steps:');
