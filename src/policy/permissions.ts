@@ -47,10 +47,12 @@ const MATRIX = {
   'memory.write': { min: 'operator' },
   'consent.grant': { min: 'operator' },
   'consent.revoke': { min: 'operator' },
+  'consent.list': { min: 'operator' },
   'governance.report': { min: 'operator' },
   'delegation.create': { min: 'operator' },
   'delegation.read': { min: 'operator' },
   'delegation.revoke': { min: 'operator' },
+  'delegation.list': { min: 'operator' },
   'canon.user.write': {
     min: 'mentor',
     lowerFlag: 'allow_operator_canon_write',

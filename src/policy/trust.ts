@@ -93,6 +93,8 @@ const DEFAULT_ACTION_RISK: Readonly<Record<string, number>> = {
   'diagnostics.read': 0.1,
   'memory.read': 0.1,
   'token.list': 0.1,
+  'delegation.list': 0.1,
+  'consent.list': 0.1,
   'module.run': 0.4,
   'mcp.tools.call': 0.5,
   'canon.user.write': 0.6,

@@ -71,12 +71,17 @@ async function consent(bailee: string) {
 const write = (token: string) =>
   req('POST', '/api/memory/write', token, { key: 'notes', value: { n: 1 } });
 
-/** The sealed decision a denial names, read back from the log as Root. */
-async function sealed(denial: Answer): Promise<Json> {
+/** The sealed decision record's payload a denial names, read back from the log as Root. */
+async function sealedPayload(denial: Answer): Promise<Json> {
   const id = json(denial).decision_id as string;
   const record = await req('GET', `/api/canon/records/${id}`, root);
   expect(record.status, record.text).toBe(200);
-  return json(record).payload.decision as Json;
+  return json(record).payload as Json;
+}
+
+/** The sealed decision a denial names. */
+async function sealed(denial: Answer): Promise<Json> {
+  return (await sealedPayload(denial)).decision as Json;
 }
 
 beforeAll(async () => {
@@ -169,6 +174,73 @@ describe('delegations', () => {
     expect([sixth.status, json(sixth).code]).toEqual([403, 'delegation_too_deep']);
   });
 
+  it('are listed to their grantors, their grantee and Root only; Observers are denied with a decision', async () => {
+    const other = await human('did:sigil:deleg-other', 'operator');
+    const mine = json(
+      await delegate(operator, 'did:sigil:deleg-listed', ['delegation.list', 'memory.read']),
+    );
+    const agent = json(await agentToken('did:sigil:deleg-listed', mine.delegation_id))
+      .token as string;
+    // an agent acts on its principal's data only with the principal's consent
+    const consented = await req('POST', '/api/consent', operator, {
+      bailee: 'did:sigil:deleg-listed',
+      scope: 'delegation.list',
+      purpose: 'writeback',
+    });
+    expect(consented.status, consented.text).toBe(201);
+    const ids = async (token: string) => {
+      const a = await req('GET', '/api/delegations', token);
+      expect(a.status, a.text).toBe(200);
+      return (json(a).delegations as Json[]).map((d) => d.delegation_id as string);
+    };
+    expect(await ids(operator)).toContain(mine.delegation_id);
+    expect(await ids(agent)).toEqual([mine.delegation_id]);
+    expect(await ids(other)).not.toContain(mine.delegation_id);
+    const all = await ids(root);
+    expect(all).toContain(mine.delegation_id);
+    // Root's own grants from the tests before are there too, newest first.
+    expect(all[0]).toBe(mine.delegation_id);
+    expect(all.length).toBeGreaterThan(1);
+    expect((await ids(operator)).every((id) => all.includes(id))).toBe(true);
+
+    const denied = await req('GET', '/api/delegations', observer);
+    expect([denied.status, json(denied).code]).toEqual([403, 'loa_insufficient']);
+    expect((await sealedPayload(denied)).request.action).toBe('delegation.list');
+    const anonymous = await call(server.url, 'GET', '/api/delegations');
+    expect(anonymous.status).toBe(403);
+  });
+
+  it('consents are listed to their bailor, their bailee and Root only', async () => {
+    const bailor = await human('did:sigil:consent-bailor', 'operator');
+    const bailee = await human('did:sigil:consent-bailee', 'operator');
+    const granted = await req('POST', '/api/consent', bailor, {
+      bailee: 'did:sigil:consent-bailee',
+      scope: 'memory.read',
+      purpose: 'writeback',
+    });
+    expect(granted.status, granted.text).toBe(201);
+    const id = json(granted).id as string;
+    const listed = async (token: string) => {
+      const a = await req('GET', '/api/consent', token);
+      expect(a.status, a.text).toBe(200);
+      return json(a).consents as Json[];
+    };
+    const own = await listed(bailor);
+    expect(own).toEqual([json(granted)]);
+    expect((await listed(bailee)).map((c) => c.id)).toEqual([id]);
+    expect((await listed(operator)).map((c) => c.id)).not.toContain(id);
+    expect((await listed(root)).map((c) => c.id)).toContain(id);
+
+    await req('DELETE', `/api/consent/${id}`, bailor);
+    const [after] = await listed(bailee);
+    expect(after!.grant.revoked_at).toMatch(/Z$/);
+    expect(after!.bailment.revoked_at).toBe(after!.grant.revoked_at);
+
+    const denied = await req('GET', '/api/consent', observer);
+    expect([denied.status, json(denied).code]).toEqual([403, 'loa_insufficient']);
+    expect((await sealedPayload(denied)).request.action).toBe('consent.list');
+  });
+
   it('revoking a delegation denies the next request of every token built on it or on its extensions', async () => {
     const d = json(await delegate(root, AGENT, ['memory.write', 'delegation.create']));
     const agent = json(await agentToken(AGENT, d.delegation_id)).token as string;
@@ -237,5 +309,8 @@ describe('delegations', () => {
     // The edited row fails its authentication on use, so the agent's request is refused.
     const widened = await write(edited);
     expect([widened.status, json(widened).code]).toEqual([500, 'state_invalid']);
+    // Listing reads the same authenticated rows: the edited one fails the list, closed.
+    const list = await req('GET', '/api/delegations', root);
+    expect([list.status, json(list).code]).toEqual([500, 'state_invalid']);
   });
 });

@@ -1,4 +1,5 @@
 /** Consent: the caller (bailor) entrusts data to a bailee for a purpose and scope; revocable. */
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import { Consent, ConsentRequest, ConsentRevoked, IdParams } from '../schemas.ts';
 import { wireConsent, wireConsentRevoked } from '../../runtime/wire.ts';
@@ -28,6 +29,22 @@ export function consentRoutes(add: AddRoute): void {
           ...(body.expires_at !== undefined ? { expiresAt: body.expires_at } : {}),
         }),
       ),
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/consent',
+    summary: 'The consents the caller gave or was given, newest first (every one for Root)',
+    tag: 'consent',
+    auth: 'caller',
+    loa: 'operator',
+    responses: {
+      200: { description: 'The consents', schema: z.object({ consents: z.array(Consent) }) },
+    },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => ({
+      consents: (await runtime.consent.list(caller)).map(wireConsent),
+    }),
   });
 
   add({

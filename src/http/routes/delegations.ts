@@ -1,4 +1,5 @@
 /** Delegations: a human (or an agent, onward) grants actions to an agent as a signed authority link. */
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import { DelegationInfo, DelegationRequest, Hex64Params } from '../schemas.ts';
 
@@ -19,6 +20,25 @@ export function delegationRoutes(add: AddRoute): void {
         actions: body.actions,
         ...(body.ttl_ms !== undefined ? { ttlMs: body.ttl_ms } : {}),
       }),
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/delegations',
+    summary: 'The delegations the caller granted or received, newest first (every one for Root)',
+    tag: 'delegations',
+    auth: 'caller',
+    loa: 'operator',
+    responses: {
+      200: {
+        description: 'The delegations',
+        schema: z.object({ delegations: z.array(DelegationInfo) }),
+      },
+    },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => ({
+      delegations: await runtime.delegations.list(caller),
+    }),
   });
 
   add({

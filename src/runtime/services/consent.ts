@@ -80,6 +80,25 @@ export async function revokeConsent(
   return { id, revokedAt };
 }
 
+/**
+ * The consents the caller may read, newest first: Root sees every one, anyone else those it
+ * gave (as bailor) or was given (as bailee).
+ */
+export async function listConsent(
+  core: RuntimeCore,
+  caller: Caller,
+): Promise<Array<{ id: string } & ConsentPair>> {
+  await core.require(caller, { action: 'consent.list', target: 'consent' });
+  const out: Array<{ id: string } & ConsentPair> = [];
+  for (const { value } of await core.log.views.list(NS.consent)) {
+    const pair = value as unknown as ConsentPair;
+    const { bailor, bailee } = pair.bailment;
+    if (caller.loa !== 'root' && bailor !== caller.subject && bailee !== caller.subject) continue;
+    out.push({ id: pair.bailment.id, ...pair });
+  }
+  return out.sort((a, b) => b.bailment.createdAt.localeCompare(a.bailment.createdAt));
+}
+
 /** The bailments and grants from `bailor` to `bailee` that a decision may rely on. */
 export async function consentBetween(
   core: RuntimeCore,
@@ -107,6 +126,9 @@ export function consentService(core: RuntimeCore) {
     ): Promise<{ id: string } & ConsentPair> => grantConsent(core, caller, input),
     revoke: (caller: Caller, id: string): Promise<{ id: string; revokedAt: string }> =>
       revokeConsent(core, caller, id),
+    /** The consents the caller gave or was given (every one for Root). */
+    list: (caller: Caller): Promise<Array<{ id: string } & ConsentPair>> =>
+      listConsent(core, caller),
   };
 }
 export type ConsentService = ReturnType<typeof consentService>;

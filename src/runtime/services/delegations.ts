@@ -254,6 +254,23 @@ export async function getDelegation(
   return found;
 }
 
+/**
+ * The delegations the caller may read, newest first: Root sees every one, anyone else those it
+ * granted (a link on the chain) or received, exactly as for one delegation.
+ */
+export async function listDelegations(
+  core: RuntimeCore,
+  caller: Caller,
+): Promise<DelegationInfo[]> {
+  await core.require(caller, { action: 'delegation.list', target: 'delegations' });
+  const out: DelegationInfo[] = [];
+  for (const { value } of await core.log.views.list(NS.delegations)) {
+    const d = value as unknown as DelegationInfo;
+    if (mayManage(caller, d, true)) out.push(d);
+  }
+  return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
+}
+
 function mayManage(caller: Caller, d: DelegationInfo, read: boolean): boolean {
   return (
     caller.loa === 'root' ||
@@ -322,6 +339,8 @@ export function delegationsService(core: RuntimeCore, signer: DelegationSigner) 
       input: { to: string; actions: readonly string[]; ttlMs?: number | null },
     ): Promise<DelegationInfo> => createDelegation(core, signer, caller, input),
     get: (caller: Caller, id: string): Promise<DelegationInfo> => getDelegation(core, caller, id),
+    /** The delegations the caller granted or received (every one for Root). */
+    list: (caller: Caller): Promise<DelegationInfo[]> => listDelegations(core, caller),
     /** Revokes a delegation; every token built on it or on a delegation extending it stops. */
     revoke: (caller: Caller, id: string): Promise<DelegationInfo> =>
       revokeDelegation(core, caller, id),
