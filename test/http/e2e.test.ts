@@ -834,6 +834,20 @@ describe('every endpoint × every LOA', () => {
       body: () => ({ bailee: 'did:sigil:bailee', scope: 'canon', purpose: 'retrieval' }),
     },
     {
+      method: 'GET',
+      template: '/api/consent',
+      action: 'consent.list',
+      allowed: 200,
+      path: () => '/api/consent',
+    },
+    {
+      method: 'GET',
+      template: '/api/delegations',
+      action: 'delegation.list',
+      allowed: 200,
+      path: () => '/api/delegations',
+    },
+    {
       method: 'DELETE',
       template: '/api/consent/{id}',
       action: 'consent.revoke',
