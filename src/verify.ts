@@ -38,4 +38,11 @@ export {
   type TileRef,
 } from './canon/tiles.ts';
 export { leafEntry, logEntry, type LogEntry } from './canon/record.ts';
-export { cosignerVerifierKey, verifyCosignature } from './canon/cosignature.ts';
+export {
+  cosignerVerifierKey,
+  parseCosignerKey,
+  validCosignatures,
+  verifyCosignature,
+  verifyWitnessed,
+  type CosignerKey,
+} from './canon/cosignature.ts';

@@ -18,7 +18,7 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../core/ed25519.ts';
-import { constantTimeEqual, toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
+import { constantTimeEqual, fromHex, toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { randomBytes } from '../core/random.ts';
 import {
@@ -42,6 +42,7 @@ import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
 import { encodeEntryBundle, TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
 import type { BackendName, CanonStore, LogHead, StoredRow, ViewRow } from './store/types.ts';
+import { WitnessPusher, type WitnessEndpoint, type WitnessStatus } from './witnesses.ts';
 import { validateStore, type ValidateOptions, type ValidationResult } from './validate.ts';
 import {
   deriveViewKey,
@@ -61,6 +62,14 @@ export interface CanonLogOptions extends StoreOptions {
   checkpointEvery?: { appends: number; ms: number };
   /** Largest canonical payload accepted by append (default record.ts's 1 MiB). */
   maxPayloadBytes?: number;
+  /**
+   * Witnesses to push checkpoints to (C2SP tlog-witness), at most once a second. With any, open
+   * asks them for their view first, and a tree that does not extend what they cosigned refuses
+   * writes ('log_rolled_back').
+   */
+  witnesses?: readonly WitnessEndpoint[];
+  /** Where witness problems and the rollback alarm are written (default: stderr). */
+  warn?: (line: string) => void;
 }
 
 /** What `init` created. */
@@ -110,6 +119,8 @@ export const KEYS_DIR = 'keys';
 export const LOG_KEY_ID = 'log';
 const DEFAULT_CHECKPOINT_EVERY = { appends: 1000, ms: 60_000 };
 const DEFAULT_LIST_LIMIT = 100;
+/** tlog-witness: a log sends witnesses a checkpoint at most once a second. */
+const WITNESS_PUSH_MS = 1000;
 const LEAF_CHUNK = 65_536;
 const MAX_LIST_LIMIT = 1000;
 
@@ -184,6 +195,8 @@ export class CanonLog {
   readonly #maxPayloadBytes: number | undefined;
   readonly #timer: NodeJS.Timeout;
   readonly #appendObservers = new Set<(seconds: number) => void>();
+  readonly #witnesses: WitnessPusher | undefined;
+  readonly #witnessTimer: NodeJS.Timeout | undefined;
   #sinceCheckpoint = 0;
   #closed = false;
 
@@ -216,6 +229,31 @@ export class CanonLog {
     );
     this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
     this.#timer.unref();
+    if (opts.witnesses !== undefined && opts.witnesses.length > 0) {
+      this.#witnesses = new WitnessPusher(
+        {
+          origin: this.origin,
+          keyName: this.keyName,
+          publicKey: this.publicKey,
+          store,
+          treeSize: async () => {
+            await this.#refreshTree();
+            return this.#tree.size;
+          },
+          consistency: async (from, to) =>
+            (await this.proveConsistency(from, to)).hashes.map((h) => fromHex(h)),
+          latestNote: () => this.latestCheckpoint(),
+          sign: () => this.#checkpoint(),
+        },
+        opts.witnesses,
+        opts.warn === undefined ? {} : { warn: opts.warn },
+      );
+      const pusher = this.#witnesses;
+      this.#witnessTimer = setInterval(() => {
+        if (!this.#closed) void pusher.tick().catch(() => {});
+      }, WITNESS_PUSH_MS);
+      this.#witnessTimer.unref();
+    }
   }
 
   /**
@@ -271,6 +309,7 @@ export class CanonLog {
   /** Opens an initialised log ('store_missing', 'master_key_invalid', 'key_mismatch'). */
   static async open(opts: CanonLogOptions): Promise<CanonLog> {
     const store = await openStore(opts, { create: false });
+    let log: CanonLog;
     try {
       const meta = await store.readMeta();
       if (meta === undefined) {
@@ -305,11 +344,19 @@ export class CanonLog {
       assertSealerMatchesRecordModule({ signer, pubKey: meta.publicKey, dataKey });
       const tree = new MerkleTree();
       await refreshTree(tree, store);
-      return new CanonLog(opts, store, meta.logId, signer, dataKey, tree);
+      log = new CanonLog(opts, store, meta.logId, signer, dataKey, tree);
     } catch (err) {
       await store.close();
       throw err;
     }
+    // Before any write: what the witnesses cosigned (a rolled-back tree refuses writes).
+    try {
+      await log.#witnesses?.start();
+    } catch (err) {
+      await log.close();
+      throw err;
+    }
+    return log;
   }
 
   /**
@@ -374,6 +421,7 @@ export class CanonLog {
   /** Appends records atomically (all in one transaction, consecutive seqs) once durable. */
   async appendMany(drafts: readonly RecordDraft[]): Promise<SealedRecord[]> {
     if (this.#closed) throw closedError();
+    if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     if (!Array.isArray(drafts)) throw new SigilError('bad_request', 'drafts must be an array');
     const ready = readyDrafts(drafts, this.#maxPayloadBytes);
     if (ready.length === 0) return [];
@@ -394,6 +442,7 @@ export class CanonLog {
   }
 
   async #commit(drafts: ReadyDraft[]): Promise<SealedRecord[]> {
+    if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     let records: SealedRecord[] = [];
     const rows = await this.#store.appendBatch((head) => {
       const sealed = sealBatch(this.#keys, drafts, head);
@@ -472,6 +521,7 @@ export class CanonLog {
   async #checkpoint(): Promise<string> {
     await this.#refreshTree();
     const size = this.#tree.size;
+    this.#witnesses?.assertExtends(size);
     const root = this.#tree.root(size);
     const ts = new Date().toISOString();
     const note = signCheckpoint(
@@ -490,6 +540,29 @@ export class CanonLog {
   /** The newest stored checkpoint note, if any. */
   async latestCheckpoint(): Promise<string | undefined> {
     return (await this.#store.latestCheckpoint())?.note;
+  }
+
+  /** True when this log pushes its checkpoints to witnesses. */
+  get witnessed(): boolean {
+    return this.#witnesses !== undefined;
+  }
+
+  /**
+   * The newest checkpoint the configured witnesses cosigned, with their verified cosignature
+   * lines appended (signed-note format); undefined with no witnesses or none cosigned yet.
+   */
+  async cosignedCheckpoint(): Promise<string | undefined> {
+    return this.#witnesses?.cosignedNote();
+  }
+
+  /** What this instance knows of each witness (the size it cosigned, the last problem). */
+  witnessStatus(): WitnessStatus[] {
+    return this.#witnesses?.status() ?? [];
+  }
+
+  /** The 'log_rolled_back' error when a witness showed the tree does not extend its view. */
+  get rolledBack(): SigilError | undefined {
+    return this.#witnesses?.rolledBack;
   }
 
   /** Every stored checkpoint (size, root, note, ts), oldest first. */
@@ -632,9 +705,11 @@ export class CanonLog {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearInterval(this.#witnessTimer);
     try {
+      await this.#witnesses?.idle();
       await this.#writer.flush();
-      if (this.#sinceCheckpoint > 0) await this.#checkpoint();
+      if (this.#sinceCheckpoint > 0 && !this.rolledBack) await this.#checkpoint();
     } finally {
       await this.#store.close();
     }

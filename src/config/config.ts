@@ -49,6 +49,10 @@ const fileSchema = z
         checkpoint_every_appends: z.number().int().positive().optional(),
         checkpoint_every_seconds: z.number().positive().optional(),
         max_payload_bytes: z.number().int().positive().optional(),
+        witnesses: z
+          .array(z.object({ url: z.string().min(1), key: z.string().min(1) }).strict())
+          .max(32)
+          .optional(),
       })
       .strict()
       .optional(),
@@ -102,7 +106,13 @@ export interface Config {
     telemetryEnabled: boolean;
   };
   trust: { defaultLoa: Loa; allowOperatorCanonWrite: boolean; allowAdminExport: boolean };
-  log: { checkpointEveryAppends: number; checkpointEverySeconds: number; maxPayloadBytes: number };
+  log: {
+    checkpointEveryAppends: number;
+    checkpointEverySeconds: number;
+    maxPayloadBytes: number;
+    /** C2SP tlog-witness witnesses: add-checkpoint URL prefix and cosigner vkey. */
+    witnesses: Array<{ url: string; key: string }>;
+  };
   rateLimit: { perLoa: RateLimits; maxCallers: number };
   quorum: { mentorsRequired: number; proposalTtlSeconds: number };
   server: {
@@ -256,6 +266,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       checkpointEveryAppends: file.log?.checkpoint_every_appends ?? 1000,
       checkpointEverySeconds: file.log?.checkpoint_every_seconds ?? 60,
       maxPayloadBytes: file.log?.max_payload_bytes ?? 1024 * 1024,
+      witnesses: file.log?.witnesses ?? [],
     },
     rateLimit: { perLoa, maxCallers: file.rate_limit?.max_callers ?? 100_000 },
     quorum: {

@@ -78,6 +78,8 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'quorum_requirements_invalid',
     'quorum_ttl_invalid',
     'cbor_invalid',
+    // a checkpoint lacks a valid cosignature of a witness the verifier requires
+    'witness_missing',
     'witness_invalid',
     'resource_uri_invalid',
     'findings_invalid',
@@ -207,7 +209,8 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
   ...contracts(502, 1, ['upstream_unavailable', 'upstream_error', 'upstream_failed']),
   ...contracts(504, 1, ['upstream_timeout']),
   ...contracts(503, 1, ['log_closed', 'not_ready', 'timeout', 'gateway_closed']),
-  ...contracts(503, 3, ['store_error', 'store_missing']),
+  // log_rolled_back: a witness has cosigned a checkpoint the tree does not extend; no writes.
+  ...contracts(503, 3, ['store_error', 'store_missing', 'log_rolled_back']),
 ]);
 
 /** The contract of a code; a code missing from the registry is a fault of the server. */

@@ -138,6 +138,7 @@ function logOptions(opts: RuntimeOptions) {
       ms: config.log.checkpointEverySeconds * 1000,
     },
     maxPayloadBytes: config.log.maxPayloadBytes,
+    witnesses: config.log.witnesses,
   };
 }
 

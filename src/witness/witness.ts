@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import type { KeyObject } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { fromBase64 } from '../core/encoding.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -104,6 +105,10 @@ export class LogWitness {
       const knownSize = known?.size ?? 0;
       if (oldSize !== knownSize) return answer(409, `${knownSize}`, 'text/x.tlog.size');
       if (cp.size === 0 && root !== EMPTY_ROOT) return answer(422, 'size 0 needs the empty root');
+      // tlog-witness: the same size with another root is a conflict, not a bad proof.
+      if (known !== undefined && oldSize === cp.size && root !== known.root) {
+        return answer(409, `${knownSize}`, 'text/x.tlog.size');
+      }
       if (
         oldSize === 0
           ? proof.length !== 0
@@ -150,4 +155,43 @@ export class LogWitness {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+const MAX_BODY = 64 * 1024;
+
+/**
+ * The witness's HTTP interface: POST /add-checkpoint and GET /<sha256(origin) hex>/checkpoint;
+ * anything else is 404, a body over 64 KiB is cut off, and a fault is a bare 500.
+ */
+export function witnessHttpHandler(
+  w: LogWitness,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const send = (a: WitnessAnswer) =>
+      res.writeHead(a.status, { 'content-type': a.type, 'cache-control': 'no-store' }).end(a.body);
+    const url = (req.url ?? '/').split('?')[0]!;
+    if (req.method === 'GET') {
+      const m = /^\/([0-9a-f]{64})\/checkpoint$/.exec(url);
+      send(m ? w.latest(m[1]!) : answer(404, 'not found'));
+      return;
+    }
+    if (req.method !== 'POST' || url !== '/add-checkpoint') {
+      send(answer(404, 'not found'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        send(w.addCheckpoint(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        send(answer(500, 'internal'));
+      }
+    });
+  };
 }

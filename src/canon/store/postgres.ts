@@ -23,6 +23,7 @@ import type {
   LogHead,
   StoreMeta,
   StoredCheckpoint,
+  StoredCosigned,
   StoredRow,
   ViewRow,
   ViewTable,
@@ -145,6 +146,7 @@ export class PostgresStore implements CanonStore {
   readonly backend = 'postgres' as const;
   readonly views: ViewTable;
   readonly #pool: pg.Pool;
+  #cosignedReady: Promise<void> | undefined;
 
   constructor(databaseUrl: string) {
     this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -436,6 +438,38 @@ export class PostgresStore implements CanonStore {
       'SELECT size, root, note, ts FROM sigil_checkpoints ORDER BY size',
     );
     return rows.map(toCheckpoint);
+  }
+
+  /** Stores made before cosignatures existed lack the table: it is created on first use. */
+  async #cosignedTable(): Promise<void> {
+    this.#cosignedReady ??= this.#query(
+      'CREATE TABLE IF NOT EXISTS sigil_cosigned (cosigner TEXT PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL)',
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#cosignedReady = undefined;
+        throw err;
+      },
+    );
+    return this.#cosignedReady;
+  }
+
+  async putCosigned(c: StoredCosigned): Promise<void> {
+    await this.#cosignedTable();
+    await this.#query(
+      `INSERT INTO sigil_cosigned (cosigner, size, note) VALUES ($1, $2, $3)
+       ON CONFLICT (cosigner) DO UPDATE SET size = excluded.size, note = excluded.note
+       WHERE excluded.size >= sigil_cosigned.size`,
+      [c.cosigner, c.size, c.note],
+    );
+  }
+
+  async cosigned(): Promise<StoredCosigned[]> {
+    await this.#cosignedTable();
+    const rows = await this.#query<{ cosigner: string; size: string; note: string }>(
+      'SELECT cosigner, size, note FROM sigil_cosigned ORDER BY cosigner',
+    );
+    return rows.map((r) => ({ cosigner: r.cosigner, size: Number(r.size), note: r.note }));
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,7 @@ import type {
   LogHead,
   StoreMeta,
   StoredCheckpoint,
+  StoredCosigned,
   StoredRow,
   ViewRow,
   ViewTable,
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_kind_seq ON records (kind, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cosigned (cosigner TEXT PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS views (
   ns TEXT NOT NULL,
   k TEXT NOT NULL,
@@ -172,6 +174,14 @@ export class SqliteStore implements CanonStore {
       ),
       checkpoints: db.prepare<[], RawCheckpoint>(
         'SELECT size, root, note, ts FROM checkpoints ORDER BY size',
+      ),
+      putCosigned: db.prepare<[string, number, string]>(
+        `INSERT INTO cosigned (cosigner, size, note) VALUES (?, ?, ?)
+         ON CONFLICT (cosigner) DO UPDATE SET size = excluded.size, note = excluded.note
+         WHERE excluded.size >= cosigned.size`,
+      ),
+      cosigned: db.prepare<[], StoredCosigned>(
+        'SELECT cosigner, size, note FROM cosigned ORDER BY cosigner',
       ),
       viewGet: db.prepare<[string, string], RawView>(
         `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? AND k = ?`,
@@ -361,6 +371,18 @@ export class SqliteStore implements CanonStore {
 
   async checkpoints(): Promise<StoredCheckpoint[]> {
     return this.#stmt.checkpoints.all().map(toCheckpoint);
+  }
+
+  async putCosigned(c: StoredCosigned): Promise<void> {
+    try {
+      this.#stmt.putCosigned.run(c.cosigner, c.size, c.note);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async cosigned(): Promise<StoredCosigned[]> {
+    return this.#stmt.cosigned.all();
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,17 @@ export interface StoredCheckpoint {
   ts: string;
 }
 
+/**
+ * A checkpoint as one witness cosigned it: the log's note with that witness's cosignature
+ * line(s) appended. Kept as received and verified on every read (cosignatures verify on their
+ * own, so the store need not be trusted with them).
+ */
+export interface StoredCosigned {
+  cosigner: string;
+  size: number;
+  note: string;
+}
+
 /** The log head: the number of records and the hash of the last one. */
 export interface LogHead {
   size: number;
@@ -140,5 +151,9 @@ export interface CanonStore {
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
   /** Every checkpoint, by ascending size. */
   checkpoints(): Promise<StoredCheckpoint[]>;
+  /** Keeps `c` as its cosigner's newest cosigned checkpoint unless a larger one is kept. */
+  putCosigned(c: StoredCosigned): Promise<void>;
+  /** Each cosigner's newest cosigned checkpoint. */
+  cosigned(): Promise<StoredCosigned[]>;
   close(): Promise<void>;
 }

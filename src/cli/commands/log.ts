@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { openCheckpoint, verifierKey } from '../../canon/checkpoint.ts';
+import { parseCosignerKey, verifyWitnessed } from '../../canon/cosignature.ts';
 import type { LogReader } from '../../canon/log.ts';
 import {
   verifyConsistency,
@@ -33,6 +34,7 @@ interface VerifyOptions extends GlobalOptions {
   checkpoint?: string;
   oldCheckpoint?: string;
   pubKey: string;
+  witness?: string[];
 }
 
 /** The size of the newest checkpoint, signing a new one when none covers `atLeast` records. */
@@ -181,8 +183,16 @@ function registerVerifyProof(cmd: Command): void {
       '--pub-key <key>',
       'verifier key string, a file holding it, or a base64url public key',
     )
+    .option(
+      '--witness <vkey...>',
+      'require a valid cosignature on the checkpoint by each witness (cosigner vkey or a file)',
+    )
     .option('--json', 'print the result as JSON')
     .action((opts: VerifyOptions) => {
+      // Parsed first: a malformed witness key is a usage error whatever the proof.
+      const witnesses = (opts.witness ?? []).map((w) =>
+        parseCosignerKey(existsSync(w) ? readText(w, 'witness key') : w),
+      );
       const { proof, note: bundled } = proofOf(opts.proof);
       const note = opts.checkpoint !== undefined ? noteOf(opts.checkpoint) : bundled;
       if (note === undefined) throw new SigilError('bad_request', '--checkpoint is required');
@@ -204,10 +214,17 @@ function registerVerifyProof(cmd: Command): void {
         const old = noteOf(opts.oldCheckpoint);
         check = verifyConsistency(proof as ConsistencyProof, old, note, { keyName, publicKey });
       }
+      if (check.ok && witnesses.length > 0) check = verifyWitnessed(note, witnesses);
       const kind = isInclusion ? 'inclusion' : 'consistency';
       const against = isInclusion ? 'the checkpoint' : 'the old and the new checkpoint';
       if (check.ok) {
-        printResult(opts, `ok: ${kind} proof verifies against ${against}`, { ok: true, kind });
+        const cosigned =
+          witnesses.length > 0 ? `, cosigned by ${witnesses.length} witness(es)` : '';
+        printResult(opts, `ok: ${kind} proof verifies against ${against}${cosigned}`, {
+          ok: true,
+          kind,
+          ...(witnesses.length > 0 && { witnesses: witnesses.map((w) => w.name) }),
+        });
       } else {
         printResult(opts, `FAILED: ${kind} proof: ${check.code}: ${check.reason}`, {
           ...check,

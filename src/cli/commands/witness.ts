@@ -12,7 +12,7 @@ import { resolveMasterKey } from '../../canon/masterkey.ts';
 import { cosignerVerifierKey } from '../../canon/cosignature.ts';
 import { generateKeyPair } from '../../core/ed25519.ts';
 import { SigilError } from '../../core/errors.ts';
-import { LogWitness } from '../../witness/witness.ts';
+import { LogWitness, witnessHttpHandler } from '../../witness/witness.ts';
 import { dataDirOf, intOption } from '../context.ts';
 import type { GlobalOptions } from '../output.ts';
 
@@ -24,7 +24,6 @@ interface ServeOptions extends GlobalOptions {
 }
 
 const WITNESS_KEY_ID = 'witness';
-const MAX_BODY = 64 * 1024;
 
 export function registerWitness(program: Command): void {
   const witness = program
@@ -58,36 +57,7 @@ export function registerWitness(program: Command): void {
         publicKey: pair.publicKey,
         logs: opts.log,
       });
-      const server = createServer((req, res) => {
-        const send = (a: { status: number; type: string; body: string }) =>
-          res
-            .writeHead(a.status, { 'content-type': a.type, 'cache-control': 'no-store' })
-            .end(a.body);
-        const url = (req.url ?? '/').split('?')[0]!;
-        if (req.method === 'GET') {
-          const m = /^\/([0-9a-f]{64})\/checkpoint$/.exec(url);
-          send(m ? w.latest(m[1]!) : { status: 404, type: 'text/plain', body: 'not found\n' });
-          return;
-        }
-        if (req.method !== 'POST' || url !== '/add-checkpoint') {
-          send({ status: 404, type: 'text/plain', body: 'not found\n' });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        req.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy();
-          else chunks.push(c);
-        });
-        req.on('end', () => {
-          try {
-            send(w.addCheckpoint(Buffer.concat(chunks).toString('utf8')));
-          } catch {
-            send({ status: 500, type: 'text/plain', body: 'internal\n' });
-          }
-        });
-      });
+      const server = createServer(witnessHttpHandler(w));
       const port = intOption(opts.port, '--port')!;
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err) =>

@@ -25,8 +25,10 @@ const CHECKPOINT_CACHE = 'public, max-age=2';
 const MIN_SIGN_INTERVAL_MS = 1000;
 
 /**
- * The checkpoint to serve: the newest stored one, or a fresh one when the log has grown since
- * and none was signed on demand in the last second. Concurrent requests share one signing.
+ * The checkpoint to serve: for a witnessed log, the newest one its witnesses cosigned, with
+ * their cosignature lines; otherwise (or before any cosignature) the newest stored one, or a
+ * fresh one when the log has grown since and none was signed on demand in the last second.
+ * Concurrent requests share one signing.
  */
 class CheckpointSource {
   readonly #log: LogReader;
@@ -38,6 +40,11 @@ class CheckpointSource {
   }
 
   async latest(): Promise<string> {
+    // A witnessed log serves what its witnesses cosigned; the pusher signs as the log grows.
+    if (this.#log.witnessed) {
+      const cosigned = await this.#log.cosignedCheckpoint();
+      if (cosigned !== undefined) return cosigned;
+    }
     const [note, size] = await Promise.all([this.#log.latestCheckpoint(), this.#log.size()]);
     if (note !== undefined) {
       const fresh = this.#open(note).size >= size;
