@@ -320,6 +320,16 @@ export interface ViewEntry {
 export interface ViewReader {
   /** The value at (ns, key), or undefined; 'state_invalid' when the row fails its MAC. */
   get(ns: string, key: string): Promise<JsonValue | undefined>;
+  /**
+   * The value at (ns, key) as `parse` makes it, or undefined. What `parse` returns is kept with
+   * the verified row and returned again while the row is unchanged in every byte, so a hot row
+   * is parsed once: `parse` must return a value nobody mutates (frozen).
+   */
+  parsed<T>(
+    ns: string,
+    key: string,
+    parse: (value: JsonValue, key: string) => T,
+  ): Promise<T | undefined>;
   /** Every entry of a namespace by key; 'state_invalid' when any row fails its MAC. */
   list(ns: string): Promise<ViewEntry[]>;
 }
@@ -327,28 +337,41 @@ export interface ViewReader {
 /** Rows whose MAC this process has checked, most recent last; bounded. */
 const VERIFIED_ROWS = 16_384;
 
+/** A row whose MAC was checked, and the value a parser last made of it. */
+interface Verified {
+  readonly row: ViewRow;
+  parse?: (value: JsonValue, key: string) => unknown;
+  value?: unknown;
+}
+
 /**
  * A reader over a store's view table that checks every row it returns. A row identical in
  * every byte (value, seq, hash, MAC) to one already checked is known authentic without a new
  * HMAC, so a hot token costs one indexed read and a comparison; any edit misses the cache.
  */
 export function viewReader(table: ViewTable, viewKey: Uint8Array): ViewReader {
-  const verified = new Map<string, ViewRow>();
-  const open = (row: ViewRow): ViewEntry => {
+  const verified = new Map<string, Verified>();
+  const check = (row: ViewRow): Verified => {
     const id = `${row.ns}\u0000${row.key}`;
     const known = verified.get(id);
-    const same =
+    if (
       known !== undefined &&
-      known.value === row.value &&
-      known.seq === row.seq &&
-      known.hash === row.hash &&
-      constantTimeEqual(known.mac, row.mac);
-    if (!same) {
-      if (!viewRowAuthentic(viewKey, row)) throw refuse(row);
-      verified.delete(id);
-      if (verified.size >= VERIFIED_ROWS) verified.delete(verified.keys().next().value!);
-      verified.set(id, row);
+      known.row.value === row.value &&
+      known.row.seq === row.seq &&
+      known.row.hash === row.hash &&
+      constantTimeEqual(known.row.mac, row.mac)
+    ) {
+      return known;
     }
+    if (!viewRowAuthentic(viewKey, row)) throw refuse(row);
+    verified.delete(id);
+    if (verified.size >= VERIFIED_ROWS) verified.delete(verified.keys().next().value!);
+    const fresh: Verified = { row };
+    verified.set(id, fresh);
+    return fresh;
+  };
+  const open = (row: ViewRow): ViewEntry => {
+    check(row);
     return {
       key: row.key,
       value: JSON.parse(row.value) as JsonValue,
@@ -360,6 +383,18 @@ export function viewReader(table: ViewTable, viewKey: Uint8Array): ViewReader {
     get: async (ns, key) => {
       const row = await table.get(ns, key);
       return row && open(row).value;
+    },
+    parsed: async <T>(ns: string, key: string, parse: (value: JsonValue, key: string) => T) => {
+      const row = await table.get(ns, key);
+      if (row === undefined) return undefined;
+      const entry = check(row);
+      if (entry.parse !== parse) {
+        // Parsed before it is kept: a value `parse` refuses is refused again on the next read.
+        const value = parse(JSON.parse(row.value) as JsonValue, key);
+        entry.parse = parse;
+        entry.value = value;
+      }
+      return entry.value as T;
     },
     list: async (ns) => (await table.list(ns)).map(open),
   };

@@ -33,9 +33,6 @@ export interface RuntimeCore {
   ): Promise<SealedRecord[]>;
 }
 
-/** The view namespaces (projections of the log; canon/views.ts says which record makes which row). */
-export { VIEW_NS as NS } from '../canon/views.ts';
-
 export const TENANT = 'default';
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -21,7 +21,8 @@ import {
   openApprovalGate,
   type ApprovalVerdict,
 } from '../../gatekeeper/index.ts';
-import { NS, asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import { asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { witnessRegistry } from './witnesses.ts';
 
@@ -99,7 +100,7 @@ export async function requestApproval(
 }
 
 async function loadApproval(core: RuntimeCore, id: string): Promise<ApprovalInfo> {
-  const current = (await core.log.views.get(NS.approvals, id)) as ApprovalInfo | undefined;
+  const current = await VIEWS.approvals.get(core.log.views, id);
   if (!current) throw new SigilError('not_found', `no approval request ${id}`);
   return current;
 }
@@ -193,7 +194,7 @@ export async function awaitApproval(
 ): Promise<'approved' | 'rejected' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const a = (await core.log.views.get(NS.approvals, id)) as ApprovalInfo | undefined;
+    const a = await VIEWS.approvals.get(core.log.views, id);
     if (a && a.status !== 'pending') return a.status;
     if (Date.now() >= deadline || stopped()) return 'timeout';
     await new Promise((r) =>
@@ -216,9 +217,7 @@ async function argumentsOf(core: RuntimeCore, approval: ApprovalInfo): Promise<J
 /** Every request, newest first, each with its arguments (adjudicated as `approval.read`). */
 export async function listApprovals(core: RuntimeCore, caller: Caller): Promise<ApprovalView[]> {
   await core.require(caller, { action: 'approval.read', target: 'approvals' });
-  const rows = (await core.log.views.list(NS.approvals)).map(
-    (r) => r.value as unknown as ApprovalInfo,
-  );
+  const rows = (await VIEWS.approvals.list(core.log.views)).map((r) => r.value);
   rows.sort((a, b) => b.created_at.localeCompare(a.created_at));
   return Promise.all(rows.map(async (a) => ({ ...a, arguments: await argumentsOf(core, a) })));
 }

@@ -10,13 +10,9 @@ import {
   type ConsentGrant,
   type ConsentPurpose,
 } from '../../gatekeeper/index.ts';
-import { NS, asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import { asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import { VIEWS, type ConsentPair } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
-
-interface ConsentPair {
-  bailment: Bailment;
-  grant: ConsentGrant;
-}
 
 /** The caller (as bailor) grants `bailee` consent within `scope` for `purpose`. */
 export async function grantConsent(
@@ -58,8 +54,7 @@ export async function revokeConsent(
   id: string,
 ): Promise<{ id: string; revokedAt: string }> {
   await core.require(caller, { action: 'consent.revoke', target: `consent/${id}` });
-  const pair = (await core.log.views.get(NS.consent, checkId(id, 'consent id'))) as
-    ConsentPair | undefined;
+  const pair = await VIEWS.consent.get(core.log.views, checkId(id, 'consent id'));
   if (!pair) throw new SigilError('consent_not_found', `no consent with id ${id}`);
   if (pair.bailment.bailor !== caller.subject && caller.loa !== 'root') {
     throw new SigilError('forbidden', 'only the bailor or Root may revoke a consent');
@@ -108,8 +103,7 @@ export async function consentBetween(
   if (bailor === null) return { bailments: [], grants: [] };
   const bailments: Bailment[] = [];
   const grants: ConsentGrant[] = [];
-  for (const { value } of await core.log.views.list(NS.consent)) {
-    const pair = value as unknown as ConsentPair;
+  for (const { value: pair } of await VIEWS.consent.list(core.log.views)) {
     if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
     bailments.push(pair.bailment);
     grants.push(pair.grant);

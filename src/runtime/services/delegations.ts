@@ -17,7 +17,8 @@ import {
   type ChainWithdrawal,
 } from '../../gatekeeper/index.ts';
 import { isAction } from '../../policy/index.ts';
-import { NS, asJson, iso, newId, type RuntimeCore } from '../core.ts';
+import { asJson, iso, newId, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import { heldActions, type Caller } from '../decide.ts';
 
 /** One link as stored and shown (snake_case on the wire). */
@@ -83,7 +84,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 async function stored(core: RuntimeCore, id: string): Promise<DelegationInfo | undefined> {
   if (!HEX64.test(id)) return undefined;
-  return (await core.log.views.get(NS.delegations, id)) as DelegationInfo | undefined;
+  return VIEWS.delegations.get(core.log.views, id);
 }
 
 /**

@@ -14,13 +14,14 @@ import {
   type FindingsAttestation,
   type ScanIntake,
 } from '../../gatekeeper/index.ts';
-import { NS, asJson, type RuntimeCore } from '../core.ts';
+import { asJson, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { activeWitnesses } from '../../quorum/index.ts';
 import { witnessRegistry } from './witnesses.ts';
 
 async function loadBreaker(core: RuntimeCore): Promise<CircuitBreaker> {
-  const stored = await core.log.views.get(NS.governance, 'breaker');
+  const stored = await VIEWS.governance.get(core.log.views, 'breaker');
   return stored === undefined ? createCircuitBreaker() : parseCircuitBreaker(stored);
 }
 

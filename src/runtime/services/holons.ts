@@ -12,13 +12,13 @@ import {
   type Holon,
   type Kernel,
 } from '../../gatekeeper/index.ts';
-import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
+import { asJson, checkId, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
 async function loadHolon(core: RuntimeCore, id: string): Promise<Holon> {
-  const stored = await core.log.views.get(NS.holons, checkId(id, 'holon id'));
-  if (!stored) throw new SigilError('holon_not_found', `no holon with id ${id}`);
-  const h = stored as unknown as Holon;
+  const h = await VIEWS.holons.get(core.log.views, checkId(id, 'holon id'));
+  if (!h) throw new SigilError('holon_not_found', `no holon with id ${id}`);
   return {
     ...newHolon({ id: h.id, capabilities: h.capabilities, program: h.program }),
     state: h.state,
@@ -51,7 +51,7 @@ export async function spawnHolon(
 ): Promise<Holon> {
   await core.require(caller, { action: 'module.run', target: `holons/${spec.id}` });
   checkId(spec.id, 'holon id');
-  if (await core.log.views.get(NS.holons, spec.id)) {
+  if (await VIEWS.holons.get(core.log.views, spec.id)) {
     throw new SigilError('conflict', `holon ${spec.id} already exists`);
   }
   const holon = newHolon(spec);

@@ -9,7 +9,8 @@ import {
   type LicenseVerification,
   type Loa,
 } from '../../policy/index.ts';
-import { NS, asJson, type RuntimeCore } from '../core.ts';
+import { asJson, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
 import { requireStandingFor } from './witnesses.ts';
@@ -28,8 +29,8 @@ export async function issueLicense(
   by: string,
   input: { subject: string; name: string; loa: Loa; expiresAt: number | null },
 ): Promise<License> {
-  const roots = (await core.log.views.list(NS.licenses)).filter(
-    (l) => (l.value as { loa?: string }).loa === 'root',
+  const roots = (await VIEWS.licenses.list(core.log.views)).filter(
+    (l) => l.value.loa === 'root',
   ).length;
   assertCanMint(input.loa, roots);
   const license = createLicense(

@@ -2,7 +2,8 @@
 import type { JsonValue } from '../../core/canonical.ts';
 import { canonicalBytes } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
-import { NS, type RuntimeCore } from '../core.ts';
+import type { RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
 const MEMORY_BLOCK_BYTES = 16 * 1024;
@@ -47,9 +48,8 @@ export async function memoryWrite(
 /** The caller's blocks (every block for Root). */
 export async function memoryList(core: RuntimeCore, caller: Caller): Promise<MemoryEntry[]> {
   await core.require(caller, { action: 'memory.read', target: 'memory' });
-  const rows = await core.log.views.list(NS.memory);
-  return rows
-    .map((r) => r.value as unknown as MemoryEntry)
+  return (await VIEWS.memory.list(core.log.views))
+    .map((r) => r.value)
     .filter((m) => caller.loa === 'root' || m.owner === caller.subject);
 }
 
@@ -65,8 +65,7 @@ export async function memoryRead(
   if (whose !== caller.subject && caller.loa !== 'root') {
     throw new SigilError('forbidden', 'memory blocks are readable by their owner or Root only');
   }
-  const pointer = (await core.log.views.get(NS.memory, slot(whose, key))) as
-    { record_id: string } | undefined;
+  const pointer = await VIEWS.memory.get(core.log.views, slot(whose, key));
   const record = pointer ? await core.log.get(pointer.record_id) : undefined;
   if (!record) throw new SigilError('memory_not_found', `no memory block ${key}`);
   const payload = record.payload as { value: JsonValue };

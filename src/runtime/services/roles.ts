@@ -10,7 +10,8 @@ import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { branchOf, type Branch, type RoleClaim, type RoleName } from '../../gatekeeper/index.ts';
 import type { Proposal } from '../../quorum/index.ts';
-import { NS, asJson, iso, type RuntimeCore } from '../core.ts';
+import { asJson, iso, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
 /** A role held (or once held) by a subject, as its `role_event` record seals it. */
@@ -59,7 +60,7 @@ export function isRoleGrantChange(change: JsonValue): change is { role_grant: Js
 }
 
 async function allRoles(core: RuntimeCore): Promise<RoleInfo[]> {
-  return (await core.log.views.list(NS.roles)).map((e) => e.value as unknown as RoleInfo);
+  return (await VIEWS.roles.list(core.log.views)).map((e) => e.value);
 }
 
 /** The roles `subject` holds now (unrevoked), as the kernel reads them. */

@@ -32,11 +32,9 @@ import {
   type Proposal,
   type QuorumRequirements,
   type QuorumStatus,
-  type WitnessAttestation,
   type WitnessEntry,
 } from '../../quorum/index.ts';
 import { isLoa, loaAtLeast } from '../../policy/index.ts';
-import { attestationsNs } from '../../canon/views.ts';
 import {
   checkRoleGrant,
   isRoleGrantChange,
@@ -44,7 +42,8 @@ import {
   requireRoleGrant,
   roleGrantedRecord,
 } from './roles.ts';
-import { NS, asJson, checkId, type RuntimeCore } from '../core.ts';
+import { asJson, checkId, type RuntimeCore } from '../core.ts';
+import { VIEWS, attestationViews } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import {
   electorate as electorateOf,
@@ -287,13 +286,12 @@ async function sealProposal(
 }
 
 async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
-  const p = await core.log.views.get(NS.proposals, checkId(id, 'proposal id'));
+  const p = await VIEWS.proposals.get(core.log.views, checkId(id, 'proposal id'));
   if (!p) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
-  const rows = await core.log.views.list(attestationsNs(id));
-  const attestations = rows
-    .map((r) => r.value as unknown as WitnessAttestation)
+  const attestations = (await attestationViews(id).list(core.log.views))
+    .map((r) => r.value)
     .sort((a, b) => a.attested_at.localeCompare(b.attested_at));
-  return { ...(p as unknown as Proposal), attestations };
+  return { ...p, attestations };
 }
 
 /**
@@ -436,7 +434,7 @@ export async function commit(
 
 export async function listProposals(core: RuntimeCore, caller: Caller): Promise<Proposal[]> {
   await core.require(caller, { action: 'canon.read', target: 'system/proposals' });
-  const rows = await core.log.views.list(NS.proposals);
+  const rows = await VIEWS.proposals.list(core.log.views);
   return Promise.all(rows.map((r) => loadProposal(core, r.key)));
 }
 

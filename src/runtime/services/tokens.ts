@@ -3,14 +3,14 @@ import { SigilError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import type { SignerType } from '../../core/typed-signature.ts';
 import { checkToken, isLoa, issueToken, loaAtLeast, type TokenRecord } from '../../policy/index.ts';
-import { NS, asJson, type RuntimeCore } from '../core.ts';
+import { asJson, type RuntimeCore } from '../core.ts';
+import { VIEWS, type StoredToken } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { delegationForToken } from './delegations.ts';
 import { requireStandingFor } from './witnesses.ts';
 
 /** A token as shown to administrators: never the token or its hash. */
 export type TokenInfo = Omit<TokenRecord, 'hash'> & { issuedBy: string };
-type StoredToken = TokenRecord & { issuedBy: string };
 
 /** The subject of a caller that presented no credentials. */
 export const ANONYMOUS_SUBJECT = 'did:sigil:anonymous';
@@ -38,9 +38,10 @@ export async function authenticate(
   token: string | null | undefined,
 ): Promise<Caller> {
   if (token === undefined || token === null || token === '') return anonymousCaller();
-  // One indexed read; the view row's MAC is checked before the token is ('state_invalid').
+  // One indexed read; the view row's MAC and shape are checked before the token is
+  // ('state_invalid').
   const stored = TOKEN_SHAPE.test(token)
-    ? ((await core.log.views.get(NS.tokens, sha256Hex(token))) as StoredToken | undefined)
+    ? await VIEWS.tokens.get(core.log.views, sha256Hex(token))
     : undefined;
   const check = checkToken(token, () => stored, core.now());
   if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
@@ -118,8 +119,7 @@ export async function createToken(
 }
 
 async function allTokens(core: RuntimeCore): Promise<StoredToken[]> {
-  const rows = await core.log.views.list(NS.tokens);
-  return rows.map((r) => r.value as unknown as StoredToken);
+  return (await VIEWS.tokens.list(core.log.views)).map((r) => r.value);
 }
 
 export async function listTokens(core: RuntimeCore, caller: Caller): Promise<TokenInfo[]> {

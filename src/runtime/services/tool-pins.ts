@@ -4,7 +4,8 @@
  * from its view row. A changed definition waits for a human's approval through the approvals
  * room; only then is the new hash pinned.
  */
-import { asJson, NS, type RuntimeCore } from '../core.ts';
+import { asJson, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 
 export interface ToolPin {
   /** `<upstream identity> <tool>`. */
@@ -20,10 +21,9 @@ export interface ToolPin {
 /** The tool pins room (`runtime.toolPins`). */
 export function toolPinsService(core: RuntimeCore) {
   return {
-    get: async (key: string): Promise<ToolPin | undefined> =>
-      (await core.log.views.get(NS.toolPins, key)) as ToolPin | undefined,
+    get: (key: string): Promise<ToolPin | undefined> => VIEWS.toolPins.get(core.log.views, key),
     list: async (): Promise<ToolPin[]> =>
-      (await core.log.views.list(NS.toolPins)).map((r) => r.value as unknown as ToolPin),
+      (await VIEWS.toolPins.list(core.log.views)).map((r) => r.value),
     pin: async (pin: ToolPin): Promise<void> => {
       await core.append('governance_event', { event: 'tool_pinned', pin: asJson(pin) });
     },

@@ -21,7 +21,8 @@ import {
   type WitnessEntry,
   type WitnessRegistry,
 } from '../../quorum/index.ts';
-import { NS, asJson, newId, type RuntimeCore } from '../core.ts';
+import { asJson, newId, type RuntimeCore } from '../core.ts';
+import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
 /** The sealed genesis, as its view row records it. */
@@ -34,17 +35,15 @@ export interface GenesisInfo {
 
 /** The witness registry, as sealed by enrolments, genesis and committed changes. */
 export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
-  return registryFromEntries((await core.log.views.list(NS.witnesses)).map((r) => r.value));
+  return registryFromEntries((await VIEWS.witnesses.list(core.log.views)).map((r) => r.value));
 }
 
 /** The sealed genesis, or null before it. */
 export async function genesisInfo(core: RuntimeCore): Promise<GenesisInfo | null> {
-  const row = await core.log.views.get(NS.quorum, 'genesis');
-  return row === undefined ? null : (row as unknown as GenesisInfo);
+  return (await VIEWS.quorum.get(core.log.views, 'genesis')) ?? null;
 }
 
-function raise(map: Map<string, Loa>, subject: unknown, loa: unknown): void {
-  if (typeof subject !== 'string' || !isLoa(loa)) return;
+function raise(map: Map<string, Loa>, subject: string, loa: Loa): void {
   const held = map.get(subject);
   if (held === undefined || loaRank(loa) > loaRank(held)) map.set(subject, loa);
 }
@@ -58,28 +57,18 @@ function raise(map: Map<string, Loa>, subject: unknown, loa: unknown): void {
 export async function standingMap(core: RuntimeCore, slot = true): Promise<Standing> {
   const now = core.now();
   const map = new Map<string, Loa>();
-  for (const { value } of await core.log.views.list(NS.tokens)) {
-    const t = value as {
-      subject?: unknown;
-      loa?: unknown;
-      signer?: { type?: unknown };
-      revokedAt?: unknown;
-      expiresAt?: unknown;
-    };
+  for (const { value: t } of await VIEWS.tokens.list(core.log.views)) {
     if (t.revokedAt !== null) continue;
-    if (t.expiresAt !== null && !(typeof t.expiresAt === 'number' && now < t.expiresAt)) continue;
-    if (slot && t.signer?.type !== 'human') continue;
+    if (t.expiresAt !== null && !(now < t.expiresAt)) continue;
+    if (slot && t.signer.type !== 'human') continue;
     raise(map, t.subject, t.loa);
   }
-  for (const { value } of await core.log.views.list(NS.licenses)) {
-    const l = value as { owner?: unknown; loa?: unknown; expiresAt?: unknown };
-    if (l.expiresAt !== null && !(typeof l.expiresAt === 'string' && now < Date.parse(l.expiresAt)))
-      continue;
+  for (const { value: l } of await VIEWS.licenses.list(core.log.views)) {
+    if (l.expiresAt !== null && !(now < Date.parse(l.expiresAt))) continue;
     raise(map, l.owner, l.loa);
   }
   if (slot) return map;
-  for (const { value } of await core.log.views.list(NS.standing)) {
-    const g = value as { subject?: unknown; loa?: unknown };
+  for (const { value: g } of await VIEWS.standing.list(core.log.views)) {
     raise(map, g.subject, g.loa);
   }
   return map;
@@ -168,8 +157,7 @@ export async function enrolWitness(
   });
   humanWitnessCaller(caller);
   const run = enrolling.then(async () => {
-    const stored = await core.log.views.get(NS.witnessChallenges, String(input.challenge_id));
-    const challenge = stored as unknown as EnrolmentChallenge | undefined;
+    const challenge = await VIEWS.witnessChallenges.get(core.log.views, String(input.challenge_id));
     const entry = enrolEntry(await witnessRegistry(core), challenge, input, caller, core.now());
     await core.append(
       'witness_event',
