@@ -85,8 +85,7 @@ export async function listConsent(
 ): Promise<Array<{ id: string } & ConsentPair>> {
   await core.require(caller, { action: 'consent.list', target: 'consent' });
   const out: Array<{ id: string } & ConsentPair> = [];
-  for (const { value } of await core.log.views.list(NS.consent)) {
-    const pair = value as unknown as ConsentPair;
+  for (const { value: pair } of await VIEWS.consent.list(core.log.views)) {
     const { bailor, bailee } = pair.bailment;
     if (caller.loa !== 'root' && bailor !== caller.subject && bailee !== caller.subject) continue;
     out.push({ id: pair.bailment.id, ...pair });

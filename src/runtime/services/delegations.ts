@@ -265,8 +265,7 @@ export async function listDelegations(
 ): Promise<DelegationInfo[]> {
   await core.require(caller, { action: 'delegation.list', target: 'delegations' });
   const out: DelegationInfo[] = [];
-  for (const { value } of await core.log.views.list(NS.delegations)) {
-    const d = value as unknown as DelegationInfo;
+  for (const { value: d } of await VIEWS.delegations.list(core.log.views)) {
     if (mayManage(caller, d, true)) out.push(d);
   }
   return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
