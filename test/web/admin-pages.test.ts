@@ -187,3 +187,207 @@ describe('the Modules page', () => {
     });
   });
 });
+
+describe('the Licenses page', () => {
+  it('mints a license shown and offered as a file, validates an uploaded file, and refuses a tampered one', async () => {
+    await withPage(root, async (page) => {
+      await page.goto(`${server.url}/#/licenses`);
+      const mintForm = page.getByRole('form', { name: 'Mint a license' });
+      await mintForm.getByLabel('Owner DID').fill('did:sigil:dash-licensed');
+      await mintForm.getByLabel(/Owner name/).fill('dash-licensed');
+      await mintForm.getByLabel('Level').selectOption('operator');
+      await mintForm.getByRole('button', { name: 'Mint' }).click();
+      const shown = page.getByTestId('new-license');
+      await expect.poll(() => shown.textContent()).toContain('"seal"');
+      const text = (await shown.textContent())!;
+      const license = JSON.parse(text) as Json;
+      expect(license.owner).toEqual({ id: 'did:sigil:dash-licensed', name: 'dash-licensed' });
+      // the license is real: the server, asked directly, accepts it
+      const direct = await call(server.url, 'POST', '/api/license/validate', { body: license });
+      expect((direct.body as Json).ok).toBe(true);
+      const saved = await page.getByRole('link', { name: 'Save the license file' });
+      expect(await saved.getAttribute('download')).toBe('license-dash-licensed.json');
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshot(page, 'licenses');
+
+      const check = page.getByTestId('license-check');
+      const validate = page.getByRole('form', { name: 'Validate a license' });
+      const upload = async (name: string, content: string) => {
+        await validate.getByLabel('License file').setInputFiles({
+          name,
+          mimeType: 'application/json',
+          buffer: Buffer.from(content),
+        });
+        await validate.getByRole('button', { name: 'Validate' }).click();
+      };
+      await upload('license.json', text);
+      await expect
+        .poll(() => check.textContent())
+        .toMatch(/^Valid for this runtime: dash-licensed/);
+      expect(await check.textContent()).toContain('at operator');
+
+      // raising the level in the file breaks its seal: the server says why, the page shows it
+      await upload('raised.json', JSON.stringify({ ...license, loa: 'mentor' }));
+      await expect.poll(() => check.textContent()).toMatch(/^Not valid: \S/);
+      const tampered = await call(server.url, 'POST', '/api/license/validate', {
+        body: { ...license, loa: 'mentor' },
+      });
+      expect(await check.textContent()).toBe(`Not valid: ${(tampered.body as Json).reason}`);
+
+      await upload('junk.json', '{not json');
+      await expect
+        .poll(() =>
+          page.getByRole('region', { name: 'Validate a license' }).getByRole('alert').textContent(),
+        )
+        .toBe('The file is not JSON: a license is a JSON document.');
+    });
+  });
+
+  it('shows an Operator the denied minting with its decision linked', async () => {
+    const operator = await mint('did:sigil:dash-lic-operator', 'operator');
+    await withPage(operator, async (page) => {
+      await page.goto(`${server.url}/#/licenses`);
+      const form = page.getByRole('form', { name: 'Mint a license' });
+      await form.getByLabel('Owner DID').fill('did:sigil:dash-wants-license');
+      await form.getByRole('button', { name: 'Mint' }).click();
+      const alert = page.getByRole('region', { name: 'Mint a license' }).getByRole('alert');
+      await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await alert.getByRole('link').click();
+      await expect.poll(() => page.getByTestId('verdict').textContent()).toMatch(/denied/);
+    });
+  });
+});
+
+describe('the Delegations page', () => {
+  it('shows the empty state, delegates to an agent, lists it from the server and revokes it', async () => {
+    const operator = await mint('did:sigil:dash-delegator', 'operator');
+    await withPage(operator, async (page) => {
+      await page.goto(`${server.url}/#/delegations`);
+      const listed = page.getByRole('region', { name: 'Delegations you granted or received' });
+      await expect.poll(() => listed.textContent()).toContain('No delegation yet.');
+      expect(await accessibilityProblems(page)).toEqual([]);
+
+      const form = page.getByRole('form', { name: 'Delegate to an agent' });
+      await form.getByLabel('Agent DID').fill('did:sigil:dash-agent');
+      await form.getByLabel(/Actions/).fill('memory.read, memory.write');
+      await form.getByLabel(/Lifetime in hours/).fill('4');
+      await form.getByRole('button', { name: 'Delegate' }).click();
+      const made = page.getByTestId('new-delegation');
+      await expect.poll(() => made.textContent()).toMatch(/^[0-9a-f]{64}$/);
+      const id = (await made.textContent())!;
+      // what the page made is on the server: a signed link from the operator to the agent
+      const stored = await call(server.url, 'GET', `/api/delegations/${id}`, { token: root });
+      expect(stored.body as Json).toMatchObject({
+        principal: 'did:sigil:dash-delegator',
+        grantee: 'did:sigil:dash-agent',
+        permissions: ['memory.read', 'memory.write'],
+        revoked_at: null,
+      });
+      const table = page.getByRole('table', { name: 'Delegations' });
+      const row = table.getByRole('row').filter({ hasText: 'did:sigil:dash-agent' });
+      await expect
+        .poll(() => row.textContent())
+        .toContain('did:sigil:dash-delegator → did:sigil:dash-agent');
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshot(page, 'delegations');
+
+      // wider than the operator holds: refused, in words
+      await form.getByLabel(/Actions/).fill('token.create');
+      await form.getByRole('button', { name: 'Delegate' }).click();
+      await expect
+        .poll(() =>
+          page
+            .getByRole('region', { name: 'Delegate to an agent' })
+            .getByRole('alert')
+            .textContent(),
+        )
+        .toMatch(/^delegation_too_wide: the grantor does not hold: token\.create/);
+
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.getByRole('button', { name: 'Confirm revoke' }).click();
+      await expect.poll(() => row.textContent()).toContain('revoked');
+      const after = await call(server.url, 'GET', `/api/delegations/${id}`, { token: root });
+      expect((after.body as Json).revoked_at).toMatch(/Z$/);
+    });
+  });
+
+  it('shows an Observer the denied list with its decision linked', async () => {
+    const observer = await mint('did:sigil:dash-deleg-observer', 'observer');
+    await withPage(observer, async (page) => {
+      await page.goto(`${server.url}/#/delegations`);
+      const alert = page.getByRole('alert').first();
+      await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshot(page, 'delegations-denied');
+      await alert.getByRole('link').click();
+      await expect.poll(() => page.getByTestId('verdict').textContent()).toMatch(/denied/);
+    });
+  });
+});
+
+describe('the Consent page', () => {
+  it('shows the empty state, grants consent, lists it from the server and revokes it', async () => {
+    const operator = await mint('did:sigil:dash-bailor', 'operator');
+    await withPage(operator, async (page) => {
+      await page.goto(`${server.url}/#/consent`);
+      const listed = page.getByRole('region', { name: 'Consent you gave or were given' });
+      await expect.poll(() => listed.textContent()).toContain('No consent yet.');
+      expect(await accessibilityProblems(page)).toEqual([]);
+
+      const form = page.getByRole('form', { name: 'Grant consent' });
+      await form.getByLabel('Bailee DID').fill('did:sigil:dash-bailee');
+      await form.getByLabel('Scope').fill('memory.read');
+      await form.getByLabel('Purpose').selectOption('retrieval');
+      await form.getByRole('button', { name: 'Grant' }).click();
+      const made = page.getByTestId('new-consent');
+      await expect.poll(() => made.textContent()).toMatch(/\S/);
+      const id = (await made.textContent())!;
+      const table = page.getByRole('table', { name: 'Consents' });
+      const row = table.getByRole('row').filter({ hasText: 'did:sigil:dash-bailee' });
+      await expect.poll(() => row.textContent()).toContain('retrieval');
+      // the server holds it, as the page shows it
+      const server1 = await call(server.url, 'GET', '/api/consent', { token: operator });
+      expect((server1.body as Json).consents).toEqual([
+        expect.objectContaining({
+          id,
+          grant: expect.objectContaining({
+            bailor: 'did:sigil:dash-bailor',
+            bailee: 'did:sigil:dash-bailee',
+            scope: 'memory.read',
+            purpose: 'retrieval',
+            revoked_at: null,
+          }),
+        }),
+      ]);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshot(page, 'consent');
+
+      await form.getByLabel('Bailee DID').fill('not-a-did');
+      await form.getByRole('button', { name: 'Grant' }).click();
+      await expect
+        .poll(() =>
+          page.getByRole('region', { name: 'Grant consent' }).getByRole('alert').textContent(),
+        )
+        .toMatch(/^bad_request: /);
+
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.getByRole('button', { name: 'Confirm revoke' }).click();
+      await expect.poll(() => row.textContent()).toContain('revoked');
+      const server2 = await call(server.url, 'GET', '/api/consent', { token: operator });
+      expect((server2.body as Json).consents[0].grant.revoked_at).toMatch(/Z$/);
+    });
+  });
+
+  it('shows an Observer the denied list with its decision linked', async () => {
+    const observer = await mint('did:sigil:dash-consent-observer', 'observer');
+    await withPage(observer, async (page) => {
+      await page.goto(`${server.url}/#/consent`);
+      const alert = page.getByRole('alert').first();
+      await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await alert.getByRole('link').click();
+      await expect.poll(() => page.getByTestId('verdict').textContent()).toMatch(/denied/);
+    });
+  });
+});

@@ -4,7 +4,10 @@ import { render } from 'preact';
 import { signal } from '@preact/signals';
 import { resume, signOut, type Me } from './api.ts';
 import { Approvals } from './pages/Approvals.tsx';
+import { Consent } from './pages/Consent.tsx';
 import { Decisions } from './pages/Decisions.tsx';
+import { Delegations } from './pages/Delegations.tsx';
+import { Licenses } from './pages/Licenses.tsx';
 import { Log } from './pages/Log.tsx';
 import { Modules } from './pages/Modules.tsx';
 import { Overview } from './pages/Overview.tsx';
@@ -25,6 +28,9 @@ const PAGES: Array<{ id: string; title: string; page: () => preact.JSX.Element }
   { id: 'quorum', title: 'Quorum', page: Quorum },
   { id: 'approvals', title: 'Approvals', page: Approvals },
   { id: 'tokens', title: 'Tokens', page: Tokens },
+  { id: 'licenses', title: 'Licenses', page: Licenses },
+  { id: 'delegations', title: 'Delegations', page: Delegations },
+  { id: 'consent', title: 'Consent', page: Consent },
   { id: 'modules', title: 'Modules', page: Modules },
 ];
 

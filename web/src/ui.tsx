@@ -100,3 +100,50 @@ export function Time({ iso }: { iso: string | null | undefined }) {
 export function Short({ value, keep = 12 }: { value: string; keep?: number }) {
   return <code title={value}>{value.length > keep + 1 ? `${value.slice(0, keep)}…` : value}</code>;
 }
+
+/**
+ * Revoke, after a confirmation: `revoke` calls the API; a failure shows beside the button in
+ * words (with its decision), and an already revoked item just says so.
+ */
+export function RevokeButton({
+  revoked,
+  revoke,
+  onDone,
+}: {
+  revoked: boolean;
+  revoke: () => Promise<unknown>;
+  onDone: () => void;
+}) {
+  const [asking, setAsking] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const confirm = async () => {
+    setError(undefined);
+    try {
+      await revoke();
+      setAsking(false);
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (revoked) return <span class="muted">revoked</span>;
+  return (
+    <>
+      {asking ? (
+        <>
+          <button type="button" class="primary" onClick={confirm}>
+            Confirm revoke
+          </button>{' '}
+          <button type="button" onClick={() => setAsking(false)}>
+            Cancel
+          </button>
+        </>
+      ) : (
+        <button type="button" onClick={() => setAsking(true)}>
+          Revoke
+        </button>
+      )}
+      <ErrorNote error={error} />
+    </>
+  );
+}

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { Card, Empty, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
+import { Card, Empty, ErrorNote, Loading, RevokeButton, Short, Time, useData } from '../ui.tsx';
 
 interface TokenInfo {
   id: string;
@@ -96,41 +96,6 @@ function Create({ onCreated }: { onCreated: () => void }) {
   );
 }
 
-function Revoke({ token, onDone }: { token: TokenInfo; onDone: () => void }) {
-  const [asking, setAsking] = useState(false);
-  const [error, setError] = useState<unknown>(undefined);
-  const revoke = async () => {
-    setError(undefined);
-    try {
-      await api('DELETE', `/api/tokens/${encodeURIComponent(token.id)}`);
-      setAsking(false);
-      onDone();
-    } catch (err) {
-      setError(err);
-    }
-  };
-  if (token.revoked_at !== null) return <span class="muted">revoked</span>;
-  return (
-    <>
-      {asking ? (
-        <>
-          <button type="button" class="primary" onClick={revoke}>
-            Confirm revoke
-          </button>{' '}
-          <button type="button" onClick={() => setAsking(false)}>
-            Cancel
-          </button>
-        </>
-      ) : (
-        <button type="button" onClick={() => setAsking(true)}>
-          Revoke
-        </button>
-      )}
-      <ErrorNote error={error} />
-    </>
-  );
-}
-
 export function Tokens() {
   const list = useData(() => api<{ tokens: TokenInfo[] }>('GET', '/api/tokens'), []);
   const tokens = list.data?.tokens;
@@ -174,7 +139,11 @@ export function Tokens() {
                   </td>
                   <td>{t.expires_at === null ? 'never' : <Time iso={t.expires_at} />}</td>
                   <td>
-                    <Revoke token={t} onDone={list.reload} />
+                    <RevokeButton
+                      revoked={t.revoked_at !== null}
+                      revoke={() => api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`)}
+                      onDone={list.reload}
+                    />
                   </td>
                 </tr>
               ))}
