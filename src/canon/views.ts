@@ -34,6 +34,8 @@ export const VIEW_NS = {
   approvals: 'approvals',
   licenses: 'licenses',
   governance: 'governance',
+  scanners: 'scanners',
+  findingsSeen: 'findings_seen',
   toolPins: 'tool_pins',
 } as const;
 
@@ -177,7 +179,27 @@ function projectSystemConfig(p: Obj, ts: string): ViewWrite[] {
 }
 
 function projectGovernance(p: Obj): ViewWrite[] {
-  if (p.event === 'findings') return one(VIEW_NS.governance, 'breaker', p.breaker_state);
+  if (p.event === 'findings') {
+    // The report is spent by the record that took it in (a replay finds this row).
+    return [
+      ...one(VIEW_NS.governance, 'breaker', p.breaker_state),
+      ...one(
+        VIEW_NS.findingsSeen,
+        str(p.seen_key),
+        p.seen_key === undefined
+          ? undefined
+          : {
+              signer_did: p.signer_did ?? null,
+              findings_digest: p.findings_digest ?? null,
+            },
+      ),
+    ];
+  }
+  if (p.event === 'breaker_reset') return one(VIEW_NS.governance, 'breaker', p.breaker_state);
+  if (p.event === 'scanner_registered' || p.event === 'scanner_revoked') {
+    const scanner = obj(p.scanner);
+    return one(VIEW_NS.scanners, str(scanner?.did), scanner);
+  }
   if (p.event === 'tool_pinned') {
     const pin = obj(p.pin);
     return one(VIEW_NS.toolPins, str(pin?.key), pin);

@@ -879,3 +879,86 @@ export const EmptyRequest = z.strictObject({});
 
 /** What a route's request parts parse to. */
 export type Infer<T extends z.ZodType> = z.output<T>;
+
+export const FindingsAttestation = named(
+  'FindingsAttestation',
+  z.strictObject({
+    signer_did: did,
+    signer_type: SignerType,
+    findings_digest: hex64.describe('Hex SHA-256 of the RFC 8785 canonical findings'),
+    signature: str(200).describe(
+      'Base64url typed signature over {domain: "sigil.findings.v1", signer_did, findings_digest}',
+    ),
+  }),
+  "A registered scanner's signed statement that it produced exactly these findings.",
+);
+
+export const FindingsReport = named(
+  'FindingsReport',
+  z.strictObject({
+    attestation: FindingsAttestation,
+    findings: z
+      .array(
+        z
+          .object({
+            finding_id: str(256),
+            severity: z.enum(['critical', 'high', 'medium', 'low', 'info']),
+            title: str(1024),
+          })
+          .catchall(z.unknown()),
+      )
+      .max(10_000)
+      .describe('Every field, including extra ones, is covered by the digest'),
+  }),
+);
+
+const BreakerState = z.object({
+  tripped: z.boolean(),
+  critical_in_window: uint,
+  threshold: uint,
+});
+
+export const FindingsReceipt = named(
+  'FindingsReceipt',
+  z.object({
+    record_id: z.string().describe('The sealed findings record'),
+    signer_did: z.string(),
+    counts: z.record(z.string(), uint),
+    approval_required: z.boolean().describe('Any critical or high finding'),
+    tripped_now: z.boolean().describe('This report tripped the breaker (a breaker_tripped record)'),
+    breaker: BreakerState,
+  }),
+);
+
+export const ScannerInfo = named(
+  'ScannerInfo',
+  z.object({
+    did: z.string(),
+    public_key: z.string().describe('Base64url raw Ed25519 public key'),
+    registered_at: Time,
+    registered_by: z.string(),
+    revoked_at: Time.nullable(),
+  }),
+  'A scanner whose signed findings Sigil takes in (registered by a human Root).',
+);
+
+export const ScannerRequest = named(
+  'ScannerRequest',
+  z.strictObject({ did, public_key: str(64).regex(/^[A-Za-z0-9_-]{43}$/) }),
+);
+
+export const DidParams = z.strictObject({ did });
+
+export const GovernanceStatus = named(
+  'GovernanceStatus',
+  BreakerState.extend({
+    window_ms: uint,
+    window_start: Time,
+    window_end: Time,
+    buckets: z
+      .array(z.object({ at: Time, critical: uint }))
+      .describe('Critical findings taken in within the window, by time'),
+    scanners: z.array(ScannerInfo),
+  }),
+  "The circuit breaker's window now and the registered scanners.",
+);

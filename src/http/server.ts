@@ -24,6 +24,7 @@ import { consentRoutes } from './routes/consent.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { delegationRoutes } from './routes/delegations.ts';
 import { roleRoutes } from './routes/roles.ts';
+import { governanceRoutes } from './routes/governance.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holonRoutes } from './routes/holons.ts';
 import { licenseRoutes } from './routes/license.ts';
@@ -175,6 +176,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     consentRoutes(add);
     delegationRoutes(add);
     roleRoutes(add);
+    governanceRoutes(add);
     holonRoutes(add);
     approvalRoutes(add);
     logRoutes(add, runtime.log);

@@ -49,6 +49,7 @@ const MATRIX = {
   'consent.revoke': { min: 'operator' },
   'consent.list': { min: 'operator' },
   'governance.report': { min: 'operator' },
+  'governance.status': { min: 'observer' },
   'delegation.create': { min: 'operator' },
   'delegation.read': { min: 'operator' },
   'delegation.revoke': { min: 'operator' },
@@ -76,6 +77,9 @@ const MATRIX = {
   'model.upload': { min: 'root' },
   // A Mentor or Root enrols its own witness key (Root's slot needs Root).
   'witness.enrol': { min: 'mentor' },
+  // A scanner's findings can stop every AI actor: a human Root registers it.
+  'governance.scanner.register': { min: 'root', humanOnly: 'actor_not_human' },
+  'governance.scanner.revoke': { min: 'root' },
   'role.assign': { min: 'root' },
   'role.revoke': { min: 'root' },
   'admin.export': { min: 'root', enabledBy: 'allow_admin_export' },

@@ -34,6 +34,7 @@ import type {
 } from '../quorum/index.ts';
 import type { ApprovalInfo } from './services/approvals.ts';
 import type { DelegationInfo } from './services/delegations.ts';
+import type { ScannerInfo } from './services/governance.ts';
 import type { MemoryEntry } from './services/memory.ts';
 import type { RoleInfo } from './services/roles.ts';
 import type { ToolPin } from './services/tool-pins.ts';
@@ -272,11 +273,23 @@ const approvalRow: z.ZodType<ApprovalInfo> = z.looseObject({
   witness_id: text.optional(),
 });
 
-const breakerRow: z.ZodType<CircuitBreaker> = z.looseObject({
+/** `tripped`: the last sealed transition (findings or a reset); absent in rows of older stores. */
+const breakerRow: z.ZodType<CircuitBreaker & { tripped?: boolean }> = z.looseObject({
   threshold: count,
   window_ms: count,
   buckets: z.array(z.looseObject({ at_ms: count, critical: count })),
+  tripped: z.boolean().optional(),
 });
+
+const scannerRow: z.ZodType<ScannerInfo> = z.looseObject({
+  did,
+  public_key: text,
+  registered_at: time,
+  registered_by: text,
+  revoked_at: time.nullable(),
+});
+
+const findingsSeenRow = z.looseObject({ signer_did: text, findings_digest: hex64 });
 
 const toolPinRow: z.ZodType<ToolPin> = z.looseObject({
   key: text,
@@ -304,6 +317,9 @@ export const VIEWS = {
   approvals: viewNamespace(VIEW_NS.approvals, approvalRow),
   /** One row, `breaker`: the circuit breaker. */
   governance: viewNamespace(VIEW_NS.governance, breakerRow),
+  scanners: viewNamespace(VIEW_NS.scanners, scannerRow),
+  /** A findings report taken in, keyed `<signer> <digest>`: a replay finds it. */
+  findingsSeen: viewNamespace(VIEW_NS.findingsSeen, findingsSeenRow),
   toolPins: viewNamespace(VIEW_NS.toolPins, toolPinRow),
 } as const;
 

@@ -10,6 +10,7 @@ import type { Bailment, ConsentGrant } from '../gatekeeper/index.ts';
 import type { FitResult, LicenseVerification, TrustModel } from '../policy/index.ts';
 import type { Proposal } from '../quorum/index.ts';
 import type { Caller, RuntimeIdentity, TokenInfo } from './index.ts';
+import type { FindingsReceipt } from './services/governance.ts';
 
 /** Epoch milliseconds as an RFC 3339 UTC time. */
 export function wireTime(ms: number): string {
@@ -160,4 +161,32 @@ export function wireProposal(p: Proposal) {
 /** Trust status with the runtime's identity in the wire dialect. */
 export function wireTrustStatus<T extends { runtime: RuntimeIdentity }>(status: T) {
   return { ...status, runtime: wireIdentity(status.runtime) };
+}
+
+/** A findings report as the API and `sigil governance report` show it. */
+export function wireFindingsReceipt(r: FindingsReceipt) {
+  return {
+    record_id: r.record_id,
+    signer_did: r.intake.verified.signer_did,
+    counts: { ...r.intake.verified.counts },
+    approval_required: r.intake.approval_required,
+    tripped_now: r.tripped_now,
+    breaker: { ...r.intake.status },
+  };
+}
+
+/** A wire findings report (`signer_type.delegation_id`) as the runtime takes it. */
+export function findingsReportFromWire(body: {
+  attestation: {
+    signer_did: string;
+    signer_type: { type: 'human' } | { type: 'ai'; delegation_id: string };
+    findings_digest: string;
+    signature: string;
+  };
+  findings: unknown;
+}) {
+  return {
+    attestation: { ...body.attestation, signer_type: signerFromWire(body.attestation.signer_type) },
+    findings: body.findings,
+  };
 }

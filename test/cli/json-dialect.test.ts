@@ -145,6 +145,7 @@ describe('sigil --json', () => {
     await run(['delegate', 'show', ...root, delegationId]);
     await run(['delegate', 'revoke', ...root, delegationId]);
     await run(['role', 'list', ...root]);
+    await run(['governance', 'status', ...root]);
 
     const records = tmp.file(
       'records.ndjson',

@@ -190,6 +190,39 @@ export function problemIssues(a: Answer): string[] {
   return issues;
 }
 
+/** A call as `token` (none: the anonymous Guest) whose every error answer must be problem JSON. */
+export async function checkedCall(
+  base: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<Answer> {
+  const a = await call(base, method, path, {
+    ...(token !== undefined ? { token } : {}),
+    ...(body !== undefined ? { body } : {}),
+  });
+  const issues = a.status >= 400 ? problemIssues(a) : [];
+  if (issues.length > 0) throw new Error(`${method} ${path}: ${issues.join(', ')}: ${a.text}`);
+  return a;
+}
+
+/** A human token for `subject` at `loa`, made by Root. */
+export async function humanToken(
+  base: string,
+  rootToken: string,
+  subject: string,
+  loa: string,
+): Promise<string> {
+  const a = await checkedCall(base, 'POST', '/api/tokens', rootToken, {
+    subject,
+    loa,
+    signer: { type: 'human' },
+  });
+  if (a.status !== 201) throw new Error(`token for ${subject}: ${a.text}`);
+  return (a.body as { token: string }).token;
+}
+
 /**
  * Validates responses against the OpenAPI document the server serves: the schema of the
  * operation (path template + method) for the answer's status.

@@ -23,6 +23,9 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['module.run', 'operator', 'operator'],
   ['holon.step', 'operator', 'operator'],
   ['governance.report', 'operator', 'operator'],
+  ['governance.status', 'observer', 'observer'],
+  ['governance.scanner.register', 'root', 'root'],
+  ['governance.scanner.revoke', 'root', 'root'],
   ['delegation.create', 'operator', 'operator'],
   ['delegation.read', 'operator', 'operator'],
   ['delegation.revoke', 'operator', 'operator'],
@@ -119,8 +122,12 @@ describe('permission matrix', () => {
 });
 
 describe('human-only actions', () => {
-  it('approval.decide refuses an AI signer with approver_not_human; nothing else is human-only', () => {
+  it('approval.decide and scanner registration refuse an AI signer; nothing else is human-only', () => {
     expect(humanOnlyCode('approval.decide')).toBe('approver_not_human');
-    expect(ACTIONS.filter((a) => humanOnlyCode(a) !== undefined)).toEqual(['approval.decide']);
+    expect(humanOnlyCode('governance.scanner.register')).toBe('actor_not_human');
+    expect(ACTIONS.filter((a) => humanOnlyCode(a) !== undefined).sort()).toEqual([
+      'approval.decide',
+      'governance.scanner.register',
+    ]);
   });
 });

@@ -16,6 +16,7 @@ import { SQLITE_FILE, openStore } from '../../src/canon/store/index.ts';
 import type { BackendName } from '../../src/canon/store/types.ts';
 import { VIEW_NS, deriveViewKey, sealViewRow } from '../../src/canon/views.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
@@ -133,6 +134,8 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
   let agent: Caller;
   let proposalId: string;
   let approvalId: string;
+  let scannerDid: string;
+  let scan: Parameters<SigilRuntime['governance']['reportFindings']>[1];
   const call = {
     action: 'mcp.tools.call',
     target: 'notes/read',
@@ -210,11 +213,22 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       })
     ).id;
     const findings = [{ finding_id: 'f1', severity: 'low' as const, title: 'minor' }];
-    const scannerKeys = witnesses[1]!.keys.privateKey;
-    await runtime.governance.reportFindings(root, {
-      attestation: signFindings(findings, witnesses[1]!.did, { type: 'human' }, scannerKeys),
-      findings,
+    const scannerKeys = witnesses[1]!.keys;
+    scannerDid = witnesses[1]!.did;
+    await runtime.governance.registerScanner(root, {
+      did: witnesses[1]!.did,
+      public_key: toBase64Url(publicKeyToRaw(scannerKeys.publicKey)),
     });
+    scan = {
+      attestation: signFindings(
+        findings,
+        witnesses[1]!.did,
+        { type: 'human' },
+        scannerKeys.privateKey,
+      ),
+      findings,
+    };
+    await runtime.governance.reportFindings(root, scan);
     expect(await runtime.log.checkViews()).toEqual([]);
   });
 
@@ -300,6 +314,16 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
       { ns: 'delegations', key: first('delegations'), use: () => runtime.check(agent, call) },
       { ns: 'roles', key: first('roles'), use: () => runtime.check(agent, call) },
       { ns: 'tool_pins', key: async () => 'up tool', use: () => runtime.toolPins.get('up tool') },
+      {
+        ns: 'scanners',
+        key: async () => scannerDid,
+        use: () => runtime.governance.status(root),
+      },
+      {
+        ns: 'findings_seen',
+        key: async () => `${scannerDid} ${scan.attestation.findings_digest}`,
+        use: () => runtime.governance.reportFindings(root, scan),
+      },
     ];
   };
 

@@ -3,19 +3,14 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../../src/core/ed25519.ts';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { verifyRecord } from '../../src/canon/record.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { signFindings } from '../../src/gatekeeper/index.ts';
 import { signAttestation } from '../../src/quorum/index.ts';
-import {
-  enrol,
-  humanCaller,
-  passChange,
-  sealGenesis,
-  type TestWitness,
-} from '../quorum/ceremony.ts';
+import { sealGenesis, type TestWitness } from '../quorum/ceremony.ts';
 import {
   ROOT_SUBJECT,
   SigilRuntime,
@@ -304,20 +299,12 @@ describe('SigilRuntime', () => {
   });
 
   it('trips the circuit breaker on signed critical findings and then stops AI actors', async () => {
-    // The scanner is a witness in force: raised to Mentor and admitted by the quorum.
+    // The scanner is registered by Root (a sealed governance_event), never taken from the report.
     const scanner = generateKeyPair();
-    const ws = await quorum();
-    const raise = { standing_grant: { subject: 'did:sigil:scanner', loa: 'mentor' } };
-    await rejects(humanCaller(runtime, root, 'did:sigil:scanner', 'mentor'), 'quorum_required');
-    await passChange(runtime, root, ws, raise);
-    const { caller: scannerCaller } = await humanCaller(
-      runtime,
-      root,
-      'did:sigil:scanner',
-      'mentor',
-    );
-    await enrol(runtime, scannerCaller, scanner);
-    await passChange(runtime, root, ws, { witness_add: 'did:sigil:scanner' });
+    await runtime.governance.registerScanner(root, {
+      did: 'did:sigil:scanner',
+      public_key: toBase64Url(publicKeyToRaw(scanner.publicKey)),
+    });
     const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:agent2',
       loa: 'operator',
@@ -350,7 +337,11 @@ describe('SigilRuntime', () => {
       'findings_digest_mismatch',
     );
     expect((await runtime.trustStatus(root)).breaker.open).toBe(false);
-    const intake = await runtime.governance.reportFindings(root, { attestation, findings });
+    const { intake, tripped_now } = await runtime.governance.reportFindings(root, {
+      attestation,
+      findings,
+    });
+    expect(tripped_now).toBe(true);
     expect(intake).toMatchObject({
       status: { tripped: true, critical_in_window: 4 },
       approval_required: true,
@@ -361,6 +352,11 @@ describe('SigilRuntime', () => {
     );
     ctx.advance(25 * 3_600_000);
     expect((await runtime.check(agent, call)).verdict).toBe('allow');
+    // The trip and the reset are sealed records.
+    const events = (await runtime.log.list({ kind: 'governance_event', limit: 100 })).records.map(
+      (r) => (r.payload as { event: string }).event,
+    );
+    expect(events).toEqual(['scanner_registered', 'findings', 'breaker_tripped', 'breaker_reset']);
   });
 
   it('seals every decision, allowed or denied, so it verifies and replays to the same verdict', async () => {

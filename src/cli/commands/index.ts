@@ -78,6 +78,12 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./role.ts')).registerRole,
   },
   {
+    commands: [
+      ['governance', "scanners' signed findings and the circuit breaker that stops AI actors"],
+    ],
+    load: async () => (await import('./governance.ts')).registerGovernance,
+  },
+  {
     commands: [['canon', 'write and read canon records']],
     load: async () => (await import('./canon.ts')).registerCanon,
   },
