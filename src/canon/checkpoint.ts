@@ -46,6 +46,8 @@ const KEY_NAME_RE = /^[\x21-\x2a\x2c-\x7e]{1,128}$/; // printable ASCII without 
 const SIZE_RE = /^(0|[1-9][0-9]{0,15})$/;
 const TIMESTAMP_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const SIGNATURE_LINE_RE = /^\u2014 (\S+) ([A-Za-z0-9+/]+={0,2})$/;
+// eslint-disable-next-line no-control-regex -- it matches control characters on purpose
+const CONTROL_RE = /[\u0000-\u0009\u000b-\u001f\u007f]/;
 
 function invalid(reason: string): SigilError {
   return new SigilError('checkpoint_invalid', `checkpoint invalid: ${reason}`);
@@ -141,16 +143,18 @@ function parseText(text: string): Checkpoint {
 }
 
 /**
- * Parses a note strictly and verifies the signature by `keyName`/`publicKey`.
- * Returns the checkpoint; throws 'checkpoint_invalid' for anything else.
+ * C2SP signed-note: parses `note` strictly and verifies the signature by `keyName`/`publicKey`;
+ * returns the note text (everything before the blank line, with its last newline). Signature
+ * lines of other keys are ignored but must be well formed; 'checkpoint_invalid' otherwise.
  */
-export function openCheckpoint(note: string, keyName: string, publicKey: KeyObject): Checkpoint {
+export function openNote(note: string, keyName: string, publicKey: KeyObject): string {
   if (typeof note !== 'string' || note.length > MAX_NOTE_CHARS) throw invalid('not a note');
   const split = note.indexOf('\n\n');
   if (split < 0 || !note.endsWith('\n')) throw invalid('missing blank line or final newline');
   const text = note.slice(0, split + 1);
+  // signed-note: the text is UTF-8 without control characters other than newline.
+  if (CONTROL_RE.test(text)) throw invalid('control character in the note text');
   const sigLines = note.slice(split + 2, -1).split('\n');
-  const cp = parseText(text);
   if (sigLines.length > MAX_SIGNATURES) throw invalid('too many signatures');
 
   let wantHash: Uint8Array;
@@ -176,7 +180,19 @@ export function openCheckpoint(note: string, keyName: string, publicKey: KeyObje
   }
   if (signature === undefined) throw invalid(`no signature by key ${keyName}`);
   if (!verify(publicKey, utf8Encode(text), signature)) throw invalid('signature does not verify');
-  return cp;
+  return text;
+}
+
+/**
+ * Parses a checkpoint note strictly and verifies the signature by `keyName`/`publicKey`.
+ * Returns the checkpoint; throws 'checkpoint_invalid' for anything else.
+ */
+export function openCheckpoint(note: string, keyName: string, publicKey: KeyObject): Checkpoint {
+  if (typeof note === 'string' && note.indexOf('\n\n') >= 0) {
+    // The body is checked first, so a malformed checkpoint says why before any signature.
+    parseText(note.slice(0, note.indexOf('\n\n') + 1));
+  }
+  return parseText(openNote(note, keyName, publicKey));
 }
 
 /** A C2SP verifier key: `<name>+<hex key hash>+<base64(0x01 || public key)>`. */

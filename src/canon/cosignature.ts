@@ -10,6 +10,7 @@ import {
 } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
+import { noteKeyHash } from './checkpoint.ts';
 import type { ProofCheck } from './verify.ts';
 
 /**
@@ -20,6 +21,7 @@ import type { ProofCheck } from './verify.ts';
  */
 
 const COSIGNATURE_ALG = 0x04;
+const NOTE_ED25519_ALG = 0x01;
 const LINE_RE = /^\u2014 (\S+) ([A-Za-z0-9+/]+={0,2})$/;
 
 /** The 4-byte key ID of an Ed25519 cosigner key. */
@@ -106,8 +108,9 @@ export interface CosignerKey {
 }
 
 /**
- * Parses a cosigner vkey `<name>+<hex key id>+<base64(0x04 || public key)>`; 'bad_request' when
- * it is malformed, not a cosignature/v1 Ed25519 key, or its key ID does not match.
+ * Parses a cosigner vkey `<name>+<hex key id>+<base64(0x04 || public key)>` (or the plain
+ * signed-note form with 0x01); 'bad_request' when it is malformed, not an Ed25519 key, or its
+ * key ID does not match.
  */
 export function parseCosignerKey(vkey: string): CosignerKey {
   const bad = (why: string) => new SigilError('bad_request', `witness key invalid: ${why}`);
@@ -117,15 +120,22 @@ export function parseCosignerKey(vkey: string): CosignerKey {
   const m = /^([\x21-\x2a\x2c-\x7e]{1,128})\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})$/.exec(text);
   if (!m) throw bad('expected <name>+<hex key id>+<base64 key>');
   let publicKey: KeyObject | undefined;
+  let alg: number | undefined;
   try {
     const raw = fromBase64(m[3]!);
-    if (raw.length === 33 && raw[0] === COSIGNATURE_ALG)
+    alg = raw[0];
+    if (raw.length === 33 && (alg === COSIGNATURE_ALG || alg === NOTE_ED25519_ALG)) {
       publicKey = publicKeyFromRaw(raw.subarray(1));
+    }
   } catch {
     // not base64, or not an Ed25519 point: the same answer as a wrong key type
   }
-  if (publicKey === undefined) throw bad('not a cosignature/v1 Ed25519 key');
-  if (toHex(cosignerKeyId(m[1]!, publicKey)) !== m[2]) throw bad('key ID does not match');
+  if (publicKey === undefined) throw bad('not an Ed25519 key (type 0x04 or 0x01)');
+  // A plain signed-note Ed25519 vkey (0x01) names the same key; its ID is the note key hash,
+  // while its cosignature lines carry the 0x04 key ID (as transparency-dev/formats reads it).
+  const id =
+    alg === COSIGNATURE_ALG ? cosignerKeyId(m[1]!, publicKey) : noteKeyHash(m[1]!, publicKey);
+  if (toHex(id) !== m[2]) throw bad('key ID does not match');
   return { name: m[1]!, publicKey, vkey: text };
 }
 

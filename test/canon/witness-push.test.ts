@@ -238,7 +238,7 @@ describe('a witnessed log', () => {
   it('refuses a witness configuration that is not https (but loopback) or not a cosigner key', async () => {
     const bad = [
       { url: 'http://witness.example', key: witnesses[0]!.vkey },
-      { url: witnesses[0]!.url, key: vkeyOfLog },
+      { url: witnesses[0]!.url, key: 'rekor.sigstore.dev+12345678+AwEB' },
       { url: witnesses[0]!.url, key: `${witnesses[0]!.vkey.slice(0, -4)}AAA=` },
     ];
     for (const w of bad) {

@@ -198,8 +198,12 @@ describe('a log with two Sigil witnesses', () => {
     // A key with another's name: the key ID no longer matches, a usage error.
     const renamed = await verify(newest, both[0]!.replace('witness.test/one', 'witness.test/two'));
     expect(renamed.code).toBe(2);
-    // The log's own key is not a cosigner key.
-    expect((await verify(newest, vkey)).code).toBe(2);
+    // The log's own key (a plain note key) has signed no cosignature line.
+    const own = await verify(newest, vkey);
+    expect(own.code).toBe(1);
+    expect(JSON.parse(own.stdout)).toMatchObject({ code: 'witness_missing' });
+    // Not a key at all: a usage error.
+    expect((await verify(newest, 'witness.test/one+00000000+AwEB')).code).toBe(2);
   }, 120_000);
 
   it('a restored older copy is refused by both witnesses and refuses writes', async () => {
