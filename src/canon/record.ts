@@ -35,6 +35,7 @@ export const RECORD_KINDS = [
   'system_config',
   'audit_record',
   'decision',
+  'decision_policy',
   'checkpoint',
   'model_config',
   'token_event',

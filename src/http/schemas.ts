@@ -609,14 +609,37 @@ const UnsealedDecision = named(
   Decision.omit({ decision_id: true, seq: true, hash: true }),
 );
 
+/**
+ * What a version 2 decision record keeps of its decision: the outcome, the score, the MCP rule
+ * results, the kernel's violations and a `when` condition's hash and result. The reasoning steps
+ * and the score's per-feature breakdown are derived, so replay recomputes them.
+ */
+const RecordedDecision = named(
+  'RecordedDecision',
+  Decision.pick({
+    verdict: true,
+    code: true,
+    reason: true,
+    mode: true,
+    effective_loa: true,
+    would_deny: true,
+    requires_quorum: true,
+    rules: true,
+    violations: true,
+    retry_after_ms: true,
+  }).extend({ score: z.number().nullable(), condition: OpenObject.optional() }),
+);
+
 export const Replay = named(
   'Replay',
   z.object({
     decision_id: z.string(),
-    recorded: UnsealedDecision,
+    recorded: z
+      .union([RecordedDecision, UnsealedDecision])
+      .describe('the decision as its record sealed it (version 1 records sealed it whole)'),
     replayed: UnsealedDecision,
     matches: z.boolean().describe('same verdict and code'),
-    identical: z.boolean().describe('the whole decision is the same'),
+    identical: z.boolean().describe('every sealed field of the decision is the same'),
   }),
 );
 

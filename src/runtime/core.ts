@@ -36,6 +36,24 @@ export interface RuntimeCore {
 export const TENANT = 'default';
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Every record of `kind` in log order, a page at a time. */
+export async function forEachRecordOfKind(
+  core: RuntimeCore,
+  kind: RecordKind,
+  fn: (record: SealedRecord) => void,
+): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await core.log.list({
+      kind,
+      limit: 1000,
+      ...(cursor !== undefined && { cursor }),
+    });
+    for (const record of page.records) fn(record);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
 /** RFC 3339 UTC of epoch milliseconds. */
 export function iso(ms: number): string {
   return new Date(ms).toISOString();

@@ -1,6 +1,9 @@
 /**
- * Freezing a decision: the `decision` record payload holds every input decide() read, so
- * anyone holding the log can re-run decide() on it and get the same verdict (replay).
+ * Freezing a decision: the `decision` record payload holds every input decide() read that is
+ * particular to the decision, and names by hash the sealed `decision_policy` holding those
+ * decisions share, so anyone holding the log can re-run decide() on it and get the same
+ * decision, steps and score breakdown included (replay). Version 1 payloads (no `v`) held
+ * everything inline and still replay.
  */
 import type { JsonValue } from '../core/canonical.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -26,8 +29,22 @@ import {
 
 export const CONSTITUTION_HASH = sha256Hex(CONSTITUTION_BYTES);
 
-/** The payload of a `decision` record. */
-export interface DecisionPayload {
+/**
+ * What every decision made under one configuration shares: the constitution and trust model
+ * (each by hash), the permission-matrix flags, the system-critical actions, the mode and the
+ * threshold. Sealed once as a `decision_policy` record; a decision names it by `policyHash`.
+ */
+export interface DecisionPolicy {
+  constitution: string;
+  model: string;
+  flags: DecisionState['flags'];
+  system_critical: string[];
+  mode: DecisionState['mode'];
+  threshold: number;
+}
+
+/** Version 1 (no `v`): every input and the whole decision, steps and trust breakdown included. */
+export interface DecisionPayloadV1 {
   caller: Caller;
   request: DecisionRequest;
   state: {
@@ -44,12 +61,63 @@ export interface DecisionPayload {
     consent: DecisionState['consent'];
     system_critical: string[];
     breaker_open: boolean;
+    authority?: DecisionState['authority'];
+    roles?: DecisionState['roles'];
+  };
+  decision: Decision;
+}
+
+/**
+ * What a version 2 record keeps of the decision: its outcome and what an auditor reads without
+ * replaying (the score, the MCP rule results, the kernel's violations, a `when` condition's hash
+ * and result). The reasoning steps and the score's breakdown are derived: replay recomputes them.
+ */
+export interface RecordedDecision {
+  verdict: Decision['verdict'];
+  code: string | null;
+  reason: string;
+  mode: Decision['mode'];
+  effective_loa: Decision['effective_loa'];
+  would_deny: boolean;
+  requires_quorum: boolean;
+  score: number | null;
+  rules: Decision['rules'];
+  violations: Decision['violations'];
+  retry_after_ms?: number;
+  condition?: { [key: string]: JsonValue };
+}
+
+/** Version 2: the inputs particular to this decision, the shared ones by `policy` hash. */
+export interface DecisionPayloadV2 {
+  v: 2;
+  caller: Caller;
+  request: DecisionRequest;
+  state: {
+    now: number;
+    /** `policyHash` of the sealed `decision_policy` this decision was made under. */
+    policy: string;
+    rate: DecisionState['rate'];
+    trusted_keys: Record<string, string[]>;
+    human_root_count: number;
+    consent: DecisionState['consent'];
+    breaker_open: boolean;
     /** An AI caller's delegation chain as resolved, and why it was withdrawn (or null). */
     authority?: DecisionState['authority'];
     /** The caller's governed roles. */
     roles?: DecisionState['roles'];
   };
-  decision: Decision;
+  decision: RecordedDecision;
+}
+
+/** The payload of a `decision` record, either version (old stores keep version 1). */
+export type DecisionPayload = DecisionPayloadV1 | DecisionPayloadV2;
+
+/** What a decision record says was decided, either version (the fields every reader uses). */
+export type SealedDecision = Decision | RecordedDecision;
+
+/** The sealed decision's trust score, either version. */
+export function sealedScore(d: SealedDecision): number | null {
+  return 'score' in d ? d.score : (d.trust?.score ?? null);
 }
 
 function trustedKeysToJson(keys: TrustedKeys): Record<string, string[]> {
@@ -72,34 +140,75 @@ function plain<T>(value: T): T {
   return out as T;
 }
 
-/** Builds the record payload for a decision and the inputs it was made from. */
+/** The policy decide() applied under `state` (everything a decision shares with others). */
+export function decisionPolicy(state: DecisionState): DecisionPolicy {
+  return {
+    constitution: CONSTITUTION_HASH,
+    model: modelHash(state.model),
+    flags: { ...state.flags },
+    system_critical: [...state.systemCritical].sort(),
+    mode: state.mode,
+    threshold: state.threshold,
+  };
+}
+
+/** Hex SHA-256 of a policy's canonical JSON: how decision records name it. */
+export function policyHash(policy: DecisionPolicy): string {
+  return sha256Hex(canonicalJson(policy as unknown as JsonValue));
+}
+
+/** The `when` condition's step inputs (its hash and result), when a condition was evaluated. */
+function conditionOf(decision: Decision): RecordedDecision['condition'] {
+  return decision.steps.find((s) => s.step === 'condition')?.inputs;
+}
+
+/** What a version 2 record keeps of `decision` (replay compares a re-run with exactly this). */
+export function recordedDecision(decision: Decision): RecordedDecision {
+  const condition = conditionOf(decision);
+  return plain({
+    verdict: decision.verdict,
+    code: decision.code,
+    reason: decision.reason,
+    mode: decision.mode,
+    effective_loa: decision.effective_loa,
+    would_deny: decision.would_deny,
+    requires_quorum: decision.requires_quorum,
+    score: decision.trust?.score ?? null,
+    rules: decision.rules,
+    violations: decision.violations,
+    ...(decision.retry_after_ms !== undefined ? { retry_after_ms: decision.retry_after_ms } : {}),
+    ...(condition !== undefined ? { condition } : {}),
+  });
+}
+
+/**
+ * Builds the record payload for a decision made under the sealed policy `policy` (its
+ * `policyHash`) from the inputs particular to it.
+ */
 export function decisionPayload(
   caller: Caller,
   request: DecisionRequest,
   state: DecisionState,
   decision: Decision,
-): DecisionPayload & JsonValue {
+  policy: string,
+): DecisionPayloadV2 & JsonValue {
   return plain({
+    v: 2,
     caller,
     request,
     state: {
       now: state.now,
-      mode: state.mode,
-      threshold: state.threshold,
-      flags: state.flags,
-      model: modelHash(state.model),
+      policy,
       rate: state.rate,
-      constitution: CONSTITUTION_HASH,
       trusted_keys: trustedKeysToJson(state.trustedKeys),
       human_root_count: state.humanRootCount,
       consent: state.consent,
-      system_critical: [...state.systemCritical].sort(),
       breaker_open: state.breakerOpen === true,
       ...(state.authority ? { authority: state.authority } : {}),
       ...(state.roles && state.roles.length > 0 ? { roles: state.roles } : {}),
     },
-    decision,
-  }) as DecisionPayload & JsonValue;
+    decision: recordedDecision(decision),
+  }) as DecisionPayloadV2 & JsonValue;
 }
 
 const modelHashes = new WeakMap<TrustModel, string>();
@@ -121,34 +230,62 @@ const DEFAULT_MODELS = new Map(
 
 let replayKernel: Kernel | undefined;
 
-/**
- * Re-runs decide() on a frozen decision's recorded inputs. `models` resolves the hashes of
- * uploaded trust models (the defaults are always known). Refuses ('replay_unsupported') a
- * record made under another constitution or an unknown model.
- */
-export function replayDecision(
-  payload: DecisionPayload,
-  models: ReadonlyMap<string, TrustModel> = new Map(),
-): Decision {
-  const resolveModel = (hash: string): TrustModel => {
-    const model = DEFAULT_MODELS.get(hash) ?? models.get(hash);
-    if (!model) throw new SigilError('replay_unsupported', `trust model ${hash} is not known`);
-    return model;
-  };
+/** The sealed things a decision names by hash: uploaded trust models and decision policies. */
+export interface SealedInputs {
+  models?: ReadonlyMap<string, TrustModel>;
+  policies?: ReadonlyMap<string, DecisionPolicy>;
+}
+
+/** The shared inputs of a recorded decision, from the record (v1) or its sealed policy (v2). */
+function sharedInputs(payload: DecisionPayload, sealed: SealedInputs): DecisionPolicy {
+  if ('v' in payload) {
+    if (payload.v !== 2) {
+      throw new SigilError('replay_unsupported', `decision payload version ${String(payload.v)}`);
+    }
+    const policy = sealed.policies?.get(payload.state.policy);
+    if (!policy) {
+      throw new SigilError(
+        'replay_unsupported',
+        `decision policy ${payload.state.policy} is not sealed in this log`,
+      );
+    }
+    return policy;
+  }
   const s = payload.state;
-  if (s.constitution !== CONSTITUTION_HASH) {
+  return {
+    constitution: s.constitution,
+    model: s.model,
+    flags: s.flags,
+    system_critical: s.system_critical,
+    mode: s.mode,
+    threshold: s.threshold,
+  };
+}
+
+/**
+ * Re-runs decide() on a frozen decision's recorded inputs, those it names by hash resolved from
+ * `sealed` (the default models are always known). Refuses ('replay_unsupported') a record made
+ * under another constitution, an unknown model or policy, or an unknown payload version.
+ */
+export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = {}): Decision {
+  const policy = sharedInputs(payload, sealed);
+  const model = DEFAULT_MODELS.get(policy.model) ?? sealed.models?.get(policy.model);
+  if (!model)
+    throw new SigilError('replay_unsupported', `trust model ${policy.model} is not known`);
+  if (policy.constitution !== CONSTITUTION_HASH) {
     throw new SigilError('replay_unsupported', 'decision was made under another constitution');
   }
+  const s = payload.state;
   replayKernel ??= createKernel(CONSTITUTION_BYTES);
   const trustedKeys = new Map(
     Object.entries(s.trusted_keys).map(([did, keys]) => [did, keys.map((k) => fromBase64Url(k))]),
   );
   const state: DecisionState = {
     now: s.now,
-    mode: s.mode,
-    threshold: s.threshold,
-    flags: s.flags,
-    model: resolveModel(s.model),
+    mode: policy.mode,
+    threshold: policy.threshold,
+    flags: policy.flags,
+    model,
     rate: s.rate,
     kernel: replayKernel,
     trustedKeys,
@@ -158,10 +295,18 @@ export function replayDecision(
       bailments: s.consent.bailments.map(parseBailment),
       grants: s.consent.grants.map(parseConsentGrant),
     },
-    systemCritical: new Set(s.system_critical),
+    systemCritical: new Set(policy.system_critical),
     breakerOpen: s.breaker_open,
     ...(s.authority ? { authority: s.authority } : {}),
     ...(s.roles ? { roles: s.roles } : {}),
   };
   return decide(payload.caller, payload.request, state);
+}
+
+/**
+ * The re-run decision in the shape the record sealed it (the whole decision for version 1, what
+ * `recordedDecision` keeps for version 2), so the two compare field by field.
+ */
+export function asSealed(payload: DecisionPayload, replayed: Decision): SealedDecision {
+  return 'v' in payload ? recordedDecision(replayed) : replayed;
 }

@@ -38,6 +38,7 @@ export const BODY_READERS: Readonly<Record<RecordKind, BodyReader>> = Object.fre
   kernel_verdict: 'root',
   system_config: 'root',
   model_config: 'root',
+  decision_policy: 'root',
   checkpoint: 'root',
 });
 

@@ -36,7 +36,15 @@ import {
   type DecisionRequest,
   type DecisionState,
 } from './decide.ts';
-import { decisionPayload, replayDecision, type DecisionPayload } from './frozen.ts';
+import {
+  asSealed,
+  decisionPayload,
+  replayDecision,
+  type DecisionPayload,
+  type DecisionPolicy,
+  type SealedDecision,
+} from './frozen.ts';
+import { DecisionPolicies } from './services/decision-policies.ts';
 import {
   loadRuntimeIdentity,
   runtimeFingerprint,
@@ -183,6 +191,7 @@ export class SigilRuntime {
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
   readonly #counts = new DecisionCounts();
   readonly #model = new ModelInForce();
+  readonly #policies = new DecisionPolicies();
   #identity: RuntimeIdentity;
   #closed = false;
   #sizeAtOpen = 0;
@@ -256,6 +265,7 @@ export class SigilRuntime {
       const runtime = new SigilRuntime(opts, log, keys);
       await runtime.#refreshConfig();
       await runtime.#model.load(runtime.#core);
+      await runtime.#policies.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
       return runtime;
     } catch (err) {
@@ -427,9 +437,10 @@ export class SigilRuntime {
       roles: await heldRoles(this.#core, caller.subject),
     };
     const decision = decide(caller, req, state);
+    const policy = await this.#policies.ensure(this.#core, state);
     const record = await this.#core.append(
       'decision',
-      decisionPayload(caller, req, state, decision),
+      decisionPayload(caller, req, state, decision, policy),
     );
     const frozen: FrozenDecision = {
       ...decision,
@@ -478,38 +489,58 @@ export class SigilRuntime {
     return this.check(caller, request, opts);
   }
 
-  /** Re-runs a sealed decision on its recorded inputs ('record_not_found', 'replay_unsupported'). */
-  async replay(decisionId: string): Promise<{ recorded: Decision; replayed: Decision }> {
+  /**
+   * Re-runs a sealed decision on its recorded inputs and those it names by hash
+   * ('record_not_found', 'replay_unsupported'): the decision as sealed, the whole re-run
+   * decision, and the re-run in the sealed shape (to compare with the first).
+   */
+  async replay(
+    decisionId: string,
+  ): Promise<{ recorded: SealedDecision; replayed: Decision; resealed: SealedDecision }> {
     const record = await this.log.get(decisionId);
     if (!record || record.kind !== 'decision') {
       throw new SigilError('record_not_found', `no decision record ${decisionId}`);
     }
     const payload = record.payload as unknown as DecisionPayload;
-    return { recorded: payload.decision, replayed: replayDecision(payload, this.#model.byHash) };
+    // A policy another instance sealed after this one opened is read from the log.
+    if ('v' in payload && !this.#policies.byHash.has(payload.state.policy)) {
+      await this.#policies.load(this.#core);
+    }
+    const replayed = replayDecision(payload, {
+      models: this.#model.byHash,
+      policies: this.#policies.byHash,
+    });
+    return { recorded: payload.decision, replayed, resealed: asSealed(payload, replayed) };
+  }
+
+  /** The decision policies sealed in this log, by hash (what version 2 decisions name). */
+  get decisionPolicies(): ReadonlyMap<string, DecisionPolicy> {
+    return this.#policies.byHash;
   }
 
   /**
    * Replays a sealed decision for a caller who may read it: the recorded and the re-run
-   * decision, and whether they agree (same verdict and code) and are identical.
+   * decision, and whether they agree (same verdict and code) and are identical (every sealed
+   * field equal; the steps and the score's breakdown are the re-run's).
    */
   async replayFor(
     caller: Caller,
     decisionId: string,
   ): Promise<{
     decision_id: string;
-    recorded: Decision;
+    recorded: SealedDecision;
     replayed: Decision;
     matches: boolean;
     identical: boolean;
   }> {
     await this.require(caller, { action: 'canon.read', target: `decisions/${decisionId}/replay` });
-    const { recorded, replayed } = await this.replay(decisionId);
+    const { recorded, replayed, resealed } = await this.replay(decisionId);
     return {
       decision_id: decisionId,
       recorded,
       replayed,
       matches: recorded.verdict === replayed.verdict && recorded.code === replayed.code,
-      identical: canonicalJson(plainJson(recorded)) === canonicalJson(plainJson(replayed)),
+      identical: canonicalJson(plainJson(recorded)) === canonicalJson(plainJson(resealed)),
     };
   }
 

@@ -115,9 +115,12 @@ describe('sigil canon commands', () => {
     }
     const list = await sigil(['canon', 'list', '--data-dir', dataDir, '--json']);
     const kinds = (JSON.parse(list.stdout) as { records: Array<{ kind: string }> }).records;
-    // Nothing of the files: init's records, then only sealed decisions (the list's canon.read).
+    // Nothing of the files: init's records, then only sealed decisions (the list's canon.read)
+    // and the policy they name.
     expect(kinds.slice(0, 2).map((k) => k.kind)).toEqual(['license_event', 'token_event']);
-    expect(kinds.slice(2).every((k) => k.kind === 'decision')).toBe(true);
+    expect(kinds.slice(2).every((k) => ['decision', 'decision_policy'].includes(k.kind))).toBe(
+      true,
+    );
   });
 
   it('appends a file and stdin, then gets and lists', async () => {

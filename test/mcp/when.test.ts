@@ -87,26 +87,27 @@ describe('when conditions on policy rows', () => {
     expect(r.content).toEqual([{ type: 'text', text: 'contents of /shared/a.txt' }]);
     const id = r._meta?.[DECISION_META_KEY] as string;
     const record = await runtime.log.get(id);
-    const steps = (record!.payload as { decision: { steps: Array<Record<string, unknown>> } })
-      .decision.steps;
-    expect(steps.find((s) => s.step === 'condition')).toMatchObject({
-      verdict: 'pass',
-      inputs: {
-        when_hash: createHash('sha256').update(READ_WHEN).digest('hex'),
-        when_result: true,
-      },
+    const sealed = (record!.payload as { decision: { condition: Record<string, unknown> } })
+      .decision.condition;
+    expect(sealed).toMatchObject({
+      when_hash: createHash('sha256').update(READ_WHEN).digest('hex'),
+      when_result: true,
     });
-    const { recorded, replayed } = await runtime.replay(id);
-    expect(replayed).toEqual(recorded);
+    const { recorded, replayed, resealed } = await runtime.replay(id);
+    expect(resealed).toEqual(recorded);
+    expect(replayed.steps.find((s) => s.step === 'condition')).toMatchObject({
+      verdict: 'pass',
+      inputs: sealed,
+    });
   });
 
   it('denies what the condition refuses, before the upstream; replay re-evaluates', async () => {
     const before = upstream.calls.length;
     const d = await denied('live__read_file', { path: '/etc/passwd' });
     expect(d.code).toBe('policy_condition_false');
-    const { recorded, replayed } = await runtime.replay(d.decision_id!);
+    const { recorded, replayed, resealed } = await runtime.replay(d.decision_id!);
     expect(replayed.code).toBe('policy_condition_false');
-    expect(replayed).toEqual(recorded);
+    expect(resealed).toEqual(recorded);
     expect(upstream.calls.length).toBe(before);
   });
 

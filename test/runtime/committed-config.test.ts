@@ -63,9 +63,10 @@ describe.each([
       const after = await b.check(anonymousCaller(), guestRead);
       expect(after).toMatchObject({ verdict: 'deny', code: 'trust_below_threshold' });
       expect(b.config.irl.threshold).toBe(0.8);
-      // The sealed decision names the threshold it was made against.
+      // The sealed decision names the threshold it was made against (in the policy it names).
       const sealed = await b.log.get(after.decision_id);
-      expect(sealed!.payload).toMatchObject({ state: { threshold: 0.8 } });
+      const policy = (sealed!.payload as { state: { policy: string } }).state.policy;
+      expect(b.decisionPolicies.get(policy)).toMatchObject({ threshold: 0.8 });
 
       // Enforcement mode, rate limits and the quorum itself follow the same way.
       await commitThrough(a, rootA, witnesses, {
@@ -141,7 +142,8 @@ describe('what a proposal may change', () => {
     // Nothing was opened and nothing sealed: a refused change is not a proposal.
     expect(await a.quorum.list(root)).toEqual([]);
     expect((await a.log.list({ kind: 'quorum_event' })).records).toEqual([]);
-    expect(await a.log.size()).toBe(sizeBefore + 1); // the listProposals decision
+    // The listProposals decision, and the policy this instance's first decision sealed.
+    expect(await a.log.size()).toBe(sizeBefore + 2);
   });
 
   it('never moves the configuration without the quorum', async () => {

@@ -99,16 +99,32 @@ export interface SealedRecord {
   witnesses: unknown[];
 }
 
+/** What a version 2 decision record keeps; its steps and score breakdown come from replay. */
+export interface RecordedDecision {
+  verdict: 'allow' | 'deny';
+  code: string | null;
+  reason: string;
+  mode: string;
+  effective_loa: string;
+  would_deny: boolean;
+  requires_quorum: boolean;
+  score: number | null;
+  rules: Decision['rules'];
+  violations: Decision['violations'];
+}
+
 export interface DecisionPayload {
+  v?: 2;
   caller: { subject: string; loa: string; signer: { type: string }; source: string };
   request: { action: string; target: string };
-  decision: Decision;
+  /** Version 1 records (no `v`) sealed the whole decision. */
+  decision: Decision | RecordedDecision;
 }
 
 export interface Replay {
   decision_id: string;
-  recorded: { verdict: string; code: string | null };
-  replayed: { verdict: string; code: string | null };
+  recorded: Decision | RecordedDecision;
+  replayed: Decision;
   matches: boolean;
   identical: boolean;
 }

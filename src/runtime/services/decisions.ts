@@ -12,7 +12,7 @@ import type { LogReader } from '../../canon/log.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
-import type { DecisionPayload } from '../frozen.ts';
+import { sealedScore, type DecisionPayload } from '../frozen.ts';
 import { mayReadBody, type ReadContext } from '../read-access.ts';
 
 /** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
@@ -76,7 +76,7 @@ function summarize(record: SealedRecord): DecisionSummary {
     signer_type: p.caller.signer.type,
     action: p.request.action,
     target: p.request.target,
-    score: p.decision.trust?.score ?? null,
+    score: sealedScore(p.decision),
   };
 }
 

@@ -2,7 +2,7 @@
 import type { JsonValue } from '../../core/canonical.ts';
 import { DEFAULT_TRUST_MODEL, parseTrustModel, type TrustModel } from '../../policy/index.ts';
 import type { Proposal } from '../../quorum/index.ts';
-import { asJson, type RuntimeCore } from '../core.ts';
+import { asJson, forEachRecordOfKind, type RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { modelHash } from '../frozen.ts';
 
@@ -14,19 +14,10 @@ export async function committedModel(
   core: RuntimeCore,
 ): Promise<{ model: TrustModel; source: string } | undefined> {
   let latest: { model: unknown; source: string } | undefined;
-  let cursor: string | undefined;
-  do {
-    const page = await core.log.list({
-      kind: 'system_config',
-      limit: 1000,
-      ...(cursor !== undefined && { cursor }),
-    });
-    for (const record of page.records) {
-      const change = (record.payload as { change?: { model?: unknown } } | null)?.change;
-      if (change?.model) latest = { model: change.model, source: record.id };
-    }
-    cursor = page.cursor;
-  } while (cursor !== undefined);
+  await forEachRecordOfKind(core, 'system_config', (record) => {
+    const change = (record.payload as { change?: { model?: unknown } } | null)?.change;
+    if (change?.model) latest = { model: change.model, source: record.id };
+  });
   return latest && { model: parseTrustModel(latest.model), source: latest.source };
 }
 

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { go, href, route } from '../router.ts';
-import type { DecisionPage, DecisionPayload, Replay, SealedRecord } from '../types.ts';
+import type { Decision, DecisionPage, DecisionPayload, Replay, SealedRecord } from '../types.ts';
 import { Card, Empty, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
 
 const FILTERS = ['verdict', 'code', 'subject', 'action', 'target', 'since', 'until'] as const;
@@ -168,7 +168,7 @@ function DecisionList({ query }: { query: URLSearchParams }) {
   );
 }
 
-function Contributions({ trust }: { trust: NonNullable<DecisionPayload['decision']['trust']> }) {
+function Contributions({ trust }: { trust: NonNullable<Decision['trust']> }) {
   const rows = Object.entries(trust.contributions).sort(
     (a, b) => Math.abs(b[1].contribution) - Math.abs(a[1].contribution),
   );
@@ -213,7 +213,7 @@ function ReplayButton({ id }: { id: string }) {
       {result && (
         <p data-testid="replay" class={result.matches ? 'good' : 'bad'} role="status">
           {result.matches
-            ? `Replay matches: ${result.replayed.verdict}${result.replayed.code ? ` (${result.replayed.code})` : ''}${result.identical ? ', identical in every step' : ''}`
+            ? `Replay matches: ${result.replayed.verdict}${result.replayed.code ? ` (${result.replayed.code})` : ''}${result.identical ? ', identical in every sealed field' : ''}`
             : `Replay differs: recorded ${result.recorded.verdict} (${result.recorded.code ?? '—'}), replayed ${result.replayed.verdict} (${result.replayed.code ?? '—'})`}
         </p>
       )}
@@ -222,17 +222,64 @@ function ReplayButton({ id }: { id: string }) {
   );
 }
 
+/** The reasoning chain and the trust score's breakdown, from the re-run decision. */
+function Explanation({ explained, error }: { explained: Decision | undefined; error: unknown }) {
+  if (explained === undefined) {
+    return (
+      <Card title="Reasoning chain">
+        <ErrorNote error={error} />
+      </Card>
+    );
+  }
+  return (
+    <>
+      <Card title="Reasoning chain">
+        <ol class="steps">
+          {explained.steps.map((s) => (
+            <li>
+              <strong>{s.step}</strong>: <span class={`step-${s.verdict}`}>{s.verdict}</span> —{' '}
+              {s.reason}
+            </li>
+          ))}
+        </ol>
+      </Card>
+      <Card title="Trust score">
+        {explained.trust === null ? (
+          <Empty>No trust score: the decision ended before scoring.</Empty>
+        ) : (
+          <>
+            <p data-testid="score">
+              Score {explained.trust.score.toFixed(3)} against threshold {explained.threshold}{' '}
+              (logit {explained.trust.logit.toFixed(3)})
+            </p>
+            <Contributions trust={explained.trust} />
+          </>
+        )}
+      </Card>
+    </>
+  );
+}
+
 function DecisionDetail({ id }: { id: string }) {
   const rec = useData(
     () => api<SealedRecord>('GET', `/api/canon/records/${encodeURIComponent(id)}`),
     [id],
   );
+  // A record names its policy by hash and keeps no steps or score breakdown: replay re-derives
+  // them from what was sealed, so what is shown is what the log proves.
+  const replay = useData(
+    () => api<Replay>('POST', `/api/decisions/${encodeURIComponent(id)}/replay`),
+    [id],
+  );
   if (rec.error !== undefined) return <ErrorNote error={rec.error} />;
   const r = rec.data;
-  if (r === undefined) return <Loading />;
+  if (r === undefined || (replay.data === undefined && replay.error === undefined)) {
+    return <Loading />;
+  }
   if (r.kind !== 'decision') return <Empty>Record {id} is not a decision.</Empty>;
   const p = r.payload as DecisionPayload;
   const d = p.decision;
+  const explained = replay.data?.replayed ?? ('steps' in d ? d : undefined);
   return (
     <>
       <h1>
@@ -271,29 +318,7 @@ function DecisionDetail({ id }: { id: string }) {
           <ReplayButton id={r.id} />
         </Card>
       </div>
-      <Card title="Reasoning chain">
-        <ol class="steps">
-          {d.steps.map((s) => (
-            <li>
-              <strong>{s.step}</strong>: <span class={`step-${s.verdict}`}>{s.verdict}</span> —{' '}
-              {s.reason}
-            </li>
-          ))}
-        </ol>
-      </Card>
-      <Card title="Trust score">
-        {d.trust === null ? (
-          <Empty>No trust score: the decision ended before scoring.</Empty>
-        ) : (
-          <>
-            <p data-testid="score">
-              Score {d.trust.score.toFixed(3)} against threshold {d.threshold} (logit{' '}
-              {d.trust.logit.toFixed(3)})
-            </p>
-            <Contributions trust={d.trust} />
-          </>
-        )}
-      </Card>
+      <Explanation explained={explained} error={replay.error} />
       <Card title="MCP rules and invariants">
         {d.rules.length === 0 && d.violations.length === 0 ? (
           <Empty>No MCP rule or invariant applied to this request.</Empty>
