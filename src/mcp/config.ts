@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { isSigilError, SigilError } from '../core/errors.ts';
+import { TEE_PLATFORMS, type TeePolicy } from '../gatekeeper/tee.ts';
 import { compileCondition, type Loa } from '../policy/index.ts';
 import { formatKeyPath, locateKey } from './toml-locate.ts';
 
@@ -47,9 +48,20 @@ const upstreamSchema = z
       .max(32)
       .regex(/^$|^[a-z0-9](?:[a-z0-9-]|_(?=[a-z0-9-]))*$/, 'empty, or like an upstream name')
       .optional(),
+    /** "required": every call waits for a TEE attestation that passes [tee] (read per call). */
+    attestation: z.enum(['required', 'none']).default('none'),
+    /** The attestation the operator supplies: JSON {platform, measurement, timestamp, signature}. */
+    attestation_file: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((u, ctx) => {
+    if ((u.attestation === 'required') !== (u.attestation_file !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['attestation_file'],
+        message: 'attestation = "required" and attestation_file go together',
+      });
+    }
     if ((u.command === undefined) === (u.url === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -179,9 +191,27 @@ const authSchema = z
     });
   });
 
+const teeSchema = z
+  .object({
+    /** "testing" is the only environment where the `simulated` platform is accepted. */
+    environment: z.enum(['production', 'testing']).default('production'),
+    accepted_platforms: z.array(z.enum(TEE_PLATFORMS)).min(1),
+    required_measurements: z
+      .array(z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, '16-64 bytes of lowercase hex'))
+      .min(1),
+    /** Oldest attestation accepted, in ms; 0: no limit (a future timestamp is always refused). */
+    max_age_ms: z.number().int().min(0).default(86_400_000),
+    /** Base64url raw Ed25519 keys that sign `simulated` attestations. */
+    attestation_keys: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/)).default([]),
+    /** A module whose default export verifies hardware quotes; without it they are refused. */
+    quote_verifier: z.string().min(1).optional(),
+  })
+  .strict();
+
 const fileSchema = z
   .object({
     data_dir: z.string().min(1).optional(),
+    tee: teeSchema.optional(),
     auth: authSchema.optional(),
     call_timeout_ms: timeoutMs.default(30_000),
     approval_timeout_ms: timeoutMs.default(55_000),
@@ -190,6 +220,15 @@ const fileSchema = z
   })
   .strict()
   .superRefine((f, ctx) => {
+    f.upstream.forEach((u, i) => {
+      if (u.attestation === 'required' && f.tee === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstream', i, 'attestation'],
+          message: 'attestation = "required" needs a [tee] policy',
+        });
+      }
+    });
     const seen = new Set<string>();
     const prefixes = new Set<string>();
     f.upstream.forEach((u, i) => {
@@ -213,7 +252,12 @@ const fileSchema = z
     });
   });
 
-export type UpstreamConfig = { prefix: string; pin: 'first' | 'strict' } & (
+export type UpstreamConfig = {
+  prefix: string;
+  pin: 'first' | 'strict';
+  /** Absolute path of the attestation file, when every call needs a passing attestation. */
+  attestationFile?: string;
+} & (
   | {
       name: string;
       transport: 'stdio';
@@ -284,8 +328,18 @@ export interface GatewayAuth {
   oauth: OAuthIssuer[];
 }
 
+/** The platform policy attestations are judged by ([tee]). */
+export interface TeeConfig {
+  policy: TeePolicy;
+  /** Base64url raw Ed25519 keys that sign `simulated` attestations. */
+  attestationKeys: string[];
+  /** Absolute path of the quote-verifier plug-in module. */
+  quoteVerifier?: string;
+}
+
 export interface GatewayConfig {
   file: string;
+  tee?: TeeConfig;
   auth: GatewayAuth;
   /** Absolute, resolved against the file's directory; undefined when the file sets none. */
   dataDir?: string;
@@ -362,6 +416,22 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         clockToleranceS: o.clock_tolerance_s,
       })),
     },
+    ...(f.tee === undefined
+      ? {}
+      : {
+          tee: {
+            policy: {
+              acceptedPlatforms: f.tee.accepted_platforms,
+              requiredMeasurements: f.tee.required_measurements,
+              maxAgeMs: f.tee.max_age_ms,
+              environment: f.tee.environment,
+            },
+            attestationKeys: f.tee.attestation_keys,
+            ...(f.tee.quote_verifier === undefined
+              ? {}
+              : { quoteVerifier: resolve(base, f.tee.quote_verifier) }),
+          },
+        }),
     callTimeoutMs: f.call_timeout_ms,
     approvalTimeoutMs: f.approval_timeout_ms,
     upstreams: f.upstream.map((u): UpstreamConfig => {
@@ -369,6 +439,9 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         prefix: u.prefix ?? u.name,
         pin: u.pin,
         ...(u.timeout_ms === undefined ? {} : { timeoutMs: u.timeout_ms }),
+        ...(u.attestation_file === undefined
+          ? {}
+          : { attestationFile: resolve(base, u.attestation_file) }),
       };
       if (u.url !== undefined) {
         return {

@@ -37,6 +37,8 @@ import { sha256Hex } from '../core/hash.ts';
 import { AI_OUTPUT_META_KEY, markOutput } from '../gatekeeper/index.ts';
 import { authorize, effectiveLoa, scopeAllows, type Loa } from '../policy/index.ts';
 import type { Caller, DecisionRequest, SigilRuntime } from '../runtime/index.ts';
+import type { QuoteVerifier } from '../gatekeeper/tee.ts';
+import { attestationRefusal, loadQuoteVerifier } from './attestation.ts';
 import type { GatewayConfig, PolicyKind } from './config.ts';
 import {
   exportedName,
@@ -106,6 +108,8 @@ export interface GatewayOptions {
   log?: (line: string) => void;
   /** Restart backoff bounds for upstreams (tests shorten them). */
   backoff?: { initialMs: number; maxMs: number };
+  /** Verifies hardware TEE quotes; loaded from [tee] quote_verifier when not given. */
+  quoteVerifier?: QuoteVerifier;
 }
 
 export type Outcome<T> =
@@ -203,6 +207,7 @@ export class Gateway {
   readonly policy: PolicyTable;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly backoff: { initialMs: number; maxMs: number } | undefined;
+  readonly #quoteVerifier: QuoteVerifier | undefined;
   readonly pins: ToolPins;
   readonly #log: (line: string) => void;
   readonly #listeners = new Set<() => void>();
@@ -214,6 +219,7 @@ export class Gateway {
     this.config = opts.config;
     this.policy = new PolicyTable(opts.config.policies);
     this.backoff = opts.backoff;
+    this.#quoteVerifier = opts.quoteVerifier;
     this.#log = opts.log ?? ((line) => process.stderr.write(`sigil gateway: ${line}\n`));
     this.pins = new ToolPins(opts.runtime, this.#log, () => this.#changed());
     const upstreams = new Map<string, Upstream>();
@@ -247,7 +253,12 @@ export class Gateway {
    * upstream (`prefix = ""`) can cause.
    */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const gateway = new Gateway(opts);
+    const verifierPath = opts.config.tee?.quoteVerifier;
+    const gateway = new Gateway(
+      opts.quoteVerifier === undefined && verifierPath !== undefined
+        ? { ...opts, quoteVerifier: await loadQuoteVerifier(verifierPath) }
+        : opts,
+    );
     await Promise.all([...gateway.upstreams.values()].map((u) => u.start()));
     await Promise.all([...gateway.upstreams.values()].map((u) => gateway.#repin(u)));
     const clashes = gateway.collisions();
@@ -614,8 +625,19 @@ export class Gateway {
     }
   }
 
-  async #govern<T>(caller: Caller, given: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
+  async #govern<T>(caller: Caller, asked: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
     const started = performance.now();
+    // An upstream that requires attestation is called only while its attestation passes.
+    const unattested =
+      asked.refusal === undefined && asked.upstream !== undefined
+        ? attestationRefusal(
+            asked.upstream.config,
+            this.config.tee,
+            this.#quoteVerifier,
+            Date.now(),
+          )
+        : null;
+    const given = unattested === null ? asked : { ...asked, refusal: unattested };
     const rule =
       given.refusal === undefined ? this.policy.match(given.kind, given.policyName) : null;
     // Secrets leave the arguments before anything sees them: the decision, its condition, the
