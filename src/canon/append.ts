@@ -6,7 +6,8 @@ import { canonicalJson } from '../core/canonical.ts';
 import { sign, type Ed25519KeyPair } from '../core/ed25519.ts';
 import { constantTimeEqual, toBase64Url, utf8Encode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
-import { encryptBody, MAX_RECORDS_PER_DATA_KEY } from './envelope.ts';
+import { bodyAad, decryptBody, encryptBody, MAX_RECORDS_PER_DATA_KEY } from './envelope.ts';
+import type { SealItem, SealPool } from './seal-pool.ts';
 import { leafHash } from './merkle.ts';
 import {
   entryJson,
@@ -82,7 +83,8 @@ export function readyDrafts(drafts: readonly unknown[], maxPayloadBytes?: number
   });
 }
 
-function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null) {
+/** The first, in-order half of sealing: the body's canonical parts and hash over `prev`. */
+function chainOne(keys: SealKeys, d: ReadyDraft, prev: string | null) {
   const parts = recordJsonParts({
     id: d.id,
     kind: d.kind,
@@ -94,9 +96,18 @@ function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null
     tenant: d.tenant,
     ts: d.ts,
   });
-  const hash = hashBody(parts);
-  const sig = toBase64Url(sign(keys.signer.privateKey, recordSigningMessage(hash)));
-  const bytes = utf8Encode(sealedJson(parts, hash, sig, '[]'));
+  return { parts, hash: hashBody(parts) };
+}
+
+/** The record, its log entry and its row once signed; `body` is the encrypted sealed text. */
+function finishOne(
+  keys: SealKeys,
+  d: ReadyDraft,
+  seq: number,
+  prev: string | null,
+  hash: string,
+  sig: string,
+) {
   const entry = utf8Encode(
     entryJson({ hash, id: d.id, kind: d.kind, prev, pub_key: keys.pubKey, sig, ts: d.ts }, '[]'),
   );
@@ -116,7 +127,20 @@ function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null
     witnesses: [],
     seq,
   };
-  return { record, bytes, entry };
+  return { record, entry };
+}
+
+function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null) {
+  const { parts, hash } = chainOne(keys, d, prev);
+  const sig = toBase64Url(sign(keys.signer.privateKey, recordSigningMessage(hash)));
+  const bytes = utf8Encode(sealedJson(parts, hash, sig, '[]'));
+  return { ...finishOne(keys, d, seq, prev, hash, sig), bytes };
+}
+
+function checkCapacity(head: LogHead, count: number): void {
+  if (head.size + count > MAX_RECORDS_PER_DATA_KEY) {
+    throw new SigilError('data_key_exhausted', 'the data key has sealed its maximum of records');
+  }
 }
 
 /**
@@ -129,9 +153,7 @@ export function sealBatch(
   drafts: readonly ReadyDraft[],
   head: LogHead,
 ): { records: SealedRecord[]; rows: StoredRow[] } {
-  if (head.size + drafts.length > MAX_RECORDS_PER_DATA_KEY) {
-    throw new SigilError('data_key_exhausted', 'the data key has sealed its maximum of records');
-  }
+  checkCapacity(head, drafts.length);
   const records: SealedRecord[] = [];
   const rows: StoredRow[] = [];
   let prev = head.hash;
@@ -153,6 +175,94 @@ export function sealBatch(
     seq += 1;
   }
   return { records, rows };
+}
+
+/** A batch sealed ahead of its transaction, valid only if the store's head is still `head`. */
+export interface PresealedBatch {
+  head: LogHead;
+  /** The head once this batch is written (what the next batch chains from). */
+  end: LogHead;
+  records: SealedRecord[];
+  rows: StoredRow[];
+}
+
+/** Where the signature goes in the sealed text: it sorts last among the members named `sig`. */
+const SIG_SLOT = '"sig":""';
+
+/**
+ * Seals drafts onto `head` as sealBatch does, but signs and encrypts on the pool's threads: the
+ * hashes are chained here, in order, then every record is signed and encrypted in parallel.
+ */
+export async function presealBatch(
+  pool: SealPool,
+  keys: SealKeys,
+  drafts: readonly ReadyDraft[],
+  head: LogHead,
+): Promise<PresealedBatch> {
+  checkCapacity(head, drafts.length);
+  const items: SealItem[] = [];
+  const chain: Array<{ seq: number; prev: string | null; hash: string }> = [];
+  let prev = head.hash;
+  let seq = head.size;
+  for (const d of drafts) {
+    const { parts, hash } = chainOne(keys, d, prev);
+    // The tail after the slot holds only strings and "[]", where quotes are escaped, so the
+    // last match is the signature's own member.
+    const text = sealedJson(parts, hash, '', '[]');
+    const at = text.lastIndexOf(SIG_SLOT) + SIG_SLOT.length - 1;
+    items.push({ hash, before: text.slice(0, at), after: text.slice(at), aad: bodyAad(seq, d.id) });
+    chain.push({ seq, prev, hash });
+    prev = hash;
+    seq += 1;
+  }
+  const sealed = await pool.seal(items);
+  const records: SealedRecord[] = [];
+  const rows: StoredRow[] = [];
+  drafts.forEach((d, i) => {
+    const { seq: s, prev: p, hash } = chain[i]!;
+    const { record, entry } = finishOne(keys, d, s, p, hash, toBase64Url(sealed[i]!.sig));
+    records.push(record);
+    rows.push({
+      seq: s,
+      id: d.id,
+      kind: d.kind,
+      ts: d.ts,
+      leaf_hash: leafHash(entry),
+      hash,
+      prev: p,
+      body: sealed[i]!.body,
+    });
+  });
+  return { head, end: { size: seq, hash: prev }, records, rows };
+}
+
+/**
+ * Seals a probe through the pool and checks record.ts agrees: the signature verifies, and the
+ * body decrypts to the record's canonical bytes. 'internal_error' if not.
+ */
+export async function assertPoolMatchesRecordModule(pool: SealPool, keys: SealKeys): Promise<void> {
+  const [probe] = readyDrafts([
+    {
+      kind: 'audit_record',
+      tenant: 'probe"sig":""\u00e9',
+      space: 'system',
+      payload: { sig: '', b: [1, 2.5, 'x'], a: { '10': true, '9': null }, '\u20ac': 'e' },
+      links: [{ rel: 'r', id: 'x' }],
+    },
+  ]);
+  const { records, rows } = await presealBatch(pool, keys, [probe!], {
+    size: 7,
+    hash: 'ab'.repeat(32),
+  });
+  const { seq: _seq, ...record } = records[0]!;
+  const row = rows[0]!;
+  if (
+    !verifyRecord(record).ok ||
+    !constantTimeEqual(decryptBody(keys.dataKey, row.seq, row.id, row.body), recordBytes(record)) ||
+    !constantTimeEqual(row.leaf_hash, leafHash(leafEntry(record)))
+  ) {
+    throw new SigilError('internal_error', 'the pooled sealer disagrees with record.ts');
+  }
 }
 
 /**
@@ -195,19 +305,27 @@ const MAX_BATCH = 4096;
  * everything queued as the next batch and commits it with one `commit` call (one transaction,
  * one fsync). A submission settles only after its batch committed. If a merged batch fails, each
  * submission is retried alone, so one bad submission cannot fail the others.
+ *
+ * With a `prepare` stage (sealing on worker threads), batches are pipelined: while batch N is
+ * written, batch N+1 is prepared on the assumption that N commits. `commit` gets what was
+ * prepared and must check that assumption in its transaction (and seal in-line if it failed).
  */
-export class GroupCommit {
-  readonly #commit: (drafts: ReadyDraft[]) => Promise<SealedRecord[]>;
+export class GroupCommit<P = never> {
+  readonly #commit: (drafts: ReadyDraft[], prepared: P | undefined) => Promise<SealedRecord[]>;
   readonly #afterBatch: () => Promise<void>;
+  readonly #prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined>;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
 
   constructor(
-    commit: (drafts: ReadyDraft[]) => Promise<SealedRecord[]>,
+    commit: (drafts: ReadyDraft[], prepared: P | undefined) => Promise<SealedRecord[]>,
     afterBatch: () => Promise<void>,
+    prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined> = async () =>
+      undefined,
   ) {
     this.#commit = commit;
     this.#afterBatch = afterBatch;
+    this.#prepare = prepare;
   }
 
   /** Queues drafts as one atomic unit; resolves with their records once durable. */
@@ -223,12 +341,34 @@ export class GroupCommit {
     while (this.#running) await this.#running;
   }
 
+  #stage(
+    batch: Pending[],
+    after: P | undefined,
+  ): { batch: Pending[]; prepared: Promise<P | undefined> } {
+    // A failed preparation only means sealing in-line.
+    const prepared = this.#prepare(
+      batch.flatMap((p) => p.drafts),
+      after,
+    ).catch(() => undefined);
+    return { batch, prepared };
+  }
+
   async #drain(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        // Yield once so appends issued in the same turn join this batch.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        await this.#commitBatch(this.#takeBatch());
+      let ahead: { batch: Pending[]; prepared: Promise<P | undefined> } | undefined;
+      while (ahead !== undefined || this.#queue.length > 0) {
+        if (ahead === undefined) {
+          // Yield once so appends issued in the same turn join this batch.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          ahead = this.#stage(this.#takeBatch(), undefined);
+        }
+        const current = ahead;
+        const prepared = await current.prepared;
+        ahead =
+          this.#queue.length > 0 && prepared !== undefined
+            ? this.#stage(this.#takeBatch(), prepared)
+            : undefined;
+        await this.#commitBatch(current.batch, prepared);
         await this.#afterBatch().catch(() => {});
       }
     } finally {
@@ -249,9 +389,12 @@ export class GroupCommit {
     return this.#queue.splice(0, n);
   }
 
-  async #commitBatch(batch: Pending[]): Promise<void> {
+  async #commitBatch(batch: Pending[], prepared: P | undefined): Promise<void> {
     try {
-      const records = await this.#commit(batch.flatMap((p) => p.drafts));
+      const records = await this.#commit(
+        batch.flatMap((p) => p.drafts),
+        prepared,
+      );
       let at = 0;
       for (const p of batch) {
         p.resolve(records.slice(at, at + p.drafts.length));
@@ -264,7 +407,7 @@ export class GroupCommit {
       }
       for (const p of batch) {
         try {
-          p.resolve(await this.#commit(p.drafts));
+          p.resolve(await this.#commit(p.drafts, undefined));
         } catch (single) {
           p.reject(single);
         }

@@ -6,7 +6,10 @@
  * - `open` resolves the master key, unwraps the data key ('master_key_invalid' on a wrong key,
  *   nothing written), loads the log key and checks it is the one the store was created with.
  * - Appends are group-committed (see append.ts); sealing happens inside the store transaction
- *   holding the head, so several processes on one database never fork the chain.
+ *   holding the head, so several processes on one database never fork the chain. Batches of at
+ *   least POOL_MIN_BATCH records are sealed ahead on worker threads (seal-pool.ts) against the
+ *   head this log last wrote, pipelined with the previous batch's write; the transaction uses
+ *   them only if the head is still that one, and otherwise seals in-line.
  * - The Merkle tree of leaf hashes lives in memory, loaded at open, extended on append and
  *   refreshed from the store before proofs and checkpoints (other processes may have appended).
  * - Checkpoints are signed on demand, every `checkpointEvery.appends` appends and every
@@ -21,11 +24,15 @@ import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../core/ed
 import { constantTimeEqual, fromHex, toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { randomBytes } from '../core/random.ts';
+import { availableParallelism } from 'node:os';
 import {
+  assertPoolMatchesRecordModule,
   assertSealerMatchesRecordModule,
   GroupCommit,
+  presealBatch,
   readyDrafts,
   sealBatch,
+  type PresealedBatch,
   type ReadyDraft,
   type SealedRecord,
   type SealKeys,
@@ -37,7 +44,9 @@ import { assertPrivateDir, resolveMasterKey, type MasterKey } from './masterkey.
 import { leafHash, MerkleTree } from './merkle.ts';
 import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
 import type { ConsistencyProof, InclusionProof } from './proof.ts';
+import { RECORD_DOMAIN } from './record-json.ts';
 import { LOG_FORMAT, leafEntry } from './record.ts';
+import { SealPool } from './seal-pool.ts';
 import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
 import { encodeEntryBundle, TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
@@ -55,6 +64,14 @@ import {
 } from './views.ts';
 
 export type { SealedRecord } from './append.ts';
+
+/**
+ * Smallest batch sealed on worker threads: below it the round trip costs more than signing
+ * in-line, and a log that only ever appends alone (most tests, the CLI) never starts a thread.
+ */
+const POOL_MIN_BATCH = 8;
+/** Sealing threads: one per core, at most four. */
+const POOL_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
 /** How to reach a log: the data dir, the backend, and when to checkpoint. */
 export interface CanonLogOptions extends StoreOptions {
@@ -190,7 +207,11 @@ export class CanonLog {
   readonly #keys: SealKeys;
   readonly #viewKey: Uint8Array;
   readonly #tree: MerkleTree;
-  readonly #writer: GroupCommit;
+  readonly #writer: GroupCommit<PresealedBatch>;
+  /** The sealing threads, started and checked on the first batch big enough to use them. */
+  #pool: Promise<SealPool | undefined> | undefined;
+  /** The head this log last wrote: where the next batch sealed ahead chains from. */
+  #lastHead: LogHead | undefined;
   readonly #every: { appends: number; ms: number };
   readonly #maxPayloadBytes: number | undefined;
   readonly #timer: NodeJS.Timeout;
@@ -223,9 +244,10 @@ export class CanonLog {
     this.#tree = tree;
     this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#maxPayloadBytes = opts.maxPayloadBytes;
-    this.#writer = new GroupCommit(
-      (drafts) => this.#commit(drafts),
+    this.#writer = new GroupCommit<PresealedBatch>(
+      (drafts, pre) => this.#commit(drafts, pre),
       () => this.#checkpointIfDue(this.#every.appends),
+      (drafts, after) => this.#preseal(drafts, after),
     );
     this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
     this.#timer.unref();
@@ -441,11 +463,43 @@ export class CanonLog {
     return () => this.#appendObservers.delete(fn);
   }
 
-  async #commit(drafts: ReadyDraft[]): Promise<SealedRecord[]> {
+  /** Seals a batch ahead on the pool, chained after `after` or the head this log last wrote. */
+  async #preseal(
+    drafts: ReadyDraft[],
+    after: PresealedBatch | undefined,
+  ): Promise<PresealedBatch | undefined> {
+    const head = after?.end ?? this.#lastHead;
+    if (drafts.length < POOL_MIN_BATCH || head === undefined || this.#closed) return undefined;
+    const pool = await (this.#pool ??= this.#startPool());
+    return pool && presealBatch(pool, this.#keys, drafts, head);
+  }
+
+  /** Starts the pool and checks a probe sealed through it; undefined (seal in-line) if it fails. */
+  async #startPool(): Promise<SealPool | undefined> {
+    const pool = new SealPool(
+      POOL_THREADS,
+      this.#keys.signer.privateKey,
+      this.#keys.dataKey,
+      RECORD_DOMAIN,
+    );
+    try {
+      await assertPoolMatchesRecordModule(pool, this.#keys);
+      return pool;
+    } catch {
+      await pool.close();
+      return undefined;
+    }
+  }
+
+  async #commit(drafts: ReadyDraft[], pre: PresealedBatch | undefined): Promise<SealedRecord[]> {
     if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     let records: SealedRecord[] = [];
     const rows = await this.#store.appendBatch((head) => {
-      const sealed = sealBatch(this.#keys, drafts, head);
+      // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
+      const sealed =
+        pre !== undefined && pre.head.size === head.size && pre.head.hash === head.hash
+          ? pre
+          : sealBatch(this.#keys, drafts, head);
       records = sealed.records;
       const views = records.flatMap((r) =>
         projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
@@ -456,6 +510,8 @@ export class CanonLog {
       this.#tree,
       rows.map((r) => ({ seq: r.seq, leafHash: r.leaf_hash })),
     );
+    const last = rows[rows.length - 1];
+    if (last !== undefined) this.#lastHead = { size: last.seq + 1, hash: last.hash };
     this.#sinceCheckpoint += rows.length;
     return records;
   }
@@ -711,6 +767,7 @@ export class CanonLog {
       await this.#writer.flush();
       if (this.#sinceCheckpoint > 0 && !this.rolledBack) await this.#checkpoint();
     } finally {
+      await (await this.#pool)?.close();
       await this.#store.close();
     }
   }

@@ -14,7 +14,7 @@ import { sha256Hex } from '../core/hash.ts';
 import type { CanonicalRecord, Link, RecordKind, Witness } from './record.ts';
 
 /** The record domain of record.ts: the signature covers "sigil.record.v1\0" || hash bytes. */
-const RECORD_DOMAIN = utf8Encode('sigil.record.v1\0');
+export const RECORD_DOMAIN = utf8Encode('sigil.record.v1\0');
 
 /** The fields of a record body, with the payload already in canonical text. */
 export interface BodyFields {
