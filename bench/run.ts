@@ -4,7 +4,7 @@
  * `--json` also writes the run's figures to bench-results.json (`--json=path` elsewhere) as
  * [{name, value, unit, limit, limit_name, ratio, goal, met}], from which
  * `node scripts/perf-table.mjs` regenerates the README's performance table; `--runs N` goes to
- * the CLI start-up benchmark.
+ * the CLI start-up benchmark; `--scale=N,N` gives the scale report its store sizes.
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -16,6 +16,8 @@ import { run as http } from './http.ts';
 import { run as gateway } from './gateway.ts';
 import { run as cli } from './cli.ts';
 import { run as dashboard } from './dashboard.ts';
+import { run as postgres } from './postgres.ts';
+import { run as scale } from './scale.ts';
 import { collected, say } from './report.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
@@ -27,6 +29,8 @@ const BENCHES: Record<string, () => Promise<void>> = {
   gateway,
   cli,
   dashboard,
+  postgres,
+  scale,
 };
 
 const args = process.argv.slice(2);

@@ -20,10 +20,10 @@ declare module 'vitest' {
   }
 }
 
-const PG_BIN = process.env.SIGIL_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const PG_BIN = process.env.SIGIL_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -36,7 +36,7 @@ function freePort(): Promise<number> {
 }
 
 /** Runs a PostgreSQL binary, as user `postgres` when we are root (initdb refuses root). */
-function runPg(binary: string, args: string[]): string {
+export function runPg(binary: string, args: string[]): string {
   const file = join(PG_BIN, binary);
   const asRoot = process.getuid?.() === 0;
   const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
