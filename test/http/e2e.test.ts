@@ -9,6 +9,7 @@ import { openCheckpoint, verifyConsistency, verifyInclusionProof } from '../../s
 import { parseVerifierKey } from '../../src/canon/checkpoint.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
+import { signFindings } from '../../src/gatekeeper/index.ts';
 import {
   DEFAULT_TRUST_MODEL,
   LOAS,
@@ -410,6 +411,37 @@ describe('the tour', () => {
     });
     expect(decide.status).toBe(404);
   });
+  it('registers a scanner, takes its signed findings, shows the breaker and revokes the scanner', async () => {
+    const scanner = 'did:sigil:e2e-scanner';
+    const keys = generateKeyPair();
+    const registered = await req('POST', '/api/governance/scanners', {
+      token: root,
+      body: { did: scanner, public_key: toBase64Url(publicKeyToRaw(keys.publicKey)) },
+    });
+    expect(registered.status, registered.text).toBe(201);
+    const findings = [{ finding_id: 'e2e-0', severity: 'low' as const, title: 'an e2e finding' }];
+    const attestation = signFindings(findings, scanner, { type: 'human' }, keys.privateKey);
+    const reported = await req('POST', '/api/governance/findings', {
+      token: tokens.operator,
+      body: { attestation: { ...attestation, signer_type: { type: 'human' } }, findings },
+    });
+    expect(reported.status, reported.text).toBe(201);
+    expect(reported.json.breaker.tripped).toBe(false);
+    const status = await req('GET', '/api/governance/status', { token: tokens.observer });
+    expect(status.status, status.text).toBe(200);
+    expect(status.json.scanners.map((s: Json) => s.did)).toContain(scanner);
+    const revoked = await req('DELETE', `/api/governance/scanners/${scanner}`, {
+      token: root,
+      template: '/api/governance/scanners/{did}',
+    });
+    expect(revoked.status, revoked.text).toBe(200);
+    const again = await req('POST', '/api/governance/findings', {
+      token: tokens.operator,
+      body: { attestation: { ...attestation, signer_type: { type: 'human' } }, findings },
+    });
+    expect(again.status).toBe(403);
+  });
+
   it('changes the system only through the witness quorum', async () => {
     const propose = await req('POST', '/api/canon/system/propose', {
       token: root,
