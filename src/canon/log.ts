@@ -21,7 +21,15 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, publicKeyToRaw, type Ed25519KeyPair } from '../core/ed25519.ts';
-import { constantTimeEqual, fromHex, toBase64Url, toHex, utf8Decode } from '../core/encoding.ts';
+import {
+  constantTimeEqual,
+  fromHex,
+  toBase64Url,
+  toHex,
+  utf8Decode,
+  utf8Encode,
+} from '../core/encoding.ts';
+import { hkdfSha256 } from '../core/kdf.ts';
 import { SigilError } from '../core/errors.ts';
 import { randomBytes } from '../core/random.ts';
 import { availableParallelism } from 'node:os';
@@ -754,6 +762,19 @@ export class CanonLog {
         if (!(err instanceof SigilError && err.code === 'conflict') || attempt >= 4) throw err;
       }
     }
+  }
+
+  /**
+   * A 32-byte key for `purpose` (HKDF-SHA256 of the data key, salted with the log id), to MAC
+   * what the runtime derives from this log and keeps outside it.
+   */
+  derivedKey(purpose: string): Uint8Array {
+    return hkdfSha256(
+      this.#keys.dataKey,
+      utf8Encode(this.logId),
+      utf8Encode(`sigil/${purpose}`),
+      32,
+    );
   }
 
   /** Waits for in-flight appends, checkpoints what this instance appended, closes the store. */

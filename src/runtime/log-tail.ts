@@ -16,9 +16,11 @@ export class LogTail {
   #running: Promise<unknown> = Promise.resolve();
   #queued: Promise<boolean> | undefined;
 
-  constructor(kind: RecordKind, apply: (record: SealedRecord) => void) {
+  /** `cursor`: the seq of the last record already applied (a saved state's), if any. */
+  constructor(kind: RecordKind, apply: (record: SealedRecord) => void, cursor?: string) {
     this.#kind = kind;
     this.#apply = apply;
+    this.#cursor = cursor;
   }
 
   /**

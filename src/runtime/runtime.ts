@@ -5,7 +5,7 @@
  * ./services; this class owns the keys, the log and the per-process state they share.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
@@ -78,7 +78,7 @@ import { recordsService, type RecordsService } from './services/records.ts';
 import { ModelInForce, modelService, type ModelService } from './services/model.ts';
 import { modulesService, type ModulesService } from './services/modules.ts';
 import { CommittedConfig } from './services/settings.ts';
-import { DecisionCounts } from './services/decision-counts.ts';
+import { DecisionTally } from './services/decision-tally.ts';
 import { stateService, type StateService } from './services/state.ts';
 import { quorumService, type QuorumService } from './services/system-changes.ts';
 import { mintToken, tokensService, type TokensService } from './services/tokens.ts';
@@ -133,6 +133,11 @@ async function writePrivateFile(path: string, text: string): Promise<void> {
   await writeFile(path, text, { mode: 0o600 });
   await chmod(path, 0o600);
 }
+
+/** The decision tally's file in the data dir, how often it follows the log and is saved. */
+const TALLY_FILE = 'decision-tally.json';
+const TALLY_FOLLOW_MS = 1000;
+const TALLY_SAVE_MS = 5000;
 
 function logOptions(opts: RuntimeOptions) {
   const { config } = opts;
@@ -189,7 +194,8 @@ export class SigilRuntime {
   readonly #kernel: Kernel;
   #limiter: RateLimiter;
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
-  readonly #counts = new DecisionCounts();
+  readonly #tally: DecisionTally;
+  #following: ReturnType<typeof setInterval> | undefined;
   readonly #model = new ModelInForce();
   readonly #policies = new DecisionPolicies();
   #identity: RuntimeIdentity;
@@ -251,7 +257,12 @@ export class SigilRuntime {
     this.approvals = approvalsService(core, () => this.#closed);
     this.gateway = gatewayService(core);
     this.toolPins = toolPinsService(core);
-    this.decisions = decisionsService(core);
+    this.#tally = new DecisionTally({
+      file: join(opts.config.dataDir, TALLY_FILE),
+      key: log.derivedKey('decision-tally/v1'),
+      logId: log.logId,
+    });
+    this.decisions = decisionsService(core, this.#tally);
     this.state = stateService(core);
   }
 
@@ -267,6 +278,7 @@ export class SigilRuntime {
       await runtime.#model.load(runtime.#core);
       await runtime.#policies.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
+      runtime.#follow();
       return runtime;
     } catch (err) {
       await log.close();
@@ -584,7 +596,7 @@ export class SigilRuntime {
     await this.require(caller, { action: 'trust.status', target: 'trust/status' });
     const breaker = await breakerStatus(this.#core, this.#clock());
     return {
-      decisions: await this.#counts.read(this.log),
+      decisions: await this.#tally.totals(this.log),
       threshold: this.config.irl.threshold,
       mode: this.config.irl.enforcementMode,
       model: this.#model.source,
@@ -622,11 +634,34 @@ export class SigilRuntime {
     return { ready: checks.store.ok && checks.open.ok, checks };
   }
 
+  /**
+   * Keeps the decision tally current as records are appended (by this instance or any other on
+   * the store): each second it reads the decisions sealed since the last look, and every few
+   * seconds saves the tally, so neither a restart nor the overview's first read scans the log.
+   */
+  #follow(): void {
+    let lastSave = this.#clock();
+    this.#following = setInterval(() => {
+      void (async () => {
+        await this.#tally.catchUp(this.log);
+        if (this.#clock() - lastSave >= TALLY_SAVE_MS) {
+          lastSave = this.#clock();
+          await this.#tally.save(lastSave);
+        }
+      })().catch(() => {
+        // a failed read is the next request's to report (it reads through the same tally)
+      });
+    }, TALLY_FOLLOW_MS);
+    this.#following.unref();
+  }
+
   /** Drains pending appends, writes a final checkpoint and closes the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#following);
     try {
+      await this.#tally.flush(this.log, this.#clock()).catch(() => undefined);
       // A final checkpoint covers what this process appended; read-only runs add none.
       if ((await this.log.size()) !== this.#sizeAtOpen) await this.#log.checkpoint();
     } finally {

@@ -14,6 +14,7 @@ import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { sealedScore, type DecisionPayload } from '../frozen.ts';
 import { mayReadBody, type ReadContext } from '../read-access.ts';
+import { MAX_STATS_MINUTES, MINUTE_MS, type DecisionTally } from './decision-tally.ts';
 
 /** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
 export interface DecisionSummary {
@@ -161,14 +162,6 @@ export async function listDecisions(
   };
 }
 
-/** Counts for one minute. */
-interface Bucket {
-  allow: number;
-  deny: Map<string, number>;
-  deniedActions: Map<string, number>;
-  deniedCallers: Map<string, number>;
-}
-
 export interface DecisionStats {
   minutes: number;
   /** RFC 3339: the first minute counted. */
@@ -181,16 +174,8 @@ export interface DecisionStats {
   log_size: number;
 }
 
-const MINUTE_MS = 60_000;
-/** Distinct actions or callers kept per minute; the rest count as "(other)". */
-const MAX_KEYS_PER_MINUTE = 500;
-export const MAX_STATS_MINUTES = 24 * 60;
+export { MAX_STATS_MINUTES };
 const TOP = 10;
-
-function bump(map: Map<string, number>, key: string): void {
-  const k = map.has(key) || map.size < MAX_KEYS_PER_MINUTE ? key : '(other)';
-  map.set(k, (map.get(k) ?? 0) + 1);
-}
 
 function top(maps: Iterable<Map<string, number>>): Array<[string, number]> {
   const sum = new Map<string, number>();
@@ -199,104 +184,56 @@ function top(maps: Iterable<Map<string, number>>): Array<[string, number]> {
 }
 
 /**
- * Per-minute counts over the last day, kept per process and brought up to date from the log
- * on each read: the first read walks the last day's records, later reads only the new ones.
+ * Per-minute counts over the last `minutes`, from the runtime's decision tally (kept current
+ * from the log, never a scan of it per request).
  */
-export class DecisionRollup {
-  readonly #buckets = new Map<number, Bucket>();
-  /** The next seq to read; undefined before the first read. */
-  #next: number | undefined;
-  #pending: Promise<void> | undefined;
-
-  async stats(core: RuntimeCore, caller: Caller, minutes: number): Promise<DecisionStats> {
-    await core.require(caller, { action: 'trust.status', target: 'decisions/stats' });
-    if (!Number.isSafeInteger(minutes) || minutes < 1 || minutes > MAX_STATS_MINUTES) {
-      throw new SigilError('bad_request', `minutes must be 1..${MAX_STATS_MINUTES}`);
-    }
-    const now = core.now();
-    // Concurrent reads share one catch-up.
-    this.#pending ??= this.#catchUp(core, now).finally(() => (this.#pending = undefined));
-    await this.#pending;
-    const last = Math.floor(now / MINUTE_MS);
-    const first = last - minutes + 1;
-    const perMinute: DecisionStats['per_minute'] = [];
-    const inWindow: Bucket[] = [];
-    let allow = 0;
-    let deny = 0;
-    for (let m = first; m <= last; m++) {
-      const b = this.#buckets.get(m);
-      if (b) inWindow.push(b);
-      const denyCodes = Object.fromEntries(b?.deny ?? []);
-      allow += b?.allow ?? 0;
-      for (const n of b?.deny.values() ?? []) deny += n;
-      perMinute.push({
-        minute: new Date(m * MINUTE_MS).toISOString(),
-        allow: b?.allow ?? 0,
-        deny: denyCodes,
-      });
-    }
-    return {
-      minutes,
-      since: new Date(first * MINUTE_MS).toISOString(),
-      per_minute: perMinute,
-      totals: { allow, deny },
-      top_denied_actions: top(inWindow.map((b) => b.deniedActions)).map(([action, count]) => ({
-        action,
-        count,
-      })),
-      top_denied_callers: top(inWindow.map((b) => b.deniedCallers)).map(([subject, count]) => ({
-        subject,
-        count,
-      })),
-      log_size: this.#next ?? 0,
-    };
+export async function decisionStats(
+  core: RuntimeCore,
+  tally: DecisionTally,
+  caller: Caller,
+  minutes: number,
+): Promise<DecisionStats> {
+  await core.require(caller, { action: 'trust.status', target: 'decisions/stats' });
+  if (!Number.isSafeInteger(minutes) || minutes < 1 || minutes > MAX_STATS_MINUTES) {
+    throw new SigilError('bad_request', `minutes must be 1..${MAX_STATS_MINUTES}`);
   }
-
-  async #catchUp(core: RuntimeCore, now: number): Promise<void> {
-    const horizon = Math.floor(now / MINUTE_MS) - MAX_STATS_MINUTES + 1;
-    for (const m of this.#buckets.keys()) if (m < horizon) this.#buckets.delete(m);
-    const since = new Date(horizon * MINUTE_MS).toISOString();
-    const sizeBefore = this.#next === undefined ? await core.log.size() : undefined;
-    let cursor = this.#next === undefined ? undefined : this.#next - 1;
-    for (;;) {
-      const page = await core.log.list({
-        limit: WINDOW,
-        ...(cursor === undefined ? { since } : cursor >= 0 ? { cursor: String(cursor) } : {}),
-      });
-      for (const r of page.records) {
-        this.#next = r.seq + 1;
-        if (r.kind === 'decision') this.#count(r, horizon);
-      }
-      if (page.cursor === undefined) break;
-      cursor = Number(page.cursor);
-      await yieldToOthers();
-    }
-    // An empty window: the next read starts at the log's end.
-    this.#next ??= sizeBefore;
+  const size = await core.log.size();
+  const last = Math.floor(core.now() / MINUTE_MS);
+  const first = last - minutes + 1;
+  const buckets = await tally.minutes(core.log, first, last);
+  const perMinute: DecisionStats['per_minute'] = [];
+  let allow = 0;
+  let deny = 0;
+  for (let m = first; m <= last; m++) {
+    const b = buckets.get(m);
+    allow += b?.allow ?? 0;
+    for (const n of b?.deny.values() ?? []) deny += n;
+    perMinute.push({
+      minute: new Date(m * MINUTE_MS).toISOString(),
+      allow: b?.allow ?? 0,
+      deny: Object.fromEntries(b?.deny ?? []),
+    });
   }
-
-  #count(record: SealedRecord, horizon: number): void {
-    const minute = Math.floor(Date.parse(record.ts) / MINUTE_MS);
-    if (!(minute >= horizon)) return;
-    const p = record.payload as unknown as DecisionPayload;
-    let b = this.#buckets.get(minute);
-    if (!b) {
-      b = { allow: 0, deny: new Map(), deniedActions: new Map(), deniedCallers: new Map() };
-      this.#buckets.set(minute, b);
-    }
-    if (p.decision.verdict === 'allow') {
-      b.allow += 1;
-      return;
-    }
-    bump(b.deny, p.decision.code ?? 'denied');
-    bump(b.deniedActions, p.request.action);
-    bump(b.deniedCallers, p.caller.subject);
-  }
+  const inWindow = [...buckets.values()];
+  return {
+    minutes,
+    since: new Date(first * MINUTE_MS).toISOString(),
+    per_minute: perMinute,
+    totals: { allow, deny },
+    top_denied_actions: top(inWindow.map((b) => b.deniedActions)).map(([action, count]) => ({
+      action,
+      count,
+    })),
+    top_denied_callers: top(inWindow.map((b) => b.deniedCallers)).map(([subject, count]) => ({
+      subject,
+      count,
+    })),
+    log_size: size,
+  };
 }
 
 /** The decisions room (`runtime.decisions`): reading the sealed decisions back. */
-export function decisionsService(core: RuntimeCore) {
-  const rollup = new DecisionRollup();
+export function decisionsService(core: RuntimeCore, tally: DecisionTally) {
   return {
     /** Sealed decisions matching `filter`, newest first. */
     list: (
@@ -305,7 +242,7 @@ export function decisionsService(core: RuntimeCore) {
     ): Promise<DecisionPage> => listDecisions(core, caller, opts),
     /** Per-minute allowed/denied counts over the last `minutes`, from the log. */
     stats: (caller: Caller, minutes: number): Promise<DecisionStats> =>
-      rollup.stats(core, caller, minutes),
+      decisionStats(core, tally, caller, minutes),
   };
 }
 export type DecisionsService = ReturnType<typeof decisionsService>;

@@ -1,0 +1,235 @@
+/**
+ * The decision tally: counts of every sealed `decision` record (by verdict and mode, for
+ * `trust status`) and per-minute counters over the last day (allowed, denied by code, denied
+ * actions and callers, for the overview). Derived from the log alone, whichever instance sealed
+ * the records, and kept current as records are appended: the runtime follows the log's tail
+ * each second, reading only the decisions sealed since the last look.
+ *
+ * So that a restart does not recount the log, the tally is saved (0600, HMAC-SHA256 under a key
+ * derived from the log's data key) with the seq and hash of the last decision it covers. On
+ * load it is used only when its MAC holds, it names this log, and the log still holds that
+ * record with that hash; anything else (an edited file, another or a rolled-back log) is
+ * discarded and the tally is counted again from the log. A saved tally is a prefix of an
+ * append-only log, so whatever instance saved it, catching up from its cursor gives the counts
+ * of the whole log.
+ */
+import { createHmac } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { canonicalJson, type JsonValue } from '../../core/canonical.ts';
+import { constantTimeEqual, fromHex } from '../../core/encoding.ts';
+import type { LogReader, SealedRecord } from '../../canon/log.ts';
+import { LogTail } from '../log-tail.ts';
+import type { DecisionPayload } from '../frozen.ts';
+
+export interface DecisionCountsView {
+  allow: number;
+  deny: number;
+  by_mode: Record<string, number>;
+}
+
+/** Counts for one minute. */
+export interface Bucket {
+  allow: number;
+  deny: Map<string, number>;
+  deniedActions: Map<string, number>;
+  deniedCallers: Map<string, number>;
+}
+
+export const MINUTE_MS = 60_000;
+export const MAX_STATS_MINUTES = 24 * 60;
+/** Distinct actions or callers kept per minute; the rest count as "(other)". */
+const MAX_KEYS_PER_MINUTE = 500;
+const FORMAT = 1;
+
+function bump(map: Map<string, number>, key: string): void {
+  const k = map.has(key) || map.size < MAX_KEYS_PER_MINUTE ? key : '(other)';
+  map.set(k, (map.get(k) ?? 0) + 1);
+}
+
+type Saved = {
+  v: number;
+  log_id: string;
+  cursor: string | null;
+  hash: string | null;
+  totals: DecisionCountsView;
+  buckets: Array<
+    [number, number, Record<string, number>, Record<string, number>, Record<string, number>]
+  >;
+};
+
+function mac(key: Uint8Array, saved: Saved): string {
+  return createHmac('sha256', key)
+    .update(canonicalJson(saved as unknown as JsonValue))
+    .digest('hex');
+}
+
+function counts(v: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  if (v === null || typeof v !== 'object') throw new Error('not counts');
+  for (const [k, n] of Object.entries(v)) {
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new Error('not a count');
+    out.set(k, n as number);
+  }
+  return out;
+}
+
+export class DecisionTally {
+  readonly #file: string | undefined;
+  readonly #key: Uint8Array;
+  readonly #logId: string;
+  #totals: DecisionCountsView = { allow: 0, deny: 0, by_mode: {} };
+  readonly #buckets = new Map<number, Bucket>();
+  #tail: LogTail;
+  #last: { seq: number; hash: string } | undefined;
+  #loaded: Promise<void> | undefined;
+  #saved: number | undefined;
+
+  /** `file`: where the tally is saved between runs (none: counted from the log each run). */
+  constructor(opts: { file?: string; key: Uint8Array; logId: string }) {
+    this.#file = opts.file;
+    this.#key = opts.key;
+    this.#logId = opts.logId;
+    this.#tail = this.#newTail(undefined);
+  }
+
+  #newTail(cursor: string | undefined): LogTail {
+    return new LogTail('decision', (r) => this.#apply(r), cursor);
+  }
+
+  #apply(record: SealedRecord): void {
+    const p = record.payload as unknown as DecisionPayload;
+    const { verdict, mode } = p.decision;
+    this.#totals[verdict] += 1;
+    this.#totals.by_mode[mode] = (this.#totals.by_mode[mode] ?? 0) + 1;
+    this.#last = { seq: record.seq, hash: record.hash };
+    const minute = Math.floor(Date.parse(record.ts) / MINUTE_MS);
+    if (!Number.isFinite(minute)) return;
+    let b = this.#buckets.get(minute);
+    if (!b) {
+      b = { allow: 0, deny: new Map(), deniedActions: new Map(), deniedCallers: new Map() };
+      this.#buckets.set(minute, b);
+    }
+    if (verdict === 'allow') {
+      b.allow += 1;
+      return;
+    }
+    bump(b.deny, p.decision.code ?? 'denied');
+    bump(b.deniedActions, p.request.action);
+    bump(b.deniedCallers, p.caller.subject);
+  }
+
+  /** Brings the tally up to every decision sealed before the call (loading the saved one first). */
+  async catchUp(log: LogReader): Promise<void> {
+    this.#loaded ??= this.#load(log);
+    await this.#loaded;
+    await this.#tail.catchUp(log);
+  }
+
+  /** The all-time counts, current. */
+  async totals(log: LogReader): Promise<DecisionCountsView> {
+    await this.catchUp(log);
+    return { ...this.#totals, by_mode: { ...this.#totals.by_mode } };
+  }
+
+  /** The minute buckets from `first` to `last` (epoch minutes), current; missing minutes absent. */
+  async minutes(log: LogReader, first: number, last: number): Promise<Map<number, Bucket>> {
+    await this.catchUp(log);
+    const out = new Map<number, Bucket>();
+    for (const [m, b] of this.#buckets) if (m >= first && m <= last) out.set(m, b);
+    return out;
+  }
+
+  async #load(log: LogReader): Promise<void> {
+    if (this.#file === undefined) return;
+    let saved: Saved & { mac?: string };
+    try {
+      saved = JSON.parse(await readFile(this.#file, 'utf8')) as Saved & { mac?: string };
+    } catch {
+      return; // none yet, or unreadable: counted from the log
+    }
+    try {
+      const { mac: given, ...rest } = saved;
+      if (
+        typeof given !== 'string' ||
+        !constantTimeEqual(fromHex(given), fromHex(mac(this.#key, rest))) ||
+        rest.v !== FORMAT ||
+        rest.log_id !== this.#logId
+      ) {
+        return;
+      }
+      if (rest.cursor !== null) {
+        // The log must still hold the last decision counted, unchanged.
+        const seq = Number(rest.cursor);
+        const page = await log.list({
+          kind: 'decision',
+          limit: 1,
+          ...(seq > 0 ? { cursor: String(seq - 1) } : {}),
+        });
+        const held = page.records[0];
+        if (held === undefined || held.seq !== seq || held.hash !== rest.hash) return;
+        this.#last = { seq, hash: held.hash };
+      }
+      const totals = rest.totals;
+      this.#totals = {
+        allow: totals.allow,
+        deny: totals.deny,
+        by_mode: Object.fromEntries(counts(totals.by_mode)),
+      };
+      for (const [m, allow, deny, actions, callers] of rest.buckets) {
+        this.#buckets.set(m, {
+          allow,
+          deny: counts(deny),
+          deniedActions: counts(actions),
+          deniedCallers: counts(callers),
+        });
+      }
+      this.#tail = this.#newTail(rest.cursor ?? undefined);
+      this.#saved = this.#last?.seq;
+    } catch {
+      // a malformed file: start again from the log
+      this.#totals = { allow: 0, deny: 0, by_mode: {} };
+      this.#buckets.clear();
+      this.#last = undefined;
+    }
+  }
+
+  /** At close: when the tally was read this run, catches up and saves it. */
+  async flush(log: LogReader, now: number): Promise<void> {
+    if (this.#loaded === undefined) return;
+    await this.catchUp(log);
+    await this.save(now);
+  }
+
+  /**
+   * Saves the tally when it covers more than the last save, keeping the last day's minutes
+   * (relative to `now`). Written beside and renamed, so a reader sees a whole file.
+   */
+  async save(now: number): Promise<void> {
+    if (this.#file === undefined || this.#loaded === undefined) return;
+    await this.#loaded;
+    if (this.#last?.seq === this.#saved) return;
+    const horizon = Math.floor(now / MINUTE_MS) - MAX_STATS_MINUTES + 1;
+    for (const m of this.#buckets.keys()) if (m < horizon) this.#buckets.delete(m);
+    const last = this.#last;
+    const saved: Saved = {
+      v: FORMAT,
+      log_id: this.#logId,
+      cursor: last === undefined ? null : String(last.seq),
+      hash: last?.hash ?? null,
+      totals: this.#totals,
+      buckets: [...this.#buckets].map(([m, b]) => [
+        m,
+        b.allow,
+        Object.fromEntries(b.deny),
+        Object.fromEntries(b.deniedActions),
+        Object.fromEntries(b.deniedCallers),
+      ]),
+    };
+    const tmp = `${this.#file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ ...saved, mac: mac(this.#key, saved) }), {
+      mode: 0o600,
+    });
+    await rename(tmp, this.#file);
+    this.#saved = last?.seq;
+  }
+}
