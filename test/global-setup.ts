@@ -43,19 +43,14 @@ export function runPg(binary: string, args: string[]): string {
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export default async function setup(project: TestProject): Promise<() => void> {
-  if (!existsSync(join(PG_BIN, 'initdb'))) {
-    if (process.env.CI) {
-      throw new Error(`PostgreSQL binaries not found in ${PG_BIN}; install postgresql-15 for CI`);
-    }
-    console.warn(
-      `\n[sigil] PostgreSQL not found in ${PG_BIN}: postgres backend tests are SKIPPED\n`,
-    );
-    project.provide('pgUrl', '');
-    return () => {};
-  }
-
-  const dir = mkdtempSync(join(tmpdir(), 'sigil-pg-'));
+/**
+ * A new PostgreSQL cluster in a temp dir owned by `postgres` (initdb refuses root), started on a
+ * free 127.0.0.1 port with its log in <dir>/server.log (so pg_ctl never holds our stdout).
+ */
+export async function startCluster(
+  prefix: string,
+): Promise<{ dir: string; data: string; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   if (process.getuid?.() === 0) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -74,6 +69,22 @@ export default async function setup(project: TestProject): Promise<() => void> {
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200`,
     'start',
   ]);
+  return { dir, data, port };
+}
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  if (!existsSync(join(PG_BIN, 'initdb'))) {
+    if (process.env.CI) {
+      throw new Error(`PostgreSQL binaries not found in ${PG_BIN}; install postgresql-15 for CI`);
+    }
+    console.warn(
+      `\n[sigil] PostgreSQL not found in ${PG_BIN}: postgres backend tests are SKIPPED\n`,
+    );
+    project.provide('pgUrl', '');
+    return () => {};
+  }
+
+  const { dir, data, port } = await startCluster('sigil-pg-');
   runPg('psql', [
     '-h',
     '127.0.0.1',

@@ -171,6 +171,13 @@ export class PostgresStore implements CanonStore {
     } catch (err) {
       throw storeError(err);
     }
+    let broken: Error | undefined;
+    // The server may end the connection between two queries (a restart): without a listener
+    // that 'error' event would crash the process.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -178,9 +185,14 @@ export class PostgresStore implements CanonStore {
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
+      // A database fault (the server restarted, the connection dropped) may leave this
+      // connection unusable: drop it rather than hand it to the next transaction.
+      if (!(err instanceof SigilError))
+        broken = err instanceof Error ? err : new Error(String(err));
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
