@@ -90,6 +90,15 @@ export const commandModules: readonly CommandModule[] = [
   {
     commands: [
       [
+        'export [options]',
+        'stream sealed records for a SIEM: envelopes, bodies where the credential may read them',
+      ],
+    ],
+    load: async () => (await import('./export.ts')).registerExport,
+  },
+  {
+    commands: [
+      [
         'validate [options]',
         'check every record (hash, signature, chain, encryption) and every checkpoint (Merkle root, signature)',
       ],

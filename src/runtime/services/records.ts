@@ -65,6 +65,41 @@ export async function listRecordViews(
   return page.cursor === undefined ? { records } : { records, cursor: page.cursor };
 }
 
+/** One export: the sealed decision that allowed it, and its pages. */
+export interface RecordExport {
+  decision_id: string;
+  /** Up to `limit` records after seq `after` (all from the start when undefined), each as `reader` may see it. */
+  page: (reader: Caller, after: number | undefined, limit: number) => Promise<RecordView[]>;
+}
+
+/**
+ * An export stream (`sigil export`): adjudicated and sealed once, as a `canon.read` of
+ * `canon/records`, then read page by page straight from the log. A decision per page would
+ * itself be a record to export, so a follower would seal one per poll, forever. The surface
+ * re-authenticates the reader before each page, so a revoked credential stops the stream.
+ */
+export async function openRecordExport(
+  core: RuntimeCore,
+  caller: Caller,
+  operator: string | undefined,
+): Promise<RecordExport> {
+  const d = await core.require(caller, { action: 'canon.read', target: 'canon/records' });
+  return {
+    decision_id: d.decision_id,
+    page: async (reader, after, limit) => {
+      if (reader.subject !== caller.subject) {
+        throw new SigilError('forbidden', 'the export reads as the caller it was opened for');
+      }
+      const { records } = await core.log.list({
+        limit,
+        ...(after !== undefined && { cursor: String(after) }),
+      });
+      const lookup = readContext(core, operator);
+      return Promise.all(records.map((r) => viewFor(reader, r, lookup)));
+    },
+  };
+}
+
 /** A user-space write; a system-space write becomes a quorum proposal, never a direct write. */
 export async function writeRecord(
   core: RuntimeCore,
@@ -155,6 +190,9 @@ export function recordsService(
       caller: Caller,
       opts: { kind?: RecordKind; since?: string; limit?: number; cursor?: string },
     ): Promise<RecordViewPage> => listRecordViews(core, caller, opts, operator()),
+    /** An export stream: one sealed canon.read, then pages of records as the reader may see them. */
+    openExport: (caller: Caller): Promise<RecordExport> =>
+      openRecordExport(core, caller, operator()),
   };
 }
 export type RecordsService = ReturnType<typeof recordsService>;
