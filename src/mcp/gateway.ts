@@ -50,6 +50,7 @@ import {
 import { ToolPins } from './pins.ts';
 import { redactSecrets, type Redaction } from './redact.ts';
 import { PolicyTable } from './policy.ts';
+import { NO_TRACES, type GatewayTracer } from './trace.ts';
 import { Upstream, type RequestOptions } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
 
@@ -110,6 +111,8 @@ export interface GatewayOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Verifies hardware TEE quotes; loaded from [tee] quote_verifier when not given. */
   quoteVerifier?: QuoteVerifier;
+  /** OpenTelemetry spans (trace.ts); none by default. */
+  tracer?: GatewayTracer;
 }
 
 export type Outcome<T> =
@@ -210,6 +213,7 @@ export class Gateway {
   readonly #quoteVerifier: QuoteVerifier | undefined;
   readonly pins: ToolPins;
   readonly #log: (line: string) => void;
+  readonly #tracer: GatewayTracer;
   readonly #listeners = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
   #closed = false;
@@ -220,6 +224,7 @@ export class Gateway {
     this.policy = new PolicyTable(opts.config.policies);
     this.backoff = opts.backoff;
     this.#quoteVerifier = opts.quoteVerifier;
+    this.#tracer = opts.tracer ?? NO_TRACES;
     this.#log = opts.log ?? ((line) => process.stderr.write(`sigil gateway: ${line}\n`));
     this.pins = new ToolPins(opts.runtime, this.#log, () => this.#changed());
     const upstreams = new Map<string, Upstream>();
@@ -646,20 +651,26 @@ export class Gateway {
     const args = redacting ? redactSecrets(given.payload) : null;
     const op = args === null ? given : { ...given, payload: args.value };
     const claimed = claimsFromMeta(op.meta);
+    const spanAttrs = { 'mcp.kind': op.kind, 'mcp.target': op.target };
     let decision;
     try {
-      decision = await this.runtime.check(caller, {
-        action: MCP_ACTION,
-        target: op.target,
-        payload: op.payload,
-        outputMarking: 'gateway',
-        // The policy row is part of the decision, so the sealed verdict is the final one.
-        policy:
-          op.refusal === undefined
-            ? this.policy.decisionPolicy(op.kind, op.policyName)
-            : { rule: null, refusal: op.refusal },
-        ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
-        ...(claimed ? { claimed } : {}),
+      decision = await this.#tracer.span('sigil.decision', spanAttrs, async (set) => {
+        const d = await this.runtime.check(caller, {
+          action: MCP_ACTION,
+          target: op.target,
+          payload: op.payload,
+          outputMarking: 'gateway',
+          // The policy row is part of the decision, so the sealed verdict is the final one.
+          policy:
+            op.refusal === undefined
+              ? this.policy.decisionPolicy(op.kind, op.policyName)
+              : { rule: null, refusal: op.refusal },
+          ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
+          ...(claimed ? { claimed } : {}),
+        });
+        set('sigil.decision_id', d.decision_id);
+        set('sigil.verdict', d.verdict);
+        return d;
       });
     } catch (err) {
       // No decision could be sealed: fail closed, and nothing reaches the upstream.
@@ -667,6 +678,7 @@ export class Gateway {
       return unsealed(null, `the decision could not be sealed (${errorCode(err)})`);
     }
     const decisionId = decision.decision_id;
+    const traced = { ...spanAttrs, 'sigil.decision_id': decisionId };
     let resultRedaction: Redaction | null = null;
     /**
      * Seals the call's outcome and only then lets `result` out. Nothing about the trail is best
@@ -679,23 +691,25 @@ export class Gateway {
       result: Outcome<T>,
     ): Promise<Outcome<T>> => {
       try {
-        await this.runtime.gateway.recordCall(caller, {
-          upstream: op.upstreamName,
-          tool: op.recordName,
-          decision_id: decisionId,
-          arguments: op.payload,
-          outcome,
-          latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
-          ...extra,
-          ...(redacting
-            ? {
-                redaction: {
-                  arguments: asJson(args?.redaction ?? null),
-                  result: asJson(resultRedaction),
-                },
-              }
-            : {}),
-        });
+        await this.#tracer.span('sigil.seal', { ...traced, 'sigil.outcome': outcome }, () =>
+          this.runtime.gateway.recordCall(caller, {
+            upstream: op.upstreamName,
+            tool: op.recordName,
+            decision_id: decisionId,
+            arguments: op.payload,
+            outcome,
+            latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+            ...extra,
+            ...(redacting
+              ? {
+                  redaction: {
+                    arguments: asJson(args?.redaction ?? null),
+                    result: asJson(resultRedaction),
+                  },
+                }
+              : {}),
+          }),
+        );
       } catch (err) {
         this.#log(`could not seal the ${outcome} outcome of ${op.policyName}: ${errorText(err)}`);
         return unsealed(decisionId, `the call's outcome could not be sealed (${errorCode(err)})`);
@@ -742,7 +756,11 @@ export class Gateway {
     let value: T;
     try {
       const via = ctx.direct === true ? upstream : (ctx.link?.(upstream) ?? upstream);
-      value = await op.exec(via, timeoutMs, decisionId, op.payload);
+      value = await this.#tracer.span(
+        'sigil.upstream',
+        { ...traced, 'sigil.upstream': op.upstreamName },
+        () => op.exec(via, timeoutMs, decisionId, op.payload),
+      );
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
       const code = timedOut

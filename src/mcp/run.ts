@@ -10,6 +10,7 @@ import { loadGatewayConfig } from './config.ts';
 import { Gateway } from './gateway.ts';
 import { serveHttp } from './http.ts';
 import { serveStdio } from './stdio.ts';
+import { startTracing } from './trace.ts';
 
 export interface RunGatewayOptions {
   configFile: string;
@@ -39,6 +40,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<void> {
   const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
   const dataDir = opts.dataDir ?? (env.SIGIL_DATA_DIR ? undefined : gwConfig.dataDir);
   const config = loadConfig({ env, ...(dataDir === undefined ? {} : { dataDir }) });
+  const tracing = await startTracing(env);
   const runtime = await SigilRuntime.open({ config, env });
   let gateway: Gateway | undefined;
   try {
@@ -50,7 +52,11 @@ export async function runGateway(opts: RunGatewayOptions): Promise<void> {
       }
       await runtime.tokens.authenticate(token.trim());
     }
-    gateway = await Gateway.start({ runtime, config: gwConfig });
+    gateway = await Gateway.start({
+      runtime,
+      config: gwConfig,
+      ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
+    });
     let stop: () => Promise<void>;
     let done: Promise<void>;
     if (listen === undefined) {
@@ -82,5 +88,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<void> {
   } finally {
     await gateway?.close();
     await runtime.close();
+    // The spans still batched go out before the process ends.
+    await tracing?.shutdown();
   }
 }

@@ -17,7 +17,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { loadGatewayConfig } from '../../src/mcp/config.ts';
-import { Gateway } from '../../src/mcp/gateway.ts';
+import { Gateway, type GatewayOptions } from '../../src/mcp/gateway.ts';
 import { serveHttp } from '../../src/mcp/http.ts';
 import type { SigilRuntime } from '../../src/runtime/index.ts';
 
@@ -170,6 +170,7 @@ export async function serveGateway(
   runtime: SigilRuntime,
   toml: string,
   dir: string,
+  extra: Pick<GatewayOptions, 'tracer'> = {},
 ): Promise<{ gateway: Gateway; url: string; close(): Promise<void> }> {
   const file = join(dir, `gateway-${randomUUID()}.toml`);
   writeFileSync(file, toml);
@@ -178,6 +179,7 @@ export async function serveGateway(
     config: loadGatewayConfig(file),
     log: () => undefined,
     backoff: { initialMs: 50, maxMs: 200 },
+    ...extra,
   });
   const http = await serveHttp(gateway, { host: '127.0.0.1', port: 0 });
   return {
