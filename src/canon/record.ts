@@ -39,6 +39,7 @@ export const RECORD_KINDS = [
   'checkpoint',
   'model_config',
   'token_event',
+  'session_event',
   'license_event',
   'witness_event',
   'consent_event',

@@ -37,6 +37,8 @@ export const VIEW_NS = {
   scanners: 'scanners',
   findingsSeen: 'findings_seen',
   toolPins: 'tool_pins',
+  sessions: 'sessions',
+  sessionSlots: 'session_slots',
 } as const;
 
 /** Each attestation is its own row, so concurrent witnesses never overwrite one another. */
@@ -71,6 +73,7 @@ export function assertUserDraft(draft: { kind: string; space?: string }): void {
 /** The kinds whose records project to views; no other record is read to build them. */
 export const PROJECTED_KINDS: ReadonlySet<RecordKind> = new Set<RecordKind>([
   'token_event',
+  'session_event',
   'license_event',
   'consent_event',
   'delegation_event',
@@ -220,6 +223,18 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
       const token = obj(p.token);
       const hash = str(p.token_hash);
       return one(VIEW_NS.tokens, hash, token && { ...token, hash: hash ?? null });
+    }
+    case 'session_event': {
+      // The session opened, those it closed (signed out, or the subject's oldest evicted), and
+      // the subject's live sessions after it.
+      const session = obj(p.session);
+      const closed = Array.isArray(p.closed) ? p.closed.map(obj) : [];
+      const slots = obj(p.slots);
+      return [
+        ...one(VIEW_NS.sessions, str(session?.id), session),
+        ...closed.flatMap((c) => one(VIEW_NS.sessions, str(c?.id), c)),
+        ...one(VIEW_NS.sessionSlots, str(slots?.subject), slots),
+      ];
     }
     case 'license_event': {
       const license = obj(p.license);

@@ -82,6 +82,7 @@ const fileSchema = z
         max_json_depth: z.number().int().positive().optional(),
         request_timeout_ms: z.number().int().positive().optional(),
         max_connections: z.number().int().positive().optional(),
+        secure_cookies: z.boolean().optional(),
       })
       .strict()
       .optional(),
@@ -122,6 +123,8 @@ export interface Config {
     maxJsonDepth: number;
     requestTimeoutMs: number;
     maxConnections: number;
+    /** Session cookies marked Secure (and HSTS sent); unset: on unless bound to loopback. */
+    secureCookies: boolean | undefined;
   };
 }
 
@@ -280,6 +283,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       maxJsonDepth: file.server?.max_json_depth ?? 64,
       requestTimeoutMs: file.server?.request_timeout_ms ?? 30_000,
       maxConnections: file.server?.max_connections ?? 1024,
+      secureCookies: file.server?.secure_cookies,
     },
   };
 }

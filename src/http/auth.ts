@@ -17,12 +17,9 @@ export const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const BEARER_RE = /^Bearer +(\S{1,256})\s*$/i;
 
-/** The session lookup id a request's cookie names, when the session is live. */
-export function sessionOf(
-  req: FastifyRequest,
-  sessions: SessionStore,
-): { lookupId: string; token: string; expiresAt: number } | undefined {
-  return sessions.find(req.cookies?.[SESSION_COOKIE]);
+/** The session cookie a request carries, if any. */
+export function sessionCookie(req: FastifyRequest): string | undefined {
+  return req.cookies?.[SESSION_COOKIE];
 }
 
 /** Adds the authentication hook: sets `req.caller` and `req.viaSession` on every matched route. */
@@ -47,15 +44,16 @@ export function registerAuth(
       req.caller = await runtime.tokens.authenticate(m[1]);
       return;
     }
-    const cookie = req.cookies?.[SESSION_COOKIE];
+    const cookie = sessionCookie(req);
     if (cookie !== undefined) {
-      const session = sessions.find(cookie);
+      // Read from the store on every request: a sign-out on any instance ends it here too.
+      const session = await runtime.sessions.find(cookie);
       if (session === undefined) throw new SigilError('unauthenticated', 'the session has ended');
-      req.caller = await runtime.tokens.authenticate(session.token);
+      req.caller = session.caller;
       req.viaSession = true;
       const exempt = req.routeOptions.config.csrfExempt === true;
       if (!SAFE_METHODS.has(req.method) && !exempt) {
-        if (!sessions.checkCsrf(session.lookupId, req.headers[CSRF_HEADER])) {
+        if (!sessions.checkCsrf(cookie, req.headers[CSRF_HEADER])) {
           throw new SigilError(
             'csrf_invalid',
             'a cookie session needs a valid X-CSRF-Token header (POST /api/csrf/token)',

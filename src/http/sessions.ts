@@ -1,135 +1,98 @@
 /**
- * Browser sessions and their CSRF tokens, kept in server memory.
+ * The HTTP side of cookie sessions: the sessions themselves live in the store
+ * (`runtime.sessions`); here are their CSRF tokens and the sign-in throttles.
  *
- * A session cookie is `<lookup id>.<secret>`: the map is keyed by the lookup id and holds only
- * the SHA-256 of the secret, compared in constant time, so neither a timing side channel on the
- * map nor a memory dump of the hashes yields a usable cookie. The map is bounded (expired
- * sessions go first, then the oldest) and every session expires after a fixed lifetime.
+ * A CSRF token is `<expiry ms>.<mac>` where mac = HKDF-SHA256(cookie, expiry): bound to one
+ * session, expiring, and unforgeable without the HttpOnly cookie. It needs no server-side key,
+ * so a token minted on one instance is good on every other one and after a restart.
  *
- * A CSRF token is `<expiry ms>.<mac>` where mac = HKDF-SHA256(server key, lookup id ‖ expiry):
- * bound to one session, expiring, and unforgeable without the per-process key.
+ * Sign-in (POST /api/session) is throttled per presented token and per client address before
+ * the token is even looked up, so a flood costs neither a store read nor a sealed record; the
+ * buckets are per instance (a throttle), the cap on a subject's sessions is in the store.
  */
-import {
-  constantTimeEqual,
-  fromBase64Url,
-  toBase64Url,
-  toHex,
-  utf8Encode,
-} from '../core/encoding.ts';
-import { sha256 } from '../core/hash.ts';
+import { constantTimeEqual, fromBase64Url, toBase64Url, utf8Encode } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
+import { sha256Hex } from '../core/hash.ts';
 import { hkdfSha256 } from '../core/kdf.ts';
-import { randomBytes } from '../core/random.ts';
+import { RateLimiter, type BucketLimit } from '../policy/index.ts';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from '../runtime/services/sessions.ts';
 
-export interface SessionOptions {
-  /** Session lifetime (default 8 h). */
-  ttlMs?: number;
-  /** Most live sessions kept (default 10 000). */
-  maxSessions?: number;
+export interface SessionOptions extends Partial<SessionLimits> {
   /** CSRF token lifetime (default 1 h, never past the session's end). */
   csrfTtlMs?: number;
+  /** Sign-ins per presented token (default 10 at once, then one per 10 s). */
+  perToken?: BucketLimit;
+  /** Sign-ins per client address (default 30 at once, then one a second). */
+  perAddress?: BucketLimit;
   clock?: () => number;
 }
 
-interface Entry {
-  secretHash: Uint8Array;
-  /** The API token the session was opened with; re-checked on every request. */
-  token: string;
-  expiresAt: number;
-}
-
-const LOOKUP_RE = /^[0-9a-f]{32}$/;
-const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
 const CSRF_RE = /^(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{43})$/;
 const CSRF_SALT = utf8Encode('sigil.csrf.v1');
 
+function limiter(limit: BucketLimit): RateLimiter {
+  const limits = { guest: limit, observer: limit, operator: limit, mentor: limit, root: limit };
+  return new RateLimiter({ limits, maxKeys: 100_000 });
+}
+
 export class SessionStore {
-  readonly ttlMs: number;
-  readonly maxSessions: number;
+  readonly limits: SessionLimits;
   readonly csrfTtlMs: number;
   readonly #clock: () => number;
-  readonly #sessions = new Map<string, Entry>();
-  readonly #csrfKey = randomBytes(32);
+  readonly #perToken: RateLimiter;
+  readonly #perAddress: RateLimiter;
 
   constructor(opts: SessionOptions = {}) {
-    this.ttlMs = opts.ttlMs ?? 8 * 3_600_000;
-    this.maxSessions = opts.maxSessions ?? 10_000;
+    this.limits = {
+      ttlMs: opts.ttlMs ?? DEFAULT_SESSION_LIMITS.ttlMs,
+      perSubject: opts.perSubject ?? DEFAULT_SESSION_LIMITS.perSubject,
+    };
     this.csrfTtlMs = opts.csrfTtlMs ?? 3_600_000;
     this.#clock = opts.clock ?? Date.now;
+    this.#perToken = limiter(opts.perToken ?? { rate: 0.1, burst: 10 });
+    this.#perAddress = limiter(opts.perAddress ?? { rate: 1, burst: 30 });
   }
 
-  /** Live sessions held. */
-  get size(): number {
-    return this.#sessions.size;
-  }
-
-  /** Opens a session for an already authenticated token; returns the cookie value. */
-  create(token: string): { cookie: string; lookupId: string; expiresAt: number } {
+  /** Takes one sign-in from both buckets; 'rate_limited' when either is empty. */
+  throttle(token: string, address: string): void {
     const now = this.#clock();
-    if (this.#sessions.size >= this.maxSessions) this.#evict(now);
-    const lookupId = toHex(randomBytes(16));
-    const secret = toBase64Url(randomBytes(32));
-    const expiresAt = now + this.ttlMs;
-    this.#sessions.set(lookupId, { secretHash: sha256(secret), token, expiresAt });
-    return { cookie: `${lookupId}.${secret}`, lookupId, expiresAt };
-  }
-
-  /** The session a cookie names, if it is live and its secret matches. */
-  find(
-    cookie: string | undefined,
-  ): { lookupId: string; token: string; expiresAt: number } | undefined {
-    if (typeof cookie !== 'string') return undefined;
-    const dot = cookie.indexOf('.');
-    const lookupId = cookie.slice(0, dot);
-    const secret = cookie.slice(dot + 1);
-    if (dot < 0 || !LOOKUP_RE.test(lookupId) || !SECRET_RE.test(secret)) return undefined;
-    const entry = this.#sessions.get(lookupId);
-    if (entry === undefined) return undefined;
-    if (!constantTimeEqual(sha256(secret), entry.secretHash)) return undefined;
-    if (this.#clock() >= entry.expiresAt) {
-      this.#sessions.delete(lookupId);
-      return undefined;
+    const byAddress = this.#perAddress.take(`address:${address}`, 'guest', now);
+    // Keyed by the token's hash: no bearer secret is kept in memory as a key.
+    const byToken = byAddress.allowed
+      ? this.#perToken.take(`token:${sha256Hex(token)}`, 'guest', now)
+      : byAddress;
+    if (!byToken.allowed) {
+      throw new SigilError(
+        'rate_limited',
+        `too many sign-ins; retry after ${byToken.retryAfterMs} ms`,
+        { retry_after_ms: byToken.retryAfterMs },
+      );
     }
-    return { lookupId, token: entry.token, expiresAt: entry.expiresAt };
-  }
-
-  /** Ends a session. */
-  delete(lookupId: string): void {
-    this.#sessions.delete(lookupId);
   }
 
   /** A CSRF token for the session, valid until the earlier of its own and the session's end. */
-  csrfToken(lookupId: string): { token: string; expiresAt: number } {
-    const session = this.#sessions.get(lookupId);
-    const expiresAt = Math.min(this.#clock() + this.csrfTtlMs, session?.expiresAt ?? 0);
-    return { token: `${expiresAt}.${toBase64Url(this.#mac(lookupId, expiresAt))}`, expiresAt };
+  csrfToken(cookie: string, sessionExpiresAt: number): { token: string; expiresAt: number } {
+    const expiresAt = Math.min(this.#clock() + this.csrfTtlMs, sessionExpiresAt);
+    return { token: `${expiresAt}.${toBase64Url(mac(cookie, expiresAt))}`, expiresAt };
   }
 
-  /** True when `token` was minted for this session and has not expired. */
-  checkCsrf(lookupId: string, token: unknown): boolean {
+  /** True when `token` was minted for this session's cookie and has not expired. */
+  checkCsrf(cookie: string, token: unknown): boolean {
     if (typeof token !== 'string') return false;
     const m = CSRF_RE.exec(token);
     if (!m) return false;
     const expiresAt = Number(m[1]);
     if (!(this.#clock() < expiresAt)) return false;
-    let mac: Uint8Array;
+    let presented: Uint8Array;
     try {
-      mac = fromBase64Url(m[2]!);
+      presented = fromBase64Url(m[2]!);
     } catch {
       return false;
     }
-    return constantTimeEqual(mac, this.#mac(lookupId, expiresAt));
+    return constantTimeEqual(presented, mac(cookie, expiresAt));
   }
+}
 
-  #mac(lookupId: string, expiresAt: number): Uint8Array {
-    return hkdfSha256(this.#csrfKey, CSRF_SALT, utf8Encode(`${lookupId}.${expiresAt}`), 32);
-  }
-
-  /** Makes room: drops expired sessions, then the oldest until below the bound. */
-  #evict(now: number): void {
-    for (const [id, e] of this.#sessions) if (now >= e.expiresAt) this.#sessions.delete(id);
-    for (const id of this.#sessions.keys()) {
-      if (this.#sessions.size < this.maxSessions) break;
-      this.#sessions.delete(id);
-    }
-  }
+function mac(cookie: string, expiresAt: number): Uint8Array {
+  return hkdfSha256(utf8Encode(cookie), CSRF_SALT, utf8Encode(String(expiresAt)), 32);
 }

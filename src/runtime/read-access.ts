@@ -27,6 +27,7 @@ export const BODY_READERS: Readonly<Record<RecordKind, BodyReader>> = Object.fre
   audit_record: 'writer',
   rag_doc: 'writer',
   token_event: 'root',
+  session_event: 'root',
   license_event: 'root',
   witness_event: 'root',
   consent_event: 'root',

@@ -82,6 +82,7 @@ import { DecisionTally } from './services/decision-tally.ts';
 import { stateService, type StateService } from './services/state.ts';
 import { quorumService, type QuorumService } from './services/system-changes.ts';
 import { mintToken, tokensService, type TokensService } from './services/tokens.ts';
+import { sessionsService, type SessionsService } from './services/sessions.ts';
 
 export type { FrozenDecision } from './core.ts';
 export type { McpCallEntry } from './services/gateway-support.ts';
@@ -168,6 +169,7 @@ export class SigilRuntime {
   readonly #log: CanonLog;
   // The service rooms: each owns its views and its operations (./services).
   readonly tokens: TokensService;
+  readonly sessions: SessionsService;
   readonly delegations: DelegationsService;
   readonly records: RecordsService;
   readonly quorum: QuorumService;
@@ -243,6 +245,7 @@ export class SigilRuntime {
     const core = this.#core;
     const model = () => this.#model.current;
     this.tokens = tokensService(core);
+    this.sessions = sessionsService(core);
     this.delegations = delegationsService(core, keys.delegation);
     this.quorum = quorumService(core, model);
     this.records = recordsService(core, model, () => this.#operator());

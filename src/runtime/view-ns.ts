@@ -118,6 +118,34 @@ const tokenRow: z.ZodType<StoredToken> = z.looseObject({
   issuedBy: text,
 });
 
+/** A session row: the SHA-256 of the cookie and of the token that opened it, never either. */
+export interface SessionRow {
+  id: string;
+  subject: string;
+  token_hash: string;
+  opened_at: string;
+  expires_at: number;
+  closed_at: string | null;
+}
+const sessionRow: z.ZodType<SessionRow> = z.looseObject({
+  id: hex64,
+  subject: text,
+  token_hash: hex64,
+  opened_at: time,
+  expires_at: epochMs,
+  closed_at: time.nullable(),
+});
+
+/** A subject's live sessions, oldest first: the cap evicts from the front. */
+export interface SessionSlots {
+  subject: string;
+  sessions: Array<{ id: string; expires_at: number }>;
+}
+const sessionSlotsRow: z.ZodType<SessionSlots> = z.looseObject({
+  subject: text,
+  sessions: z.array(z.looseObject({ id: hex64, expires_at: epochMs })),
+});
+
 /** A license row: whose license, at which level, until when. */
 export interface LicenseRow {
   owner: string;
@@ -302,6 +330,9 @@ const toolPinRow: z.ZodType<ToolPin> = z.looseObject({
 /** Every view namespace the runtime reads, typed (canon/views.ts says which record makes which). */
 export const VIEWS = {
   tokens: viewNamespace(VIEW_NS.tokens, tokenRow),
+  sessions: viewNamespace(VIEW_NS.sessions, sessionRow),
+  /** A subject's live sessions, keyed by subject. */
+  sessionSlots: viewNamespace(VIEW_NS.sessionSlots, sessionSlotsRow),
   licenses: viewNamespace(VIEW_NS.licenses, licenseRow),
   standing: viewNamespace(VIEW_NS.standing, standingRow),
   witnesses: viewNamespace(VIEW_NS.witnesses, witnessRow),

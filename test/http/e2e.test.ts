@@ -557,7 +557,7 @@ describe('cookie sessions', () => {
     const login = await req('POST', '/api/session', { body: { token: tokens.operator } });
     expect(login.status).toBe(201);
     const setCookie = login.headers.get('set-cookie') ?? '';
-    expect(setCookie).toMatch(/^sigil_session=[0-9a-f]{32}\.[A-Za-z0-9_-]{43};/);
+    expect(setCookie).toMatch(/^sigil_session=sgs_[A-Za-z0-9_-]{43};/);
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Strict/);
     expect(JSON.stringify(login.json)).not.toContain(tokens.operator);

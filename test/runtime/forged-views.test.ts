@@ -131,6 +131,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
   let a: Awaited<ReturnType<typeof boot>>;
   let other: Awaited<ReturnType<typeof boot>>;
   let opToken: string;
+  let cookie: string;
   let agent: Caller;
   let proposalId: string;
   let approvalId: string;
@@ -154,6 +155,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         signer: { type: 'human' },
       })
     ).token;
+    cookie = (await runtime.sessions.open(opToken)).cookie;
     const agentToken = (
       await runtime.tokens.create(root, {
         subject: 'did:sigil:agent',
@@ -253,6 +255,17 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         ns: 'tokens',
         key: async () => sha256Hex(opToken),
         use: () => runtime.tokens.authenticate(opToken),
+      },
+      // A forged session row signs nobody in; a forged slots row opens no session.
+      {
+        ns: 'sessions',
+        key: async () => sha256Hex(cookie),
+        use: () => runtime.sessions.find(cookie),
+      },
+      {
+        ns: 'session_slots',
+        key: async () => 'did:sigil:op',
+        use: () => runtime.sessions.open(opToken),
       },
       {
         ns: 'licenses',

@@ -14,6 +14,7 @@ import { resolveMasterKey } from '../../canon/masterkey.ts';
 import { loadConfig } from '../../config/index.ts';
 import { SigilError } from '../../core/errors.ts';
 import { buildServer } from '../../http/index.ts';
+import { isLoopbackHost } from '../../mcp/config.ts';
 import { SigilRuntime } from '../../runtime/index.ts';
 import { dataDirOf, intOption, withLogOptions } from '../context.ts';
 import { reportError, type GlobalOptions } from '../output.ts';
@@ -60,10 +61,14 @@ export function registerServe(program: Command): void {
     const hadKeyFile = existsSync(join(config.dataDir, 'master.key'));
     const boot = await SigilRuntime.bootstrap({ config, env: process.env });
     const { runtime } = boot;
-    const app = buildServer(runtime);
+    const host = opts.host ?? config.server.host;
+    // Off the loopback, the browser reaches Sigil through a TLS proxy: Secure cookies and HSTS.
+    const app = buildServer(runtime, {
+      secureCookies: config.server.secureCookies ?? !isLoopbackHost(host),
+    });
     let address: AddressInfo;
     try {
-      await app.listen({ host: opts.host ?? config.server.host, port: port ?? config.server.port });
+      await app.listen({ host, port: port ?? config.server.port });
       address = app.server.address() as AddressInfo;
     } catch (err) {
       await app.close().catch(() => {});

@@ -1,6 +1,6 @@
 /** Browser sessions: sign in with a token, get CSRF tokens, sign out, and who am I. */
 import { SigilError } from '../../core/errors.ts';
-import { SESSION_COOKIE, sessionOf } from '../auth.ts';
+import { SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import type { AddRoute, RouteDeps } from '../route.ts';
 import { CsrfToken, Session, SessionRequest, WhoAmI } from '../schemas.ts';
 import { wireCaller, wireIdentity, wireTime } from '../../runtime/wire.ts';
@@ -19,17 +19,18 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     responses: {
       201: { description: 'Signed in; send csrf_token as X-CSRF-Token', schema: Session },
     },
-    errors: [400, 401, 413, 415],
-    handler: async ({ body, runtime, reply }) => {
-      const caller = await runtime.tokens.authenticate(body.token);
-      const session = sessions.create(body.token);
-      const csrf = sessions.csrfToken(session.lookupId);
+    errors: [400, 401, 413, 415, 429],
+    handler: async ({ req, body, runtime, reply }) => {
+      sessions.throttle(body.token, req.ip);
+      const session = await runtime.sessions.open(body.token, sessions.limits);
+      const { caller } = session;
+      const csrf = sessions.csrfToken(session.cookie, session.expiresAt);
       reply.setCookie(SESSION_COOKIE, session.cookie, {
         httpOnly: true,
         sameSite: 'strict',
         secure: deps.secureCookies,
         path: '/',
-        maxAge: Math.floor(sessions.ttlMs / 1000),
+        maxAge: Math.floor(sessions.limits.ttlMs / 1000),
       });
       reply.header('cache-control', 'no-store');
       return {
@@ -49,9 +50,9 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     auth: 'caller',
     responses: { 204: { description: 'Signed out' } },
     errors: [401, 403],
-    handler: async ({ req, reply }) => {
-      const session = sessionOf(req, sessions);
-      if (session) sessions.delete(session.lookupId);
+    handler: async ({ req, runtime, reply }) => {
+      // Closed in the store: the cookie is refused on every instance from now on.
+      if (req.viaSession) await runtime.sessions.close(sessionCookie(req));
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send();
     },
@@ -66,15 +67,16 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     csrfExempt: true,
     responses: { 200: { description: 'A token for X-CSRF-Token', schema: CsrfToken } },
     errors: [400, 401],
-    handler: async ({ req, reply }) => {
-      const session = req.viaSession ? sessionOf(req, sessions) : undefined;
-      if (!session) {
+    handler: async ({ req, runtime, reply }) => {
+      const cookie = req.viaSession ? sessionCookie(req) : undefined;
+      const session = cookie === undefined ? undefined : await runtime.sessions.find(cookie);
+      if (cookie === undefined || session === undefined) {
         throw new SigilError(
           'bad_request',
           'CSRF tokens belong to cookie sessions; Bearer requests need none',
         );
       }
-      const csrf = sessions.csrfToken(session.lookupId);
+      const csrf = sessions.csrfToken(cookie, session.expiresAt);
       reply.header('cache-control', 'no-store');
       return { csrf_token: csrf.token, expires_at: wireTime(csrf.expiresAt) };
     },

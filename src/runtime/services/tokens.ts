@@ -45,7 +45,10 @@ export async function authenticate(
     : undefined;
   const check = checkToken(token, () => stored, core.now());
   if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
-  const t = check.token as StoredToken;
+  return tokenCaller(check.token as StoredToken);
+}
+
+function tokenCaller(t: StoredToken): Caller {
   return {
     subject: t.subject,
     loa: t.loa,
@@ -57,6 +60,17 @@ export async function authenticate(
     expiresAt: t.expiresAt,
     ...(t.scopes ? { scopes: t.scopes } : {}),
   };
+}
+
+/**
+ * The caller of the token stored under `hash` while it is in force, else undefined: a cookie
+ * session keeps the token's hash, never the token, and is re-checked against its row each time.
+ */
+export async function callerOfToken(core: RuntimeCore, hash: string): Promise<Caller | undefined> {
+  const t = await VIEWS.tokens.get(core.log.views, hash);
+  if (t === undefined || t.revokedAt !== null) return undefined;
+  if (t.expiresAt !== null && !(core.now() < t.expiresAt)) return undefined;
+  return tokenCaller(t);
 }
 
 /** The token_event record of a change to a token; its view row is keyed by `token_hash`. */
