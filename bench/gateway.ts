@@ -5,7 +5,9 @@
  * - median and p99 latency of sequential calls, direct (the limit) and via the gateway, and the
  *   latency the gateway adds (each gateway call is adjudicated and sealed twice in the log:
  *   the decision and the mcp_call record, each durable before the call proceeds);
- * - calls/s with CONCURRENCY calls in flight, direct vs gateway, and the ratio.
+ * - calls/s with CONCURRENCY calls in flight, direct vs gateway, and the ratio;
+ * - over stdio, the median with a `when` rule, with redaction and with both on the row, beside
+ *   the plain gateway's (issue 18: the added cost of each).
  * Counts are bounded (BENCH_GATEWAY_CALLS, default 300 sequential + 600 concurrent).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -177,6 +179,40 @@ export async function run(): Promise<void> {
       (c) => measure(c, 'notes__read_note'),
     );
     report('stdio', stdioDirect, stdioGateway);
+
+    // Issue 18's rules over arguments and redaction, each on the same row, against the plain
+    // gateway just measured: what each adds to a call.
+    const variants: Array<[string, string]> = [
+      ['a `when` rule', `when = 'args.id.startsWith("n") && caller.loa != "guest"'\n`],
+      ['redaction', 'redact = ["secrets"]\n'],
+      [
+        'a `when` rule and redaction',
+        `when = 'args.id.startsWith("n") && caller.loa != "guest"'\nredact = ["secrets"]\n`,
+      ],
+    ];
+    for (const [label, extra] of variants) {
+      const file = join(dir, `stdio-${variants.findIndex((v) => v[0] === label)}.toml`);
+      writeFileSync(
+        file,
+        `[[upstream]]\nname = "notes"\ncommand = "node"\nargs = [${JSON.stringify(FIXTURE)}]\n${policy}${extra}`,
+      );
+      const with_ = await withClient(
+        new StdioClientTransport({
+          command: 'node',
+          args: [CLI, 'gateway', '--config', file],
+          env: { ...(env as Record<string, string>), SIGIL_TOKEN: token },
+          stderr: 'ignore',
+        }),
+        (c) => measure(c, 'notes__read_note'),
+      );
+      figure({
+        name: `gateway, stdio, with ${label}, median latency`,
+        value: with_.median,
+        unit: 'ms',
+        limit: { name: 'the same gateway without it', value: stdioGateway.median },
+        note: `adds ${ms(with_.median - stdioGateway.median)}; p99 ${ms(with_.p99)} vs ${ms(stdioGateway.p99)}; ${with_.rate.toFixed(0)}/s vs ${stdioGateway.rate.toFixed(0)}/s`,
+      });
+    }
 
     const gatewayHttp = await spawnAndWait(
       [CLI, 'gateway', '--config', httpConfig, '--listen', '127.0.0.1:0'],

@@ -208,7 +208,8 @@ const teeSchema = z
   })
   .strict();
 
-const fileSchema = z
+/** The schema of gateway.toml (exported so a test holds docs/mcp-gateway.md to every key). */
+export const GATEWAY_FILE_SCHEMA = z
   .object({
     data_dir: z.string().min(1).optional(),
     tee: teeSchema.optional(),
@@ -373,7 +374,7 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
       { file, line, key: null },
     );
   }
-  const parsed = fileSchema.safeParse(raw);
+  const parsed = GATEWAY_FILE_SCHEMA.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = [...(issue?.path ?? [])] as (string | number)[];
