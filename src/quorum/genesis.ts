@@ -26,16 +26,34 @@ export interface GenesisChange {
 export function genesisOf(change: JsonValue): GenesisChange | null {
   if (typeof change !== 'object' || change === null || Array.isArray(change)) return null;
   if (!('genesis' in change)) return null;
-  const g = change.genesis as unknown as GenesisChange;
+  const g = change.genesis;
+  const invalid = () => new SigilError('change_invalid', 'a genesis change names its witnesses');
+  if (typeof g !== 'object' || g === null || Array.isArray(g)) throw invalid();
+  const { witnesses, mentors_required } = g;
   if (
-    typeof g !== 'object' ||
-    g === null ||
-    !Array.isArray(g.witnesses) ||
-    !Number.isSafeInteger(g.mentors_required)
+    !isGenesisWitnesses(witnesses) ||
+    typeof mentors_required !== 'number' ||
+    !Number.isSafeInteger(mentors_required)
   ) {
-    throw new SigilError('change_invalid', 'a genesis change names its witnesses');
+    throw invalid();
   }
-  return g;
+  return { witnesses, mentors_required };
+}
+
+function isGenesisWitnesses(list: unknown): list is GenesisWitness[] {
+  return (
+    Array.isArray(list) &&
+    list.every((w: unknown) => {
+      if (typeof w !== 'object' || w === null) return false;
+      const { did, role, public_key, registered_at } = w as Record<string, unknown>;
+      return (
+        typeof did === 'string' &&
+        (role === 'root' || role === 'mentor') &&
+        typeof public_key === 'string' &&
+        typeof registered_at === 'string'
+      );
+    })
+  );
 }
 
 /**

@@ -40,11 +40,11 @@ import {
   asSealed,
   decisionPayload,
   replayDecision,
-  type DecisionPayload,
   type DecisionPolicy,
   type SealedDecision,
 } from './frozen.ts';
 import { DecisionPolicies } from './services/decision-policies.ts';
+import { decisionPayloadOf } from './decision-record.ts';
 import {
   loadRuntimeIdentity,
   runtimeFingerprint,
@@ -516,7 +516,7 @@ export class SigilRuntime {
     if (!record || record.kind !== 'decision') {
       throw new SigilError('record_not_found', `no decision record ${decisionId}`);
     }
-    const payload = record.payload as unknown as DecisionPayload;
+    const payload = decisionPayloadOf(record);
     // A policy another instance sealed after this one opened is read from the log.
     if ('v' in payload && !this.#policies.byHash.has(payload.state.policy)) {
       await this.#policies.load(this.#core);

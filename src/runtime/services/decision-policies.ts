@@ -7,6 +7,7 @@
 import type { JsonValue } from '../../core/canonical.ts';
 import { forEachRecordOfKind, type RuntimeCore } from '../core.ts';
 import type { DecisionState } from '../decide.ts';
+import { decisionPolicyOf } from '../decision-record.ts';
 import { decisionPolicy, modelHash, policyHash, type DecisionPolicy } from '../frozen.ts';
 
 export class DecisionPolicies {
@@ -24,7 +25,7 @@ export class DecisionPolicies {
   /** Reads every `decision_policy` record of the log (another instance may have sealed one). */
   async load(core: RuntimeCore): Promise<void> {
     await forEachRecordOfKind(core, 'decision_policy', (record) => {
-      const policy = record.payload as unknown as DecisionPolicy;
+      const policy = decisionPolicyOf(record);
       this.#byHash.set(policyHash(policy), policy);
     });
   }

@@ -19,7 +19,7 @@ import { canonicalJson, type JsonValue } from '../../core/canonical.ts';
 import { constantTimeEqual, fromHex } from '../../core/encoding.ts';
 import type { LogReader, SealedRecord } from '../../canon/log.ts';
 import { LogTail } from '../log-tail.ts';
-import type { DecisionPayload } from '../frozen.ts';
+import { decisionPayloadOf } from '../decision-record.ts';
 
 export interface DecisionCountsView {
   allow: number;
@@ -97,7 +97,7 @@ export class DecisionTally {
   }
 
   #apply(record: SealedRecord): void {
-    const p = record.payload as unknown as DecisionPayload;
+    const p = decisionPayloadOf(record);
     const { verdict, mode } = p.decision;
     this.#totals[verdict] += 1;
     this.#totals.by_mode[mode] = (this.#totals.by_mode[mode] ?? 0) + 1;

@@ -12,7 +12,8 @@ import type { LogReader } from '../../canon/log.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
-import { sealedScore, type DecisionPayload } from '../frozen.ts';
+import { decisionPayloadOf } from '../decision-record.ts';
+import { sealedScore } from '../frozen.ts';
 import { mayReadBody, type ReadContext } from '../read-access.ts';
 import { MAX_STATS_MINUTES, MINUTE_MS, type DecisionTally } from './decision-tally.ts';
 
@@ -63,7 +64,7 @@ export const MAX_SCAN = 10_000;
 export const MAX_PAGE = 200;
 
 function summarize(record: SealedRecord): DecisionSummary {
-  const p = record.payload as unknown as DecisionPayload;
+  const p = decisionPayloadOf(record);
   return {
     decision_id: record.id,
     seq: record.seq,
