@@ -5,37 +5,18 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { delegationId, type AuthorityLink } from '../../src/gatekeeper/index.ts';
-import {
-  ROOMY_LIMITS,
-  call,
-  problemIssues,
-  startServer,
-  tempDataDir,
-  type Answer,
-  type ServerProcess,
-} from './helpers.ts';
+import { call, json, liveServer, requester, type Answer, type Json } from './helpers.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-let dir: ReturnType<typeof tempDataDir>;
-let server: ServerProcess;
+const live = liveServer();
+const req = requester(live);
 let root: string;
 let operator: string;
 let observer: string;
 
 const AGENT = 'did:sigil:deleg-agent';
 const SUB = 'did:sigil:deleg-sub';
-
-async function req(method: string, path: string, token: string, body?: unknown): Promise<Answer> {
-  const a = await call(server.url, method, path, {
-    token,
-    ...(body !== undefined ? { body } : {}),
-  });
-  if (a.status >= 400) expect(problemIssues(a), a.text).toEqual([]);
-  return a;
-}
-const json = (a: Answer) => a.body as Json;
 
 async function human(subject: string, loa: string): Promise<string> {
   const a = await req('POST', '/api/tokens', root, { subject, loa, signer: { type: 'human' } });
@@ -85,17 +66,10 @@ async function sealed(denial: Answer): Promise<Json> {
 }
 
 beforeAll(async () => {
-  dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
-  server = await startServer(dir.dataDir, dir.config);
-  root = server.rootToken!;
+  root = live.root;
   operator = await human('did:sigil:deleg-operator', 'operator');
   observer = await human('did:sigil:deleg-observer', 'observer');
 }, 60_000);
-
-afterAll(async () => {
-  await server?.stop();
-  dir?.remove();
-});
 
 describe('delegations', () => {
   it('are signed links whose id is the hash of the chain; tokens need a real one to their subject', async () => {
@@ -206,7 +180,7 @@ describe('delegations', () => {
     const denied = await req('GET', '/api/delegations', observer);
     expect([denied.status, json(denied).code]).toEqual([403, 'loa_insufficient']);
     expect((await sealedPayload(denied)).request.action).toBe('delegation.list');
-    const anonymous = await call(server.url, 'GET', '/api/delegations');
+    const anonymous = await call(live.server.url, 'GET', '/api/delegations');
     expect(anonymous.status).toBe(403);
   });
 
@@ -290,7 +264,7 @@ describe('delegations', () => {
     // An attacker with the database widens a delegation's link in place.
     const narrow = json(await delegate(root, AGENT, ['memory.read']));
     const edited = json(await agentToken(AGENT, narrow.delegation_id)).token as string;
-    const db = new Database(join(dir.dataDir, 'canon.db'));
+    const db = new Database(join(live.dir.dataDir, 'canon.db'));
     try {
       const row = db
         .prepare('SELECT v FROM views WHERE ns = ? AND k = ?')

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 /** The CLI under test (SIGIL_TEST_CLI runs the tests against another build of it). */
 export const CLI = process.env.SIGIL_TEST_CLI ?? join(process.cwd(), 'bin/sigil');
@@ -44,6 +45,54 @@ export function tempDataDir(toml: string): { dataDir: string; config: string; re
 export const ROOMY_LIMITS = ['guest', 'observer', 'operator', 'mentor', 'root']
   .map((l) => `${l} = { rate = 10000, burst = 10000 }`)
   .join('\n');
+
+/** A test file's real server and its data dir; a test may restart it (assign `server`). */
+export interface LiveServer {
+  dir: ReturnType<typeof tempDataDir>;
+  server: ServerProcess;
+  /** The Root token of the first start. */
+  root: string;
+}
+
+/**
+ * Registers the hooks that start a server on a fresh data dir (`toml` as its config; roomy rate
+ * limits by default) before the file's tests, and stop it and remove the dir after them. Read
+ * the fields inside hooks and tests: they are set once the server is up.
+ */
+export function liveServer(toml = `[rate_limit]\n${ROOMY_LIMITS}\n`): LiveServer {
+  const live = {} as LiveServer;
+  beforeAll(async () => {
+    live.dir = tempDataDir(toml);
+    live.server = await startServer(live.dir.dataDir, live.dir.config);
+    live.root = live.server.rootToken!;
+  }, 60_000);
+  afterAll(async () => {
+    await live.server?.stop();
+    live.dir?.remove();
+  });
+  return live;
+}
+
+/** A JSON body as the tests read it. */
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export const json = (a: Answer): Json => a.body as Json;
+
+/**
+ * `req(method, path, token?, body?)` against the live server; every error answer must be
+ * problem JSON with a stable code (problemIssues).
+ */
+export function requester(
+  live: Pick<LiveServer, 'server'>,
+): (method: string, path: string, token?: string, body?: unknown) => Promise<Answer> {
+  return async (method, path, token, body) => {
+    const a = await call(live.server.url, method, path, {
+      ...(token !== undefined ? { token } : {}),
+      ...(body !== undefined ? { body } : {}),
+    });
+    if (a.status >= 400) expect(problemIssues(a), a.text).toEqual([]);
+    return a;
+  };
+}
 
 /** Starts `sigil serve --port 0` and waits for its "sigil listening on" line. */
 export function startServer(dataDir: string, config: string): Promise<ServerProcess> {

@@ -21,11 +21,14 @@ import {
 import {
   ROOMY_LIMITS,
   call,
-  problemIssues,
+  json,
+  liveServer,
+  requester,
   startServer,
   tempDataDir,
   type Answer,
-  type ServerProcess,
+  type Json,
+  type LiveServer,
 } from './helpers.ts';
 import {
   enrolOver,
@@ -36,22 +39,12 @@ import {
   type HttpWitness,
 } from './quorum-helpers.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const ROOT_DID = 'did:sigil:root';
-let dir: ReturnType<typeof tempDataDir>;
-let server: ServerProcess;
+const live = liveServer();
+const req = requester(live);
 let root: string;
 let witnesses: HttpWitness[];
 
-async function req(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-  const a = await call(server.url, method, path, {
-    ...(token !== undefined ? { token } : {}),
-    ...(body !== undefined ? { body } : {}),
-  });
-  if (a.status >= 400) expect(problemIssues(a), a.text).toEqual([]);
-  return a;
-}
-const json = (a: Answer) => a.body as Json;
 const codeOf = (a: Answer) => [a.status, json(a).code as string];
 const commit = (proposal: Proposal) =>
   req('POST', '/api/canon/system/commit', root, { proposal_id: proposal.id });
@@ -64,22 +57,15 @@ async function sealedDecision(a: Answer): Promise<Json> {
   return json(await req('GET', `/api/canon/records/${id}`, root)).payload as Json;
 }
 
-beforeAll(async () => {
-  dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
-  server = await startServer(dir.dataDir, dir.config);
-  root = server.rootToken!;
-}, 60_000);
-
-afterAll(async () => {
-  await server?.stop();
-  dir?.remove();
+beforeAll(() => {
+  root = live.root;
 });
 
 describe('before genesis', () => {
   it('nobody enrols a key for someone else, and a challenge serves once, its own subject', async () => {
-    const alice = await humanToken(server.url, root, 'did:sigil:pre-alice', 'mentor');
-    const bob = await humanToken(server.url, root, 'did:sigil:pre-bob', 'mentor');
-    const observer = await humanToken(server.url, root, 'did:sigil:pre-olivia', 'observer');
+    const alice = await humanToken(live.server.url, root, 'did:sigil:pre-alice', 'mentor');
+    const bob = await humanToken(live.server.url, root, 'did:sigil:pre-bob', 'mentor');
+    const observer = await humanToken(live.server.url, root, 'did:sigil:pre-olivia', 'observer');
     // The enrolment names no DID: the witness is the caller. An old-style body is refused.
     const keys = generateKeyPair();
     const public_key = toBase64Url(publicKeyToRaw(keys.publicKey));
@@ -137,18 +123,18 @@ describe('before genesis', () => {
     // Root makes Mentors of its own, enrols keys it holds for them, and all vote: still nothing.
     const socks: HttpWitness[] = [];
     for (const did of ['did:sigil:sock-1', 'did:sigil:sock-2', 'did:sigil:sock-3']) {
-      const token = await humanToken(server.url, root, did, 'mentor');
-      socks.push({ did, token, keys: (await enrolOver(server.url, token)).keys });
+      const token = await humanToken(live.server.url, root, did, 'mentor');
+      socks.push({ did, token, keys: (await enrolOver(live.server.url, token)).keys });
     }
-    socks.push({ did: ROOT_DID, token: root, keys: (await enrolOver(server.url, root)).keys });
+    socks.push({ did: ROOT_DID, token: root, keys: (await enrolOver(live.server.url, root)).keys });
     for (const change of [
       { setting: 'irl.threshold', value: 0 },
       { standing_grant: { subject: 'did:sigil:sock-9', loa: 'mentor' } },
       { witness_add: 'did:sigil:pre-alice' },
     ]) {
-      const p = await proposeOver(server.url, root, change);
+      const p = await proposeOver(live.server.url, root, change);
       for (const w of socks) {
-        const a = await voteOver(server.url, p, w);
+        const a = await voteOver(live.server.url, p, w);
         expect(a.status, a.text).toBe(409); // no one is a witness in force before genesis
         expect(json(a).code).toBe('witness_not_in_force');
       }
@@ -162,28 +148,29 @@ describe('before genesis', () => {
 describe('genesis, then Root alone', () => {
   // A store of its own: genesis names every enrolled witness, so the one above (holding Root's
   // own puppets) would need them all.
-  let first: { server: ServerProcess; dir: ReturnType<typeof tempDataDir> };
+  let first: LiveServer;
   beforeAll(async () => {
-    first = { server, dir };
-    dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
-    server = await startServer(dir.dataDir, dir.config);
-    root = server.rootToken!;
+    first = { ...live };
+    live.dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
+    live.server = await startServer(live.dir.dataDir, live.dir.config);
+    root = live.server.rootToken!;
   }, 60_000);
   afterAll(async () => {
-    await server?.stop();
-    dir?.remove();
-    ({ server, dir } = first);
+    await live.server?.stop();
+    live.dir?.remove();
+    Object.assign(live, first);
+    root = live.root;
   });
 
   it('genesis names the enrolled set and is sealed only with every one of their votes', async () => {
     const early = await req('POST', '/api/canon/system/genesis', root);
     expect(codeOf(early)).toEqual([409, 'genesis_incomplete']);
     const ws: HttpWitness[] = [
-      { did: ROOT_DID, token: root, keys: (await enrolOver(server.url, root)).keys },
+      { did: ROOT_DID, token: root, keys: (await enrolOver(live.server.url, root)).keys },
     ];
     for (const did of ['did:sigil:real-1', 'did:sigil:real-2', 'did:sigil:real-3']) {
-      const token = await humanToken(server.url, root, did, 'mentor');
-      ws.push({ did, token, keys: (await enrolOver(server.url, token)).keys });
+      const token = await humanToken(live.server.url, root, did, 'mentor');
+      ws.push({ did, token, keys: (await enrolOver(live.server.url, token)).keys });
     }
     const g = await req('POST', '/api/canon/system/genesis', root);
     expect(g.status, g.text).toBe(201);
@@ -193,10 +180,10 @@ describe('genesis, then Root alone', () => {
       ws.map((w) => w.did).sort(),
     );
     for (const w of ws.slice(0, 3)) {
-      expect((await voteOver(server.url, genesis, w)).status).toBe(200);
+      expect((await voteOver(live.server.url, genesis, w)).status).toBe(200);
     }
     expect(codeOf(await commit(genesis))).toEqual([409, 'quorum_required']);
-    expect((await voteOver(server.url, genesis, ws[3]!)).status).toBe(200);
+    expect((await voteOver(live.server.url, genesis, ws[3]!)).status).toBe(200);
     const sealed = await commit(genesis);
     expect(sealed.status, sealed.text).toBe(200);
     const list = json(await req('GET', '/api/canon/system/witnesses', root));
@@ -215,7 +202,7 @@ describe('genesis, then Root alone', () => {
   }, 60_000);
 
   it('the commit reaches the kernel with its votes: quorum-legitimate fires and is sealed', async () => {
-    const p = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0.45 });
+    const p = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0.45 });
     const none = await commit(p);
     expect(codeOf(none)).toEqual([409, 'quorum_required']);
     const decision = await sealedDecision(none);
@@ -228,17 +215,17 @@ describe('genesis, then Root alone', () => {
       expect.objectContaining({ invariant: 'quorum-legitimate' }),
     ]);
     // Once every witness has voted, the kernel's judgement permits it.
-    const passed = await passOver(server.url, root, p, witnesses);
+    const passed = await passOver(live.server.url, root, p, witnesses);
     expect(passed.status, passed.text).toBe(200);
     expect(await threshold()).toBe(0.45);
   });
 
   it('Root alone, with every token, license and key it makes, never commits a system change', async () => {
-    const p = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0 });
+    const p = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0 });
     const rootW = witnesses[0]!;
-    expect((await voteOver(server.url, p, rootW)).status).toBe(200);
+    expect((await voteOver(live.server.url, p, rootW)).status).toBe(200);
     // Root is one witness, voting once; it mints itself no second Root token (no-self-grant).
-    const twice = await voteOver(server.url, p, rootW);
+    const twice = await voteOver(live.server.url, p, rootW);
     expect(codeOf(twice)).toEqual([409, 'duplicate_attestation']);
     const root2 = await req('POST', '/api/tokens', root, {
       subject: ROOT_DID,
@@ -261,7 +248,7 @@ describe('genesis, then Root alone', () => {
     });
     expect(codeOf(license)).toEqual([409, 'quorum_required']);
     // Raising an Observer it made is refused the same way.
-    await humanToken(server.url, root, 'did:sigil:puppet', 'observer');
+    await humanToken(live.server.url, root, 'did:sigil:puppet', 'observer');
     const raise = await req('POST', '/api/tokens', root, {
       subject: 'did:sigil:puppet',
       loa: 'mentor',
@@ -271,15 +258,15 @@ describe('genesis, then Root alone', () => {
     // A token in a real Mentor's name (who holds that standing) lets Root speak as them, but
     // not vote: the vote must verify under the Mentor's enrolled key, which Root does not hold.
     const m1 = witnesses[1]!;
-    const asM1 = await humanToken(server.url, root, m1.did, 'mentor');
+    const asM1 = await humanToken(live.server.url, root, m1.did, 'mentor');
     const ownKey = generateKeyPair();
-    const forged = await voteOver(server.url, p, { did: m1.did, token: asM1, keys: ownKey });
+    const forged = await voteOver(live.server.url, p, { did: m1.did, token: asM1, keys: ownKey });
     expect(codeOf(forged)).toEqual([409, 'signature_invalid']);
     // …nor swap the Mentor's key for one it holds: a witness in force is removed by the quorum.
-    const swap = await enrolOver(server.url, asM1, ownKey);
+    const swap = await enrolOver(live.server.url, asM1, ownKey);
     expect(codeOf(swap.answer)).toEqual([409, 'witness_exists']);
     // Root's own key under a Mentor's name does not verify either.
-    const rootKeyAsM1 = await voteOver(server.url, p, {
+    const rootKeyAsM1 = await voteOver(live.server.url, p, {
       did: m1.did,
       token: asM1,
       keys: rootW.keys,
@@ -295,13 +282,13 @@ describe('genesis, then Root alone', () => {
 
   it('Root alone never adds a witness that counts, removes one, or changes the quorum', async () => {
     // A Mentor enrolling after genesis is not in force until the quorum admits it.
-    const p = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0.41 });
+    const p = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0.41 });
     for (const change of [
       { setting: 'quorum.mentors_required', value: 1 },
       { standing_grant: { subject: 'did:sigil:puppet', loa: 'mentor' } },
     ]) {
-      const q = await proposeOver(server.url, root, change);
-      expect((await voteOver(server.url, q, witnesses[0]!)).status).toBe(200);
+      const q = await proposeOver(live.server.url, root, change);
+      expect((await voteOver(live.server.url, q, witnesses[0]!)).status).toBe(200);
       expect(codeOf(await commit(q))).toEqual([409, 'quorum_required']);
     }
     // A change after which the quorum could not sit is refused outright: removing one of the
@@ -318,31 +305,34 @@ describe('genesis, then Root alone', () => {
 
   it('a witness added after genesis counts only once the quorum commits it', async () => {
     const dave = 'did:sigil:dave';
-    const raise = await proposeOver(server.url, root, {
+    const raise = await proposeOver(live.server.url, root, {
       standing_grant: { subject: dave, loa: 'mentor' },
     });
-    expect((await passOver(server.url, root, raise, witnesses)).status).toBe(200);
-    const daveToken = await humanToken(server.url, root, dave, 'mentor');
-    const { answer, keys } = await enrolOver(server.url, daveToken);
+    expect((await passOver(live.server.url, root, raise, witnesses)).status).toBe(200);
+    const daveToken = await humanToken(live.server.url, root, dave, 'mentor');
+    const { answer, keys } = await enrolOver(live.server.url, daveToken);
     expect(answer.status, answer.text).toBe(201);
     expect(json(answer).admitted).toBeNull();
     const daveW = { did: dave, token: daveToken, keys };
-    const p = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0.42 });
-    expect(codeOf(await voteOver(server.url, p, daveW))).toEqual([409, 'witness_not_in_force']);
-    const admit = await proposeOver(server.url, root, { witness_add: dave });
+    const p = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0.42 });
+    expect(codeOf(await voteOver(live.server.url, p, daveW))).toEqual([
+      409,
+      'witness_not_in_force',
+    ]);
+    const admit = await proposeOver(live.server.url, root, { witness_add: dave });
     expect((admit.change as Json).witness_add).toMatchObject({
       did: dave,
       public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
     });
-    expect((await passOver(server.url, root, admit, witnesses)).status).toBe(200);
-    expect((await voteOver(server.url, p, daveW)).status).toBe(200);
+    expect((await passOver(live.server.url, root, admit, witnesses)).status).toBe(200);
+    expect((await voteOver(live.server.url, p, daveW)).status).toBe(200);
     // Dave counts as one Mentor: Root + dave + two more is the quorum.
     const rest = [witnesses[0]!, witnesses[1]!, witnesses[2]!];
-    expect((await passOver(server.url, root, p, rest)).status).toBe(200);
+    expect((await passOver(live.server.url, root, p, rest)).status).toBe(200);
     expect(await threshold()).toBe(0.42);
     // A witness whose credentials lapse loses its slot's standing: its vote stops counting.
-    const q = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0.43 });
-    expect((await voteOver(server.url, q, daveW)).status).toBe(200);
+    const q = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0.43 });
+    expect((await voteOver(live.server.url, q, daveW)).status).toBe(200);
     const tokens = json(await req('GET', '/api/tokens', root)).tokens as Json[];
     for (const t of tokens.filter((t) => t.subject === dave)) {
       expect((await req('DELETE', `/api/tokens/${t.id}`, root)).status).toBe(200);
@@ -352,7 +342,7 @@ describe('genesis, then Root alone', () => {
   });
 
   it('a forged witness row (a database edit) is refused', async () => {
-    const db = new Database(join(dir.dataDir, SQLITE_FILE));
+    const db = new Database(join(live.dir.dataDir, SQLITE_FILE));
     try {
       db.pragma('busy_timeout = 10000');
       const row = db
@@ -368,8 +358,8 @@ describe('genesis, then Root alone', () => {
         'witnesses',
         witnesses[1]!.did,
       );
-      const p = await proposeOver(server.url, root, { setting: 'irl.threshold', value: 0 });
-      const vote = await call(server.url, 'POST', '/api/canon/system/attest', {
+      const p = await proposeOver(live.server.url, root, { setting: 'irl.threshold', value: 0 });
+      const vote = await call(live.server.url, 'POST', '/api/canon/system/attest', {
         token: witnesses[1]!.token,
         body: {
           proposal_id: p.id,

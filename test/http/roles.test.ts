@@ -4,40 +4,29 @@
  * decision, and a subject that holds two branches anyway (a restored old store) is denied by
  * separation-of-powers until Root revokes one.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CanonLog } from '../../src/canon/log.ts';
 import type { Proposal } from '../../src/quorum/index.ts';
 import {
   MASTER_KEY,
   ROOMY_LIMITS,
-  call,
-  problemIssues,
+  json,
+  liveServer,
+  requester,
   startServer,
-  tempDataDir,
   type Answer,
-  type ServerProcess,
+  type Json,
 } from './helpers.ts';
 import { enrolOver, passOver, type HttpWitness } from './quorum-helpers.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-let dir: ReturnType<typeof tempDataDir>;
-let server: ServerProcess;
+const live = liveServer(`[quorum]\nmentors_required = 1\n[rate_limit]\n${ROOMY_LIMITS}\n`);
+const req = requester(live);
 let root: string;
 let mentor: string;
 let alice: string;
 let operator: string;
 const ALICE = 'did:sigil:alice-roles';
 let witnesses: HttpWitness[] = [];
-
-async function req(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
-  const a = await call(server.url, method, path, {
-    ...(token !== undefined ? { token } : {}),
-    ...(body !== undefined ? { body } : {}),
-  });
-  if (a.status >= 400) expect(problemIssues(a), a.text).toEqual([]);
-  return a;
-}
-const json = (a: Answer) => a.body as Json;
 
 async function human(subject: string, loa: string): Promise<string> {
   const a = await req('POST', '/api/tokens', root, { subject, loa, signer: { type: 'human' } });
@@ -47,7 +36,7 @@ async function human(subject: string, loa: string): Promise<string> {
 
 /** Root and the one Mentor the test's quorum needs vote for the proposal; Root commits it. */
 function pass(proposal: Proposal): Promise<Answer> {
-  return passOver(server.url, root, proposal, witnesses);
+  return passOver(live.server.url, root, proposal, witnesses);
 }
 
 /** Alice's request, allowed or denied, and its sealed decision. */
@@ -61,32 +50,23 @@ async function aliceAsks(): Promise<{ answer: Answer; decision: Json; state: Jso
   return { answer, decision: record.payload.decision, state: record.payload.state };
 }
 
-const toml = `[quorum]\nmentors_required = 1\n[rate_limit]\n${ROOMY_LIMITS}\n`;
-
 beforeAll(async () => {
-  dir = tempDataDir(toml);
-  server = await startServer(dir.dataDir, dir.config);
-  root = server.rootToken!;
+  root = live.root;
   mentor = await human('did:sigil:mentor-roles', 'mentor');
   alice = await human(ALICE, 'observer');
   operator = await human('did:sigil:operator-roles', 'operator');
   witnesses = [
-    { did: 'did:sigil:root', token: root, keys: (await enrolOver(server.url, root)).keys },
+    { did: 'did:sigil:root', token: root, keys: (await enrolOver(live.server.url, root)).keys },
   ];
   witnesses.push({
     did: 'did:sigil:mentor-roles',
     token: mentor,
-    keys: (await enrolOver(server.url, mentor)).keys,
+    keys: (await enrolOver(live.server.url, mentor)).keys,
   });
   const genesis = await req('POST', '/api/canon/system/genesis', root);
   expect(genesis.status, genesis.text).toBe(201);
   expect((await pass(json(genesis) as Proposal)).status).toBe(200);
 }, 60_000);
-
-afterAll(async () => {
-  await server?.stop();
-  dir?.remove();
-});
 
 describe('governed roles', () => {
   it('a grant is a quorum proposal, in force only once committed, and reaches decisions', async () => {
@@ -134,9 +114,13 @@ describe('governed roles', () => {
 
   it('a subject holding two branches (a restored old store) is denied until one is revoked', async () => {
     // An old store's record, sealed before the branch rule: Alice also a senator.
-    await server.stop();
-    const env = { PATH: process.env.PATH, SIGIL_MASTER_KEY: MASTER_KEY, SIGIL_CONFIG: dir.config };
-    const log = await CanonLog.open({ dataDir: dir.dataDir, env });
+    await live.server.stop();
+    const env = {
+      PATH: process.env.PATH,
+      SIGIL_MASTER_KEY: MASTER_KEY,
+      SIGIL_CONFIG: live.dir.config,
+    };
+    const log = await CanonLog.open({ dataDir: live.dir.dataDir, env });
     try {
       await log.append({
         kind: 'role_event',
@@ -157,7 +141,7 @@ describe('governed roles', () => {
     } finally {
       await log.close();
     }
-    server = await startServer(dir.dataDir, dir.config);
+    live.server = await startServer(live.dir.dataDir, live.dir.config);
 
     const denied = await aliceAsks();
     expect([json(denied.answer).verdict, json(denied.answer).code]).toEqual([
