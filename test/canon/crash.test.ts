@@ -3,48 +3,26 @@
  * 20 times over one log. After each kill the log validates and every append the child had seen
  * resolve is present at the seq it was given.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CanonLog } from '../../src/canon/log.ts';
+import { runUntilKilled } from './helpers/kill.ts';
 import { MASTER_KEY, tempDir, TEST_ENV } from './helpers/log.ts';
 
 const CHILD = fileURLToPath(new URL('./helpers/append-child.ts', import.meta.url));
 
 /** Runs the child until `killAfterMs` after it is ready, kills it, and returns what it acked. */
-function appendThenKill(dataDir: string, killAfterMs: number): Promise<Array<[number, string]>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, MASTER_KEY, '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+async function appendThenKill(
+  dataDir: string,
+  killAfterMs: number,
+): Promise<Array<[number, string]>> {
+  const lines = await runUntilKilled(CHILD, [dataDir, MASTER_KEY, '2'], killAfterMs);
+  return lines
+    .filter((line) => /^\d+ \S+$/.test(line))
+    .map((line) => {
+      const [seq, id] = line.split(' ');
+      return [Number(seq), id!] as [number, string];
     });
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (timer === undefined && out.startsWith('ready\n')) {
-        timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    child.on('close', (_code, signal) => {
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') {
-        reject(new Error(`child ended without being killed: ${err}`));
-        return;
-      }
-      const acked = out
-        .split('\n')
-        .slice(1)
-        .filter((line) => /^\d+ \S+$/.test(line)) // a line cut by the kill was never printed whole
-        .map((line) => {
-          const [seq, id] = line.split(' ');
-          return [Number(seq), id!] as [number, string];
-        });
-      resolve(acked);
-    });
-  });
 }
 
 describe('kill -9 while appending', () => {

@@ -5,13 +5,13 @@
  * log validates, every view row equals the projection of the log, and every write the child saw
  * resolve is in the views (a revocation it saw stays revoked).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { SigilRuntime } from '../../src/runtime/index.ts';
+import { runUntilKilled } from '../canon/helpers/kill.ts';
 import { BACKENDS, tempDir } from '../canon/helpers/log.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
 
@@ -19,39 +19,14 @@ const CHILD = fileURLToPath(new URL('./helpers/state-writer-child.ts', import.me
 const RUNS = Number(process.env.SIGIL_CRASH_RUNS ?? 20);
 
 /** Runs the child until `killAfterMs` after it is ready, kills it, and returns its acked lines. */
-function writeThenKill(
+async function writeThenKill(
   dataDir: string,
   env: NodeJS.ProcessEnv,
   rootToken: string,
   killAfterMs: number,
 ): Promise<string[][]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, rootToken, '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env,
-    });
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (timer === undefined && out.startsWith('ready\n')) {
-        timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    child.on('close', (_code, signal) => {
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') {
-        reject(new Error(`child ended without being killed: ${err}`));
-        return;
-      }
-      // Only whole lines were acknowledged; a line cut by the kill is dropped.
-      const lines = out.split('\n').slice(1, -1);
-      resolve(lines.map((l) => l.split(' ')));
-    });
-  });
+  const lines = await runUntilKilled(CHILD, [dataDir, rootToken, '2'], killAfterMs, env);
+  return lines.map((l) => l.split(' '));
 }
 
 /** Every acknowledged write must be in the views, with what the child saw last. */
