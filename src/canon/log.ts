@@ -502,18 +502,35 @@ export class CanonLog {
   async #commit(drafts: ReadyDraft[], pre: PresealedBatch | undefined): Promise<SealedRecord[]> {
     if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     let records: SealedRecord[] = [];
-    const rows = await this.#store.appendBatch((head) => {
-      // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
-      const sealed =
-        pre !== undefined && pre.head.size === head.size && pre.head.hash === head.hash
-          ? pre
-          : sealBatch(this.#keys, drafts, head);
+    const fresh = (head: LogHead): boolean =>
+      pre !== undefined && pre.head.size === head.size && pre.head.hash === head.hash;
+    const withViews = (sealed: { records: SealedRecord[]; rows: StoredRow[] }) => {
       records = sealed.records;
       const views = records.flatMap((r) =>
         projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
       );
       return { rows: sealed.rows, views };
-    });
+    };
+    const rows = await this.#store.appendBatch(
+      // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
+      (head) => withViews(fresh(head) ? pre! : sealBatch(this.#keys, drafts, head)),
+      // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
+      async (head) => {
+        if (fresh(head)) return withViews(pre!);
+        const pool =
+          drafts.length >= POOL_MIN_BATCH && !this.#closed
+            ? await (this.#pool ??= this.#startPool())
+            : undefined;
+        return withViews(
+          pool === undefined
+            ? sealBatch(this.#keys, drafts, head)
+            : // A failed pool (a dead thread) only means sealing in-line.
+              await presealBatch(pool, this.#keys, drafts, head).catch(() =>
+                sealBatch(this.#keys, drafts, head),
+              ),
+        );
+      },
+    );
     addLeaves(
       this.#tree,
       rows.map((r) => ({ seq: r.seq, leafHash: r.leaf_hash })),

@@ -16,6 +16,7 @@ import {
   storeError,
 } from './meta.ts';
 import type {
+  AsyncBatchSealer,
   BatchSealer,
   CanonStore,
   FormatMigration,
@@ -274,7 +275,11 @@ export class PostgresStore implements CanonStore {
     }
   }
 
-  async appendBatch(seal: BatchSealer): Promise<StoredRow[]> {
+  /**
+   * A postgres transaction may wait, so `sealAsync` (when given) seals while the head is locked:
+   * other writers wait for the parallel seal rather than for one thread's.
+   */
+  async appendBatch(seal: BatchSealer, sealAsync?: AsyncBatchSealer): Promise<StoredRow[]> {
     try {
       return await this.#transaction(async (client) => {
         const locked = await client.query<{ size: string; hash: string | null }>(
@@ -282,7 +287,9 @@ export class PostgresStore implements CanonStore {
         );
         const h = locked.rows[0];
         if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-        const { rows, views } = seal({ size: Number(h.size), hash: h.hash });
+        const lockedHead = { size: Number(h.size), hash: h.hash };
+        const { rows, views } =
+          sealAsync === undefined ? seal(lockedHead) : await sealAsync(lockedHead);
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           const chunk = rows.slice(i, i + INSERT_CHUNK);
           await client.query(

@@ -118,6 +118,9 @@ export interface SealedBatch {
  */
 export type BatchSealer = (head: LogHead) => SealedBatch;
 
+/** A sealer that may wait (on worker threads) while the head is locked. */
+export type AsyncBatchSealer = (head: LogHead) => Promise<SealedBatch>;
+
 export interface CanonStore {
   readonly backend: BackendName;
   readonly views: ViewTable;
@@ -131,7 +134,7 @@ export interface CanonStore {
    * One transaction: lock the head, seal, insert every row, upsert its view rows, advance the
    * head, commit durably.
    */
-  appendBatch(seal: BatchSealer): Promise<StoredRow[]>;
+  appendBatch(seal: BatchSealer, sealAsync?: AsyncBatchSealer): Promise<StoredRow[]>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;
   getBySeq(seq: number): Promise<StoredRow | undefined>;
