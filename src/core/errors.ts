@@ -181,6 +181,8 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
   ...contracts(414, 1, ['uri_too_long']),
   ...contracts(415, 1, ['unsupported_media_type']),
   ...contracts(416, 1, ['proof_out_of_range']),
+  // The decision is sealed in a form this build cannot re-run (another version, model or constitution).
+  ...contracts(422, 1, ['replay_unsupported']),
   ...contracts(429, 1, ['rate_limited']),
   ...contracts(431, 1, ['request_header_fields_too_large']),
   // Faults of the server, never of the request: a bare 500 over HTTP.
@@ -191,7 +193,6 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'data_key_exhausted',
     'adjudication_failed',
     'chain_frozen',
-    'replay_unsupported',
     'key_not_found',
     'key_file_invalid',
     'key_file_insecure',

@@ -38,6 +38,10 @@ afterAll(async () => {
 const codeOf = (a: Answer) => (a.body as { code: string }).code;
 
 describe('one error contract', () => {
+  it('declares replay_unsupported a 422 (the record cannot be re-run here), not a server fault', () => {
+    expect(errorContract('replay_unsupported')).toMatchObject({ status: 422 });
+  });
+
   it('answers a malformed witness key 400 witness_invalid, not a denial', async () => {
     const challenge = await call(server.url, 'POST', '/api/canon/system/witnesses/challenge', {
       token: root,

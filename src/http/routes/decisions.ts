@@ -61,7 +61,7 @@ export function decisionRoutes(add: AddRoute): void {
     bodyOptional: true,
     body: EmptyRequest,
     responses: { 200: { description: 'Recorded and replayed decision', schema: Replay } },
-    errors: [400, 401, 403, 404, 413, 415, 429],
+    errors: [400, 401, 403, 404, 413, 415, 422, 429],
     handler: async ({ params, caller, runtime }) => runtime.replayFor(caller, params.id),
   });
 }
