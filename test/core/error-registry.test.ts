@@ -75,7 +75,7 @@ describe('the error registry', () => {
   it('sends no client or upstream error to 403 unless it is a denial', () => {
     for (const [code, { status }] of ERROR_CODES) {
       expect([
-        400, 401, 403, 404, 405, 408, 409, 413, 414, 415, 416, 429, 431, 500, 502, 503, 504,
+        400, 401, 403, 404, 405, 408, 409, 413, 414, 415, 416, 422, 429, 431, 500, 502, 503, 504,
       ]).toContain(status);
       // A forged or missing CSRF token is refused like any other denial.
       if (
@@ -90,6 +90,7 @@ describe('the error registry', () => {
     expect(statusForCode('upstream_timeout')).toBe(504);
     expect(statusForCode('combinator_limit_exceeded')).toBe(400);
     expect(statusForCode('loa_insufficient')).toBe(403);
+    expect(statusForCode('replay_unsupported')).toBe(422);
   });
 
   it('is what HTTP problems and CLI exits derive from', () => {
