@@ -54,6 +54,34 @@ export async function forEachRecordOfKind(
   } while (cursor !== undefined);
 }
 
+/** A JSON object (not an array, not null). */
+export function isJsonObject(v: JsonValue | undefined): v is { [key: string]: JsonValue } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A view row that is missing while the log holds a record that made it. Deleting a row must fail
+ * closed ('state_invalid'), never fall back to the state from before that record (no genesis, a
+ * closed breaker, a tool never pinned). Read only on the missing-row path, through the kind index.
+ */
+export async function refuseMissingRow(
+  core: RuntimeCore,
+  kind: RecordKind,
+  row: string,
+  madeIt: (payload: JsonValue) => boolean,
+): Promise<void> {
+  let made: SealedRecord | undefined;
+  await forEachRecordOfKind(core, kind, (record) => {
+    if (made === undefined && madeIt(record.payload)) made = record;
+  });
+  if (made !== undefined) {
+    throw new SigilError(
+      'state_invalid',
+      `the view row ${row} is missing but record ${made.id} (seq ${made.seq}) made it: run \`sigil validate\`, then \`sigil state rebuild\``,
+    );
+  }
+}
+
 /** RFC 3339 UTC of epoch milliseconds. */
 export function iso(ms: number): string {
   return new Date(ms).toISOString();

@@ -417,6 +417,27 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     },
   );
 
+  it.skipIf(skip)(
+    'a deleted row whose record is in the log fails closed, never back to the state before it',
+    async () => {
+      // Without its row: no genesis (Root alone again), a closed breaker, a tool never pinned.
+      const deletable = new Set(['quorum', 'governance', 'tool_pins']);
+      for (const { ns, key, use } of uses().filter((u) => deletable.has(u.ns))) {
+        const k = await key();
+        const row = (await a.db.rows(ns)).find((r) => r.k === k)!;
+        expect(row, `${ns}/${k}`).toBeDefined();
+        await a.db.remove(ns, k);
+        expect(await errorCode(use()), `${ns} deleted`).toBe('state_invalid');
+        expect(await a.runtime.log.checkViews()).toMatchObject([
+          { ns, key: k, problem: 'missing' },
+        ]);
+        await a.db.put(row);
+        expect(await errorCode(use()), `${ns} restored`).not.toBe('state_invalid');
+        expect(await a.runtime.log.checkViews()).toEqual([]);
+      }
+    },
+  );
+
   it.skipIf(skip)('an inserted Root token never authenticates', async () => {
     const forged = `sgl_${toBase64Url(randomBytes(32))}`;
     const model = (await a.db.rows('tokens')).find((r) => r.k === sha256Hex(a.rootToken))!;

@@ -28,7 +28,7 @@ import {
   type FindingsAttestation,
   type ScanIntake,
 } from '../../gatekeeper/index.ts';
-import { asJson, iso, type RuntimeCore } from '../core.ts';
+import { asJson, isJsonObject, iso, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -47,7 +47,15 @@ type SealedBreaker = CircuitBreaker & { tripped: boolean };
 
 async function loadBreaker(core: RuntimeCore): Promise<SealedBreaker> {
   const stored = await VIEWS.governance.get(core.log.views, 'breaker');
-  if (stored === undefined) return { ...createCircuitBreaker(), tripped: false };
+  if (stored === undefined) {
+    await refuseMissingRow(
+      core,
+      'governance_event',
+      'governance/breaker',
+      (p) => isJsonObject(p) && 'breaker_state' in p,
+    );
+    return { ...createCircuitBreaker(), tripped: false };
+  }
   return { ...parseCircuitBreaker(stored), tripped: stored.tripped === true };
 }
 

@@ -21,7 +21,7 @@ import {
   type WitnessEntry,
   type WitnessRegistry,
 } from '../../quorum/index.ts';
-import { asJson, newId, type RuntimeCore } from '../core.ts';
+import { asJson, isJsonObject, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -40,7 +40,13 @@ export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistr
 
 /** The sealed genesis, or null before it. */
 export async function genesisInfo(core: RuntimeCore): Promise<GenesisInfo | null> {
-  return (await VIEWS.quorum.get(core.log.views, 'genesis')) ?? null;
+  const row = await VIEWS.quorum.get(core.log.views, 'genesis');
+  if (row !== undefined) return row;
+  await refuseMissingRow(core, 'system_config', 'quorum/genesis', (p) => {
+    const change = isJsonObject(p) ? p.change : undefined;
+    return isJsonObject(change) && 'genesis' in change;
+  });
+  return null;
 }
 
 function raise(map: Map<string, Loa>, subject: string, loa: Loa): void {
