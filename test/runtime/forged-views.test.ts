@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import type { JsonValue } from '../../src/core/canonical.ts';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -433,6 +434,38 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         ]);
         await a.db.put(row);
         expect(await errorCode(use()), `${ns} restored`).not.toBe('state_invalid');
+        expect(await a.runtime.log.checkViews()).toEqual([]);
+      }
+    },
+  );
+
+  it.skipIf(skip)(
+    'in every namespace: a row from another store is refused at use; inserts and deletes are named by validation',
+    async () => {
+      for (const { ns, key, use } of uses()) {
+        const k = await key();
+        const row = (await a.db.rows(ns)).find((r) => r.k === k)!;
+        expect(row, `${ns}/${k}`).toBeDefined();
+        const value = JSON.parse(row.v) as JsonValue;
+        // The same row as the other store's key holder would have made it.
+        const theirs = sealViewRow(other.viewKey, { ns, key: k, value }, row.seq, row.hash);
+        await a.db.put({ ...row, v: theirs.value, mac: Buffer.from(theirs.mac) });
+        expect(await errorCode(use()), `${ns} copied`).toBe('state_invalid');
+        expect(await a.runtime.log.checkViews(), `${ns} copied`).toEqual([
+          { ns, key: k, problem: 'unauthenticated', seq: row.seq },
+        ]);
+        await a.db.put(row);
+        // A row no record made, under a new key.
+        await a.db.put({ ...row, k: `${k}-inserted`, mac: randomBytes(32) });
+        expect(await a.runtime.log.checkViews(), `${ns} inserted`).toMatchObject([
+          { ns, key: `${k}-inserted` },
+        ]);
+        await a.db.remove(ns, `${k}-inserted`);
+        await a.db.remove(ns, k);
+        expect(await a.runtime.log.checkViews(), `${ns} deleted`).toMatchObject([
+          { ns, key: k, problem: 'missing' },
+        ]);
+        await a.db.put(row);
         expect(await a.runtime.log.checkViews()).toEqual([]);
       }
     },
