@@ -76,6 +76,32 @@ export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }
 
+/** A loaded list as a table: loading, its empty state, or one row per item under its headers. */
+export function ListTable<T>(props: {
+  label: string;
+  items: T[] | undefined;
+  error: unknown;
+  empty: string;
+  columns: string[];
+  row: (item: T) => ComponentChildren;
+}) {
+  const { label, items, error, empty, columns, row } = props;
+  if (items === undefined) return error === undefined ? <Loading /> : null;
+  if (items.length === 0) return <Empty>{empty}</Empty>;
+  return (
+    <table aria-label={label}>
+      <thead>
+        <tr>
+          {columns.map((c) => (
+            <th scope="col">{c}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{items.map(row)}</tbody>
+    </table>
+  );
+}
+
 export function Card({ title, children }: { title: string; children: ComponentChildren }) {
   return (
     <section class="card" aria-label={title}>

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { Card, Empty, ErrorNote, Loading, RevokeButton, Short, Time, useData } from '../ui.tsx';
+import { Card, ErrorNote, ListTable, RevokeButton, Short, Time, useData } from '../ui.tsx';
 
 interface ConsentRecord {
   id: string;
@@ -97,50 +97,35 @@ export function Consent() {
       <h1>Consent</h1>
       <ErrorNote error={list.error} />
       <Card title="Consent you gave or were given">
-        {consents === undefined ? (
-          list.error === undefined && <Loading />
-        ) : consents.length === 0 ? (
-          <Empty>No consent yet.</Empty>
-        ) : (
-          <table aria-label="Consents">
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Bailor</th>
-                <th scope="col">Bailee</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Purpose</th>
-                <th scope="col">Granted</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Revoke</th>
-              </tr>
-            </thead>
-            <tbody>
-              {consents.map(({ id, grant }) => (
-                <tr>
-                  <td>
-                    <Short value={id} />
-                  </td>
-                  <td>{grant.bailor}</td>
-                  <td>{grant.bailee}</td>
-                  <td>{grant.scope}</td>
-                  <td>{grant.purpose}</td>
-                  <td>
-                    <Time iso={grant.created_at} />
-                  </td>
-                  <td>{grant.expires_at === null ? 'never' : <Time iso={grant.expires_at} />}</td>
-                  <td>
-                    <RevokeButton
-                      revoked={grant.revoked_at !== null}
-                      revoke={() => api('DELETE', `/api/consent/${encodeURIComponent(id)}`)}
-                      onDone={list.reload}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          label="Consents"
+          items={consents}
+          error={list.error}
+          empty="No consent yet."
+          columns={['Id', 'Bailor', 'Bailee', 'Scope', 'Purpose', 'Granted', 'Expires', 'Revoke']}
+          row={({ id, grant }) => (
+            <tr>
+              <td>
+                <Short value={id} />
+              </td>
+              <td>{grant.bailor}</td>
+              <td>{grant.bailee}</td>
+              <td>{grant.scope}</td>
+              <td>{grant.purpose}</td>
+              <td>
+                <Time iso={grant.created_at} />
+              </td>
+              <td>{grant.expires_at === null ? 'never' : <Time iso={grant.expires_at} />}</td>
+              <td>
+                <RevokeButton
+                  revoked={grant.revoked_at !== null}
+                  revoke={() => api('DELETE', `/api/consent/${encodeURIComponent(id)}`)}
+                  onDone={list.reload}
+                />
+              </td>
+            </tr>
+          )}
+        />
       </Card>
       <Grant onGranted={list.reload} />
     </>

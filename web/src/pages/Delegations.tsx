@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { href } from '../router.ts';
-import { Card, Empty, ErrorNote, Loading, RevokeButton, Short, Time, useData } from '../ui.tsx';
+import { Card, ErrorNote, ListTable, RevokeButton, Short, Time, useData } from '../ui.tsx';
 
 interface DelegationInfo {
   delegation_id: string;
@@ -87,46 +87,33 @@ export function Delegations() {
       <h1>Delegations</h1>
       <ErrorNote error={list.error} />
       <Card title="Delegations you granted or received">
-        {delegations === undefined ? (
-          list.error === undefined && <Loading />
-        ) : delegations.length === 0 ? (
-          <Empty>No delegation yet.</Empty>
-        ) : (
-          <table aria-label="Delegations">
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Chain</th>
-                <th scope="col">Actions</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Revoke</th>
-              </tr>
-            </thead>
-            <tbody>
-              {delegations.map((d) => (
-                <tr>
-                  <td>
-                    <Short value={d.delegation_id} />
-                  </td>
-                  <td>{[d.principal, ...d.chain.map((l) => l.grantee)].join(' → ')}</td>
-                  <td>{d.permissions.join(', ')}</td>
-                  <td>
-                    <Time iso={d.created_at} />
-                  </td>
-                  <td>{d.expires_at === null ? 'never' : <Time iso={d.expires_at} />}</td>
-                  <td>
-                    <RevokeButton
-                      revoked={d.revoked_at !== null}
-                      revoke={() => api('DELETE', `/api/delegations/${d.delegation_id}`)}
-                      onDone={list.reload}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          label="Delegations"
+          items={delegations}
+          error={list.error}
+          empty="No delegation yet."
+          columns={['Id', 'Chain', 'Actions', 'Created', 'Expires', 'Revoke']}
+          row={(d) => (
+            <tr>
+              <td>
+                <Short value={d.delegation_id} />
+              </td>
+              <td>{[d.principal, ...d.chain.map((l) => l.grantee)].join(' → ')}</td>
+              <td>{d.permissions.join(', ')}</td>
+              <td>
+                <Time iso={d.created_at} />
+              </td>
+              <td>{d.expires_at === null ? 'never' : <Time iso={d.expires_at} />}</td>
+              <td>
+                <RevokeButton
+                  revoked={d.revoked_at !== null}
+                  revoke={() => api('DELETE', `/api/delegations/${d.delegation_id}`)}
+                  onDone={list.reload}
+                />
+              </td>
+            </tr>
+          )}
+        />
       </Card>
       <Delegate onCreated={list.reload} />
     </>

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { Card, Empty, ErrorNote, Loading, RevokeButton, Short, Time, useData } from '../ui.tsx';
+import { Card, ErrorNote, ListTable, RevokeButton, Short, Time, useData } from '../ui.tsx';
 
 interface TokenInfo {
   id: string;
@@ -104,52 +104,36 @@ export function Tokens() {
       <h1>Tokens</h1>
       <ErrorNote error={list.error} />
       <Card title="API tokens">
-        {tokens === undefined ? (
-          list.error === undefined && <Loading />
-        ) : tokens.length === 0 ? (
-          <Empty>No API token yet.</Empty>
-        ) : (
-          <table aria-label="API tokens">
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Level</th>
-                <th scope="col">Signer</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Revoke</th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.map((t) => (
-                <tr>
-                  <td>
-                    <Short value={t.id} />
-                  </td>
-                  <td>{t.subject}</td>
-                  <td>{t.loa}</td>
-                  <td>
-                    {t.signer.type === 'ai'
-                      ? `ai (${t.signer.delegation_id.slice(0, 8)}…)`
-                      : 'human'}
-                  </td>
-                  <td>
-                    <Time iso={t.created_at} />
-                  </td>
-                  <td>{t.expires_at === null ? 'never' : <Time iso={t.expires_at} />}</td>
-                  <td>
-                    <RevokeButton
-                      revoked={t.revoked_at !== null}
-                      revoke={() => api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`)}
-                      onDone={list.reload}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <ListTable
+          label="API tokens"
+          items={tokens}
+          error={list.error}
+          empty="No API token yet."
+          columns={['Id', 'Subject', 'Level', 'Signer', 'Created', 'Expires', 'Revoke']}
+          row={(t) => (
+            <tr>
+              <td>
+                <Short value={t.id} />
+              </td>
+              <td>{t.subject}</td>
+              <td>{t.loa}</td>
+              <td>
+                {t.signer.type === 'ai' ? `ai (${t.signer.delegation_id.slice(0, 8)}…)` : 'human'}
+              </td>
+              <td>
+                <Time iso={t.created_at} />
+              </td>
+              <td>{t.expires_at === null ? 'never' : <Time iso={t.expires_at} />}</td>
+              <td>
+                <RevokeButton
+                  revoked={t.revoked_at !== null}
+                  revoke={() => api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`)}
+                  onDone={list.reload}
+                />
+              </td>
+            </tr>
+          )}
+        />
       </Card>
       <Create onCreated={list.reload} />
     </>
