@@ -124,15 +124,19 @@ export async function bodyOwner(
   }
 }
 
+/** True when `caller` may read every body: an auditor, or verified Root. */
+export function mayReadAll(caller: Caller): boolean {
+  return isAuditor(caller) || (caller.verified && caller.loa === 'root');
+}
+
 /** True when `caller` may read the body of `record` (see the table). */
 export async function mayReadBody(
   caller: Caller,
   record: SealedRecord,
   ctx: ReadContext,
 ): Promise<boolean> {
-  if (isAuditor(caller)) return true;
+  if (mayReadAll(caller)) return true;
   if (!caller.verified) return false;
-  if (caller.loa === 'root') return true;
   if (BODY_READERS[record.kind] === 'root') return false;
   return (await bodyOwner(record, ctx)) === caller.subject;
 }

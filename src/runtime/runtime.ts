@@ -45,6 +45,7 @@ import {
 } from './frozen.ts';
 import { DecisionPolicies } from './services/decision-policies.ts';
 import { decisionPayloadOf } from './decision-record.ts';
+import { mayReadBody } from './read-access.ts';
 import {
   loadRuntimeIdentity,
   runtimeFingerprint,
@@ -549,6 +550,17 @@ export class SigilRuntime {
     identical: boolean;
   }> {
     await this.require(caller, { action: 'canon.read', target: `decisions/${decisionId}/replay` });
+    // A replay shows the decision's sealed inputs: only for those who may read its body.
+    const record = await this.log.get(decisionId);
+    if (
+      record?.kind === 'decision' &&
+      !(await mayReadBody(caller, record, {
+        lookup: (id) => this.log.get(id),
+        operator: undefined,
+      }))
+    ) {
+      throw new SigilError('forbidden', 'a decision is replayed only by those who may read it');
+    }
     const { recorded, replayed, resealed } = await this.replay(decisionId);
     return {
       decision_id: decisionId,

@@ -623,6 +623,8 @@ interface MatrixCase {
   action: string;
   /** Status an allowed caller gets (a domain answer such as 409 counts as allowed). */
   allowed: number;
+  /** What the anonymous Guest gets instead of `allowed`, when it differs ("status code"). */
+  anonymous?: string;
   path: (loa: Loa) => string;
   body?: (loa: Loa) => unknown;
 }
@@ -630,7 +632,8 @@ interface MatrixCase {
 describe('every endpoint × every LOA', () => {
   const fixtures = {} as {
     record: string;
-    decision: string;
+    /** A decision of each level's own caller: only its caller (or Root, an auditor) replays it. */
+    mine: Record<Loa, string>;
     pending: string;
     holon: string;
     consent: string;
@@ -643,7 +646,6 @@ describe('every endpoint × every LOA', () => {
       body: { payload: { fixture: true } },
     });
     fixtures.record = w.json.id;
-    fixtures.decision = (w.json.links as Json[]).find((l) => l.rel === 'decision')!.id;
     const p = await req('POST', '/api/canon/system/propose', {
       token: root,
       body: { change: { setting: 'irl.threshold', value: 0.4 } },
@@ -666,6 +668,14 @@ describe('every endpoint × every LOA', () => {
         body: { subject: `did:sigil:throwaway-${loa}`, loa: 'guest' },
       });
       fixtures.revoke[loa] = t.json.info.id;
+    }
+    fixtures.mine = {} as Record<Loa, string>;
+    for (const loa of LOAS) {
+      const d = await req('POST', '/api/trust/check', {
+        token: tokens[loa],
+        body: { action: 'canon.read', target: 'canon/records' },
+      });
+      fixtures.mine[loa] = d.json.decision_id;
     }
   }, 60_000);
 
@@ -727,7 +737,9 @@ describe('every endpoint × every LOA', () => {
       template: '/api/decisions/{id}/replay',
       action: 'canon.read',
       allowed: 200,
-      path: () => `/api/decisions/${fixtures.decision}/replay`,
+      // An unverified caller reads no decision body, so it replays none, not even the Guest's.
+      anonymous: '403 forbidden',
+      path: (l) => `/api/decisions/${fixtures.mine[l]}/replay`,
     },
     {
       method: 'GET',
@@ -986,6 +998,8 @@ describe('every endpoint × every LOA', () => {
       const key = `anonymous ${c.method} ${c.template}`;
       if (!loaAtLeast('guest', requiredLoa(c.action)!)) {
         expect(`${key}: ${a.status} ${a.json.code}`).toBe(`${key}: 403 loa_insufficient`);
+      } else if (c.anonymous !== undefined) {
+        expect(`${key}: ${a.status} ${a.json.code}`).toBe(`${key}: ${c.anonymous}`);
       } else {
         expect(`${key}: ${a.status}`, a.text).toBe(`${key}: ${c.allowed}`);
       }

@@ -157,4 +157,89 @@ describe('reads are confidential', () => {
       decision: { verdict: 'allow' },
     });
   });
+
+  it('no one below Root replays another caller’s decision, and everyone replays its own', async () => {
+    const post = (token: string, id: string) =>
+      call(server.url, 'POST', `/api/decisions/${id}/replay`, { token });
+    const idOf = async (token: string) =>
+      (
+        (
+          await call(server.url, 'POST', '/api/trust/check', {
+            token,
+            body: { action: 'canon.read', target: 'canon/records' },
+          })
+        ).body as { decision_id: string }
+      ).decision_id;
+    const theirs = { root: await idOf(root), mentor: await idOf(tokens.mentor!) };
+    for (const loa of ['guest', 'operator'] as const) {
+      for (const [whose, id] of Object.entries(theirs)) {
+        const a = await post(tokens[loa]!, id);
+        expect(a.status, `${loa} replays ${whose}'s`).toBe(403);
+        expect((a.body as Json).code).toBe('forbidden');
+        expect(a.text).not.toContain(whose === 'root' ? 'did:sigil:root' : subjects.mentor);
+      }
+      const mine = await post(tokens[loa]!, await idOf(tokens[loa]!));
+      expect(mine.status, mine.text).toBe(200);
+      expect(mine.body).toMatchObject({ matches: true });
+    }
+    // Root and an auditor replay anyone's.
+    for (const token of [root, tokens.auditor!]) {
+      expect((await post(token, theirs.mentor)).status).toBe(200);
+    }
+  });
+
+  it('decision stats show a caller below Root only its own decisions', async () => {
+    // Denials by others in the window: the Guest and the Operator may not mint tokens.
+    for (const loa of ['guest', 'operator'] as const) {
+      const d = await call(server.url, 'POST', '/api/tokens', {
+        token: tokens[loa]!,
+        body: { subject: 'did:sigil:nobody', loa: 'guest' },
+      });
+      expect(d.status).toBe(403);
+    }
+    const stats = async (token: string) => {
+      const a = await get(token, '/api/decisions/stats?minutes=60');
+      expect(a.status, a.text).toBe(200);
+      return a.body as {
+        totals: { allow: number; deny: number };
+        top_denied_callers: Array<{ subject: string }>;
+      };
+    };
+    // An auditor who may read the counts sees everyone's.
+    const counter = await call(server.url, 'POST', '/api/tokens', {
+      token: root,
+      body: {
+        subject: 'did:sigil:counter',
+        loa: 'observer',
+        scopes: ['trust.status', 'canon.audit'],
+      },
+    });
+    expect(counter.status, counter.text).toBe(201);
+    const all = await stats((counter.body as { token: string }).token);
+    const denied = all.top_denied_callers.map((c) => c.subject);
+    expect(denied).toEqual(expect.arrayContaining([subjects.guest, subjects.operator]));
+
+    // The Observer is denied something itself, and sees its own denial and nobody else's.
+    const own = await call(server.url, 'POST', '/api/tokens', {
+      token: tokens.observer!,
+      body: { subject: 'did:sigil:nobody', loa: 'guest' },
+    });
+    expect(own.status).toBe(403);
+    const mine = await stats(tokens.observer!);
+    expect(mine.top_denied_callers.map((c) => c.subject)).toEqual([subjects.observer]);
+    const listed = await get(tokens.observer!, '/api/decisions?limit=200');
+    const count = (listed.body as { decisions: unknown[] }).decisions.length;
+    // Its own decisions only (the list itself is sealed after the stats were read).
+    expect(mine.totals.allow + mine.totals.deny).toBeGreaterThan(0);
+    expect(mine.totals.allow + mine.totals.deny).toBeLessThanOrEqual(count);
+    expect(mine.totals.allow + mine.totals.deny).toBeLessThan(all.totals.allow + all.totals.deny);
+    expect(mine.totals.deny).toBe(1);
+    // A Guest is not shown the counts at all (observer and above).
+    const guest = await get(tokens.guest!, '/api/decisions/stats');
+    expect(guest.status).toBe(403);
+    const root_ = await stats(root);
+    expect(root_.top_denied_callers.map((c) => c.subject)).toEqual(
+      expect.arrayContaining([subjects.guest, subjects.operator, subjects.observer]),
+    );
+  });
 });

@@ -33,29 +33,56 @@ export interface Bucket {
   deny: Map<string, number>;
   deniedActions: Map<string, number>;
   deniedCallers: Map<string, number>;
+  /**
+   * The same counts for each caller's own decisions, so a caller who may not read everyone's
+   * decisions is shown its own figures without a scan of the log (nested buckets have none).
+   */
+  bySubject: Map<string, Bucket>;
 }
 
 export const MINUTE_MS = 60_000;
 export const MAX_STATS_MINUTES = 24 * 60;
-/** Distinct actions or callers kept per minute; the rest count as "(other)". */
+/**
+ * Distinct actions or callers kept per minute; the rest count as "(other)". A caller past this
+ * many in one minute has no own bucket for it, so its own figures undercount, never show others'.
+ */
 const MAX_KEYS_PER_MINUTE = 500;
-const FORMAT = 1;
+const FORMAT = 2;
+
+function emptyBucket(): Bucket {
+  return {
+    allow: 0,
+    deny: new Map(),
+    deniedActions: new Map(),
+    deniedCallers: new Map(),
+    bySubject: new Map(),
+  };
+}
 
 function bump(map: Map<string, number>, key: string): void {
   const k = map.has(key) || map.size < MAX_KEYS_PER_MINUTE ? key : '(other)';
   map.set(k, (map.get(k) ?? 0) + 1);
 }
 
+type SavedCounts = [number, Record<string, number>, Record<string, number>, Record<string, number>];
 type Saved = {
   v: number;
   log_id: string;
   cursor: string | null;
   hash: string | null;
   totals: DecisionCountsView;
-  buckets: Array<
-    [number, number, Record<string, number>, Record<string, number>, Record<string, number>]
-  >;
+  /** Per minute: the minute, its counts, and each caller's own counts. */
+  buckets: Array<[number, ...SavedCounts, Record<string, SavedCounts>]>;
 };
+
+function savedCounts(b: Bucket): SavedCounts {
+  return [
+    b.allow,
+    Object.fromEntries(b.deny),
+    Object.fromEntries(b.deniedActions),
+    Object.fromEntries(b.deniedCallers),
+  ];
+}
 
 function mac(key: Uint8Array, saved: Saved): string {
   return createHmac('sha256', key)
@@ -106,16 +133,24 @@ export class DecisionTally {
     if (!Number.isFinite(minute)) return;
     let b = this.#buckets.get(minute);
     if (!b) {
-      b = { allow: 0, deny: new Map(), deniedActions: new Map(), deniedCallers: new Map() };
+      b = emptyBucket();
       this.#buckets.set(minute, b);
     }
-    if (verdict === 'allow') {
-      b.allow += 1;
-      return;
+    const subject = p.caller.subject;
+    let own = b.bySubject.get(subject);
+    if (!own && b.bySubject.size < MAX_KEYS_PER_MINUTE) {
+      own = emptyBucket();
+      b.bySubject.set(subject, own);
     }
-    bump(b.deny, p.decision.code ?? 'denied');
-    bump(b.deniedActions, p.request.action);
-    bump(b.deniedCallers, p.caller.subject);
+    for (const c of own ? [b, own] : [b]) {
+      if (verdict === 'allow') {
+        c.allow += 1;
+        continue;
+      }
+      bump(c.deny, p.decision.code ?? 'denied');
+      bump(c.deniedActions, p.request.action);
+      bump(c.deniedCallers, subject);
+    }
   }
 
   /** Brings the tally up to every decision sealed before the call (loading the saved one first). */
@@ -175,13 +210,24 @@ export class DecisionTally {
         deny: totals.deny,
         by_mode: Object.fromEntries(counts(totals.by_mode)),
       };
-      for (const [m, allow, deny, actions, callers] of rest.buckets) {
-        this.#buckets.set(m, {
+      const loadCounts = ([allow, deny, actions, callers]: SavedCounts): Bucket => {
+        if (!Number.isSafeInteger(allow) || allow < 0) throw new Error('not a count');
+        return {
           allow,
           deny: counts(deny),
           deniedActions: counts(actions),
           deniedCallers: counts(callers),
-        });
+          bySubject: new Map(),
+        };
+      };
+      for (const [m, allow, deny, actions, callers, subjects] of rest.buckets) {
+        const b = loadCounts([allow, deny, actions, callers]);
+        if (subjects === null || typeof subjects !== 'object') throw new Error('not subjects');
+        for (const [subject, own] of Object.entries(subjects)) {
+          if (!Array.isArray(own) || own.length !== 4) throw new Error('not counts');
+          b.bySubject.set(subject, loadCounts(own));
+        }
+        this.#buckets.set(m, b);
       }
       this.#tail = this.#newTail(rest.cursor ?? undefined);
       this.#saved = this.#last?.seq;
@@ -219,10 +265,8 @@ export class DecisionTally {
       totals: this.#totals,
       buckets: [...this.#buckets].map(([m, b]) => [
         m,
-        b.allow,
-        Object.fromEntries(b.deny),
-        Object.fromEntries(b.deniedActions),
-        Object.fromEntries(b.deniedCallers),
+        ...savedCounts(b),
+        Object.fromEntries([...b.bySubject].map(([s, own]) => [s, savedCounts(own)])),
       ]),
     };
     const tmp = `${this.#file}.${process.pid}.tmp`;

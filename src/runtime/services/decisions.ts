@@ -14,8 +14,8 @@ import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { decisionPayloadOf } from '../decision-record.ts';
 import { sealedScore } from '../frozen.ts';
-import { mayReadBody, type ReadContext } from '../read-access.ts';
-import { MAX_STATS_MINUTES, MINUTE_MS, type DecisionTally } from './decision-tally.ts';
+import { mayReadAll, mayReadBody, type ReadContext } from '../read-access.ts';
+import { MAX_STATS_MINUTES, MINUTE_MS, type Bucket, type DecisionTally } from './decision-tally.ts';
 
 /** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
 export interface DecisionSummary {
@@ -186,7 +186,9 @@ function top(maps: Iterable<Map<string, number>>): Array<[string, number]> {
 
 /**
  * Per-minute counts over the last `minutes`, from the runtime's decision tally (kept current
- * from the log, never a scan of it per request).
+ * from the log, never a scan of it per request). Like the decision bodies they count, they are
+ * everyone's only for a caller who may read every body (Root, an auditor); anyone else is shown
+ * the counts of its own decisions, and itself alone among the denied callers.
  */
 export async function decisionStats(
   core: RuntimeCore,
@@ -201,7 +203,8 @@ export async function decisionStats(
   const size = await core.log.size();
   const last = Math.floor(core.now() / MINUTE_MS);
   const first = last - minutes + 1;
-  const buckets = await tally.minutes(core.log, first, last);
+  const all = await tally.minutes(core.log, first, last);
+  const buckets = mayReadAll(caller) ? all : ownBuckets(all, caller.subject);
   const perMinute: DecisionStats['per_minute'] = [];
   let allow = 0;
   let deny = 0;
@@ -231,6 +234,16 @@ export async function decisionStats(
     })),
     log_size: size,
   };
+}
+
+/** The caller's own counts from each minute's buckets (minutes it has none in left out). */
+function ownBuckets(all: Map<number, Bucket>, subject: string): Map<number, Bucket> {
+  const out = new Map<number, Bucket>();
+  for (const [m, b] of all) {
+    const own = b.bySubject.get(subject);
+    if (own) out.set(m, own);
+  }
+  return out;
 }
 
 /** The decisions room (`runtime.decisions`): reading the sealed decisions back. */
