@@ -25,7 +25,7 @@ import {
   type Link,
   type RecordDraft,
 } from './record.ts';
-import type { LogHead, StoredRow } from './store/types.ts';
+import type { LogHead, StoredRow, ViewExpectation } from './store/types.ts';
 
 /** A record as the log returns it: the sealed record and its place in the log. */
 export type SealedRecord = CanonicalRecord & { seq: number };
@@ -293,6 +293,7 @@ export function assertSealerMatchesRecordModule(keys: SealKeys): void {
 
 interface Pending {
   drafts: ReadyDraft[];
+  expect: readonly ViewExpectation[];
   resolve(records: SealedRecord[]): void;
   reject(err: unknown): void;
 }
@@ -311,14 +312,22 @@ const MAX_BATCH = 4096;
  * prepared and must check that assumption in its transaction (and seal in-line if it failed).
  */
 export class GroupCommit<P = never> {
-  readonly #commit: (drafts: ReadyDraft[], prepared: P | undefined) => Promise<SealedRecord[]>;
+  readonly #commit: (
+    drafts: ReadyDraft[],
+    prepared: P | undefined,
+    expect: readonly ViewExpectation[],
+  ) => Promise<SealedRecord[]>;
   readonly #afterBatch: () => Promise<void>;
   readonly #prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined>;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
 
   constructor(
-    commit: (drafts: ReadyDraft[], prepared: P | undefined) => Promise<SealedRecord[]>,
+    commit: (
+      drafts: ReadyDraft[],
+      prepared: P | undefined,
+      expect: readonly ViewExpectation[],
+    ) => Promise<SealedRecord[]>,
     afterBatch: () => Promise<void>,
     prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined> = async () =>
       undefined,
@@ -328,10 +337,13 @@ export class GroupCommit<P = never> {
     this.#prepare = prepare;
   }
 
-  /** Queues drafts as one atomic unit; resolves with their records once durable. */
-  submit(drafts: ReadyDraft[]): Promise<SealedRecord[]> {
+  /**
+   * Queues drafts as one atomic unit; resolves with their records once durable. With `expect`
+   * it commits in a batch of its own, and only while those view rows are unchanged.
+   */
+  submit(drafts: ReadyDraft[], expect: readonly ViewExpectation[] = []): Promise<SealedRecord[]> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ drafts, resolve, reject });
+      this.#queue.push({ drafts, expect, resolve, reject });
       this.#running ??= this.#drain();
     });
   }
@@ -379,9 +391,14 @@ export class GroupCommit<P = never> {
   #takeBatch(): Pending[] {
     let count = 0;
     let n = 0;
+    // A submission with an expectation commits alone, so the store's check covers it exactly
+    // (no other record of its batch can have moved the row it expects).
     while (
       n < this.#queue.length &&
-      (n === 0 || count + this.#queue[n]!.drafts.length <= MAX_BATCH)
+      (n === 0 ||
+        (count + this.#queue[n]!.drafts.length <= MAX_BATCH &&
+          this.#queue[0]!.expect.length === 0 &&
+          this.#queue[n]!.expect.length === 0))
     ) {
       count += this.#queue[n]!.drafts.length;
       n += 1;
@@ -394,6 +411,7 @@ export class GroupCommit<P = never> {
       const records = await this.#commit(
         batch.flatMap((p) => p.drafts),
         prepared,
+        batch.flatMap((p) => p.expect),
       );
       let at = 0;
       for (const p of batch) {
@@ -407,7 +425,7 @@ export class GroupCommit<P = never> {
       }
       for (const p of batch) {
         try {
-          p.resolve(await this.#commit(p.drafts, undefined));
+          p.resolve(await this.#commit(p.drafts, undefined, p.expect));
         } catch (single) {
           p.reject(single);
         }

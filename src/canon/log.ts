@@ -58,7 +58,14 @@ import { SealPool } from './seal-pool.ts';
 import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
 import { encodeEntryBundle, TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
-import type { BackendName, CanonStore, LogHead, StoredRow, ViewRow } from './store/types.ts';
+import type {
+  BackendName,
+  CanonStore,
+  LogHead,
+  StoredRow,
+  ViewExpectation,
+  ViewRow,
+} from './store/types.ts';
 import { WitnessPusher, type WitnessEndpoint, type WitnessStatus } from './witnesses.ts';
 import { validateStore, type ValidateOptions, type ValidationResult } from './validate.ts';
 import {
@@ -95,6 +102,11 @@ export interface CanonLogOptions extends StoreOptions {
   witnesses?: readonly WitnessEndpoint[];
   /** Where witness problems and the rollback alarm are written (default: stderr). */
   warn?: (line: string) => void;
+}
+
+/** How an append commits: `expect` makes it a compare-and-set on view rows. */
+export interface AppendOptions {
+  expect?: readonly ViewExpectation[];
 }
 
 /** What `init` created. */
@@ -253,7 +265,7 @@ export class CanonLog {
     this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#maxPayloadBytes = opts.maxPayloadBytes;
     this.#writer = new GroupCommit<PresealedBatch>(
-      (drafts, pre) => this.#commit(drafts, pre),
+      (drafts, pre, expect) => this.#commit(drafts, pre, expect),
       () => this.#checkpointIfDue(this.#every.appends),
       (drafts, after) => this.#preseal(drafts, after),
     );
@@ -443,22 +455,29 @@ export class CanonLog {
   }
 
   /** Appends one record; resolves once its batch is durable. */
-  async append(draft: RecordDraft): Promise<SealedRecord> {
-    const [record] = await this.appendMany([draft]);
+  async append(draft: RecordDraft, opts: AppendOptions = {}): Promise<SealedRecord> {
+    const [record] = await this.appendMany([draft], opts);
     return record!;
   }
 
-  /** Appends records atomically (all in one transaction, consecutive seqs) once durable. */
-  async appendMany(drafts: readonly RecordDraft[]): Promise<SealedRecord[]> {
+  /**
+   * Appends records atomically (all in one transaction, consecutive seqs) once durable; with
+   * `expect`, only while those view rows are unchanged ('conflict' otherwise).
+   */
+  async appendMany(
+    drafts: readonly RecordDraft[],
+    opts: AppendOptions = {},
+  ): Promise<SealedRecord[]> {
     if (this.#closed) throw closedError();
     if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     if (!Array.isArray(drafts)) throw new SigilError('bad_request', 'drafts must be an array');
     const ready = readyDrafts(drafts, this.#maxPayloadBytes);
     if (ready.length === 0) return [];
-    if (this.#appendObservers.size === 0) return this.#writer.submit(ready);
+    const expect = opts.expect ?? [];
+    if (this.#appendObservers.size === 0) return this.#writer.submit(ready, expect);
     const start = performance.now();
     try {
-      return await this.#writer.submit(ready);
+      return await this.#writer.submit(ready, expect);
     } finally {
       const seconds = (performance.now() - start) / 1000;
       for (const fn of this.#appendObservers) fn(seconds);
@@ -499,7 +518,11 @@ export class CanonLog {
     }
   }
 
-  async #commit(drafts: ReadyDraft[], pre: PresealedBatch | undefined): Promise<SealedRecord[]> {
+  async #commit(
+    drafts: ReadyDraft[],
+    pre: PresealedBatch | undefined,
+    expect: readonly ViewExpectation[],
+  ): Promise<SealedRecord[]> {
     if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     let records: SealedRecord[] = [];
     const fresh = (head: LogHead): boolean =>
@@ -530,6 +553,7 @@ export class CanonLog {
               ),
         );
       },
+      expect,
     );
     addLeaves(
       this.#tree,

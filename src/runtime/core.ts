@@ -7,7 +7,7 @@ import type { JsonValue } from '../core/canonical.ts';
 import { SigilError } from '../core/errors.ts';
 import { toHex } from '../core/encoding.ts';
 import { randomBytes } from '../core/random.ts';
-import type { CanonLog, SealedRecord } from '../canon/log.ts';
+import type { AppendOptions, CanonLog, SealedRecord } from '../canon/log.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import type { PolicyFlags } from '../policy/index.ts';
@@ -25,8 +25,16 @@ export interface RuntimeCore {
   flags(): PolicyFlags;
   /** Decides and seals the decision; a denial throws SigilError(code) with the decision id. */
   require(caller: Caller, request: DecisionRequest): Promise<FrozenDecision>;
-  /** Seals a record of the default tenant (user space unless `extra` says otherwise). */
-  append(kind: RecordKind, payload: JsonValue, extra?: Partial<RecordDraft>): Promise<SealedRecord>;
+  /**
+   * Seals a record of the default tenant (user space unless `extra` says otherwise); `opts.expect`
+   * makes it a compare-and-set on view rows ('conflict' when one moved).
+   */
+  append(
+    kind: RecordKind,
+    payload: JsonValue,
+    extra?: Partial<RecordDraft>,
+    opts?: AppendOptions,
+  ): Promise<SealedRecord>;
   /** Seals several records of the default tenant in one transaction (with their views). */
   appendMany(
     records: ReadonlyArray<{ kind: RecordKind; payload: JsonValue; extra?: Partial<RecordDraft> }>,

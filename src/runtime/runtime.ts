@@ -10,7 +10,7 @@ import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
-import { CanonLog, type LogReader } from '../canon/log.ts';
+import { CanonLog, type AppendOptions, type LogReader } from '../canon/log.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -229,8 +229,12 @@ export class SigilRuntime {
       now: () => this.#clock(),
       flags: () => this.#flags(),
       require: (caller, request) => this.require(caller, request),
-      append: (kind: RecordKind, payload: JsonValue, extra: Partial<RecordDraft> = {}) =>
-        log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }),
+      append: (
+        kind: RecordKind,
+        payload: JsonValue,
+        extra: Partial<RecordDraft> = {},
+        opts: AppendOptions = {},
+      ) => log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }, opts),
       appendMany: (records) =>
         log.appendMany(
           records.map((r) => ({

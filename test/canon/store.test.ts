@@ -297,6 +297,43 @@ describe.each(BACKENDS)('canon store on $name', ({ name, skip }) => {
     },
   );
 
+  it.skipIf(skip)(
+    'expect: an append commits only while the view row is the one expected (conflict otherwise)',
+    async () => {
+      const { opts } = await fresh();
+      const memory = (value: number) => ({
+        kind: 'memory_block' as const,
+        tenant: 't',
+        space: 'user' as const,
+        payload: { owner: 'did:x:a', key: 'k', value },
+      });
+      await withLog(opts, async (log) => {
+        const made = await log.append(memory(1));
+        const at = { ns: 'memory', key: 'did:x:a k', seq: made.seq };
+        // Two appends expecting the same row, issued together (one group-commit turn) with a
+        // plain append: the first expectation wins, the second is refused, the plain one lands.
+        const results = await Promise.allSettled([
+          log.append(memory(2), { expect: [at] }),
+          log.append(memory(3), { expect: [at] }),
+          log.append(draft(1)),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        const refused = (results[1] as PromiseRejectedResult).reason;
+        expect(isSigilError(refused) && refused.code).toBe('conflict');
+        const won = (results[0] as PromiseFulfilledResult<{ seq: number }>).value;
+        expect((await log.views.list('memory')).map((e) => e.seq)).toEqual([won.seq]);
+        // An absent row is never the one expected; nothing was written by the refusals.
+        await rejectsWith(
+          log.append(memory(4), { expect: [{ ns: 'memory', key: 'did:x:none', seq: 0 }] }),
+          'conflict',
+        );
+        expect(await log.size()).toBe(3);
+        expect(await log.checkViews()).toEqual([]);
+        expect(await log.validate()).toMatchObject({ ok: true });
+      });
+    },
+  );
+
   it.skipIf(skip)('a wrong master key is master_key_invalid and changes nothing', async () => {
     const { opts } = await fresh();
     await withLog(opts, (log) => log.appendMany([draft(0), draft(1)]));

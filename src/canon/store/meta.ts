@@ -58,3 +58,15 @@ export function storeError(err: unknown): SigilError {
   const message = err instanceof Error ? err.message : String(err);
   return new SigilError('store_error', `canon store: ${message}`);
 }
+
+/** The error of an append whose view expectation no longer holds. */
+export function viewMoved(e: { ns: string; key: string; seq: number }): SigilError {
+  return new SigilError(
+    'conflict',
+    `the view row ${e.ns}/${e.key} is no longer the one at seq ${e.seq}`,
+    {
+      ns: e.ns,
+      key: e.key,
+    },
+  );
+}

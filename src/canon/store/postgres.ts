@@ -14,6 +14,7 @@ import {
   metaToEntries,
   retiredCheckpointsKey,
   storeError,
+  viewMoved,
 } from './meta.ts';
 import type {
   AsyncBatchSealer,
@@ -26,6 +27,7 @@ import type {
   StoredCheckpoint,
   StoredCosigned,
   StoredRow,
+  ViewExpectation,
   ViewRow,
   ViewTable,
 } from './types.ts';
@@ -279,7 +281,11 @@ export class PostgresStore implements CanonStore {
    * A postgres transaction may wait, so `sealAsync` (when given) seals while the head is locked:
    * other writers wait for the parallel seal rather than for one thread's.
    */
-  async appendBatch(seal: BatchSealer, sealAsync?: AsyncBatchSealer): Promise<StoredRow[]> {
+  async appendBatch(
+    seal: BatchSealer,
+    sealAsync?: AsyncBatchSealer,
+    expect: readonly ViewExpectation[] = [],
+  ): Promise<StoredRow[]> {
     try {
       return await this.#transaction(async (client) => {
         const locked = await client.query<{ size: string; hash: string | null }>(
@@ -288,6 +294,14 @@ export class PostgresStore implements CanonStore {
         const h = locked.rows[0];
         if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
         const lockedHead = { size: Number(h.size), hash: h.hash };
+        // Every view write holds the head lock, so the rows read here cannot move before commit.
+        for (const e of expect) {
+          const row = await client.query<{ seq: string }>(
+            'SELECT seq FROM sigil_views WHERE ns = $1 AND k = $2',
+            [e.ns, e.key],
+          );
+          if (Number(row.rows[0]?.seq ?? -1) !== e.seq) throw viewMoved(e);
+        }
         const { rows, views } =
           sealAsync === undefined ? seal(lockedHead) : await sealAsync(lockedHead);
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {

@@ -15,8 +15,10 @@ import {
   metaToEntries,
   retiredCheckpointsKey,
   storeError,
+  viewMoved,
 } from './meta.ts';
 import type {
+  AsyncBatchSealer,
   BatchSealer,
   CanonStore,
   FormatMigration,
@@ -26,6 +28,7 @@ import type {
   StoredCheckpoint,
   StoredCosigned,
   StoredRow,
+  ViewExpectation,
   ViewRow,
   ViewTable,
 } from './types.ts';
@@ -256,11 +259,18 @@ export class SqliteStore implements CanonStore {
     }
   }
 
-  async appendBatch(seal: BatchSealer): Promise<StoredRow[]> {
+  async appendBatch(
+    seal: BatchSealer,
+    _sealAsync?: AsyncBatchSealer,
+    expect: readonly ViewExpectation[] = [],
+  ): Promise<StoredRow[]> {
     const s = this.#stmt;
     const run = this.#db.transaction((): StoredRow[] => {
       const head = s.head.get();
       if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+      for (const e of expect) {
+        if (s.viewGet.get(e.ns, e.key)?.seq !== e.seq) throw viewMoved(e);
+      }
       const { rows, views } = seal(head);
       for (const r of rows)
         s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);

@@ -118,6 +118,17 @@ export interface SealedBatch {
  */
 export type BatchSealer = (head: LogHead) => SealedBatch;
 
+/**
+ * A compare-and-set on a view row: the append commits only while the row (ns, key) is still the
+ * one projected from the record at `seq`; checked inside the transaction holding the head, so it
+ * holds across instances on one database. Otherwise the append fails with 'conflict'.
+ */
+export interface ViewExpectation {
+  ns: string;
+  key: string;
+  seq: number;
+}
+
 /** A sealer that may wait (on worker threads) while the head is locked. */
 export type AsyncBatchSealer = (head: LogHead) => Promise<SealedBatch>;
 
@@ -132,9 +143,13 @@ export interface CanonStore {
   replaceWrappedKey(expected: WrappedKey, next: WrappedKey): Promise<void>;
   /**
    * One transaction: lock the head, seal, insert every row, upsert its view rows, advance the
-   * head, commit durably.
+   * head, commit durably. Aborts ('conflict') when a view row differs from its `expect`.
    */
-  appendBatch(seal: BatchSealer, sealAsync?: AsyncBatchSealer): Promise<StoredRow[]>;
+  appendBatch(
+    seal: BatchSealer,
+    sealAsync?: AsyncBatchSealer,
+    expect?: readonly ViewExpectation[],
+  ): Promise<StoredRow[]>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;
   getBySeq(seq: number): Promise<StoredRow | undefined>;

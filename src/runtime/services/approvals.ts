@@ -13,7 +13,7 @@
 import type { JsonValue } from '../../core/canonical.ts';
 import { canonicalBytes } from '../../core/canonical.ts';
 import { fromBase64Url } from '../../core/encoding.ts';
-import { SigilError } from '../../core/errors.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import { newRecordId } from '../../canon/record.ts';
 import {
@@ -177,11 +177,25 @@ export async function decideApproval(
     signature: input.signature,
     witness_id: keys[key]!.witness_id,
   };
-  await core.append(
-    'governance_event',
-    { event: `approval_${input.verdict}`, approval: asJson(next) },
-    { links: [{ rel: 'decision', id: d.decision_id }] },
-  );
+  // Compare-and-set on the pending row (made by the request record): of two verdicts racing,
+  // on one instance or several over one database, the store seals only the first.
+  const request = await core.log.get(current.request_record_id);
+  if (request === undefined) {
+    throw new SigilError('state_invalid', `approval ${id}: its request record is missing`);
+  }
+  try {
+    await core.append(
+      'governance_event',
+      { event: `approval_${input.verdict}`, approval: asJson(next) },
+      { links: [{ rel: 'decision', id: d.decision_id }] },
+      { expect: [{ ns: VIEWS.approvals.name, key: id, seq: request.seq }] },
+    );
+  } catch (err) {
+    if (isSigilError(err) && err.code === 'conflict') {
+      throw new SigilError('approval_not_pending', `approval ${id} was decided meanwhile`);
+    }
+    throw err;
+  }
   return { id, status: input.verdict, decision_id: d.decision_id };
 }
 
