@@ -170,6 +170,7 @@ describe('signing in and out', () => {
     const w = await watchedPage(browser);
     try {
       await w.page.goto(server.url + '/');
+      await screenshot(w.page, 'sign-in');
       await w.page.getByLabel('API token').fill('sgl_' + 'A'.repeat(43));
       await w.page.getByRole('button', { name: 'Sign in' }).click();
       await expect.poll(() => w.page.getByRole('alert').textContent()).toMatch(/token_invalid/);
@@ -200,6 +201,11 @@ describe('signing in and out', () => {
         .poll(async () => Number(await w.page.getByTestId('log-size').textContent()))
         .toBeGreaterThanOrEqual(status.log_size as number);
       await expect.poll(() => w.page.getByTestId('breaker').textContent()).toMatch(/Closed/);
+      // This log has no witnesses configured, so its checkpoint carries no cosignature.
+      await expect.poll(() => w.page.getByTestId('cosignatures').textContent()).toBe('none');
+      await expect
+        .poll(async () => Number(await w.page.getByTestId('rate-limited').textContent()))
+        .toBeGreaterThanOrEqual(0);
       await screenshot(w.page, 'overview');
 
       // the cookie is HttpOnly, SameSite=Strict; neither it, the token nor the CSRF token is

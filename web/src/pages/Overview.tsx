@@ -3,6 +3,7 @@
  * callers, the log and its latest checkpoint, and the circuit breaker.
  */
 import { api } from '../api.ts';
+import { cosignerNames } from '../note.ts';
 import { DecisionsChart } from '../chart.tsx';
 import { href } from '../router.ts';
 import type { Checkpoint, DecisionStats, TrustStatus } from '../types.ts';
@@ -55,6 +56,8 @@ export function Overview() {
   const s = status.data;
   const cp = checkpoint.data;
   const st = stats.data;
+  const cosigners = cp === undefined ? [] : cosignerNames(cp.note, cp.verifier_key.split('+')[0]!);
+  const rateLimited = st?.per_minute.reduce((n, m) => n + (m.deny.rate_limited ?? 0), 0);
   return (
     <>
       <h1>Overview</h1>
@@ -102,6 +105,8 @@ export function Overview() {
               <dd>{s.threshold}</dd>
               <dt>Trust model</dt>
               <dd>{s.model}</dd>
+              <dt>Rate-limited (last hour)</dt>
+              <dd data-testid="rate-limited">{rateLimited ?? '…'}</dd>
             </dl>
           )}
         </Card>
@@ -121,6 +126,10 @@ export function Overview() {
               <dt>Root hash</dt>
               <dd>
                 <Short value={cp.root_hash} />
+              </dd>
+              <dt>Witness cosignatures</dt>
+              <dd data-testid="cosignatures">
+                {cosigners.length === 0 ? 'none' : cosigners.join(', ')}
               </dd>
             </dl>
           )}
