@@ -367,6 +367,8 @@ export interface ViewReader {
     key: string,
     parse: (value: JsonValue, key: string) => T,
   ): Promise<T | undefined>;
+  /** The entry at (ns, key) with the seq of the record that wrote it (for an append's `expect`). */
+  entry(ns: string, key: string): Promise<ViewEntry | undefined>;
   /** Every entry of a namespace by key; 'state_invalid' when any row fails its MAC. */
   list(ns: string): Promise<ViewEntry[]>;
 }
@@ -432,6 +434,10 @@ export function viewReader(table: ViewTable, viewKey: Uint8Array): ViewReader {
         entry.value = value;
       }
       return entry.value as T;
+    },
+    entry: async (ns, key) => {
+      const row = await table.get(ns, key);
+      return row && open(row);
     },
     list: async (ns) => (await table.list(ns)).map(open),
   };

@@ -46,6 +46,8 @@ export interface ViewNamespace<T> {
   readonly schema: z.ZodType<T>;
   /** The row at `key`, parsed and frozen, or undefined ('state_invalid': a forged or misshapen row). */
   get(views: ViewReader, key: string): Promise<T | undefined>;
+  /** The row at `key`, parsed, with the seq that wrote it (what an append's `expect` names). */
+  entry(views: ViewReader, key: string): Promise<{ value: T; seq: number } | undefined>;
   /** Every row, parsed, by key ('state_invalid' when any row is forged or misshapen). */
   list(views: ViewReader): Promise<Array<{ key: string; value: T; seq: number; hash: string }>>;
 }
@@ -80,6 +82,10 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
     name,
     schema,
     get: (views, key) => views.parsed(name, key, parse),
+    entry: async (views, key) => {
+      const e = await views.entry(name, key);
+      return e && { value: parseRow(name, schema, key, e.value), seq: e.seq };
+    },
     list: async (views) =>
       (await views.list(name)).map((e) => ({
         ...e,

@@ -327,7 +327,15 @@ describe.each(BACKENDS)('canon store on $name', ({ name, skip }) => {
           log.append(memory(4), { expect: [{ ns: 'memory', key: 'did:x:none', seq: 0 }] }),
           'conflict',
         );
+        // seq -1 expects the row absent: it holds for a missing row, and not for a present one.
+        await rejectsWith(log.append(memory(5), { expect: [{ ...at, seq: -1 }] }), 'conflict');
         expect(await log.size()).toBe(3);
+        const absent = { kind: 'memory_block' as const, tenant: 't', space: 'user' as const };
+        await log.append(
+          { ...absent, payload: { owner: 'did:x:b', key: 'k', value: 6 } },
+          { expect: [{ ns: 'memory', key: 'did:x:b k', seq: -1 }] },
+        );
+        expect(await log.size()).toBe(4);
         expect(await log.checkViews()).toEqual([]);
         expect(await log.validate()).toMatchObject({ ok: true });
       });

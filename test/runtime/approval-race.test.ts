@@ -8,7 +8,7 @@ import { isSigilError } from '../../src/core/errors.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { BACKENDS } from '../canon/helpers/log.ts';
 import { humanApprover, verdictSignature } from '../mcp/helpers.ts';
-import { twoInstances, type Instances } from './instances.ts';
+import { recordsOfKind, twoInstances, type Instances } from './instances.ts';
 
 const ROUNDS = 6;
 
@@ -66,20 +66,10 @@ describe.each(BACKENDS)('racing verdicts on $name', ({ name, skip }) => {
     expect(results.filter((r) => r === 'approval_not_pending')).toHaveLength(1);
 
     // The log holds exactly the winner's verdict, and both runtimes see it.
-    const verdicts: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await x.log.list({
-        kind: 'governance_event',
-        limit: 1000,
-        ...(cursor !== undefined && { cursor }),
-      });
-      for (const r of page.records) {
-        const p = r.payload as { event?: string; approval?: { id?: string } };
-        if (p.approval?.id === id && p.event !== 'approval_requested') verdicts.push(p.event!);
-      }
-      cursor = page.cursor;
-    } while (cursor !== undefined);
+    const verdicts = (await recordsOfKind(x.log, 'governance_event'))
+      .map((r) => r.payload as { event?: string; approval?: { id?: string } })
+      .filter((p) => p.approval?.id === id && p.event !== 'approval_requested')
+      .map((p) => p.event);
     expect(verdicts).toEqual([`approval_${won[0]}`]);
     for (const r of [x, y]) {
       const seen = (await r.approvals.list(root)).find((a) => a.id === id)!;

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
+import type { RecordKind } from '../../src/canon/record.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { SigilRuntime } from '../../src/runtime/index.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
@@ -47,4 +49,16 @@ export async function twoInstances(backend: 'sqlite' | 'postgres'): Promise<Inst
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every record of `kind` in the log, page by page. */
+export async function recordsOfKind(log: LogReader, kind: RecordKind): Promise<SealedRecord[]> {
+  const out: SealedRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await log.list({ kind, limit: 1000, ...(cursor !== undefined && { cursor }) });
+    out.push(...page.records);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return out;
 }

@@ -269,7 +269,7 @@ export class SqliteStore implements CanonStore {
       const head = s.head.get();
       if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
       for (const e of expect) {
-        if (s.viewGet.get(e.ns, e.key)?.seq !== e.seq) throw viewMoved(e);
+        if ((s.viewGet.get(e.ns, e.key)?.seq ?? -1) !== e.seq) throw viewMoved(e);
       }
       const { rows, views } = seal(head);
       for (const r of rows)

@@ -122,6 +122,7 @@ export type BatchSealer = (head: LogHead) => SealedBatch;
  * A compare-and-set on a view row: the append commits only while the row (ns, key) is still the
  * one projected from the record at `seq`; checked inside the transaction holding the head, so it
  * holds across instances on one database. Otherwise the append fails with 'conflict'.
+ * `seq` -1 expects the row to be absent.
  */
 export interface ViewExpectation {
   ns: string;

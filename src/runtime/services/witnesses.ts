@@ -4,7 +4,7 @@
  * with proof of possession, and whether genesis is sealed.
  */
 import { toBase64Url } from '../../core/encoding.ts';
-import { SigilError } from '../../core/errors.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
 import { randomBytes } from '../../core/random.ts';
 import { isLoa, loaAtLeast, loaRank, type Loa } from '../../policy/index.ts';
 import {
@@ -143,9 +143,6 @@ export async function enrolmentChallenge(
   return challenge;
 }
 
-// One enrolment at a time in this process, so a challenge is spent once.
-let enrolling: Promise<unknown> = Promise.resolve();
-
 /**
  * The caller enrols its own key: the witness is its subject DID, the proof a typed human
  * signature over its challenge. Before genesis the entry is a genesis candidate; after it, it
@@ -162,18 +159,40 @@ export async function enrolWitness(
     payload: { challenge_id: input.challenge_id, public_key: input.public_key },
   });
   humanWitnessCaller(caller);
-  const run = enrolling.then(async () => {
-    const challenge = await VIEWS.witnessChallenges.get(core.log.views, String(input.challenge_id));
-    const entry = enrolEntry(await witnessRegistry(core), challenge, input, caller, core.now());
+  const challenge = await VIEWS.witnessChallenges.entry(core.log.views, String(input.challenge_id));
+  const rows = await VIEWS.witnesses.list(core.log.views);
+  const entry = enrolEntry(
+    registryFromEntries(rows.map((r) => r.value)),
+    challenge?.value,
+    input,
+    caller,
+    core.now(),
+  );
+  // Compare-and-set, inside the enrolment's own transaction: the challenge row is still the
+  // unused one its issue wrote, and the caller's witness row is still the one checked above
+  // (-1: none), so of two enrolments racing on one or several instances only the first seals.
+  const own = rows.find((r) => r.key === caller.subject)?.seq ?? -1;
+  try {
     await core.append(
       'witness_event',
-      { type: 'witness_enrolled', entry: asJson(entry), challenge: asJson(challenge) },
+      { type: 'witness_enrolled', entry: asJson(entry), challenge: asJson(challenge!.value) },
       { space: 'system' },
+      {
+        expect: [
+          { ns: VIEWS.witnessChallenges.name, key: challenge!.value.id, seq: challenge!.seq },
+          { ns: VIEWS.witnesses.name, key: caller.subject, seq: own },
+        ],
+      },
     );
-    return entry;
-  });
-  enrolling = run.catch(() => undefined);
-  return run;
+  } catch (err) {
+    if (isSigilError(err, 'conflict')) {
+      throw err.details?.ns === VIEWS.witnesses.name
+        ? new SigilError('witness_exists', `${caller.subject} enrolled meanwhile`)
+        : new SigilError('witness_challenge_invalid', 'the challenge has been used meanwhile');
+    }
+    throw err;
+  }
+  return entry;
 }
 
 /** Every witness entry (Root, or the `canon.read` of the registry). */

@@ -1,0 +1,105 @@
+/**
+ * A witness enrolment challenge is single-use across instances: the enrolment's append expects
+ * the challenge's view row (and the caller's witness row) unchanged, inside the store
+ * transaction. Two runtimes on one store (SQLite file or PostgreSQL database) racing one
+ * challenge seal exactly one enrolment; the other gets witness_challenge_invalid. Two challenges
+ * of one subject racing seal one enrolment too; the other gets witness_exists.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
+import { isSigilError } from '../../src/core/errors.ts';
+import { signEnrolment, type EnrolmentChallenge } from '../../src/quorum/index.ts';
+import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
+import { BACKENDS } from '../canon/helpers/log.ts';
+import { humanCaller } from '../quorum/ceremony.ts';
+import { recordsOfKind, twoInstances, type Instances } from './instances.ts';
+
+const ROUNDS = 5;
+
+function answer(challenge: EnrolmentChallenge) {
+  const keys = generateKeyPair();
+  const public_key = toBase64Url(publicKeyToRaw(keys.publicKey));
+  return {
+    challenge_id: challenge.id,
+    public_key,
+    proof: signEnrolment(challenge, public_key, keys.privateKey),
+  };
+}
+
+const outcome = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'enrolled',
+    (err: unknown) => (isSigilError(err) ? err.code : String(err)),
+  );
+
+describe.each(BACKENDS)('racing enrolments on $name', ({ name, skip }) => {
+  let inst: Instances;
+  let root: Caller;
+
+  beforeAll(async () => {
+    if (skip) return;
+    inst = await twoInstances(name);
+    root = await inst.a.tokens.authenticate(inst.rootToken);
+  });
+  afterAll(async () => {
+    if (!skip) await inst.cleanup();
+  });
+
+  async function enrolments(r: SigilRuntime, did: string): Promise<number> {
+    return (await recordsOfKind(r.log, 'witness_event'))
+      .map((rec) => rec.payload as { type?: string; entry?: { did?: string } })
+      .filter((p) => p.type === 'witness_enrolled' && p.entry?.did === did).length;
+  }
+
+  /** A human Mentor token for `did`, authenticated on both runtimes. */
+  async function mentorOnBoth(did: string): Promise<[Caller, Caller]> {
+    const { token } = await humanCaller(inst.a, root, did, 'mentor');
+    return [await inst.a.tokens.authenticate(token), await inst.b.tokens.authenticate(token)];
+  }
+
+  /** One challenge answered on `x` and on `y` at once: one enrolment, the other refused. */
+  async function raceOneChallenge(x: SigilRuntime, y: SigilRuntime, did: string): Promise<void> {
+    const [onA, onB] = await mentorOnBoth(did);
+    const [onX, onY] = [x === inst.a ? onA : onB, y === inst.a ? onA : onB];
+    const challenge = await x.quorum.enrolmentChallenge(onX);
+    const results = await Promise.all([
+      outcome(x.quorum.enrol(onX, answer(challenge))),
+      outcome(y.quorum.enrol(onY, answer(challenge))),
+    ]);
+    expect(results.sort()).toEqual(['enrolled', 'witness_challenge_invalid']);
+    expect(await enrolments(y, did)).toBe(1);
+    // Spent for good: a third answer, on either runtime, is refused.
+    expect(await outcome(inst.b.quorum.enrol(onB, answer(challenge)))).toBe(
+      'witness_challenge_invalid',
+    );
+  }
+
+  it.skipIf(skip)('one challenge answered on two runtimes: one enrolment sealed', async () => {
+    for (let i = 0; i < ROUNDS; i += 1) {
+      await raceOneChallenge(inst.a, inst.b, `did:sigil:race-mentor-${i}`);
+    }
+    expect(await inst.b.log.validate()).toMatchObject({ ok: true });
+    expect(await inst.a.log.checkViews()).toEqual([]);
+  });
+
+  it.skipIf(skip)('one challenge answered twice on one runtime: one enrolment', async () => {
+    await raceOneChallenge(inst.a, inst.a, 'did:sigil:race-mentor-same');
+  });
+
+  it.skipIf(skip)('two challenges of one subject on two runtimes: one witness key', async () => {
+    const did = 'did:sigil:race-mentor-two';
+    const [onA, onB] = await mentorOnBoth(did);
+    const [ca, cb] = [
+      await inst.a.quorum.enrolmentChallenge(onA),
+      await inst.b.quorum.enrolmentChallenge(onB),
+    ];
+    const results = await Promise.all([
+      outcome(inst.a.quorum.enrol(onA, answer(ca))),
+      outcome(inst.b.quorum.enrol(onB, answer(cb))),
+    ]);
+    expect(results.sort()).toEqual(['enrolled', 'witness_exists']);
+    expect(await enrolments(inst.a, did)).toBe(1);
+    expect(await inst.a.log.checkViews()).toEqual([]);
+  });
+});
