@@ -208,10 +208,25 @@ const LEVELS: readonly LoggingLevel[] = [
   'emergency',
 ];
 
+/**
+ * The agent's W3C traceparent: in `_meta` (SEP-414, stdio and HTTP), else the Streamable HTTP
+ * request's header; `_meta` wins, as it is the request's own.
+ */
+function traceparentOf(extra: Extra): string | undefined {
+  const meta = extra._meta?.traceparent;
+  if (typeof meta === 'string') return meta;
+  const header = extra.requestInfo?.headers.traceparent;
+  return typeof header === 'string' ? header : undefined;
+}
+
 /** The call's hooks: approval notes and upstream progress as progress, cancellation, link. */
 function contextFor(extra: Extra, session: AgentSession): CallContext {
   const token = extra._meta?.progressToken;
-  const base: CallContext = { link: (up) => session.link(up), signal: extra.signal };
+  const base: CallContext = {
+    link: (up) => session.link(up),
+    signal: extra.signal,
+    traceparent: traceparentOf(extra),
+  };
   if (token === undefined) return base;
   const progress = (params: Record<string, unknown>) =>
     void extra

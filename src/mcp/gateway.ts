@@ -50,7 +50,7 @@ import {
 import { ToolPins } from './pins.ts';
 import { redactSecrets, type Redaction } from './redact.ts';
 import { PolicyTable } from './policy.ts';
-import { NO_TRACES, type GatewayTracer } from './trace.ts';
+import { NO_TRACES, type CallTrace, type GatewayTracer } from './trace.ts';
 import { Upstream, type RequestOptions } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
 
@@ -80,6 +80,8 @@ export interface CallContext {
   onprogress?: (progress: Progress) => void;
   /** The operation is already on the agent's link (a relayed request): no link lookup. */
   direct?: boolean;
+  /** The agent's W3C traceparent (`_meta` or HTTP header): the call's trace continues it. */
+  traceparent?: string | undefined;
 }
 
 function requestOptions(ctx: CallContext): RequestOptions {
@@ -131,11 +133,14 @@ interface Operation<T> {
   meta: unknown;
   /** Whether the upstream offers the name (last known catalogue); resources are its call. */
   offered: (upstream: Upstream) => boolean;
-  /** Runs it upstream with `payload` (the arguments as redacted, when the row redacts). */
+  /**
+   * Runs it upstream with `payload` (the arguments as redacted, when the row redacts) and
+   * `meta`, the `_meta` the upstream gets (the decision id, the gateway's traceparent).
+   */
   exec: (
     upstream: Upstream,
     timeoutMs: number,
-    decisionId: string,
+    meta: Record<string, string>,
     payload: JsonValue,
   ) => Promise<T>;
   /** A tool result that reports its own failure is recorded as outcome 'error'. */
@@ -461,14 +466,10 @@ export class Gateway {
                     : `${upstreamName}__${tool} is not yet approved (pin = "strict")`,
               },
             }),
-        exec: (up, timeoutMs, decisionId, payload) =>
+        exec: (up, timeoutMs, meta, payload) =>
           up.request(
             'tools/call',
-            {
-              name: tool,
-              arguments: payload as Record<string, unknown>,
-              _meta: { [DECISION_META_KEY]: decisionId },
-            },
+            { name: tool, arguments: payload as Record<string, unknown>, _meta: meta },
             CallToolResultSchema,
             timeoutMs,
             requestOptions(ctx),
@@ -528,10 +529,10 @@ export class Gateway {
                 reason: `resource URI refused: ${resolved.refusal}`,
               },
             }),
-        exec: (up, timeoutMs) =>
+        exec: (up, timeoutMs, meta) =>
           up.request(
             'resources/read',
-            { uri },
+            { uri, _meta: meta },
             ReadResourceResultSchema,
             timeoutMs,
             requestOptions(ctx),
@@ -566,10 +567,10 @@ export class Gateway {
         payload: asJson(params.arguments ?? {}),
         meta: params._meta,
         offered: (up) => up.catalog.prompts.some((p) => p.name === prompt),
-        exec: (up, timeoutMs, _decisionId, payload) =>
+        exec: (up, timeoutMs, meta, payload) =>
           up.request(
             'prompts/get',
-            { name: prompt, arguments: payload as Record<string, string> },
+            { name: prompt, arguments: payload as Record<string, string>, _meta: meta },
             GetPromptResultSchema,
             timeoutMs,
             requestOptions(ctx),
@@ -621,16 +622,37 @@ export class Gateway {
         },
       };
     }
-    const work = this.#govern(caller, op, ctx);
+    const trace = this.#tracer.call(
+      {
+        'mcp.kind': op.kind,
+        'mcp.target': op.target,
+        'sigil.tool': op.policyName,
+        'sigil.upstream': op.upstreamName,
+      },
+      ctx.traceparent,
+    );
+    const work = this.#govern(caller, op, ctx, trace);
     this.#inflight.add(work);
+    let failure: string | undefined;
     try {
-      return await work;
+      const outcome = await work;
+      if (!outcome.ok) {
+        trace.set('sigil.code', outcome.denial.code);
+        if (outcome.denial.code === 'record_failed') failure = outcome.denial.reason;
+      }
+      return outcome;
     } finally {
       this.#inflight.delete(work);
+      trace.end(failure);
     }
   }
 
-  async #govern<T>(caller: Caller, asked: Operation<T>, ctx: CallContext): Promise<Outcome<T>> {
+  async #govern<T>(
+    caller: Caller,
+    asked: Operation<T>,
+    ctx: CallContext,
+    trace: CallTrace,
+  ): Promise<Outcome<T>> {
     const started = performance.now();
     // An upstream that requires attestation is called only while its attestation passes.
     const unattested =
@@ -654,7 +676,7 @@ export class Gateway {
     const spanAttrs = { 'mcp.kind': op.kind, 'mcp.target': op.target };
     let decision;
     try {
-      decision = await this.#tracer.span('sigil.decision', spanAttrs, async (set) => {
+      decision = await trace.span('sigil.decision', spanAttrs, async (set) => {
         const d = await this.runtime.check(caller, {
           action: MCP_ACTION,
           target: op.target,
@@ -668,8 +690,10 @@ export class Gateway {
           ...(rule?.risk === undefined ? {} : { declaredRisk: rule.risk }),
           ...(claimed ? { claimed } : {}),
         });
-        set('sigil.decision_id', d.decision_id);
-        set('sigil.verdict', d.verdict);
+        for (const s of [set, trace.set]) {
+          s('sigil.decision_id', d.decision_id);
+          s('sigil.verdict', d.verdict);
+        }
         return d;
       });
     } catch (err) {
@@ -690,8 +714,9 @@ export class Gateway {
       extra: { result?: JsonValue; error?: string },
       result: Outcome<T>,
     ): Promise<Outcome<T>> => {
+      trace.set('sigil.outcome', outcome);
       try {
-        await this.#tracer.span('sigil.seal', { ...traced, 'sigil.outcome': outcome }, () =>
+        await trace.span('sigil.seal', { ...traced, 'sigil.outcome': outcome }, () =>
           this.runtime.gateway.recordCall(caller, {
             upstream: op.upstreamName,
             tool: op.recordName,
@@ -756,10 +781,20 @@ export class Gateway {
     let value: T;
     try {
       const via = ctx.direct === true ? upstream : (ctx.link?.(upstream) ?? upstream);
-      value = await this.#tracer.span(
+      value = await trace.span(
         'sigil.upstream',
         { ...traced, 'sigil.upstream': op.upstreamName },
-        () => op.exec(via, timeoutMs, decisionId, op.payload),
+        (_set, traceparent) =>
+          op.exec(
+            via,
+            timeoutMs,
+            // The upstream joins the trace under the gateway's span, never the agent's own.
+            traceparent === undefined
+              ? { [DECISION_META_KEY]: decisionId }
+              : { [DECISION_META_KEY]: decisionId, traceparent },
+            op.payload,
+          ),
+        true,
       );
     } catch (err) {
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;

@@ -15,18 +15,19 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { SigilRuntime } from '../../src/runtime/index.ts';
+import { agentToken, makeEnv, openRuntime, type Env } from './helpers.ts';
 import { z } from 'zod';
 import { loadGatewayConfig } from '../../src/mcp/config.ts';
 import { Gateway, type GatewayOptions } from '../../src/mcp/gateway.ts';
 import { serveHttp } from '../../src/mcp/http.ts';
-import type { SigilRuntime } from '../../src/runtime/index.ts';
 
 export interface LiveUpstream {
   url: string;
   /** Headers of every HTTP request the upstream received. */
   headers: IncomingHttpHeaders[];
-  /** Arguments of every tools/call, in order. */
-  calls: Array<{ tool: string; arguments: unknown }>;
+  /** Arguments and `_meta` of every tools/call, in order. */
+  calls: Array<{ tool: string; arguments: unknown; meta: Record<string, unknown> | undefined }>;
   /** Changes a tool's description on every session (each sends tools/list_changed). */
   describe(tool: string, description: string): void;
   /** Adds a tool on every session (and to later ones). */
@@ -108,8 +109,8 @@ export async function startLiveUpstream(): Promise<LiveUpstream> {
       server.registerTool(
         name,
         { description: def.description, inputSchema: def.schema },
-        async (args: Record<string, unknown>) => {
-          calls.push({ tool: name, arguments: args });
+        async (args: Record<string, unknown>, extra: { _meta?: Record<string, unknown> }) => {
+          calls.push({ tool: name, arguments: args, meta: extra._meta });
           return def.run(args);
         },
       ),
@@ -192,13 +193,66 @@ export async function serveGateway(
   };
 }
 
-/** An SDK client of the gateway, presenting `token` as its bearer token. */
-export async function agentClient(url: string, token: string): Promise<Client> {
+/** An SDK client of the gateway, presenting `token` as its bearer token (and `headers`). */
+export async function agentClient(
+  url: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<Client> {
   const client = new Client({ name: 'test-agent', version: '1.0.0' });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      requestInit: { headers: { ...headers, Authorization: `Bearer ${token}` } },
     }),
   );
   return client;
+}
+
+/** One test file's set-up: a runtime, a live upstream, the gateway over it, an agent's client. */
+export interface LiveGateway {
+  e: Env;
+  runtime: SigilRuntime;
+  upstream: LiveUpstream;
+  gw: Awaited<ReturnType<typeof serveGateway>>;
+  /** The agent's token (operator, AI on a delegation, with consent). */
+  token: string;
+  client: Client;
+  /** A tools/call through the gateway as the agent. */
+  call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Bootstraps a runtime, mints the agent's token, starts a live upstream named `live` and the
+ * gateway over it with the `[[policy]]` rows in `policies`, and connects the agent.
+ */
+export async function liveGateway(
+  policies: string,
+  extra: Pick<GatewayOptions, 'tracer'> = {},
+): Promise<LiveGateway> {
+  const e = makeEnv();
+  const opened = await openRuntime(e);
+  const runtime = opened.runtime;
+  const token = await agentToken(runtime, await runtime.tokens.authenticate(opened.rootToken));
+  const upstream = await startLiveUpstream();
+  const toml = `[[upstream]]\nname = "live"\nurl = "${upstream.url}"\n${policies}`;
+  const gw = await serveGateway(runtime, toml, e.dir, extra);
+  const client = await agentClient(gw.url, token);
+  return {
+    e,
+    runtime,
+    upstream,
+    gw,
+    token,
+    client,
+    call: async (name, args) =>
+      (await client.callTool({ name, arguments: args })) as CallToolResult,
+    async close() {
+      await client.close().catch(() => undefined);
+      await gw.close();
+      await upstream.close();
+      await runtime.close();
+      e.cleanup();
+    },
+  };
 }

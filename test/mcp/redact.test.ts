@@ -5,19 +5,10 @@
  * found, never a secret.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECISION_META_KEY } from '../../src/mcp/index.ts';
 import { redactSecrets } from '../../src/mcp/redact.ts';
-import type { SigilRuntime } from '../../src/runtime/index.ts';
-import { agentToken, makeEnv, openRuntime, type Env } from './helpers.ts';
-import {
-  agentClient,
-  serveGateway,
-  startLiveUpstream,
-  type LiveUpstream,
-} from './live-upstream.ts';
+import { liveGateway, type LiveGateway } from './live-upstream.ts';
 
 const AWS = 'AKIAIOSFODNN7EXAMPLE';
 const GH = `ghp_${'a1B2c3D4e5'.repeat(4).slice(0, 36)}`;
@@ -27,34 +18,17 @@ const PEM = generateKeyPairSync('ed25519').privateKey.export({
 }) as string;
 const PEM_BODY = PEM.split('\n')[1]!;
 
-let e: Env;
-let runtime: SigilRuntime;
-let upstream: LiveUpstream;
-let gw: Awaited<ReturnType<typeof serveGateway>>;
-let client: Client;
-
-async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return (await client.callTool({ name, arguments: args })) as CallToolResult;
-}
+let live: LiveGateway;
+const call = (name: string, args: Record<string, unknown>) => live.call(name, args);
 
 async function everyRecord(): Promise<string> {
-  return JSON.stringify((await runtime.log.list({ limit: 1000 })).records.map((r) => r.payload));
+  return JSON.stringify(
+    (await live.runtime.log.list({ limit: 1000 })).records.map((r) => r.payload),
+  );
 }
 
 beforeAll(async () => {
-  e = makeEnv();
-  const opened = await openRuntime(e);
-  runtime = opened.runtime;
-  const root = await runtime.tokens.authenticate(opened.rootToken);
-  const token = await agentToken(runtime, root);
-  upstream = await startLiveUpstream();
-  gw = await serveGateway(
-    runtime,
-    `
-[[upstream]]
-name = "live"
-url = "${upstream.url}"
-
+  live = await liveGateway(`
 [[policy]]
 tool = "live__blocks"
 min_loa = "operator"
@@ -73,19 +47,10 @@ redact = ["secrets"]
 [[policy]]
 tool = "live__lookup"
 min_loa = "operator"
-`,
-    e.dir,
-  );
-  client = await agentClient(gw.url, token);
+`);
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await gw?.close();
-  await upstream?.close();
-  await runtime?.close();
-  e?.cleanup();
-});
+afterAll(() => live?.close());
 
 describe('redact = ["secrets"]', () => {
   it('redacts a secret split across content blocks, and seals only its hash and kind', async () => {
@@ -100,7 +65,7 @@ describe('redact = ["secrets"]', () => {
     expect(JSON.stringify(r)).not.toContain(AWS.slice(9));
 
     const id = r._meta?.[DECISION_META_KEY] as string;
-    const calls = (await runtime.log.list({ kind: 'mcp_call', limit: 1000 })).records;
+    const calls = (await live.runtime.log.list({ kind: 'mcp_call', limit: 1000 })).records;
     const sealed = calls.find((c) => c.links.some((l) => l.id === id))!.payload as {
       redaction: { result: { found: unknown; unredacted_hash: string }; arguments: unknown };
     };
@@ -108,10 +73,10 @@ describe('redact = ["secrets"]', () => {
     expect(sealed.redaction.result.unredacted_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(sealed.redaction.arguments).toBeNull();
     // The same parts as arguments are redacted before the upstream sees them.
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     await call('live__blocks', { parts });
-    expect(JSON.stringify(upstream.calls[before])).not.toContain(AWS.slice(9));
-    expect(JSON.stringify(upstream.calls[before])).toContain('[REDACTED:aws_access_key]');
+    expect(JSON.stringify(live.upstream.calls[before])).not.toContain(AWS.slice(9));
+    expect(JSON.stringify(live.upstream.calls[before])).toContain('[REDACTED:aws_access_key]');
     const log = await everyRecord();
     expect(log).not.toContain(AWS);
     expect(log).not.toContain(AWS.slice(9));
@@ -126,10 +91,10 @@ describe('redact = ["secrets"]', () => {
     expect(joined).toBe('[REDACTED:private_key]\n');
     expect(await everyRecord()).not.toContain(PEM_BODY);
 
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     const secret = 'postgres://app:s3cr3t-Pa55w0rd@db.internal:5432/app password=hunter2hunter2';
     const echoed = await call('live__echo', { text: secret });
-    expect(upstream.calls[before]?.arguments).toEqual({
+    expect(live.upstream.calls[before]?.arguments).toEqual({
       text: 'postgres://app:[REDACTED:connection_string_password]@db.internal:5432/app password=[REDACTED:assigned_secret]',
     });
     expect(JSON.stringify(echoed)).not.toContain('hunter2');

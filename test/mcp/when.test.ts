@@ -5,32 +5,16 @@
  * decision names the expression's hash and result, and replay re-evaluates it.
  */
 import { createHash } from 'node:crypto';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/mcp/config.ts';
 import { DECISION_META_KEY, ERROR_META_KEY, type GatewayDenial } from '../../src/mcp/index.ts';
-import type { SigilRuntime } from '../../src/runtime/index.ts';
-import { agentToken, makeEnv, openRuntime, type Env } from './helpers.ts';
-import {
-  agentClient,
-  serveGateway,
-  startLiveUpstream,
-  type LiveUpstream,
-} from './live-upstream.ts';
+import { liveGateway, type LiveGateway } from './live-upstream.ts';
 
 const READ_WHEN = 'args.path.startsWith("/shared/") && !args.path.contains("..")';
 const LOOKUP_WHEN = 'args.query.user.role == "reader" && caller.signer == "ai"';
 
-let e: Env;
-let runtime: SigilRuntime;
-let upstream: LiveUpstream;
-let gw: Awaited<ReturnType<typeof serveGateway>>;
-let client: Client;
-
-async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return (await client.callTool({ name, arguments: args })) as CallToolResult;
-}
+let live: LiveGateway;
+const call = (name: string, args: Record<string, unknown>) => live.call(name, args);
 
 async function denied(name: string, args: Record<string, unknown>): Promise<GatewayDenial> {
   const r = await call(name, args);
@@ -39,19 +23,7 @@ async function denied(name: string, args: Record<string, unknown>): Promise<Gate
 }
 
 beforeAll(async () => {
-  e = makeEnv();
-  const opened = await openRuntime(e);
-  runtime = opened.runtime;
-  const root = await runtime.tokens.authenticate(opened.rootToken);
-  const token = await agentToken(runtime, root);
-  upstream = await startLiveUpstream();
-  gw = await serveGateway(
-    runtime,
-    `
-[[upstream]]
-name = "live"
-url = "${upstream.url}"
-
+  live = await liveGateway(`
 [[policy]]
 tool = "live__read_file"
 min_loa = "operator"
@@ -66,19 +38,10 @@ when = '${LOOKUP_WHEN}'
 tool = "live__echo"
 min_loa = "operator"
 when = 'size(args.text) < 100 && tool.name == "live__echo" && tool.upstream == "live"'
-`,
-    e.dir,
-  );
-  client = await agentClient(gw.url, token);
+`);
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await gw?.close();
-  await upstream?.close();
-  await runtime?.close();
-  e?.cleanup();
-});
+afterAll(() => live?.close());
 
 describe('when conditions on policy rows', () => {
   it('passes what the condition allows and seals its hash and result; replay agrees', async () => {
@@ -86,14 +49,14 @@ describe('when conditions on policy rows', () => {
     expect(r.isError).toBeFalsy();
     expect(r.content).toEqual([{ type: 'text', text: 'contents of /shared/a.txt' }]);
     const id = r._meta?.[DECISION_META_KEY] as string;
-    const record = await runtime.log.get(id);
+    const record = await live.runtime.log.get(id);
     const sealed = (record!.payload as { decision: { condition: Record<string, unknown> } })
       .decision.condition;
     expect(sealed).toMatchObject({
       when_hash: createHash('sha256').update(READ_WHEN).digest('hex'),
       when_result: true,
     });
-    const { recorded, replayed, resealed } = await runtime.replay(id);
+    const { recorded, replayed, resealed } = await live.runtime.replay(id);
     expect(resealed).toEqual(recorded);
     expect(replayed.steps.find((s) => s.step === 'condition')).toMatchObject({
       verdict: 'pass',
@@ -102,17 +65,17 @@ describe('when conditions on policy rows', () => {
   });
 
   it('denies what the condition refuses, before the upstream; replay re-evaluates', async () => {
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     const d = await denied('live__read_file', { path: '/etc/passwd' });
     expect(d.code).toBe('policy_condition_false');
-    const { recorded, replayed, resealed } = await runtime.replay(d.decision_id!);
+    const { recorded, replayed, resealed } = await live.runtime.replay(d.decision_id!);
     expect(replayed.code).toBe('policy_condition_false');
     expect(resealed).toEqual(recorded);
-    expect(upstream.calls.length).toBe(before);
+    expect(live.upstream.calls.length).toBe(before);
   });
 
   it('is not fooled by unicode look-alikes or traversal', async () => {
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     for (const path of [
       '/shared/../etc/passwd',
       '\uFF0Fshared/x', // fullwidth solidus
@@ -124,11 +87,11 @@ describe('when conditions on policy rows', () => {
     ]) {
       expect((await denied('live__read_file', { path })).code).toBe('policy_condition_false');
     }
-    expect(upstream.calls.length).toBe(before);
+    expect(live.upstream.calls.length).toBe(before);
   });
 
   it('bounds what it reads: very long strings and deep objects deny as errors', async () => {
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     expect((await denied('live__echo', { text: 'x'.repeat(100) })).code).toBe(
       'policy_condition_false',
     );
@@ -139,11 +102,11 @@ describe('when conditions on policy rows', () => {
     for (let i = 0; i < 40; i++) deep = { user: deep };
     const nested = await denied('live__lookup', { query: deep });
     expect(nested.code).toBe('policy_condition_error');
-    expect(upstream.calls.length).toBe(before);
+    expect(live.upstream.calls.length).toBe(before);
   });
 
   it('denies mistyped or missing nested arguments instead of guessing', async () => {
-    const before = upstream.calls.length;
+    const before = live.upstream.calls.length;
     for (const query of [
       { user: 'reader' },
       { user: { role: ['reader'] } },
@@ -156,10 +119,10 @@ describe('when conditions on policy rows', () => {
       const d = await denied('live__lookup', { query });
       expect(['policy_condition_false', 'policy_condition_error']).toContain(d.code);
     }
-    expect(upstream.calls.length).toBe(before);
+    expect(live.upstream.calls.length).toBe(before);
     const ok = await call('live__lookup', { query: { user: { role: 'reader' } } });
     expect(ok.isError).toBeFalsy();
-    expect(upstream.calls.length).toBe(before + 1);
+    expect(live.upstream.calls.length).toBe(before + 1);
   });
 
   it('stops start-up on a bad expression, naming the row', () => {
