@@ -305,8 +305,9 @@ function isHumanRoot(standing: SubjectStanding | undefined): boolean {
 /**
  * Evidence that the request would weaken human override: altering the halt path (any verb
  * that does not merely use it), revoking or demoting the last human Root, or making a
- * subject not known to be human a Root (outranking the human Root). A revoked subject whose
- * standing the runtime did not supply is treated as possibly the last human Root.
+ * subject not known to be human a Root (outranking the human Root). A revocation names the level
+ * its subject keeps: one that keeps Root withdraws nothing that matters here. A revoked subject
+ * whose standing the runtime did not supply is treated as possibly the last human Root.
  */
 export function humanOverrideFindings(request: GatekeeperRequest, roots: RootStanding): string[] {
   const findings: string[] = [];
@@ -322,7 +323,10 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
     if (standing === undefined) {
       findings.push(`revokes subject of unknown standing: ${r.subject}`);
     } else if (isHumanRoot(standing) && last) {
-      findings.push(`revokes the last human Root: ${r.subject}`);
+      if (r.loa === undefined) findings.push(`revokes the last human Root: ${r.subject}`);
+      else if (asciiLower(r.loa.trim()) !== 'root') {
+        findings.push(`demotes the last human Root: ${r.subject} to ${r.loa}`);
+      }
     }
   }
   for (const g of [...(request.effect?.grants ?? []), ...(request.effect?.raises ?? [])]) {

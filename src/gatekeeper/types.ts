@@ -51,9 +51,13 @@ export interface GrantEffect {
   loa?: string;
 }
 
-/** A withdrawal of a subject's standing (token, license, role). */
+/**
+ * A withdrawal of a subject's standing (token, license, role): `loa` is the level it keeps
+ * through its other credentials, absent when it keeps none.
+ */
 export interface RevokeEffect {
   subject: Did;
+  loa?: string;
 }
 
 /**
@@ -152,7 +156,7 @@ const grantEffectSchema = z.strictObject({
 export const requestEffectSchema = z.strictObject({
   grants: z.array(grantEffectSchema).optional(),
   raises: z.array(grantEffectSchema).optional(),
-  revokes: z.array(z.strictObject({ subject: didSchema })).optional(),
+  revokes: z.array(z.strictObject({ subject: didSchema, loa: z.string().optional() })).optional(),
 });
 
 /** Parser for a gatekeeper request; rejects unknown keys (no asserted facts can ride along). */

@@ -15,6 +15,7 @@ import {
   parseBailment,
   parseConsentGrant,
   type Kernel,
+  type SubjectStanding,
   type TrustedKeys,
 } from '../gatekeeper/index.ts';
 import { DEFAULT_TRUST_MODEL, DEFAULT_TRUST_MODEL_V1, type TrustModel } from '../policy/index.ts';
@@ -105,6 +106,8 @@ export interface DecisionPayloadV2 {
     authority?: DecisionState['authority'];
     /** The caller's governed roles. */
     roles?: DecisionState['roles'];
+    /** The standing of each subject the request's effect names (human-override). */
+    subjects?: Record<string, SubjectStanding>;
   };
   decision: RecordedDecision;
 }
@@ -206,6 +209,7 @@ export function decisionPayload(
       breaker_open: state.breakerOpen === true,
       ...(state.authority ? { authority: state.authority } : {}),
       ...(state.roles && state.roles.length > 0 ? { roles: state.roles } : {}),
+      ...(state.subjects.size > 0 ? { subjects: Object.fromEntries(state.subjects) } : {}),
     },
     decision: recordedDecision(decision),
   }) as DecisionPayloadV2 & JsonValue;
@@ -290,7 +294,7 @@ export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = 
     kernel: replayKernel,
     trustedKeys,
     humanRootCount: s.human_root_count,
-    subjects: new Map(),
+    subjects: new Map('subjects' in s && s.subjects ? Object.entries(s.subjects) : []),
     consent: {
       bailments: s.consent.bailments.map(parseBailment),
       grants: s.consent.grants.map(parseConsentGrant),

@@ -82,7 +82,7 @@ import { CommittedConfig } from './services/settings.ts';
 import { DecisionTally } from './services/decision-tally.ts';
 import { stateService, type StateService } from './services/state.ts';
 import { quorumService, type QuorumService } from './services/system-changes.ts';
-import { mintToken, tokensService, type TokensService } from './services/tokens.ts';
+import { mintToken, standingFor, tokensService, type TokensService } from './services/tokens.ts';
 import { sessionsService, type SessionsService } from './services/sessions.ts';
 
 export type { FrozenDecision } from './core.ts';
@@ -437,6 +437,9 @@ export class SigilRuntime {
             : req.dataSubject,
       };
     }
+    // Who holds standing matters only to a request that changes someone's (human-override):
+    // read from the token view then, and sealed for the subjects the effect names.
+    const standing = req.effect ? await standingFor(this.#core, req.effect, now) : null;
     const state: DecisionState = {
       now,
       mode: this.config.irl.enforcementMode,
@@ -446,8 +449,8 @@ export class SigilRuntime {
       rate,
       kernel: this.#kernel,
       trustedKeys: this.#trustedKeysFor(caller, authority),
-      humanRootCount: this.#identity.loa === 'root' ? 1 : 0,
-      subjects: new Map(),
+      humanRootCount: standing?.humanRootCount ?? (this.#identity.loa === 'root' ? 1 : 0),
+      subjects: standing?.subjects ?? new Map(),
       consent: await consentBetween(this.#core, caller.subject, req.dataSubject ?? null),
       systemCritical: SYSTEM_CRITICAL,
       breakerOpen: caller.signer.type === 'ai' && (await breakerStatus(this.#core, now)).tripped,

@@ -299,6 +299,15 @@ describe('human-override (derived from the request)', () => {
     ).not.toBeNull();
   });
 
+  it('reads the level a revocation leaves: below Root demotes, Root kept withdraws nothing', () => {
+    const demote = run({ effect: { revokes: [{ subject: ROOT, loa: 'operator' }] } });
+    expect(demote?.evidence).toContain(`demotes the last human Root: ${ROOT} to operator`);
+    expect(run({ effect: { revokes: [{ subject: ROOT, loa: 'Root' }] } })).toBeNull();
+    expect(run({ effect: { revokes: [{ subject: ROOT }] } })?.evidence).toContain(
+      `revokes the last human Root: ${ROOT}`,
+    );
+  });
+
   it('allows revoking a human Root that is not the last', () => {
     expect(
       run({ action: 'license.revoke', effect: { revokes: [{ subject: ROOT }] } }, 2),

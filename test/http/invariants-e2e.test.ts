@@ -125,3 +125,69 @@ describe('MCP rules on live requests', () => {
     });
   });
 });
+
+// Last in the file: it hands Root's standing over to another subject.
+describe('human-override on changes of standing (the subject map from the token view)', () => {
+  const H = 'did:sigil:e2e-inv-human';
+  const mint = async (loa: string) => {
+    const t = await req('POST', '/api/tokens', root, {
+      subject: H,
+      loa,
+      signer: { type: 'human' },
+    });
+    expect(t.status, t.text).toBe(201);
+    return { token: json(t).token as string, id: json(t).info.id as string };
+  };
+  const revoke = (id: string, as: string) => req('DELETE', `/api/tokens/${id}`, as);
+  async function sealedAs(token: string, id: string): Promise<Json> {
+    const a = await req('GET', `/api/canon/records/${id}`, token);
+    expect(a.status, a.text).toBe(200);
+    return json(a).payload as Json;
+  }
+
+  it('denies revoking and demoting the last human Root, allows it while another stands', async () => {
+    const hRoot = await mint('root');
+    const hOperator = await mint('operator');
+    const tokens = json(await req('GET', '/api/tokens', root)).tokens as Json[];
+    const rootId = tokens.find((t) => t.subject === 'did:sigil:root' && t.loa === 'root')!.id;
+
+    // Two human Roots: Root may withdraw its own token, H stands.
+    const handed = await revoke(rootId, root);
+    expect(handed.status, handed.text).toBe(200);
+
+    // H is now the last human Root; revoking its Root token would leave it an Operator.
+    const demote = await revoke(hRoot.id, hRoot.token);
+    expect([demote.status, json(demote).code]).toEqual([403, 'invariant_violated']);
+    const demoted = await sealedAs(hRoot.token, json(demote).decision_id);
+    expect(demoted.decision.code).toBe('invariant_violated');
+    expect(demoted.decision.violations.map((v: Json) => v.invariant)).toEqual(['human-override']);
+    expect(demoted.decision.violations[0].evidence).toContain(
+      `demotes the last human Root: ${H} to operator`,
+    );
+    expect(demoted.request.effect).toEqual({ revokes: [{ subject: H, loa: 'operator' }] });
+    expect(demoted.state).toMatchObject({
+      human_root_count: 1,
+      subjects: { [H]: { loa: 'root', human: true } },
+    });
+    expect(json(demote).violations).toEqual(demoted.decision.violations);
+    // The sealed standing is what replay re-runs on.
+    const replay = await req(
+      'POST',
+      `/api/decisions/${json(demote).decision_id}/replay`,
+      hRoot.token,
+    );
+    expect([replay.status, json(replay).identical], replay.text).toEqual([200, true]);
+
+    // Withdrawing the lower token leaves H a Root: allowed.
+    const lower = await revoke(hOperator.id, hRoot.token);
+    expect(lower.status, lower.text).toBe(200);
+
+    const last = await revoke(hRoot.id, hRoot.token);
+    expect([last.status, json(last).code]).toEqual([403, 'invariant_violated']);
+    const revoked = await sealedAs(hRoot.token, json(last).decision_id);
+    expect(revoked.decision.violations.map((v: Json) => v.invariant)).toEqual(['human-override']);
+    expect(revoked.decision.violations[0].evidence).toContain(`revokes the last human Root: ${H}`);
+    // The token still works: nothing was revoked.
+    expect((await req('GET', '/api/whoami', hRoot.token)).status).toBe(200);
+  });
+});

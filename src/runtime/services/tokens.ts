@@ -2,7 +2,15 @@
 import { SigilError } from '../../core/errors.ts';
 import { sha256Hex } from '../../core/hash.ts';
 import type { SignerType } from '../../core/typed-signature.ts';
-import { checkToken, isLoa, issueToken, loaAtLeast, type TokenRecord } from '../../policy/index.ts';
+import type { RequestEffect, SubjectStanding } from '../../gatekeeper/index.ts';
+import {
+  checkToken,
+  isLoa,
+  issueToken,
+  loaAtLeast,
+  type Loa,
+  type TokenRecord,
+} from '../../policy/index.ts';
 import { asJson, type RuntimeCore } from '../core.ts';
 import { VIEWS, type StoredToken } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
@@ -141,13 +149,102 @@ export async function listTokens(core: RuntimeCore, caller: Caller): Promise<Tok
   return (await allTokens(core)).map(tokenInfo).sort((a, b) => a.createdAt - b.createdAt);
 }
 
+/** Who holds standing now, as the human-override invariant reads it. */
+export interface HumanStanding {
+  subjects: Map<string, SubjectStanding>;
+  humanRootCount: number;
+}
+
+function live(t: StoredToken, now: number): boolean {
+  return t.revokedAt === null && (t.expiresAt === null || now < t.expiresAt);
+}
+
+/**
+ * The standing each subject holds through its live tokens (`except` left out): a subject with
+ * a live human token is human at the highest level of its human tokens (an AI token never makes
+ * its subject a human Root), else AI at its highest. The human override is exercised on the
+ * running system (halting, approving, revoking), which takes a token; the data dir's licence is
+ * recovery at the server's own disk, so it does not count.
+ */
+export function humanStanding(
+  tokens: readonly StoredToken[],
+  now: number,
+  except?: string,
+): HumanStanding {
+  const best = new Map<string, { human: Loa | null; any: Loa }>();
+  for (const t of tokens) {
+    if (t.id === except || !live(t, now) || !isLoa(t.loa)) continue;
+    const had = best.get(t.subject);
+    const human = t.signer.type === 'human' ? t.loa : null;
+    best.set(t.subject, {
+      human: higher(had?.human ?? null, human),
+      any: higher(had?.any ?? null, t.loa)!,
+    });
+  }
+  const subjects = new Map<string, SubjectStanding>();
+  let humanRootCount = 0;
+  for (const [subject, b] of best) {
+    subjects.set(subject, { loa: b.human ?? b.any, human: b.human !== null });
+    if (b.human === 'root') humanRootCount++;
+  }
+  return { subjects, humanRootCount };
+}
+
+/** The human Roots, and the standing of each subject `effect` names (absent: unknown). */
+export async function standingFor(
+  core: RuntimeCore,
+  effect: RequestEffect,
+  now: number,
+): Promise<HumanStanding> {
+  const all = humanStanding(await allTokens(core), now);
+  const subjects = new Map<string, SubjectStanding>();
+  for (const { subject } of [
+    ...(effect.grants ?? []),
+    ...(effect.raises ?? []),
+    ...(effect.revokes ?? []),
+  ]) {
+    const s = all.subjects.get(subject);
+    if (s) subjects.set(subject, s);
+  }
+  return { subjects, humanRootCount: all.humanRootCount };
+}
+
+function higher(a: Loa | null, b: Loa | null): Loa | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return loaAtLeast(a, b) ? a : b;
+}
+
+/**
+ * What revoking `token` withdraws: its subject keeps the standing of its other live tokens, and
+ * a human keeps none when only AI tokens are left (the revocation then names no level). Nothing
+ * for a token no longer in force.
+ */
+function revocationEffect(
+  tokens: readonly StoredToken[],
+  token: StoredToken,
+  now: number,
+): RequestEffect | undefined {
+  if (!live(token, now)) return undefined;
+  const before = humanStanding(tokens, now).subjects.get(token.subject);
+  const kept = humanStanding(tokens, now, token.id).subjects.get(token.subject);
+  const level = kept && (kept.human || before?.human !== true) ? kept.loa : undefined;
+  return { revokes: [{ subject: token.subject, ...(level ? { loa: level } : {}) }] };
+}
+
 export async function revokeToken(
   core: RuntimeCore,
   caller: Caller,
   id: string,
 ): Promise<TokenInfo> {
-  await core.require(caller, { action: 'token.revoke', target: `tokens/${id}` });
-  const found = (await allTokens(core)).find((t) => t.id === id);
+  const tokens = await allTokens(core);
+  const found = tokens.find((t) => t.id === id);
+  const effect = found && revocationEffect(tokens, found, core.now());
+  await core.require(caller, {
+    action: 'token.revoke',
+    target: `tokens/${id}`,
+    ...(effect ? { effect } : {}),
+  });
   if (!found) throw new SigilError('token_not_found', `no token with id ${id}`);
   if (found.revokedAt !== null) return tokenInfo(found);
   const revoked = { ...found, revokedAt: core.now() };
