@@ -100,6 +100,11 @@ export interface CanonLogOptions extends StoreOptions {
    * writes ('log_rolled_back').
    */
   witnesses?: readonly WitnessEndpoint[];
+  /**
+   * How many witnesses must cosign a served checkpoint, and how many unproven claims roll the
+   * log back (default: a majority). One witness's proof always does.
+   */
+  witnessQuorum?: number;
   /** Where witness problems and the rollback alarm are written (default: stderr). */
   warn?: (line: string) => void;
 }
@@ -282,13 +287,20 @@ export class CanonLog {
             await this.#refreshTree();
             return this.#tree.size;
           },
+          rootAt: async (size) => {
+            await this.#refreshTree();
+            return this.#tree.root(size);
+          },
           consistency: async (from, to) =>
             (await this.proveConsistency(from, to)).hashes.map((h) => fromHex(h)),
           latestNote: () => this.latestCheckpoint(),
           sign: () => this.#checkpoint(),
         },
         opts.witnesses,
-        opts.warn === undefined ? {} : { warn: opts.warn },
+        {
+          ...(opts.warn !== undefined && { warn: opts.warn }),
+          ...(opts.witnessQuorum !== undefined && { quorum: opts.witnessQuorum }),
+        },
       );
       const pusher = this.#witnesses;
       this.#witnessTimer = setInterval(() => {

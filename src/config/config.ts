@@ -53,6 +53,7 @@ const fileSchema = z
           .array(z.object({ url: z.string().min(1), key: z.string().min(1) }).strict())
           .max(32)
           .optional(),
+        witness_quorum: z.number().int().min(1).max(32).optional(),
       })
       .strict()
       .optional(),
@@ -113,6 +114,11 @@ export interface Config {
     maxPayloadBytes: number;
     /** C2SP tlog-witness witnesses: add-checkpoint URL prefix and cosigner vkey. */
     witnesses: Array<{ url: string; key: string }>;
+    /**
+     * Witnesses a served checkpoint needs, and unproven claims that roll the log back; unset: a
+     * majority of the witnesses (decided where they are parsed, src/canon/witnesses.ts).
+     */
+    witnessQuorum: number | undefined;
   };
   rateLimit: { perLoa: RateLimits; maxCallers: number };
   quorum: { mentorsRequired: number; proposalTtlSeconds: number };
@@ -194,6 +200,14 @@ function envEnum<T extends string>(
   return v;
 }
 
+/** `[log] witness_quorum`: between 1 and the witnesses configured. */
+function witnessQuorum(count: number, quorum: number | undefined): number | undefined {
+  if (quorum !== undefined && quorum > count) {
+    throw invalid('log.witness_quorum', `${quorum} is more than the ${count} witnesses configured`);
+  }
+  return quorum;
+}
+
 /**
  * Loads mmf.toml (when present) and the environment into one Config. Invalid values stop
  * start-up with a SigilError 'config_invalid' naming the key; nothing falls back to a weaker setting.
@@ -270,6 +284,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       checkpointEverySeconds: file.log?.checkpoint_every_seconds ?? 60,
       maxPayloadBytes: file.log?.max_payload_bytes ?? 1024 * 1024,
       witnesses: file.log?.witnesses ?? [],
+      witnessQuorum: witnessQuorum(file.log?.witnesses?.length ?? 0, file.log?.witness_quorum),
     },
     rateLimit: { perLoa, maxCallers: file.rate_limit?.max_callers ?? 100_000 },
     quorum: {

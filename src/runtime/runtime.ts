@@ -154,6 +154,7 @@ function logOptions(opts: RuntimeOptions) {
     },
     maxPayloadBytes: config.log.maxPayloadBytes,
     witnesses: config.log.witnesses,
+    ...(config.log.witnessQuorum !== undefined && { witnessQuorum: config.log.witnessQuorum }),
   };
 }
 
