@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { SigilError } from './errors.ts';
 import { isWellFormed, plainBytes } from './guard.ts';
 
@@ -21,5 +21,6 @@ export function sha256(data: Uint8Array | string): Uint8Array {
 /** Lowercase hex SHA-256 digest; a string is hashed as its UTF-8 bytes. */
 export function sha256Hex(data: Uint8Array | string): string {
   checkInput(data);
-  return createHash('sha256').update(data).digest('hex');
+  // The one-shot form skips the Hash object: about twice the rate for short inputs (profiled).
+  return hash('sha256', data, 'hex');
 }

@@ -9,6 +9,7 @@ import { canonicalBytes } from '../core/canonical.ts';
 import { publicKeyToRaw, sign, verifyWithRawKey } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { sha256Hex } from '../core/hash.ts';
+import { memoizeString } from './memo.ts';
 import { decodeB64, isTrustedKey } from './trusted-keys.ts';
 import type { AuthorityLink, Did, TrustedKeys } from './types.ts';
 
@@ -79,26 +80,38 @@ export interface ChainWithdrawal {
   evidence: string[];
 }
 
-// Links whose signature verified, keyed by exactly what it covers: the grantor's key, the
-// signature and the signed fields. The same few links stand behind every request of an agent;
-// bounded (cleared when full), failures never cached.
+// Links whose signature verified, by signature, with every other field it covers (the
+// grantor's key and the signed fields): a link is taken as verified only when all of them are
+// equal, permissions in the same order. The same few links stand behind every request of an
+// agent; bounded (the oldest leaves first), failures never cached.
 const VERIFIED_LINKS_MAX = 4096;
-const verifiedLinks = new Set<string>();
+const verifiedLinks = new Map<string, AuthorityLink>();
+
+function verifiedBefore(link: AuthorityLink): boolean {
+  const seen = verifiedLinks.get(link.signature);
+  return (
+    seen !== undefined &&
+    seen.grantorPublicKey === link.grantorPublicKey &&
+    seen.grantor === link.grantor &&
+    seen.grantee === link.grantee &&
+    seen.permissions.length === link.permissions.length &&
+    seen.permissions.every((p, i) => p === link.permissions[i])
+  );
+}
 
 function linkSignatureValid(link: AuthorityLink, key: Uint8Array, signature: Uint8Array): boolean {
-  const id = JSON.stringify([
-    link.grantorPublicKey,
-    link.signature,
-    link.grantor,
-    link.grantee,
-    [...link.permissions].sort(),
-  ]);
-  if (verifiedLinks.has(id)) return true;
   if (!verifyWithRawKey(key, authorityLinkSigningBytes(link), signature)) return false;
-  if (verifiedLinks.size >= VERIFIED_LINKS_MAX) verifiedLinks.clear();
-  verifiedLinks.add(id);
+  if (verifiedLinks.size >= VERIFIED_LINKS_MAX) {
+    verifiedLinks.delete(verifiedLinks.keys().next().value!);
+  }
+  // A copy: the caller's link object may change after this check.
+  verifiedLinks.set(link.signature, { ...link, permissions: [...link.permissions] });
   return true;
 }
+
+// Grantor keys as decoded from their text: the few keys behind every chain, decoded once.
+// Internal: the bytes are only compared, never handed out.
+const grantorKey = memoizeString(decodeB64, 1024);
 
 /** What an authority chain is checked against. */
 export interface AuthorityChainCheck {
@@ -149,7 +162,7 @@ export function authorityChainProblem(
     };
   }
   for (const [i, link] of links.entries()) {
-    const key = decodeB64(link.grantorPublicKey);
+    const key = grantorKey(link.grantorPublicKey);
     if (key === null || key.length !== 32) {
       return {
         description: `link[${i}] grantor_public_key is not 32 bytes`,
@@ -168,6 +181,7 @@ export function authorityChainProblem(
         evidence: [`grantor: ${link.grantor}`],
       };
     }
+    if (verifiedBefore(link)) continue;
     const signature = decodeB64(link.signature);
     if (signature === null || signature.length !== 64) {
       return {

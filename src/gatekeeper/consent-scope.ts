@@ -90,8 +90,29 @@ function clauseCovers(clause: string, permission: string): boolean {
   return tokenSet(scope) === tokenSet(wanted);
 }
 
+// Answers per (scope, permission): a pure function of two strings that recur in every request
+// of an agent. Bounded per level (cleared when full), so hostile input cannot grow it.
+const COVERS_MAX = 1024;
+const coversByScope = new Map<string, Map<string, boolean>>();
+
 /** True when the consent `scope` covers one requested `permission`. */
 export function scopeCovers(scope: string, permission: string): boolean {
+  let byPermission = coversByScope.get(scope);
+  if (byPermission === undefined) {
+    if (coversByScope.size >= COVERS_MAX) coversByScope.clear();
+    byPermission = new Map();
+    coversByScope.set(scope, byPermission);
+  }
+  let answer = byPermission.get(permission);
+  if (answer === undefined) {
+    answer = computeScopeCovers(scope, permission);
+    if (byPermission.size >= COVERS_MAX) byPermission.clear();
+    byPermission.set(permission, answer);
+  }
+  return answer;
+}
+
+function computeScopeCovers(scope: string, permission: string): boolean {
   const s = trimWhiteSpace(scope);
   const p = trimWhiteSpace(permission);
   if (s.length === 0 || p.length === 0) return false;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { isDid } from '../core/did.ts';
 import { SigilError } from '../core/errors.ts';
 import { scopeCoversAll } from './consent-scope.ts';
+import { memoizeString } from './memo.ts';
 import type { Did } from './types.ts';
 
 /** What a bailee may use entrusted data for. */
@@ -75,13 +76,17 @@ export function parseConsentGrant(value: unknown): ConsentGrant {
   return parseRecord(consentGrantSchema, value, 'consent grant');
 }
 
+// A record's times, parsed once per distinct text: each decision on someone's data checks the
+// same few records twice (the MCP consent rule and the invariant).
+const parseTime = memoizeString(Date.parse);
+
 /** True when the record is in force at `now` (ms since epoch): created, not expired, never revoked. */
 export function isActive(record: ConsentRecord, now: number): boolean {
   if (record.revokedAt !== null) return false;
-  const created = Date.parse(record.createdAt);
+  const created = parseTime(record.createdAt);
   if (!Number.isFinite(created) || created > now) return false;
   if (record.expiresAt === null) return true;
-  const expires = Date.parse(record.expiresAt);
+  const expires = parseTime(record.expiresAt);
   return Number.isFinite(expires) && now < expires;
 }
 

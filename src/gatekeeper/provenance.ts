@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { JsonValue } from '../core/canonical.ts';
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalBytes, canonicalJson } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -44,10 +44,29 @@ function signerBinding(signer: SignerType): string {
   return signer.type === 'ai' ? `ai:${signer.delegationId}` : 'human';
 }
 
-// Provenance this process signed, with the signer it was signed as. The objects are frozen,
-// so one found here still carries exactly the fields its signature covers: verifying it again
-// would only re-check our own signing. Weak: it holds nothing a request no longer references.
-const issued = new WeakMap<Provenance, string>();
+/** What a successful verification established for one provenance object. */
+interface CheckedProvenance {
+  signerType: SignerType['type'];
+  delegationId: string | null;
+  key: KeyObject;
+  rawKey: Uint8Array;
+}
+
+function bindingOf(signer: SignerType): Pick<CheckedProvenance, 'signerType' | 'delegationId'> {
+  return {
+    signerType: signer.type,
+    delegationId: signer.type === 'ai' ? signer.delegationId : null,
+  };
+}
+
+// Provenance objects whose signature is known good, with the signer binding it verified as and
+// the decoded key. Only frozen objects enter: every signed field is a string, so a frozen object
+// still carries exactly what its signature covers, and checking it again would only repeat the
+// same Ed25519 verify. Sigil's own signing enters here directly (it made the signature for the
+// caller it authenticated). Weak: it holds nothing a request no longer references. What is
+// checked per request against that request's state (actor, the key trusted for the actor now,
+// the voice) is never cached.
+const checked = new WeakMap<Provenance, CheckedProvenance>();
 
 /**
  * Signs a provenance claim as `signer` with the actor's key. The result is frozen; verifying
@@ -65,7 +84,8 @@ export function signProvenance(
     publicKey: toBase64Url(publicKeyToRaw(publicKey)),
     signature: toBase64Url(signature),
   });
-  issued.set(provenance, signerBinding(signer));
+  const rawKey = publicKeyToRaw(publicKey);
+  checked.set(provenance, { ...bindingOf(signer), key: publicKey, rawKey });
   return provenance;
 }
 
@@ -86,15 +106,21 @@ export function actionHash(request: GatekeeperRequest): string {
   );
 }
 
+const MCP_DOMAIN_TEXT = JSON.stringify(MCP_ACTION_DOMAIN);
+
 /** Hash identifying an MCP tool call: hex SHA-256 of canonical {domain, action, arguments}. */
 export function mcpActionHash(action: string, args: JsonValue): string {
-  return sha256Hex(canonicalBytes({ domain: MCP_ACTION_DOMAIN, action, arguments: args }));
+  // The canonical text of {domain, action, arguments} laid out directly (JCS member order:
+  // action < arguments < domain), hashed as its UTF-8 bytes: no object, sort or encoding pass.
+  return sha256Hex(
+    `{"action":${canonicalJson(action)},"arguments":${canonicalJson(args)},"domain":${MCP_DOMAIN_TEXT}}`,
+  );
 }
 
 // Successful verifications, keyed by exactly what they cover: the key, the signer binding, the
 // signature and every signed field (the message is a pure function of those). The MCP rule
 // and the provenance invariant check the same provenance within one decision, and a caller's
-// provenance may recur. Bounded (cleared when full); failures are never cached.
+// provenance may recur. Bounded (the oldest leaves first); failures are never cached.
 const VERIFIED_MAX = 4096;
 const verified = new Set<string>();
 
@@ -105,7 +131,6 @@ function verifiedBefore(
   signature: Uint8Array,
 ): boolean {
   const binding = signerBinding(signer);
-  if (issued.get(provenance) === binding) return true;
   const id = JSON.stringify([
     provenance.publicKey,
     binding,
@@ -119,7 +144,7 @@ function verifiedBefore(
   ]);
   if (verified.has(id)) return true;
   if (!verifyTyped(key, signer, provenanceSigningBytes(provenance), signature)) return false;
-  if (verified.size >= VERIFIED_MAX) verified.clear();
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value!);
   verified.add(id);
   return true;
 }
@@ -147,6 +172,18 @@ export function verifyProvenance(
   signer: SignerType,
   trusted: TrustedKeys,
 ): { ok: true; verified: VerifiedProvenance } | ({ ok: false } & ProvenanceProblem) {
+  const known = checked.get(provenance);
+  if (
+    known !== undefined &&
+    known.signerType === signer.type &&
+    known.delegationId === (signer.type === 'ai' ? signer.delegationId : null) &&
+    provenance.actor === actor &&
+    !(provenance.voiceKind === 'human' && signer.type !== 'human') &&
+    isTrustedKey(trusted, actor, known.rawKey)
+  ) {
+    return { ok: true, verified: { key: known.key, rawKey: known.rawKey } };
+  }
+  // Anything else takes the full path, which also names the failure.
   const fail = (description: string, ...evidence: string[]) =>
     ({ ok: false, description, evidence }) as const;
   if (provenance.actor !== actor) {
@@ -193,6 +230,9 @@ export function verifyProvenance(
       `actor: ${actor}`,
       `signer_type: ${signer.type}`,
     );
+  }
+  if (Object.isFrozen(provenance)) {
+    checked.set(provenance, { ...bindingOf(signer), key, rawKey });
   }
   return { ok: true, verified: { key, rawKey } };
 }

@@ -144,6 +144,9 @@ function asciiLower(s: string): string {
   return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
+/** The action trimmed and ASCII-lowercased, as the facts below compare it. */
+const normalAction = memoizeString((action: string): string => asciiLower(action.trim()));
+
 const actionSegments = memoizeString((action: string): readonly string[] =>
   Object.freeze(
     asciiLower(action.trim())
@@ -236,7 +239,7 @@ export function selfGrantFindings(
   for (const g of grantsTo(request.effect?.raises, actor)) {
     findings.push(`effect.raises names the actor: ${describeGrant(g)}`);
   }
-  const action = asciiLower(request.action.trim());
+  const action = normalAction(request.action);
   const fields =
     GRANTING_ACTIONS[action] ??
     (GRANTING_VERBS.has(actionVerb(action)) ? ['grantee', 'subject'] : undefined);
@@ -349,7 +352,7 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
  */
 export function aiCredentialFindings(request: GatekeeperRequest): string[] {
   if (request.actorSigner.type !== 'ai') return [];
-  const action = asciiLower(request.action.trim());
+  const action = normalAction(request.action);
   const namespace = actionNamespace(action);
   if (CREDENTIAL_NAMESPACES.has(namespace) && !NON_MINTING_VERBS.has(actionVerb(action))) {
     return [`action: ${request.action} makes a credential`];

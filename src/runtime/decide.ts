@@ -8,6 +8,7 @@ import {
   type Bailment,
   type ChainWithdrawal,
   type ConsentGrant,
+  type GatekeeperRequest,
   type RoleClaim,
   type Kernel,
   type McpRuleResult,
@@ -249,17 +250,32 @@ function remember<T>(cache: Map<string, T>, key: string, make: () => T): T {
   return value;
 }
 
+// A list's JSON text, kept per array while its content is unchanged: the same token's scopes
+// and delegation's permissions come back with every request, and JSON keeps keys unambiguous.
+const listText = new WeakMap<readonly string[], { copy: readonly string[]; text: string }>();
+
+function listKey(list: readonly string[] | undefined): string {
+  if (list === undefined) return 'null';
+  const hit = listText.get(list);
+  if (
+    hit !== undefined &&
+    hit.copy.length === list.length &&
+    hit.copy.every((v, i) => v === list[i])
+  ) {
+    return hit.text;
+  }
+  const text = JSON.stringify(list);
+  listText.set(list, { copy: [...list], text });
+  return text;
+}
+
 function held(
   loa: Loa,
   scopes: readonly string[] | undefined,
   flags: PolicyFlags,
 ): readonly string[] {
-  const key = JSON.stringify([
-    loa,
-    flags.allow_operator_canon_write,
-    flags.allow_admin_export,
-    scopes ?? null,
-  ]);
+  // The LOA is one of five names and each flag one character: the list's JSON ends the key.
+  const key = `${loa}:${flags.allow_operator_canon_write ? 1 : 0}${flags.allow_admin_export ? 1 : 0}:${listKey(scopes)}`;
   return remember(heldByInput, key, () =>
     Object.freeze(
       ACTIONS.filter((a) => authorize(loa, a, flags).allowed && scopeAllows(scopes, a)),
@@ -278,7 +294,7 @@ function declaredScope(
   delegated: readonly string[] | undefined,
 ): string | null {
   if ((scopes === undefined || scopes.length === 0) && delegated === undefined) return null;
-  return remember(scopeByInput, JSON.stringify([scopes ?? null, delegated ?? null]), () => {
+  return remember(scopeByInput, `${listKey(scopes)}|${listKey(delegated)}`, () => {
     const actions = ACTIONS.filter(
       (a) => scopeAllows(scopes, a) && (delegated === undefined || delegated.includes(a)),
     );
@@ -481,15 +497,25 @@ function decideSteps(
     inputs: { pressure: state.rate.pressure },
   });
 
-  const gkRequest = {
-    actor: caller.subject,
-    actorSigner: caller.signer,
-    action: request.action,
-    target: request.target,
-    permissions: [request.action],
-    ...(request.payload !== undefined ? { payload: request.payload } : {}),
-    ...(request.effect ? { effect: request.effect } : {}),
-  };
+  // Literals rather than conditional spreads: V8's spread path cost more than the step itself.
+  const gkRequest: GatekeeperRequest =
+    request.payload !== undefined
+      ? {
+          actor: caller.subject,
+          actorSigner: caller.signer,
+          action: request.action,
+          target: request.target,
+          permissions: [request.action],
+          payload: request.payload,
+        }
+      : {
+          actor: caller.subject,
+          actorSigner: caller.signer,
+          action: request.action,
+          target: request.target,
+          permissions: [request.action],
+        };
+  if (request.effect) gkRequest.effect = request.effect;
 
   if (caller.signer.type === 'ai' && state.breakerOpen === true) {
     const reason = 'governance circuit breaker is open: AI actors are stopped';
@@ -505,7 +531,12 @@ function decideSteps(
       provenance: request.provenance ?? null,
       trustedKeys: state.trustedKeys,
       output: request.outputMarking ?? 'none',
-      consent: { bailor: dataSubject, ...state.consent, now: state.now },
+      consent: {
+        bailor: dataSubject,
+        bailments: state.consent.bailments,
+        grants: state.consent.grants,
+        now: state.now,
+      },
     });
     base.rules = rules;
     const failed = rules.find((r) => !r.passed);
@@ -597,10 +628,10 @@ function decideSteps(
     {
       action: request.action,
       target: request.target,
-      ...(request.payload !== undefined ? { payload: request.payload } : {}),
+      payload: request.payload,
       loa,
       ratePressure: state.rate.pressure,
-      ...(request.declaredRisk !== undefined ? { declaredRisk: request.declaredRisk } : {}),
+      declaredRisk: request.declaredRisk,
     },
     state.model,
   );
