@@ -237,6 +237,8 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
       ];
     }
     case 'license_event': {
+      // A revocation carries the whole row it leaves (the issued row plus revokedAt/revokedBy).
+      if (p.event === 'revoked') return one(VIEW_NS.licenses, str(p.license_hash), obj(p.row));
       const license = obj(p.license);
       const owner = obj(license?.owner);
       if (p.event !== 'issued' || !license) return [];

@@ -144,6 +144,7 @@ export const ERROR_CODES: ReadonlyMap<string, ErrorContract> = new Map([
     'delegation_not_found',
     'role_not_found',
     'scanner_not_found',
+    'license_not_found',
   ]),
   ...contracts(405, 1, ['method_not_allowed']),
   ...contracts(408, 1, ['request_timeout']),

@@ -361,6 +361,19 @@ export const License = named(
     'signed, so it is passed through verbatim); POST it back to /api/license/validate as is.',
 );
 
+export const LicenseInfo = named(
+  'LicenseInfo',
+  z.object({
+    id: hex64.describe("The seal's content hash"),
+    owner: z.string(),
+    loa: Loa,
+    expires_at: Time.nullable(),
+    revoked_at: Time.nullable(),
+    revoked_by: z.string().nullable(),
+  }),
+  'A license this runtime minted, as listed to Root (the document itself is not kept).',
+);
+
 export const LicenseCheck = named(
   'LicenseCheck',
   z.object({

@@ -131,7 +131,10 @@ export type LicenseFailure =
   | 'license_tampered'
   | 'license_foreign_fingerprint'
   | 'license_not_yet_valid'
-  | 'license_expired';
+  | 'license_expired'
+  // Decided by the runtime from its log, after the seal holds (see runtime/services/licenses.ts).
+  | 'license_revoked'
+  | 'license_unknown';
 
 export type LicenseVerification =
   | { ok: true; loa: Loa; owner: License['owner']; expiresAt: string | null; license: License }

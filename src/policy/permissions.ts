@@ -71,6 +71,8 @@ const MATRIX = {
   'token.revoke': { min: 'root' },
   'token.list': { min: 'root' },
   'license.generate': { min: 'root' },
+  'license.list': { min: 'root' },
+  'license.revoke': { min: 'root' },
   'keys.rotate': { min: 'root' },
   'state.rebuild': { min: 'root' },
   'holon.halt': { min: 'root' },

@@ -58,15 +58,10 @@ export function readLicenseFile(path: string): unknown {
 }
 
 /**
- * Loads license.json and decides the runtime's LOA: the license's level when it verifies,
- * else the configured default with the reason (missing, malformed, expired, tampered, …).
+ * The runtime's LOA from its license file's verdict: the license's level when it holds, else
+ * the configured default with the reason (missing, malformed, expired, tampered, revoked, …).
  */
-export function loadRuntimeIdentity(
-  licensePath: string,
-  opts: LicenseCheckOptions,
-): RuntimeIdentity {
-  const license = readLicenseFile(licensePath);
-  const result = checkLicense(license, opts);
+export function identityOf(licensePath: string, result: LicenseVerification): RuntimeIdentity {
   if (result.ok) {
     return {
       loa: result.loa,

@@ -47,7 +47,9 @@ import { DecisionPolicies } from './services/decision-policies.ts';
 import { decisionPayloadOf } from './decision-record.ts';
 import { mayReadBody } from './read-access.ts';
 import {
-  loadRuntimeIdentity,
+  checkLicense,
+  identityOf,
+  readLicenseFile,
   runtimeFingerprint,
   type LicenseCheckOptions,
   type RuntimeIdentity,
@@ -247,7 +249,11 @@ export class SigilRuntime {
           })),
         ),
     };
-    this.#identity = this.#loadIdentity();
+    // The seal alone until open() has asked the log too (revoked, never issued): see #reloadIdentity.
+    this.#identity = identityOf(
+      this.config.licensePath,
+      checkLicense(readLicenseFile(this.config.licensePath), this.#licenseOptions()),
+    );
     const core = this.#core;
     const model = () => this.#model.current;
     this.tokens = tokensService(core);
@@ -256,7 +262,12 @@ export class SigilRuntime {
     this.quorum = quorumService(core, model);
     this.records = recordsService(core, model, () => this.#operator());
     this.roles = rolesService(core, this.quorum);
-    this.licenses = licensesService(core, this.#authority, () => this.#licenseOptions());
+    this.licenses = licensesService(
+      core,
+      this.#authority,
+      () => this.#licenseOptions(),
+      () => this.#reloadIdentity(),
+    );
     this.model = modelService(core, this.#model, this.quorum);
     this.memory = memoryService(core);
     this.modules = modulesService(core, builtinModules());
@@ -284,6 +295,7 @@ export class SigilRuntime {
       );
       const runtime = new SigilRuntime(opts, log, keys);
       await runtime.#refreshConfig();
+      await runtime.#reloadIdentity();
       await runtime.#model.load(runtime.#core);
       await runtime.#policies.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
@@ -335,7 +347,7 @@ export class SigilRuntime {
       expiresAt: null,
     });
     await writePrivateFile(this.config.licensePath, `${JSON.stringify(license, null, 2)}\n`);
-    this.#identity = this.#loadIdentity();
+    await this.#reloadIdentity();
     const { token } = await mintToken(this.#core, ROOT_SUBJECT, {
       subject: ROOT_SUBJECT,
       loa: 'root',
@@ -344,8 +356,10 @@ export class SigilRuntime {
     return token;
   }
 
-  #loadIdentity(): RuntimeIdentity {
-    return loadRuntimeIdentity(this.config.licensePath, this.#licenseOptions());
+  /** Reads the license file and checks it against the seal and the log. */
+  async #reloadIdentity(): Promise<void> {
+    const path = this.config.licensePath;
+    this.#identity = identityOf(path, await this.licenses.validateFile(path));
   }
 
   #licenseOptions(): LicenseCheckOptions {
@@ -666,6 +680,8 @@ export class SigilRuntime {
     let lastSave = this.#clock();
     this.#following = setInterval(() => {
       void (async () => {
+        // A license revoked by another instance stops making this one's operator a caller.
+        if (this.#identity.source === 'license') await this.#reloadIdentity();
         await this.#tally.catchUp(this.log);
         if (this.#clock() - lastSave >= TALLY_SAVE_MS) {
           lastSave = this.#clock();

@@ -152,16 +152,23 @@ const sessionSlotsRow: z.ZodType<SessionSlots> = z.looseObject({
   sessions: z.array(z.looseObject({ id: hex64, expires_at: epochMs })),
 });
 
-/** A license row: whose license, at which level, until when. */
+/**
+ * A license row, keyed by the seal's content hash: whose license, at which level, until when,
+ * and once revoked when and by whom (absent on a license never revoked).
+ */
 export interface LicenseRow {
   owner: string;
   loa: Loa;
   expiresAt: string | null;
+  revokedAt?: string;
+  revokedBy?: string;
 }
 const licenseRow: z.ZodType<LicenseRow> = z.looseObject({
   owner: text,
   loa,
   expiresAt: time.nullable(),
+  revokedAt: time.optional(),
+  revokedBy: text.optional(),
 });
 
 /** A standing the quorum committed (`standing_grant`). */

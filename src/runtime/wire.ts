@@ -11,6 +11,7 @@ import type { FitResult, LicenseVerification, TrustModel } from '../policy/index
 import type { Proposal } from '../quorum/index.ts';
 import type { Caller, RuntimeIdentity, TokenInfo } from './index.ts';
 import type { FindingsReceipt } from './services/governance.ts';
+import type { LicenseInfo } from './services/licenses.ts';
 
 /** Epoch milliseconds as an RFC 3339 UTC time. */
 export function wireTime(ms: number): string {
@@ -74,6 +75,17 @@ export function wireIdentity(identity: RuntimeIdentity) {
     subject: identity.subject,
     expires_at: identity.expiresAt,
     reason: identity.reason,
+  };
+}
+
+export function wireLicenseInfo(l: LicenseInfo) {
+  return {
+    id: l.id,
+    owner: l.owner,
+    loa: l.loa,
+    expires_at: l.expiresAt,
+    revoked_at: l.revokedAt ?? null,
+    revoked_by: l.revokedBy ?? null,
   };
 }
 

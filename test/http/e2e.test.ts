@@ -638,6 +638,7 @@ describe('every endpoint × every LOA', () => {
     holon: string;
     consent: string;
     revoke: Record<Loa, string>;
+    license: Record<Loa, string>;
   };
 
   beforeAll(async () => {
@@ -668,6 +669,14 @@ describe('every endpoint × every LOA', () => {
         body: { subject: `did:sigil:throwaway-${loa}`, loa: 'guest' },
       });
       fixtures.revoke[loa] = t.json.info.id;
+    }
+    fixtures.license = {} as Record<Loa, string>;
+    for (const loa of LOAS) {
+      const l = await req('POST', '/api/license/create', {
+        token: root,
+        body: { subject: `did:sigil:throwaway-lic-${loa}`, loa: 'guest' },
+      });
+      fixtures.license[loa] = l.json.seal.contentHash;
     }
     fixtures.mine = {} as Record<Loa, string>;
     for (const loa of LOAS) {
@@ -939,6 +948,20 @@ describe('every endpoint × every LOA', () => {
       action: 'token.revoke',
       allowed: 200,
       path: (l) => `/api/tokens/${fixtures.revoke[l]}`,
+    },
+    {
+      method: 'GET',
+      template: '/api/licenses',
+      action: 'license.list',
+      allowed: 200,
+      path: () => '/api/licenses',
+    },
+    {
+      method: 'DELETE',
+      template: '/api/licenses/{id}',
+      action: 'license.revoke',
+      allowed: 200,
+      path: (l) => `/api/licenses/${fixtures.license[l]}`,
     },
   ];
   const PUBLIC: Array<[string, string, string?]> = [

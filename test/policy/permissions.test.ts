@@ -46,6 +46,8 @@ const EXPECTED: readonly [string, Loa | null, Loa | null][] = [
   ['token.revoke', 'root', 'root'],
   ['token.list', 'root', 'root'],
   ['license.generate', 'root', 'root'],
+  ['license.list', 'root', 'root'],
+  ['license.revoke', 'root', 'root'],
   ['keys.rotate', 'root', 'root'],
   ['state.rebuild', 'root', 'root'],
   ['holon.halt', 'root', 'root'],

@@ -153,9 +153,9 @@ describe('SigilRuntime', () => {
       loa: 'mentor',
       expiresAt: '2027-01-01T00:00:00Z',
     });
-    expect(runtime.licenses.validate(lic)).toMatchObject({ ok: true, loa: 'mentor' });
+    expect(await runtime.licenses.validate(lic)).toMatchObject({ ok: true, loa: 'mentor' });
     const tampered = { ...lic, loa: 'root' };
-    expect(runtime.licenses.validate(tampered)).toMatchObject({
+    expect(await runtime.licenses.validate(tampered)).toMatchObject({
       ok: false,
       reason: 'license_tampered',
     });

@@ -240,6 +240,24 @@ describe('the Licenses page', () => {
           page.getByRole('region', { name: 'Validate a license' }).getByRole('alert').textContent(),
         )
         .toBe('The file is not JSON: a license is a JSON document.');
+
+      // the minted license is listed from the server; revoked after a confirmation, the same
+      // file no longer validates, in the page nor asked directly
+      const table = page.getByRole('table', { name: 'Minted licenses' });
+      const row = table.getByRole('row').filter({ hasText: 'did:sigil:dash-licensed' });
+      await expect.poll(() => row.textContent()).toContain('operator');
+      expect(
+        await table.getByRole('row').filter({ hasText: 'did:sigil:root' }).textContent(),
+      ).toMatch(/Root$/);
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.getByRole('button', { name: 'Confirm revoke' }).click();
+      await expect.poll(() => row.textContent()).toContain('by did:sigil:root');
+      expect(await accessibilityProblems(page)).toEqual([]);
+      await screenshot(page, 'licenses-revoked');
+      await upload('license.json', text);
+      await expect.poll(() => check.textContent()).toBe('Not valid: license_revoked');
+      const refused = await call(server.url, 'POST', '/api/license/validate', { body: license });
+      expect((refused.body as Json).reason).toBe('license_revoked');
     });
   });
 
@@ -253,6 +271,9 @@ describe('the Licenses page', () => {
       const alert = page.getByRole('region', { name: 'Mint a license' }).getByRole('alert');
       await expect.poll(() => alert.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
       expect(await accessibilityProblems(page)).toEqual([]);
+      // the list of minted licenses is Root's: denied in words, with its decision
+      const listed = page.getByRole('region', { name: 'Minted licenses' }).getByRole('alert');
+      await expect.poll(() => listed.textContent()).toMatch(/^loa_insufficient: .*\(decision rec_/);
       await alert.getByRole('link').click();
       await expect.poll(() => page.getByTestId('verdict').textContent()).toMatch(/denied/);
     });

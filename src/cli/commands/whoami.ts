@@ -49,9 +49,9 @@ async function fromToken(runtime: SigilRuntime, token: string): Promise<Identity
   };
 }
 
-function fromLicenseFile(runtime: SigilRuntime, file: string): Identity {
+async function fromLicenseFile(runtime: SigilRuntime, file: string): Promise<Identity> {
   const path = resolve(file);
-  const result = runtime.licenses.validateFile(path);
+  const result = await runtime.licenses.validateFile(path);
   const where = `license ${path}`;
   if (result.ok) {
     return {

@@ -1,8 +1,11 @@
 /** Licenses and the trust model. */
+import { z } from 'zod';
 import type { AddRoute } from '../route.ts';
 import {
+  Hex64Params,
   License,
   LicenseCheck,
+  LicenseInfo,
   LicenseCreateRequest,
   LicenseValidateRequest,
   ModelInForce,
@@ -12,6 +15,7 @@ import {
 import {
   trustModelFromWire,
   wireLicenseCheck,
+  wireLicenseInfo,
   wireProposal,
   wireTrustModel,
 } from '../../runtime/wire.ts';
@@ -37,6 +41,37 @@ export function licenseRoutes(add: AddRoute): void {
   });
 
   add({
+    method: 'GET',
+    url: '/api/licenses',
+    summary: 'Every license this runtime minted, with its revocation',
+    tag: 'license',
+    auth: 'caller',
+    loa: 'root',
+    responses: {
+      200: { description: 'The licenses', schema: z.object({ licenses: z.array(LicenseInfo) }) },
+    },
+    errors: [401, 403, 429],
+    handler: async ({ caller, runtime }) => ({
+      licenses: (await runtime.licenses.list(caller)).map(wireLicenseInfo),
+    }),
+  });
+
+  add({
+    method: 'DELETE',
+    url: '/api/licenses/:id',
+    summary:
+      'Revokes a license at once: it no longer validates (the Root license is never revoked)',
+    tag: 'license',
+    auth: 'caller',
+    loa: 'root',
+    params: Hex64Params,
+    responses: { 200: { description: 'The revoked license', schema: LicenseInfo } },
+    errors: [400, 401, 403, 404, 429],
+    handler: async ({ params, caller, runtime }) =>
+      wireLicenseInfo(await runtime.licenses.revoke(caller, params.id)),
+  });
+
+  add({
     method: 'POST',
     url: '/api/license/validate',
     summary: 'Checks a license (the body) against this runtime: its LOA and owner, or why not',
@@ -45,7 +80,7 @@ export function licenseRoutes(add: AddRoute): void {
     body: LicenseValidateRequest,
     responses: { 200: { description: 'The verdict', schema: LicenseCheck } },
     errors: [400, 413, 415],
-    handler: async ({ body, runtime }) => wireLicenseCheck(runtime.licenses.validate(body)),
+    handler: async ({ body, runtime }) => wireLicenseCheck(await runtime.licenses.validate(body)),
   });
 
   add({

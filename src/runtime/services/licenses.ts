@@ -1,6 +1,6 @@
 /** Licenses sealed by the runtime's Root key, under the single-root policy. */
 import type { Ed25519KeyPair } from '../../core/ed25519.ts';
-import { SigilError } from '../../core/errors.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
 import {
   assertCanMint,
   createLicense,
@@ -10,7 +10,7 @@ import {
   type Loa,
 } from '../../policy/index.ts';
 import { asJson, type RuntimeCore } from '../core.ts';
-import { VIEWS } from '../view-ns.ts';
+import { VIEWS, type LicenseRow } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
 import { requireStandingFor } from './witnesses.ts';
@@ -82,22 +82,101 @@ export async function generateLicense(
   });
 }
 
+/** A minted license as listed: its id (the seal's content hash), owner, level and lifetime. */
+export interface LicenseInfo extends LicenseRow {
+  id: string;
+}
+
+/**
+ * The log's word on a license whose seal holds: a license this runtime never recorded issuing
+ * ('license_unknown') or one it revoked ('license_revoked') yields only the default level.
+ */
+async function standingOf(
+  core: RuntimeCore,
+  v: LicenseVerification,
+  defaultLoa: Loa,
+): Promise<LicenseVerification> {
+  if (!v.ok) return v;
+  const row = await VIEWS.licenses.get(core.log.views, v.license.seal.contentHash);
+  if (row === undefined) return { ok: false, loa: defaultLoa, reason: 'license_unknown' };
+  if (row.revokedAt !== undefined) return { ok: false, loa: defaultLoa, reason: 'license_revoked' };
+  return v;
+}
+
+/** Every license this runtime minted, oldest record first (Root). */
+export async function listLicenses(core: RuntimeCore, caller: Caller): Promise<LicenseInfo[]> {
+  await core.require(caller, { action: 'license.list', target: 'licenses' });
+  return (await VIEWS.licenses.list(core.log.views))
+    .sort((a, b) => a.seq - b.seq)
+    .map((r) => ({ id: r.key, ...r.value }));
+}
+
+/**
+ * Revokes a license (Root): from the sealed revocation on, it validates as 'license_revoked'
+ * and no longer makes its holder a caller. The single Root license is never revoked
+ * ('single_root_violation'): no second one can be minted, so nothing would replace it.
+ */
+export async function revokeLicense(
+  core: RuntimeCore,
+  caller: Caller,
+  id: string,
+): Promise<LicenseInfo> {
+  await core.require(caller, { action: 'license.revoke', target: `licenses/${id}` });
+  const found = (await VIEWS.licenses.list(core.log.views)).find((r) => r.key === id);
+  if (found === undefined) throw new SigilError('license_not_found', `no license with id ${id}`);
+  if (found.value.revokedAt !== undefined) return { id, ...found.value };
+  if (found.value.loa === 'root') {
+    throw new SigilError('single_root_violation', 'the Root license cannot be revoked');
+  }
+  const row: LicenseRow = {
+    ...found.value,
+    revokedAt: new Date(core.now()).toISOString(),
+    revokedBy: caller.subject,
+  };
+  try {
+    // Compare-and-set on the row: of two revocations racing, the store seals only the first.
+    await core.append(
+      'license_event',
+      { event: 'revoked', by: caller.subject, license_hash: id, row: asJson(row) },
+      {},
+      { expect: [{ ns: VIEWS.licenses.name, key: id, seq: found.seq }] },
+    );
+  } catch (err) {
+    if (!isSigilError(err, 'conflict')) throw err;
+    const now = await VIEWS.licenses.get(core.log.views, id);
+    if (now?.revokedAt === undefined) throw err;
+    return { id, ...now };
+  }
+  return { id, ...row };
+}
+
 /** The licenses room (`runtime.licenses`): issuing licenses and checking them against this runtime. */
 export function licensesService(
   core: RuntimeCore,
   authority: LicenseAuthority,
   checkOptions: () => LicenseCheckOptions,
+  /** Called after a revocation: the runtime re-checks its own license. */
+  revoked: () => Promise<void>,
 ) {
-  const validate = (license: unknown): LicenseVerification => checkLicense(license, checkOptions());
+  /** Checks a license against this runtime: its seal, then the log (revoked or never issued). */
+  const validate = async (license: unknown): Promise<LicenseVerification> => {
+    const opts = checkOptions();
+    return standingOf(core, checkLicense(license, opts), opts.defaultLoa);
+  };
   return {
     generate: (
       caller: Caller,
       input: { subject: string; loa: string; expiresAt: string | null; name?: string },
     ): Promise<License> => generateLicense(core, authority, caller, input),
-    /** Checks a license against this runtime; never throws. */
     validate,
-    /** Reads a license file and checks it (for `whoami --license`). */
-    validateFile: (path: string): LicenseVerification => validate(readLicenseFile(path)),
+    /** Reads a license file and checks it (for `whoami --license` and the runtime's own). */
+    validateFile: (path: string): Promise<LicenseVerification> => validate(readLicenseFile(path)),
+    list: (caller: Caller): Promise<LicenseInfo[]> => listLicenses(core, caller),
+    revoke: async (caller: Caller, id: string): Promise<LicenseInfo> => {
+      const info = await revokeLicense(core, caller, id);
+      await revoked();
+      return info;
+    },
   };
 }
 export type LicensesService = ReturnType<typeof licensesService>;

@@ -1,17 +1,27 @@
 /**
- * Licenses: mint one sealed by this runtime's Root key (Root), shown and offered as a file; and
- * check a license file against this runtime (anyone) — its level and owner, or why it fails.
- * The file is read in the browser and sent as it is: nothing is kept.
+ * Licenses: the licenses this runtime minted, each revocable after a confirmation (Root); mint
+ * one sealed by its Root key (Root), shown and offered as a file; and check a license file
+ * against this runtime (anyone) — its level and owner, or why it fails. The file is read in the
+ * browser and sent as it is: nothing is kept.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { Card, ErrorNote, Time } from '../ui.tsx';
+import { Card, ErrorNote, ListTable, RevokeButton, Short, Time, useData } from '../ui.tsx';
 
 interface License {
   owner: { id: string; name: string };
   loa: string;
   issuedAt: string;
   expiresAt: string | null;
+}
+
+interface LicenseInfo {
+  id: string;
+  owner: string;
+  loa: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
 }
 
 interface LicenseCheck {
@@ -37,7 +47,57 @@ function useFileUrl(text: string | undefined): string | undefined {
   return url;
 }
 
-function Mint() {
+function Minted({ list }: { list: ReturnType<typeof useMinted> }) {
+  return (
+    <Card title="Minted licenses">
+      <ErrorNote error={list.error} />
+      <ListTable
+        label="Minted licenses"
+        items={list.data?.licenses}
+        error={list.error}
+        empty="No license minted yet."
+        columns={['Id', 'Owner', 'Level', 'Expires', 'Revoked', 'Revoke']}
+        row={(l) => (
+          <tr>
+            <td>
+              <Short value={l.id} />
+            </td>
+            <td>{l.owner}</td>
+            <td>{l.loa}</td>
+            <td>{l.expires_at === null ? 'never' : <Time iso={l.expires_at} />}</td>
+            <td>
+              {l.revoked_at === null ? (
+                'no'
+              ) : (
+                <>
+                  <Time iso={l.revoked_at} /> by {l.revoked_by}
+                </>
+              )}
+            </td>
+            <td>
+              {/* the single Root license is never revoked: the server refuses it */}
+              {l.loa === 'root' ? (
+                <span class="muted">Root</span>
+              ) : (
+                <RevokeButton
+                  revoked={l.revoked_at !== null}
+                  revoke={() => api('DELETE', `/api/licenses/${encodeURIComponent(l.id)}`)}
+                  onDone={list.reload}
+                />
+              )}
+            </td>
+          </tr>
+        )}
+      />
+    </Card>
+  );
+}
+
+function useMinted() {
+  return useData(() => api<{ licenses: LicenseInfo[] }>('GET', '/api/licenses'), []);
+}
+
+function Mint({ onMinted }: { onMinted: () => void }) {
   const [error, setError] = useState<unknown>(undefined);
   const [license, setLicense] = useState<License | undefined>(undefined);
   const text = license === undefined ? undefined : `${JSON.stringify(license, null, 2)}\n`;
@@ -62,6 +122,7 @@ function Mint() {
           ...(name !== '' ? { name } : {}),
         }),
       );
+      onMinted();
     } catch (err) {
       setError(err);
     }
@@ -166,10 +227,12 @@ function Validate() {
 }
 
 export function Licenses() {
+  const minted = useMinted();
   return (
     <>
       <h1>Licenses</h1>
-      <Mint />
+      <Minted list={minted} />
+      <Mint onMinted={minted.reload} />
       <Validate />
     </>
   );
