@@ -1,17 +1,35 @@
 /**
  * MCP gateway benchmark. The same SDK client calls a trivial tool (`read_note`) of the same
- * upstream directly and through `sigil gateway`, in one run, over stdio and over Streamable
- * HTTP. Printed per transport:
- * - median and p99 latency of sequential calls, direct (the limit) and via the gateway, and the
- *   latency the gateway adds (each gateway call is adjudicated and sealed twice in the log:
- *   the decision and the mcp_call record, each durable before the call proceeds);
- * - calls/s with CONCURRENCY calls in flight, direct vs gateway, and the ratio;
- * - over stdio, the median with a `when` rule, with redaction and with both on the row, beside
- *   the plain gateway's (issue 18: the added cost of each).
- * Counts are bounded (BENCH_GATEWAY_CALLS, default 300 sequential + 600 concurrent).
+ * upstream directly, through a bare pass-through proxy built with the same SDK
+ * (bench/passthrough.ts, the limit: what any proxy hop costs) and through `sigil gateway`, in
+ * one run, over stdio and over Streamable HTTP. Over stdio the gateway also runs with a `when`
+ * rule, with redaction and with both on the row (issue 18: the added cost of each).
+ *
+ * Every target is measured in the same rounds, round-robin (blocks of BLOCK calls, the starting
+ * target rotating), so warm-up and the machine's load fall on each alike. Printed per transport:
+ * - the median latency the gateway adds over the pass-through proxy (the goal: at most 1.5 ms),
+ *   with the medians and p99s of direct calls, the proxy and the gateway. Each gateway call
+ *   seals two records, the decision (durable before the upstream is called) and the outcome
+ *   (durable before the agent is answered): the run's fdatasync median is printed beside it as
+ *   the floor of those two commits;
+ * - calls/s with CONCURRENCY calls in flight, gateway vs direct, and the ratio (goal: 50%);
+ * - over stdio, what a `when` rule, redaction and both add to the plain gateway's median.
+ * Counts are bounded (BENCH_GATEWAY_CALLS, default 300 sequential + 600 concurrent per target).
+ * `npm run build:cli` first, so `bin/sigil` runs the bundle rather than the sources through
+ * tsx. BENCH_GATEWAY_PROF=<dir> runs the stdio gateways under `node --cpu-prof` into <dir>.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,15 +38,21 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { loadConfig } from '../src/config/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
-import { figure } from './report.ts';
+import { figure, quantile, say } from './report.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_GATEWAY_CALLS ?? 300);
 const CONCURRENT = SEQUENTIAL * 2;
 const CONCURRENCY = 8;
 const WARMUP = 50;
+/** Sequential calls per target before the next target's turn. */
+const BLOCK = 10;
+/** Throughput rounds per target, interleaved like the sequential blocks. */
+const RATE_ROUNDS = 4;
 const ROOT = resolve(import.meta.dirname, '..');
 const FIXTURE = join(ROOT, 'test/fixtures/mcp/notes-server.mjs');
+const PASSTHROUGH = join(ROOT, 'bench/passthrough.ts');
 const CLI = process.env.SIGIL_CLI ?? join(ROOT, 'bin/sigil');
+const PROF = process.env.BENCH_GATEWAY_PROF;
 const AGENT = 'did:sigil:bench-agent';
 
 interface Figures {
@@ -37,43 +61,66 @@ interface Figures {
   rate: number;
 }
 
-const quantile = (sorted: number[], q: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-const ms = (n: number): string => `${n.toFixed(2)} ms`;
-
-/** Sequential latencies and concurrent throughput of read_note through `client`. */
-async function measure(client: Client, tool: string): Promise<Figures> {
-  const once = async () => {
-    const r = await client.callTool({ name: tool, arguments: { id: 'n1' } });
-    if (r.isError) throw new Error(`${tool} failed: ${JSON.stringify(r.content)}`);
-  };
-  for (let i = 0; i < WARMUP; i++) await once();
-  const samples: number[] = [];
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    const t = performance.now();
-    await once();
-    samples.push(performance.now() - t);
-  }
-  samples.sort((a, b) => a - b);
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next++ < CONCURRENT) await once();
-    }),
-  );
-  const rate = (CONCURRENT * 1000) / (performance.now() - started);
-  return { median: quantile(samples, 0.5), p99: quantile(samples, 0.99), rate };
+interface Target {
+  label: string;
+  client: Client;
+  tool: string;
 }
 
-async function withClient<T>(transport: Transport, fn: (c: Client) => Promise<T>): Promise<T> {
+const ms = (n: number): string => `${n.toFixed(2)} ms`;
+
+async function callOnce(t: Target): Promise<void> {
+  const r = await t.client.callTool({ name: t.tool, arguments: { id: 'n1' } });
+  if (r.isError) throw new Error(`${t.label}: ${t.tool} failed: ${JSON.stringify(r.content)}`);
+}
+
+/** Sequential latencies and concurrent throughput of every target, measured alternately. */
+async function interleaved(targets: Target[]): Promise<Map<string, Figures>> {
+  for (const t of targets) for (let i = 0; i < WARMUP; i++) await callOnce(t);
+  const samples = new Map(targets.map((t) => [t.label, [] as number[]]));
+  const turn = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
+  for (let round = 0; round * BLOCK < SEQUENTIAL; round++) {
+    for (const t of turn(round)) {
+      for (let i = 0; i < BLOCK; i++) {
+        const started = performance.now();
+        await callOnce(t);
+        samples.get(t.label)!.push(performance.now() - started);
+      }
+    }
+  }
+  const busy = new Map(targets.map((t) => [t.label, 0]));
+  const perRound = Math.ceil(CONCURRENT / RATE_ROUNDS);
+  for (let round = 0; round < RATE_ROUNDS; round++) {
+    for (const t of turn(round)) {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next++ < perRound) await callOnce(t);
+        }),
+      );
+      busy.set(t.label, busy.get(t.label)! + performance.now() - started);
+    }
+  }
+  return new Map(
+    targets.map((t) => {
+      const s = samples.get(t.label)!;
+      return [
+        t.label,
+        {
+          median: quantile(s, 0.5),
+          p99: quantile(s, 0.99),
+          rate: (perRound * RATE_ROUNDS * 1000) / busy.get(t.label)!,
+        },
+      ];
+    }),
+  );
+}
+
+async function connect(transport: Transport): Promise<Client> {
   const client = new Client({ name: 'bench-agent', version: '1.0.0' });
   await client.connect(transport);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
+  return client;
 }
 
 /** Spawns a process and resolves the first stderr match of `re` (its URL or port). */
@@ -94,17 +141,40 @@ function spawnAndWait(
   });
 }
 
-/**
- * The added median latency is measured over a direct call (no hop at all), which is stricter
- * than the issue's limit (a bare pass-through proxy built with the same SDK).
- */
-function report(name: string, direct: Figures, gateway: Figures): void {
+/** Median of `n` 4 KiB write + fdatasync pairs in `dir`: what one durable commit costs here. */
+function fdatasyncMedian(dir: string, n = 200): number {
+  const file = join(dir, 'fsync-probe');
+  const fd = openSync(file, 'w', 0o600);
+  const page = Buffer.alloc(4096, 0x2a);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const started = performance.now();
+      writeSync(fd, page);
+      fdatasyncSync(fd);
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file);
+  }
+  return quantile(samples, 0.5);
+}
+
+function report(name: string, f: Map<string, Figures>, floor: number): void {
+  const direct = f.get('direct')!;
+  const proxy = f.get('pass-through proxy')!;
+  const gateway = f.get('gateway')!;
   figure({
     name: `gateway, ${name}, added median latency`,
-    value: gateway.median - direct.median,
+    value: gateway.median - proxy.median,
     unit: 'ms',
+    limit: { name: 'the bare SDK pass-through proxy, median', value: proxy.median },
     goal: { atMost: 1.5 },
-    note: `median ${ms(gateway.median)} via gateway vs ${ms(direct.median)} direct; p99 ${ms(gateway.p99)} vs ${ms(direct.p99)}`,
+    note:
+      `median ${ms(gateway.median)} gateway, ${ms(proxy.median)} proxy, ${ms(direct.median)} direct; ` +
+      `p99 ${ms(gateway.p99)}, ${ms(proxy.p99)}, ${ms(direct.p99)}; ` +
+      `two durable commits at this run's fdatasync median: ${ms(2 * floor)}`,
   });
   figure({
     name: `gateway, ${name}, throughput (${CONCURRENCY} in flight)`,
@@ -112,6 +182,7 @@ function report(name: string, direct: Figures, gateway: Figures): void {
     unit: '/s',
     limit: { name: 'direct calls', value: direct.rate },
     goal: { ratioAtLeast: 0.5 },
+    note: `pass-through proxy ${proxy.rate.toFixed(0)}/s`,
   });
 }
 
@@ -156,81 +227,148 @@ export async function run(): Promise<void> {
     const upstreamHttp = await spawnAndWait([FIXTURE, '--http', '0'], env, /listening (\d+)/);
     children.push(upstreamHttp.child);
     const upstreamUrl = `http://127.0.0.1:${upstreamHttp.match}/mcp`;
+    const floor = fdatasyncMedian(dataDir);
+    const stdioUpstream = `[[upstream]]\nname = "notes"\ncommand = "node"\nargs = [${JSON.stringify(FIXTURE)}]\n`;
+    const httpUpstream = `[[upstream]]\nname = "notes"\nurl = "${upstreamUrl}"\n`;
     const policy = '[[policy]]\ntool = "notes__read_note"\nmin_loa = "operator"\nrisk = 0.1\n';
-    const stdioConfig = join(dir, 'stdio.toml');
-    writeFileSync(
-      stdioConfig,
-      `[[upstream]]\nname = "notes"\ncommand = "node"\nargs = [${JSON.stringify(FIXTURE)}]\n${policy}`,
-    );
-    const httpConfig = join(dir, 'http.toml');
-    writeFileSync(httpConfig, `[[upstream]]\nname = "notes"\nurl = "${upstreamUrl}"\n${policy}`);
-
-    const stdioDirect = await withClient(
-      new StdioClientTransport({ command: 'node', args: [FIXTURE] }),
-      (c) => measure(c, 'read_note'),
-    );
-    const stdioGateway = await withClient(
-      new StdioClientTransport({
-        command: 'node',
-        args: [CLI, 'gateway', '--config', stdioConfig],
-        env: { ...(env as Record<string, string>), SIGIL_TOKEN: token },
-        stderr: 'ignore',
-      }),
-      (c) => measure(c, 'notes__read_note'),
-    );
-    report('stdio', stdioDirect, stdioGateway);
-
-    // Issue 18's rules over arguments and redaction, each on the same row, against the plain
-    // gateway just measured: what each adds to a call.
-    const variants: Array<[string, string]> = [
-      ['a `when` rule', `when = 'args.id.startsWith("n") && caller.loa != "guest"'\n`],
-      ['redaction', 'redact = ["secrets"]\n'],
-      [
-        'a `when` rule and redaction',
-        `when = 'args.id.startsWith("n") && caller.loa != "guest"'\nredact = ["secrets"]\n`,
-      ],
-    ];
-    for (const [label, extra] of variants) {
-      const file = join(dir, `stdio-${variants.findIndex((v) => v[0] === label)}.toml`);
-      writeFileSync(
-        file,
-        `[[upstream]]\nname = "notes"\ncommand = "node"\nargs = [${JSON.stringify(FIXTURE)}]\n${policy}${extra}`,
-      );
-      const with_ = await withClient(
+    const when = `when = 'args.id.startsWith("n") && caller.loa != "guest"'\n`;
+    const redact = 'redact = ["secrets"]\n';
+    /**
+     * A gateway's config, over a store of its own (a copy of the bootstrapped one), so that no
+     * gateway reads what another appends.
+     */
+    const gatewayEnv = (name: string, toml: string) => {
+      const config = join(dir, `${name}.toml`);
+      writeFileSync(config, toml);
+      const own = join(dir, `data-${name}`);
+      cpSync(dataDir, own, { recursive: true });
+      return { config, env: { ...env, SIGIL_DATA_DIR: own, SIGIL_TOKEN: token } };
+    };
+    const stdioGateway = (name: string, extra: string): Promise<Client> => {
+      const g = gatewayEnv(name, `${stdioUpstream}${policy}${extra}`);
+      return connect(
         new StdioClientTransport({
           command: 'node',
-          args: [CLI, 'gateway', '--config', file],
-          env: { ...(env as Record<string, string>), SIGIL_TOKEN: token },
+          args: [
+            ...(PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROF}`]),
+            CLI,
+            'gateway',
+            '--config',
+            g.config,
+          ],
+          env: g.env as Record<string, string>,
           stderr: 'ignore',
         }),
-        (c) => measure(c, 'notes__read_note'),
       );
-      figure({
-        name: `gateway, stdio, with ${label}, median latency`,
-        value: with_.median,
-        unit: 'ms',
-        limit: { name: 'the same gateway without it', value: stdioGateway.median },
-        note: `adds ${ms(with_.median - stdioGateway.median)}; p99 ${ms(with_.p99)} vs ${ms(stdioGateway.p99)}; ${with_.rate.toFixed(0)}/s vs ${stdioGateway.rate.toFixed(0)}/s`,
-      });
-    }
+    };
+    const clients: Client[] = [];
+    const keep = async (c: Promise<Client>) => {
+      const client = await c;
+      clients.push(client);
+      return client;
+    };
+    try {
+      say(`  fdatasync median in the data dir: ${ms(floor)}`);
+      const stdio = await interleaved([
+        {
+          label: 'direct',
+          client: await keep(
+            connect(new StdioClientTransport({ command: 'node', args: [FIXTURE] })),
+          ),
+          tool: 'read_note',
+        },
+        {
+          label: 'pass-through proxy',
+          client: await keep(
+            connect(
+              new StdioClientTransport({
+                command: 'node',
+                args: ['--import', 'tsx', PASSTHROUGH, 'stdio', 'node', FIXTURE],
+              }),
+            ),
+          ),
+          tool: 'read_note',
+        },
+        {
+          label: 'gateway',
+          client: await keep(stdioGateway('plain', '')),
+          tool: 'notes__read_note',
+        },
+        { label: 'when', client: await keep(stdioGateway('when', when)), tool: 'notes__read_note' },
+        {
+          label: 'redaction',
+          client: await keep(stdioGateway('redact', redact)),
+          tool: 'notes__read_note',
+        },
+        {
+          label: 'both',
+          client: await keep(stdioGateway('both', `${when}${redact}`)),
+          tool: 'notes__read_note',
+        },
+      ]);
+      report('stdio', stdio, floor);
+      // Issue 18's rules over arguments and redaction, on the same row, measured in the same
+      // rounds as the plain gateway: what each adds to a call.
+      const plain = stdio.get('gateway')!;
+      for (const [label, what] of [
+        ['when', 'a `when` rule'],
+        ['redaction', 'redaction'],
+        ['both', 'a `when` rule and redaction'],
+      ] as const) {
+        const v = stdio.get(label)!;
+        figure({
+          name: `gateway, stdio, added cost of ${what}, median`,
+          value: v.median - plain.median,
+          unit: 'ms',
+          note: `median ${ms(v.median)} vs ${ms(plain.median)} plain; p99 ${ms(v.p99)} vs ${ms(plain.p99)}; ${v.rate.toFixed(0)}/s vs ${plain.rate.toFixed(0)}/s`,
+        });
+      }
 
-    const gatewayHttp = await spawnAndWait(
-      [CLI, 'gateway', '--config', httpConfig, '--listen', '127.0.0.1:0'],
-      env,
-      /serving MCP at (\S+)/,
-    );
-    children.push(gatewayHttp.child);
-    const httpDirect = await withClient(
-      new StreamableHTTPClientTransport(new URL(upstreamUrl)),
-      (c) => measure(c, 'read_note'),
-    );
-    const httpGateway = await withClient(
-      new StreamableHTTPClientTransport(new URL(gatewayHttp.match), {
-        requestInit: { headers: { Authorization: `Bearer ${token}` } },
-      }),
-      (c) => measure(c, 'notes__read_note'),
-    );
-    report('http', httpDirect, httpGateway);
+      const proxyHttp = await spawnAndWait(
+        ['--import', 'tsx', PASSTHROUGH, 'http', upstreamUrl],
+        env,
+        /listening (\d+)/,
+      );
+      children.push(proxyHttp.child);
+      const g = gatewayEnv('http', `${httpUpstream}${policy}`);
+      const gatewayHttp = await spawnAndWait(
+        [CLI, 'gateway', '--config', g.config, '--listen', '127.0.0.1:0'],
+        g.env,
+        /serving MCP at (\S+)/,
+      );
+      children.push(gatewayHttp.child);
+      const http = await interleaved([
+        {
+          label: 'direct',
+          client: await keep(connect(new StreamableHTTPClientTransport(new URL(upstreamUrl)))),
+          tool: 'read_note',
+        },
+        {
+          label: 'pass-through proxy',
+          client: await keep(
+            connect(
+              new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${proxyHttp.match}/mcp`)),
+            ),
+          ),
+          tool: 'read_note',
+        },
+        {
+          label: 'gateway',
+          client: await keep(
+            connect(
+              new StreamableHTTPClientTransport(new URL(gatewayHttp.match), {
+                requestInit: { headers: { Authorization: `Bearer ${token}` } },
+              }),
+            ),
+          ),
+          tool: 'notes__read_note',
+        },
+      ]);
+      report('http', http, floor);
+    } finally {
+      // Closing a stdio client ends its process (a gateway writes its profile then).
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));

@@ -30,13 +30,20 @@ export function definitionHash(tool: Tool): string {
   return sha256Hex(canonicalBytes(def));
 }
 
+/** Identities already computed: a config is fixed once loaded, and every call looks its pin up. */
+const identities = new WeakMap<UpstreamConfig, string>();
+
 /** Who an upstream is, independent of its name in gateway.toml. */
 export function upstreamIdentity(config: UpstreamConfig): string {
+  const known = identities.get(config);
+  if (known !== undefined) return known;
   const how: JsonValue =
     config.transport === 'http'
       ? { transport: 'http', url: config.url }
       : { transport: 'stdio', command: config.command, args: config.args };
-  return sha256Hex(canonicalBytes(how)).slice(0, 32);
+  const id = sha256Hex(canonicalBytes(how)).slice(0, 32);
+  identities.set(config, id);
+  return id;
 }
 
 interface Entry {
