@@ -18,6 +18,7 @@ import { run as cli } from './cli.ts';
 import { run as dashboard } from './dashboard.ts';
 import { run as postgres } from './postgres.ts';
 import { run as scale } from './scale.ts';
+import { run as tiles } from './tiles.ts';
 import { collected, say } from './report.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
@@ -31,6 +32,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   dashboard,
   postgres,
   scale,
+  tiles,
 };
 
 const args = process.argv.slice(2);

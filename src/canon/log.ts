@@ -10,8 +10,11 @@
  *   least POOL_MIN_BATCH records are sealed ahead on worker threads (seal-pool.ts) against the
  *   head this log last wrote, pipelined with the previous batch's write; the transaction uses
  *   them only if the head is still that one, and otherwise seals in-line.
- * - The Merkle tree of leaf hashes lives in memory, loaded at open, extended on append and
- *   refreshed from the store before proofs and checkpoints (other processes may have appended).
+ * - The Merkle tree is stored as C2SP tlog-tiles (tile-tree.ts), written by the store in the
+ *   append transaction; the store keeps only the tree's right edge in memory, reloaded when
+ *   another writer moved the head. Roots, proofs and the tile API read stored tiles, so an
+ *   instance holds O(log n) of the tree and sees every writer's records. Stores made before tiles
+ *   get theirs built at open.
  * - Checkpoints are signed on demand, every `checkpointEvery.appends` appends and every
  *   `checkpointEvery.ms` while appends are pending a checkpoint; each one is stored.
  * - Views (views.ts) are projected from each record while it is sealed and commit with it;
@@ -49,14 +52,15 @@ import { checkpointOrigin, signCheckpoint, verifierKey } from './checkpoint.ts';
 import { decryptBody, generateDataKey, unwrapDataKey, wrapDataKey } from './envelope.ts';
 import { KeyStore } from './keystore.ts';
 import { assertPrivateDir, resolveMasterKey, type MasterKey } from './masterkey.ts';
-import { leafHash, MerkleTree } from './merkle.ts';
+import { leafHash } from './merkle.ts';
 import { buildConsistencyProof, buildInclusionProof } from './proof.ts';
 import type { ConsistencyProof, InclusionProof } from './proof.ts';
 import { RECORD_DOMAIN } from './record-json.ts';
 import { LOG_FORMAT, leafEntry } from './record.ts';
 import { SealPool } from './seal-pool.ts';
 import type { CanonicalRecord, RecordDraft, RecordKind } from './record.ts';
-import { encodeEntryBundle, TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
+import { encodeEntryBundle, TILE_WIDTH, tileWidthAt } from './tiles.ts';
+import { TiledTree } from './tile-tree.ts';
 import { openStore, resolveBackend, type StoreOptions } from './store/index.ts';
 import type {
   BackendName,
@@ -163,7 +167,8 @@ const DEFAULT_CHECKPOINT_EVERY = { appends: 1000, ms: 60_000 };
 const DEFAULT_LIST_LIMIT = 100;
 /** tlog-witness: a log sends witnesses a checkpoint at most once a second. */
 const WITNESS_PUSH_MS = 1000;
-const LEAF_CHUNK = 65_536;
+/** Records whose tiles one transaction builds at open (stores made before tiles). */
+const TILE_BUILD_CHUNK = 65_536;
 const MAX_LIST_LIMIT = 1000;
 
 function closedError(): SigilError {
@@ -185,20 +190,13 @@ function parseCursor(cursor: string | undefined): number | undefined {
   return Number(cursor);
 }
 
-/** Extends the tree with leaves at its end; leaves past a gap wait for the next refresh. */
-function addLeaves(tree: MerkleTree, leaves: Array<{ seq: number; leafHash: Uint8Array }>): void {
-  for (const { seq, leafHash } of leaves) {
-    if (seq === tree.size) tree.append(leafHash);
-  }
-}
-
-/** Loads the leaves committed since the tree was last extended (by any writer), in chunks. */
-async function refreshTree(tree: MerkleTree, store: CanonStore): Promise<void> {
-  for (;;) {
-    const from = tree.size;
-    const leaves = await store.leafHashes(from, LEAF_CHUNK);
-    addLeaves(tree, leaves);
-    if (leaves.length < LEAF_CHUNK || tree.size === from) return;
+/** Builds the tiles a store lacks (one made before tiles, or just migrated), a chunk at a time. */
+async function buildMissingTiles(store: CanonStore): Promise<void> {
+  const size = (await store.head()).size;
+  for (let tiled = await store.tiledSize(); tiled < size;) {
+    const next = await store.buildTiles(TILE_BUILD_CHUNK);
+    if (next <= tiled) break;
+    tiled = next;
   }
 }
 
@@ -231,7 +229,7 @@ export class CanonLog {
   readonly #store: CanonStore;
   readonly #keys: SealKeys;
   readonly #viewKey: Uint8Array;
-  readonly #tree: MerkleTree;
+  readonly #tree: TiledTree;
   readonly #writer: GroupCommit<PresealedBatch>;
   /** The sealing threads, started and checked on the first batch big enough to use them. */
   #pool: Promise<SealPool | undefined> | undefined;
@@ -252,7 +250,6 @@ export class CanonLog {
     logId: string,
     signer: Ed25519KeyPair,
     dataKey: Uint8Array,
-    tree: MerkleTree,
   ) {
     this.dataDir = opts.dataDir;
     this.backend = store.backend;
@@ -266,7 +263,7 @@ export class CanonLog {
     this.#keys = { signer, pubKey: toBase64Url(publicKeyToRaw(signer.publicKey)), dataKey };
     this.#viewKey = deriveViewKey(dataKey, logId);
     this.views = viewReader(store.views, this.#viewKey);
-    this.#tree = tree;
+    this.#tree = new TiledTree((level, index) => store.readTile(level, index));
     this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#maxPayloadBytes = opts.maxPayloadBytes;
     this.#writer = new GroupCommit<PresealedBatch>(
@@ -283,14 +280,8 @@ export class CanonLog {
           keyName: this.keyName,
           publicKey: this.publicKey,
           store,
-          treeSize: async () => {
-            await this.#refreshTree();
-            return this.#tree.size;
-          },
-          rootAt: async (size) => {
-            await this.#refreshTree();
-            return this.#tree.root(size);
-          },
+          treeSize: () => this.size(),
+          rootAt: (size) => this.#tree.root(size),
           consistency: async (from, to) =>
             (await this.proveConsistency(from, to)).hashes.map((h) => fromHex(h)),
           latestNote: () => this.latestCheckpoint(),
@@ -396,9 +387,8 @@ export class CanonLog {
         );
       }
       assertSealerMatchesRecordModule({ signer, pubKey: meta.publicKey, dataKey });
-      const tree = new MerkleTree();
-      await refreshTree(tree, store);
-      log = new CanonLog(opts, store, meta.logId, signer, dataKey, tree);
+      await buildMissingTiles(store);
+      log = new CanonLog(opts, store, meta.logId, signer, dataKey);
     } catch (err) {
       await store.close();
       throw err;
@@ -567,18 +557,10 @@ export class CanonLog {
       },
       expect,
     );
-    addLeaves(
-      this.#tree,
-      rows.map((r) => ({ seq: r.seq, leafHash: r.leaf_hash })),
-    );
     const last = rows[rows.length - 1];
     if (last !== undefined) this.#lastHead = { size: last.seq + 1, hash: last.hash };
     this.#sinceCheckpoint += rows.length;
     return records;
-  }
-
-  async #refreshTree(): Promise<void> {
-    await refreshTree(this.#tree, this.#store);
   }
 
   /** The record with this id, or undefined. */
@@ -636,10 +618,9 @@ export class CanonLog {
   }
 
   async #checkpoint(): Promise<string> {
-    await this.#refreshTree();
-    const size = this.#tree.size;
+    const size = await this.size();
     this.#witnesses?.assertExtends(size);
-    const root = this.#tree.root(size);
+    const root = await this.#tree.root(size);
     const ts = new Date().toISOString();
     const note = signCheckpoint(
       { origin: this.origin, size, rootHash: root, timestamp: ts },
@@ -689,15 +670,19 @@ export class CanonLog {
 
   /** Inclusion proof of the record at `seq` in the tree of `size` records (default: all). */
   async proveInclusion(seq: number, size?: number): Promise<InclusionProof> {
-    await this.#refreshTree();
-    const n = size === undefined ? this.#tree.size : checkSize(size, 'size');
-    return buildInclusionProof(this.#tree, checkSize(seq, 'seq'), n);
+    const head = await this.size();
+    const n = size === undefined ? head : checkSize(size, 'size');
+    return buildInclusionProof(this.#tree, checkSize(seq, 'seq'), n, head);
   }
 
   /** Consistency proof between the trees of `size1` and `size2` records. */
   async proveConsistency(size1: number, size2: number): Promise<ConsistencyProof> {
-    await this.#refreshTree();
-    return buildConsistencyProof(this.#tree, checkSize(size1, 'size1'), checkSize(size2, 'size2'));
+    return buildConsistencyProof(
+      this.#tree,
+      checkSize(size1, 'size1'),
+      checkSize(size2, 'size2'),
+      await this.size(),
+    );
   }
 
   /**
@@ -705,8 +690,14 @@ export class CanonLog {
    * while the tree does not hold them all.
    */
   async tile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
-    await this.#refreshTree();
-    return this.#tree.nodes(TILE_HEIGHT * level, index * TILE_WIDTH, width);
+    const nodes = await this.#store.readTile(level, index);
+    // Hashes past the head are not yet committed to by anything the log signs.
+    const size = await this.size();
+    const have = Math.min(
+      nodes === undefined ? 0 : nodes.length / 32,
+      tileWidthAt(level, index, size),
+    );
+    return nodes !== undefined && width <= have ? nodes.slice(0, width * 32) : undefined;
   }
 
   /**
@@ -716,12 +707,13 @@ export class CanonLog {
    */
   async entryBundle(index: number, width: number): Promise<Uint8Array | undefined> {
     const first = index * TILE_WIDTH;
-    await this.#refreshTree();
-    if (first + width > this.#tree.size) return undefined;
+    if (first + width > (await this.size())) return undefined;
     const rows = await this.#store.readRange(first, width);
+    const leaves = await this.#tree.nodes(0, first, width);
     const entries = rows.map((row, i) => {
       const entry = leafEntry(this.#open(row));
-      if (row.seq !== first + i || !constantTimeEqual(leafHash(entry), this.#tree.leaf(row.seq))) {
+      const leaf = leaves.subarray(i * 32, (i + 1) * 32);
+      if (row.seq !== first + i || !constantTimeEqual(leafHash(entry), leaf)) {
         throw new SigilError('internal_error', `record at seq ${row.seq} does not match its leaf`);
       }
       return entry;

@@ -29,7 +29,9 @@ export type ValidationCode =
   | 'missing_record'
   | 'hash_mismatch'
   /** The store does not extend the checkpoint the auditor kept: tail cut, rolled back or forked. */
-  | 'not_extended';
+  | 'not_extended'
+  /** A stored tile of the Merkle tree is not what the records' leaf hashes make (it is named). */
+  | 'tile_mismatch';
 
 /** Why a row (or a checkpoint, named by its size) is bad. */
 export interface Failure {

@@ -1,7 +1,8 @@
 /**
  * Validation of a whole log: every row (decrypts, canonical, hash, signature — validate-row.ts),
- * seq contiguity, every prev link, the head, and the Merkle root at every stored checkpoint with
- * the checkpoint's signature. Signatures are verified on worker threads (verify-pool.ts) while
+ * seq contiguity, every prev link, the head, the Merkle root at every stored checkpoint with
+ * the checkpoint's signature, and every stored tile against the tiles the leaves make (the tree
+ * is rebuilt as its right edge only, so validation holds O(log n) of it). Signatures are verified on worker threads (verify-pool.ts) while
  * the main thread reads and decrypts rows, follows the chain and builds the tree. The result
  * names the first bad seq.
  */
@@ -11,7 +12,9 @@ import { publicKeyToRaw } from '../core/ed25519.ts';
 import { constantTimeEqual, toBase64Url, toHex } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
-import { MerkleTree } from './merkle.ts';
+import { emptyRoot } from './merkle.ts';
+import { TileEdge, type TileRow } from './tile-tree.ts';
+import { TILE_WIDTH, tilePath } from './tiles.ts';
 import { recordSigningMessage } from './record-json.ts';
 import type { CanonStore, StoredCheckpoint, StoredRow } from './store/types.ts';
 import {
@@ -72,7 +75,7 @@ function earlier(a: Failure | undefined, b: Failure | undefined): Failure | unde
 function checkCheckpoint(
   ctx: ValidationContext,
   cp: StoredCheckpoint,
-  tree: MerkleTree,
+  tree: TileEdge,
 ): Failure | undefined {
   const fail = (code: ValidationCode, reason: string): Failure => ({
     seq: Math.max(cp.size - 1, 0),
@@ -96,7 +99,7 @@ function checkCheckpoint(
           ? 'time'
           : undefined;
   if (differs) return fail('root_mismatch', `stored ${differs} differs from the signed note`);
-  if (!constantTimeEqual(tree.root(cp.size), signed.rootHash)) {
+  if (!constantTimeEqual(tree.root(), signed.rootHash)) {
     return fail('root_mismatch', 'the records do not hash to the signed root');
   }
   return undefined;
@@ -114,18 +117,24 @@ function keptCheckpoint(ctx: ValidationContext, note: string): Checkpoint {
   return cp;
 }
 
-/** Whether the tree (the records as stored) extends the kept checkpoint. */
-function checkExtends(kept: Checkpoint, tree: MerkleTree): Failure | undefined {
+/**
+ * Whether the records as stored (`size` of them, whose first kept.size hash to `root`) extend
+ * the kept checkpoint.
+ */
+function checkExtends(
+  kept: Checkpoint,
+  size: number,
+  root: Uint8Array | undefined,
+): Failure | undefined {
   const expected = `expected at least ${kept.size} records with root ${toHex(kept.rootHash)} at size ${kept.size}`;
-  if (tree.size < kept.size) {
+  if (root === undefined) {
     return {
-      seq: tree.size,
+      seq: size,
       code: 'not_extended',
-      reason: `the store does not extend the checkpoint (tail cut or rolled back): ${expected}, the store holds ${tree.size}`,
+      reason: `the store does not extend the checkpoint (tail cut or rolled back): ${expected}, the store holds ${size}`,
       checkpoint: kept.size,
     };
   }
-  const root = tree.root(kept.size);
   if (!constantTimeEqual(root, kept.rootHash)) {
     return {
       seq: Math.max(kept.size - 1, 0),
@@ -135,6 +144,25 @@ function checkExtends(kept: Checkpoint, tree: MerkleTree): Failure | undefined {
     };
   }
   return undefined;
+}
+
+/** A failure naming the stored tile that differs from `want` (the tile the leaves make). */
+async function checkTile(store: CanonStore, want: TileRow): Promise<Failure | undefined> {
+  const stored = await store.readTile(want.level, want.index);
+  if (stored !== undefined && constantTimeEqual(stored, want.nodes)) return undefined;
+  const width = want.nodes.length / 32;
+  const path = tilePath({ level: want.level, index: want.index, width });
+  const what =
+    stored === undefined
+      ? 'is missing'
+      : stored.length !== want.nodes.length
+        ? `holds ${stored.length / 32} hashes, not ${width}`
+        : 'differs from the tile the records hash to';
+  return {
+    seq: want.index * TILE_WIDTH ** (want.level + 1),
+    code: 'tile_mismatch',
+    reason: `${path}: the stored tile ${what}`,
+  };
 }
 
 function notATreeSize(cp: StoredCheckpoint): Failure {
@@ -160,7 +188,8 @@ export async function validateStore(
   const pool =
     workers > 0 ? new VerifyPool(workers, ctx.publicKey, recordSigningMessage('')) : undefined;
 
-  const tree = new MerkleTree();
+  const tree = TileEdge.empty();
+  let keptRoot: Uint8Array | undefined = kept?.size === 0 ? emptyRoot() : undefined;
   const pending: Array<Promise<Failure | undefined>> = [];
   let failure: Failure | undefined;
   let cpIndex = 0;
@@ -183,6 +212,7 @@ export async function validateStore(
     reading: while (failure === undefined || failure.seq >= expected) {
       const rows = await store.readRange(expected, chunkSize);
       if (rows.length === 0) break;
+      const completed: TileRow[] = [];
       const accepted: StoredRow[] = [];
       for (const row of rows) {
         if (row.seq !== expected) {
@@ -209,11 +239,14 @@ export async function validateStore(
           break;
         }
         accepted.push(row);
-        tree.append(row.leaf_hash);
+        tree.push(row.leaf_hash, completed);
         prevHash = row.hash;
         expected += 1;
+        if (kept !== undefined && tree.size === kept.size) keptRoot = tree.root();
         checkDueCheckpoints();
       }
+      for (const tile of completed.splice(0))
+        failure = earlier(failure, await checkTile(store, tile));
       if (pool) {
         const items: SignatureItem[] = [];
         for (const row of accepted) {
@@ -270,8 +303,12 @@ export async function validateStore(
         reason: `the head (size ${head.size}) does not point at the last record`,
       };
     } else if (kept !== undefined) {
-      failure = checkExtends(kept, tree);
+      failure = checkExtends(kept, tree.size, keptRoot);
     }
+  }
+  // Last, as a tail cut or a missing record also leaves the right edge's tiles wrong.
+  if (failure === undefined) {
+    for (const tile of tree.partialRows()) failure ??= await checkTile(store, tile);
   }
   if (failure !== undefined) {
     const { seq, code, reason, checkpoint } = failure;

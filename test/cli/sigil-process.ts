@@ -73,7 +73,8 @@ export async function initDataDir(
 
 /**
  * Cuts a SQLite log down to its first `keep` records, as an attacker with the database would:
- * rows, later checkpoints and the head, so the store stays consistent with itself.
+ * rows, later checkpoints, the head and the tiles (derived data: the next open builds them from
+ * the leaves left), so the store stays consistent with itself.
  */
 export function cutTail(dataDir: string, keep: number): void {
   const db = new Database(join(dataDir, 'canon.db'));
@@ -81,6 +82,7 @@ export function cutTail(dataDir: string, keep: number): void {
     db.transaction(() => {
       db.prepare('DELETE FROM records WHERE seq >= ?').run(keep);
       db.prepare('DELETE FROM checkpoints WHERE size > ?').run(keep);
+      db.prepare('DELETE FROM tiles').run();
       const last = db.prepare('SELECT hash FROM records WHERE seq = ?').get(keep - 1) as
         { hash: string } | undefined;
       db.prepare('UPDATE head SET size = ?, hash = ? WHERE one = 1').run(keep, last?.hash ?? null);

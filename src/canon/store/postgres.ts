@@ -8,6 +8,7 @@ import pg from 'pg';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
+import { edgeTiles, TileEdge, type TileRow } from '../tile-tree.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -57,6 +58,9 @@ CREATE TABLE IF NOT EXISTS sigil_views (
   PRIMARY KEY (ns, k)
 );
 `;
+/** Stores made before tiles lack the table: it is created at first use (see #tilesTable). */
+const TILES_SCHEMA =
+  'CREATE TABLE IF NOT EXISTS sigil_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, nodes BYTEA NOT NULL, PRIMARY KEY (level, idx))';
 
 /** Any constant: serialises concurrent `init`s on one database. */
 const INIT_LOCK = 0x5_1_6_1_1;
@@ -135,6 +139,28 @@ async function putViews(client: pg.PoolClient, rows: readonly ViewRow[]): Promis
   }
 }
 
+/** Upserts tiles: a partial tile's row grows in place until it is full. */
+async function putTiles(client: pg.PoolClient, rows: readonly TileRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    await client.query(
+      `INSERT INTO sigil_tiles (level, idx, nodes)
+       SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
+       ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
+      [chunk.map((t) => t.level), chunk.map((t) => t.index), chunk.map((t) => buffer(t.nodes))],
+    );
+  }
+}
+
+/** Where the last level-0 tile ends. */
+async function tiledSizeOf(client: pg.Pool | pg.PoolClient): Promise<number> {
+  const last = await client.query<{ idx: string; n: number }>(
+    'SELECT idx, length(nodes) AS n FROM sigil_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1',
+  );
+  const t = last.rows[0];
+  return t === undefined ? 0 : Number(t.idx) * 256 + t.n / 32;
+}
+
 function toCheckpoint(r: RawCheckpoint): StoredCheckpoint {
   return { size: Number(r.size), root: bytes(r.root), note: r.note, ts: r.ts };
 }
@@ -150,6 +176,9 @@ export class PostgresStore implements CanonStore {
   readonly views: ViewTable;
   readonly #pool: pg.Pool;
   #cosignedReady: Promise<void> | undefined;
+  #tilesReady: Promise<void> | undefined;
+  /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
+  #edge: TileEdge | undefined;
 
   constructor(databaseUrl: string) {
     this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -199,6 +228,47 @@ export class PostgresStore implements CanonStore {
     }
   }
 
+  async #tilesTable(): Promise<void> {
+    this.#tilesReady ??= this.#query(TILES_SCHEMA).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#tilesReady = undefined;
+        throw err;
+      },
+    );
+    return this.#tilesReady;
+  }
+
+  /**
+   * The right edge at `size` (inside the transaction holding the head, size ≤ head): a copy of
+   * this store's own when current, else loaded from the stored tiles, which are first built from
+   * the leaf hashes when they lag (another instance's write is the usual reason it is stale).
+   */
+  async #edgeAt(client: pg.PoolClient, size: number): Promise<TileEdge> {
+    if (this.#edge?.size === size) return this.#edge.clone();
+    const tiled = Math.min(await tiledSizeOf(client), size);
+    const want = edgeTiles(tiled);
+    const stored = await client.query<{ level: number; idx: string; nodes: Buffer }>(
+      `SELECT level, idx, nodes FROM sigil_tiles
+       WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))`,
+      [want.map((t) => t.level), want.map((t) => t.index)],
+    );
+    const byKey = new Map(stored.rows.map((t) => [`${t.level}/${t.idx}`, bytes(t.nodes)]));
+    const edge = TileEdge.load(tiled, (level, index) => byKey.get(`${level}/${index}`));
+    for (let from = tiled; from < size;) {
+      const leaves = await client.query<{ leaf_hash: Buffer }>(
+        'SELECT leaf_hash FROM sigil_records WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3',
+        [from, size, INSERT_CHUNK * 32],
+      );
+      if (leaves.rows.length === 0) {
+        throw new SigilError('store_error', `records ${from}..${size - 1} are missing`);
+      }
+      await putTiles(client, edge.extend(leaves.rows.map((r) => bytes(r.leaf_hash))));
+      from += leaves.rows.length;
+    }
+    return edge;
+  }
+
   #viewTable(): ViewTable {
     return {
       get: async (ns, key) => {
@@ -244,6 +314,7 @@ export class PostgresStore implements CanonStore {
       await this.#transaction(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [INIT_LOCK]);
         await client.query(SCHEMA);
+        await client.query(TILES_SCHEMA);
         const existing = await client.query('SELECT 1 FROM sigil_meta LIMIT 1');
         if (existing.rowCount !== 0) {
           throw new SigilError('store_exists', 'the canon store is already initialised');
@@ -286,8 +357,10 @@ export class PostgresStore implements CanonStore {
     sealAsync?: AsyncBatchSealer,
     expect: readonly ViewExpectation[] = [],
   ): Promise<StoredRow[]> {
+    let edge: TileEdge | undefined;
     try {
-      return await this.#transaction(async (client) => {
+      await this.#tilesTable();
+      const written = await this.#transaction(async (client) => {
         const locked = await client.query<{ size: string; hash: string | null }>(
           'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
         );
@@ -322,6 +395,8 @@ export class PostgresStore implements CanonStore {
           );
         }
         await putViews(client, views);
+        edge = await this.#edgeAt(client, lockedHead.size);
+        await putTiles(client, edge.extend(rows.map((r) => r.leaf_hash)));
         const last = rows[rows.length - 1];
         if (last !== undefined) {
           await client.query('UPDATE sigil_head SET size = $1, hash = $2 WHERE one = 1', [
@@ -331,7 +406,10 @@ export class PostgresStore implements CanonStore {
         }
         return rows;
       });
+      this.#edge = edge;
+      return written;
     } catch (err) {
+      this.#edge = undefined;
       if (isUniqueIdViolation(err)) {
         throw new SigilError('record_exists', 'a record with this id already exists');
       }
@@ -390,15 +468,45 @@ export class PostgresStore implements CanonStore {
     return rows.map(toRow);
   }
 
-  async leafHashes(
-    fromSeq: number,
-    limit: number,
-  ): Promise<Array<{ seq: number; leafHash: Uint8Array }>> {
-    const rows = await this.#query<{ seq: string; leaf_hash: Buffer }>(
-      'SELECT seq, leaf_hash FROM sigil_records WHERE seq >= $1 ORDER BY seq LIMIT $2',
-      [fromSeq, limit],
+  async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
+    await this.#tilesTable();
+    const [t] = await this.#query<{ nodes: Buffer }>(
+      'SELECT nodes FROM sigil_tiles WHERE level = $1 AND idx = $2',
+      [level, index],
     );
-    return rows.map((r) => ({ seq: Number(r.seq), leafHash: bytes(r.leaf_hash) }));
+    return t && bytes(t.nodes);
+  }
+
+  async tiledSize(): Promise<number> {
+    await this.#tilesTable();
+    try {
+      return await tiledSizeOf(this.#pool);
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  async buildTiles(limit: number): Promise<number> {
+    try {
+      await this.#tilesTable();
+      return await this.#transaction(async (client) => {
+        const locked = await client.query<{ size: string }>(
+          'SELECT size FROM sigil_head WHERE one = 1 FOR UPDATE',
+        );
+        if (locked.rows[0] === undefined) {
+          throw new SigilError('store_missing', 'the canon store has no head');
+        }
+        const size = Number(locked.rows[0].size);
+        const edge = await this.#edgeAt(
+          client,
+          Math.min(size, (await tiledSizeOf(client)) + limit),
+        );
+        return edge.size;
+      });
+    } catch (err) {
+      this.#edge = undefined;
+      throw storeError(err);
+    }
   }
 
   async migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }> {
@@ -436,6 +544,10 @@ export class PostgresStore implements CanonStore {
           JSON.stringify(retired.map((c) => ({ size: c.size, note: c.note, ts: c.ts }))),
         ]);
         await client.query('DELETE FROM sigil_checkpoints');
+        // Tiles hash the old leaves; the next open builds them again.
+        await client.query(TILES_SCHEMA);
+        await client.query('DELETE FROM sigil_tiles');
+        this.#edge = undefined;
         await client.query(
           "INSERT INTO sigil_meta (k, v) VALUES ('log_format', $1) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
           [String(m.to)],

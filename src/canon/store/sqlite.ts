@@ -9,6 +9,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
+import { TileEdge, type TileRow } from '../tile-tree.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS views (
   mac BLOB NOT NULL,
   PRIMARY KEY (ns, k)
 );
+CREATE TABLE IF NOT EXISTS tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL, nodes BLOB NOT NULL, PRIMARY KEY (level, idx));
 `;
 
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
@@ -129,6 +131,8 @@ export class SqliteStore implements CanonStore {
   readonly views: ViewTable;
   readonly #db: Database.Database;
   readonly #stmt;
+  /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
+  #edge: TileEdge | undefined;
 
   constructor(file: string, opts: { create: boolean }) {
     if (!opts.create && !existsSync(file)) {
@@ -198,12 +202,53 @@ export class SqliteStore implements CanonStore {
       ),
       viewAll: db.prepare<[], RawView>(`SELECT ${VIEW_COLUMNS} FROM views ORDER BY ns, k`),
       viewClear: db.prepare('DELETE FROM views'),
+      tile: db.prepare<[number, number], { nodes: Buffer }>(
+        'SELECT nodes FROM tiles WHERE level = ? AND idx = ?',
+      ),
+      putTile: db.prepare<[number, number, Uint8Array]>(
+        `INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?)
+         ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
+      ),
+      lastTile: db.prepare<[], { idx: number; n: number }>(
+        'SELECT idx, length(nodes) AS n FROM tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1',
+      ),
     };
     this.views = this.#viewTable();
   }
 
   #putViews(rows: readonly ViewRow[]): void {
     for (const v of rows) this.#stmt.viewPut.run(v.ns, v.key, v.value, v.seq, v.hash, v.mac);
+  }
+
+  #tiledSize(): number {
+    const last = this.#stmt.lastTile.get();
+    return last === undefined ? 0 : last.idx * 256 + last.n / 32;
+  }
+
+  #putTiles(rows: readonly TileRow[]): void {
+    for (const t of rows) this.#stmt.putTile.run(t.level, t.index, t.nodes);
+  }
+
+  /**
+   * The right edge at `size` (inside the transaction holding the head, size ≤ head): a copy of
+   * this store's own when current, else loaded from the stored tiles, which are first built from
+   * the leaf hashes when they lag.
+   */
+  #edgeAt(size: number): TileEdge {
+    if (this.#edge?.size === size) return this.#edge.clone();
+    const tiled = Math.min(this.#tiledSize(), size);
+    const edge = TileEdge.load(tiled, (level, index) => {
+      const t = this.#stmt.tile.get(level, index);
+      return t && bytes(t.nodes);
+    });
+    if (tiled < size) {
+      const leaves = this.#stmt.leaves.all(tiled, size - tiled).map((r) => bytes(r.leaf_hash));
+      if (leaves.length !== size - tiled) {
+        throw new SigilError('store_error', `records ${tiled}..${size - 1} are missing`);
+      }
+      this.#putTiles(edge.extend(leaves));
+    }
+    return edge;
   }
 
   #viewTable(): ViewTable {
@@ -265,6 +310,7 @@ export class SqliteStore implements CanonStore {
     expect: readonly ViewExpectation[] = [],
   ): Promise<StoredRow[]> {
     const s = this.#stmt;
+    let edge: TileEdge | undefined;
     const run = this.#db.transaction((): StoredRow[] => {
       const head = s.head.get();
       if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
@@ -275,13 +321,18 @@ export class SqliteStore implements CanonStore {
       for (const r of rows)
         s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);
       this.#putViews(views);
+      edge = this.#edgeAt(head.size);
+      this.#putTiles(edge.extend(rows.map((r) => r.leaf_hash)));
       const last = rows[rows.length - 1];
       if (last !== undefined) s.setHead.run(last.seq + 1, last.hash);
       return rows;
     });
     try {
-      return run.immediate();
+      const rows = run.immediate();
+      this.#edge = edge;
+      return rows;
     } catch (err) {
+      this.#edge = undefined;
       if (isUniqueViolation(err)) {
         throw new SigilError('record_exists', 'a record with this id already exists');
       }
@@ -328,13 +379,29 @@ export class SqliteStore implements CanonStore {
     return this.#stmt.range.all(fromSeq, limit).map(toRow);
   }
 
-  async leafHashes(
-    fromSeq: number,
-    limit: number,
-  ): Promise<Array<{ seq: number; leafHash: Uint8Array }>> {
-    return this.#stmt.leaves
-      .all(fromSeq, limit)
-      .map((r) => ({ seq: r.seq, leafHash: bytes(r.leaf_hash) }));
+  async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
+    const t = this.#stmt.tile.get(level, index);
+    return t && bytes(t.nodes);
+  }
+
+  async tiledSize(): Promise<number> {
+    return this.#tiledSize();
+  }
+
+  async buildTiles(limit: number): Promise<number> {
+    const run = this.#db.transaction((): number => {
+      const head = this.#stmt.head.get();
+      if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+      const edge = this.#edgeAt(Math.min(head.size, this.#tiledSize() + limit));
+      if (edge.size === head.size) this.#edge = edge;
+      return edge.size;
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      this.#edge = undefined;
+      throw storeError(err);
+    }
   }
 
   async migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }> {
@@ -357,6 +424,9 @@ export class SqliteStore implements CanonStore {
         JSON.stringify(retired.map((c) => ({ size: c.size, note: c.note, ts: c.ts }))),
       );
       db.prepare('DELETE FROM checkpoints').run();
+      // Tiles hash the old leaves; the next open builds them again.
+      db.prepare('DELETE FROM tiles').run();
+      this.#edge = undefined;
       db.prepare(
         "INSERT INTO meta (k, v) VALUES ('log_format', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
       ).run(String(m.to));

@@ -157,12 +157,24 @@ export interface CanonStore {
   list(query: ListQuery): Promise<StoredRow[]>;
   /** Up to `limit` rows with seq ≥ fromSeq, in seq order. */
   readRange(fromSeq: number, limit: number): Promise<StoredRow[]>;
-  /** Up to `limit` leaf hashes of the rows with seq ≥ fromSeq, in seq order. */
-  leafHashes(fromSeq: number, limit: number): Promise<Array<{ seq: number; leafHash: Uint8Array }>>;
+  /**
+   * The stored hashes of tile (level, index) of the Merkle tree (tile-tree.ts), as far as the tile
+   * has grown (32 bytes each, 256 when full); undefined when absent. Tiles are written in the
+   * append transaction with their records.
+   */
+  readTile(level: number, index: number): Promise<Uint8Array | undefined>;
+  /** How many leaves the stored tiles cover: where the last level-0 tile ends. */
+  tiledSize(): Promise<number>;
+  /**
+   * Builds the tiles of up to `limit` records past tiledSize() from their leaf hashes, in one
+   * transaction holding the head (stores made before tiles, or after a format migration);
+   * returns tiledSize() after it.
+   */
+  buildTiles(limit: number): Promise<number>;
   /**
    * One transaction holding the head: replaces every leaf hash, moves the checkpoints (signed
-   * over the old leaves) into the meta as `format<from>_checkpoints`, sets the log format.
-   * 'conflict' when the store is not at format `from`.
+   * over the old leaves) into the meta as `format<from>_checkpoints`, sets the log format, drops the tiles
+   * (rebuilt at the next open). 'conflict' when the store is not at format `from`.
    */
   migrateFormat(m: FormatMigration): Promise<{ records: number; checkpoints: number }>;
   /** Stores a checkpoint unless one of that size exists; returns the stored one. */
