@@ -9,8 +9,7 @@
  * batch, so each batch is sealed on the worker threads and written in one transaction): the rows
  * are real sealed records, chained and encrypted, that validate.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import type { RecordDraft } from '../src/canon/record.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
+import { benchEnvironment, runChild } from './child.ts';
 import { figure, fmt, say } from './report.ts';
 
 const CHUNK = 4096;
@@ -34,17 +34,6 @@ interface Opened {
   rss_mib: number;
 }
 
-function environment(root: string): NodeJS.ProcessEnv {
-  const configFile = join(root, 'mmf.toml');
-  writeFileSync(configFile, '');
-  return {
-    ...process.env,
-    SIGIL_MASTER_KEY: Buffer.alloc(32, 0x42).toString('base64'),
-    SIGIL_CONFIG: configFile,
-    LOG_LEVEL: 'warn',
-  };
-}
-
 /** A decision-sized record (about 300 bytes of payload). */
 function filler(i: number): RecordDraft {
   return {
@@ -57,7 +46,7 @@ function filler(i: number): RecordDraft {
 
 /** In the child: open the store, serve, answer one request, report. */
 async function child(root: string, token: string): Promise<void> {
-  const env = environment(root);
+  const env = benchEnvironment(root);
   const runtime = await SigilRuntime.open({
     config: loadConfig({ env, dataDir: join(root, 'data') }),
     env,
@@ -79,26 +68,9 @@ async function child(root: string, token: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(opened)}\n`);
 }
 
-function openInChild(root: string, token: string): Promise<Opened> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', SELF, '--child', root, token], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    p.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`scale child exited ${code}: ${err}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop()!) as Opened);
-    });
-  });
-}
-
 /** Appends filler records until the log holds `size`; returns records/s. */
 async function fill(root: string, size: number): Promise<number> {
-  const log = await CanonLog.open({ dataDir: join(root, 'data'), env: environment(root) });
+  const log = await CanonLog.open({ dataDir: join(root, 'data'), env: benchEnvironment(root) });
   try {
     const started = performance.now();
     const from = await log.size();
@@ -129,20 +101,20 @@ function sizes(): number[] {
 export async function run(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'sigil-bench-scale-'));
   try {
-    const env = environment(root);
+    const env = benchEnvironment(root);
     const boot = await SigilRuntime.bootstrap({
       config: loadConfig({ env, dataDir: join(root, 'data') }),
       env,
     });
     const token = boot.rootToken!;
     await boot.runtime.close();
-    const base = await openInChild(root, token);
+    const base = await runChild<Opened>(SELF, [root, token]);
     say(
       `scale: a fresh process opens the store and answers one POST /api/trust/check (bootstrapped store: first answer ${fmt(base.first_ms)} ms, RSS ${fmt(base.rss_mib)} MiB)`,
     );
     for (const size of sizes()) {
       const fillRate = await fill(root, size);
-      const opened = await openInChild(root, token);
+      const opened = await runChild<Opened>(SELF, [root, token]);
       const label = `${size.toLocaleString('en-US')} records`;
       figure({
         name: `scale: time to first request, ${label}`,

@@ -229,13 +229,17 @@ export class PostgresStore implements CanonStore {
   }
 
   async #tilesTable(): Promise<void> {
-    this.#tilesReady ??= this.#query(TILES_SCHEMA).then(
-      () => undefined,
-      (err: unknown) => {
-        this.#tilesReady = undefined;
-        throw err;
-      },
-    );
+    // Two instances creating it at once can fail one CREATE IF NOT EXISTS (a catalog race): the
+    // retry finds the table.
+    this.#tilesReady ??= this.#query(TILES_SCHEMA)
+      .catch(() => this.#query(TILES_SCHEMA))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#tilesReady = undefined;
+          throw err;
+        },
+      );
     return this.#tilesReady;
   }
 
