@@ -5,8 +5,8 @@
  *
  * The reader of a kind is found from the sealed record itself (the memory block's owner, the
  * decision's caller) or, for user data, from the decision that authorised the write, never from
- * the request. Reading everything needs Root or the explicit `canon.audit` token scope: no other
- * level of access implies it.
+ * the request. Reading everything needs the explicit `canon.audit` token scope: no level of
+ * access implies it, Root's included (Root reads the governing kinds, not other subjects' data).
  */
 import { leafHash } from '../canon/merkle.ts';
 import { leafEntry, type RecordKind } from '../canon/record.ts';
@@ -15,7 +15,11 @@ import type { JsonValue } from '../core/canonical.ts';
 import { toHex } from '../core/encoding.ts';
 import type { Caller } from './decide.ts';
 
-/** Whose the body is: the owner of a memory block, the caller a decision or call concerns, the writer of user data, or Root's. */
+/**
+ * Whose the body is: the owner of a memory block, the caller a decision or call concerns, the
+ * writer of user data, or Root's (the governing kinds: tokens, consent, witnesses, proposals,
+ * approvals and the like, which verified Root reads).
+ */
 export type BodyReader = 'owner' | 'concerned' | 'writer' | 'root';
 
 /** The table: for each record kind, who may read its body (besides an auditor). */
@@ -124,9 +128,16 @@ export async function bodyOwner(
   }
 }
 
-/** True when `caller` may read every body: an auditor, or verified Root. */
-export function mayReadAll(caller: Caller): boolean {
-  return isAuditor(caller) || (caller.verified && caller.loa === 'root');
+/**
+ * The rule of the table, for a body of `kind` whose subject is `owner` (undefined: Root's kinds,
+ * or none found): an auditor reads every body, verified Root the governing kinds, and everyone
+ * else, Root included, only bodies that are its own.
+ */
+export function mayReadKind(caller: Caller, kind: RecordKind, owner: string | undefined): boolean {
+  if (isAuditor(caller)) return true;
+  if (!caller.verified) return false;
+  if (BODY_READERS[kind] === 'root') return caller.loa === 'root';
+  return owner !== undefined && owner === caller.subject;
 }
 
 /** True when `caller` may read the body of `record` (see the table). */
@@ -135,10 +146,8 @@ export async function mayReadBody(
   record: SealedRecord,
   ctx: ReadContext,
 ): Promise<boolean> {
-  if (mayReadAll(caller)) return true;
-  if (!caller.verified) return false;
-  if (BODY_READERS[record.kind] === 'root') return false;
-  return (await bodyOwner(record, ctx)) === caller.subject;
+  if (isAuditor(caller)) return true; // without looking up whose it is
+  return mayReadKind(caller, record.kind, await bodyOwner(record, ctx));
 }
 
 /** The record's leaf hash (hex): what an inclusion proof starts from. */

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import {
+  auditorToken,
   call,
   ROOMY_LIMITS,
   startServer,
@@ -23,6 +24,7 @@ let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
 let root: string;
 let agent: string;
+let auditor: string;
 
 const post = (token: string, path: string, body: unknown) =>
   call(server.url, 'POST', path, { token, body });
@@ -53,6 +55,7 @@ beforeAll(async () => {
     purpose: 'writeback',
   });
   expect(consent.status, consent.text).toBe(201);
+  auditor = await auditorToken(server.url, root);
 });
 afterAll(async () => {
   await server?.stop();
@@ -65,7 +68,7 @@ async function expectRefused(answer: Answer): Promise<void> {
   const problem = answer.body as { code: string; decision_id: string };
   expect(problem.code).toBe('credential_requires_human');
   const decision = await call(server.url, 'GET', `/api/canon/records/${problem.decision_id}`, {
-    token: root,
+    token: auditor,
   });
   expect(decision.status, decision.text).toBe(200);
   const record = decision.body as { kind: string; payload: Record<string, unknown> };

@@ -6,10 +6,8 @@
  * witness key they enrolled; the approver reads the call's arguments before signing.
  */
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { generateKeyPair } from '../../src/core/ed25519.ts';
@@ -23,10 +21,10 @@ import {
   verdictSignature,
 } from '../mcp/helpers.ts';
 import {
-  CLI,
   MASTER_KEY,
   ROOMY_LIMITS,
   call,
+  sigilGatewayClient,
   startServer,
   tempDataDir,
   type ServerProcess,
@@ -38,7 +36,6 @@ let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
 let agent: Client;
 let upstreamLog: string;
-let root: string;
 let approver: Awaited<ReturnType<typeof humanApprover>>;
 const tokens: Record<string, string> = {};
 
@@ -67,8 +64,7 @@ beforeAll(async () => {
   });
   const runtime = boot.runtime;
   try {
-    root = boot.rootToken!;
-    const rootCaller = await runtime.tokens.authenticate(root);
+    const rootCaller = await runtime.tokens.authenticate(boot.rootToken!);
     tokens.agent = await agentToken(runtime, rootCaller);
     approver = await humanApprover(runtime, rootCaller);
     const human = async (
@@ -88,6 +84,11 @@ beforeAll(async () => {
       tokens[loa] = await human(`did:sigil:appr-${loa}`, loa);
     }
     tokens.mentorNoKey = await human('did:sigil:appr-nokey', 'mentor');
+    // Reads the sealed decisions of others: the explicit audit grant.
+    tokens.auditor = await human('did:sigil:appr-auditor', 'observer', [
+      'canon.read',
+      'canon.audit',
+    ]);
     // A Mentor scoped to reading the canon: the finding of issue 13 §4.
     tokens.mentorCanonRead = await human(approver.caller.subject, 'mentor', ['canon.read']);
     tokens.aiMentor = await agentToken(runtime, rootCaller, {
@@ -101,31 +102,16 @@ beforeAll(async () => {
   }
   server = await startServer(dir.dataDir, dir.config);
   upstreamLog = join(dir.dataDir, '..', 'notes.log');
-  const gatewayConfig = join(dir.dataDir, '..', 'gateway.toml');
-  writeFileSync(
-    gatewayConfig,
+  agent = await sigilGatewayClient(
+    dir,
     `approval_timeout_ms = 60000\n${notesUpstream(upstreamLog)}
 [[policy]]
 tool = "notes__delete_note"
 min_loa = "operator"
 approval = true
 `,
-  );
-  agent = new Client({ name: 'approvals-agent', version: '1.0.0' });
-  await agent.connect(
-    new StdioClientTransport({
-      command: 'node',
-      args: [CLI, 'gateway', '--config', gatewayConfig],
-      env: {
-        PATH: process.env.PATH!,
-        SIGIL_MASTER_KEY: MASTER_KEY,
-        SIGIL_CONFIG: dir.config,
-        SIGIL_DATA_DIR: dir.dataDir,
-        SIGIL_TOKEN: tokens.agent!,
-        LOG_LEVEL: 'silent',
-      },
-      stderr: 'ignore',
-    }),
+    tokens.agent!,
+    'approvals-agent',
   );
 }, 90_000);
 
@@ -223,7 +209,9 @@ describe('approvals are decisions', () => {
     // sealed: the allowing decision, and the verdict with its signature and key, linked to it
     const decisionId = (ok.body as Json).decision_id as string;
     const decision = (
-      await call(server.url, 'GET', `/api/canon/records/${decisionId}`, { token: root })
+      await call(server.url, 'GET', `/api/canon/records/${decisionId}`, {
+        token: tokens.auditor!,
+      })
     ).body as Json;
     expect(decision.kind).toBe('decision');
     expect(decision.payload.request).toMatchObject({

@@ -7,13 +7,22 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { delegationId, type AuthorityLink } from '../../src/gatekeeper/index.ts';
-import { call, json, liveServer, requester, type Answer, type Json } from './helpers.ts';
+import {
+  auditorToken,
+  call,
+  json,
+  liveServer,
+  requester,
+  type Answer,
+  type Json,
+} from './helpers.ts';
 
 const live = liveServer();
 const req = requester(live);
 let root: string;
 let operator: string;
 let observer: string;
+let auditor: string;
 
 const AGENT = 'did:sigil:deleg-agent';
 const SUB = 'did:sigil:deleg-sub';
@@ -52,10 +61,10 @@ async function consent(bailee: string) {
 const write = (token: string) =>
   req('POST', '/api/memory/write', token, { key: 'notes', value: { n: 1 } });
 
-/** The sealed decision record's payload a denial names, read back from the log as Root. */
+/** The sealed decision record's payload a denial names, read back from the log by an auditor. */
 async function sealedPayload(denial: Answer): Promise<Json> {
   const id = json(denial).decision_id as string;
-  const record = await req('GET', `/api/canon/records/${id}`, root);
+  const record = await req('GET', `/api/canon/records/${id}`, auditor);
   expect(record.status, record.text).toBe(200);
   return json(record).payload as Json;
 }
@@ -69,6 +78,7 @@ beforeAll(async () => {
   root = live.root;
   operator = await human('did:sigil:deleg-operator', 'operator');
   observer = await human('did:sigil:deleg-observer', 'observer');
+  auditor = await auditorToken(live.server.url, root);
 }, 60_000);
 
 describe('delegations', () => {

@@ -28,6 +28,7 @@ import { wireTrustModel } from '../../src/runtime/wire.ts';
 import {
   OpenApiChecker,
   ROOMY_LIMITS,
+  auditorToken,
   call,
   problemIssues,
   runCli,
@@ -265,7 +266,7 @@ describe('the tour', () => {
     expect(badModel.status).toBe(400);
   });
 
-  it('keeps memory blocks private to their owner (and Root)', async () => {
+  it('keeps memory blocks private to their owner (and an auditor; not Root by its level)', async () => {
     const write = await req('POST', '/api/memory/write', {
       token: tokens.operator,
       body: { key: 'notes/today', value: { text: 'remember the milk' } },
@@ -292,7 +293,23 @@ describe('the tour', () => {
       token: root,
       template: '/api/memory/read/{key}',
     });
-    expect(rootRead.json.owner).toBe(subjects.operator);
+    expect(rootRead.status).toBe(403);
+    expect(rootRead.json.code).toBe('forbidden');
+    const rootList = await req('GET', '/api/memory/list', { token: root });
+    expect(rootList.json.blocks.map((b: Json) => b.owner)).not.toContain(subjects.operator);
+    const auditor = await auditorToken(server.url, root, {
+      subject: 'did:sigil:e2e-auditor',
+      loa: 'operator',
+      scopes: ['memory.read'],
+    });
+    const audited = await req('GET', `/api/memory/read/notes%2Ftoday?owner=${subjects.operator}`, {
+      token: auditor,
+      template: '/api/memory/read/{key}',
+    });
+    expect(audited.json).toMatchObject({
+      owner: subjects.operator,
+      value: { text: 'remember the milk' },
+    });
     const big = await req('POST', '/api/memory/write', {
       token: tokens.operator,
       body: { key: 'big', value: 'x'.repeat(17 * 1024) },

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { afterAll, beforeAll, expect } from 'vitest';
 
@@ -269,6 +271,58 @@ export async function humanToken(
     signer: { type: 'human' },
   });
   if (a.status !== 201) throw new Error(`token for ${subject}: ${a.text}`);
+  return (a.body as { token: string }).token;
+}
+
+/**
+ * An SDK client of the real `sigil gateway` (over stdio) on `dir`'s data dir and config, with
+ * `gatewayToml` as its gateway config, presenting `token`.
+ */
+export async function sigilGatewayClient(
+  dir: { dataDir: string; config: string },
+  gatewayToml: string,
+  token: string,
+  name = 'test-agent',
+): Promise<Client> {
+  const gatewayConfig = join(dir.dataDir, '..', `gateway-${name}.toml`);
+  writeFileSync(gatewayConfig, gatewayToml);
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(
+    new StdioClientTransport({
+      command: 'node',
+      args: [CLI, 'gateway', '--config', gatewayConfig],
+      env: {
+        PATH: process.env.PATH!,
+        SIGIL_MASTER_KEY: MASTER_KEY,
+        SIGIL_CONFIG: dir.config,
+        SIGIL_DATA_DIR: dir.dataDir,
+        SIGIL_TOKEN: token,
+        LOG_LEVEL: 'silent',
+      },
+      stderr: 'ignore',
+    }),
+  );
+  return client;
+}
+
+/**
+ * An auditor's token, made by Root: Observer (or `loa`) with `canon.read` and `trust.status`
+ * (decision stats), or `scopes`, plus the explicit `canon.audit` grant: the one credential that
+ * reads every record body (Root reads only the governing kinds).
+ */
+export async function auditorToken(
+  base: string,
+  rootToken: string,
+  opts: { subject?: string; loa?: string; scopes?: string[] } = {},
+): Promise<string> {
+  const subject = opts.subject ?? 'did:sigil:auditor';
+  const a = await checkedCall(base, 'POST', '/api/tokens', rootToken, {
+    subject,
+    loa: opts.loa ?? 'observer',
+    signer: { type: 'human' },
+    scopes: [...(opts.scopes ?? ['canon.read', 'trust.status']), 'canon.audit'],
+  });
+  if (a.status !== 201) throw new Error(`auditor token for ${subject}: ${a.text}`);
   return (a.body as { token: string }).token;
 }
 

@@ -12,6 +12,7 @@ import {
   renderShapes,
   withShapes,
 } from '../../scripts/http-shapes.ts';
+import { BODY_READERS, type BodyReader } from '../../src/runtime/read-access.ts';
 
 const doc = readFileSync(DOC, 'utf8');
 
@@ -41,5 +42,28 @@ describe('docs/http.md', () => {
     const stale = doc.replace(/^\| `root_hash` \| string \| yes \|/m, '| `root` | string | yes |');
     expect(stale).not.toBe(doc);
     expect(withShapes(stale, renderShapes())).not.toBe(stale);
+  });
+
+  it('prints the read-access table as src/runtime/read-access.ts has it (and README too)', () => {
+    const readers: Record<string, BodyReader> = {
+      'its owner': 'owner',
+      'the caller it concerns': 'concerned',
+      'its writer': 'writer',
+      Root: 'root',
+    };
+    for (const text of [doc, readFileSync('README.md', 'utf8')]) {
+      const start = text.indexOf('| record kinds | whose body it is |');
+      expect(start).toBeGreaterThan(0);
+      const rows = text.slice(start).split('\n').slice(2);
+      const printed: Record<string, BodyReader> = {};
+      for (const row of rows) {
+        const cells = row.trim().split('|').slice(1, -1);
+        if (cells.length !== 2) break;
+        const who = Object.keys(readers).find((k) => cells[1]!.trim().startsWith(k));
+        if (who === undefined) continue; // the auditor's row: every kind
+        for (const [, kind] of cells[0]!.matchAll(/`([a-z_]+)`/g)) printed[kind!] = readers[who]!;
+      }
+      expect(printed).toEqual({ ...BODY_READERS });
+    }
   });
 });

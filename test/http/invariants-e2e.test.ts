@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ROOMY_LIMITS,
+  auditorToken,
   checkedCall,
   startServer,
   tempDataDir,
@@ -21,15 +22,16 @@ let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
 let root: string;
 let agent: string;
+let auditor: string;
 const AGENT = 'did:sigil:e2e-inv-agent';
 
 const req = (method: string, path: string, token?: string, body?: unknown) =>
   checkedCall(server.url, method, path, token, body);
 const json = (a: Answer) => a.body as Json;
 
-/** The sealed decision record a decision id names, read back as Root. */
+/** The sealed decision record a decision id names, read back by an auditor. */
 async function sealed(id: string): Promise<Json> {
-  const a = await req('GET', `/api/canon/records/${id}`, root);
+  const a = await req('GET', `/api/canon/records/${id}`, auditor);
   expect(a.status, a.text).toBe(200);
   return json(a).payload.decision as Json;
 }
@@ -38,6 +40,7 @@ beforeAll(async () => {
   dir = tempDataDir(`[rate_limit]\n${ROOMY_LIMITS}\n`);
   server = await startServer(dir.dataDir, dir.config);
   root = server.rootToken!;
+  auditor = await auditorToken(server.url, root);
   const d = await req('POST', '/api/delegations', root, {
     to: AGENT,
     actions: ['memory.read', 'memory.write'],

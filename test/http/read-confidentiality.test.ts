@@ -1,20 +1,37 @@
 /**
  * Issue 13 §1, as an attacker would try it through the real server: with a token of each level,
  * list and fetch every record and look for bodies that are not yours. Only the readers of the
- * table in src/runtime/read-access.ts see a body (memory by its owner, decisions by their caller,
- * user data by its writer, governing kinds by Root, everything with the explicit canon.audit
- * scope); everyone else gets the public envelope, which still proves inclusion. Every read is a
- * sealed canon.read decision.
+ * table in src/runtime/read-access.ts see a body (memory by its owner, decisions and MCP calls
+ * by their caller, user data by its writer, governing kinds by Root, everything only with the
+ * explicit canon.audit scope); everyone else, Root included, gets the public envelope, which
+ * still proves inclusion. Every read is a sealed canon.read decision. The MCP call is made by an
+ * AI agent through the real `sigil gateway` (SDK client, SDK upstream); the CLI is read too.
  */
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVerifierKey } from '../../src/canon/checkpoint.ts';
 import { verifyInclusionProof } from '../../src/canon/verify.ts';
-import { call, ROOMY_LIMITS, startServer, tempDataDir, type ServerProcess } from './helpers.ts';
+import { NOTES_POLICY, notesUpstream } from '../mcp/helpers.ts';
+import {
+  ROOMY_LIMITS,
+  auditorToken,
+  call,
+  runCli,
+  sigilGatewayClient,
+  startServer,
+  tempDataDir,
+  type ServerProcess,
+} from './helpers.ts';
 
 type Json = Record<string, unknown>;
 const LEVELS = ['guest', 'observer', 'operator', 'mentor'] as const;
 const ENVELOPE = ['hash', 'id', 'kind', 'leaf_hash', 'prev', 'pub_key', 'seq', 'sig', 'ts'];
 const SECRET = 'secret-of-the-mentor';
+/** What the agent asks the upstream for: it lives only in the mcp_call body. */
+const AGENT_SECRET = 'note-id-only-the-agent-knows';
+const AGENT = 'did:sigil:reader-agent';
 
 let dir: ReturnType<typeof tempDataDir>;
 let server: ServerProcess;
@@ -23,6 +40,10 @@ const tokens: Record<string, string> = {};
 const subjects: Record<string, string> = {};
 let mentorNote: Json;
 let mentorMemory: string;
+let mentorDecision: string;
+let agentCall: string;
+let agentToken: string;
+let agent: Client | undefined;
 
 const get = (token: string, path: string) => call(server.url, 'GET', path, { token });
 
@@ -45,11 +66,8 @@ beforeAll(async () => {
     expect(t.status, t.text).toBe(201);
     tokens[loa] = (t.body as { token: string }).token;
   }
-  const auditor = await call(server.url, 'POST', '/api/tokens', {
-    token: root,
-    body: { subject: 'did:sigil:auditor', loa: 'observer', scopes: ['canon.read', 'canon.audit'] },
-  });
-  tokens.auditor = (auditor.body as { token: string }).token;
+  tokens.auditor = await auditorToken(server.url, root);
+  const auditor_ = tokens.auditor;
   const write = await call(server.url, 'POST', '/api/canon/user/write', {
     token: tokens.mentor!,
     body: { payload: { note: SECRET } },
@@ -62,8 +80,51 @@ beforeAll(async () => {
   });
   expect(mem.status, mem.text).toBe(201);
   mentorMemory = (mem.body as { record_id: string }).record_id;
-});
+  // The decision that allowed the note (its record links it): the Mentor's to read.
+  mentorDecision = (mentorNote.links as Array<{ rel: string; id: string }>).find(
+    (l) => l.rel === 'decision',
+  )!.id;
+
+  // An AI agent's tool call through the real `sigil gateway` over this data dir.
+  const d = await call(server.url, 'POST', '/api/delegations', {
+    token: root,
+    body: { to: AGENT, actions: ['mcp.tools.call', 'canon.read'] },
+  });
+  expect(d.status, d.text).toBe(201);
+  const t = await call(server.url, 'POST', '/api/tokens', {
+    token: root,
+    body: {
+      subject: AGENT,
+      loa: 'operator',
+      signer: { type: 'ai', delegation_id: (d.body as { delegation_id: string }).delegation_id },
+      scopes: ['mcp.tools.call', 'canon.read'],
+    },
+  });
+  expect(t.status, t.text).toBe(201);
+  agentToken = (t.body as { token: string }).token;
+  const c = await call(server.url, 'POST', '/api/consent', {
+    token: root,
+    body: { bailee: AGENT, scope: 'mcp.tools.call, canon.read', purpose: 'retrieval' },
+  });
+  expect(c.status, c.text).toBe(201);
+  agent = await sigilGatewayClient(
+    dir,
+    notesUpstream(join(dir.dataDir, '..', 'notes.log')) + NOTES_POLICY,
+    agentToken,
+    'reader-agent',
+  );
+  const answer = (await agent.callTool({
+    name: 'notes__read_note',
+    arguments: { id: AGENT_SECRET },
+  })) as CallToolResult;
+  expect(JSON.stringify(answer.content)).toContain(AGENT_SECRET);
+  const calls = (await listAll(auditor_)).filter((r) => r.kind === 'mcp_call');
+  expect(calls).toHaveLength(1);
+  expect(calls[0]!.payload).toMatchObject({ caller: AGENT, arguments: { id: AGENT_SECRET } });
+  agentCall = calls[0]!.id as string;
+}, 90_000);
 afterAll(async () => {
+  await agent?.close().catch(() => undefined);
   await server?.stop();
   dir?.remove();
 });
@@ -103,20 +164,83 @@ describe('reads are confidential', () => {
     }
   });
 
-  it('the writer, the owner, Root and an auditor read the bodies', async () => {
+  it('the writer, the owner and an auditor read the bodies; Root reads the governing kinds', async () => {
     const note = await get(tokens.mentor!, `/api/canon/records/${mentorNote.id as string}`);
     expect(note.body).toMatchObject({ payload: { note: SECRET } });
     const memory = await get(tokens.mentor!, `/api/canon/records/${mentorMemory}`);
     expect(memory.body).toMatchObject({ payload: { owner: subjects.mentor } });
+    const own = await get(agentToken, `/api/canon/records/${agentCall}`);
+    expect(own.status, own.text).toBe(200);
+    expect(own.body).toMatchObject({ payload: { caller: AGENT, arguments: { id: AGENT_SECRET } } });
     const audited = await listAll(tokens.auditor!);
     expect(audited.every((r) => 'payload' in r)).toBe(true);
     expect(JSON.stringify(audited)).toContain(SECRET);
+    expect(JSON.stringify(audited)).toContain(AGENT_SECRET);
 
     const asRoot = await listAll(root);
-    expect(JSON.stringify(asRoot)).toContain(SECRET);
-    const tokenEvents = asRoot.filter((r) => r.kind === 'token_event');
-    expect(tokenEvents.length).toBeGreaterThan(0);
-    expect(tokenEvents.every((r) => 'payload' in r)).toBe(true);
+    for (const kind of ['token_event', 'consent_event', 'delegation_event', 'decision_policy']) {
+      const governing = asRoot.filter((r) => r.kind === kind);
+      if (kind !== 'consent_event') expect(governing.length, kind).toBeGreaterThan(0);
+      expect(
+        governing.every((r) => 'payload' in r),
+        kind,
+      ).toBe(true);
+    }
+  });
+
+  it('Root without canon.audit gets the envelope of another’s memory, decision and MCP call', async () => {
+    const asRoot = await listAll(root);
+    const text = JSON.stringify(asRoot);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(AGENT_SECRET);
+    for (const r of asRoot) {
+      if (r.kind === 'memory_block' || r.kind === 'mcp_call' || r.kind === 'user_data') {
+        expect(Object.keys(r).sort(), r.kind as string).toEqual(ENVELOPE);
+      }
+      if (r.kind === 'decision' && 'payload' in r) {
+        expect((r.payload as { caller: { subject: string } }).caller.subject).toBe(
+          'did:sigil:root',
+        );
+      }
+    }
+    for (const id of [mentorMemory, mentorDecision, agentCall, mentorNote.id as string]) {
+      const one = await get(root, `/api/canon/records/${id}`);
+      expect(one.status, one.text).toBe(200);
+      expect(Object.keys(one.body as Json).sort(), id).toEqual(ENVELOPE);
+    }
+    const memory = await get(root, `/api/memory/read/diary?owner=${subjects.mentor}`);
+    expect(memory.status).toBe(403);
+    expect((memory.body as Json).code).toBe('forbidden');
+    expect(memory.text).not.toContain(SECRET);
+    const decisions = await get(root, '/api/decisions?limit=200');
+    expect(decisions.status).toBe(200);
+    for (const d of (decisions.body as { decisions: Array<{ subject: string }> }).decisions) {
+      expect(d.subject).toBe('did:sigil:root');
+    }
+  });
+
+  it('the CLI holds the same line: the licensed operator and a Root --token see envelopes', async () => {
+    const cli = (args: string[], token?: string) =>
+      runCli([...args, '--data-dir', dir.dataDir, '--json'], {
+        SIGIL_CONFIG: dir.config,
+        ...(token !== undefined && { SIGIL_TOKEN: token }),
+      });
+    for (const token of [undefined, root]) {
+      for (const id of [mentorMemory, mentorDecision, agentCall]) {
+        const got = await cli(['canon', 'get', id], token);
+        expect(got.code, got.stderr).toBe(0);
+        expect(Object.keys(JSON.parse(got.stdout) as Json).sort(), id).toEqual(ENVELOPE);
+      }
+      const listed = await cli(['canon', 'list', '--limit', '1000'], token);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).not.toContain(SECRET);
+      expect(listed.stdout).not.toContain(AGENT_SECRET);
+    }
+    const audited = await cli(['canon', 'get', agentCall], tokens.auditor!);
+    expect(audited.code, audited.stderr).toBe(0);
+    expect(JSON.parse(audited.stdout)).toMatchObject({
+      payload: { arguments: { id: AGENT_SECRET } },
+    });
   });
 
   it('an envelope is enough to prove inclusion', async () => {
@@ -158,7 +282,7 @@ describe('reads are confidential', () => {
     });
   });
 
-  it('no one below Root replays another caller’s decision, and everyone replays its own', async () => {
+  it('no one without canon.audit replays another caller’s decision, and everyone replays its own', async () => {
     const post = (token: string, id: string) =>
       call(server.url, 'POST', `/api/decisions/${id}/replay`, { token });
     const idOf = async (token: string) =>
@@ -182,13 +306,15 @@ describe('reads are confidential', () => {
       expect(mine.status, mine.text).toBe(200);
       expect(mine.body).toMatchObject({ matches: true });
     }
-    // Root and an auditor replay anyone's.
-    for (const token of [root, tokens.auditor!]) {
-      expect((await post(token, theirs.mentor)).status).toBe(200);
-    }
+    // Root without the audit grant replays only its own; an auditor replays anyone's.
+    const asRoot = await post(root, theirs.mentor);
+    expect(asRoot.status).toBe(403);
+    expect((asRoot.body as Json).code).toBe('forbidden');
+    expect((await post(root, theirs.root)).status).toBe(200);
+    expect((await post(tokens.auditor!, theirs.mentor)).status).toBe(200);
   });
 
-  it('decision stats show a caller below Root only its own decisions', async () => {
+  it('decision stats show a caller without canon.audit, Root included, only its own decisions', async () => {
     // Denials by others in the window: the Guest and the Operator may not mint tokens.
     for (const loa of ['guest', 'operator'] as const) {
       const d = await call(server.url, 'POST', '/api/tokens', {
@@ -206,16 +332,11 @@ describe('reads are confidential', () => {
       };
     };
     // An auditor who may read the counts sees everyone's.
-    const counter = await call(server.url, 'POST', '/api/tokens', {
-      token: root,
-      body: {
-        subject: 'did:sigil:counter',
-        loa: 'observer',
-        scopes: ['trust.status', 'canon.audit'],
-      },
+    const counter = await auditorToken(server.url, root, {
+      subject: 'did:sigil:counter',
+      scopes: ['trust.status'],
     });
-    expect(counter.status, counter.text).toBe(201);
-    const all = await stats((counter.body as { token: string }).token);
+    const all = await stats(counter);
     const denied = all.top_denied_callers.map((c) => c.subject);
     expect(denied).toEqual(expect.arrayContaining([subjects.guest, subjects.operator]));
 
@@ -238,8 +359,9 @@ describe('reads are confidential', () => {
     const guest = await get(tokens.guest!, '/api/decisions/stats');
     expect(guest.status).toBe(403);
     const root_ = await stats(root);
-    expect(root_.top_denied_callers.map((c) => c.subject)).toEqual(
-      expect.arrayContaining([subjects.guest, subjects.operator, subjects.observer]),
+    expect(root_.top_denied_callers.map((c) => c.subject)).not.toEqual(
+      expect.arrayContaining([subjects.guest]),
     );
+    expect(root_.totals.allow + root_.totals.deny).toBeLessThan(all.totals.allow + all.totals.deny);
   });
 });

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CanonLog } from '../../src/canon/log.ts';
 import type { Proposal } from '../../src/quorum/index.ts';
 import {
+  auditorToken,
   MASTER_KEY,
   ROOMY_LIMITS,
   json,
@@ -25,6 +26,7 @@ let root: string;
 let mentor: string;
 let alice: string;
 let operator: string;
+let auditor: string;
 const ALICE = 'did:sigil:alice-roles';
 let witnesses: HttpWitness[] = [];
 
@@ -46,7 +48,7 @@ async function aliceAsks(): Promise<{ answer: Answer; decision: Json; state: Jso
     target: 'canon/records',
   });
   const id = json(answer).decision_id as string;
-  const record = json(await req('GET', `/api/canon/records/${id}`, root));
+  const record = json(await req('GET', `/api/canon/records/${id}`, auditor));
   return { answer, decision: record.payload.decision, state: record.payload.state };
 }
 
@@ -55,6 +57,7 @@ beforeAll(async () => {
   mentor = await human('did:sigil:mentor-roles', 'mentor');
   alice = await human(ALICE, 'observer');
   operator = await human('did:sigil:operator-roles', 'operator');
+  auditor = await auditorToken(live.server.url, root);
   witnesses = [
     { did: 'did:sigil:root', token: root, keys: (await enrolOver(live.server.url, root)).keys },
   ];

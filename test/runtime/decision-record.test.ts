@@ -39,6 +39,7 @@ async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
 let runtime: SigilRuntime;
 let root: Caller;
 let rootToken: string;
+let auditorToken: string;
 let allowed: SealedRecord;
 let denied: SealedRecord;
 
@@ -47,6 +48,15 @@ beforeAll(async () => {
   runtime = boot.runtime;
   rootToken = boot.rootToken!;
   root = await runtime.tokens.authenticate(rootToken);
+  // Lists every caller's decisions: the explicit audit grant (Root reads only its own).
+  auditorToken = (
+    await runtime.tokens.create(root, {
+      subject: 'did:sigil:auditor',
+      loa: 'observer',
+      signer: { type: 'human' },
+      scopes: ['canon.read', 'canon.audit'],
+    })
+  ).token;
   const guest = anonymousCaller();
   const yes = await runtime.check(guest, { action: 'canon.read', target: 'canon/records' });
   const no = await runtime.check(guest, { action: 'token.create', target: 'tokens' });
@@ -128,7 +138,8 @@ describe('decision records', () => {
     runtime = await open();
     root = await runtime.tokens.authenticate(rootToken);
     expect(await codeOfAsync(runtime.replay(id))).toBe('state_invalid');
-    expect(await codeOfAsync(runtime.decisions.list(root, {}))).toBe('state_invalid');
+    const auditor = await runtime.tokens.authenticate(auditorToken);
+    expect(await codeOfAsync(runtime.decisions.list(auditor, {}))).toBe('state_invalid');
     expect(await codeOfAsync(runtime.decisions.stats(root, 60))).toBe('state_invalid');
     expect(await codeOfAsync(runtime.trustStatus(root))).toBe('state_invalid');
     // The real decisions around it still replay.

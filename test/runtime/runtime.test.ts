@@ -234,7 +234,7 @@ describe('SigilRuntime', () => {
     expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
   });
 
-  it('keeps memory blocks to their owner (and Root), 16 KiB each', async () => {
+  it('keeps memory blocks to their owner (and an auditor, not Root), 16 KiB each', async () => {
     const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:op',
       loa: 'operator',
@@ -243,7 +243,20 @@ describe('SigilRuntime', () => {
     const op = await runtime.tokens.authenticate(token);
     await runtime.memory.write(op, { key: 'notes', value: { a: 1 } });
     expect((await runtime.memory.read(op, 'notes')).value).toEqual({ a: 1 });
-    expect((await runtime.memory.read(root, 'notes', 'did:sigil:op')).value).toEqual({ a: 1 });
+    await rejects(runtime.memory.read(root, 'notes', 'did:sigil:op'), 'forbidden');
+    expect((await runtime.memory.list(root)).map((m) => m.owner)).not.toContain('did:sigil:op');
+    const auditor = await runtime.tokens.authenticate(
+      (
+        await runtime.tokens.create(root, {
+          subject: 'did:sigil:mem-auditor',
+          loa: 'operator',
+          signer: { type: 'human' },
+          scopes: ['memory.read', 'canon.audit'],
+        })
+      ).token,
+    );
+    expect((await runtime.memory.read(auditor, 'notes', 'did:sigil:op')).value).toEqual({ a: 1 });
+    expect((await runtime.memory.list(auditor)).map((m) => m.owner)).toContain('did:sigil:op');
     expect(await runtime.memory.list(op)).toHaveLength(1);
     await rejects(runtime.memory.read(root, 'notes'), 'memory_not_found');
     await rejects(

@@ -5,19 +5,16 @@
  * in script-readable cookies, and that signing out ends the server session.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CLI,
-  MASTER_KEY,
   ROOMY_LIMITS,
+  auditorToken,
   call,
   problemIssues,
+  sigilGatewayClient,
   startServer,
   tempDataDir,
   type ServerProcess,
@@ -272,7 +269,8 @@ describe('the pages, with real data', () => {
 
   beforeAll(async () => {
     w = await watchedPage(browser);
-    await signIn(w.page, root);
+    // Everyone's decisions and records: an auditor's view (Root alone sees its own decisions).
+    await signIn(w.page, await auditorToken(server.url, root));
   });
 
   afterAll(async () => {
@@ -604,31 +602,16 @@ describe('quorum and approvals in the browser', () => {
     // the approver: a genesis Mentor, signing with the witness key it enrolled
     const approverKey = approverWitness.keys;
     const approverToken = approverWitness.token;
-    const gatewayConfig = join(dir.dataDir, '..', 'gateway.toml');
-    writeFileSync(
-      gatewayConfig,
+    const agent = await sigilGatewayClient(
+      dir,
       `approval_timeout_ms = 60000\n${notesUpstream(join(dir.dataDir, '..', 'notes.log'))}
 [[policy]]
 tool = "notes__delete_note"
 min_loa = "operator"
 approval = true
 `,
-    );
-    const agent = new Client({ name: 'dash-agent', version: '1.0.0' });
-    await agent.connect(
-      new StdioClientTransport({
-        command: 'node',
-        args: [CLI, 'gateway', '--config', gatewayConfig],
-        env: {
-          PATH: process.env.PATH!,
-          SIGIL_MASTER_KEY: MASTER_KEY,
-          SIGIL_CONFIG: dir.config,
-          SIGIL_DATA_DIR: dir.dataDir,
-          SIGIL_TOKEN: agentToken.token as string,
-          LOG_LEVEL: 'silent',
-        },
-        stderr: 'ignore',
-      }),
+      agentToken.token as string,
+      'dash-agent',
     );
     const a = await watchedPage(browser);
     try {

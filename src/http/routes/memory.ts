@@ -32,7 +32,7 @@ export function memoryRoutes(add: AddRoute): void {
   add({
     method: 'GET',
     url: '/api/memory/list',
-    summary: "The caller's memory blocks (every block for Root)",
+    summary: "The caller's memory blocks (every block with canon.audit)",
     tag: 'memory',
     auth: 'caller',
     loa: 'operator',
@@ -46,7 +46,7 @@ export function memoryRoutes(add: AddRoute): void {
   add({
     method: 'GET',
     url: '/api/memory/read/:key',
-    summary: 'Reads a memory block (percent-encode "/" in keys); ?owner= is for Root',
+    summary: 'Reads a memory block (percent-encode "/" in keys); another ?owner= needs canon.audit',
     tag: 'memory',
     auth: 'caller',
     loa: 'operator',

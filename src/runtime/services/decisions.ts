@@ -14,7 +14,7 @@ import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import { decisionPayloadOf } from '../decision-record.ts';
 import { sealedScore } from '../frozen.ts';
-import { mayReadAll, mayReadBody, type ReadContext } from '../read-access.ts';
+import { isAuditor, mayReadBody, type ReadContext } from '../read-access.ts';
 import { MAX_STATS_MINUTES, MINUTE_MS, type Bucket, type DecisionTally } from './decision-tally.ts';
 
 /** One decision as a list shows it; the whole record is at /api/canon/records/:id. */
@@ -187,7 +187,7 @@ function top(maps: Iterable<Map<string, number>>): Array<[string, number]> {
 /**
  * Per-minute counts over the last `minutes`, from the runtime's decision tally (kept current
  * from the log, never a scan of it per request). Like the decision bodies they count, they are
- * everyone's only for a caller who may read every body (Root, an auditor); anyone else is shown
+ * everyone's only for a caller who may read every body (an auditor); anyone else is shown
  * the counts of its own decisions, and itself alone among the denied callers.
  */
 export async function decisionStats(
@@ -204,7 +204,7 @@ export async function decisionStats(
   const last = Math.floor(core.now() / MINUTE_MS);
   const first = last - minutes + 1;
   const all = await tally.minutes(core.log, first, last);
-  const buckets = mayReadAll(caller) ? all : ownBuckets(all, caller.subject);
+  const buckets = isAuditor(caller) ? all : ownBuckets(all, caller.subject);
   const perMinute: DecisionStats['per_minute'] = [];
   let allow = 0;
   let deny = 0;

@@ -1,8 +1,12 @@
-/** Memory blocks: small JSON values a subject keeps, readable by their owner (or Root). */
+/**
+ * Memory blocks: small JSON values a subject keeps, readable by their owner (or an auditor, by
+ * the read-access table; Root holds no such grant by its level).
+ */
 import type { JsonValue } from '../../core/canonical.ts';
 import { canonicalBytes } from '../../core/canonical.ts';
 import { SigilError } from '../../core/errors.ts';
 import type { RuntimeCore } from '../core.ts';
+import { mayReadKind } from '../read-access.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -45,15 +49,15 @@ export async function memoryWrite(
   return { key: input.key, owner: caller.subject, record_id: record.id, seq: record.seq };
 }
 
-/** The caller's blocks (every block for Root). */
+/** The blocks whose bodies the caller may read: its own (every block for an auditor). */
 export async function memoryList(core: RuntimeCore, caller: Caller): Promise<MemoryEntry[]> {
   await core.require(caller, { action: 'memory.read', target: 'memory' });
   return (await VIEWS.memory.list(core.log.views))
     .map((r) => r.value)
-    .filter((m) => caller.loa === 'root' || m.owner === caller.subject);
+    .filter((m) => mayReadKind(caller, 'memory_block', m.owner));
 }
 
-/** One block: the caller's own, or anyone's for Root ('memory_not_found'). */
+/** One block: the caller's own, or anyone's for an auditor ('memory_not_found'). */
 export async function memoryRead(
   core: RuntimeCore,
   caller: Caller,
@@ -62,8 +66,8 @@ export async function memoryRead(
 ): Promise<{ key: string; owner: string; value: JsonValue; record_id: string }> {
   const whose = owner ?? caller.subject;
   await core.require(caller, { action: 'memory.read', target: `memory/${key}` });
-  if (whose !== caller.subject && caller.loa !== 'root') {
-    throw new SigilError('forbidden', 'memory blocks are readable by their owner or Root only');
+  if (!mayReadKind(caller, 'memory_block', whose)) {
+    throw new SigilError('forbidden', 'a memory block is read by its owner (or with canon.audit)');
   }
   const pointer = await VIEWS.memory.get(core.log.views, slot(whose, key));
   const record = pointer ? await core.log.get(pointer.record_id) : undefined;
