@@ -653,6 +653,11 @@ export class CanonLog {
     return this.#witnesses?.cosignedNote();
   }
 
+  /** `[log] witness_quorum` in force; undefined without witnesses. */
+  get witnessQuorum(): number | undefined {
+    return this.#witnesses?.quorum;
+  }
+
   /** What this instance knows of each witness (the size it cosigned, the last problem). */
   witnessStatus(): WitnessStatus[] {
     return this.#witnesses?.status() ?? [];

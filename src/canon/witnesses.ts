@@ -50,6 +50,8 @@ export interface WitnessLogSide {
 export interface WitnessStatus {
   name: string;
   url: string;
+  /** Its cosigner vkey. */
+  key: string;
   /** The size of the newest checkpoint it cosigned (verified line, log-signed checkpoint). */
   size?: number;
   /** That cosignature's timestamp (POSIX seconds, the witness's clock). */
@@ -169,6 +171,7 @@ export class WitnessPusher {
     return this.#witnesses.map((w) => ({
       name: w.key.name,
       url: w.url,
+      key: w.key.vkey,
       ...(w.size !== undefined && { size: w.size }),
       ...(w.cosignedAt !== undefined && { cosigned_at: w.cosignedAt }),
       ...(w.lastPushAt !== undefined && { last_push_at: w.lastPushAt }),

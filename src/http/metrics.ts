@@ -69,6 +69,55 @@ export function instrument(
     unsubscribe();
     untime();
   });
+  // Per configured witness (at most 32, so the label set stays bounded), read at scrape time.
+  const perWitness = (
+    name: string,
+    help: string,
+    value: (w: ReturnType<SigilRuntime['log']['witnessStatus']>[number]) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['witness'] as const,
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        for (const w of runtime.log.witnessStatus()) {
+          const v = value(w);
+          if (v !== undefined) this.set({ witness: w.name }, v);
+        }
+      },
+    });
+  perWitness(
+    'sigil_log_witness_cosigned_size',
+    'Size of the newest checkpoint each witness cosigned',
+    (w) => w.size,
+  );
+  perWitness(
+    'sigil_log_witness_cosigned_timestamp_seconds',
+    "Time of each witness's newest cosignature (its clock)",
+    (w) => w.cosigned_at,
+  );
+  perWitness(
+    'sigil_log_witness_failing',
+    '1 while the last exchange with the witness failed (unreachable, refused, unproven claim)',
+    (w) => (w.problem === undefined ? 0 : 1),
+  );
+  perWitness(
+    'sigil_log_witness_claim',
+    '1 while the witness holds an unproven claim that the tree does not extend its checkpoint',
+    (w) => (w.claim === undefined ? 0 : 1),
+  );
+  metrics.registry.registerMetric(
+    new Gauge({
+      name: 'sigil_log_rolled_back',
+      help: '1 when the log refuses writes as rolled back (log_rolled_back)',
+      registers: [],
+      collect() {
+        this.set(runtime.log.rolledBack === undefined ? 0 : 1);
+      },
+    }),
+  );
   metrics.registry.registerMetric(
     new Gauge({
       name: 'sigil_log_size',

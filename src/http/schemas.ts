@@ -429,6 +429,45 @@ export const Checkpoint = named(
   }),
 );
 
+export const LogWitnessList = named(
+  'LogWitnessList',
+  z.object({
+    witnessed: z.boolean().describe('Whether [log] witnesses names any.'),
+    quorum: uint
+      .nullable()
+      .describe(
+        '[log] witness_quorum: cosignatures a served checkpoint needs, and unproven claims that stop writes.',
+      ),
+    rolled_back: z
+      .string()
+      .nullable()
+      .describe('The log_rolled_back message when this instance refuses writes, else null.'),
+    checkpoint: z
+      .object({
+        size: uint,
+        cosigned_by: z.array(z.string()),
+        quorum_met: z.boolean(),
+      })
+      .nullable()
+      .describe('The cosigned checkpoint /log/checkpoint serves now, null before any cosignature.'),
+    witnesses: z.array(
+      z.object({
+        name: z.string(),
+        url: z.string(),
+        key: z.string().describe('The cosigner vkey as configured.'),
+        cosigned_size: uint.nullable().describe('The newest checkpoint it cosigned (verified).'),
+        cosigned_at: Time.nullable().describe("That cosignature's time (the witness's clock)."),
+        last_push_at: Time.nullable().describe('When this instance last sent it a checkpoint.'),
+        last_error: z.string().nullable().describe('The last problem, cleared by a cosignature.'),
+        claim: z
+          .object({ size: uint, reason: z.string() })
+          .nullable()
+          .describe('A standing unproven claim that the tree does not extend what it cosigned.'),
+      }),
+    ),
+  }),
+);
+
 export const InclusionProof = named(
   'InclusionProof',
   z.object({

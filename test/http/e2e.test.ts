@@ -986,6 +986,7 @@ describe('every endpoint × every LOA', () => {
     ['GET', '/readyz'],
     ['GET', '/openapi.json'],
     ['GET', '/api/log/checkpoint'],
+    ['GET', '/api/log/witnesses'],
     ['GET', '/api/log/proof/inclusion?seq=0'],
     ['GET', '/api/log/proof/consistency?from=1&to=2'],
     ['GET', '/api/modules'],

@@ -142,6 +142,34 @@ describe('a log with two Sigil witnesses', () => {
     for (let i = 3; i < 6; i += 1) expect((await write(again, i)).status).toBe(201);
     newest = await cosigned(again, size + 1);
     for (const w of witnesses) expect(await witnessSize(w)).toBeGreaterThan(size);
+    // Their status over HTTP (public, no token) and in /metrics.
+    const served = Number(newest.split('\n')[1]);
+    const status = await call(again.url, 'GET', '/api/log/witnesses');
+    expect(status.status).toBe(200);
+    const body = status.body as {
+      witnesses: Array<{ name: string; cosigned_size: number; cosigned_at: string }>;
+    };
+    expect(body).toMatchObject({
+      witnessed: true,
+      quorum: 2,
+      rolled_back: null,
+      checkpoint: { cosigned_by: ['witness.test/one', 'witness.test/two'], quorum_met: true },
+    });
+    for (const w of body.witnesses) {
+      expect(w).toMatchObject({ last_error: null, claim: null });
+      expect(w.cosigned_size).toBeGreaterThanOrEqual(served);
+      expect(Math.abs(Date.parse(w.cosigned_at) - Date.now())).toBeLessThan(120_000);
+    }
+    const metrics = await (await fetch(`${again.url}/metrics`)).text();
+    expect(metrics).toMatch(/^sigil_log_rolled_back 0$/m);
+    for (const name of ['one', 'two']) {
+      const m = new RegExp(
+        `^sigil_log_witness_cosigned_size\\{witness="witness.test/${name}"\\} (\\d+)$`,
+        'm',
+      ).exec(metrics);
+      expect(Number(m?.[1]), metrics).toBeGreaterThanOrEqual(served);
+      expect(metrics).toContain(`sigil_log_witness_failing{witness="witness.test/${name}"} 0`);
+    }
     await again.stop();
   }, 120_000);
 
@@ -217,6 +245,13 @@ describe('a log with two Sigil witnesses', () => {
     expect(res.status).toBe(503);
     expect((res.body as { code: string }).code).toBe('log_rolled_back');
     expect(s.stderr()).toMatch(/SIGIL LOG ROLLED BACK/);
+    // The status route still answers, and says why; so does /metrics.
+    const status = await call(s.url, 'GET', '/api/log/witnesses');
+    expect(status.status).toBe(200);
+    expect((status.body as { rolled_back: string }).rolled_back).toMatch(
+      /^log_rolled_back: witness witness\.test\/(one|two) refuses this log/,
+    );
+    expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^sigil_log_rolled_back 1$/m);
     // Neither witness went back, and both refuse the older tree with the size they cosigned.
     expect(await Promise.all(witnesses.map(witnessSize))).toEqual(known);
     for (const [i, w] of witnesses.entries()) {

@@ -3,6 +3,7 @@
  * authentication, so anyone holding the log's verifier key can check the log from outside.
  */
 import { openCheckpoint } from '../../canon/checkpoint.ts';
+import { parseCosignerKey, validCosignatures } from '../../canon/cosignature.ts';
 import type { LogReader } from '../../canon/log.ts';
 import { parseTilePath } from '../../canon/tiles.ts';
 import { toHex } from '../../core/encoding.ts';
@@ -14,6 +15,7 @@ import {
   ConsistencyQuery,
   InclusionProof,
   InclusionQuery,
+  LogWitnessList,
 } from '../schemas.ts';
 
 /** Tiles and entry bundles never change once they exist: caches may keep them for a year. */
@@ -76,6 +78,47 @@ class CheckpointSource {
   }
 }
 
+const isoTime = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/**
+ * This instance's view of its witnesses, the checkpoint it serves and whether it refuses writes.
+ * Public, as the cosignatures themselves are, and it seals nothing: it must answer when the log
+ * is rolled back, when no decision can be sealed.
+ */
+async function witnessList(log: LogReader) {
+  const status = log.witnessStatus();
+  const quorum = log.witnessQuorum ?? null;
+  const note = await log.cosignedCheckpoint();
+  let checkpoint = null;
+  if (note !== undefined) {
+    const found = validCosignatures(
+      note,
+      status.map((w) => parseCosignerKey(w.key)),
+    );
+    checkpoint = {
+      size: openCheckpoint(note, log.keyName, log.publicKey).size,
+      cosigned_by: [...found.keys()].sort(),
+      quorum_met: quorum !== null && found.size >= quorum,
+    };
+  }
+  return {
+    witnessed: log.witnessed,
+    quorum,
+    rolled_back: log.rolledBack?.message ?? null,
+    checkpoint,
+    witnesses: status.map((w) => ({
+      name: w.name,
+      url: w.url,
+      key: w.key,
+      cosigned_size: w.size ?? null,
+      cosigned_at: isoTime(w.cosigned_at === undefined ? undefined : w.cosigned_at * 1000),
+      last_push_at: isoTime(w.last_push_at),
+      last_error: w.problem ?? null,
+      claim: w.claim ?? null,
+    })),
+  };
+}
+
 export function logRoutes(add: AddRoute, log: LogReader): void {
   const checkpoints = new CheckpointSource(log);
 
@@ -88,6 +131,18 @@ export function logRoutes(add: AddRoute, log: LogReader): void {
     responses: { 200: { description: 'The checkpoint', schema: Checkpoint } },
     errors: [],
     handler: async () => checkpoints.describe(await checkpoints.latest()),
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/log/witnesses',
+    summary:
+      'Each configured witness as this instance knows it (last cosigned size and time, last push, last error, an unproven claim), the cosigned checkpoint served and whether writes are refused (log_rolled_back)',
+    tag: 'log',
+    auth: 'public',
+    responses: { 200: { description: 'The witnesses', schema: LogWitnessList } },
+    errors: [],
+    handler: () => witnessList(log),
   });
 
   add({
