@@ -1,25 +1,33 @@
 /**
  * Many instances, faults survived (issue 17 item 5): 4 `sigil serve` processes on one PostgreSQL
- * (its own throwaway cluster, so restarting it disturbs no other test), 32 clients writing
- * adjudicated records through them; meanwhile one instance is SIGKILLed and restarted and
- * PostgreSQL itself is restarted. Afterwards every acknowledged write is in the log, the log is
- * one chain that validates, and every instance serves (and writes) again. The run length is
- * SIGIL_FAULT_SECONDS (default 15) so it stays within CI's budget; it prints the throughput and
- * the longest time no write was acknowledged.
+ * (its own throwaway cluster, so restarting it disturbs no other test), 32 clients each deciding
+ * requests (`POST /api/trust/check`, every one a sealed decision) through them, round robin;
+ * meanwhile one instance is SIGKILLed and restarted and PostgreSQL itself is restarted.
+ * Afterwards every acknowledged decision is in the log, the log is one chain that validates, and
+ * every instance serves (and decides) again. Then the four behave as one system: a token minted
+ * on one works on another and, revoked on a third, is refused on all; a session opened on one
+ * works on another and, signed out on a third, ends on all; four verdicts on one approval sent to
+ * the four at once seal exactly one. The run length is SIGIL_FAULT_SECONDS (default 15) so it
+ * stays within CI's budget; it prints the throughput, the longest time no decision was
+ * acknowledged, and how long revocation and sign-out took to reach every instance.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanonLog } from '../../src/canon/log.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { SigilRuntime } from '../../src/runtime/index.ts';
 import { PG_BIN, runPg, startCluster } from '../global-setup.ts';
 import type { ServerProcess } from '../http/helpers.ts';
 import { MASTER_KEY, ROOMY_LIMITS, startServer } from '../http/helpers.ts';
+import { humanApprover, verdictSignature } from '../mcp/helpers.ts';
 
 const SECONDS = Number(process.env.SIGIL_FAULT_SECONDS ?? 15);
 const INSTANCES = 4;
 const CLIENTS = 32;
 const hasPg = existsSync(join(PG_BIN, 'initdb'));
+const ENV = { SIGIL_MASTER_KEY: MASTER_KEY };
 
 let root: string;
 let pgDir: string;
@@ -27,11 +35,89 @@ let pgData: string;
 let databaseUrl: string;
 let dataDir: string;
 let config: string;
-let token: string;
+let rootToken: string;
+const clientTokens: string[] = [];
 const instances: Array<ServerProcess | undefined> = [];
 
 let lastRefusal = '';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+async function call(
+  s: ServerProcess,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const res = await fetch(`${s.url}${path}`, {
+    method,
+    headers: {
+      ...(opts.token !== undefined && { authorization: `Bearer ${opts.token}` }),
+      ...(opts.body !== undefined && { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
+    ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+  } catch {
+    body = { text };
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/** One decision through `s`: its sealed decision's id, or undefined when refused. */
+async function decide(s: ServerProcess, token: string, i: number): Promise<string | undefined> {
+  const a = await call(s, 'POST', '/api/trust/check', {
+    token,
+    body: { action: 'canon.read', target: `fault/${i}` },
+  });
+  if (a.status !== 200) {
+    lastRefusal = `${a.status} ${JSON.stringify(a.body)}`;
+    return undefined;
+  }
+  return a.body.decision_id as string;
+}
+
+function live(i: number): ServerProcess {
+  return instances[i]!;
+}
+
+async function withRuntime<T>(fn: (rt: SigilRuntime) => Promise<T>): Promise<T> {
+  const rt = await SigilRuntime.open({
+    config: loadConfig({ env: { ...ENV, SIGIL_CONFIG: config }, dataDir }),
+    env: ENV,
+  });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+/** Ms until `refused(i)` holds on every instance in `on` (polled), or throws after `limitMs`. */
+async function untilEverywhere(
+  on: number[],
+  refused: (s: ServerProcess) => Promise<boolean>,
+  limitMs: number,
+): Promise<number> {
+  const started = performance.now();
+  for (const i of on) {
+    while (!(await refused(live(i)))) {
+      if (performance.now() - started > limitMs) throw new Error(`instance ${i} still accepts`);
+      await sleep(25);
+    }
+  }
+  return performance.now() - started;
+}
 
 beforeAll(async () => {
   if (!hasPg) return;
@@ -40,8 +126,7 @@ beforeAll(async () => {
   const cluster = await startCluster('sigil-fault-pg-');
   pgDir = cluster.dir;
   pgData = cluster.data;
-  const port = cluster.port;
-  databaseUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  databaseUrl = `postgres://postgres@127.0.0.1:${cluster.port}/postgres`;
   dataDir = join(root, 'data');
   config = join(root, 'mmf.toml');
   writeFileSync(
@@ -49,14 +134,23 @@ beforeAll(async () => {
     `db_backend = "postgres"\ndatabase_url = "${databaseUrl}"\n[rate_limit]\n${ROOMY_LIMITS}\n`,
   );
   const first = await startServer(dataDir, config);
-  token = first.rootToken!;
+  rootToken = first.rootToken!;
   instances.push(first);
   instances.push(
     ...(await Promise.all(
       Array.from({ length: INSTANCES - 1 }, () => startServer(dataDir, config)),
     )),
   );
-}, 120_000);
+  // Each client decides as its own caller (a human Operator), minted on any instance.
+  for (let c = 0; c < CLIENTS; c += 1) {
+    const t = await call(live(c % INSTANCES), 'POST', '/api/tokens', {
+      token: rootToken,
+      body: { subject: `did:sigil:fault-client-${c}`, loa: 'operator', signer: { type: 'human' } },
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(201);
+    clientTokens.push(t.body.token as string);
+  }
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(instances.map((s) => s?.stop(5000)));
@@ -70,22 +164,8 @@ afterAll(async () => {
   for (const d of [root, pgDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
-async function write(s: ServerProcess, i: number): Promise<string | undefined> {
-  const res = await fetch(`${s.url}/api/canon/user/write`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'user_data', payload: { i } }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  if (res.status !== 201) {
-    lastRefusal = `${res.status} ${await res.text()}`;
-    return undefined;
-  }
-  return ((await res.json()) as { id: string }).id;
-}
-
 describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () => {
-  it('keeps every acknowledged write through a SIGKILL and a PostgreSQL restart', async () => {
+  it('keeps every acknowledged decision through a SIGKILL and a PostgreSQL restart', async () => {
     const acked: string[] = [];
     let failed = 0;
     let stop = false;
@@ -100,7 +180,7 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
           continue;
         }
         try {
-          const id = await write(s, c * 1_000_000 + i);
+          const id = await decide(s, clientTokens[c]!, c * 1_000_000 + i);
           if (id === undefined) {
             failed += 1;
             await sleep(50);
@@ -119,7 +199,7 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
     const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
 
     await sleep((SECONDS * 1000) / 3);
-    // SIGKILL one instance mid-write, and bring it back.
+    // SIGKILL one instance mid-decision, and bring it back.
     const victim = instances[1]!;
     instances[1] = undefined;
     victim.child.kill('SIGKILL');
@@ -139,15 +219,15 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
     const elapsed = (performance.now() - started) / 1000;
     longestPause = Math.max(longestPause, performance.now() - lastAck);
 
-    // Writes went on after each fault.
+    // Decisions went on after each fault.
     expect(acked.length).toBeGreaterThan(restartedAt);
     expect(restartedAt).toBeGreaterThan(killedAt);
 
-    // Every instance serves again, reads and writes.
-    for (const s of instances) {
+    // Every instance serves again: it decides, and serves its checkpoint.
+    for (const [n, s] of instances.entries()) {
       let id: string | undefined;
       for (let attempt = 0; attempt < 50 && id === undefined; attempt += 1) {
-        id = await write(s!, -1).catch((err: unknown) => {
+        id = await decide(s!, clientTokens[n]!, -1).catch((err: unknown) => {
           lastRefusal = String(err);
           return undefined;
         });
@@ -155,24 +235,25 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
       }
       expect(
         id,
-        `instance ${s!.url} writes again (last: ${lastRefusal}; exit ${s!.child.exitCode}; ${s!.stderr().slice(-3000)})`,
+        `instance ${s!.url} decides again (last: ${lastRefusal}; exit ${s!.child.exitCode}; ${s!.stderr().slice(-3000)})`,
       ).toBeDefined();
       acked.push(id!);
-      const cp = await fetch(`${s!.url}/log/checkpoint`);
-      expect(cp.status).toBe(200);
+      expect((await fetch(`${s!.url}/log/checkpoint`)).status).toBe(200);
     }
 
-    // Every acknowledged write is in the log, which is one chain that validates.
-    const log = await CanonLog.open({
-      dataDir,
-      backend: 'postgres',
-      databaseUrl,
-      env: { SIGIL_MASTER_KEY: MASTER_KEY },
-    });
+    // Every acknowledged decision is in the log, sealed as a decision, and the log is one chain
+    // that validates.
+    const log = await CanonLog.open({ dataDir, backend: 'postgres', databaseUrl, env: ENV });
     try {
       const missing: string[] = [];
-      for (const id of acked) if ((await log.get(id)) === undefined) missing.push(id);
+      const kinds = new Set<string>();
+      for (const id of acked) {
+        const r = await log.get(id);
+        if (r === undefined) missing.push(id);
+        else kinds.add(r.kind);
+      }
       expect(missing).toEqual([]);
+      expect([...kinds]).toEqual(['decision']);
       expect(new Set(acked).size).toBe(acked.length);
       const result = await log.validate();
       expect(result.ok, JSON.stringify(result)).toBe(true);
@@ -182,8 +263,121 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
     }
     console.log(
       `[fault] ${INSTANCES} instances, ${CLIENTS} clients, ${elapsed.toFixed(1)} s: ` +
-        `${acked.length} acknowledged writes (${(acked.length / elapsed).toFixed(0)}/s), ` +
+        `${acked.length} acknowledged decisions (${(acked.length / elapsed).toFixed(0)}/s), ` +
         `${failed} refused or failed during faults, longest pause ${(longestPause / 1000).toFixed(2)} s`,
     );
-  }, 180_000);
+  }, 240_000);
+
+  it('a token minted on one instance works on another; revoked on a third, all refuse it', async () => {
+    const minted = await call(live(0), 'POST', '/api/tokens', {
+      token: rootToken,
+      body: { subject: 'did:sigil:fault-revoked', loa: 'operator', signer: { type: 'human' } },
+    });
+    expect(minted.status).toBe(201);
+    const token = minted.body.token as string;
+    const id = (minted.body.info as { id: string }).id;
+    for (let i = 0; i < INSTANCES; i += 1) expect(await decide(live(i), token, i)).toBeDefined();
+    expect((await call(live(2), 'DELETE', `/api/tokens/${id}`, { token: rootToken })).status).toBe(
+      200,
+    );
+    const refused = async (s: ServerProcess) => {
+      const a = await call(s, 'POST', '/api/trust/check', {
+        token,
+        body: { action: 'canon.read', target: 'fault/revoked' },
+      });
+      return a.status === 401;
+    };
+    const ms = await untilEverywhere([0, 1, 2, 3], refused, 5000);
+    console.log(`[fault] revocation on one instance refused on all four after ${ms.toFixed(0)} ms`);
+  }, 60_000);
+
+  it('a session opened on one instance works on another; signed out on a third, it ends on all', async () => {
+    const opened = await call(live(0), 'POST', '/api/session', {
+      body: { token: clientTokens[0] },
+    });
+    expect(opened.status).toBe(201);
+    const cookie = /sigil_session=[^;]+/.exec(opened.headers.get('set-cookie') ?? '')![0];
+    const csrf = opened.body.csrf_token as string;
+    const whoami = (s: ServerProcess) => call(s, 'GET', '/api/whoami', { headers: { cookie } });
+    for (let i = 0; i < INSTANCES; i += 1) {
+      const a = await whoami(live(i));
+      expect(a.status).toBe(200);
+      expect((a.body.caller as { subject: string }).subject).toBe('did:sigil:fault-client-0');
+    }
+    // Without the CSRF token another instance refuses the sign-out, and the session stands.
+    const forged = await call(live(1), 'DELETE', '/api/session', { headers: { cookie } });
+    expect(forged.status).toBe(403);
+    expect((await whoami(live(3))).status).toBe(200);
+    const out = await call(live(2), 'DELETE', '/api/session', {
+      headers: { cookie, 'x-csrf-token': csrf },
+    });
+    expect(out.status).toBe(204);
+    const ms = await untilEverywhere(
+      [0, 1, 2, 3],
+      async (s) => (await whoami(s)).status === 401,
+      5000,
+    );
+    console.log(
+      `[fault] sign-out on one instance ended the session on all four after ${ms.toFixed(0)} ms`,
+    );
+  }, 60_000);
+
+  it('four verdicts on one approval, sent to the four instances at once: exactly one is sealed', async () => {
+    const { approver, approvalId } = await withRuntime(async (rt) => {
+      const rootCaller = await rt.tokens.authenticate(rootToken);
+      const approver = await humanApprover(rt, rootCaller, 'did:sigil:fault-approver');
+      const { id } = await rt.approvals.request(rootCaller, {
+        decision_id: 'fault-approval',
+        action: 'mcp.tools.call',
+        target: 'fault/approval',
+        tool: 'up__write_file',
+        arguments: { path: '/etc/hosts' },
+        summary: 'fault test',
+      });
+      return { approver, approvalId: id };
+    });
+    // The approver reads it on one instance, then signs each verdict.
+    const listed = await call(live(3), 'GET', '/api/approvals', { token: approver.token });
+    expect(listed.status).toBe(200);
+    const pending = (
+      listed.body.approvals as Array<{
+        id: string;
+        tool: string;
+        arguments_hash: string;
+        status: string;
+      }>
+    ).find((a) => a.id === approvalId)!;
+    expect(pending.status).toBe('pending');
+    const verdicts = ['approved', 'rejected', 'approved', 'rejected'] as const;
+    const answers = await Promise.all(
+      verdicts.map((verdict, i) =>
+        call(live(i), 'POST', `/api/approvals/${approvalId}`, {
+          token: approver.token,
+          body: { verdict, signature: verdictSignature(pending, verdict, approver.privateKey) },
+        }),
+      ),
+    );
+    const won = answers.filter((a) => a.status === 200);
+    expect(won).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 409).map((a) => a.body.code)).toEqual(
+      Array(3).fill('approval_not_pending'),
+    );
+    const status = (won[0]!.body as { status: string }).status;
+    // Every instance now shows the one verdict, and a late one is refused everywhere.
+    for (let i = 0; i < INSTANCES; i += 1) {
+      const seen = await call(live(i), 'GET', '/api/approvals', { token: approver.token });
+      const a = (seen.body.approvals as Array<{ id: string; status: string }>).find(
+        (x) => x.id === approvalId,
+      )!;
+      expect(a.status).toBe(status);
+      const late = await call(live(i), 'POST', `/api/approvals/${approvalId}`, {
+        token: approver.token,
+        body: {
+          verdict: 'approved',
+          signature: verdictSignature(pending, 'approved', approver.privateKey),
+        },
+      });
+      expect(late.status).toBe(409);
+    }
+  }, 60_000);
 });
