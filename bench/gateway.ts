@@ -10,8 +10,9 @@
  * - the median latency the gateway adds over the pass-through proxy (the goal: at most 1.5 ms),
  *   with the medians and p99s of direct calls, the proxy and the gateway. Each gateway call
  *   seals two records, the decision (durable before the upstream is called) and the outcome
- *   (durable before the agent is answered): the run's fdatasync median is printed beside it as
- *   the floor of those two commits;
+ *   (durable before the agent is answered): a probe of two 4 KiB write + fdatasync pairs in
+ *   turn, in the data dir and in the same rounds, is printed beside it as the floor of those
+ *   two commits;
  * - calls/s with CONCURRENCY calls in flight, gateway vs direct, and the ratio (goal: 50%);
  * - over stdio, what a `when` rule, redaction and both add to the plain gateway's median.
  * Counts are bounded (BENCH_GATEWAY_CALLS, default 300 sequential + 600 concurrent per target).
@@ -38,7 +39,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { loadConfig } from '../src/config/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
-import { figure, quantile, say } from './report.ts';
+import { figure, quantile } from './report.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_GATEWAY_CALLS ?? 300);
 const CONCURRENT = SEQUENTIAL * 2;
@@ -63,27 +64,58 @@ interface Figures {
 
 interface Target {
   label: string;
-  client: Client;
-  tool: string;
+  call: () => Promise<void>;
+  /** Measured for throughput too (not the durable-commit probe, which is synchronous). */
+  rate: boolean;
 }
 
 const ms = (n: number): string => `${n.toFixed(2)} ms`;
 
-async function callOnce(t: Target): Promise<void> {
-  const r = await t.client.callTool({ name: t.tool, arguments: { id: 'n1' } });
-  if (r.isError) throw new Error(`${t.label}: ${t.tool} failed: ${JSON.stringify(r.content)}`);
+/** A target calling `tool` through `client`. */
+function mcp(label: string, client: Client, tool: string): Target {
+  return {
+    label,
+    rate: true,
+    call: async () => {
+      const r = await client.callTool({ name: tool, arguments: { id: 'n1' } });
+      if (r.isError) throw new Error(`${label}: ${tool} failed: ${JSON.stringify(r.content)}`);
+    },
+  };
 }
+
+/** Two 4 KiB write + fdatasync pairs in turn in `dir`: what a call's two durable commits cost. */
+function durableProbe(dir: string): Target & { close(): void } {
+  const file = join(dir, 'fsync-probe');
+  const fd = openSync(file, 'w', 0o600);
+  const page = Buffer.alloc(4096, 0x2a);
+  return {
+    label: FLOOR,
+    rate: false,
+    call: () => {
+      for (let i = 0; i < 2; i++) {
+        writeSync(fd, page);
+        fdatasyncSync(fd);
+      }
+      return Promise.resolve();
+    },
+    close: () => {
+      closeSync(fd);
+      rmSync(file);
+    },
+  };
+}
+const FLOOR = 'two durable commits';
 
 /** Sequential latencies and concurrent throughput of every target, measured alternately. */
 async function interleaved(targets: Target[]): Promise<Map<string, Figures>> {
-  for (const t of targets) for (let i = 0; i < WARMUP; i++) await callOnce(t);
+  for (const t of targets) for (let i = 0; i < WARMUP; i++) await t.call();
   const samples = new Map(targets.map((t) => [t.label, [] as number[]]));
   const turn = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
   for (let round = 0; round * BLOCK < SEQUENTIAL; round++) {
     for (const t of turn(round)) {
       for (let i = 0; i < BLOCK; i++) {
         const started = performance.now();
-        await callOnce(t);
+        await t.call();
         samples.get(t.label)!.push(performance.now() - started);
       }
     }
@@ -92,11 +124,12 @@ async function interleaved(targets: Target[]): Promise<Map<string, Figures>> {
   const perRound = Math.ceil(CONCURRENT / RATE_ROUNDS);
   for (let round = 0; round < RATE_ROUNDS; round++) {
     for (const t of turn(round)) {
+      if (!t.rate) continue;
       let next = 0;
       const started = performance.now();
       await Promise.all(
         Array.from({ length: CONCURRENCY }, async () => {
-          while (next++ < perRound) await callOnce(t);
+          while (next++ < perRound) await t.call();
         }),
       );
       busy.set(t.label, busy.get(t.label)! + performance.now() - started);
@@ -141,30 +174,11 @@ function spawnAndWait(
   });
 }
 
-/** Median of `n` 4 KiB write + fdatasync pairs in `dir`: what one durable commit costs here. */
-function fdatasyncMedian(dir: string, n = 200): number {
-  const file = join(dir, 'fsync-probe');
-  const fd = openSync(file, 'w', 0o600);
-  const page = Buffer.alloc(4096, 0x2a);
-  const samples: number[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const started = performance.now();
-      writeSync(fd, page);
-      fdatasyncSync(fd);
-      samples.push(performance.now() - started);
-    }
-  } finally {
-    closeSync(fd);
-    rmSync(file);
-  }
-  return quantile(samples, 0.5);
-}
-
-function report(name: string, f: Map<string, Figures>, floor: number): void {
+function report(name: string, f: Map<string, Figures>): void {
   const direct = f.get('direct')!;
   const proxy = f.get('pass-through proxy')!;
   const gateway = f.get('gateway')!;
+  const floor = f.get(FLOOR)!.median;
   figure({
     name: `gateway, ${name}, added median latency`,
     value: gateway.median - proxy.median,
@@ -174,7 +188,8 @@ function report(name: string, f: Map<string, Figures>, floor: number): void {
     note:
       `median ${ms(gateway.median)} gateway, ${ms(proxy.median)} proxy, ${ms(direct.median)} direct; ` +
       `p99 ${ms(gateway.p99)}, ${ms(proxy.p99)}, ${ms(direct.p99)}; ` +
-      `two durable commits at this run's fdatasync median: ${ms(2 * floor)}`,
+      `two durable commits in turn (write + fdatasync in the data dir, same rounds): median ${ms(floor)}, ` +
+      `leaving ${ms(gateway.median - proxy.median - floor)} for the rest of the hop`,
   });
   figure({
     name: `gateway, ${name}, throughput (${CONCURRENCY} in flight)`,
@@ -227,7 +242,7 @@ export async function run(): Promise<void> {
     const upstreamHttp = await spawnAndWait([FIXTURE, '--http', '0'], env, /listening (\d+)/);
     children.push(upstreamHttp.child);
     const upstreamUrl = `http://127.0.0.1:${upstreamHttp.match}/mcp`;
-    const floor = fdatasyncMedian(dataDir);
+    const probe = durableProbe(dataDir);
     const stdioUpstream = `[[upstream]]\nname = "notes"\ncommand = "node"\nargs = [${JSON.stringify(FIXTURE)}]\n`;
     const httpUpstream = `[[upstream]]\nname = "notes"\nurl = "${upstreamUrl}"\n`;
     const policy = '[[policy]]\ntool = "notes__read_note"\nmin_loa = "operator"\nrisk = 0.1\n';
@@ -268,18 +283,15 @@ export async function run(): Promise<void> {
       return client;
     };
     try {
-      say(`  fdatasync median in the data dir: ${ms(floor)}`);
       const stdio = await interleaved([
-        {
-          label: 'direct',
-          client: await keep(
-            connect(new StdioClientTransport({ command: 'node', args: [FIXTURE] })),
-          ),
-          tool: 'read_note',
-        },
-        {
-          label: 'pass-through proxy',
-          client: await keep(
+        mcp(
+          'direct',
+          await keep(connect(new StdioClientTransport({ command: 'node', args: [FIXTURE] }))),
+          'read_note',
+        ),
+        mcp(
+          'pass-through proxy',
+          await keep(
             connect(
               new StdioClientTransport({
                 command: 'node',
@@ -287,26 +299,15 @@ export async function run(): Promise<void> {
               }),
             ),
           ),
-          tool: 'read_note',
-        },
-        {
-          label: 'gateway',
-          client: await keep(stdioGateway('plain', '')),
-          tool: 'notes__read_note',
-        },
-        { label: 'when', client: await keep(stdioGateway('when', when)), tool: 'notes__read_note' },
-        {
-          label: 'redaction',
-          client: await keep(stdioGateway('redact', redact)),
-          tool: 'notes__read_note',
-        },
-        {
-          label: 'both',
-          client: await keep(stdioGateway('both', `${when}${redact}`)),
-          tool: 'notes__read_note',
-        },
+          'read_note',
+        ),
+        mcp('gateway', await keep(stdioGateway('plain', '')), 'notes__read_note'),
+        mcp('when', await keep(stdioGateway('when', when)), 'notes__read_note'),
+        mcp('redaction', await keep(stdioGateway('redact', redact)), 'notes__read_note'),
+        mcp('both', await keep(stdioGateway('both', `${when}${redact}`)), 'notes__read_note'),
+        probe,
       ]);
-      report('stdio', stdio, floor);
+      report('stdio', stdio);
       // Issue 18's rules over arguments and redaction, on the same row, measured in the same
       // rounds as the plain gateway: what each adds to a call.
       const plain = stdio.get('gateway')!;
@@ -338,34 +339,36 @@ export async function run(): Promise<void> {
       );
       children.push(gatewayHttp.child);
       const http = await interleaved([
-        {
-          label: 'direct',
-          client: await keep(connect(new StreamableHTTPClientTransport(new URL(upstreamUrl)))),
-          tool: 'read_note',
-        },
-        {
-          label: 'pass-through proxy',
-          client: await keep(
+        mcp(
+          'direct',
+          await keep(connect(new StreamableHTTPClientTransport(new URL(upstreamUrl)))),
+          'read_note',
+        ),
+        mcp(
+          'pass-through proxy',
+          await keep(
             connect(
               new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${proxyHttp.match}/mcp`)),
             ),
           ),
-          tool: 'read_note',
-        },
-        {
-          label: 'gateway',
-          client: await keep(
+          'read_note',
+        ),
+        mcp(
+          'gateway',
+          await keep(
             connect(
               new StreamableHTTPClientTransport(new URL(gatewayHttp.match), {
                 requestInit: { headers: { Authorization: `Bearer ${token}` } },
               }),
             ),
           ),
-          tool: 'notes__read_note',
-        },
+          'notes__read_note',
+        ),
+        probe,
       ]);
-      report('http', http, floor);
+      report('http', http);
     } finally {
+      probe.close();
       // Closing a stdio client ends its process (a gateway writes its profile then).
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     }

@@ -160,6 +160,19 @@ describe('traces', () => {
     }
   });
 
+  it("an unsampled agent trace: no spans are recorded, and the upstream's traceparent stays unsampled", async () => {
+    const r = (await live.client.callTool({
+      name: 'live__echo',
+      arguments: { text: 'unsampled' },
+      _meta: { traceparent: `00-${AGENT_TRACE}-${AGENT_SPAN}-00` },
+    })) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    const sent = parseTraceparent(live.upstream.calls.at(-1)!.meta!.traceparent);
+    expect(sent).toMatchObject({ traceId: AGENT_TRACE, traceFlags: 0 });
+    expect(sent!.spanId).not.toBe(AGENT_SPAN);
+  });
+
   it('a malformed or forged traceparent starts a trace of its own', async () => {
     const bad = [
       `00-${'0'.repeat(32)}-${AGENT_SPAN}-01`,
