@@ -7,12 +7,14 @@
  *   the SHA-256 of the token that opened it, so neither the log nor a dump of the views yields
  *   a usable cookie or token.
  * - Each subject holds at most `perSubject` live sessions, listed oldest first in its own
- *   `session_slots` row: opening one more closes that subject's oldest, never another's.
+ *   `session_slots` row: opening one more closes that subject's oldest, never another's. Each
+ *   event is a compare-and-set on that row, retried when another instance moved it meanwhile.
  * - Every request re-reads the session row and the token row (MAC-checked), so a sign-out, a
  *   token revocation or an edited row is seen by every instance at once.
  */
 import { constantTimeEqual, fromHex, toBase64Url } from '../../core/encoding.ts';
-import { SigilError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/canonical.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
 import { sha256, sha256Hex } from '../../core/hash.ts';
 import { randomBytes } from '../../core/random.ts';
 import { asJson, iso, type RuntimeCore } from '../core.ts';
@@ -42,8 +44,50 @@ export interface LiveSession {
   expiresAt: number;
 }
 
-async function slotsOf(core: RuntimeCore, subject: string): Promise<SessionSlots> {
-  return (await VIEWS.sessionSlots.get(core.log.views, subject)) ?? { subject, sessions: [] };
+/** Attempts at a slots compare-and-set before giving up ('conflict'). */
+const SLOT_ATTEMPTS = 16;
+
+/** Per subject, the slots update running in this process: they queue, so only instances race. */
+const slotQueues = new WeakMap<RuntimeCore, Map<string, Promise<unknown>>>();
+
+/**
+ * Seals the `session_event` that `build` makes from `subject`'s slots row, as a compare-and-set
+ * on that row (-1: none yet): when another instance moved it meanwhile, the row is read again
+ * and the event rebuilt, so no two sign-ins or sign-outs of one subject drop each other's.
+ */
+async function updateSlots(
+  core: RuntimeCore,
+  subject: string,
+  build: (slots: SessionSlots) => Promise<JsonValue>,
+): Promise<void> {
+  const queues = slotQueues.get(core) ?? new Map<string, Promise<unknown>>();
+  slotQueues.set(core, queues);
+  const run = (queues.get(subject) ?? Promise.resolve()).then(async () => {
+    const ns = VIEWS.sessionSlots;
+    for (let attempt = 1; ; attempt += 1) {
+      const row = await ns.entry(core.log.views, subject);
+      const payload = await build(row?.value ?? { subject, sessions: [] });
+      try {
+        await core.append(
+          'session_event',
+          payload,
+          {},
+          {
+            expect: [{ ns: ns.name, key: subject, seq: row?.seq ?? -1 }],
+          },
+        );
+        return;
+      } catch (err) {
+        if (!isSigilError(err, 'conflict') || attempt === SLOT_ATTEMPTS) throw err;
+      }
+    }
+  });
+  const settled = run.catch(() => undefined);
+  queues.set(subject, settled);
+  void settled.then(() => {
+    if (queues.get(subject) === settled) queues.delete(subject);
+  });
+  return run;
 }
 
 /** Opens a session for `token` ('token_invalid' for a bad one); returns the cookie value. */
@@ -65,17 +109,16 @@ export async function openSession(
     expires_at: expiresAt,
     closed_at: null,
   };
-  const live = (await slotsOf(core, caller.subject)).sessions.filter((s) => now < s.expires_at);
-  // Oldest first: the subject's own oldest sessions make room, nobody else's.
-  const evicted = live.splice(0, Math.max(0, live.length - limits.perSubject + 1));
-  const closed: SessionRow[] = [];
-  for (const e of evicted) {
-    const row = await VIEWS.sessions.get(core.log.views, e.id);
-    if (row !== undefined && row.closed_at === null) closed.push({ ...row, closed_at: iso(now) });
-  }
-  await core.append(
-    'session_event',
-    asJson({
+  await updateSlots(core, caller.subject, async (slots) => {
+    const live = slots.sessions.filter((s) => now < s.expires_at);
+    // Oldest first: the subject's own oldest sessions make room, nobody else's.
+    const evicted = live.splice(0, Math.max(0, live.length - limits.perSubject + 1));
+    const closed: SessionRow[] = [];
+    for (const e of evicted) {
+      const row = await VIEWS.sessions.get(core.log.views, e.id);
+      if (row !== undefined && row.closed_at === null) closed.push({ ...row, closed_at: iso(now) });
+    }
+    return asJson({
       event: 'opened',
       session,
       closed,
@@ -83,8 +126,8 @@ export async function openSession(
         subject: caller.subject,
         sessions: [...live, { id: session.id, expires_at: expiresAt }],
       },
-    }),
-  );
+    });
+  });
   return { cookie, caller, expiresAt };
 }
 
@@ -114,9 +157,7 @@ export async function closeSession(core: RuntimeCore, cookie: string | undefined
   const row = await VIEWS.sessions.get(core.log.views, sha256Hex(cookie));
   if (row === undefined || row.closed_at !== null) return;
   const now = core.now();
-  const slots = await slotsOf(core, row.subject);
-  await core.append(
-    'session_event',
+  await updateSlots(core, row.subject, async (slots) =>
     asJson({
       event: 'closed',
       closed: [{ ...row, closed_at: iso(now) }],
