@@ -8,6 +8,7 @@ import { SigilError } from '../core/errors.ts';
 import { toHex } from '../core/encoding.ts';
 import { randomBytes } from '../core/random.ts';
 import type { AppendOptions, CanonLog, SealedRecord } from '../canon/log.ts';
+import type { ViewReader } from '../canon/views.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import type { PolicyFlags } from '../policy/index.ts';
@@ -18,6 +19,11 @@ export type FrozenDecision = Decision & { decision_id: string; seq: number; hash
 
 export interface RuntimeCore {
   readonly log: CanonLog;
+  /**
+   * The views as a request reads them: the per-request rows (a token by its hash) from memory
+   * the log keeps current (view-mirror.ts), every other read from `log.views`.
+   */
+  readonly views: ViewReader;
   readonly config: Config;
   /** Epoch milliseconds. */
   now(): number;

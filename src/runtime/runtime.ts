@@ -10,7 +10,8 @@ import { canonicalJson, type JsonValue } from '../core/canonical.ts';
 import { publicKeyToRaw } from '../core/ed25519.ts';
 import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
-import { CanonLog, type AppendOptions, type LogReader } from '../canon/log.ts';
+import { CanonLog, type AppendOptions, type LogReader, type SealedRecord } from '../canon/log.ts';
+import { VIEW_NS, projectRecord } from '../canon/views.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -82,6 +83,7 @@ import { ModelInForce, modelService, type ModelService } from './services/model.
 import { modulesService, type ModulesService } from './services/modules.ts';
 import { CommittedConfig } from './services/settings.ts';
 import { DecisionTally } from './services/decision-tally.ts';
+import { ViewMirror } from './view-mirror.ts';
 import { stateService, type StateService } from './services/state.ts';
 import { quorumService, type QuorumService } from './services/system-changes.ts';
 import { mintToken, standingFor, tokensService, type TokensService } from './services/tokens.ts';
@@ -201,6 +203,7 @@ export class SigilRuntime {
   #limiter: RateLimiter;
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
   readonly #tally: DecisionTally;
+  readonly #views: ViewMirror;
   #following: ReturnType<typeof setInterval> | undefined;
   readonly #model = new ModelInForce();
   readonly #policies = new DecisionPolicies();
@@ -224,8 +227,16 @@ export class SigilRuntime {
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = limiterFor(opts.config);
     const settings = this.#settings;
+    const views = new ViewMirror(log.views, [VIEW_NS.tokens]);
+    this.#views = views;
+    // What this instance seals drops the rows it writes before the append returns.
+    const dropping = (record: SealedRecord): SealedRecord => {
+      views.drop(projectRecord(record));
+      return record;
+    };
     this.#core = {
       log,
+      views,
       get config() {
         return settings.current;
       },
@@ -237,17 +248,20 @@ export class SigilRuntime {
         payload: JsonValue,
         extra: Partial<RecordDraft> = {},
         opts: AppendOptions = {},
-      ) => log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }, opts),
-      appendMany: (records) =>
-        log.appendMany(
-          records.map((r) => ({
-            kind: r.kind,
-            tenant: TENANT,
-            space: 'user' as const,
-            payload: r.payload,
-            ...r.extra,
-          })),
-        ),
+      ) =>
+        log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }, opts).then(dropping),
+      appendMany: async (records) =>
+        (
+          await log.appendMany(
+            records.map((r) => ({
+              kind: r.kind,
+              tenant: TENANT,
+              space: 'user' as const,
+              payload: r.payload,
+              ...r.extra,
+            })),
+          )
+        ).map(dropping),
     };
     // The seal alone until open() has asked the log too (revoked, never issued): see #reloadIdentity.
     this.#identity = identityOf(
@@ -299,6 +313,7 @@ export class SigilRuntime {
       await runtime.#model.load(runtime.#core);
       await runtime.#policies.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
+      await runtime.#views.start();
       runtime.#follow();
       return runtime;
     } catch (err) {
@@ -699,6 +714,7 @@ export class SigilRuntime {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#following);
+    this.#views.stop();
     try {
       await this.#tally.flush(this.log, this.#clock()).catch(() => undefined);
       // A final checkpoint covers what this process appended; read-only runs add none.

@@ -94,6 +94,23 @@ async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
   );
 }
 
+/**
+ * Namespaces a request reads from memory (src/runtime/view-mirror.ts): a forged row there is
+ * refused at use once the mirror's sweep (every SWEEP_MS) has seen it, which empties memory
+ * and sends every read to the store. What is refused, and how, is unchanged.
+ */
+const MIRRORED = new Set(['tokens']);
+
+/** The error `use` ends in once a forged row in `ns` is seen (polled for mirrored ones). */
+async function refusal(ns: string, use: () => Promise<unknown>): Promise<string | undefined> {
+  if (!MIRRORED.has(ns)) return errorCode(use());
+  let code: string | undefined;
+  await expect
+    .poll(async () => (code = await errorCode(use())), { timeout: 5000, interval: 25 })
+    .toBe('state_invalid');
+  return code;
+}
+
 async function boot(backend: BackendName) {
   const dataDir = tempDir('sigil-forge-');
   const env: NodeJS.ProcessEnv = {
@@ -371,7 +388,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         for (const wrong of misshapen) {
           const forged = sealViewRow(a.viewKey, { ns, key: k, value: wrong }, row.seq, row.hash);
           await a.db.put({ ...row, v: forged.value, mac: Buffer.from(forged.mac) });
-          expect(await errorCode(use()), `${ns} ${JSON.stringify(wrong)}`).toBe('state_invalid');
+          expect(await refusal(ns, use), `${ns} ${JSON.stringify(wrong)}`).toBe('state_invalid');
           // Its MAC holds, so validation names it as not the projection of its record.
           expect(await a.runtime.log.checkViews()).toMatchObject([
             { ns, key: k, problem: 'differs' },
@@ -407,7 +424,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         expect(row, `${ns}/${k}`).toBeDefined();
         const value = JSON.parse(row.v) as Record<string, unknown>;
         await a.db.put({ ...row, v: JSON.stringify({ ...value, forged: true }) });
-        expect(await errorCode(use()), `${ns} use`).toBe('state_invalid');
+        expect(await refusal(ns, use), `${ns} use`).toBe('state_invalid');
         expect(await a.runtime.log.checkViews()).toEqual([
           { ns, key: k, problem: 'unauthenticated', seq: row.seq },
         ]);
@@ -450,7 +467,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         // The same row as the other store's key holder would have made it.
         const theirs = sealViewRow(other.viewKey, { ns, key: k, value }, row.seq, row.hash);
         await a.db.put({ ...row, v: theirs.value, mac: Buffer.from(theirs.mac) });
-        expect(await errorCode(use()), `${ns} copied`).toBe('state_invalid');
+        expect(await refusal(ns, use), `${ns} copied`).toBe('state_invalid');
         expect(await a.runtime.log.checkViews(), `${ns} copied`).toEqual([
           { ns, key: k, problem: 'unauthenticated', seq: row.seq },
         ]);
@@ -490,7 +507,9 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
     const k = sha256Hex(opToken);
     const row = (await a.db.rows('tokens')).find((r) => r.k === k)!;
     await a.db.put({ ...row, v: row.v.replace('"operator"', '"root"') });
-    expect(await errorCode(a.runtime.tokens.authenticate(opToken))).toBe('state_invalid');
+    expect(await refusal('tokens', () => a.runtime.tokens.authenticate(opToken))).toBe(
+      'state_invalid',
+    );
     await a.db.put(row);
     expect((await a.runtime.tokens.authenticate(opToken)).loa).toBe('operator');
   });

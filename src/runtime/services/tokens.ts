@@ -46,10 +46,10 @@ export async function authenticate(
   token: string | null | undefined,
 ): Promise<Caller> {
   if (token === undefined || token === null || token === '') return anonymousCaller();
-  // One indexed read; the view row's MAC and shape are checked before the token is
-  // ('state_invalid').
+  // From memory the log keeps current, else one indexed read; the view row's MAC and shape
+  // are checked before the token is ('state_invalid').
   const stored = TOKEN_SHAPE.test(token)
-    ? await VIEWS.tokens.get(core.log.views, sha256Hex(token))
+    ? await VIEWS.tokens.get(core.views, sha256Hex(token))
     : undefined;
   const check = checkToken(token, () => stored, core.now());
   if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
@@ -75,7 +75,7 @@ function tokenCaller(t: StoredToken): Caller {
  * session keeps the token's hash, never the token, and is re-checked against its row each time.
  */
 export async function callerOfToken(core: RuntimeCore, hash: string): Promise<Caller | undefined> {
-  const t = await VIEWS.tokens.get(core.log.views, hash);
+  const t = await VIEWS.tokens.get(core.views, hash);
   if (t === undefined || t.revokedAt !== null) return undefined;
   if (t.expiresAt !== null && !(core.now() < t.expiresAt)) return undefined;
   return tokenCaller(t);
