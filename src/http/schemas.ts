@@ -943,6 +943,29 @@ export const DecisionListQuery = z.strictObject({
     .optional(),
 });
 
+export const GatewayStats = named(
+  'GatewayStats',
+  z.object({
+    minutes: uint,
+    since: Time,
+    tools: z.array(
+      z.object({
+        upstream: z.string(),
+        tool: z.string(),
+        calls: uint,
+        timed: uint.describe("calls whose record carries the upstream's own time"),
+        median_added_ms: z
+          .number()
+          .nullable()
+          .describe('median of latency_ms − upstream_ms − approval_ms'),
+        median_upstream_ms: z.number().nullable(),
+      }),
+    ),
+    scanned: uint,
+    complete: z.boolean().describe('false: the window held more calls than one request reads'),
+  }),
+);
+
 export const DecisionStatsQuery = z.strictObject({
   minutes: str(4)
     .regex(/^[1-9][0-9]{0,3}$/)

@@ -186,6 +186,11 @@ function errorCode(err: unknown): string {
   return isSigilError(err) ? err.code : 'internal_error';
 }
 
+/** A duration in ms, to the microsecond, as the mcp_call record carries it. */
+function ms(duration: number): number {
+  return Math.round(duration * 1000) / 1000;
+}
+
 /** What the agent gets when the log could not take a decision or an outcome. */
 function unsealed<T>(decisionId: string | null, reason: string): Outcome<T> {
   return { ok: false, denial: { code: 'record_failed', reason, decision_id: decisionId } };
@@ -704,6 +709,9 @@ export class Gateway {
     const decisionId = decision.decision_id;
     const traced = { ...spanAttrs, 'sigil.decision_id': decisionId };
     let resultRedaction: Redaction | null = null;
+    // The upstream's own time and a human's wait, so the gateway's added latency is the rest.
+    let upstreamMs: number | undefined;
+    let approvalMs: number | undefined;
     /**
      * Seals the call's outcome and only then lets `result` out. Nothing about the trail is best
      * effort: an outcome that could not be sealed reaches the agent as `record_failed`, never
@@ -723,7 +731,9 @@ export class Gateway {
             decision_id: decisionId,
             arguments: op.payload,
             outcome,
-            latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+            latency_ms: ms(performance.now() - started),
+            ...(upstreamMs === undefined ? {} : { upstream_ms: upstreamMs }),
+            ...(approvalMs === undefined ? {} : { approval_ms: approvalMs }),
             ...extra,
             ...(redacting
               ? {
@@ -765,7 +775,9 @@ export class Gateway {
     }
 
     if (rule?.approval) {
+      const waiting = performance.now();
       const approval = await this.#approve(caller, op, decisionId, ctx);
+      approvalMs = ms(performance.now() - waiting);
       if (approval.status !== 'approved') {
         return deny(
           approval.status === 'rejected' ? 'approval_rejected' : 'approval_timeout',
@@ -779,6 +791,7 @@ export class Gateway {
 
     const timeoutMs = upstream.config.timeoutMs ?? this.config.callTimeoutMs;
     let value: T;
+    const calling = performance.now();
     try {
       const via = ctx.direct === true ? upstream : (ctx.link?.(upstream) ?? upstream);
       value = await trace.span(
@@ -797,6 +810,7 @@ export class Gateway {
         true,
       );
     } catch (err) {
+      upstreamMs = ms(performance.now() - calling);
       const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
       const code = timedOut
         ? 'upstream_timeout'
@@ -812,6 +826,7 @@ export class Gateway {
         { ok: false, denial: { code, reason, decision_id: decisionId } },
       );
     }
+    upstreamMs = ms(performance.now() - calling);
     if (redacting) {
       const redacted = redactSecrets(asJson(value));
       value = redacted.value as T;

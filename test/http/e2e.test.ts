@@ -759,6 +759,13 @@ describe('every endpoint × every LOA', () => {
       path: () => '/api/decisions/stats?minutes=10',
     },
     {
+      method: 'GET',
+      template: '/api/gateway/stats',
+      action: 'trust.status',
+      allowed: 200,
+      path: () => '/api/gateway/stats?minutes=10',
+    },
+    {
       method: 'POST',
       template: '/api/decisions/{id}/replay',
       action: 'canon.read',

@@ -23,7 +23,7 @@ import type { Ed25519KeyPair } from '../../src/core/ed25519.ts';
 import { signApproval } from '../../src/gatekeeper/index.ts';
 import { ERROR_META_KEY } from '../../src/mcp/index.ts';
 import { signAttestation, type Proposal } from '../../src/quorum/index.ts';
-import { notesUpstream } from '../mcp/helpers.ts';
+import { notesUpstream, upstreamCalls } from '../mcp/helpers.ts';
 import {
   enrolOver,
   humanToken,
@@ -602,9 +602,10 @@ describe('quorum and approvals in the browser', () => {
     // the approver: a genesis Mentor, signing with the witness key it enrolled
     const approverKey = approverWitness.keys;
     const approverToken = approverWitness.token;
+    const notesLog = join(dir.dataDir, '..', 'notes.log');
     const agent = await sigilGatewayClient(
       dir,
-      `approval_timeout_ms = 60000\n${notesUpstream(join(dir.dataDir, '..', 'notes.log'))}
+      `approval_timeout_ms = 60000\n${notesUpstream(notesLog)}
 [[policy]]
 tool = "notes__delete_note"
 min_loa = "operator"
@@ -615,6 +616,7 @@ approval = true
     );
     const a = await watchedPage(browser);
     try {
+      const deletes = () => upstreamCalls(notesLog).filter((c) => c.tool === 'delete_note');
       const gated = (id: string) =>
         agent.callTool({ name: 'notes__delete_note', arguments: { id } }, undefined, {
           timeout: 90_000,
@@ -626,6 +628,8 @@ approval = true
       await expect
         .poll(() => waiting.getByTestId('approval-arguments').textContent(), { timeout: 20_000 })
         .toContain('"id": "secret-note-1"');
+      // the call waits: nothing has reached the upstream yet
+      expect(deletes()).toEqual([]);
       expect(await accessibilityProblems(a.page)).toEqual([]);
       await screenshot(a.page, 'approval-pending');
       // a key that is not the approver's is refused by the server, in words
@@ -645,7 +649,11 @@ approval = true
         .getByLabel(/Private key/)
         .fill(approverKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
       await form.getByRole('button', { name: 'Sign and approve' }).click();
-      expect((await first).isError).toBeFalsy();
+      // approved: the waiting call completes with what the upstream itself answered
+      const done = await first;
+      expect(done.isError).toBeFalsy();
+      expect(done.content).toEqual([{ type: 'text', text: 'no note secret-note-1' }]);
+      expect(deletes().map((c) => c.arguments)).toEqual([{ id: 'secret-note-1' }]);
       const decided = a.page.getByRole('table', { name: 'Decided approvals' });
       await expect
         .poll(() => decided.textContent())
@@ -677,6 +685,36 @@ approval = true
       const refused = await second;
       expect(refused.isError).toBe(true);
       expect((refused._meta?.[ERROR_META_KEY] as Json).code).toBe('approval_rejected');
+      // rejected: the upstream never saw the second call
+      expect(deletes().map((c) => c.arguments)).toEqual([{ id: 'secret-note-1' }]);
+
+      // an auditor's overview counts both calls of the tool, and the human's wait is not the
+      // gateway's
+      const auditor = await auditorToken(server.url, root, {
+        subject: 'did:sigil:dash-gw-auditor',
+      });
+      const o = await watchedPage(browser);
+      try {
+        await signIn(o.page, auditor);
+        const perTool = o.page.getByRole('table', { name: 'Gateway calls per tool' });
+        const row = perTool.getByRole('row').filter({ hasText: 'delete_note' });
+        await expect.poll(() => row.textContent()).toMatch(/^notesdelete_note2/);
+        const stats = (
+          await call(server.url, 'GET', '/api/gateway/stats?minutes=60', { token: auditor })
+        ).body as Json;
+        const tool = (stats.tools as Json[]).find((t) => t.tool === 'delete_note')!;
+        expect(tool).toMatchObject({ upstream: 'notes', calls: 2, timed: 1 });
+        expect(await row.getByTestId('added-latency').textContent()).toBe(
+          `${(tool.median_added_ms as number).toFixed(2)} ms`,
+        );
+        expect(tool.median_added_ms).toBeLessThan(1000);
+        expect(await accessibilityProblems(o.page)).toEqual([]);
+        await perTool.scrollIntoViewIfNeeded();
+        await screenshot(o.page, 'overview-gateway');
+        expect(unexpected(o)).toEqual([]);
+      } finally {
+        await o.context.close();
+      }
       expect(await webStorage(a.page)).toBe('');
       expect(unexpected(a)).toEqual([]);
     } finally {

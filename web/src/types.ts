@@ -28,6 +28,21 @@ export interface DecisionStats {
   log_size: number;
 }
 
+export interface GatewayStats {
+  minutes: number;
+  since: string;
+  tools: Array<{
+    upstream: string;
+    tool: string;
+    calls: number;
+    timed: number;
+    median_added_ms: number | null;
+    median_upstream_ms: number | null;
+  }>;
+  scanned: number;
+  complete: boolean;
+}
+
 export interface DecisionSummary {
   decision_id: string;
   seq: number;

@@ -6,6 +6,7 @@ import {
   DecisionStats,
   DecisionStatsQuery,
   EmptyRequest,
+  GatewayStats,
   IdParams,
   Replay,
 } from '../schemas.ts';
@@ -44,6 +45,25 @@ export function decisionRoutes(add: AddRoute): void {
     handler: async ({ query, caller, runtime, reply }) => {
       reply.header('cache-control', 'no-store');
       return runtime.decisions.stats(
+        caller,
+        query.minutes === undefined ? 60 : Number(query.minutes),
+      );
+    },
+  });
+
+  add({
+    method: 'GET',
+    url: '/api/gateway/stats',
+    summary: "The MCP gateway's calls per tool, with the median latency it added to each",
+    tag: 'trust',
+    auth: 'caller',
+    loa: 'observer',
+    querystring: DecisionStatsQuery,
+    responses: { 200: { description: 'The calls per tool', schema: GatewayStats } },
+    errors: [400, 401, 403, 429],
+    handler: async ({ query, caller, runtime, reply }) => {
+      reply.header('cache-control', 'no-store');
+      return runtime.gateway.stats(
         caller,
         query.minutes === undefined ? 60 : Number(query.minutes),
       );

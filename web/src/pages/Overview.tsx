@@ -1,12 +1,13 @@
 /**
  * Overview, polled every 5 s: decisions per minute (from the log), the top denied actions and
- * callers, the log and its latest checkpoint, and the circuit breaker.
+ * callers, the log and its latest checkpoint, the circuit breaker, and the MCP gateway's calls
+ * per tool with the latency it added.
  */
 import { api } from '../api.ts';
 import { cosignerNames } from '../note.ts';
 import { DecisionsChart } from '../chart.tsx';
 import { href } from '../router.ts';
-import type { Checkpoint, DecisionStats, TrustStatus } from '../types.ts';
+import type { Checkpoint, DecisionStats, GatewayStats, TrustStatus } from '../types.ts';
 import { Card, Empty, ErrorNote, Loading, Short, Time, useData } from '../ui.tsx';
 
 const POLL_MS = 5000;
@@ -45,11 +46,53 @@ function TopList({
   );
 }
 
+const millis = (v: number | null): string => (v === null ? '—' : `${v.toFixed(2)} ms`);
+
+function GatewayCalls({ stats }: { stats: GatewayStats }) {
+  if (stats.tools.length === 0) return <Empty>No gateway call in this window.</Empty>;
+  return (
+    <>
+      <table aria-label="Gateway calls per tool">
+        <thead>
+          <tr>
+            <th scope="col">Upstream</th>
+            <th scope="col">Tool</th>
+            <th scope="col">Calls</th>
+            <th scope="col">Median added latency</th>
+            <th scope="col">Median upstream latency</th>
+          </tr>
+        </thead>
+        <tbody>
+          {stats.tools.map((t) => (
+            <tr>
+              <td>{t.upstream}</td>
+              <td>{t.tool}</td>
+              <td>{t.calls}</td>
+              <td data-testid="added-latency">{millis(t.median_added_ms)}</td>
+              <td>{millis(t.median_upstream_ms)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!stats.complete && (
+        <p class="muted">
+          The window held more calls than one request reads: the oldest {stats.scanned} are counted.
+        </p>
+      )}
+    </>
+  );
+}
+
 export function Overview() {
   const status = useData(() => api<TrustStatus>('GET', '/api/trust/status'), [], POLL_MS);
   const checkpoint = useData(() => api<Checkpoint>('GET', '/api/log/checkpoint'), [], POLL_MS);
   const stats = useData(
     () => api<DecisionStats>('GET', '/api/decisions/stats?minutes=60'),
+    [],
+    POLL_MS,
+  );
+  const gateway = useData(
+    () => api<GatewayStats>('GET', '/api/gateway/stats?minutes=60'),
     [],
     POLL_MS,
   );
@@ -61,7 +104,7 @@ export function Overview() {
   return (
     <>
       <h1>Overview</h1>
-      <ErrorNote error={status.error ?? checkpoint.error ?? stats.error} />
+      <ErrorNote error={status.error ?? checkpoint.error ?? stats.error ?? gateway.error} />
       <Card title="Decisions per minute (last hour)">
         {st === undefined ? <Loading /> : <DecisionsChart stats={st} />}
       </Card>
@@ -146,6 +189,9 @@ export function Overview() {
           )}
         </Card>
       </div>
+      <Card title="Gateway calls (last hour)">
+        {gateway.data === undefined ? <Loading /> : <GatewayCalls stats={gateway.data} />}
+      </Card>
     </>
   );
 }
