@@ -134,6 +134,33 @@ describe('listing and revoking licenses', () => {
     });
   });
 
+  it('a deleted view row loses nothing: the log still says revoked, and issued', async () => {
+    const revokedLicense = await mintLicense('did:sigil:lic-row-deleted', 'operator');
+    const keptLicense = await mintLicense('did:sigil:lic-row-kept', 'operator');
+    const revokedId = revokedLicense.seal.contentHash as string;
+    const keptId = keptLicense.seal.contentHash as string;
+    expect((await req('DELETE', `/api/licenses/${revokedId}`, live.root)).status).toBe(200);
+    await live.server.stop();
+    const db = new Database(join(live.dir.dataDir, SQLITE_FILE));
+    try {
+      const del = db.prepare("DELETE FROM views WHERE ns = 'licenses' AND k = ?");
+      expect(del.run(revokedId).changes).toBe(1);
+      expect(del.run(keptId).changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    live.server = await startServer(live.dir.dataDir, live.dir.config);
+    expect(json(await req('POST', '/api/license/validate', undefined, revokedLicense))).toEqual({
+      ok: false,
+      loa: 'observer',
+      reason: 'license_revoked',
+    });
+    expect(json(await req('POST', '/api/license/validate', undefined, keptLicense))).toMatchObject({
+      ok: true,
+      loa: 'operator',
+    });
+  });
+
   it('a revocation undone by editing the view row in the database is refused, not trusted', async () => {
     const license = await mintLicense('did:sigil:lic-forged', 'operator');
     const id = license.seal.contentHash as string;

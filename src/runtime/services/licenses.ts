@@ -9,7 +9,7 @@ import {
   type LicenseVerification,
   type Loa,
 } from '../../policy/index.ts';
-import { asJson, type RuntimeCore } from '../core.ts';
+import { asJson, forEachRecordOfKind, isJsonObject, type RuntimeCore } from '../core.ts';
 import { VIEWS, type LicenseRow } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
@@ -97,10 +97,41 @@ async function standingOf(
   defaultLoa: Loa,
 ): Promise<LicenseVerification> {
   if (!v.ok) return v;
-  const row = await VIEWS.licenses.get(core.log.views, v.license.seal.contentHash);
-  if (row === undefined) return { ok: false, loa: defaultLoa, reason: 'license_unknown' };
-  if (row.revokedAt !== undefined) return { ok: false, loa: defaultLoa, reason: 'license_revoked' };
+  const hash = v.license.seal.contentHash;
+  const row = await VIEWS.licenses.get(core.log.views, hash);
+  const state =
+    row === undefined ? await stateInLog(core, hash) : row.revokedAt ? 'revoked' : 'issued';
+  if (state === 'unknown') return { ok: false, loa: defaultLoa, reason: 'license_unknown' };
+  if (state === 'revoked') return { ok: false, loa: defaultLoa, reason: 'license_revoked' };
   return v;
+}
+
+/**
+ * A license's state from its sealed events, for when its view row is missing (a store restored
+ * without its views, a deleted row). The log is the authority: a deleted row neither loses a
+ * revocation nor locks Root out of `sigil state rebuild`, which needs Root's own license.
+ */
+async function stateInLog(
+  core: RuntimeCore,
+  hash: string,
+): Promise<'issued' | 'revoked' | 'unknown'> {
+  let state: 'issued' | 'revoked' | 'unknown' = 'unknown';
+  await forEachRecordOfKind(core, 'license_event', (record) => {
+    const p = record.payload;
+    if (!isJsonObject(p)) return;
+    if (p.event === 'revoked' && p.license_hash === hash) state = 'revoked';
+    const license = p.license;
+    if (
+      p.event === 'issued' &&
+      state === 'unknown' &&
+      isJsonObject(license) &&
+      isJsonObject(license.seal) &&
+      license.seal.contentHash === hash
+    ) {
+      state = 'issued';
+    }
+  });
+  return state;
 }
 
 /** Every license this runtime minted, oldest record first (Root). */
