@@ -3,7 +3,7 @@
  * per the MCP authorization spec, the fixture upstream itself over Streamable HTTP and the
  * published filesystem server over stdio.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -14,11 +14,11 @@ import { AI_OUTPUT_MARKER, AI_OUTPUT_META_KEY } from '../../src/gatekeeper/index
 import { ERROR_META_KEY, type GatewayDenial } from '../../src/mcp/index.ts';
 import {
   agentToken,
-  CLI,
   FS_SERVER,
   makeEnv,
   openRuntime,
   runCli,
+  spawnGateway,
   startHttpNotes,
   upstreamCalls,
   type Env,
@@ -100,9 +100,8 @@ beforeAll(async () => {
   files = join(e.dir, 'files');
   mkdirSync(files);
   writeFileSync(join(files, 'a.txt'), 'alpha\n');
-  const configFile = join(e.dir, 'gateway.toml');
-  writeFileSync(
-    configFile,
+  const spawned = await spawnGateway(
+    e,
     `call_timeout_ms = 5000
 
 [[upstream]]
@@ -132,19 +131,8 @@ min_loa = "mentor"
 risk = 0.6
 `,
   );
-  gateway = spawn('node', [CLI, 'gateway', '--config', configFile, '--listen', '127.0.0.1:0'], {
-    env: e.env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    gateway.stderr?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /serving MCP at (\S+)/.exec(buf);
-      if (m?.[1]) resolve(m[1]);
-    });
-    gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${buf}`)));
-  });
+  gateway = spawned.child;
+  url = spawned.url;
 }, 60_000);
 
 afterAll(async () => {

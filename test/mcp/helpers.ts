@@ -231,6 +231,38 @@ export async function startHttpNotes(
   return { url: `http://127.0.0.1:${port}/mcp`, child, stop: () => child.kill() };
 }
 
+/**
+ * The real `sigil gateway --listen 127.0.0.1:0` as its own process on `e`'s data dir, with
+ * `gatewayToml` as its config; resolves the MCP URL it serves (each agent sends its bearer).
+ */
+export async function spawnGateway(
+  e: Env,
+  gatewayToml: string,
+): Promise<{ url: string; child: ChildProcess; stop(): void }> {
+  const configFile = join(e.dir, `gateway-${randomBytes(4).toString('hex')}.toml`);
+  writeFileSync(configFile, gatewayToml);
+  const child = spawn('node', [CLI, 'gateway', '--config', configFile, '--listen', '127.0.0.1:0'], {
+    env: e.env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buf = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /serving MCP at (\S+)/.exec(buf);
+      if (m?.[1]) resolveUrl(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${buf}`)));
+  });
+  return {
+    url,
+    child,
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 /** Runs the sigil CLI to completion. */
 export function runCli(
   args: string[],

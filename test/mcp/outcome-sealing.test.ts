@@ -1,11 +1,11 @@
 /**
- * Issue 13 §6: every call's outcome is in the log before the agent sees it. The gateway over
- * Streamable HTTP in front of the SDK notes upstream, with a store that fails at the worst
- * moment: a trigger, added to the live SQLite file through a second connection, makes the
- * insert of one record kind fail. When the `mcp_call` record of an allowed call cannot be
- * written, the upstream has already acted, and the agent gets `record_failed`, never the
- * result. When the decision cannot be written, nothing reaches the upstream. A denial whose
- * outcome cannot be sealed does not leave as that denial either.
+ * Issue 13 §6: every call's outcome is in the log before the agent sees it. The real
+ * `sigil gateway --listen` process, an SDK client and the SDK notes upstream, with a store that
+ * fails at the worst moment: a trigger, added to the live SQLite file through a second
+ * connection, makes the insert of one record kind fail. When the `mcp_call` record of an
+ * allowed call cannot be written, the upstream has already acted, and the agent gets
+ * `record_failed`, never the result. When the decision cannot be written, nothing reaches the
+ * upstream. A denial whose outcome cannot be sealed does not leave as that denial either.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,14 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ERROR_META_KEY,
-  Gateway,
-  parseGatewayConfig,
-  serveHttp,
-  type GatewayDenial,
-  type HttpGateway,
-} from '../../src/mcp/index.ts';
+import { ERROR_META_KEY, type GatewayDenial } from '../../src/mcp/index.ts';
 import type { SigilRuntime } from '../../src/runtime/index.ts';
 import {
   agentToken,
@@ -28,14 +21,14 @@ import {
   NOTES_POLICY,
   notesUpstream,
   openRuntime,
+  spawnGateway,
   upstreamCalls,
   type Env,
 } from './helpers.ts';
 
 let e: Env;
 let runtime: SigilRuntime;
-let gateway: Gateway;
-let http: HttpGateway;
+let gateway: Awaited<ReturnType<typeof spawnGateway>>;
 let client: Client;
 let logFile: string;
 let db: Database.Database;
@@ -79,15 +72,10 @@ beforeAll(async () => {
   runtime = opened.runtime;
   const root = await runtime.tokens.authenticate(opened.rootToken);
   const token = await agentToken(runtime, root);
-  gateway = await Gateway.start({
-    runtime,
-    config: parseGatewayConfig(notesUpstream(logFile) + NOTES_POLICY, join(e.dir, 'gw.toml')),
-    log: () => undefined,
-  });
-  http = await serveHttp(gateway, { host: '127.0.0.1', port: 0 });
+  gateway = await spawnGateway(e, notesUpstream(logFile) + NOTES_POLICY);
   client = new Client({ name: 'agent', version: '1.0.0' });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(http.url), {
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
       requestInit: { headers: { Authorization: `Bearer ${token}` } },
     }),
   );
@@ -98,8 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   db?.close();
   await client?.close().catch(() => undefined);
-  await http?.close();
-  await gateway?.close();
+  gateway?.stop();
   await runtime?.close();
   e?.cleanup();
 });

@@ -1,8 +1,8 @@
 /**
- * Issue 13 §5 as an attacker tries it: the gateway over Streamable HTTP, an agent with a real
- * Operator token, and a naive SDK file server upstream that resolves whatever URI it gets
- * (dot segments, `%2e%2e`, backslashes, double decoding). The policy lets the agent read
- * `file:///shared/*` only, and `file:///docs/**` at any depth. Every trick to read
+ * Issue 13 §5 as an attacker tries it: the real `sigil gateway --listen` process, an SDK client
+ * with a real Operator token, and a naive SDK file server upstream that resolves whatever URI
+ * it gets (dot segments, `%2e%2e`, backslashes, double decoding). The policy lets the agent
+ * read `file:///shared/*` only, and `file:///docs/**` at any depth. Every trick to read
  * `/etc/secret` is refused with a sealed decision and never reaches the upstream; the URI that
  * does go upstream is the normalised one the row was matched against.
  */
@@ -13,25 +13,20 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Gateway,
   globToRegExp,
   normaliseResourceUri,
-  parseGatewayConfig,
   removeDotSegments,
-  serveHttp,
   type GatewayDenial,
-  type HttpGateway,
 } from '../../src/mcp/index.ts';
 import type { SigilRuntime } from '../../src/runtime/index.ts';
-import { agentToken, makeEnv, openRuntime, type Env } from './helpers.ts';
+import { agentToken, makeEnv, openRuntime, spawnGateway, type Env } from './helpers.ts';
 
 const FILES = resolve('test/fixtures/mcp/files-server.mjs');
 const SECRET = 'the-secret-in-etc';
 
 let e: Env;
 let runtime: SigilRuntime;
-let gateway: Gateway;
-let http: HttpGateway;
+let gateway: Awaited<ReturnType<typeof spawnGateway>>;
 let client: Client;
 let logFile: string;
 
@@ -81,7 +76,8 @@ beforeAll(async () => {
   runtime = opened.runtime;
   const rootCaller = await runtime.tokens.authenticate(opened.rootToken);
   const token = await agentToken(runtime, rootCaller);
-  const config = parseGatewayConfig(
+  gateway = await spawnGateway(
+    e,
     `
 [[upstream]]
 name = "fs"
@@ -96,13 +92,10 @@ min_loa = "operator"
 resource = "fs__file:///docs/**"
 min_loa = "operator"
 `,
-    join(e.dir, 'gateway.toml'),
   );
-  gateway = await Gateway.start({ runtime, config, log: () => undefined });
-  http = await serveHttp(gateway, { host: '127.0.0.1', port: 0 });
   client = new Client({ name: 'attacker', version: '1.0.0' });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(http.url), {
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
       requestInit: { headers: { Authorization: `Bearer ${token}` } },
     }),
   );
@@ -110,8 +103,7 @@ min_loa = "operator"
 
 afterAll(async () => {
   await client?.close().catch(() => undefined);
-  await http?.close();
-  await gateway?.close();
+  gateway?.stop();
   await runtime?.close();
   e?.cleanup();
 });
