@@ -4,7 +4,7 @@
  * the whole tree (computed from the stored tiles, and checked against the signed checkpoint in
  * the child); the time from process start to that answer and the RSS after it are printed beside
  * the goals (≤ 2 s, ≤ 200 MiB). `SIGIL_BENCH_TILES_RECORDS=N,N` picks other sizes (ascending;
- * each store grows from the one before).
+ * each store grows from the one before); SIGIL_BENCH_TILES_KEEP=1 keeps the last store.
  *
  * The store is built in bulk, not through the append path (which would take hours at 10^7): the
  * records past the bootstrapped ones are synthetic rows written straight into SQLite, 65,536 a
@@ -193,7 +193,9 @@ export async function run(): Promise<void> {
       '(stores built in bulk: synthetic rows and their tiles written directly; see bench/tiles.ts)',
     );
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    // SIGIL_BENCH_TILES_KEEP=1 keeps the built store to open again (its path is printed).
+    if (process.env.SIGIL_BENCH_TILES_KEEP === '1') say(`store kept at ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   }
 }
 

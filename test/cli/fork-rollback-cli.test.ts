@@ -1,9 +1,11 @@
 /**
  * Forks and rollbacks, as an attacker holding the data directory would make them: a copy of the
  * whole data dir (keys included) growing its own history, a tail cut out of the database, a log
- * cut down to nothing. Each is caught by the auditor's own older checkpoint, through the real CLI:
- * `sigil log verify-proof --old-checkpoint` and `sigil validate --checkpoint`.
+ * cut down to nothing, an edited tile of the stored tree. Each is caught by the auditor's own
+ * older checkpoint, through the real CLI: `sigil log verify-proof --old-checkpoint` and
+ * `sigil validate --checkpoint`.
  */
+import Database from 'better-sqlite3';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +160,53 @@ describe('an auditor checking against the checkpoint it kept', { timeout: 180_00
     const back = await verifyProof(await proofFrom(cut, 1, 'cut.json'), kept.file);
     expect(back.code).toBe(1);
     expect(json(back)).toMatchObject({ ok: false, code: 'rolled_back' });
+  });
+
+  it('names an edited tile, and the proof built from it does not verify', async () => {
+    const edited = join(tmp.root, 'edited');
+    cpSync(original, edited, { recursive: true });
+    // Leaf 1 inside the stored tile 0/000: the first hash of seq 0's inclusion path.
+    const db = new Database(join(edited, 'canon.db'));
+    try {
+      const { nodes } = db.prepare('SELECT nodes FROM tiles WHERE level = 0 AND idx = 0').get() as {
+        nodes: Buffer;
+      };
+      nodes[32] = nodes[32]! ^ 0x01;
+      db.prepare('UPDATE tiles SET nodes = ? WHERE level = 0 AND idx = 0').run(nodes);
+    } finally {
+      db.close();
+    }
+    const caught = await validate(edited);
+    expect(caught.code).toBe(1);
+    const out = json<{ code: string; reason: string; seq: number }>(caught);
+    expect(out).toMatchObject({ ok: false, code: 'tile_mismatch', seq: 0 });
+    expect(out.reason).toMatch(/^tile\/0\/000\.p\/\d+: the stored tile differs/);
+    const r = await sigil([
+      'log',
+      'prove',
+      '--data-dir',
+      edited,
+      '--seq',
+      '0',
+      '--size',
+      String(kept.size),
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const proof = tmp.file('edited-proof.json', r.stdout);
+    const check = await sigil([
+      'log',
+      'verify-proof',
+      '--proof',
+      proof,
+      '--checkpoint',
+      kept.file,
+      '--pub-key',
+      verifierKey,
+      '--json',
+    ]);
+    expect(check.code).toBe(1);
+    expect(json(check)).toMatchObject({ ok: false, code: 'root_mismatch' });
   });
 
   it('catches a log cut down to nothing', async () => {
