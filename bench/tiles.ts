@@ -9,7 +9,8 @@
  * The store is built in bulk, not through the append path (which would take hours at 10^7): the
  * records past the bootstrapped ones are synthetic rows written straight into SQLite, 65,536 a
  * transaction (random leaf hashes, a placeholder body that does not decrypt, a constant hash
- * chain), with their tiles computed by the writer's own TileEdge; then a few real records are
+ * chain), with their tiles computed by the writer's own TileEdge and kept as the stores keep them
+ * (storedTiles); then a few real records are
  * appended through the log on top, and a checkpoint is signed. Such a store does not validate:
  * it exists to measure open and the first request.
  */
@@ -21,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CanonLog } from '../src/canon/log.ts';
-import { TileEdge } from '../src/canon/tile-tree.ts';
+import { fullTilesEnd, storedTiles, TileEdge } from '../src/canon/tile-tree.ts';
 import { verifyInclusionProof, type InclusionProof } from '../src/canon/verify.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/index.ts';
@@ -76,10 +77,16 @@ function bulkFill(file: string, size: number): void {
     db.pragma('synchronous = OFF');
     const head = db.prepare('SELECT size, hash FROM head').get() as { size: number; hash: string };
     const tile = db.prepare('SELECT nodes FROM tiles WHERE level = ? AND idx = ?');
-    const edge = TileEdge.load(head.size, (level, index) => {
+    // The stored edge where the full level-0 tiles end, then the leaves after it (storedTiles).
+    const aligned = fullTilesEnd(head.size);
+    const edge = TileEdge.load(aligned, (level, index) => {
       const t = tile.get(level, index) as { nodes: Buffer } | undefined;
       return t && new Uint8Array(t.nodes);
     });
+    const tail = db
+      .prepare('SELECT leaf_hash FROM records WHERE seq >= ? ORDER BY seq')
+      .all(aligned) as Array<{ leaf_hash: Buffer }>;
+    edge.extend(tail.map((r) => new Uint8Array(r.leaf_hash)));
     const insert = db.prepare(
       'INSERT INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -100,7 +107,7 @@ function bulkFill(file: string, size: number): void {
         insert.run(from + i, `bulk-${from + i}`, 'user_data', ts, leaf, hash, prev, body);
         prev = hash;
       }
-      for (const t of edge.extend(leaves)) putTile.run(t.level, t.index, t.nodes);
+      for (const t of storedTiles(edge.extend(leaves))) putTile.run(t.level, t.index, t.nodes);
       setHead.run(from + n, hash);
     });
     for (let from = head.size; from < size - REAL_ON_TOP; from += CHUNK) {

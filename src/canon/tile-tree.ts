@@ -7,7 +7,7 @@ import { TILE_WIDTH } from './tiles.ts';
  * N holds the hashes of the complete subtrees of 256^L leaves numbered N*256 … N*256+255; the
  * rightmost tile of each level is partial and grows in place (a stored tile is always the prefix
  * of every later version of itself, so one row per tile serves all its widths, as Tessera's SQL
- * drivers keep them).
+ * drivers keep them); the partial level-0 tile is read from the records (see storedTiles).
  *
  * - {@link TileEdge}: the right edge (the partial tile of each level, at most 255 hashes each),
  *   the only part of the tree a writer holds: O(log n). It turns appended leaf hashes into the
@@ -65,6 +65,31 @@ function split(nodes: Uint8Array, count: number): Uint8Array[] {
 /** Hashes at level `level` in a tree of `size` leaves: floor(size / 256^level). */
 function countAt(level: number, size: number): number {
   return Math.floor(size / TILE_WIDTH ** level);
+}
+
+/** Bytes of a full tile: 256 hashes. */
+export const FULL_TILE_BYTES = TILE_WIDTH * HASH;
+
+/**
+ * The rows a store writes: every tile but a partial level-0 one. That tile is the last ≤ 255 leaf
+ * hashes of the records table, read from there; keeping a copy would rewrite up to 8 KiB in every
+ * append transaction, where the other tiles change once per 256 records or less.
+ */
+export function storedTiles(rows: readonly TileRow[]): TileRow[] {
+  return rows.filter((t) => t.level > 0 || t.nodes.length === FULL_TILE_BYTES);
+}
+
+/** Where the full level-0 tiles end, given where the last stored level-0 tile ends. */
+export function fullTilesEnd(lastTileEnd: number): number {
+  return Math.floor(lastTileEnd / TILE_WIDTH) * TILE_WIDTH;
+}
+
+/**
+ * How many leaves the stored tiles cover in a tree of `size` whose full level-0 tiles end at
+ * `fullEnd`: all of them when only the partial level-0 tile (read from the records) follows.
+ */
+export function coverage(size: number, fullEnd: number): number {
+  return size - fullEnd < TILE_WIDTH ? size : fullEnd;
 }
 
 /** The partial tiles of a tree of `size` leaves: one per level with 1..255 hashes. */

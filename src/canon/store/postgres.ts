@@ -8,7 +8,15 @@ import pg from 'pg';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
-import { edgeTiles, TileEdge, type TileRow } from '../tile-tree.ts';
+import {
+  coverage,
+  edgeTiles,
+  FULL_TILE_BYTES,
+  fullTilesEnd,
+  storedTiles,
+  TileEdge,
+  type TileRow,
+} from '../tile-tree.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -140,7 +148,8 @@ async function putViews(client: pg.PoolClient, rows: readonly ViewRow[]): Promis
 }
 
 /** Upserts tiles: a partial tile's row grows in place until it is full. */
-async function putTiles(client: pg.PoolClient, rows: readonly TileRow[]): Promise<void> {
+async function putTiles(client: pg.PoolClient, all: readonly TileRow[]): Promise<void> {
+  const rows = storedTiles(all);
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK);
     await client.query(
@@ -152,13 +161,13 @@ async function putTiles(client: pg.PoolClient, rows: readonly TileRow[]): Promis
   }
 }
 
-/** Where the last level-0 tile ends. */
-async function tiledSizeOf(client: pg.Pool | pg.PoolClient): Promise<number> {
+/** Where the stored full level-0 tiles end (a multiple of 256). */
+async function fullEndOf(client: pg.Pool | pg.PoolClient): Promise<number> {
   const last = await client.query<{ idx: string; n: number }>(
     'SELECT idx, length(nodes) AS n FROM sigil_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1',
   );
   const t = last.rows[0];
-  return t === undefined ? 0 : Number(t.idx) * 256 + t.n / 32;
+  return t === undefined ? 0 : fullTilesEnd(Number(t.idx) * 256 + t.n / 32);
 }
 
 function toCheckpoint(r: RawCheckpoint): StoredCheckpoint {
@@ -245,12 +254,14 @@ export class PostgresStore implements CanonStore {
 
   /**
    * The right edge at `size` (inside the transaction holding the head, size ≤ head): a copy of
-   * this store's own when current, else loaded from the stored tiles, which are first built from
-   * the leaf hashes when they lag (another instance's write is the usual reason it is stale).
+   * this store's own when current, else loaded from the stored tiles where the full level-0 tiles
+   * end and extended with the leaf hashes after them, writing the tiles they complete (another
+   * instance's write is the usual reason it is stale).
    */
   async #edgeAt(client: pg.PoolClient, size: number): Promise<TileEdge> {
     if (this.#edge?.size === size) return this.#edge.clone();
-    const tiled = Math.min(await tiledSizeOf(client), size);
+    // From where the full level-0 tiles end: the partial level-0 tile is not stored (storedTiles).
+    const tiled = Math.min(await fullEndOf(client), fullTilesEnd(size));
     const want = edgeTiles(tiled);
     const stored = await client.query<{ level: number; idx: string; nodes: Buffer }>(
       `SELECT level, idx, nodes FROM sigil_tiles
@@ -472,19 +483,31 @@ export class PostgresStore implements CanonStore {
     return rows.map(toRow);
   }
 
+  /** A stored tile; the partial level-0 one is the records' last leaf hashes (storedTiles). */
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
     await this.#tilesTable();
     const [t] = await this.#query<{ nodes: Buffer }>(
       'SELECT nodes FROM sigil_tiles WHERE level = $1 AND idx = $2',
       [level, index],
     );
-    return t && bytes(t.nodes);
+    if (t !== undefined && (level > 0 || t.nodes.length === FULL_TILE_BYTES)) return bytes(t.nodes);
+    if (level > 0) return undefined;
+    const { size } = await this.head();
+    if ((index + 1) * 256 <= size) return undefined;
+    const leaves = await this.#query<{ seq: string; leaf_hash: Buffer }>(
+      'SELECT seq, leaf_hash FROM sigil_records WHERE seq >= $1 AND seq < $2 ORDER BY seq',
+      [index * 256, size],
+    );
+    if (leaves.length === 0 || leaves.some((r, i) => Number(r.seq) !== index * 256 + i)) {
+      return undefined;
+    }
+    return bytes(Buffer.concat(leaves.map((r) => r.leaf_hash)));
   }
 
   async tiledSize(): Promise<number> {
     await this.#tilesTable();
     try {
-      return await tiledSizeOf(this.#pool);
+      return coverage((await this.head()).size, await fullEndOf(this.#pool));
     } catch (err) {
       throw storeError(err);
     }
@@ -501,10 +524,7 @@ export class PostgresStore implements CanonStore {
           throw new SigilError('store_missing', 'the canon store has no head');
         }
         const size = Number(locked.rows[0].size);
-        const edge = await this.#edgeAt(
-          client,
-          Math.min(size, (await tiledSizeOf(client)) + limit),
-        );
+        const edge = await this.#edgeAt(client, Math.min(size, (await fullEndOf(client)) + limit));
         return edge.size;
       });
     } catch (err) {

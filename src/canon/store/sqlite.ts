@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
-import { TileEdge, type TileRow } from '../tile-tree.ts';
+import { coverage, fullTilesEnd, storedTiles, TileEdge, type TileRow } from '../tile-tree.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -220,31 +220,41 @@ export class SqliteStore implements CanonStore {
     for (const v of rows) this.#stmt.viewPut.run(v.ns, v.key, v.value, v.seq, v.hash, v.mac);
   }
 
-  #tiledSize(): number {
+  /** Where the stored full level-0 tiles end (a multiple of 256). */
+  #fullEnd(): number {
     const last = this.#stmt.lastTile.get();
-    return last === undefined ? 0 : last.idx * 256 + last.n / 32;
+    return last === undefined ? 0 : fullTilesEnd(last.idx * 256 + last.n / 32);
   }
 
   #putTiles(rows: readonly TileRow[]): void {
-    for (const t of rows) this.#stmt.putTile.run(t.level, t.index, t.nodes);
+    for (const t of storedTiles(rows)) this.#stmt.putTile.run(t.level, t.index, t.nodes);
+  }
+
+  /** A stored tile; the partial level-0 one is the records' last leaf hashes (storedTiles). */
+  #tile(level: number, index: number): Uint8Array | undefined {
+    const t = this.#stmt.tile.get(level, index);
+    if (t !== undefined && (level > 0 || t.nodes.length === 8192)) return bytes(t.nodes);
+    if (level > 0) return undefined;
+    const head = this.#stmt.head.get();
+    if (head === undefined || (index + 1) * 256 <= head.size) return undefined;
+    const leaves = this.#stmt.leaves.all(index * 256, Math.min(256, head.size - index * 256));
+    if (leaves.length === 0 || leaves.some((r, i) => r.seq !== index * 256 + i)) return undefined;
+    return Buffer.concat(leaves.map((r) => r.leaf_hash));
   }
 
   /**
    * The right edge at `size` (inside the transaction holding the head, size ≤ head): a copy of
-   * this store's own when current, else loaded from the stored tiles, which are first built from
-   * the leaf hashes when they lag.
+   * this store's own when current, else loaded from the stored tiles where the full level-0
+   * tiles end and extended with the leaf hashes after them (writing the tiles they complete).
    */
   #edgeAt(size: number): TileEdge {
     if (this.#edge?.size === size) return this.#edge.clone();
-    const tiled = Math.min(this.#tiledSize(), size);
-    const edge = TileEdge.load(tiled, (level, index) => {
-      const t = this.#stmt.tile.get(level, index);
-      return t && bytes(t.nodes);
-    });
-    if (tiled < size) {
-      const leaves = this.#stmt.leaves.all(tiled, size - tiled).map((r) => bytes(r.leaf_hash));
-      if (leaves.length !== size - tiled) {
-        throw new SigilError('store_error', `records ${tiled}..${size - 1} are missing`);
+    const from = Math.min(this.#fullEnd(), fullTilesEnd(size));
+    const edge = TileEdge.load(from, (level, index) => this.#tile(level, index));
+    if (from < size) {
+      const leaves = this.#stmt.leaves.all(from, size - from).map((r) => bytes(r.leaf_hash));
+      if (leaves.length !== size - from) {
+        throw new SigilError('store_error', `records ${from}..${size - 1} are missing`);
       }
       this.#putTiles(edge.extend(leaves));
     }
@@ -380,19 +390,18 @@ export class SqliteStore implements CanonStore {
   }
 
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
-    const t = this.#stmt.tile.get(level, index);
-    return t && bytes(t.nodes);
+    return this.#tile(level, index);
   }
 
   async tiledSize(): Promise<number> {
-    return this.#tiledSize();
+    return coverage((await this.head()).size, this.#fullEnd());
   }
 
   async buildTiles(limit: number): Promise<number> {
     const run = this.#db.transaction((): number => {
       const head = this.#stmt.head.get();
       if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-      const edge = this.#edgeAt(Math.min(head.size, this.#tiledSize() + limit));
+      const edge = this.#edgeAt(Math.min(head.size, this.#fullEnd() + limit));
       if (edge.size === head.size) this.#edge = edge;
       return edge.size;
     });
