@@ -29,7 +29,19 @@ export function parseDid(s: string): Did {
   return { did: s, method: m[1] as string, id: m[2] as string };
 }
 
+// DIDs already seen to be valid: every decision checks its actor's, and actors recur. Short
+// ones only, bounded (cleared when full); a failure is never kept.
+const KNOWN_MAX = 1024;
+const known = new Set<string>();
+
 /** True when `s` is a syntactically valid DID. */
 export function isDid(s: unknown): s is string {
-  return typeof s === 'string' && s.length <= MAX_DID_LENGTH && DID_RE.test(s);
+  if (typeof s !== 'string') return false;
+  if (known.has(s)) return true;
+  const ok = s.length <= MAX_DID_LENGTH && DID_RE.test(s);
+  if (ok && s.length <= 256) {
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.add(s);
+  }
+  return ok;
 }

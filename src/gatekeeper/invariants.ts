@@ -116,6 +116,10 @@ export function requiredInvariants(
   return out;
 }
 
+// Which invariants apply is a pure function of the kernel's set and the few situational ids a
+// request requires: computed once per combination (a request builds `requires` afresh).
+const applicableBySet = new WeakMap<readonly InvariantId[], Map<string, readonly InvariantId[]>>();
+
 /** The invariants of `set` that apply given `requires`, in evaluation order. */
 export function applicableInvariants(
   set: readonly InvariantId[],
@@ -124,6 +128,31 @@ export function applicableInvariants(
   return ALL_INVARIANTS.filter(
     (id) => set.includes(id) && (ALWAYS_APPLY.includes(id) || requires.includes(id)),
   );
+}
+
+function applicable(
+  set: readonly InvariantId[],
+  requires: readonly InvariantId[],
+): readonly InvariantId[] {
+  let bySet = applicableBySet.get(set);
+  if (bySet === undefined) {
+    bySet = new Map();
+    applicableBySet.set(set, bySet);
+  }
+  // Kept only for a set that cannot change, and for ids that are the fixed names (no commas).
+  if (
+    !Object.isFrozen(set) ||
+    !requires.every((id) => (INVARIANT_IDS as readonly string[]).includes(id))
+  ) {
+    return applicableInvariants(set, requires);
+  }
+  const key = requires.join(',');
+  let ids = bySet.get(key);
+  if (ids === undefined) {
+    ids = Object.freeze(applicableInvariants(set, requires));
+    if (bySet.size < 64) bySet.set(key, ids);
+  }
+  return ids;
 }
 
 function violation(invariant: InvariantId, description: string, evidence: string[]): Violation {
@@ -298,7 +327,7 @@ export function enforceAll(
   set: readonly InvariantId[] = ALL_INVARIANTS,
 ): Violation[] {
   const out: Violation[] = [];
-  for (const id of applicableInvariants(set, context.requires)) {
+  for (const id of applicable(set, context.requires)) {
     const v = checkInvariant(id, request, context);
     if (v) out.push(v);
   }

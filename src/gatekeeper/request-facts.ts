@@ -233,11 +233,13 @@ export function selfGrantFindings(
 ): string[] {
   const { actor } = request;
   const findings: string[] = [];
-  for (const g of grantsTo(request.effect?.grants, actor)) {
-    findings.push(`effect.grants names the actor: ${describeGrant(g)}`);
-  }
-  for (const g of grantsTo(request.effect?.raises, actor)) {
-    findings.push(`effect.raises names the actor: ${describeGrant(g)}`);
+  if (request.effect !== undefined) {
+    for (const g of grantsTo(request.effect.grants, actor)) {
+      findings.push(`effect.grants names the actor: ${describeGrant(g)}`);
+    }
+    for (const g of grantsTo(request.effect.raises, actor)) {
+      findings.push(`effect.raises names the actor: ${describeGrant(g)}`);
+    }
   }
   const action = normalAction(request.action);
   const fields =
@@ -320,8 +322,10 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
   if (onHaltPath && !HALT_PATH_USE_VERBS.has(verb)) {
     findings.push(`halt path altered: action ${request.action} on target ${request.target}`);
   }
+  // Most requests carry no effect: nothing below applies to them.
+  if (request.effect === undefined) return findings;
   const last = roots.humanRootCount <= 1;
-  for (const r of request.effect?.revokes ?? []) {
+  for (const r of request.effect.revokes ?? []) {
     const standing = roots.subjects.get(r.subject);
     if (standing === undefined) {
       findings.push(`revokes subject of unknown standing: ${r.subject}`);
@@ -332,7 +336,7 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
       }
     }
   }
-  for (const g of [...(request.effect?.grants ?? []), ...(request.effect?.raises ?? [])]) {
+  for (const g of [...(request.effect.grants ?? []), ...(request.effect.raises ?? [])]) {
     if (g.loa === undefined) continue;
     const standing = roots.subjects.get(g.subject);
     const toRoot = asciiLower(g.loa.trim()) === 'root';

@@ -444,14 +444,94 @@ function textEntropy(text: string): number {
   return entropyOfCounts(n);
 }
 
+// Counting the bytes of a value's canonical JSON without writing it. The histogram of a text
+// does not depend on the order of its bytes, so members need no sorting; what this does not
+// handle exactly as canonicalJson would write it (a string needing an escape or beyond ASCII,
+// an unusual object, deep nesting) gives up, and the caller canonicalises instead.
+const GIVE_UP = -1;
+const MAX_COUNTED_DEPTH = 32;
+const QUOTE = 0x22;
+
+/** Counts a string as JSON writes it when it needs no escape and is ASCII; its length, or GIVE_UP. */
+function countPlainString(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c >= 0x7f || c === QUOTE || c === 0x5c) return GIVE_UP;
+  }
+  for (let i = 0; i < s.length; i++) counts[s.charCodeAt(i)]!++;
+  counts[QUOTE]! += 2;
+  return s.length + 2;
+}
+
+function countText(s: string): number {
+  for (let i = 0; i < s.length; i++) counts[s.charCodeAt(i)]!++;
+  return s.length;
+}
+
+/** Bytes counted for `value`'s canonical JSON, or GIVE_UP. */
+function countCanonical(value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return countPlainString(value);
+    case 'number':
+      return Number.isFinite(value) ? countText(String(value)) : GIVE_UP;
+    case 'boolean':
+      return countText(value ? 'true' : 'false');
+    case 'object': {
+      if (value === null) return countText('null');
+      if (depth >= MAX_COUNTED_DEPTH) return GIVE_UP;
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (Array.isArray(value)) {
+        if (proto !== Array.prototype) return GIVE_UP;
+        let n = 2 + Math.max(0, value.length - 1);
+        counts[0x5b]!++;
+        counts[0x5d]!++;
+        counts[0x2c]! += Math.max(0, value.length - 1);
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) return GIVE_UP;
+          const m = countCanonical(value[i], depth + 1);
+          if (m === GIVE_UP) return GIVE_UP;
+          n += m;
+        }
+        return n;
+      }
+      if (proto !== Object.prototype && proto !== null) return GIVE_UP;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record);
+      // `{`, `}`, one `:` per member and a `,` between members.
+      let n = 2 + keys.length + Math.max(0, keys.length - 1);
+      counts[0x7b]!++;
+      counts[0x7d]!++;
+      counts[0x3a]! += keys.length;
+      counts[0x2c]! += Math.max(0, keys.length - 1);
+      for (const key of keys) {
+        const k = countPlainString(key);
+        if (k === GIVE_UP) return GIVE_UP;
+        const m = countCanonical(record[key], depth + 1);
+        if (m === GIVE_UP) return GIVE_UP;
+        n += k + m;
+      }
+      return n;
+    }
+    default:
+      return GIVE_UP;
+  }
+}
+
 /**
  * Entropy of the payload's bytes as the entropy feature sees them: raw bytes as given, a
  * string as UTF-8, anything else as its RFC 8785 canonical JSON. undefined/null → no payload.
+ * A JSON value is counted without writing its canonical text when it can be (the same counts,
+ * so the same value, bit for bit); otherwise it is canonicalised as before.
  */
 function payloadEntropy(payload: unknown): number {
   if (payload === undefined || payload === null) return 0;
   if (payload instanceof Uint8Array) return normalisedEntropy(payload);
-  return textEntropy(typeof payload === 'string' ? payload : canonicalJson(payload));
+  if (typeof payload === 'string') return textEntropy(payload);
+  counts.fill(0);
+  const n = countCanonical(payload, 0);
+  if (n !== GIVE_UP) return entropyOfCounts(n);
+  return textEntropy(canonicalJson(payload));
 }
 
 export interface FeatureInput {

@@ -328,6 +328,35 @@ describe('features', () => {
     expect(f('ünïcödé ✓')).toBe(normalisedEntropy(utf8('ünïcödé ✓')));
   });
 
+  it('counts a JSON payload to exactly the entropy of its canonical text, or refuses it alike', () => {
+    // The feature counts a value's canonical bytes without writing them when it can; replay
+    // needs the very same number, and the same refusal for what JCS cannot express.
+    const f = (payload: unknown) =>
+      extractFeatures({ action: 'read', loa: 'guest', ratePressure: 0, payload });
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 40 }), (value) => {
+        fc.pre(value !== null && typeof value !== 'string');
+        expect(f(value).values.input_entropy).toBe(normalisedEntropy(utf8(canonicalJson(value))));
+      }),
+      { numRuns: 500 },
+    );
+    const deep: unknown[] = [];
+    let at = deep;
+    for (let i = 0; i < 40; i++) at.push((at = [i]));
+    for (const v of [{ a: 'x\u0001"\\é\u007f' }, [1e21, -0, 0.1], deep, Object.create(null)]) {
+      expect(f(v).values.input_entropy).toBe(normalisedEntropy(utf8(canonicalJson(v))));
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    // A sparse array: a hole is not JSON.
+    const holey: unknown[] = [1];
+    holey[2] = 2;
+    for (const v of [{ a: undefined }, holey, [Number.NaN], { b: 1n }, cyclic, new Date(0)]) {
+      expect(f(v).missing).toContain('input_entropy');
+    }
+  });
+
   it('reports missing features and falls back (0.5 for unknowns, 1 for unmeasurable)', () => {
     const ok = extractFeatures({
       action: 'canon.read',
