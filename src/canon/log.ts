@@ -66,6 +66,7 @@ import type {
   BackendName,
   CanonStore,
   LogHead,
+  RateBuckets,
   StoredRow,
   ViewExpectation,
   ViewRow,
@@ -208,7 +209,7 @@ async function buildMissingTiles(store: CanonStore): Promise<void> {
  */
 export type LogReader = Omit<
   CanonLog,
-  'append' | 'appendMany' | 'rebuildViews' | 'close' | 'signer'
+  'append' | 'appendMany' | 'rebuildViews' | 'close' | 'signer' | 'rateBuckets'
 >;
 
 export class CanonLog {
@@ -638,6 +639,14 @@ export class CanonLog {
   /** The newest stored checkpoint note, if any. */
   async latestCheckpoint(): Promise<string | undefined> {
     return (await this.#store.latestCheckpoint())?.note;
+  }
+
+  /**
+   * The store's shared rate-limit buckets (a backend several instances share); undefined when
+   * the store is one instance's own, which keeps its buckets in memory.
+   */
+  get rateBuckets(): RateBuckets | undefined {
+    return this.#store.rateBuckets;
   }
 
   /** True when this log pushes its checkpoints to witnesses. */

@@ -23,7 +23,8 @@ export const DEFAULT_MAX_KEYS = 100_000;
 export type TakeResult =
   { allowed: true; pressure: number } | { allowed: false; retryAfterMs: number; pressure: number };
 
-function checkedLimits(limits: RateLimits): RateLimits {
+/** `limits` when every rate is > 0 and every burst ≥ 1; else config_invalid. */
+export function checkedLimits(limits: RateLimits): RateLimits {
   for (const loa of LOAS) {
     const { rate, burst } = limits[loa];
     if (!(Number.isFinite(rate) && rate > 0 && Number.isFinite(burst) && burst >= 1))
@@ -34,6 +35,19 @@ function checkedLimits(limits: RateLimits): RateLimits {
       });
   }
   return limits;
+}
+
+/**
+ * The outcome of a take that left `tokens` in a bucket of `limit`, having taken one or not (the
+ * in-memory limiter below and the shared one in the database both report this way).
+ */
+export function takeResult(tokens: number, taken: boolean, limit: BucketLimit): TakeResult {
+  if (taken) return { allowed: true, pressure: Math.min(1, Math.max(0, 1 - tokens / limit.burst)) };
+  return {
+    allowed: false,
+    retryAfterMs: Math.ceil(((1 - tokens) * 1000) / limit.rate),
+    pressure: 1,
+  };
 }
 
 /**
@@ -109,13 +123,10 @@ export class RateLimiter {
     }
     this.#pushFront(slot);
 
-    if (tokens >= 1) {
-      tokens -= 1;
-      this.#tokens[slot] = tokens;
-      return { allowed: true, pressure: Math.min(1, Math.max(0, 1 - tokens / burst)) };
-    }
+    const taken = tokens >= 1;
+    if (taken) tokens -= 1;
     this.#tokens[slot] = tokens;
-    return { allowed: false, retryAfterMs: Math.ceil(((1 - tokens) * 1000) / rate), pressure: 1 };
+    return takeResult(tokens, taken, { rate, burst });
   }
 
   /** A slot for a new caller: a fresh one below the cap, else the least recently used one. */

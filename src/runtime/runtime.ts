@@ -12,6 +12,7 @@ import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
 import { CanonLog, type AppendOptions, type LogReader, type SealedRecord } from '../canon/log.ts';
 import { VIEW_NS, projectRecord } from '../canon/views.ts';
+import { SharedRateLimiter, type DecisionLimiter } from './rate-limiter.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -162,7 +163,10 @@ function logOptions(opts: RuntimeOptions) {
   };
 }
 
-function limiterFor(config: Config): RateLimiter {
+/** Shared through the store when it has shared buckets (postgres), else in this process. */
+function limiterFor(config: Config, log: CanonLog): DecisionLimiter {
+  const shared = log.rateBuckets;
+  if (shared) return new SharedRateLimiter(shared, config.rateLimit.perLoa);
   return new RateLimiter({
     limits: config.rateLimit.perLoa,
     maxKeys: config.rateLimit.maxCallers,
@@ -200,7 +204,7 @@ export class SigilRuntime {
   readonly #delegationRawKey: Uint8Array;
   readonly #authority: LicenseAuthority;
   readonly #kernel: Kernel;
-  #limiter: RateLimiter;
+  #limiter: DecisionLimiter;
   readonly #listeners = new Set<(d: FrozenDecision, c: Caller, r: DecisionRequest) => void>();
   readonly #tally: DecisionTally;
   readonly #views: ViewMirror;
@@ -225,7 +229,7 @@ export class SigilRuntime {
       fingerprint: runtimeFingerprint(opts.config.licenseSecret, log.signer.publicKey, log.logId),
     };
     this.#kernel = createKernel(CONSTITUTION_BYTES);
-    this.#limiter = limiterFor(opts.config);
+    this.#limiter = limiterFor(opts.config, log);
     const settings = this.#settings;
     const views = new ViewMirror(log.views, [VIEW_NS.tokens]);
     this.#views = views;
@@ -400,7 +404,8 @@ export class SigilRuntime {
     const before = this.#settings.current.rateLimit;
     if (!(await this.#settings.refresh(this.log))) return;
     const after = this.#settings.current.rateLimit;
-    if (after.maxCallers !== before.maxCallers) this.#limiter = limiterFor(this.#settings.current);
+    if (after.maxCallers !== before.maxCallers)
+      this.#limiter = limiterFor(this.#settings.current, this.#log);
     else if (after.perLoa !== before.perLoa) this.#limiter.setLimits(after.perLoa);
   }
 
@@ -446,7 +451,7 @@ export class SigilRuntime {
     const rateKey = caller.verified
       ? `subject:${caller.subject}`
       : `address:${opts.clientAddress ?? 'unknown'}`;
-    const rate = this.#limiter.take(rateKey, caller.loa, now);
+    const rate = await this.#limiter.take(rateKey, caller.loa, now);
     const authority =
       caller.signer.type === 'ai'
         ? await resolveAuthority(this.#core, caller.signer.delegationId, now)

@@ -32,6 +32,7 @@ import type {
   FormatMigration,
   ListQuery,
   LogHead,
+  RateBuckets,
   StoreMeta,
   StoredCheckpoint,
   StoredCosigned,
@@ -66,9 +67,26 @@ CREATE TABLE IF NOT EXISTS sigil_views (
   PRIMARY KEY (ns, k)
 );
 `;
-/** Stores made before tiles lack the table: it is created at first use (see #tilesTable). */
+/** Stores made before tiles lack the table: it is created at first use (FirstUse). */
 const TILES_SCHEMA =
   'CREATE TABLE IF NOT EXISTS sigil_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, nodes BYTEA NOT NULL, PRIMARY KEY (level, idx))';
+
+/** Shared rate-limit buckets (created at first use): transient state, never a record. */
+const BUCKETS_SCHEMA =
+  'CREATE TABLE IF NOT EXISTS sigil_rate_buckets (k TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, taken BOOLEAN NOT NULL, at TIMESTAMPTZ NOT NULL)';
+
+/**
+ * One statement, so one row lock: refill by the database's now() since the bucket's last take
+ * (never backwards: a statement that started earlier but locks later refills nothing), cap at
+ * the burst, take a token when at least one is there. A new caller starts full, minus this take.
+ */
+const TAKE_BUCKET = `
+INSERT INTO sigil_rate_buckets AS b (k, tokens, taken, at) VALUES ($1, $3::float8 - 1, true, now())
+ON CONFLICT (k) DO UPDATE SET (tokens, taken, at) = (
+  SELECT CASE WHEN r.v >= 1 THEN r.v - 1 ELSE r.v END, r.v >= 1, GREATEST(b.at, now())
+  FROM (SELECT LEAST($3::float8,
+          b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.at)::float8) * $2::float8) AS v) r)
+RETURNING tokens, taken`;
 
 /** Any constant: serialises concurrent `init`s on one database. */
 const INIT_LOCK = 0x5_1_6_1_1;
@@ -179,13 +197,45 @@ function isUniqueIdViolation(err: unknown): boolean {
   return e.code === '23505' && e.constraint === 'sigil_records_id_key';
 }
 
+/**
+ * A table made at first use. Two instances creating it at once can fail one CREATE IF NOT EXISTS
+ * (a catalog race): the retry finds the table. A failure is retried by the next call.
+ */
+class FirstUse {
+  readonly #create: () => Promise<unknown>;
+  #ready: Promise<void> | undefined;
+
+  constructor(create: () => Promise<unknown>) {
+    this.#create = create;
+  }
+
+  ready(): Promise<void> {
+    this.#ready ??= this.#create()
+      .catch(() => this.#create())
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#ready = undefined;
+          throw err;
+        },
+      );
+    return this.#ready;
+  }
+
+  reset(): void {
+    this.#ready = undefined;
+  }
+}
+
 /** A store in a PostgreSQL database reached through a connection pool. */
 export class PostgresStore implements CanonStore {
   readonly backend = 'postgres' as const;
   readonly views: ViewTable;
   readonly #pool: pg.Pool;
   #cosignedReady: Promise<void> | undefined;
-  #tilesReady: Promise<void> | undefined;
+  readonly #tilesReady = new FirstUse(() => this.#query(TILES_SCHEMA));
+  readonly #bucketsReady = new FirstUse(() => this.#query(BUCKETS_SCHEMA));
+  readonly rateBuckets: RateBuckets;
   /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
   #edge: TileEdge | undefined;
 
@@ -194,6 +244,23 @@ export class PostgresStore implements CanonStore {
     // An idle client losing its connection must not crash the process; the next query reports it.
     this.#pool.on('error', () => {});
     this.views = this.#viewTable();
+    this.rateBuckets = {
+      take: async (key, rate, burst) => {
+        await this.#bucketsReady.ready();
+        const [row] = await this.#query<{ tokens: number; taken: boolean }>(TAKE_BUCKET, [
+          key,
+          rate,
+          burst,
+        ]).catch((err: unknown) => {
+          // The table may be gone (dropped, a restore): the next take creates it again.
+          this.#bucketsReady.reset();
+          throw err;
+        });
+        if (row === undefined)
+          throw new SigilError('store_error', 'rate bucket take returned no row');
+        return { tokens: Number(row.tokens), taken: row.taken };
+      },
+    };
   }
 
   async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
@@ -235,21 +302,6 @@ export class PostgresStore implements CanonStore {
       client.off('error', onError);
       client.release(broken);
     }
-  }
-
-  async #tilesTable(): Promise<void> {
-    // Two instances creating it at once can fail one CREATE IF NOT EXISTS (a catalog race): the
-    // retry finds the table.
-    this.#tilesReady ??= this.#query(TILES_SCHEMA)
-      .catch(() => this.#query(TILES_SCHEMA))
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          this.#tilesReady = undefined;
-          throw err;
-        },
-      );
-    return this.#tilesReady;
   }
 
   /**
@@ -374,7 +426,7 @@ export class PostgresStore implements CanonStore {
   ): Promise<StoredRow[]> {
     let edge: TileEdge | undefined;
     try {
-      await this.#tilesTable();
+      await this.#tilesReady.ready();
       const written = await this.#transaction(async (client) => {
         const locked = await client.query<{ size: string; hash: string | null }>(
           'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
@@ -485,7 +537,7 @@ export class PostgresStore implements CanonStore {
 
   /** A stored tile; the partial level-0 one is the records' last leaf hashes (storedTiles). */
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
-    await this.#tilesTable();
+    await this.#tilesReady.ready();
     const [t] = await this.#query<{ nodes: Buffer }>(
       'SELECT nodes FROM sigil_tiles WHERE level = $1 AND idx = $2',
       [level, index],
@@ -505,7 +557,7 @@ export class PostgresStore implements CanonStore {
   }
 
   async tiledSize(): Promise<number> {
-    await this.#tilesTable();
+    await this.#tilesReady.ready();
     try {
       return coverage((await this.head()).size, await fullEndOf(this.#pool));
     } catch (err) {
@@ -515,7 +567,7 @@ export class PostgresStore implements CanonStore {
 
   async buildTiles(limit: number): Promise<number> {
     try {
-      await this.#tilesTable();
+      await this.#tilesReady.ready();
       return await this.#transaction(async (client) => {
         const locked = await client.query<{ size: string }>(
           'SELECT size FROM sigil_head WHERE one = 1 FOR UPDATE',

@@ -133,9 +133,29 @@ export interface ViewExpectation {
 /** A sealer that may wait (on worker threads) while the head is locked. */
 export type AsyncBatchSealer = (head: LogHead) => Promise<SealedBatch>;
 
+/** What one take from a shared token bucket left: the tokens after it, and whether it took one. */
+export interface BucketTake {
+  tokens: number;
+  taken: boolean;
+}
+
+/**
+ * Token buckets shared by every instance on one database (rate limits as one system). Not
+ * authority, so not in the log: a bucket is transient, and a full bucket equals an absent one.
+ */
+export interface RateBuckets {
+  /**
+   * Refills `key`'s bucket at `rate` tokens/s (by the database's clock, so the instances' clocks
+   * do not matter), caps it at `burst`, and takes one token if there is one: atomically.
+   */
+  take(key: string, rate: number, burst: number): Promise<BucketTake>;
+}
+
 export interface CanonStore {
   readonly backend: BackendName;
   readonly views: ViewTable;
+  /** Shared rate-limit buckets: a backend several instances share has them (postgres). */
+  readonly rateBuckets?: RateBuckets;
   /** Creates the schema if absent and writes the meta; 'store_exists' when already initialised. */
   initialise(meta: StoreMeta): Promise<void>;
   /** The meta, or undefined when the store has not been initialised. */
