@@ -13,8 +13,10 @@ import {
   entryJson,
   hashBody,
   recordJsonParts,
+  entryJsonAroundSig,
   recordSigningMessage,
   sealedJson,
+  sealedJsonAroundSig,
 } from './record-json.ts';
 import {
   leafEntry,
@@ -99,19 +101,16 @@ function chainOne(keys: SealKeys, d: ReadyDraft, prev: string | null) {
   return { parts, hash: hashBody(parts) };
 }
 
-/** The record, its log entry and its row once signed; `body` is the encrypted sealed text. */
-function finishOne(
+/** The record once signed. */
+function sealedRecord(
   keys: SealKeys,
   d: ReadyDraft,
   seq: number,
   prev: string | null,
   hash: string,
   sig: string,
-) {
-  const entry = utf8Encode(
-    entryJson({ hash, id: d.id, kind: d.kind, prev, pub_key: keys.pubKey, sig, ts: d.ts }, '[]'),
-  );
-  const record: SealedRecord = {
+): SealedRecord {
+  return {
     kind: d.kind,
     schema_version: 1,
     id: d.id,
@@ -127,14 +126,16 @@ function finishOne(
     witnesses: [],
     seq,
   };
-  return { record, entry };
 }
 
 function sealOne(keys: SealKeys, d: ReadyDraft, seq: number, prev: string | null) {
   const { parts, hash } = chainOne(keys, d, prev);
   const sig = toBase64Url(sign(keys.signer.privateKey, recordSigningMessage(hash)));
   const bytes = utf8Encode(sealedJson(parts, hash, sig, '[]'));
-  return { ...finishOne(keys, d, seq, prev, hash, sig), bytes };
+  const entry = utf8Encode(
+    entryJson({ hash, id: d.id, kind: d.kind, prev, pub_key: keys.pubKey, sig, ts: d.ts }, '[]'),
+  );
+  return { record: sealedRecord(keys, d, seq, prev, hash, sig), bytes, entry };
 }
 
 function checkCapacity(head: LogHead, count: number): void {
@@ -177,28 +178,35 @@ export function sealBatch(
   return { records, rows };
 }
 
-/** A batch sealed ahead of its transaction, valid only if the store's head is still `head`. */
-export interface PresealedBatch {
-  head: LogHead;
-  /** The head once this batch is written (what the next batch chains from). */
-  end: LogHead;
+/** A batch's records and rows once sealed. */
+export interface Sealed {
   records: SealedRecord[];
   rows: StoredRow[];
 }
 
-/** Where the signature goes in the sealed text: it sorts last among the members named `sig`. */
-const SIG_SLOT = '"sig":""';
+/**
+ * A batch chained onto `head` ahead of its transaction, valid only if the store's head is still
+ * `head` then. `end` (the head once it is written, what the next batch chains from) is known as
+ * soon as the hashes are chained; `sealed` settles when the workers have signed and encrypted
+ * (undefined if they failed: the transaction then seals in-line).
+ */
+export interface PresealedBatch {
+  head: LogHead;
+  end: LogHead;
+  sealed: Promise<Sealed | undefined>;
+}
 
 /**
- * Seals drafts onto `head` as sealBatch does, but signs and encrypts on the pool's threads: the
- * hashes are chained here, in order, then every record is signed and encrypted in parallel.
+ * Seals drafts onto `head` as sealBatch does, but signs, leaf-hashes and encrypts on the pool's
+ * threads: the hashes are chained here, in order and at once, then every record is sealed in
+ * parallel.
  */
-export async function presealBatch(
+export function presealBatch(
   pool: SealPool,
   keys: SealKeys,
   drafts: readonly ReadyDraft[],
   head: LogHead,
-): Promise<PresealedBatch> {
+): PresealedBatch {
   checkCapacity(head, drafts.length);
   const items: SealItem[] = [];
   const chain: Array<{ seq: number; prev: string | null; hash: string }> = [];
@@ -206,34 +214,48 @@ export async function presealBatch(
   let seq = head.size;
   for (const d of drafts) {
     const { parts, hash } = chainOne(keys, d, prev);
-    // The tail after the slot holds only strings and "[]", where quotes are escaped, so the
-    // last match is the signature's own member.
-    const text = sealedJson(parts, hash, '', '[]');
-    const at = text.lastIndexOf(SIG_SLOT) + SIG_SLOT.length - 1;
-    items.push({ hash, before: text.slice(0, at), after: text.slice(at), aad: bodyAad(seq, d.id) });
+    items.push({
+      hash,
+      aad: bodyAad(seq, d.id),
+      sealed: sealedJsonAroundSig(parts, hash),
+      entry: entryJsonAroundSig({
+        hash,
+        id: d.id,
+        kind: d.kind,
+        prev,
+        pub_key: keys.pubKey,
+        ts: d.ts,
+      }),
+    });
     chain.push({ seq, prev, hash });
     prev = hash;
     seq += 1;
   }
-  const sealed = await pool.seal(items);
-  const records: SealedRecord[] = [];
-  const rows: StoredRow[] = [];
-  drafts.forEach((d, i) => {
-    const { seq: s, prev: p, hash } = chain[i]!;
-    const { record, entry } = finishOne(keys, d, s, p, hash, toBase64Url(sealed[i]!.sig));
-    records.push(record);
-    rows.push({
-      seq: s,
-      id: d.id,
-      kind: d.kind,
-      ts: d.ts,
-      leaf_hash: leafHash(entry),
-      hash,
-      prev: p,
-      body: sealed[i]!.body,
-    });
-  });
-  return { head, end: { size: seq, hash: prev }, records, rows };
+  const sealed = pool.seal(items).then(
+    (out): Sealed => {
+      const records: SealedRecord[] = [];
+      const rows: StoredRow[] = [];
+      drafts.forEach((d, i) => {
+        const { seq: s, prev: p, hash } = chain[i]!;
+        const { sig, leaf, body } = out[i]!;
+        records.push(sealedRecord(keys, d, s, p, hash, toBase64Url(sig)));
+        rows.push({
+          seq: s,
+          id: d.id,
+          kind: d.kind,
+          ts: d.ts,
+          leaf_hash: leaf,
+          hash,
+          prev: p,
+          body,
+        });
+      });
+      return { records, rows };
+    },
+    // A failed pool (a dead thread) only means sealing in-line.
+    () => undefined,
+  );
+  return { head, end: { size: seq, hash: prev }, sealed };
 }
 
 /**
@@ -250,10 +272,10 @@ export async function assertPoolMatchesRecordModule(pool: SealPool, keys: SealKe
       links: [{ rel: 'r', id: 'x' }],
     },
   ]);
-  const { records, rows } = await presealBatch(pool, keys, [probe!], {
-    size: 7,
-    hash: 'ab'.repeat(32),
-  });
+  const sealed = await presealBatch(pool, keys, [probe!], { size: 7, hash: 'ab'.repeat(32) })
+    .sealed;
+  if (sealed === undefined) throw new SigilError('internal_error', 'the pooled sealer failed');
+  const { records, rows } = sealed;
   const { seq: _seq, ...record } = records[0]!;
   const row = rows[0]!;
   if (
@@ -300,16 +322,24 @@ interface Pending {
 
 /** Most drafts merged into one batch (a single appendMany may exceed it; it is never split). */
 const MAX_BATCH = 4096;
+/** Batches staged at once: the one committing and the ones sealing behind it. */
+const PIPELINE = 2;
+/** Fewest drafts staged behind a batch already in flight. */
+const MIN_STAGED = 16;
 
 /**
  * Group commit: submissions queue while a batch is being written; the single writer loop takes
- * everything queued as the next batch and commits it with one `commit` call (one transaction,
+ * what is queued as the next batches and commits each with one `commit` call (one transaction,
  * one fsync). A submission settles only after its batch committed. If a merged batch fails, each
  * submission is retried alone, so one bad submission cannot fail the others.
  *
- * With a `prepare` stage (sealing on worker threads), batches are pipelined: while batch N is
- * written, batch N+1 is prepared on the assumption that N commits. `commit` gets what was
- * prepared and must check that assumption in its transaction (and seal in-line if it failed).
+ * With a `prepare` stage (chaining here, sealing on worker threads), batches are pipelined:
+ * while batch N is written, the batches behind it are prepared on the assumption that N
+ * commits, each chained after the one before. What is queued is spread over the free places of
+ * the pipeline, so a short queue goes out at once in small batches (a quick acknowledgement)
+ * and a long one in big batches, while the workers seal one batch as the next is written.
+ * `commit` gets what was prepared and must check that assumption in its transaction (and seal
+ * in-line if it failed).
  */
 export class GroupCommit<P = never> {
   readonly #commit: (
@@ -318,7 +348,8 @@ export class GroupCommit<P = never> {
     expect: readonly ViewExpectation[],
   ) => Promise<SealedRecord[]>;
   readonly #afterBatch: () => Promise<void>;
-  readonly #prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined>;
+  readonly #prepare: (drafts: ReadyDraft[], after: P | undefined) => P | undefined;
+  readonly #canPrepare: () => boolean;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
 
@@ -329,12 +360,14 @@ export class GroupCommit<P = never> {
       expect: readonly ViewExpectation[],
     ) => Promise<SealedRecord[]>,
     afterBatch: () => Promise<void>,
-    prepare: (drafts: ReadyDraft[], after: P | undefined) => Promise<P | undefined> = async () =>
-      undefined,
+    prepare: (drafts: ReadyDraft[], after: P | undefined) => P | undefined = () => undefined,
+    /** Whether a batch with nothing before it can be prepared now. */
+    canPrepare: () => boolean = () => false,
   ) {
     this.#commit = commit;
     this.#afterBatch = afterBatch;
     this.#prepare = prepare;
+    this.#canPrepare = canPrepare;
   }
 
   /**
@@ -353,34 +386,37 @@ export class GroupCommit<P = never> {
     while (this.#running) await this.#running;
   }
 
-  #stage(
-    batch: Pending[],
-    after: P | undefined,
-  ): { batch: Pending[]; prepared: Promise<P | undefined> } {
-    // A failed preparation only means sealing in-line.
-    const prepared = this.#prepare(
-      batch.flatMap((p) => p.drafts),
-      after,
-    ).catch(() => undefined);
-    return { batch, prepared };
-  }
-
   async #drain(): Promise<void> {
     try {
-      let ahead: { batch: Pending[]; prepared: Promise<P | undefined> } | undefined;
-      while (ahead !== undefined || this.#queue.length > 0) {
-        if (ahead === undefined) {
-          // Yield once so appends issued in the same turn join this batch.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          ahead = this.#stage(this.#takeBatch(), undefined);
+      const staged: Array<{ batch: Pending[]; prepared: P | undefined }> = [];
+      while (staged.length > 0 || this.#queue.length > 0) {
+        // Yield once so appends issued in this turn, or woken by the last commit, join.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        while (this.#queue.length > 0 && staged.length < PIPELINE) {
+          const queued = this.#queue.reduce((n, p) => n + p.drafts.length, 0);
+          // Behind a batch in flight, a few drafts wait to join the next ones rather than
+          // cost a transaction (and an fsync) of their own.
+          if (staged.length > 0 && queued < MIN_STAGED) break;
+          // Each batch is chained after the one staged before it, so none is staged behind one
+          // that was not prepared: its end is unknown until it commits.
+          const last = staged[staged.length - 1];
+          if (last !== undefined && last.prepared === undefined) break;
+          // Spread over the free places only where the batches can be chained ahead.
+          const places = last === undefined && !this.#canPrepare() ? 1 : PIPELINE - staged.length;
+          const batch = this.#takeBatch(Math.ceil(queued / places));
+          let prepared: P | undefined;
+          try {
+            prepared = this.#prepare(
+              batch.flatMap((p) => p.drafts),
+              last?.prepared,
+            );
+          } catch {
+            // A failed preparation only means sealing in-line.
+          }
+          staged.push({ batch, prepared });
         }
-        const current = ahead;
-        const prepared = await current.prepared;
-        ahead =
-          this.#queue.length > 0 && prepared !== undefined
-            ? this.#stage(this.#takeBatch(), prepared)
-            : undefined;
-        await this.#commitBatch(current.batch, prepared);
+        const current = staged.shift()!;
+        await this.#commitBatch(current.batch, current.prepared);
         await this.#afterBatch().catch(() => {});
       }
     } finally {
@@ -388,7 +424,8 @@ export class GroupCommit<P = never> {
     }
   }
 
-  #takeBatch(): Pending[] {
+  /** Takes the next batch: about `want` drafts, whole submissions, at least one. */
+  #takeBatch(want: number): Pending[] {
     let count = 0;
     let n = 0;
     // A submission with an expectation commits alone, so the store's check covers it exactly
@@ -396,7 +433,8 @@ export class GroupCommit<P = never> {
     while (
       n < this.#queue.length &&
       (n === 0 ||
-        (count + this.#queue[n]!.drafts.length <= MAX_BATCH &&
+        (count < want &&
+          count + this.#queue[n]!.drafts.length <= MAX_BATCH &&
           this.#queue[0]!.expect.length === 0 &&
           this.#queue[n]!.expect.length === 0))
     ) {

@@ -6,10 +6,12 @@
  * - `open` resolves the master key, unwraps the data key ('master_key_invalid' on a wrong key,
  *   nothing written), loads the log key and checks it is the one the store was created with.
  * - Appends are group-committed (see append.ts); sealing happens inside the store transaction
- *   holding the head, so several processes on one database never fork the chain. Batches of at
- *   least POOL_MIN_BATCH records are sealed ahead on worker threads (seal-pool.ts) against the
- *   head this log last wrote, pipelined with the previous batch's write; the transaction uses
- *   them only if the head is still that one, and otherwise seals in-line.
+ *   holding the head, so several processes on one database never fork the chain. Batches are
+ *   chained ahead against the head this log last wrote (each after the batch staged before it)
+ *   and, from POOL_MIN_BATCH records, sealed on worker threads (seal-pool.ts), pipelined with
+ *   the previous batch's write; the transaction uses them only if the head is still that one,
+ *   and otherwise seals in-line. When that proves stale (another writer moved the head), the
+ *   next STALE_BACKOFF batches are sealed in their transaction only.
  * - The Merkle tree is stored as C2SP tlog-tiles (tile-tree.ts), written by the store in the
  *   append transaction; the store keeps only the tree's right edge in memory, reloaded when
  *   another writer moved the head. Roots, proofs and the tile API read stored tiles, so an
@@ -45,6 +47,7 @@ import {
   sealBatch,
   type PresealedBatch,
   type ReadyDraft,
+  type Sealed,
   type SealedRecord,
   type SealKeys,
 } from './append.ts';
@@ -90,6 +93,8 @@ export type { SealedRecord } from './append.ts';
  * in-line, and a log that only ever appends alone (most tests, the CLI) never starts a thread.
  */
 const POOL_MIN_BATCH = 8;
+/** Batches sealed in their transaction, not ahead, after one sealed ahead proved stale. */
+const STALE_BACKOFF = 16;
 /** Sealing threads: one per core, at most four. */
 const POOL_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
@@ -234,6 +239,10 @@ export class CanonLog {
   readonly #writer: GroupCommit<PresealedBatch>;
   /** The sealing threads, started and checked on the first batch big enough to use them. */
   #pool: Promise<SealPool | undefined> | undefined;
+  /** The pool once started and checked. */
+  #poolReady: SealPool | undefined;
+  /** Batches still to seal in their transaction since one sealed ahead proved stale. */
+  #sealInTransaction = 0;
   /** The head this log last wrote: where the next batch sealed ahead chains from. */
   #lastHead: LogHead | undefined;
   readonly #every: { appends: number; ms: number };
@@ -271,6 +280,7 @@ export class CanonLog {
       (drafts, pre, expect) => this.#commit(drafts, pre, expect),
       () => this.#checkpointIfDue(this.#every.appends),
       (drafts, after) => this.#preseal(drafts, after),
+      () => this.#lastHead !== undefined && !this.#closed && this.#sealInTransaction === 0,
     );
     this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
     this.#timer.unref();
@@ -493,15 +503,33 @@ export class CanonLog {
     return () => this.#appendObservers.delete(fn);
   }
 
-  /** Seals a batch ahead on the pool, chained after `after` or the head this log last wrote. */
-  async #preseal(
-    drafts: ReadyDraft[],
-    after: PresealedBatch | undefined,
-  ): Promise<PresealedBatch | undefined> {
+  /**
+   * Chains a batch ahead, after `after` or the head this log last wrote, and seals it on the
+   * pool (in-line below POOL_MIN_BATCH, or while the pool is starting).
+   */
+  #preseal(drafts: ReadyDraft[], after: PresealedBatch | undefined): PresealedBatch | undefined {
     const head = after?.end ?? this.#lastHead;
-    if (drafts.length < POOL_MIN_BATCH || head === undefined || this.#closed) return undefined;
-    const pool = await (this.#pool ??= this.#startPool());
-    return pool && presealBatch(pool, this.#keys, drafts, head);
+    if (head === undefined || this.#closed) return undefined;
+    if (after === undefined && this.#sealInTransaction > 0) {
+      this.#sealInTransaction -= 1;
+      return undefined;
+    }
+    const pool = drafts.length >= POOL_MIN_BATCH ? this.#poolNow() : undefined;
+    if (pool !== undefined) return presealBatch(pool, this.#keys, drafts, head);
+    const sealed = sealBatch(this.#keys, drafts, head);
+    const last = sealed.records[sealed.records.length - 1]!;
+    return { head, end: { size: last.seq + 1, hash: last.hash }, sealed: Promise.resolve(sealed) };
+  }
+
+  /** The pool, started and checked on first use; undefined if that failed. */
+  #startedPool(): Promise<SealPool | undefined> {
+    return (this.#pool ??= this.#startPool().then((pool) => (this.#poolReady = pool)));
+  }
+
+  /** The pool if it is started and checked; otherwise starts it and says undefined for now. */
+  #poolNow(): SealPool | undefined {
+    void this.#startedPool();
+    return this.#poolReady;
   }
 
   /** Starts the pool and checks a probe sealed through it; undefined (seal in-line) if it fails. */
@@ -527,10 +555,16 @@ export class CanonLog {
     expect: readonly ViewExpectation[],
   ): Promise<SealedRecord[]> {
     if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
+    const ready = await pre?.sealed;
     let records: SealedRecord[] = [];
-    const fresh = (head: LogHead): boolean =>
-      pre !== undefined && pre.head.size === head.size && pre.head.hash === head.hash;
-    const withViews = (sealed: { records: SealedRecord[]; rows: StoredRow[] }) => {
+    let stale = pre !== undefined;
+    const fresh = (head: LogHead): boolean => {
+      const is =
+        ready !== undefined && pre!.head.size === head.size && pre!.head.hash === head.hash;
+      if (is) stale = false;
+      return is;
+    };
+    const withViews = (sealed: Sealed) => {
       records = sealed.records;
       const views = records.flatMap((r) =>
         projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
@@ -539,25 +573,19 @@ export class CanonLog {
     };
     const rows = await this.#store.appendBatch(
       // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
-      (head) => withViews(fresh(head) ? pre! : sealBatch(this.#keys, drafts, head)),
+      (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
       // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
       async (head) => {
-        if (fresh(head)) return withViews(pre!);
+        if (fresh(head)) return withViews(ready!);
         const pool =
-          drafts.length >= POOL_MIN_BATCH && !this.#closed
-            ? await (this.#pool ??= this.#startPool())
-            : undefined;
-        return withViews(
-          pool === undefined
-            ? sealBatch(this.#keys, drafts, head)
-            : // A failed pool (a dead thread) only means sealing in-line.
-              await presealBatch(pool, this.#keys, drafts, head).catch(() =>
-                sealBatch(this.#keys, drafts, head),
-              ),
-        );
+          drafts.length >= POOL_MIN_BATCH && !this.#closed ? await this.#startedPool() : undefined;
+        const sealed = pool && (await presealBatch(pool, this.#keys, drafts, head).sealed);
+        return withViews(sealed ?? sealBatch(this.#keys, drafts, head));
       },
       expect,
     );
+    // Another writer moved the head: while it keeps doing so, sealing ahead only wastes cores.
+    if (stale) this.#sealInTransaction = STALE_BACKOFF;
     const last = rows[rows.length - 1];
     if (last !== undefined) this.#lastHead = { size: last.seq + 1, hash: last.hash };
     this.#sinceCheckpoint += rows.length;

@@ -61,6 +61,30 @@ export function sealedJson(
 }
 
 /**
+ * The sealed text of a record without witnesses, split where its base64url signature goes:
+ * `before + sig + after` is sealedJson(p, hash, sig, '[]') (a base64url string needs no escape).
+ */
+export function sealedJsonAroundSig(p: RecordJsonParts, hash: string): [string, string] {
+  return [`{"hash":${canonicalJson(hash)},${p.head},"sig":"`, `",${p.tail},"witnesses":[]}`];
+}
+
+/** A log entry without witnesses split the same way: `before + sig + after` is entryJson(…, '[]'). */
+export function entryJsonAroundSig(e: {
+  hash: string;
+  id: string;
+  kind: RecordKind;
+  prev: string | null;
+  pub_key: string;
+  ts: string;
+}): [string, string] {
+  return [
+    `{"hash":${canonicalJson(e.hash)},"id":${canonicalJson(e.id)},"kind":${canonicalJson(e.kind)},` +
+      `"prev":${canonicalJson(e.prev)},"pub_key":${canonicalJson(e.pub_key)},"sig":"`,
+    `","ts":${canonicalJson(e.ts)},"witnesses":[]}`,
+  ];
+}
+
+/**
  * Canonical text of a record's log entry (format 2): its public envelope, what the Merkle leaf
  * commits to and what entry bundles serve. Keys sort as hash, id, kind, prev, pub_key, sig, ts,
  * witnesses; the payload stays committed through `hash`.
