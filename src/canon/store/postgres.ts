@@ -444,32 +444,32 @@ export class PostgresStore implements CanonStore {
         }
         const { rows, views } =
           sealAsync === undefined ? seal(lockedHead) : await sealAsync(lockedHead);
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          const chunk = rows.slice(i, i + INSERT_CHUNK);
-          await client.query(
-            `INSERT INTO sigil_records (${ROW_COLUMNS})
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`,
-            [
-              chunk.map((r) => r.seq),
-              chunk.map((r) => r.id),
-              chunk.map((r) => r.kind),
-              chunk.map((r) => r.ts),
-              chunk.map((r) => buffer(r.leaf_hash)),
-              chunk.map((r) => r.hash),
-              chunk.map((r) => r.prev),
-              chunk.map((r) => buffer(r.body)),
-            ],
-          );
-        }
         await putViews(client, views);
         edge = await this.#edgeAt(client, lockedHead.size);
         await putTiles(client, edge.extend(rows.map((r) => r.leaf_hash)));
         const last = rows[rows.length - 1];
-        if (last !== undefined) {
-          await client.query('UPDATE sigil_head SET size = $1, hash = $2 WHERE one = 1', [
-            last.seq + 1,
-            last.hash,
-          ]);
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+          const chunk = rows.slice(i, i + INSERT_CHUNK);
+          const params = [
+            chunk.map((r) => r.seq),
+            chunk.map((r) => r.id),
+            chunk.map((r) => r.kind),
+            chunk.map((r) => r.ts),
+            chunk.map((r) => buffer(r.leaf_hash)),
+            chunk.map((r) => r.hash),
+            chunk.map((r) => r.prev),
+            chunk.map((r) => buffer(r.body)),
+          ];
+          const insert = `INSERT INTO sigil_records (${ROW_COLUMNS})
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`;
+          // The last chunk advances the head in the same statement: one round trip fewer while
+          // every other writer waits for the lock.
+          await (i + INSERT_CHUNK < rows.length || last === undefined
+            ? client.query(insert, params)
+            : client.query(
+                `WITH ins AS (${insert}) UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
+                [...params, last.seq + 1, last.hash],
+              ));
         }
         return rows;
       });
