@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/canon/checkpoint.ts';
 import { CanonLog } from '../../src/canon/log.ts';
 import type { ValidationResult } from '../../src/canon/validate.ts';
-import { draft, tempDir, TEST_ENV } from './helpers/log.ts';
+import { BACKENDS, draft, storeOptions, tempDir, TEST_ENV } from './helpers/log.ts';
 
 /** A log of `n` records with a checkpoint every `every` records; returns it open, plus its db. */
 async function makeLog(
@@ -192,6 +192,54 @@ function flipped(kind: Kind, value: unknown, rand: (n: number) => number): unkno
   while (c === s.charCodeAt(at)) c = 0x21 + rand(94);
   return s.slice(0, at) + String.fromCharCode(c) + s.slice(at + 1);
 }
+
+describe.each(BACKENDS)('validate while another writer appends ($name)', ({ name, skip }) => {
+  it.skipIf(skip)(
+    'is whole: records committed after it read the head are not a broken chain',
+    { timeout: 120_000 },
+    async () => {
+      const opts = await storeOptions(name);
+      await CanonLog.init(opts);
+      const reader = await CanonLog.open(opts);
+      const writer = await CanonLog.open(opts);
+      try {
+        await writer.appendMany(Array.from({ length: 2000 }, (_, i) => draft(i)));
+        let writing = true;
+        const appending = (async () => {
+          for (let i = 0; writing; i++) await writer.append(draft(10_000 + i));
+        })();
+        const results: ValidationResult[] = [];
+        for (let round = 0; round < 5; round++) {
+          results.push(await reader.validate({ workers: 0, chunkSize: 128 }));
+        }
+        writing = false;
+        await appending;
+        expect(results.filter((r) => !r.ok)).toEqual([]);
+      } finally {
+        await reader.close();
+        await writer.close();
+      }
+    },
+  );
+});
+
+describe('a row past the head', () => {
+  it('breaks the chain: the head is read again only to take in records committed meanwhile', async () => {
+    const { log, db } = await makeLog(12, 12);
+    try {
+      db.prepare(
+        'UPDATE head SET size = 11, hash = (SELECT hash FROM records WHERE seq = 10)',
+      ).run();
+      expect(failed(await log.validate({ workers: 0 }))).toMatchObject({
+        seq: 11,
+        code: 'chain_broken',
+      });
+    } finally {
+      db.close();
+      await log.close();
+    }
+  });
+});
 
 describe('1,000 random mutations', () => {
   it('are all caught and each names its row', { timeout: 240_000 }, async () => {
