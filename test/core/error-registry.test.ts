@@ -44,6 +44,7 @@ const NOT_ERRORS = new Set([
   'missing_record',
   'root_mismatch',
   'not_extended',
+  'tile_mismatch',
   'user_data',
   'denied',
 ]);
