@@ -44,6 +44,7 @@ export interface RuntimeCore {
   /** Seals several records of the default tenant in one transaction (with their views). */
   appendMany(
     records: ReadonlyArray<{ kind: RecordKind; payload: JsonValue; extra?: Partial<RecordDraft> }>,
+    opts?: AppendOptions,
   ): Promise<SealedRecord[]>;
 }
 

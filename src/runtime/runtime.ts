@@ -254,7 +254,7 @@ export class SigilRuntime {
         opts: AppendOptions = {},
       ) =>
         log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }, opts).then(dropping),
-      appendMany: async (records) =>
+      appendMany: async (records, opts = {}) =>
         (
           await log.appendMany(
             records.map((r) => ({
@@ -264,6 +264,7 @@ export class SigilRuntime {
               payload: r.payload,
               ...r.extra,
             })),
+            opts,
           )
         ).map(dropping),
     };

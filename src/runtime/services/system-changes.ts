@@ -285,13 +285,21 @@ async function sealProposal(
   return proposal;
 }
 
-async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
-  const p = await VIEWS.proposals.get(core.log.views, checkId(id, 'proposal id'));
-  if (!p) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
+/** A proposal with its votes, and the seq of the record that wrote its view row (for `expect`). */
+async function loadProposalEntry(
+  core: RuntimeCore,
+  id: string,
+): Promise<{ proposal: Proposal; seq: number }> {
+  const row = await VIEWS.proposals.entry(core.log.views, checkId(id, 'proposal id'));
+  if (!row) throw new SigilError('proposal_not_found', `no proposal with id ${id}`);
   const attestations = (await attestationViews(id).list(core.log.views))
     .map((r) => r.value)
     .sort((a, b) => a.attested_at.localeCompare(b.attested_at));
-  return { ...p, attestations };
+  return { proposal: { ...row.value, attestations }, seq: row.seq };
+}
+
+async function loadProposal(core: RuntimeCore, id: string): Promise<Proposal> {
+  return (await loadProposalEntry(core, id)).proposal;
 }
 
 /**
@@ -371,11 +379,12 @@ async function adjudicateCommit(
   core: RuntimeCore,
   caller: Caller,
   proposalId: string,
-): Promise<{ loaded: Proposal; electorate: Electorate }> {
+): Promise<{ loaded: Proposal; seq: number; electorate: Electorate }> {
   const request = { action: 'system.commit', target: `system/proposals/${proposalId}` };
   let loaded: Proposal;
+  let seq: number;
   try {
-    loaded = await loadProposal(core, proposalId);
+    ({ proposal: loaded, seq } = await loadProposalEntry(core, proposalId));
   } catch (err) {
     if (!isSigilError(err, 'proposal_not_found')) throw err;
     await core.require(caller, request).catch((denial: unknown) => {
@@ -398,7 +407,7 @@ async function adjudicateCommit(
       denial.details,
     );
   }
-  return { loaded, electorate };
+  return { loaded, seq, electorate };
 }
 
 /** Seals the change once the quorum is met ('quorum_required' until then). */
@@ -407,7 +416,7 @@ export async function commit(
   caller: Caller,
   proposalId: string,
 ): Promise<{ proposal: Proposal; record: SealedRecord }> {
-  const { loaded, electorate } = await adjudicateCommit(core, caller, proposalId);
+  const { loaded, seq, electorate } = await adjudicateCommit(core, caller, proposalId);
   await checkGenesisOrder(core, loaded);
   await checkWitnessChange(core, loaded.change);
   const { proposal, record } = commitProposal(loaded, electorate, core.now());
@@ -419,17 +428,25 @@ export async function commit(
     extra: { space: 'system' as const },
   };
   const change = proposal.change;
-  if (!isRoleGrantChange(change))
-    return { proposal, record: await core.append(config.kind, config.payload, config.extra) };
-  // A role takes effect in the same transaction as the change that grants it, and only if the
-  // subject still holds no role of another branch.
-  const grant = parseRoleGrant(change.role_grant);
-  await checkRoleGrant(core, grant);
-  const [sealed] = await core.appendMany([
-    config,
-    roleGrantedRecord(grant, proposal.id, core.now()),
-  ]);
-  return { proposal, record: sealed! };
+  const records: Parameters<RuntimeCore['appendMany']>[0][number][] = [config];
+  if (isRoleGrantChange(change)) {
+    // A role takes effect in the same transaction as the change that grants it, and only if
+    // the subject still holds no role of another branch.
+    const grant = parseRoleGrant(change.role_grant);
+    await checkRoleGrant(core, grant);
+    records.push(roleGrantedRecord(grant, proposal.id, core.now()));
+  }
+  // Compare-and-set, inside the commit's own transaction: the proposal's row is still the
+  // pending one read above (its `system_config` rewrites it), so of two commits racing on one
+  // or several instances only the first seals; the other is 'proposal_not_pending'.
+  const expect = [{ ns: VIEWS.proposals.name, key: proposal.id, seq }];
+  try {
+    const [sealed] = await core.appendMany(records, { expect });
+    return { proposal, record: sealed! };
+  } catch (err) {
+    if (!isSigilError(err, 'conflict')) throw err;
+    throw new SigilError('proposal_not_pending', `proposal ${proposal.id} was committed meanwhile`);
+  }
 }
 
 export async function listProposals(core: RuntimeCore, caller: Caller): Promise<Proposal[]> {
