@@ -24,6 +24,7 @@ export const VIEW_NS = {
   proposals: 'proposals',
   witnesses: 'witnesses',
   witnessChallenges: 'witness_challenges',
+  witnessKeys: 'witness_keys',
   standing: 'standing',
   quorum: 'quorum',
   consent: 'consent',
@@ -272,6 +273,8 @@ export function projectRecord(record: ProjectedRecord): ViewWrite[] {
       const entry = obj(p.entry);
       return [
         ...one(VIEW_NS.witnesses, str(entry?.did), entry),
+        // The DID the key serves, for good: a second DID's enrolment of it expects no row.
+        ...one(VIEW_NS.witnessKeys, str(entry?.public_key), entry && { did: entry.did ?? null }),
         // The challenge is spent by the record that answered it.
         ...one(
           VIEW_NS.witnessChallenges,

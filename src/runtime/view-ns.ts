@@ -350,6 +350,8 @@ export const VIEWS = {
   standing: viewNamespace(VIEW_NS.standing, standingRow),
   witnesses: viewNamespace(VIEW_NS.witnesses, witnessRow),
   witnessChallenges: viewNamespace(VIEW_NS.witnessChallenges, challengeRow),
+  /** The DID each enrolled witness key serves, keyed by the key (base64url). */
+  witnessKeys: viewNamespace(VIEW_NS.witnessKeys, z.looseObject({ did: text })),
   /** One row, `genesis`: the sealed genesis. */
   quorum: viewNamespace(VIEW_NS.quorum, genesisRow),
   proposals: viewNamespace(VIEW_NS.proposals, proposalRow),

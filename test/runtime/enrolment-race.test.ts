@@ -3,7 +3,9 @@
  * the challenge's view row (and the caller's witness row) unchanged, inside the store
  * transaction. Two runtimes on one store (SQLite file or PostgreSQL database) racing one
  * challenge seal exactly one enrolment; the other gets witness_challenge_invalid. Two challenges
- * of one subject racing seal one enrolment too; the other gets witness_exists.
+ * of one subject racing seal one enrolment too; the other gets witness_exists. One key enrolled
+ * by two subjects at once seals once (the key's row must be absent); the other gets
+ * witness_key_reused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
@@ -100,6 +102,37 @@ describe.each(BACKENDS)('racing enrolments on $name', ({ name, skip }) => {
     ]);
     expect(results.sort()).toEqual(['enrolled', 'witness_exists']);
     expect(await enrolments(inst.a, did)).toBe(1);
+    expect(await inst.a.log.checkViews()).toEqual([]);
+  });
+
+  it.skipIf(skip)('one key enrolled by two subjects on two runtimes: one enrolment', async () => {
+    for (let i = 0; i < ROUNDS; i += 1) {
+      const [x] = await mentorOnBoth(`did:sigil:race-key-x-${i}`);
+      const [, y] = await mentorOnBoth(`did:sigil:race-key-y-${i}`);
+      const [cx, cy] = [
+        await inst.a.quorum.enrolmentChallenge(x),
+        await inst.b.quorum.enrolmentChallenge(y),
+      ];
+      const keys = generateKeyPair();
+      const public_key = toBase64Url(publicKeyToRaw(keys.publicKey));
+      const proof = (c: EnrolmentChallenge) => ({
+        challenge_id: c.id,
+        public_key,
+        proof: signEnrolment(c, public_key, keys.privateKey),
+      });
+      const results = await Promise.all([
+        outcome(inst.a.quorum.enrol(x, proof(cx))),
+        outcome(inst.b.quorum.enrol(y, proof(cy))),
+      ]);
+      expect(results.sort()).toEqual(['enrolled', 'witness_key_reused']);
+      const sealed = (await recordsOfKind(inst.a.log, 'witness_event')).filter(
+        (rec) =>
+          (rec.payload as { entry?: { public_key?: string } }).entry?.public_key === public_key,
+      );
+      expect(sealed).toHaveLength(1);
+    }
+    // The registry still reads (two DIDs on one key would make every read witness_key_reused).
+    expect((await inst.b.quorum.witnesses(root)).witnesses.length).toBeGreaterThan(0);
     expect(await inst.a.log.checkViews()).toEqual([]);
   });
 });

@@ -306,6 +306,17 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
             proof: 'x',
           }),
       },
+      // A forged key row enrols nobody with that key.
+      {
+        ns: 'witness_keys',
+        key: first('witness_keys'),
+        use: async () =>
+          runtime.quorum.enrol(root, {
+            challenge_id: 'none',
+            public_key: (await a.db.rows('witness_keys'))[0]!.k,
+            proof: 'x',
+          }),
+      },
       // Genesis gates every commit: a forged genesis row commits nothing.
       {
         ns: 'quorum',

@@ -159,6 +159,7 @@ export async function enrolWitness(
     payload: { challenge_id: input.challenge_id, public_key: input.public_key },
   });
   humanWitnessCaller(caller);
+  const key = await VIEWS.witnessKeys.entry(core.log.views, String(input.public_key));
   const challenge = await VIEWS.witnessChallenges.entry(core.log.views, String(input.challenge_id));
   const rows = await VIEWS.witnesses.list(core.log.views);
   const entry = enrolEntry(
@@ -168,9 +169,13 @@ export async function enrolWitness(
     caller,
     core.now(),
   );
+  if (key !== undefined && key.value.did !== caller.subject) {
+    throw new SigilError('witness_key_reused', `this key is already enrolled by ${key.value.did}`);
+  }
   // Compare-and-set, inside the enrolment's own transaction: the challenge row is still the
-  // unused one its issue wrote, and the caller's witness row is still the one checked above
-  // (-1: none), so of two enrolments racing on one or several instances only the first seals.
+  // unused one its issue wrote, the caller's witness row is still the one checked above, and
+  // the key's row too (-1: none, so no other DID took the key meanwhile): of two enrolments
+  // racing on one or several instances only the first seals.
   const own = rows.find((r) => r.key === caller.subject)?.seq ?? -1;
   try {
     await core.append(
@@ -181,11 +186,15 @@ export async function enrolWitness(
         expect: [
           { ns: VIEWS.witnessChallenges.name, key: challenge!.value.id, seq: challenge!.seq },
           { ns: VIEWS.witnesses.name, key: caller.subject, seq: own },
+          { ns: VIEWS.witnessKeys.name, key: entry.public_key, seq: key?.seq ?? -1 },
         ],
       },
     );
   } catch (err) {
     if (isSigilError(err, 'conflict')) {
+      if (err.details?.ns === VIEWS.witnessKeys.name) {
+        throw new SigilError('witness_key_reused', 'another DID enrolled this key meanwhile');
+      }
       throw err.details?.ns === VIEWS.witnesses.name
         ? new SigilError('witness_exists', `${caller.subject} enrolled meanwhile`)
         : new SigilError('witness_challenge_invalid', 'the challenge has been used meanwhile');
