@@ -3,19 +3,25 @@
  * verified identity); human signers are exempt. Every fact is derived, never asserted:
  * - mcp-001 scope: the token/session declares a scope and it covers the requested action;
  * - mcp-002 no self-escalation: the request does not widen the actor's own standing;
- * - mcp-003 provenance: gateway-attached provenance by the actor, signed as the actor's signer
- *   type with a trusted key, for exactly this call (hash of {domain, action, arguments});
+ * - mcp-003 provenance: the call carries provenance, and it is for exactly this call (hash of
+ *   {domain, action, arguments});
  * - mcp-004 no identity forgery: the call claims neither another subject nor another signer type;
  * - mcp-005 distinguishable: output carries the AI marker (or the gateway commits to adding it);
- * - mcp-006 consent boundaries: an active bailment and consent cover the action.
+ * - mcp-006 consent boundaries: the data subject has an active bailment and consent for the actor.
+ *
+ * The rules run before the kernel, and the first failure denies, so each leaves to its invariant
+ * the facts the invariant owns (as the reference divides them): whether the provenance's
+ * signature verifies under a key trusted for the actor is `provenance-verifiable`'s, and whether
+ * the consent's scope covers the action is `consent-required`'s. A rule judging them too would
+ * deny first on every AI request and leave the invariant nothing to decide.
  */
 import type { JsonValue } from '../core/canonical.ts';
 import type { Bailment, ConsentGrant, ConsentPurpose } from './consent.ts';
 import { evaluateConsent } from './consent.ts';
 import { scopeCovers } from './consent-scope.ts';
-import { mcpActionHash, verifyProvenance } from './provenance.ts';
+import { mcpActionHash } from './provenance.ts';
 import { selfGrantFindings } from './request-facts.ts';
-import type { Did, GatekeeperRequest, Provenance, TrustedKeys } from './types.ts';
+import type { Did, GatekeeperRequest, Provenance } from './types.ts';
 import { parseGatekeeperRequest } from './types.ts';
 
 /** The six rules in enforcement order, with their severities (5 = gravest). */
@@ -110,7 +116,6 @@ export interface McpContext {
   scope: string | null;
   claimed?: IdentityClaim;
   provenance: Provenance | null;
-  trustedKeys: TrustedKeys;
   output: OutputMarking;
   consent: McpConsentState;
 }
@@ -154,10 +159,8 @@ function selfEscalationRule(ctx: McpContext): Finding {
 }
 
 function provenanceRule(ctx: McpContext): Finding {
-  const { actor, actorSigner, action, payload } = ctx.request;
+  const { action, payload } = ctx.request;
   if (ctx.provenance === null) return [`action: ${action}`, 'provenance: none'];
-  const result = verifyProvenance(ctx.provenance, actor, actorSigner, ctx.trustedKeys);
-  if (!result.ok) return [`action: ${action}`, result.description, ...result.evidence];
   const expected = mcpActionHash(action, payload ?? null);
   if (ctx.provenance.actionHash !== expected) {
     return [
@@ -211,7 +214,10 @@ function consentRule(ctx: McpContext): Finding {
     ...(ctx.consent.purpose === undefined ? {} : { purpose: ctx.consent.purpose }),
     now: ctx.consent.now,
   });
-  return result.ok ? null : [result.description, ...result.evidence];
+  // A consent in force whose scope misses the action is consent-required's to deny.
+  return result.ok || result.reason === 'scope_not_covered'
+    ? null
+    : [result.description, ...result.evidence];
 }
 
 const CHECKS: Readonly<Record<McpRuleId, (ctx: McpContext) => Finding>> = {

@@ -697,6 +697,24 @@ export const Replay = named(
 
 // ── request bodies ────────────────────────────────────────────────────────────
 
+const b64url = (max: number) => str(max).regex(/^[A-Za-z0-9_-]*$/);
+
+export const ProvenanceClaim = named(
+  'ProvenanceClaim',
+  z.strictObject({
+    actor: did,
+    action_hash: hex64,
+    timestamp: Time,
+    voice_kind: z.enum(['human', 'synthetic', 'system']).optional(),
+    independence: z.enum(['independent', 'coordinated']).optional(),
+    review_order: z.enum(['first-order', 'derivative']).optional(),
+    public_key: b64url(64),
+    signature: b64url(128),
+  }),
+  'Provenance a request presents for itself: a typed signature by `public_key` over ' +
+    '{domain, schema_version, actor, action_hash, timestamp, voice_kind, independence, review_order}.',
+);
+
 export const TrustCheckRequest = named(
   'TrustCheckRequest',
   z.strictObject({
@@ -709,6 +727,17 @@ export const TrustCheckRequest = named(
         signer_type: str(16).optional(),
         delegation_id: str(64).optional(),
         data_subject: did.nullable().optional(),
+        provenance: ProvenanceClaim.optional().describe(
+          "The checked request's own provenance, judged as presented (mcp-003, " +
+            'provenance-verifiable); absent, Sigil signs it for the caller it authenticated',
+        ),
+        output_marked: z
+          .boolean()
+          .optional()
+          .describe(
+            'Whether whoever serves the checked request marks its output as AI-mediated ' +
+              '(mcp-005); default true',
+          ),
       })
       .optional(),
   }),

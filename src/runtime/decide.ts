@@ -529,7 +529,6 @@ function decideSteps(
       scope: declaredScope(caller.scopes, state.authority?.chain.at(-1)?.permissions),
       ...(request.claimed ? { claimed: request.claimed } : {}),
       provenance: request.provenance ?? null,
-      trustedKeys: state.trustedKeys,
       output: request.outputMarking ?? 'none',
       consent: {
         bailor: dataSubject,

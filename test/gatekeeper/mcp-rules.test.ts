@@ -22,7 +22,6 @@ import {
   grant,
   party,
   provenanceBy,
-  registry,
 } from './judicial-fixtures.ts';
 
 const agent = party(ACTOR);
@@ -46,7 +45,6 @@ function valid(over: Partial<McpContext> = {}): McpContext {
     request: aiRequest(),
     scope: 'tools:search_records, tools:fetch_record',
     provenance: provenanceBy(agent, AI, { actionHash: mcpActionHash('search_records', ARGS) }),
-    trustedKeys: registry(agent),
     output: 'gateway',
     consent: { bailor: BAILOR, bailments: [bailment()], grants: [grant()], now: NOW },
     ...over,
@@ -80,7 +78,6 @@ describe('MCP rules', () => {
       request: aiRequest({ actorSigner: HUMAN, effect: { grants: [{ subject: ACTOR }] } }),
       scope: null,
       provenance: null,
-      trustedKeys: new Map(),
       output: 'none',
       consent: { bailor: null, bailments: [], grants: [], now: NOW },
     };
@@ -136,23 +133,11 @@ describe('MCP rules', () => {
       });
       expect(failing(valid({ provenance: replay }))).toBe('mcp-003-provenance-required');
     });
-    it('fails provenance signed with an untrusted key', () => {
-      expect(failing(valid({ trustedKeys: registry(party(ACTOR)) }))).toBe(
-        'mcp-003-provenance-required',
-      );
-    });
-    it('fails provenance signed as human by an AI actor', () => {
-      const prov = provenanceBy(agent, HUMAN, {
+    it('leaves the signature to provenance-verifiable: a forged one for this call passes the rule', () => {
+      const forged = provenanceBy(party(ACTOR), HUMAN, {
         actionHash: mcpActionHash('search_records', ARGS),
       });
-      expect(failing(valid({ provenance: prov }))).toBe('mcp-003-provenance-required');
-    });
-    it('fails provenance under another delegation', () => {
-      const other = { type: 'ai' as const, delegationId: sha256Hex('delegation-9') };
-      const prov = provenanceBy(agent, other, {
-        actionHash: mcpActionHash('search_records', ARGS),
-      });
-      expect(failing(valid({ provenance: prov }))).toBe('mcp-003-provenance-required');
+      expect(failing(valid({ provenance: forged }))).toBeNull();
     });
   });
 
@@ -216,15 +201,17 @@ describe('MCP rules', () => {
   });
 
   describe('mcp-006-consent-boundaries', () => {
-    it('fails with no bailor, no consent, or consent not covering the action', () => {
+    it('fails with no bailor or no consent', () => {
       expect(failing(valid({ consent: { ...valid().consent, bailor: null } }))).toBe(
         'mcp-006-consent-boundaries',
       );
       expect(failing(valid({ consent: { ...valid().consent, grants: [] } }))).toBe(
         'mcp-006-consent-boundaries',
       );
+    });
+    it('leaves the scope to consent-required: a consent in force not covering the action passes', () => {
       const req = aiRequest({ permissions: ['profile:delete'] });
-      expect(failing(valid({ request: req }))).toBe('mcp-006-consent-boundaries');
+      expect(failing(valid({ request: req }))).toBeNull();
     });
     it('fails once consent is revoked or expired', () => {
       const revoked = {
@@ -243,16 +230,6 @@ describe('MCP rules', () => {
           }),
         ),
       ).toBe('mcp-006-consent-boundaries');
-    });
-    it('a call with no permissions must be covered by its action name', () => {
-      const req = aiRequest({ permissions: [] });
-      expect(failing(valid({ request: req }))).toBe('mcp-006-consent-boundaries');
-      const scoped = {
-        ...valid().consent,
-        bailments: [bailment({ scope: 'tools:search_records' })],
-        grants: [grant({ scope: 'tools:search_records' })],
-      };
-      expect(failing(valid({ request: req, consent: scoped }))).toBeNull();
     });
   });
 

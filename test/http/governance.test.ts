@@ -12,6 +12,7 @@ import { toBase64Url } from '../../src/core/encoding.ts';
 import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import {
   ROOMY_LIMITS,
+  agentToken,
   checkedCall,
   humanToken,
   startServer,
@@ -71,15 +72,7 @@ beforeAll(async () => {
   root = server.rootToken!;
   operator = await humanToken(server.url, root, 'did:sigil:gov-operator', 'operator');
   observer = await humanToken(server.url, root, 'did:sigil:gov-observer', 'observer');
-  const d = await req('POST', '/api/delegations', root, { to: AGENT, actions: ['memory.read'] });
-  expect(d.status, d.text).toBe(201);
-  const t = await req('POST', '/api/tokens', root, {
-    subject: AGENT,
-    loa: 'operator',
-    signer: { type: 'ai', delegation_id: json(d).delegation_id },
-  });
-  expect(t.status, t.text).toBe(201);
-  agent = json(t).token as string;
+  agent = (await agentToken(server.url, root, AGENT, ['memory.read'])).token;
   const c = await req('POST', '/api/consent', root, {
     bailee: AGENT,
     scope: 'memory.read',

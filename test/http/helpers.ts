@@ -274,6 +274,28 @@ export async function humanToken(
   return (a.body as { token: string }).token;
 }
 
+/** An AI token for `subject` at Operator on a delegation of `actions` from Root, made by Root. */
+export async function agentToken(
+  base: string,
+  rootToken: string,
+  subject: string,
+  actions: string[],
+): Promise<{ token: string; delegation_id: string }> {
+  const d = await checkedCall(base, 'POST', '/api/delegations', rootToken, {
+    to: subject,
+    actions,
+  });
+  if (d.status !== 201) throw new Error(`delegation to ${subject}: ${d.text}`);
+  const delegation_id = (d.body as { delegation_id: string }).delegation_id;
+  const t = await checkedCall(base, 'POST', '/api/tokens', rootToken, {
+    subject,
+    loa: 'operator',
+    signer: { type: 'ai', delegation_id },
+  });
+  if (t.status !== 201) throw new Error(`token for ${subject}: ${t.text}`);
+  return { token: (t.body as { token: string }).token, delegation_id };
+}
+
 /**
  * An SDK client of the real `sigil gateway` (over stdio) on `dir`'s data dir and config, with
  * `gatewayToml` as its gateway config, presenting `token`.

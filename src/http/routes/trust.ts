@@ -14,13 +14,28 @@ function decisionRequest(body: CheckBody): DecisionRequest {
     ...(ctx?.signer_type !== undefined ? { signerType: ctx.signer_type } : {}),
     ...(ctx?.delegation_id !== undefined ? { delegationId: ctx.delegation_id } : {}),
   };
+  const p = ctx?.provenance;
   return {
     action: body.action,
     target: body.target,
-    outputMarking: 'gateway',
+    outputMarking: ctx?.output_marked === false ? 'none' : 'gateway',
     ...(body.payload !== undefined ? { payload: body.payload } : {}),
     ...(Object.keys(claimed).length > 0 ? { claimed } : {}),
     ...(ctx?.data_subject !== undefined ? { dataSubject: ctx.data_subject } : {}),
+    ...(p !== undefined
+      ? {
+          provenance: {
+            actor: p.actor,
+            actionHash: p.action_hash,
+            timestamp: p.timestamp,
+            ...(p.voice_kind !== undefined ? { voiceKind: p.voice_kind } : {}),
+            ...(p.independence !== undefined ? { independence: p.independence } : {}),
+            ...(p.review_order !== undefined ? { reviewOrder: p.review_order } : {}),
+            publicKey: p.public_key,
+            signature: p.signature,
+          },
+        }
+      : {}),
   };
 }
 
