@@ -16,7 +16,8 @@ import type { JsonValue } from '../../core/canonical.ts';
 import { isDid } from '../../core/did.ts';
 import { publicKeyFromRaw } from '../../core/ed25519.ts';
 import { fromBase64Url } from '../../core/encoding.ts';
-import { SigilError } from '../../core/errors.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
+import type { AppendOptions } from '../../canon/log.ts';
 import {
   checkCircuitBreaker,
   createCircuitBreaker,
@@ -45,18 +46,56 @@ export interface ScannerInfo {
 /** The breaker as sealed: its counts and whether the last sealed transition tripped it. */
 type SealedBreaker = CircuitBreaker & { tripped: boolean };
 
-async function loadBreaker(core: RuntimeCore): Promise<SealedBreaker> {
-  const stored = await VIEWS.governance.get(core.log.views, 'breaker');
+/** The breaker as sealed, and the seq of the record that wrote its row (-1: none yet). */
+async function loadBreaker(core: RuntimeCore): Promise<{ breaker: SealedBreaker; seq: number }> {
+  let stored = await VIEWS.governance.entry(core.log.views, 'breaker');
   if (stored === undefined) {
-    await refuseMissingRow(
-      core,
-      'governance_event',
-      'governance/breaker',
-      (p) => isJsonObject(p) && 'breaker_state' in p,
-    );
-    return { ...createCircuitBreaker(), tripped: false };
+    try {
+      await refuseMissingRow(
+        core,
+        'governance_event',
+        'governance/breaker',
+        (p) => isJsonObject(p) && 'breaker_state' in p,
+      );
+    } catch (err) {
+      // A report another instance sealed between the two reads made the row (record and row
+      // commit together, so it is there now); only a row still missing was deleted.
+      stored = await VIEWS.governance.entry(core.log.views, 'breaker');
+      if (stored === undefined) throw err;
+    }
   }
-  return { ...parseCircuitBreaker(stored), tripped: stored.tripped === true };
+  if (stored === undefined) {
+    return { breaker: { ...createCircuitBreaker(), tripped: false }, seq: -1 };
+  }
+  return {
+    breaker: { ...parseCircuitBreaker(stored.value), tripped: stored.value.tripped === true },
+    seq: stored.seq,
+  };
+}
+
+/** How many times an update of the breaker is tried on a row that keeps moving under it. */
+const BREAKER_ATTEMPTS = 32;
+
+/**
+ * Runs `update` on the breaker as sealed; what it appends with `expect` commits only while the
+ * breaker row is still the one it read (the store's compare-and-set, on one instance or many over
+ * one database). A report or reset that moved the row meanwhile sends it round again on the new
+ * row, so two reports at the same moment both count. After BREAKER_ATTEMPTS, 'conflict'.
+ */
+async function withBreaker<T>(
+  core: RuntimeCore,
+  update: (breaker: SealedBreaker, expect: AppendOptions) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const { breaker, seq } = await loadBreaker(core);
+    try {
+      return await update(breaker, {
+        expect: [{ ns: VIEWS.governance.name, key: 'breaker', seq }],
+      });
+    } catch (err) {
+      if (!isSigilError(err) || err.code !== 'conflict' || attempt >= BREAKER_ATTEMPTS) throw err;
+    }
+  }
 }
 
 const breakerJson = (b: CircuitBreaker, tripped: boolean): JsonValue =>
@@ -67,22 +106,24 @@ const breakerJson = (b: CircuitBreaker, tripped: boolean): JsonValue =>
  * holds more than the threshold is reset here, and the reset is sealed before it is acted on.
  */
 export async function breakerStatus(core: RuntimeCore, now: number): Promise<BreakerStatus> {
-  const breaker = await loadBreaker(core);
-  const status = checkCircuitBreaker(breaker, now);
-  if (breaker.tripped && !status.tripped) {
-    const next = evictExpired(breaker, now);
-    await core.append(
-      'governance_event',
-      {
-        event: 'breaker_reset',
-        critical_in_window: status.critical_in_window,
-        threshold: status.threshold,
-        breaker_state: breakerJson(next, false),
-      },
-      { space: 'system' },
-    );
-  }
-  return status;
+  return withBreaker(core, async (breaker, expect) => {
+    const status = checkCircuitBreaker(breaker, now);
+    if (breaker.tripped && !status.tripped) {
+      const next = evictExpired(breaker, now);
+      await core.append(
+        'governance_event',
+        {
+          event: 'breaker_reset',
+          critical_in_window: status.critical_in_window,
+          threshold: status.threshold,
+          breaker_state: breakerJson(next, false),
+        },
+        { space: 'system' },
+        expect,
+      );
+    }
+    return status;
+  });
 }
 
 async function scanner(core: RuntimeCore, did: string): Promise<ScannerInfo | undefined> {
@@ -173,53 +214,59 @@ export async function reportFindings(
   }
   const now = core.now();
   await breakerStatus(core, now);
-  const before = await loadBreaker(core);
-  const intake = ingestScan(
-    before,
-    input.attestation,
-    input.findings,
-    fromBase64Url(signer.public_key),
-    now,
-  );
-  const seenKey = `${intake.verified.signer_did} ${input.attestation.findings_digest}`;
-  if ((await VIEWS.findingsSeen.get(core.log.views, seenKey)) !== undefined) {
-    throw new SigilError('findings_replayed', 'these signed findings were taken in already');
-  }
-  const trippedNow = intake.status.tripped && !before.tripped;
-  const tripped = before.tripped || intake.status.tripped;
-  const [findingsRecord] = await core.appendMany([
-    {
-      kind: 'governance_event',
-      payload: {
-        event: 'findings',
-        signer_did: intake.verified.signer_did,
-        findings_digest: input.attestation.findings_digest,
-        seen_key: seenKey,
-        counts: asJson(intake.verified.counts),
-        findings: asJson(intake.verified.findings),
-        breaker: asJson(intake.status),
-        approval_required: intake.approval_required,
-        breaker_state: breakerJson(intake.breaker, tripped),
-      },
-      extra: { space: 'system' },
-    },
-    ...(trippedNow
-      ? [
-          {
-            kind: 'governance_event' as const,
-            payload: {
-              event: 'breaker_tripped',
-              signer_did: intake.verified.signer_did,
-              findings_digest: input.attestation.findings_digest,
-              critical_in_window: intake.status.critical_in_window,
-              threshold: intake.status.threshold,
-            },
-            extra: { space: 'system' as const },
+  // Read, count and seal under the compare-and-set: a concurrent report (or a replay of this
+  // one) that moved the breaker first is seen on the next round, never overwritten.
+  return withBreaker(core, async (before, expect) => {
+    const intake = ingestScan(
+      before,
+      input.attestation,
+      input.findings,
+      fromBase64Url(signer.public_key),
+      now,
+    );
+    const seenKey = `${intake.verified.signer_did} ${input.attestation.findings_digest}`;
+    if ((await VIEWS.findingsSeen.get(core.log.views, seenKey)) !== undefined) {
+      throw new SigilError('findings_replayed', 'these signed findings were taken in already');
+    }
+    const trippedNow = intake.status.tripped && !before.tripped;
+    const tripped = before.tripped || intake.status.tripped;
+    const [findingsRecord] = await core.appendMany(
+      [
+        {
+          kind: 'governance_event',
+          payload: {
+            event: 'findings',
+            signer_did: intake.verified.signer_did,
+            findings_digest: input.attestation.findings_digest,
+            seen_key: seenKey,
+            counts: asJson(intake.verified.counts),
+            findings: asJson(intake.verified.findings),
+            breaker: asJson(intake.status),
+            approval_required: intake.approval_required,
+            breaker_state: breakerJson(intake.breaker, tripped),
           },
-        ]
-      : []),
-  ]);
-  return { intake, record_id: findingsRecord!.id, tripped_now: trippedNow };
+          extra: { space: 'system' },
+        },
+        ...(trippedNow
+          ? [
+              {
+                kind: 'governance_event' as const,
+                payload: {
+                  event: 'breaker_tripped',
+                  signer_did: intake.verified.signer_did,
+                  findings_digest: input.attestation.findings_digest,
+                  critical_in_window: intake.status.critical_in_window,
+                  threshold: intake.status.threshold,
+                },
+                extra: { space: 'system' as const },
+              },
+            ]
+          : []),
+      ],
+      expect,
+    );
+    return { intake, record_id: findingsRecord!.id, tripped_now: trippedNow };
+  });
 }
 
 /** The breaker's window and the registered scanners, as `governance status` shows them. */
@@ -242,7 +289,7 @@ export async function governanceStatus(
   await core.require(caller, { action: 'governance.status', target: 'governance/status' });
   const now = core.now();
   const status = await breakerStatus(core, now);
-  const breaker = evictExpired(await loadBreaker(core), now);
+  const breaker = evictExpired((await loadBreaker(core)).breaker, now);
   return {
     tripped: status.tripped,
     critical_in_window: status.critical_in_window,
