@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { SigilError } from '../core/errors.ts';
+import { attestationKeys, teeConfig, teeSchema, type TeeConfig } from './tee.ts';
 
 const loaSchema = z
   .string()
@@ -87,8 +88,29 @@ const fileSchema = z
       })
       .strict()
       .optional(),
+    tee: teeSchema.optional(),
+    /** Per module: `[modules.<name>] attestation = "required"` with its `attestation_file`. */
+    modules: z.record(z.string(), z.object(attestationKeys).strict()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    for (const [name, m] of Object.entries(f.modules ?? {})) {
+      if ((m.attestation === 'required') !== (m.attestation_file !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['modules', name, 'attestation_file'],
+          message: 'attestation = "required" and attestation_file go together',
+        });
+      }
+      if (m.attestation === 'required' && f.tee === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['modules', name, 'attestation'],
+          message: 'attestation = "required" needs a [tee] policy',
+        });
+      }
+    }
+  });
 
 type Loa = z.infer<typeof loaSchema>;
 type RateLimits = Record<Loa, { rate: number; burst: number }>;
@@ -132,6 +154,10 @@ export interface Config {
     /** Session cookies marked Secure (and HSTS sent); unset: on unless bound to loopback. */
     secureCookies: boolean | undefined;
   };
+  /** The platform policy module attestations are judged by ([tee]). */
+  tee?: TeeConfig;
+  /** Modules that run only after an attestation passes [tee]: the file, absolute, per name. */
+  moduleAttestations: Record<string, string>;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
@@ -222,6 +248,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const configFile =
     candidates[0] ?? [resolve('mmf.toml'), resolve(dataDirGuess, 'mmf.toml')].find(existsSync);
   const file = configFile ? readFileConfig(configFile) : {};
+  // Paths in mmf.toml (the attestation files, the quote verifier) are relative to it.
+  const base = configFile ? dirname(resolve(configFile)) : resolve('.');
 
   const dataDir = resolve(opts.dataDir ?? env.SIGIL_DATA_DIR ?? file.data_dir ?? '.sigil');
   const dbBackend =
@@ -300,5 +328,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       maxConnections: file.server?.max_connections ?? 1024,
       secureCookies: file.server?.secure_cookies,
     },
+    ...(file.tee === undefined ? {} : { tee: teeConfig(file.tee, base) }),
+    moduleAttestations: Object.fromEntries(
+      Object.entries(file.modules ?? {}).flatMap(([name, m]) =>
+        m.attestation_file === undefined ? [] : [[name, resolve(base, m.attestation_file)]],
+      ),
+    ),
   };
 }

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { isSigilError, SigilError } from '../core/errors.ts';
-import { TEE_PLATFORMS, type TeePolicy } from '../gatekeeper/tee.ts';
+import { attestationKeys, teeConfig, teeSchema, type TeeConfig } from '../config/tee.ts';
 import { compileCondition, type Loa } from '../policy/index.ts';
 import { formatKeyPath, locateKey } from './toml-locate.ts';
 
@@ -48,10 +48,7 @@ const upstreamSchema = z
       .max(32)
       .regex(/^$|^[a-z0-9](?:[a-z0-9-]|_(?=[a-z0-9-]))*$/, 'empty, or like an upstream name')
       .optional(),
-    /** "required": every call waits for a TEE attestation that passes [tee] (read per call). */
-    attestation: z.enum(['required', 'none']).default('none'),
-    /** The attestation the operator supplies: JSON {platform, measurement, timestamp, signature}. */
-    attestation_file: z.string().min(1).optional(),
+    ...attestationKeys,
   })
   .strict()
   .superRefine((u, ctx) => {
@@ -191,23 +188,6 @@ const authSchema = z
     });
   });
 
-const teeSchema = z
-  .object({
-    /** "testing" is the only environment where the `simulated` platform is accepted. */
-    environment: z.enum(['production', 'testing']).default('production'),
-    accepted_platforms: z.array(z.enum(TEE_PLATFORMS)).min(1),
-    required_measurements: z
-      .array(z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, '16-64 bytes of lowercase hex'))
-      .min(1),
-    /** Oldest attestation accepted, in ms; 0: no limit (a future timestamp is always refused). */
-    max_age_ms: z.number().int().min(0).default(86_400_000),
-    /** Base64url raw Ed25519 keys that sign `simulated` attestations. */
-    attestation_keys: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/)).default([]),
-    /** A module whose default export verifies hardware quotes; without it they are refused. */
-    quote_verifier: z.string().min(1).optional(),
-  })
-  .strict();
-
 /** The schema of gateway.toml (exported so a test holds docs/mcp-gateway.md to every key). */
 export const GATEWAY_FILE_SCHEMA = z
   .object({
@@ -329,14 +309,7 @@ export interface GatewayAuth {
   oauth: OAuthIssuer[];
 }
 
-/** The platform policy attestations are judged by ([tee]). */
-export interface TeeConfig {
-  policy: TeePolicy;
-  /** Base64url raw Ed25519 keys that sign `simulated` attestations. */
-  attestationKeys: string[];
-  /** Absolute path of the quote-verifier plug-in module. */
-  quoteVerifier?: string;
-}
+export type { TeeConfig };
 
 export interface GatewayConfig {
   file: string;
@@ -417,22 +390,7 @@ export function parseGatewayConfig(text: string, file: string): GatewayConfig {
         clockToleranceS: o.clock_tolerance_s,
       })),
     },
-    ...(f.tee === undefined
-      ? {}
-      : {
-          tee: {
-            policy: {
-              acceptedPlatforms: f.tee.accepted_platforms,
-              requiredMeasurements: f.tee.required_measurements,
-              maxAgeMs: f.tee.max_age_ms,
-              environment: f.tee.environment,
-            },
-            attestationKeys: f.tee.attestation_keys,
-            ...(f.tee.quote_verifier === undefined
-              ? {}
-              : { quoteVerifier: resolve(base, f.tee.quote_verifier) }),
-          },
-        }),
+    ...(f.tee === undefined ? {} : { tee: teeConfig(f.tee, base) }),
     callTimeoutMs: f.call_timeout_ms,
     approvalTimeoutMs: f.approval_timeout_ms,
     upstreams: f.upstream.map((u): UpstreamConfig => {

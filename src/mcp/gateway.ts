@@ -38,7 +38,7 @@ import { AI_OUTPUT_META_KEY, markOutput } from '../gatekeeper/index.ts';
 import { authorize, effectiveLoa, scopeAllows, type Loa } from '../policy/index.ts';
 import type { Caller, DecisionRequest, SigilRuntime } from '../runtime/index.ts';
 import type { QuoteVerifier } from '../gatekeeper/tee.ts';
-import { attestationRefusal, loadQuoteVerifier } from './attestation.ts';
+import { attestationRefusal, loadQuoteVerifier } from '../runtime/attestation.ts';
 import type { GatewayConfig, PolicyKind } from './config.ts';
 import {
   exportedName,
@@ -663,7 +663,8 @@ export class Gateway {
     const unattested =
       asked.refusal === undefined && asked.upstream !== undefined
         ? attestationRefusal(
-            asked.upstream.config,
+            `upstream ${asked.upstream.config.name}`,
+            asked.upstream.config.attestationFile,
             this.config.tee,
             this.#quoteVerifier,
             Date.now(),

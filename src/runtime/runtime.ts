@@ -21,6 +21,7 @@ import {
   signProvenance,
   type Kernel,
   type Provenance,
+  type QuoteVerifier,
 } from '../gatekeeper/index.ts';
 import {
   RateLimiter,
@@ -57,6 +58,7 @@ import {
   type RuntimeIdentity,
 } from './identity.ts';
 import { loadOrCreateRuntimeKeys, openKeyStore, type RuntimeKeys } from './keys.ts';
+import { attestationRefusal, loadQuoteVerifier } from './attestation.ts';
 import { builtinModules } from './modules.ts';
 import { consentBetween, consentService, type ConsentService } from './services/consent.ts';
 import { heldRoles, rolesService, type RolesService } from './services/roles.ts';
@@ -201,6 +203,8 @@ export class SigilRuntime {
   readonly #clock: () => number;
   readonly #keys: RuntimeKeys;
   readonly #provenanceRawKey: Uint8Array;
+  /** The [tee] quote-verifier plug-in, when mmf.toml names one. */
+  #quoteVerifier: QuoteVerifier | undefined;
   readonly #delegationRawKey: Uint8Array;
   readonly #authority: LicenseAuthority;
   readonly #kernel: Kernel;
@@ -289,7 +293,26 @@ export class SigilRuntime {
     );
     this.model = modelService(core, this.#model, this.quorum);
     this.memory = memoryService(core);
-    this.modules = modulesService(core, builtinModules());
+    const modules = builtinModules();
+    for (const name of Object.keys(opts.config.moduleAttestations)) {
+      if (!modules.has(name)) {
+        throw new SigilError('config_invalid', `modules.${name}: no module named ${name}`, {
+          key: `modules.${name}`,
+        });
+      }
+    }
+    // A module declaring attestation = "required" runs only while its attestation passes [tee].
+    this.modules = modulesService(core, modules, (name) =>
+      attestationRefusal(
+        `module ${name}`,
+        Object.hasOwn(this.config.moduleAttestations, name)
+          ? this.config.moduleAttestations[name]
+          : undefined,
+        this.config.tee,
+        this.#quoteVerifier,
+        this.#clock(),
+      ),
+    );
     this.consent = consentService(core);
     this.holons = holonsService(core, this.#kernel);
     this.governance = governanceService(core);
@@ -313,6 +336,8 @@ export class SigilRuntime {
         openKeyStore(opts.config.dataDir, opts.env ?? process.env),
       );
       const runtime = new SigilRuntime(opts, log, keys);
+      const verifier = opts.config.tee?.quoteVerifier;
+      if (verifier !== undefined) runtime.#quoteVerifier = await loadQuoteVerifier(verifier);
       await runtime.#refreshConfig();
       await runtime.#reloadIdentity();
       await runtime.#model.load(runtime.#core);

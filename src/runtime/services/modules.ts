@@ -5,7 +5,15 @@ import type { RuntimeCore } from '../core.ts';
 import type { Caller } from '../decide.ts';
 import type { SigilModule } from '../modules.ts';
 
-export function modulesService(core: RuntimeCore, registry: ReadonlyMap<string, SigilModule>) {
+/**
+ * `refusal(name)` says why a module may not run now (its required attestation fails the [tee]
+ * policy), or null: the refusal is part of the run's decision, so it is sealed as its denial.
+ */
+export function modulesService(
+  core: RuntimeCore,
+  registry: ReadonlyMap<string, SigilModule>,
+  refusal: (name: string) => { code: string; reason: string } | null,
+) {
   return {
     list: (): string[] => [...registry.keys()].sort(),
     run: async (
@@ -15,10 +23,12 @@ export function modulesService(core: RuntimeCore, registry: ReadonlyMap<string, 
     ): Promise<{ module: string; output: JsonValue; decision_id: string }> => {
       const module = registry.get(name);
       if (!module) throw new SigilError('module_not_found', `no module named ${name}`);
+      const refused = refusal(name);
       const d = await core.require(caller, {
         action: 'module.run',
         target: `modules/${name}`,
         payload: input,
+        ...(refused ? { policy: { rule: null, refusal: refused } } : {}),
       });
       const output = await module.run(input, {
         logSize: () => core.log.size(),
