@@ -123,6 +123,9 @@ function fixture() {
   };
 }
 
+// Whether mcp-003 (the call's provenance) or provenance-verifiable (its signature) names it, it is refused.
+const REFUSED = ['mcp_rule_violated', 'invariant_violated'];
+
 describe('decide(), AI caller: caches never outlive what they cover', () => {
   it('a tampered signature or signed field on a copy of a warm provenance is refused', () => {
     const { caller, state, request, warm } = fixture();
@@ -140,7 +143,7 @@ describe('decide(), AI caller: caches never outlive what they cover', () => {
     for (const provenance of tampered) {
       const d = decide(caller, { ...req, provenance }, state);
       expect(d.verdict).toBe('deny');
-      expect(d.code).toBe('mcp_rule_violated');
+      expect(REFUSED).toContain(d.code);
     }
     // The warm original still passes: the failures were not cached against it either.
     expect(decide(caller, req, state).verdict).toBe('allow');
@@ -151,7 +154,7 @@ describe('decide(), AI caller: caches never outlive what they cover', () => {
     const req = request({ path: 'notes/1.txt' });
     warm(req);
     const d = decide(caller, { ...req, payload: { path: 'secrets/all.txt' } }, state);
-    expect(d.code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(d.code);
     expect(d.reason).toContain('mcp-003');
   });
 
@@ -165,12 +168,12 @@ describe('decide(), AI caller: caches never outlive what they cover', () => {
     const req = request(payload, mutable);
     warm(req);
     mutable.signature = flip(mutable.signature);
-    expect(decide(caller, req, state).code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(decide(caller, req, state).code);
     // Put back, it passes again; then a signed field is edited instead.
     mutable.signature = request(payload).provenance.signature;
     expect(decide(caller, req, state).verdict).toBe('allow');
     mutable.timestamp = new Date(state.now + 5).toISOString();
-    expect(decide(caller, req, state).code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(decide(caller, req, state).code);
   });
 
   it('a warm provenance whose key is no longer trusted for the caller is refused', () => {
@@ -185,12 +188,12 @@ describe('decide(), AI caller: caches never outlive what they cover', () => {
         [caller.subject, [publicKeyToRaw(other.publicKey)]],
       ]),
     };
-    expect(decide(caller, req, untrusted).code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(decide(caller, req, untrusted).code);
     const unknown: DecisionState = {
       ...state,
       trustedKeys: new Map([...state.trustedKeys].filter(([did]) => did !== caller.subject)),
     };
-    expect(decide(caller, req, unknown).code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(decide(caller, req, unknown).code);
     // Another actor presenting the same warm provenance is refused too.
     expect(decide({ ...caller, subject: 'did:sigil:other' }, req, state).verdict).toBe('deny');
     // So is the same provenance checked for another delegation.
@@ -360,7 +363,7 @@ describe('runtime.check(), AI caller: a warm agent is cut off on the next reques
       ...call(1),
       provenance: { ...provenance, signature: flip(provenance.signature) },
     });
-    expect(d.code).toBe('mcp_rule_violated');
+    expect(REFUSED).toContain(d.code);
     // The untampered copy (not the object Sigil signed) verifies on its own.
     expect(
       (await runtime.check(agent, { ...call(1), provenance: { ...provenance } })).verdict,
