@@ -79,6 +79,19 @@ export function storedTiles(rows: readonly TileRow[]): TileRow[] {
   return rows.filter((t) => t.level > 0 || t.nodes.length === FULL_TILE_BYTES);
 }
 
+/**
+ * How many tile rows a store holds at each level for a tree of `size` (indexes 0 … n−1): its full
+ * tiles and its partial one, but no partial level-0 tile (storedTiles).
+ */
+export function storedTileCounts(size: number): number[] {
+  const counts: number[] = [];
+  for (let level = 0; countAt(level, size) > 0; level++) {
+    const hashes = countAt(level, size) / TILE_WIDTH;
+    counts.push(level === 0 ? Math.floor(hashes) : Math.ceil(hashes));
+  }
+  return counts;
+}
+
 /** Where the full level-0 tiles end, given where the last stored level-0 tile ends. */
 export function fullTilesEnd(lastTileEnd: number): number {
   return Math.floor(lastTileEnd / TILE_WIDTH) * TILE_WIDTH;

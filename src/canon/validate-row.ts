@@ -31,7 +31,9 @@ export type ValidationCode =
   /** The store does not extend the checkpoint the auditor kept: tail cut, rolled back or forked. */
   | 'not_extended'
   /** A stored tile of the Merkle tree is not what the records' leaf hashes make (it is named). */
-  | 'tile_mismatch';
+  | 'tile_mismatch'
+  /** A tile row at a level or index the tree does not use (never served, so only named here). */
+  | 'tile_unused';
 
 /** Why a row (or a checkpoint, named by its size) is bad. */
 export interface Failure {

@@ -181,6 +181,27 @@ async function checkTile(
   };
 }
 
+/**
+ * A failure naming a stored tile row that the tree of `size` does not use. Rows past it are fine
+ * only if the log has grown since (another writer's tiles, committed with their records).
+ */
+async function checkUnusedTiles(store: CanonStore, size: number): Promise<Failure | undefined> {
+  let stray = await store.unusedTile(size);
+  for (let seen = size, pass = 0; stray !== undefined && pass < MAX_HEAD_READS; pass++) {
+    const now = (await store.head()).size;
+    if (now <= seen) break;
+    seen = now;
+    stray = await store.unusedTile(now);
+  }
+  if (stray === undefined) return undefined;
+  const { level, index } = stray;
+  return {
+    seq: size,
+    code: 'tile_unused',
+    reason: `a stored tile at level ${level}, index ${index}, that the tree of ${size} records does not use`,
+  };
+}
+
 function notATreeSize(cp: StoredCheckpoint): Failure {
   const reason = `checkpoint at size ${cp.size}: not a tree size`;
   return { seq: 0, code: 'root_mismatch', reason, checkpoint: cp.size };
@@ -339,6 +360,7 @@ export async function validateStore(
   if (failure === undefined) {
     const grown = async () => (await store.head()).size > tree.size;
     for (const tile of tree.partialRows()) failure ??= await checkTile(store, tile, grown);
+    failure ??= await checkUnusedTiles(store, tree.size);
   }
   if (failure !== undefined) {
     const { seq, code, reason, checkpoint } = failure;

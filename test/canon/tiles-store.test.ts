@@ -161,6 +161,66 @@ describe.each(BACKENDS)('tiles in the $name store', ({ name, skip }) => {
   );
 
   it.skipIf(skip)(
+    'a tile row added where the tree uses none is named by validation',
+    { timeout: 120_000 },
+    async () => {
+      const opts = await storeOptions(name);
+      await CanonLog.init(opts);
+      const log = await CanonLog.open(opts);
+      try {
+        await grow(log, 0, 600);
+        expect((await log.validate({ workers: 0 })).ok).toBe(true);
+        // 600 leaves use level-0 rows 0 and 1 and the level-1 row 0 (the partial level-0 tile is
+        // read from the records). Each row below, of real hashes, is one that no reader asks for.
+        const strays: Array<[number, number, number]> = [
+          [0, 2, 88], // the partial level-0 tile, which the store never keeps
+          [0, 9, 256],
+          [0, -1, 256],
+          [1, 1, 256],
+          [2, 0, 1],
+          [9, 0, 256],
+        ];
+        for (const [level, index, width] of strays) {
+          await sql(
+            opts,
+            'INSERT INTO tiles (level, idx, nodes) SELECT CAST($1 AS INTEGER), CAST($2 AS BIGINT), substr(nodes, 1, CAST($3 AS INTEGER)) FROM tiles WHERE level = 0 AND idx = 1',
+            [level, index, width * 32],
+          );
+          expect(await log.validate({ workers: 0 }), `row ${level}/${index}`).toEqual({
+            ok: false,
+            seq: 600,
+            code: 'tile_unused',
+            reason: `a stored tile at level ${level}, index ${index}, that the tree of 600 records does not use`,
+          });
+          await sql(opts, 'DELETE FROM tiles WHERE level = $1 AND idx = $2', [level, index]);
+          expect((await log.validate({ workers: 0 })).ok, `row ${level}/${index} deleted`).toBe(
+            true,
+          );
+        }
+        if (name === 'sqlite') {
+          // SQLite keeps a value as typed: an index of 1.5 equals no index a reader asks for.
+          await sql(opts, "INSERT INTO tiles (level, idx, nodes) VALUES (0, 1.5, x'00')");
+          expect(await log.validate({ workers: 0 })).toMatchObject({
+            code: 'tile_unused',
+            reason: expect.stringMatching(/level 0, index 1\.5,/),
+          });
+          await sql(opts, 'DELETE FROM tiles WHERE idx = 1.5');
+        }
+        // Rows another instance adds with its records are in use once the head covers them.
+        const other = await CanonLog.open(opts);
+        try {
+          await grow(other, 600, 300);
+        } finally {
+          await other.close();
+        }
+        expect((await log.validate({ workers: 0 })).ok).toBe(true);
+      } finally {
+        await log.close();
+      }
+    },
+  );
+
+  it.skipIf(skip)(
     'an instance that wrote nothing serves proofs of what another appended, then appends after it',
     { timeout: 120_000 },
     async () => {

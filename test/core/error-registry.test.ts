@@ -45,6 +45,7 @@ const NOT_ERRORS = new Set([
   'root_mismatch',
   'not_extended',
   'tile_mismatch',
+  'tile_unused',
   'user_data',
   'denied',
 ]);

@@ -1,6 +1,7 @@
 /** Helpers shared by the backends: the meta table's key/value layout and error mapping. */
 import { SigilError, isSigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
+import { storedTileCounts } from '../tile-tree.ts';
 import type { StoreMeta } from './types.ts';
 
 /** The meta row keys, one value each. */
@@ -69,4 +70,22 @@ export function viewMoved(e: { ns: string; key: string; seq: number }): SigilErr
       key: e.key,
     },
   );
+}
+
+/**
+ * A WHERE clause matching the tile rows that a tree of `size` does not use (storedTileCounts),
+ * with its parameters; `p(i)` spells the i-th placeholder (from 1).
+ */
+export function unusedTilesWhere(
+  size: number,
+  p: (i: number) => string,
+): { where: string; params: number[] } {
+  const counts = storedTileCounts(size);
+  const used = counts.map(
+    (_, l) => `(level = ${p(2 * l + 1)} AND idx >= 0 AND idx < ${p(2 * l + 2)})`,
+  );
+  return {
+    where: `NOT (${['1 = 0', ...used].join(' OR ')})`,
+    params: counts.flatMap((n, level) => [level, n]),
+  };
 }

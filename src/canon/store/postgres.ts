@@ -23,6 +23,7 @@ import {
   metaToEntries,
   retiredCheckpointsKey,
   storeError,
+  unusedTilesWhere,
   viewMoved,
 } from './meta.ts';
 import type {
@@ -554,6 +555,16 @@ export class PostgresStore implements CanonStore {
       return undefined;
     }
     return bytes(Buffer.concat(leaves.map((r) => r.leaf_hash)));
+  }
+
+  async unusedTile(size: number): Promise<{ level: number; index: number } | undefined> {
+    await this.#tilesReady.ready();
+    const { where, params } = unusedTilesWhere(size, (i) => `$${i}`);
+    const [row] = await this.#query<{ level: number; idx: string }>(
+      `SELECT level, idx FROM sigil_tiles WHERE ${where} ORDER BY level, idx LIMIT 1`,
+      params,
+    );
+    return row && { level: row.level, index: Number(row.idx) };
   }
 
   async tiledSize(): Promise<number> {

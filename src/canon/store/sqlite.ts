@@ -16,6 +16,7 @@ import {
   metaToEntries,
   retiredCheckpointsKey,
   storeError,
+  unusedTilesWhere,
   viewMoved,
 } from './meta.ts';
 import type {
@@ -391,6 +392,18 @@ export class SqliteStore implements CanonStore {
 
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
     return this.#tile(level, index);
+  }
+
+  async unusedTile(size: number): Promise<{ level: number; index: number } | undefined> {
+    const { where, params } = unusedTilesWhere(size, () => '?');
+    // SQLite keeps a value of another type as it is (1.5, '7', a blob): never an index in use.
+    const row = this.#db
+      .prepare<number[], { level: number; idx: number }>(
+        `SELECT level, idx FROM tiles WHERE typeof(level) <> 'integer' OR typeof(idx) <> 'integer' OR ${where}
+         ORDER BY level, idx LIMIT 1`,
+      )
+      .get(...params);
+    return row && { level: Number(row.level), index: Number(row.idx) };
   }
 
   async tiledSize(): Promise<number> {

@@ -183,6 +183,11 @@ export interface CanonStore {
    * append transaction with their records.
    */
   readTile(level: number, index: number): Promise<Uint8Array | undefined>;
+  /**
+   * The first stored tile row (by level, then index) that a tree of `size` does not use: one a
+   * reader never asks for, so only validation names it; undefined when there is none.
+   */
+  unusedTile(size: number): Promise<{ level: number; index: number } | undefined>;
   /** How many leaves the stored tiles cover: where the last level-0 tile ends. */
   tiledSize(): Promise<number>;
   /**
