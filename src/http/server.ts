@@ -143,7 +143,7 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     return payload;
   });
 
-  const sessions = new SessionStore(opts.sessions);
+  const sessions = new SessionStore(runtime, opts.sessions);
   const metrics = new HttpMetrics();
   const table = new RouteTable();
   const deps: RouteDeps = {

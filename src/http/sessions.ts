@@ -7,14 +7,17 @@
  * so a token minted on one instance is good on every other one and after a restart.
  *
  * Sign-in (POST /api/session) is throttled per presented token and per client address before
- * the token is even looked up, so a flood costs neither a store read nor a sealed record; the
- * buckets are per instance (a throttle), the cap on a subject's sessions is in the store.
+ * the token is even looked up, so a flood costs neither a store read nor a sealed record. The
+ * throttles are the runtime's (`runtime.throttle`): on PostgreSQL one system across the instances,
+ * so guesses spread over N instances get one budget, not N; the cap on a subject's sessions is in
+ * the store.
  */
 import { constantTimeEqual, fromBase64Url, toBase64Url, utf8Encode } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { hkdfSha256 } from '../core/kdf.ts';
-import { RateLimiter, type BucketLimit } from '../policy/index.ts';
+import type { BucketLimit } from '../policy/index.ts';
+import type { Throttle } from '../runtime/rate-limiter.ts';
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from '../runtime/services/sessions.ts';
 
 export interface SessionOptions extends Partial<SessionLimits> {
@@ -30,37 +33,40 @@ export interface SessionOptions extends Partial<SessionLimits> {
 const CSRF_RE = /^(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{43})$/;
 const CSRF_SALT = utf8Encode('sigil.csrf.v1');
 
-function limiter(limit: BucketLimit): RateLimiter {
-  const limits = { guest: limit, observer: limit, operator: limit, mentor: limit, root: limit };
-  return new RateLimiter({ limits, maxKeys: 100_000 });
+/** Where the throttles come from: the runtime's service (`SigilRuntime.throttle`). */
+export interface Throttles {
+  throttle(name: string, limit: BucketLimit): Throttle;
 }
 
 export class SessionStore {
   readonly limits: SessionLimits;
   readonly csrfTtlMs: number;
   readonly #clock: () => number;
-  readonly #perToken: RateLimiter;
-  readonly #perAddress: RateLimiter;
+  readonly #perToken: Throttle;
+  readonly #perAddress: Throttle;
 
-  constructor(opts: SessionOptions = {}) {
+  constructor(throttles: Throttles, opts: SessionOptions = {}) {
     this.limits = {
       ttlMs: opts.ttlMs ?? DEFAULT_SESSION_LIMITS.ttlMs,
       perSubject: opts.perSubject ?? DEFAULT_SESSION_LIMITS.perSubject,
     };
     this.csrfTtlMs = opts.csrfTtlMs ?? 3_600_000;
     this.#clock = opts.clock ?? Date.now;
-    this.#perToken = limiter(opts.perToken ?? { rate: 0.1, burst: 10 });
-    this.#perAddress = limiter(opts.perAddress ?? { rate: 1, burst: 30 });
+    this.#perToken = throttles.throttle('signin-token', opts.perToken ?? { rate: 0.1, burst: 10 });
+    this.#perAddress = throttles.throttle(
+      'signin-address',
+      opts.perAddress ?? { rate: 1, burst: 30 },
+    );
   }
 
-  /** Takes one sign-in from both buckets; 'rate_limited' when either is empty. */
-  throttle(token: string, address: string): void {
-    const now = this.#clock();
-    const byAddress = this.#perAddress.take(`address:${address}`, 'guest', now);
-    // Keyed by the token's hash: no bearer secret is kept in memory as a key.
-    const byToken = byAddress.allowed
-      ? this.#perToken.take(`token:${sha256Hex(token)}`, 'guest', now)
-      : byAddress;
+  /**
+   * Takes one sign-in from both buckets; 'rate_limited' when either is empty, or when the
+   * throttle's store fails (the shared throttle then reports an empty bucket).
+   */
+  async throttle(token: string, address: string): Promise<void> {
+    const byAddress = await this.#perAddress.take(address);
+    // Keyed by the token's hash: no bearer secret is kept as a key, in memory or in the database.
+    const byToken = byAddress.allowed ? await this.#perToken.take(sha256Hex(token)) : byAddress;
     if (!byToken.allowed) {
       throw new SigilError(
         'rate_limited',

@@ -12,7 +12,13 @@ import { toBase64Url } from '../core/encoding.ts';
 import { SigilError, isSigilError } from '../core/errors.ts';
 import { CanonLog, type AppendOptions, type LogReader, type SealedRecord } from '../canon/log.ts';
 import { VIEW_NS, projectRecord } from '../canon/views.ts';
-import { SharedRateLimiter, type DecisionLimiter } from './rate-limiter.ts';
+import {
+  SharedRateLimiter,
+  pruneBuckets,
+  throttleFor,
+  type DecisionLimiter,
+  type Throttle,
+} from './rate-limiter.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
@@ -26,6 +32,7 @@ import {
 import {
   RateLimiter,
   authorize,
+  type BucketLimit,
   effectiveLoa,
   scopeAllows,
   type PolicyFlags,
@@ -213,6 +220,7 @@ export class SigilRuntime {
   readonly #tally: DecisionTally;
   readonly #views: ViewMirror;
   #following: ReturnType<typeof setInterval> | undefined;
+  #stopPruning: (() => void) | undefined;
   readonly #model = new ModelInForce();
   readonly #policies = new DecisionPolicies();
   #identity: RuntimeIdentity;
@@ -345,6 +353,8 @@ export class SigilRuntime {
       runtime.#sizeAtOpen = await log.size();
       await runtime.#views.start();
       runtime.#follow();
+      const buckets = log.rateBuckets;
+      if (buckets) runtime.#stopPruning = pruneBuckets(buckets);
       return runtime;
     } catch (err) {
       await log.close();
@@ -433,6 +443,14 @@ export class SigilRuntime {
     if (after.maxCallers !== before.maxCallers)
       this.#limiter = limiterFor(this.#settings.current, this.#log);
     else if (after.perLoa !== before.perLoa) this.#limiter.setLimits(after.perLoa);
+  }
+
+  /**
+   * A throttle for a surface (the sign-ins per token and per address): one system across the
+   * instances on a shared store, like the decision limits, and refusing when that store fails.
+   */
+  throttle(name: string, limit: BucketLimit): Throttle {
+    return throttleFor(this.#log.rateBuckets, name, limit, this.#clock);
   }
 
   /** The runtime's own level of access, from its license (or the default, with the reason). */
@@ -745,6 +763,7 @@ export class SigilRuntime {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#following);
+    this.#stopPruning?.();
     this.#views.stop();
     try {
       await this.#tally.flush(this.log, this.#clock()).catch(() => undefined);

@@ -3,6 +3,7 @@
  * fetch with a deadline, and a validator that checks responses against /openapi.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -401,4 +402,48 @@ export class OpenApiChecker {
     }
     this.seen.add(key);
   }
+}
+
+/**
+ * POST /api/session with `token` from the loopback source address `from` (127.x.y.z all reach a
+ * server on 127.0.0.1), so a test chooses which per-address sign-in bucket it spends: the
+ * status and the problem code, if any.
+ */
+export function signInFrom(
+  base: string,
+  token: string,
+  from: string,
+): Promise<{ status: number; code?: string }> {
+  const url = new URL('/api/session', base);
+  const body = JSON.stringify({ token });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress: from,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        timeout: 15_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let code: string | undefined;
+          try {
+            code = (JSON.parse(text) as { code?: string }).code;
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, ...(code !== undefined && { code }) });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('sign-in timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

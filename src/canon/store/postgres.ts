@@ -72,9 +72,17 @@ CREATE TABLE IF NOT EXISTS sigil_views (
 const TILES_SCHEMA =
   'CREATE TABLE IF NOT EXISTS sigil_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, nodes BYTEA NOT NULL, PRIMARY KEY (level, idx))';
 
-/** Shared rate-limit buckets (created at first use): transient state, never a record. */
-const BUCKETS_SCHEMA =
-  'CREATE TABLE IF NOT EXISTS sigil_rate_buckets (k TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, taken BOOLEAN NOT NULL, at TIMESTAMPTZ NOT NULL)';
+/**
+ * Shared rate-limit buckets (created at first use): transient state, never a record. `full_at` is
+ * when the bucket will have refilled to its burst: from then on it equals an absent one, so the
+ * prune may delete it (indexed, so a pass reads only what it deletes). Tables made before pruning
+ * get the column; their rows are pruned once taken again.
+ */
+const BUCKETS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS sigil_rate_buckets (k TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, taken BOOLEAN NOT NULL, at TIMESTAMPTZ NOT NULL, full_at TIMESTAMPTZ);
+ALTER TABLE sigil_rate_buckets ADD COLUMN IF NOT EXISTS full_at TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS sigil_rate_buckets_full_at ON sigil_rate_buckets (full_at);
+`;
 
 /**
  * One statement, so one row lock: refill by the database's now() since the bucket's last take
@@ -82,12 +90,26 @@ const BUCKETS_SCHEMA =
  * the burst, take a token when at least one is there. A new caller starts full, minus this take.
  */
 const TAKE_BUCKET = `
-INSERT INTO sigil_rate_buckets AS b (k, tokens, taken, at) VALUES ($1, $3::float8 - 1, true, now())
-ON CONFLICT (k) DO UPDATE SET (tokens, taken, at) = (
-  SELECT CASE WHEN r.v >= 1 THEN r.v - 1 ELSE r.v END, r.v >= 1, GREATEST(b.at, now())
-  FROM (SELECT LEAST($3::float8,
-          b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.at)::float8) * $2::float8) AS v) r)
+INSERT INTO sigil_rate_buckets AS b (k, tokens, taken, at, full_at)
+VALUES ($1, $3::float8 - 1, true, now(), now() + interval '1 second' / $2::float8)
+ON CONFLICT (k) DO UPDATE SET (tokens, taken, at, full_at) = (
+  SELECT t.v, t.took, t.at, t.at + interval '1 second' * (($3::float8 - t.v) / $2::float8)
+  FROM (SELECT CASE WHEN r.v >= 1 THEN r.v - 1 ELSE r.v END AS v, r.v >= 1 AS took,
+          GREATEST(b.at, now()) AS at
+        FROM (SELECT LEAST($3::float8,
+          b.tokens + GREATEST(0, EXTRACT(EPOCH FROM now() - b.at)::float8) * $2::float8) AS v) r) t)
 RETURNING tokens, taken`;
+
+/**
+ * Deletes at most $1 buckets that are full again. The rows are locked (others' passes skip them)
+ * and fullness is checked again on the locked row, so a take that lands meanwhile either waits
+ * and then inserts a full bucket, the same thing, or keeps its row.
+ */
+const PRUNE_BUCKETS = `
+DELETE FROM sigil_rate_buckets WHERE k IN (
+  SELECT k FROM sigil_rate_buckets WHERE full_at <= now() ORDER BY full_at LIMIT $1
+  FOR UPDATE SKIP LOCKED)
+AND full_at <= now()`;
 
 /** Any constant: serialises concurrent `init`s on one database. */
 const INIT_LOCK = 0x5_1_6_1_1;
@@ -260,6 +282,14 @@ export class PostgresStore implements CanonStore {
         if (row === undefined)
           throw new SigilError('store_error', 'rate bucket take returned no row');
         return { tokens: Number(row.tokens), taken: row.taken };
+      },
+      prune: async (max) => {
+        await this.#bucketsReady.ready();
+        const res = await this.#pool.query(PRUNE_BUCKETS, [max]).catch((err: unknown) => {
+          this.#bucketsReady.reset();
+          throw storeError(err);
+        });
+        return res.rowCount ?? 0;
       },
     };
   }

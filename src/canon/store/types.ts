@@ -149,6 +149,8 @@ export interface RateBuckets {
    * do not matter), caps it at `burst`, and takes one token if there is one: atomically.
    */
   take(key: string, rate: number, burst: number): Promise<BucketTake>;
+  /** Deletes at most `max` buckets that have refilled to their burst; how many it deleted. */
+  prune(max: number): Promise<number>;
 }
 
 export interface CanonStore {

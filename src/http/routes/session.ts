@@ -21,7 +21,7 @@ export function sessionRoutes(add: AddRoute, deps: RouteDeps): void {
     },
     errors: [400, 401, 413, 415, 429],
     handler: async ({ req, body, runtime, reply }) => {
-      sessions.throttle(body.token, req.ip);
+      await sessions.throttle(body.token, req.ip);
       const session = await runtime.sessions.open(body.token, sessions.limits);
       const { caller } = session;
       const csrf = sessions.csrfToken(session.cookie, session.expiresAt);
