@@ -14,7 +14,10 @@
  *   turn, in the data dir and in the same rounds, is printed beside it as the floor of those
  *   two commits;
  * - calls/s with CONCURRENCY calls in flight, gateway vs direct, and the ratio (goal: 50%);
- * - over stdio, what a `when` rule, redaction and both add to the plain gateway's median.
+ * - over stdio, what a `when` rule, redaction and both add to the plain gateway's median;
+ * - the CPU time the gateway's own process spends per call beside the proxy's (Linux, from
+ *   /proc/<pid>/stat over the same sequential calls): unlike latency, it hardly moves with the
+ *   machine's load, so runs on a busy machine can be compared.
  * Counts are bounded (BENCH_GATEWAY_CALLS, default 300 sequential + 600 concurrent per target).
  * `npm run build:cli` first, so `bin/sigil` runs the bundle rather than the sources through
  * tsx. BENCH_GATEWAY_PROF=<dir> runs the stdio gateways under `node --cpu-prof` into <dir>.
@@ -23,6 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   cpSync,
+  readFileSync,
   fdatasyncSync,
   mkdirSync,
   mkdtempSync,
@@ -60,6 +64,8 @@ interface Figures {
   median: number;
   p99: number;
   rate: number;
+  /** CPU ms of the target's own process per sequential call; undefined where unreadable. */
+  cpu: number | undefined;
 }
 
 interface Target {
@@ -67,15 +73,33 @@ interface Target {
   call: () => Promise<void>;
   /** Measured for throughput too (not the durable-commit probe, which is synchronous). */
   rate: boolean;
+  /** The process serving the call (its CPU time is read around each block). */
+  pid?: () => number | undefined;
 }
 
 const ms = (n: number): string => `${n.toFixed(2)} ms`;
 
-/** A target calling `tool` through `client`. */
-function mcp(label: string, client: Client, tool: string): Target {
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** User + system CPU time of a process in ms (Linux), or undefined. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A target calling `tool` through `client`, served by process `pid`. */
+function mcp(label: string, client: Client, tool: string, pid?: () => number | undefined): Target {
   return {
     label,
     rate: true,
+    ...(pid === undefined ? {} : { pid }),
     call: async () => {
       const r = await client.callTool({ name: tool, arguments: { id: 'n1' } });
       if (r.isError) throw new Error(`${label}: ${tool} failed: ${JSON.stringify(r.content)}`);
@@ -110,14 +134,25 @@ const FLOOR = 'two durable commits';
 async function interleaved(targets: Target[]): Promise<Map<string, Figures>> {
   for (const t of targets) for (let i = 0; i < WARMUP; i++) await t.call();
   const samples = new Map(targets.map((t) => [t.label, [] as number[]]));
+  const cpu = new Map<string, number | undefined>(targets.map((t) => [t.label, 0]));
   const turn = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
   for (let round = 0; round * BLOCK < SEQUENTIAL; round++) {
     for (const t of turn(round)) {
+      const pid = t.pid?.();
+      const before = cpuMs(pid);
       for (let i = 0; i < BLOCK; i++) {
         const started = performance.now();
         await t.call();
         samples.get(t.label)!.push(performance.now() - started);
       }
+      const after = cpuMs(pid);
+      const sum = cpu.get(t.label);
+      cpu.set(
+        t.label,
+        sum === undefined || before === undefined || after === undefined
+          ? undefined
+          : sum + after - before,
+      );
     }
   }
   const busy = new Map(targets.map((t) => [t.label, 0]));
@@ -144,11 +179,19 @@ async function interleaved(targets: Target[]): Promise<Map<string, Figures>> {
           median: quantile(s, 0.5),
           p99: quantile(s, 0.99),
           rate: (perRound * RATE_ROUNDS * 1000) / busy.get(t.label)!,
+          cpu: t.pid === undefined ? undefined : mapDiv(cpu.get(t.label), s.length),
         },
       ];
     }),
   );
 }
+
+/** The process at the other end of a stdio client. */
+const stdioPid = (client: Client) => () =>
+  (client.transport as StdioClientTransport | undefined)?.pid ?? undefined;
+
+const mapDiv = (n: number | undefined, d: number): number | undefined =>
+  n === undefined ? undefined : n / d;
 
 async function connect(transport: Transport): Promise<Client> {
   const client = new Client({ name: 'bench-agent', version: '1.0.0' });
@@ -199,6 +242,18 @@ function report(name: string, f: Map<string, Figures>): void {
     goal: { ratioAtLeast: 0.5 },
     note: `pass-through proxy ${proxy.rate.toFixed(0)}/s`,
   });
+  if (gateway.cpu !== undefined && proxy.cpu !== undefined) {
+    figure({
+      name: `gateway, ${name}, CPU per call (gateway process)`,
+      value: gateway.cpu,
+      unit: 'ms',
+      limit: { name: 'the pass-through proxy process', value: proxy.cpu },
+      note:
+        `${ms(gateway.cpu - proxy.cpu)} more than the proxy` +
+        (direct.cpu === undefined ? '' : `; the upstream's own ${ms(direct.cpu)} per direct call`) +
+        '; user + system time over the sequential calls, upstream processes not counted',
+    });
+  }
 }
 
 export async function run(): Promise<void> {
@@ -283,13 +338,15 @@ export async function run(): Promise<void> {
       return client;
     };
     try {
+      const stdioMcp = (label: string, client: Client, tool: string) =>
+        mcp(label, client, tool, stdioPid(client));
       const stdio = await interleaved([
-        mcp(
+        stdioMcp(
           'direct',
           await keep(connect(new StdioClientTransport({ command: 'node', args: [FIXTURE] }))),
           'read_note',
         ),
-        mcp(
+        stdioMcp(
           'pass-through proxy',
           await keep(
             connect(
@@ -301,7 +358,7 @@ export async function run(): Promise<void> {
           ),
           'read_note',
         ),
-        mcp('gateway', await keep(stdioGateway('plain', '')), 'notes__read_note'),
+        stdioMcp('gateway', await keep(stdioGateway('plain', '')), 'notes__read_note'),
         mcp('when', await keep(stdioGateway('when', when)), 'notes__read_note'),
         mcp('redaction', await keep(stdioGateway('redact', redact)), 'notes__read_note'),
         mcp('both', await keep(stdioGateway('both', `${when}${redact}`)), 'notes__read_note'),
@@ -343,6 +400,7 @@ export async function run(): Promise<void> {
           'direct',
           await keep(connect(new StreamableHTTPClientTransport(new URL(upstreamUrl)))),
           'read_note',
+          () => upstreamHttp.child.pid,
         ),
         mcp(
           'pass-through proxy',
@@ -352,6 +410,7 @@ export async function run(): Promise<void> {
             ),
           ),
           'read_note',
+          () => proxyHttp.child.pid,
         ),
         mcp(
           'gateway',
@@ -363,6 +422,7 @@ export async function run(): Promise<void> {
             ),
           ),
           'notes__read_note',
+          () => gatewayHttp.child.pid,
         ),
         probe,
       ]);
