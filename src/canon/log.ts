@@ -11,7 +11,9 @@
  *   and, from POOL_MIN_BATCH records, sealed on worker threads (seal-pool.ts), pipelined with
  *   the previous batch's write; the transaction uses them only if the head is still that one,
  *   and otherwise seals in-line. When that proves stale (another writer moved the head), the
- *   next STALE_BACKOFF batches are sealed in their transaction only.
+ *   next STALE_BACKOFF batches are sealed in their transaction only. A store that can commit a
+ *   sealed batch without blocking this thread (SQLite's writer thread: appendSealed) gets it
+ *   there; appendBatch remains the path for everything else.
  * - The Merkle tree is stored as C2SP tlog-tiles (tile-tree.ts), written by the store in the
  *   append transaction; the store keeps only the tree's right edge in memory, reloaded when
  *   another writer moved the head. Roots, proofs and the tile API read stored tiles, so an
@@ -571,19 +573,29 @@ export class CanonLog {
       );
       return { rows: sealed.rows, views };
     };
-    const rows = await this.#store.appendBatch(
-      // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
-      (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
-      // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
-      async (head) => {
-        if (fresh(head)) return withViews(ready!);
-        const pool =
-          drafts.length >= POOL_MIN_BATCH && !this.#closed ? await this.#startedPool() : undefined;
-        const sealed = pool && (await presealBatch(pool, this.#keys, drafts, head).sealed);
-        return withViews(sealed ?? sealBatch(this.#keys, drafts, head));
-      },
-      expect,
-    );
+    // Sealed ahead for the head this log last wrote: committed off this thread when it still is.
+    const sealedAhead =
+      ready !== undefined && this.#store.appendSealed !== undefined
+        ? await this.#store.appendSealed(pre!.head, withViews(ready), expect)
+        : undefined;
+    const rows =
+      sealedAhead ??
+      (await this.#store.appendBatch(
+        // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
+        (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
+        // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
+        async (head) => {
+          if (fresh(head)) return withViews(ready!);
+          const pool =
+            drafts.length >= POOL_MIN_BATCH && !this.#closed
+              ? await this.#startedPool()
+              : undefined;
+          const sealed = pool && (await presealBatch(pool, this.#keys, drafts, head).sealed);
+          return withViews(sealed ?? sealBatch(this.#keys, drafts, head));
+        },
+        expect,
+      ));
+    if (sealedAhead !== undefined) stale = false;
     // Another writer moved the head: while it keeps doing so, sealing ahead only wastes cores.
     if (stale) this.#sealInTransaction = STALE_BACKOFF;
     const last = rows[rows.length - 1];

@@ -6,10 +6,12 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
 import { coverage, fullTilesEnd, storedTiles, TileEdge, type TileRow } from '../tile-tree.ts';
+import { SqliteWriter, type WriterSql } from './sqlite-writer.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -23,6 +25,7 @@ import type {
   AsyncBatchSealer,
   BatchSealer,
   CanonStore,
+  SealedBatch,
   FormatMigration,
   ListQuery,
   LogHead,
@@ -67,6 +70,24 @@ const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
 /** Rows read at a time while migrating. */
 const MIGRATE_CHUNK = 1024;
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
+
+/** What both connections (this one and the writer thread's) run to append. */
+const WRITE_SQL: WriterSql = {
+  // 8 KiB pages hold several ~1.6 KiB records each: fewer WAL frames per commit. It only
+  // takes effect on a new file (before the schema exists).
+  pragmas: ['page_size = 8192', 'journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 10000'],
+  head: 'SELECT size, hash FROM head WHERE one = 1',
+  setHead: 'UPDATE head SET size = ?, hash = ? WHERE one = 1',
+  insert: `INSERT INTO records (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  viewGet: `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? AND k = ?`,
+  viewPut: `INSERT INTO views (${VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
+  putTile: `INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?)
+         ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
+};
+
+/** Where the writer thread loads the driver from (the one this module loaded). */
+const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
 
 interface RawRow {
   seq: number;
@@ -134,8 +155,12 @@ export class SqliteStore implements CanonStore {
   readonly #stmt;
   /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
   #edge: TileEdge | undefined;
+  readonly #file: string;
+  /** The writer thread (sqlite-writer.ts), started by the first batch sealed ahead. */
+  #writer: SqliteWriter | undefined;
 
   constructor(file: string, opts: { create: boolean }) {
+    this.#file = file;
     if (!opts.create && !existsSync(file)) {
       throw new SigilError('store_missing', `no canon store at ${file}; run \`sigil init\` first`);
     }
@@ -143,25 +168,16 @@ export class SqliteStore implements CanonStore {
       // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
       if (!existsSync(file)) closeSync(openSync(file, 'wx', 0o600));
       this.#db = new Database(file);
-      // 8 KiB pages hold several ~1.6 KiB records each: fewer WAL frames per commit. It only
-      // takes effect on a new file (before the schema exists).
-      this.#db.pragma('page_size = 8192');
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = FULL');
-      this.#db.pragma('busy_timeout = 10000');
+      for (const p of WRITE_SQL.pragmas) this.#db.pragma(p);
       this.#db.exec(SCHEMA);
     } catch (err) {
       throw storeError(err);
     }
     const db = this.#db;
     this.#stmt = {
-      head: db.prepare<[], { size: number; hash: string | null }>(
-        'SELECT size, hash FROM head WHERE one = 1',
-      ),
-      setHead: db.prepare<[number, string | null]>(
-        'UPDATE head SET size = ?, hash = ? WHERE one = 1',
-      ),
-      insert: db.prepare(`INSERT INTO records (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      head: db.prepare<[], { size: number; hash: string | null }>(WRITE_SQL.head),
+      setHead: db.prepare<[number, string | null]>(WRITE_SQL.setHead),
+      insert: db.prepare(WRITE_SQL.insert),
       byId: db.prepare<[string], RawRow>(`SELECT ${ROW_COLUMNS} FROM records WHERE id = ?`),
       bySeq: db.prepare<[number], RawRow>(`SELECT ${ROW_COLUMNS} FROM records WHERE seq = ?`),
       range: db.prepare<[number, number], RawRow>(
@@ -191,13 +207,8 @@ export class SqliteStore implements CanonStore {
       cosigned: db.prepare<[], StoredCosigned>(
         'SELECT cosigner, size, note FROM cosigned ORDER BY cosigner',
       ),
-      viewGet: db.prepare<[string, string], RawView>(
-        `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? AND k = ?`,
-      ),
-      viewPut: db.prepare(
-        `INSERT INTO views (${VIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
-      ),
+      viewGet: db.prepare<[string, string], RawView>(WRITE_SQL.viewGet),
+      viewPut: db.prepare(WRITE_SQL.viewPut),
       viewList: db.prepare<[string], RawView>(
         `SELECT ${VIEW_COLUMNS} FROM views WHERE ns = ? ORDER BY k`,
       ),
@@ -206,10 +217,7 @@ export class SqliteStore implements CanonStore {
       tile: db.prepare<[number, number], { nodes: Buffer }>(
         'SELECT nodes FROM tiles WHERE level = ? AND idx = ?',
       ),
-      putTile: db.prepare<[number, number, Uint8Array]>(
-        `INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?)
-         ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
-      ),
+      putTile: db.prepare<[number, number, Uint8Array]>(WRITE_SQL.putTile),
       lastTile: db.prepare<[], { idx: number; n: number }>(
         'SELECT idx, length(nodes) AS n FROM tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1',
       ),
@@ -351,6 +359,32 @@ export class SqliteStore implements CanonStore {
     }
   }
 
+  /**
+   * The batch committed on the writer thread, so this thread's event loop never waits for the
+   * fsync. Undefined, with nothing written, when the thread is not up (it starts on the first
+   * call), when this store's tree edge is not at `head`, or when the head moved: the caller then
+   * uses appendBatch.
+   */
+  async appendSealed(
+    head: LogHead,
+    batch: SealedBatch,
+    expect: readonly ViewExpectation[] = [],
+  ): Promise<StoredRow[] | undefined> {
+    if (!this.#db.open) return undefined;
+    this.#writer ??= new SqliteWriter(this.#file, DRIVER, WRITE_SQL);
+    if (!this.#writer.usable || this.#edge?.size !== head.size || batch.rows.length === 0) {
+      return undefined;
+    }
+    const edge = this.#edge.clone();
+    const tiles = storedTiles(edge.extend(batch.rows.map((r) => r.leaf_hash)));
+    // Until it answers, nothing knows where the tree's edge is.
+    this.#edge = undefined;
+    const outcome = await this.#writer.write({ head, ...batch, tiles, expect });
+    if (outcome === 'stale') return undefined;
+    this.#edge = edge;
+    return batch.rows;
+  }
+
   async head(): Promise<LogHead> {
     const head = this.#stmt.head.get();
     if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
@@ -488,6 +522,7 @@ export class SqliteStore implements CanonStore {
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     if (this.#db.open) this.#db.close();
   }
 }

@@ -173,6 +173,17 @@ export interface CanonStore {
     sealAsync?: AsyncBatchSealer,
     expect?: readonly ViewExpectation[],
   ): Promise<StoredRow[]>;
+  /**
+   * A batch already sealed for `head`, committed as appendBatch would (the head and the
+   * expectations checked inside the transaction holding it) without this thread waiting on the
+   * commit. Resolves once durable; undefined, with nothing written, when the head is no longer
+   * `head` or the backend cannot take it now (the caller then uses appendBatch).
+   */
+  appendSealed?(
+    head: LogHead,
+    batch: SealedBatch,
+    expect?: readonly ViewExpectation[],
+  ): Promise<StoredRow[] | undefined>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;
   getBySeq(seq: number): Promise<StoredRow | undefined>;
