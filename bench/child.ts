@@ -1,7 +1,7 @@
 /**
  * What the benchmarks that open a store in a fresh process share: the environment of a bench
- * data root (a fixed master key, an empty config) and running a bench script as a child that
- * prints one JSON line of figures last.
+ * data root (a fixed master key, an empty config), the list of store sizes to build, and running
+ * a bench script as a child that prints one JSON line of figures last.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -34,4 +34,14 @@ export function runChild<T>(script: string, args: readonly string[]): Promise<T>
       else resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
     });
   });
+}
+
+/**
+ * Store sizes from a comma-separated list (`_` allowed as a digit separator), ascending, each a
+ * whole number above `min`; `usage` is the error when one is not.
+ */
+export function recordCounts(raw: string, min: number, usage: string): number[] {
+  const list = raw.split(',').map((s) => Number(s.replace(/_/g, '')));
+  if (list.some((n) => !Number.isSafeInteger(n) || n <= min)) throw new Error(usage);
+  return list.sort((a, b) => a - b);
 }

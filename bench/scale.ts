@@ -19,7 +19,7 @@ import type { RecordDraft } from '../src/canon/record.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { buildServer } from '../src/http/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
-import { benchEnvironment, runChild } from './child.ts';
+import { benchEnvironment, recordCounts, runChild } from './child.ts';
 import { figure, fmt, say } from './report.ts';
 
 const CHUNK = 4096;
@@ -88,14 +88,11 @@ async function fill(root: string, size: number): Promise<number> {
 function sizes(): number[] {
   const arg = process.argv.find((a) => a.startsWith('--scale='));
   if (arg === undefined) return DEFAULT_SIZES;
-  const list = arg
-    .slice('--scale='.length)
-    .split(',')
-    .map((s) => Number(s.replace(/_/g, '')));
-  if (list.some((n) => !Number.isSafeInteger(n) || n < 1)) {
-    throw new Error(`--scale wants record counts like 100000,1000000, got ${arg}`);
-  }
-  return list.sort((a, b) => a - b);
+  return recordCounts(
+    arg.slice('--scale='.length),
+    0,
+    `--scale wants record counts like 100000,1000000, got ${arg}`,
+  );
 }
 
 export async function run(): Promise<void> {

@@ -1,127 +1,261 @@
 /**
- * Tiles at scale (issue 17, item 1): a fresh process opens a store of 1,000,000 and of 10,000,000
- * records, serves HTTP and answers its first request, an inclusion proof of the newest record in
- * the whole tree (computed from the stored tiles, and checked against the signed checkpoint in
- * the child); the time from process start to that answer and the RSS after it are printed beside
- * the goals (≤ 2 s, ≤ 200 MiB). `SIGIL_BENCH_TILES_RECORDS=N,N` picks other sizes (ascending;
- * each store grows from the one before); SIGIL_BENCH_TILES_KEEP=1 keeps the last store.
+ * Tiles at scale (issue 17, item 1): `sigil serve`, started as `npm start` starts it (node
+ * bin/sigil, which runs the bundled CLI in dist/sigil), opens a store of 1,000,000 and of
+ * 10,000,000 records and answers its first request, an inclusion proof of the newest record in
+ * the whole tree (computed from the stored tiles, then checked here against the signed
+ * checkpoint). The time from spawning the process to that answer, and the process's RSS after
+ * it, are printed beside the goals (≤ 2 s, ≤ 200 MiB) and beside the same figures for the
+ * bootstrapped store of a few records in the same run: what does not grow with the log. The CLI
+ * is bundled first (scripts/build-cli.mjs, as `npm install` does), so the figure is never that of
+ * a stale build or of the TypeScript sources under tsx.
  *
- * The store is built in bulk, not through the append path (which would take hours at 10^7): the
- * records past the bootstrapped ones are synthetic rows written straight into SQLite, 65,536 a
- * transaction (random leaf hashes, a placeholder body that does not decrypt, a constant hash
- * chain), with their tiles computed by the writer's own TileEdge and kept as the stores keep them
- * (storedTiles); then a few real records are
- * appended through the log on top, and a checkpoint is signed. Such a store does not validate:
- * it exists to measure open and the first request.
+ * Then the same on PostgreSQL (a throwaway server, started with test/global-setup.ts's helpers;
+ * skipped without the binaries): 10,000,000 records, built within SIGIL_BENCH_TILES_PG_SECONDS
+ * (default 900) or reported as not built.
+ *
+ * `SIGIL_BENCH_TILES_RECORDS=N,N` picks other SQLite sizes (ascending; each store grows from the
+ * one before), `SIGIL_BENCH_TILES_PG_RECORDS=N` another PostgreSQL size (0: none);
+ * SIGIL_BENCH_TILES_KEEP=1 keeps the SQLite store.
+ *
+ * The stores are built in bulk, not through the append path (which would take hours at 10^7):
+ * the records past the bootstrapped ones are synthetic rows written straight into the store's
+ * tables, 65,536 a transaction (leaf hash SHA-256 of the seq, a placeholder body that does not
+ * decrypt, a constant hash chain), with their tiles computed by the writer's own TileEdge and
+ * kept as the stores keep them (storedTiles); then a few real records are appended through the
+ * log on top, and a checkpoint is signed. Such a store does not validate: it exists to measure
+ * open and the first request.
  */
 import Database from 'better-sqlite3';
-import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { parseVerifierKey } from '../src/canon/checkpoint.ts';
 import { CanonLog } from '../src/canon/log.ts';
-import { fullTilesEnd, storedTiles, TileEdge } from '../src/canon/tile-tree.ts';
+import {
+  edgeTiles,
+  fullTilesEnd,
+  storedTiles,
+  TileEdge,
+  type TileRow,
+} from '../src/canon/tile-tree.ts';
 import { verifyInclusionProof, type InclusionProof } from '../src/canon/verify.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { buildServer } from '../src/http/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
-import { benchEnvironment, runChild } from './child.ts';
+import { PG_BIN, runPg, startCluster } from '../test/global-setup.ts';
+import { benchEnvironment, recordCounts } from './child.ts';
 import { figure, fmt, say } from './report.ts';
 
 const CHUNK = 65_536;
 const DEFAULT_SIZES = [1_000_000, 10_000_000];
+const DEFAULT_PG_SIZE = 10_000_000;
 const REAL_ON_TOP = 16;
-const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(fileURLToPath(import.meta.url), '../..');
 
 interface Opened {
-  open_ms: number;
+  /** ms from spawn until the server printed that it listens */
+  listening_ms: number;
+  /** ms from spawn until the first request was answered */
   first_ms: number;
   rss_mib: number;
   size: number;
 }
 
-/** In the child: open the store, serve, answer one inclusion proof, check it, report. */
-async function child(root: string): Promise<void> {
-  const env = benchEnvironment(root);
-  const runtime = await SigilRuntime.open({
-    config: loadConfig({ env, dataDir: join(root, 'data') }),
-    env,
-  });
-  const open_ms = performance.now();
-  const app = buildServer(runtime, { logLevel: 'warn' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as AddressInfo;
-  const base = `http://127.0.0.1:${port}`;
-  const size = await runtime.log.size();
-  const res = await fetch(`${base}/api/log/proof/inclusion?seq=${size - 1}&size=${size}`);
-  if (!res.ok) throw new Error(`first request failed: ${res.status} ${await res.text()}`);
-  const proof = (await res.json()) as InclusionProof;
-  const first_ms = performance.now();
-  const rss_mib = process.memoryUsage().rss / 2 ** 20;
-  const note = await (await fetch(`${base}/log/checkpoint`)).text();
-  const check = verifyInclusionProof(proof, note, runtime.log.keyName, runtime.log.publicKey);
-  if (!check.ok) throw new Error(`the proof does not verify: ${JSON.stringify(check)}`);
-  await app.close();
-  await runtime.close();
-  process.stdout.write(
-    `${JSON.stringify({ open_ms, first_ms, rss_mib, size } satisfies Opened)}\n`,
-  );
+/** The resident set of process `pid` in MiB (Linux /proc). */
+function rssOf(pid: number): number {
+  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!kib) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kib[1]) / 1024;
 }
 
-/** Writes synthetic rows and their tiles straight into the SQLite store until it holds `size`. */
-function bulkFill(file: string, size: number): void {
-  const db = new Database(file);
-  try {
-    db.pragma('synchronous = OFF');
-    const head = db.prepare('SELECT size, hash FROM head').get() as { size: number; hash: string };
-    const tile = db.prepare('SELECT nodes FROM tiles WHERE level = ? AND idx = ?');
-    // The stored edge where the full level-0 tiles end, then the leaves after it (storedTiles).
-    const aligned = fullTilesEnd(head.size);
-    const edge = TileEdge.load(aligned, (level, index) => {
+/**
+ * Starts `node bin/sigil serve` on the store of `env`, asks for the inclusion proof of its newest
+ * record, checks the proof against /log/checkpoint, stops the server (SIGTERM) and reports.
+ */
+function serveFirst(dataDir: string, env: NodeJS.ProcessEnv): Promise<Opened> {
+  const started = performance.now();
+  const p = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/sigil'), 'serve', '--port', '0', '--json', '--data-dir', dataDir],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let err = '';
+  p.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((resolve) => p.on('close', resolve));
+  const answered = new Promise<Opened>((resolve, reject) => {
+    let out = '';
+    p.on('error', reject);
+    void exited.then((code) => reject(new Error(`sigil serve exited ${code}: ${err}`)));
+    p.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const line = out.split('\n').find((l) => l.startsWith('{"event":"listening"'));
+      if (line === undefined) return;
+      out = '';
+      const listening_ms = performance.now() - started;
+      const { url, verifier_key } = JSON.parse(line) as { url: string; verifier_key: string };
+      void (async () => {
+        const note = await (await fetch(`${url}/log/checkpoint`)).text();
+        const size = Number(note.split('\n')[1]);
+        const res = await fetch(`${url}/api/log/proof/inclusion?seq=${size - 1}&size=${size}`);
+        if (!res.ok) throw new Error(`first request failed: ${res.status} ${await res.text()}`);
+        const proof = (await res.json()) as InclusionProof;
+        const first_ms = performance.now() - started;
+        const rss_mib = rssOf(p.pid!);
+        const { keyName, publicKey } = parseVerifierKey(verifier_key);
+        const check = verifyInclusionProof(proof, note, keyName, publicKey);
+        if (!check.ok) throw new Error(`the proof does not verify: ${JSON.stringify(check)}`);
+        resolve({ listening_ms, first_ms, rss_mib, size });
+      })().catch(reject);
+    });
+  });
+  return answered.finally(async () => {
+    p.kill('SIGTERM');
+    await exited;
+  });
+}
+
+/** SHA-256 of the seq as 8 bytes big-endian: the synthetic leaf (PostgreSQL: sha256(int8send)). */
+function syntheticLeaf(seq: number): Uint8Array {
+  const be = Buffer.alloc(8);
+  be.writeBigUInt64BE(BigInt(seq));
+  return createHash('sha256').update(be).digest();
+}
+
+/** What bulkFill needs of a store's tables. */
+interface BulkTables {
+  head(): Promise<{ size: number; hash: string }>;
+  tile(level: number, index: number): Promise<Uint8Array | undefined>;
+  leavesFrom(seq: number): Promise<Uint8Array[]>;
+  /** One transaction: rows from … from+n−1 (the first linking to `prev`), `tiles`, the head. */
+  chunk(from: number, n: number, prev: string, tiles: readonly TileRow[]): Promise<void>;
+}
+
+const BULK_HASH = 'b'.repeat(64);
+const BULK_TS = new Date().toISOString();
+
+/** Synthetic rows and their tiles until the store holds `size` (within `deadline`, else false). */
+async function bulkFill(t: BulkTables, size: number, deadline = Infinity): Promise<boolean> {
+  const head = await t.head();
+  // The stored edge where the full level-0 tiles end, then the leaves after it (storedTiles).
+  const aligned = fullTilesEnd(head.size);
+  const edgeRows = new Map<string, Uint8Array | undefined>();
+  for (const e of edgeTiles(aligned))
+    edgeRows.set(`${e.level}/${e.index}`, await t.tile(e.level, e.index));
+  const edge = TileEdge.load(aligned, (level, index) => edgeRows.get(`${level}/${index}`));
+  edge.extend(await t.leavesFrom(aligned));
+  let prev = head.hash;
+  for (let from = head.size; from < size - REAL_ON_TOP; from += CHUNK) {
+    if (performance.now() > deadline) return false;
+    const n = Math.min(CHUNK, size - REAL_ON_TOP - from);
+    const leaves = Array.from({ length: n }, (_, i) => syntheticLeaf(from + i));
+    await t.chunk(from, n, prev, storedTiles(edge.extend(leaves)));
+    prev = BULK_HASH;
+  }
+  return true;
+}
+
+function sqliteTables(db: Database.Database): BulkTables {
+  const tile = db.prepare('SELECT nodes FROM tiles WHERE level = ? AND idx = ?');
+  const insert = db.prepare(
+    'INSERT INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const putTile = db.prepare(
+    'INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes',
+  );
+  const setHead = db.prepare('UPDATE head SET size = ?, hash = ?');
+  const body = Buffer.alloc(16);
+  const chunk = db.transaction((from: number, n: number, prev: string, tiles: TileRow[]) => {
+    for (let i = 0; i < n; i++) {
+      const seq = from + i;
+      insert.run(
+        seq,
+        `bulk-${seq}`,
+        'user_data',
+        BULK_TS,
+        syntheticLeaf(seq),
+        BULK_HASH,
+        i === 0 ? prev : BULK_HASH,
+        body,
+      );
+    }
+    for (const r of tiles) putTile.run(r.level, r.index, r.nodes);
+    setHead.run(from + n, BULK_HASH);
+  });
+  return {
+    head: async () =>
+      db.prepare('SELECT size, hash FROM head').get() as { size: number; hash: string },
+    tile: async (level, index) => {
       const t = tile.get(level, index) as { nodes: Buffer } | undefined;
       return t && new Uint8Array(t.nodes);
-    });
-    const tail = db
-      .prepare('SELECT leaf_hash FROM records WHERE seq >= ? ORDER BY seq')
-      .all(aligned) as Array<{ leaf_hash: Buffer }>;
-    edge.extend(tail.map((r) => new Uint8Array(r.leaf_hash)));
-    const insert = db.prepare(
-      'INSERT INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    const putTile = db.prepare(
-      'INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes',
-    );
-    const setHead = db.prepare('UPDATE head SET size = ?, hash = ?');
-    const hash = 'b'.repeat(64);
-    const body = Buffer.alloc(16);
-    const ts = new Date().toISOString();
-    let prev = head.hash;
-    const chunk = db.transaction((from: number, n: number) => {
-      const bytes = randomFillSync(Buffer.alloc(n * 32));
-      const leaves: Uint8Array[] = [];
-      for (let i = 0; i < n; i++) {
-        const leaf = bytes.subarray(i * 32, (i + 1) * 32);
-        leaves.push(leaf);
-        insert.run(from + i, `bulk-${from + i}`, 'user_data', ts, leaf, hash, prev, body);
-        prev = hash;
-      }
-      for (const t of storedTiles(edge.extend(leaves))) putTile.run(t.level, t.index, t.nodes);
-      setHead.run(from + n, hash);
-    });
-    for (let from = head.size; from < size - REAL_ON_TOP; from += CHUNK) {
-      chunk(from, Math.min(CHUNK, size - REAL_ON_TOP - from));
-    }
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
+    },
+    leavesFrom: async (seq) =>
+      (
+        db.prepare('SELECT leaf_hash FROM records WHERE seq >= ? ORDER BY seq').all(seq) as Array<{
+          leaf_hash: Buffer;
+        }>
+      ).map((r) => new Uint8Array(r.leaf_hash)),
+    chunk: async (from, n, prev, tiles) => chunk(from, n, prev, [...tiles]),
+  };
 }
 
-/** Real records on top of the bulk ones, then a checkpoint of the whole tree. */
-async function topUp(root: string, size: number): Promise<void> {
-  const log = await CanonLog.open({ dataDir: join(root, 'data'), env: benchEnvironment(root) });
+function postgresTables(client: pg.Client): BulkTables {
+  return {
+    head: async () => {
+      const { rows } = await client.query<{ size: string; hash: string }>(
+        'SELECT size, hash FROM sigil_head',
+      );
+      return { size: Number(rows[0]!.size), hash: rows[0]!.hash };
+    },
+    tile: async (level, index) => {
+      const { rows } = await client.query<{ nodes: Buffer }>(
+        'SELECT nodes FROM sigil_tiles WHERE level = $1 AND idx = $2',
+        [level, index],
+      );
+      return rows[0] && new Uint8Array(rows[0].nodes);
+    },
+    leavesFrom: async (seq) =>
+      (
+        await client.query<{ leaf_hash: Buffer }>(
+          'SELECT leaf_hash FROM sigil_records WHERE seq >= $1 ORDER BY seq',
+          [seq],
+        )
+      ).rows.map((r) => new Uint8Array(r.leaf_hash)),
+    // The rows are generated by the server (the same leaves as syntheticLeaf), so 10^7 of them
+    // cross no socket.
+    chunk: async (from, n, prev, tiles) => {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO sigil_records (seq, id, kind, ts, leaf_hash, hash, prev, body)
+         SELECT g, 'bulk-' || g, 'user_data', $3, sha256(int8send(g)), $4,
+                CASE WHEN g = $1 THEN $5 ELSE $4 END, '\\x00000000000000000000000000000000'::bytea
+         FROM generate_series($1::bigint, $2::bigint) AS g`,
+        [from, from + n - 1, BULK_TS, BULK_HASH, prev],
+      );
+      for (const r of tiles) {
+        await client.query(
+          `INSERT INTO sigil_tiles (level, idx, nodes) VALUES ($1, $2, $3)
+           ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
+          [r.level, r.index, Buffer.from(r.nodes)],
+        );
+      }
+      await client.query('UPDATE sigil_head SET size = $1, hash = $2', [from + n, BULK_HASH]);
+      await client.query('COMMIT');
+    },
+  };
+}
+
+/** Real records on top of the bulk ones until the log holds `size`, then a checkpoint. */
+async function topUp(env: NodeJS.ProcessEnv, dataDir: string, size: number): Promise<void> {
+  const config = loadConfig({ env, dataDir });
+  const log = await CanonLog.open({
+    dataDir,
+    env,
+    backend: config.dbBackend,
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+  });
   try {
     const n = size - (await log.size());
     await log.appendMany(
@@ -138,67 +272,79 @@ async function topUp(root: string, size: number): Promise<void> {
   }
 }
 
-function sizes(): number[] {
-  const raw = process.env.SIGIL_BENCH_TILES_RECORDS;
-  if (raw === undefined) return DEFAULT_SIZES;
-  const list = raw.split(',').map((s) => Number(s.replace(/_/g, '')));
-  if (list.some((n) => !Number.isSafeInteger(n) || n <= REAL_ON_TOP * 2)) {
-    throw new Error(`SIGIL_BENCH_TILES_RECORDS wants record counts like 1000000,10000000`);
+/**
+ * A bootstrapped store with a few real records on top (the same-run baseline, measured), then
+ * for each size: built in bulk, topped up, measured, reported as `backend`.
+ */
+async function measure(
+  backend: string,
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+  sizes: readonly number[],
+  fill: (size: number) => Promise<boolean>,
+): Promise<void> {
+  const boot = await SigilRuntime.bootstrap({ config: loadConfig({ env, dataDir }), env });
+  const bootSize = (await boot.runtime.log.size()) + REAL_ON_TOP;
+  await boot.runtime.close();
+  await topUp(env, dataDir, bootSize);
+  const base = await serveFirst(dataDir, env);
+  const limit = (value: number) => ({
+    name: `the bootstrapped store of ${bootSize} records, same run`,
+    value,
+  });
+  for (const size of sizes) {
+    const started = performance.now();
+    const label = `${size.toLocaleString('en-US')} records, ${backend}`;
+    if (!(await fill(size))) {
+      say(`tiles: ${label}: NOT BUILT within the time allowed (SIGIL_BENCH_TILES_PG_SECONDS)`);
+      return;
+    }
+    await topUp(env, dataDir, size);
+    const built = (performance.now() - started) / 1000;
+    const opened = await serveFirst(dataDir, env);
+    if (opened.size !== size) throw new Error(`the store holds ${opened.size}, not ${size}`);
+    figure({
+      name: `tiles: sigil serve start to first request (an inclusion proof), ${label}`,
+      value: opened.first_ms,
+      unit: 'ms',
+      limit: limit(base.first_ms),
+      goal: { atMost: 2000 },
+      note: `listening after ${fmt(opened.listening_ms)} ms (bootstrapped store: ${fmt(base.listening_ms)} ms); store built in bulk in ${fmt(built)} s`,
+    });
+    figure({
+      name: `tiles: RSS after the first request, ${label}`,
+      value: opened.rss_mib,
+      unit: 'MiB',
+      limit: limit(base.rss_mib),
+      goal: { atMost: 200 },
+    });
   }
-  return list.sort((a, b) => a - b);
 }
 
-export async function run(): Promise<void> {
+async function sqlite(): Promise<void> {
+  const raw = process.env.SIGIL_BENCH_TILES_RECORDS;
+  const sizes =
+    raw === undefined
+      ? DEFAULT_SIZES
+      : recordCounts(
+          raw,
+          REAL_ON_TOP * 2,
+          'SIGIL_BENCH_TILES_RECORDS wants record counts like 1000000,10000000',
+        );
   const root = mkdtempSync(join(tmpdir(), 'sigil-bench-tiles-'));
   try {
-    const env = benchEnvironment(root);
-    const boot = await SigilRuntime.bootstrap({
-      config: loadConfig({ env, dataDir: join(root, 'data') }),
-      env,
-    });
-    await boot.runtime.close();
-    // The same process start, runtime open and request on the bootstrapped store: what does not
-    // grow with the log (module loading, under tsx here, is most of it).
     const dataDir = join(root, 'data');
-    const bootSize =
-      (await CanonLog.open({ dataDir, env }).then(async (log) => {
-        const n = await log.size();
-        await log.close();
-        return n;
-      })) + REAL_ON_TOP;
-    await topUp(root, bootSize);
-    const base = await runChild<Opened>(SELF, [root]);
-    const limit = (value: number) => ({
-      name: `the bootstrapped store of ${bootSize} records, same run`,
-      value,
+    await measure('SQLite', benchEnvironment(root), dataDir, sizes, async (size) => {
+      const db = new Database(join(dataDir, 'canon.db'));
+      try {
+        db.pragma('synchronous = OFF');
+        await bulkFill(sqliteTables(db), size);
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        return true;
+      } finally {
+        db.close();
+      }
     });
-    for (const size of sizes()) {
-      const started = performance.now();
-      bulkFill(join(root, 'data', 'canon.db'), size);
-      await topUp(root, size);
-      const built = (performance.now() - started) / 1000;
-      const opened = await runChild<Opened>(SELF, [root]);
-      if (opened.size !== size) throw new Error(`the store holds ${opened.size}, not ${size}`);
-      const label = `${size.toLocaleString('en-US')} records`;
-      figure({
-        name: `tiles: open to first request (an inclusion proof), ${label}`,
-        value: opened.first_ms,
-        unit: 'ms',
-        limit: limit(base.first_ms),
-        goal: { atMost: 2000 },
-        note: `runtime open ${fmt(opened.open_ms)} ms from process start; store built in bulk in ${fmt(built)} s`,
-      });
-      figure({
-        name: `tiles: RSS after the first request, ${label}`,
-        value: opened.rss_mib,
-        unit: 'MiB',
-        limit: limit(base.rss_mib),
-        goal: { atMost: 200 },
-      });
-    }
-    say(
-      '(stores built in bulk: synthetic rows and their tiles written directly; see bench/tiles.ts)',
-    );
   } finally {
     // SIGIL_BENCH_TILES_KEEP=1 keeps the built store to open again (its path is printed).
     if (process.env.SIGIL_BENCH_TILES_KEEP === '1') say(`store kept at ${root}`);
@@ -206,5 +352,62 @@ export async function run(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') await child(process.argv[3]!);
-else if (import.meta.url === `file://${process.argv[1]}`) await run();
+async function postgres(): Promise<void> {
+  const raw = process.env.SIGIL_BENCH_TILES_PG_RECORDS;
+  if (raw === '0') return;
+  const size =
+    raw === undefined
+      ? DEFAULT_PG_SIZE
+      : recordCounts(
+          raw,
+          REAL_ON_TOP * 2,
+          'SIGIL_BENCH_TILES_PG_RECORDS wants one record count',
+        )[0]!;
+  const seconds = Number(process.env.SIGIL_BENCH_TILES_PG_SECONDS ?? 900);
+  if (!existsSync(join(PG_BIN, 'initdb'))) {
+    say(`tiles on PostgreSQL SKIPPED: no initdb in ${PG_BIN} (set SIGIL_PG_BIN)`);
+    return;
+  }
+  const { dir, data, port } = await startCluster('sigil-bench-tiles-pg-');
+  const root = mkdtempSync(join(tmpdir(), 'sigil-bench-tiles-pgroot-'));
+  try {
+    const admin = new pg.Client({
+      connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    });
+    await admin.connect();
+    await admin.query('CREATE DATABASE sigil').finally(() => admin.end());
+    const url = `postgres://postgres@127.0.0.1:${port}/sigil`;
+    const env = { ...benchEnvironment(root), MMF_DB_BACKEND: 'postgres', MMF_DATABASE_URL: url };
+    await measure('PostgreSQL', env, join(root, 'data'), [size], async (n) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query('SET synchronous_commit = off');
+        const built = await bulkFill(postgresTables(client), n, performance.now() + seconds * 1000);
+        if (built) await client.query('VACUUM ANALYZE sigil_records');
+        return built;
+      } finally {
+        await client.end();
+      }
+    });
+  } finally {
+    try {
+      runPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+}
+
+export async function run(): Promise<void> {
+  // What `npm start` runs: bin/sigil, on the bundle that `npm install` builds.
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build-cli.mjs')], { stdio: 'ignore' });
+  await sqlite();
+  await postgres();
+  say(
+    '(stores built in bulk: synthetic rows and their tiles written directly; see bench/tiles.ts)',
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
