@@ -1,5 +1,5 @@
 import { aesGcmOpen, aesGcmSeal } from '../core/aead.ts';
-import { canonicalBytes } from '../core/canonical.ts';
+import { canonicalJson } from '../core/canonical.ts';
 import {
   concatBytes,
   constantTimeEqual,
@@ -57,7 +57,9 @@ export function bodyAad(seq: number, id: string): Uint8Array {
   if (typeof id !== 'string' || id.length === 0) {
     throw new SigilError('bad_request', 'id must be a non-empty string');
   }
-  return canonicalBytes({ domain: 'sigil.body.v1', seq, id });
+  // canonicalBytes({ domain: 'sigil.body.v1', seq, id }) written out (keys in JCS order; a safe
+  // integer's String() is its JCS form): built per row, on every append and every validate.
+  return utf8Encode(`{"domain":"sigil.body.v1","id":${canonicalJson(id)},"seq":${String(seq)}}`);
 }
 
 /** A fresh random data key. */

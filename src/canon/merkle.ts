@@ -19,11 +19,13 @@ const NODE_PREFIX = Uint8Array.of(0x01);
 /** How many tree sizes keep their right-edge subtree hashes memoised. */
 const EDGE_CACHE_SIZES = 4;
 
-/** MTH of one entry: SHA-256(0x00 || entry). */
-export function leafHash(recordBytes: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + recordBytes.length);
+/** MTH of one entry: SHA-256(0x00 || entry); an entry given as text is hashed as its UTF-8 bytes. */
+export function leafHash(entry: Uint8Array | string): Uint8Array {
+  // U+0000 is the one byte 0x00 in UTF-8, so text needs no byte copy.
+  if (typeof entry === 'string') return sha256(`\u0000${entry}`);
+  const input = new Uint8Array(1 + entry.length);
   input.set(LEAF_PREFIX, 0);
-  input.set(recordBytes, 1);
+  input.set(entry, 1);
   return sha256(input);
 }
 

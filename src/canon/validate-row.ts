@@ -6,12 +6,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { verify } from '../core/ed25519.ts';
-import { constantTimeEqual, fromBase64Url, utf8Decode, utf8Encode } from '../core/encoding.ts';
+import { constantTimeEqual, fromBase64Url, utf8Decode } from '../core/encoding.ts';
+import { sha256Hex } from '../core/hash.ts';
 import { decryptBody } from './envelope.ts';
 import { leafHash } from './merkle.ts';
 import {
+  bodyJson,
   entryJson,
-  hashBody,
   partsOf,
   recordSigningMessage,
   sealedJson,
@@ -99,18 +100,90 @@ export function badSignature(seq: number, id: string): Failure {
   };
 }
 
+/** A sealed record's members in JCS order (see record-json.ts). */
+const SEALED_KEYS = [
+  'hash',
+  'id',
+  'kind',
+  'links',
+  'payload',
+  'prev',
+  'pub_key',
+  'schema_version',
+  'sig',
+  'space',
+  'tenant',
+  'ts',
+  'witnesses',
+] as const;
+/** Deeper values are left to canonicalJson, which also enforces its own depth limit. */
+const FAST_DEPTH = 64;
+/** Length of `{"hash":"<64 hex>",`, after which the body's head starts. */
+const HEAD_AT = 9 + 64 + 2;
+const SIG_KEY = ',"sig":';
+const WITNESSES_KEY = ',"witnesses":';
+
+/** Whether every object in `v` lists its keys sorted (UTF-16 code units) and every number is finite. */
+function sortedTree(v: unknown, depth: number): boolean {
+  if (typeof v !== 'object' || v === null) return typeof v !== 'number' || Number.isFinite(v);
+  if (depth > FAST_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!sortedTree(v[i], depth + 1)) return false;
+    return true;
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !(keys[i - 1]! < keys[i]!)) return false;
+    if (!sortedTree(o[keys[i]!], depth + 1)) return false;
+  }
+  return true;
+}
+
+/**
+ * Shows cheaply that `text` is canonicalJson(r) for `r` = JSON.parse(text) with exactly the sealed
+ * members: JSON.stringify writes a well-formed string and a finite number exactly as JCS does and
+ * keeps key order, so with every object's keys already sorted, every number finite and no escaped
+ * surrogate (the one string form JSON.stringify writes and JCS refuses), the two texts are the
+ * same. False means only "not shown": the caller then canonicalises in full.
+ */
+function shownCanonical(r: CanonicalRecord, text: string): boolean {
+  const keys = Object.keys(r);
+  if (keys.length !== SEALED_KEYS.length) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== SEALED_KEYS[i]) return false;
+  return (
+    !text.includes('\\ud') &&
+    sortedTree(r.payload, 2) &&
+    sortedTree(r.links, 2) &&
+    sortedTree(r.witnesses, 2) &&
+    JSON.stringify(r) === text
+  );
+}
+
+/** The body and witnesses texts of a canonical sealed record, cut out of its text (sealedJson). */
+function cutCanonical(r: CanonicalRecord, text: string): { body: string; witnesses: string } {
+  // Past `sig` come only string members and witnesses of string members, whose quotes are
+  // escaped: the last `,"sig":` and `,"witnesses":` are the record's own.
+  const sigAt = text.lastIndexOf(SIG_KEY);
+  const tailAt = sigAt + SIG_KEY.length + JSON.stringify(r.sig).length;
+  const witnessesAt = text.lastIndexOf(WITNESSES_KEY);
+  return {
+    body: `{${text.slice(HEAD_AT, sigAt)}${text.slice(tailAt, witnessesAt)}}`,
+    witnesses: text.slice(witnessesAt + WITNESSES_KEY.length, -1),
+  };
+}
+
+function rowFailure(row: StoredRow, code: ValidationCode, reason: string): Failure {
+  return { seq: row.seq, code, reason: `seq ${row.seq} (${row.id}): ${reason}` };
+}
+
 /** Checks one row but its signature; returns its failure, or the signature left to check. */
 export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | SignatureItem {
-  const fail = (code: ValidationCode, reason: string): Failure => ({
-    seq: row.seq,
-    code,
-    reason: `seq ${row.seq} (${row.id}): ${reason}`,
-  });
   let plain: Uint8Array;
   try {
     plain = decryptBody(keys.dataKey, row.seq, row.id, row.body);
   } catch {
-    return fail('decrypt_failed', 'body does not decrypt for this seq and id');
+    return rowFailure(row, 'decrypt_failed', 'body does not decrypt for this seq and id');
   }
   let text: string;
   let r: CanonicalRecord;
@@ -118,40 +191,53 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
     text = utf8Decode(plain);
     r = JSON.parse(text) as CanonicalRecord;
   } catch {
-    return fail('hash_mismatch', 'record is not JSON');
+    return rowFailure(row, 'hash_mismatch', 'record is not JSON');
   }
   const bad = malformedField(r);
-  if (bad !== undefined) return fail('hash_mismatch', `record field ${bad} is malformed`);
-  if (r.id !== row.id) return fail('hash_mismatch', 'id column differs from the record');
-  if (r.hash !== row.hash) return fail('hash_mismatch', 'hash column differs from the record');
-  if (r.prev !== row.prev) return fail('chain_broken', 'prev column differs from the record');
+  if (bad !== undefined)
+    return rowFailure(row, 'hash_mismatch', `record field ${bad} is malformed`);
+  if (r.id !== row.id) return rowFailure(row, 'hash_mismatch', 'id column differs from the record');
+  if (r.hash !== row.hash) {
+    return rowFailure(row, 'hash_mismatch', 'hash column differs from the record');
+  }
+  if (r.prev !== row.prev) {
+    return rowFailure(row, 'chain_broken', 'prev column differs from the record');
+  }
   if (r.kind !== row.kind || r.ts !== row.ts) {
-    return fail('hash_mismatch', 'kind or ts column differs from the record');
+    return rowFailure(row, 'hash_mismatch', 'kind or ts column differs from the record');
   }
-  let parts;
-  try {
-    parts = partsOf(r);
-    if (sealedJson(parts, r.hash, r.sig, witnessesJson(r.witnesses)) !== text) {
-      return fail('hash_mismatch', 'record bytes are not its canonical form');
+  let body: string;
+  let witnesses: string;
+  if (shownCanonical(r, text)) {
+    ({ body, witnesses } = cutCanonical(r, text));
+  } else {
+    try {
+      const parts = partsOf(r);
+      witnesses = witnessesJson(r.witnesses);
+      if (sealedJson(parts, r.hash, r.sig, witnesses) !== text) {
+        return rowFailure(row, 'hash_mismatch', 'record bytes are not its canonical form');
+      }
+      body = bodyJson(parts);
+    } catch {
+      return rowFailure(row, 'hash_mismatch', 'record is not canonicalisable');
     }
-  } catch {
-    return fail('hash_mismatch', 'record is not canonicalisable');
   }
-  const entry = entryJson(r, witnessesJson(r.witnesses));
-  if (!constantTimeEqual(leafHash(utf8Encode(entry)), row.leaf_hash)) {
-    return fail('hash_mismatch', 'stored leaf hash does not match the record');
+  if (!constantTimeEqual(leafHash(entryJson(r, witnesses)), row.leaf_hash)) {
+    return rowFailure(row, 'hash_mismatch', 'stored leaf hash does not match the record');
   }
-  if (hashBody(parts) !== r.hash)
-    return fail('hash_mismatch', 'hash does not match the record body');
-  if (r.pub_key !== keys.pubKey)
-    return fail('signature_invalid', 'signed by a key other than the log key');
+  if (sha256Hex(body) !== r.hash) {
+    return rowFailure(row, 'hash_mismatch', 'hash does not match the record body');
+  }
+  if (r.pub_key !== keys.pubKey) {
+    return rowFailure(row, 'signature_invalid', 'signed by a key other than the log key');
+  }
   let sig: Uint8Array;
   try {
     sig = fromBase64Url(r.sig);
   } catch {
-    return fail('signature_invalid', 'signature is not base64url');
+    return rowFailure(row, 'signature_invalid', 'signature is not base64url');
   }
-  if (sig.length !== 64) return fail('signature_invalid', 'signature is not 64 bytes');
+  if (sig.length !== 64) return rowFailure(row, 'signature_invalid', 'signature is not 64 bytes');
   return { seq: row.seq, hash: r.hash, sig };
 }
 

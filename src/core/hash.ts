@@ -1,4 +1,4 @@
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { SigilError } from './errors.ts';
 import { isWellFormed, plainBytes } from './guard.ts';
 
@@ -15,7 +15,8 @@ function checkInput(data: unknown): asserts data is Uint8Array | string {
 /** SHA-256 digest (32 bytes); a string is hashed as its UTF-8 bytes. */
 export function sha256(data: Uint8Array | string): Uint8Array {
   checkInput(data);
-  return plainBytes(createHash('sha256').update(data).digest());
+  // One-shot, as sha256Hex: no Hash object per digest (the Merkle tree hashes many short inputs).
+  return plainBytes(hash('sha256', data, 'buffer') as unknown as Uint8Array);
 }
 
 /** Lowercase hex SHA-256 digest; a string is hashed as its UTF-8 bytes. */

@@ -35,6 +35,17 @@ describe('record body encryption', () => {
     expect(codeOf(() => bodyAad(-1, 'rec_a'))).toBe('bad_request');
     expect(codeOf(() => bodyAad(1.5, 'rec_a'))).toBe('bad_request');
     expect(codeOf(() => bodyAad(1, ''))).toBe('bad_request');
+    // Written out, not canonicalised per call: the same bytes for any seq and any id.
+    for (const [seq, id] of [
+      [0, 'rec_0'],
+      [Number.MAX_SAFE_INTEGER, 'rec_z'],
+      [2 ** 52, 'a "quoted" \\ id\n\u0001 é 🙂'],
+    ] as const) {
+      expect(Buffer.from(bodyAad(seq, id)).toString()).toBe(
+        canonicalize({ domain: 'sigil.body.v1', seq, id }),
+      );
+    }
+    expect(codeOf(() => bodyAad(1, 'lone \ud800'))).toBe('not_canonicalizable');
   });
 
   it('round-trips and never reuses a nonce', () => {

@@ -1,13 +1,19 @@
 /**
  * Validation catches tampering: specific attacks, then 1,000 random single-byte mutations of
- * stored rows (records and checkpoints, every column), each named by its row.
+ * stored rows (records and checkpoints, every column), each named by its row; and bodies
+ * re-encrypted by a holder of the data key as the same record written other than canonically.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../src/canon/checkpoint.ts';
+import { decryptBody, encryptBody, unwrapDataKey } from '../../src/canon/envelope.ts';
 import { CanonLog } from '../../src/canon/log.ts';
+import { resolveMasterKey } from '../../src/canon/masterkey.ts';
+import { openStore } from '../../src/canon/store/index.ts';
 import type { ValidationResult } from '../../src/canon/validate.ts';
+import type { JsonValue } from '../../src/core/canonical.ts';
+import { utf8Decode, utf8Encode } from '../../src/core/encoding.ts';
 import { BACKENDS, draft, storeOptions, tempDir, TEST_ENV } from './helpers/log.ts';
 
 /** A log of `n` records with a checkpoint every `every` records; returns it open, plus its db. */
@@ -294,3 +300,126 @@ describe('1,000 random mutations', () => {
     }
   });
 });
+
+/** The data key, as only a holder of the master key has it. */
+async function dataKeyOf(dataDir: string): Promise<Uint8Array> {
+  const store = await openStore({ dataDir, env: TEST_ENV }, { create: false });
+  try {
+    const meta = (await store.readMeta())!;
+    const { kek } = resolveMasterKey({ dataDir, env: TEST_ENV, create: false });
+    return unwrapDataKey(meta.wrappedKey, kek);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('a body re-encrypted under the data key', () => {
+  // Payloads whose canonical text JSON.stringify does not write: index-like keys (V8 lists them
+  // first, in numeric order), escapes, numbers JCS writes its own way.
+  const payloads: Array<Record<string, JsonValue>> = [
+    { '10': 'ten', '9': 'nine', a: 1 },
+    { note: 'line\nbreak "quoted" \\ é 🙂', n: 1e21, m: 0.1, k: -5, deep: [[{ z: 1, y: [] }]] },
+    { i: 7, note: 'record 7' },
+  ];
+  let dataDir: string;
+  let log: CanonLog;
+  let db: Database.Database;
+  let dataKey: Uint8Array;
+  beforeAll(async () => {
+    dataDir = tempDir();
+    await CanonLog.init({ dataDir, env: TEST_ENV });
+    log = await CanonLog.open({ dataDir, env: TEST_ENV });
+    await log.appendMany(payloads.map((payload, i) => draft(i, { payload })));
+    await log.checkpoint();
+    db = new Database(join(dataDir, 'canon.db'));
+    dataKey = await dataKeyOf(dataDir);
+  });
+  afterAll(async () => {
+    db.close();
+    await log.close();
+  });
+
+  const row = (seq: number) =>
+    db.prepare('SELECT id, body FROM records WHERE seq = ?').get(seq) as {
+      id: string;
+      body: Buffer;
+    };
+
+  /** Validates with the plaintext of `seq` replaced by `edit(text)`, then restores the row. */
+  async function withPlaintext(
+    seq: number,
+    edit: (text: string) => string,
+  ): Promise<ValidationResult> {
+    const { id, body } = row(seq);
+    const text = utf8Decode(decryptBody(dataKey, seq, id, body));
+    const edited = edit(text);
+    expect(edited, 'the edit must change the bytes').not.toBe(text);
+    const set = db.prepare('UPDATE records SET body = ? WHERE seq = ?');
+    set.run(encryptBody(dataKey, seq, id, utf8Encode(edited)), seq);
+    try {
+      return await log.validate({ workers: 0 });
+    } finally {
+      set.run(body, seq);
+    }
+  }
+
+  it('validates when it is the canonical record, whatever JSON.stringify would write', async () => {
+    expect(await log.validate({ workers: 0 })).toMatchObject({ ok: true, count: 3 });
+    for (let seq = 0; seq < 3; seq++) {
+      expect((await withPlaintext(seq, (t) => ` ${t}`)).ok).toBe(false);
+      expect((await log.validate({ workers: 0 })).ok).toBe(true);
+    }
+  });
+
+  /** The same record, meaning for meaning, written other than canonically: each is refused. */
+  const reencodings: Array<[string, number, (t: string) => string]> = [
+    ['a space between members', 2, (t) => t.replace('","id":', '", "id":')],
+    ['a newline at the end', 2, (t) => `${t}\n`],
+    [
+      'the top-level members reordered',
+      2,
+      (t) => reorder(t, (r) => ({ witnesses: r.witnesses, ...r })),
+    ],
+    [
+      'the payload members reordered',
+      2,
+      (t) => reorder(t, (r) => ({ ...r, payload: reversed(r.payload) })),
+    ],
+    [
+      'index-like keys in numeric order',
+      0,
+      (t) => t.replace('{"10":"ten","9":"nine"', '{"9":"nine","10":"ten"'),
+    ],
+    ['a letter escaped', 2, (t) => t.replace('"record 7"', '"\\u0072ecord 7"')],
+    [
+      'a control character escaped the long way',
+      1,
+      (t) => t.replace('line\\nbreak', 'line\\u000abreak'),
+    ],
+    ['a slash escaped', 1, (t) => t.replace('\\\\ é', '\\/\\\\ é')],
+    ['a non-ASCII character escaped', 1, (t) => t.replace('é', '\\u00e9')],
+    ['a number written with an exponent', 2, (t) => t.replace('"i":7', '"i":7e0')],
+    ['a number written with a fraction', 2, (t) => t.replace('"i":7', '"i":7.0')],
+    ['a large number written out', 1, (t) => t.replace('"n":1e+21', '"n":1000000000000000000000')],
+    ['a duplicate member', 2, (t) => t.replace('"i":7', '"i":7,"i":7')],
+    ['an extra top-level member', 2, (t) => t.replace(',"witnesses":', ',"extra":1,"witnesses":')],
+    ['an escaped lone surrogate', 2, (t) => t.replace('"record 7"', '"record 7\\ud800"')],
+    ['negative zero', 1, (t) => t.replace('"z":1', '"z":-0')],
+    ['a nested array member reordered', 1, (t) => t.replace('{"y":[],"z":1}', '{"z":1,"y":[]}')],
+  ];
+  it.each(reencodings)('is refused: %s', async (_what, seq, edit) => {
+    const bad = failed(await withPlaintext(seq, edit));
+    expect(bad).toMatchObject({ seq, code: 'hash_mismatch' });
+    // Named as not canonical, before any hash is compared.
+    expect(bad.reason).toMatch(/not its canonical form|not canonicalisable/);
+    expect((await log.validate({ workers: 0 })).ok).toBe(true);
+  });
+});
+
+function reorder(text: string, f: (r: Record<string, unknown>) => Record<string, unknown>): string {
+  return JSON.stringify(f(JSON.parse(text) as Record<string, unknown>));
+}
+
+function reversed(v: unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).reverse());
+}
