@@ -78,7 +78,7 @@ afterEach(() => {
 });
 
 describe('the SQLite writer thread', () => {
-  it('commits the batches sealed ahead, off the log thread', async () => {
+  it('commits the batches sealed ahead and the checkpoints, off the log thread', async () => {
     const sealed = vi.spyOn(SqliteStore.prototype, 'appendSealed');
     const { writers } = watchWriters();
     const opts = await storeOptions('sqlite');
@@ -88,7 +88,10 @@ describe('the SQLite writer thread', () => {
       const warmed = await warm(log, writers);
       const committed = await Promise.all(sealed.mock.results.map((r) => r.value));
       expect(committed.filter((rows) => rows !== undefined).length).toBeGreaterThan(0);
-      expect(await log.validate()).toMatchObject({ ok: true, count: warmed });
+      // Checkpoints are stored through the writer too, in turn with the appends.
+      const [note] = await Promise.all([log.checkpoint(), concurrently(log, warmed, 100)]);
+      expect(await log.checkpoints()).toContainEqual(expect.objectContaining({ note }));
+      expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 100 });
     } finally {
       await log.close();
     }
@@ -119,6 +122,7 @@ describe('the SQLite writer thread', () => {
       expect(ids.size).toBe(await log.size());
       expect([...out.values()].every((v) => typeof v === 'number')).toBe(true);
       expect(await log.size()).toBe(warmed + 300);
+      expect(await log.checkpoint()).toBe(await log.latestCheckpoint());
       expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 300 });
     } finally {
       await log.close();

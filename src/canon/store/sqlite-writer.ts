@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { SigilError } from '../../core/errors.ts';
 import type { TileRow } from '../tile-tree.ts';
 import { viewMoved } from './meta.ts';
-import type { LogHead, StoredRow, ViewExpectation, ViewRow } from './types.ts';
+import type { LogHead, StoredCheckpoint, StoredRow, ViewExpectation, ViewRow } from './types.ts';
 
 /** The statements the writer runs (sqlite.ts's own, by name). */
 export interface WriterSql {
@@ -31,6 +31,7 @@ export interface WriterSql {
   viewGet: string;
   viewPut: string;
   putTile: string;
+  putCheckpoint: string;
 }
 
 /** One batch to commit, sealed for `head`. */
@@ -49,7 +50,9 @@ const { file, sql } = workerData;
 const db = new Database(file, { fileMustExist: true });
 for (const p of sql.pragmas) db.pragma(p);
 const s = {};
-for (const k of ['head', 'setHead', 'insert', 'viewGet', 'viewPut', 'putTile']) s[k] = db.prepare(sql[k]);
+for (const k of ['head', 'setHead', 'insert', 'viewGet', 'viewPut', 'putTile', 'putCheckpoint']) {
+  s[k] = db.prepare(sql[k]);
+}
 const STALE = new Error('stale');
 const write = db.transaction((m) => {
   const head = s.head.get();
@@ -71,7 +74,10 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
-    write.immediate(m);
+    if (m.checkpoint) {
+      const c = m.checkpoint;
+      s.putCheckpoint.run(c.size, c.root, c.note, c.ts);
+    } else write.immediate(m);
     parentPort.postMessage({ id: m.id, done: true });
   } catch (err) {
     if (err === STALE) parentPort.postMessage({ id: m.id, stale: true });
@@ -131,7 +137,16 @@ export class SqliteWriter {
    * written) if another writer moved it. Rejects as appendBatch would ('conflict',
    * 'record_exists', 'store_error'), and with 'store_error' if the thread is or goes down.
    */
-  write(w: PreparedWrite): Promise<'done' | 'stale'> {
+  async write(w: PreparedWrite): Promise<'done' | 'stale'> {
+    return (await this.#send(w)).stale ? 'stale' : 'done';
+  }
+
+  /** Stores a checkpoint (as sqlite.ts's putCheckpoint), in turn with the writes. */
+  async putCheckpoint(cp: StoredCheckpoint): Promise<void> {
+    await this.#send({ checkpoint: cp });
+  }
+
+  #send(message: object): Promise<Answer> {
     return new Promise((resolve, reject) => {
       if (this.#broken !== undefined || this.#closed !== undefined) {
         reject(new SigilError('store_error', 'canon store: the writer thread is down'));
@@ -141,12 +156,11 @@ export class SqliteWriter {
       this.#waiting.set(id, (a) => {
         if (a instanceof Error) {
           reject(new SigilError('store_error', `canon store: ${a.message}`));
-        } else if (a.done) resolve('done');
-        else if (a.stale) resolve('stale');
+        } else if (a.done || a.stale) resolve(a);
         else reject(writeError(a));
       });
       this.#worker.ref();
-      this.#worker.postMessage({ id, ...w });
+      this.#worker.postMessage({ id, ...message });
     });
   }
 

@@ -84,6 +84,8 @@ const WRITE_SQL: WriterSql = {
          ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
   putTile: `INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?)
          ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
+  putCheckpoint:
+    'INSERT INTO checkpoints (size, root, note, ts) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING',
 };
 
 /** Where the writer thread loads the driver from (the one this module loaded). */
@@ -187,9 +189,7 @@ export class SqliteStore implements CanonStore {
         'SELECT seq, leaf_hash FROM records WHERE seq >= ? ORDER BY seq LIMIT ?',
       ),
       meta: db.prepare<[], { k: string; v: string }>('SELECT k, v FROM meta'),
-      putCheckpoint: db.prepare(
-        'INSERT INTO checkpoints (size, root, note, ts) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING',
-      ),
+      putCheckpoint: db.prepare(WRITE_SQL.putCheckpoint),
       checkpointAt: db.prepare<[number], RawCheckpoint>(
         'SELECT size, root, note, ts FROM checkpoints WHERE size = ?',
       ),
@@ -496,7 +496,10 @@ export class SqliteStore implements CanonStore {
   }
 
   async putCheckpoint(cp: StoredCheckpoint): Promise<StoredCheckpoint> {
-    this.#stmt.putCheckpoint.run(cp.size, cp.root, cp.note, cp.ts);
+    // Through the writer thread while it is up: its commit (an fsync) would otherwise stop this
+    // thread, and wait here for the writer's own transaction to end.
+    if (this.#writer?.usable) await this.#writer.putCheckpoint(cp);
+    else this.#stmt.putCheckpoint.run(cp.size, cp.root, cp.note, cp.ts);
     return toCheckpoint(this.#stmt.checkpointAt.get(cp.size)!);
   }
 
