@@ -13,6 +13,7 @@ import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import type { PolicyFlags } from '../policy/index.ts';
 import type { Caller, Decision, DecisionRequest } from './decide.ts';
+import { LogTail } from './log-tail.ts';
 
 /** A decision as sealed in the log. */
 export type FrozenDecision = Decision & { decision_id: string; seq: number; hash: string };
@@ -74,10 +75,24 @@ export function isJsonObject(v: JsonValue | undefined): v is { [key: string]: Js
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** What refuseMissingRow has read of the log for one row: the first record that made it. */
+interface MissingRowWatch {
+  tail: LogTail;
+  made: SealedRecord | undefined;
+}
+
+/** Per log, per row: the records refuseMissingRow has already read stay read. */
+const missingRowWatches = new WeakMap<CanonLog, Map<string, MissingRowWatch>>();
+/** Rows watched per log at most (one per tool an upstream ever offered); past it, read afresh. */
+const MAX_WATCHED_ROWS = 1024;
+
 /**
  * A view row that is missing while the log holds a record that made it. Deleting a row must fail
  * closed ('state_invalid'), never fall back to the state from before that record (no genesis, a
  * closed breaker, a tool never pinned). Read only on the missing-row path, through the kind index.
+ * The records of `kind` are read once per log and row, then only those sealed since (by any
+ * writer): the breaker row is missing until it first trips, and a scan of every
+ * governance_event (one per tool pin) on each AI request grew with the tools pinned.
  */
 export async function refuseMissingRow(
   core: RuntimeCore,
@@ -85,10 +100,25 @@ export async function refuseMissingRow(
   row: string,
   madeIt: (payload: JsonValue) => boolean,
 ): Promise<void> {
-  let made: SealedRecord | undefined;
-  await forEachRecordOfKind(core, kind, (record) => {
-    if (made === undefined && madeIt(record.payload)) made = record;
-  });
+  let watches = missingRowWatches.get(core.log);
+  if (watches === undefined) {
+    watches = new Map();
+    missingRowWatches.set(core.log, watches);
+  }
+  let watch = watches.get(row);
+  if (watch === undefined) {
+    if (watches.size >= MAX_WATCHED_ROWS) watches.clear();
+    const w: MissingRowWatch = {
+      made: undefined,
+      tail: new LogTail(kind, (record) => {
+        if (w.made === undefined && madeIt(record.payload)) w.made = record;
+      }),
+    };
+    watch = w;
+    watches.set(row, w);
+  }
+  await watch.tail.catchUp(core.log);
+  const made = watch.made;
   if (made !== undefined) {
     throw new SigilError(
       'state_invalid',
