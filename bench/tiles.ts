@@ -159,28 +159,20 @@ async function bulkFill(t: BulkTables, size: number, deadline = Infinity): Promi
 
 function sqliteTables(db: Database.Database): BulkTables {
   const tile = db.prepare('SELECT nodes FROM tiles WHERE level = ? AND idx = ?');
+  // The rows are generated inside SQLite (syntheticLeaf as a function), one statement a chunk.
+  db.function('bulk_leaf', { deterministic: true }, (seq) => syntheticLeaf(Number(seq)));
   const insert = db.prepare(
-    'INSERT INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    `WITH RECURSIVE g(seq) AS (SELECT ? UNION ALL SELECT seq + 1 FROM g WHERE seq < ?)
+     INSERT INTO records (seq, id, kind, ts, leaf_hash, hash, prev, body)
+     SELECT seq, 'bulk-' || seq, 'user_data', ?, bulk_leaf(seq), ?, CASE WHEN seq = ? THEN ? ELSE ? END, zeroblob(16)
+     FROM g`,
   );
   const putTile = db.prepare(
     'INSERT INTO tiles (level, idx, nodes) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes',
   );
   const setHead = db.prepare('UPDATE head SET size = ?, hash = ?');
-  const body = Buffer.alloc(16);
   const chunk = db.transaction((from: number, n: number, prev: string, tiles: TileRow[]) => {
-    for (let i = 0; i < n; i++) {
-      const seq = from + i;
-      insert.run(
-        seq,
-        `bulk-${seq}`,
-        'user_data',
-        BULK_TS,
-        syntheticLeaf(seq),
-        BULK_HASH,
-        i === 0 ? prev : BULK_HASH,
-        body,
-      );
-    }
+    insert.run(from, from + n - 1, BULK_TS, BULK_HASH, from, prev, BULK_HASH);
     for (const r of tiles) putTile.run(r.level, r.index, r.nodes);
     setHead.run(from + n, BULK_HASH);
   });
