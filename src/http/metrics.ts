@@ -51,14 +51,21 @@ export function instrument(
   runtime: SigilRuntime,
   metrics: HttpMetrics,
 ): void {
-  app.addHook('onResponse', async (req, reply) => {
-    const labels = {
-      method: req.method,
-      route: req.routeOptions.url ?? 'unmatched',
-      status: String(reply.statusCode),
-    };
-    metrics.requests.inc(labels);
-    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+  // One labelled child per method, route template and status (a bounded set), so a request
+  // does not hash its label set twice.
+  const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const key = `${req.method} ${reply.statusCode} ${route}`;
+    let s = series.get(key);
+    if (s === undefined) {
+      const labels = { method: req.method, route, status: String(reply.statusCode) };
+      s = { count: metrics.requests.labels(labels), time: metrics.latency.labels(labels) };
+      series.set(key, s);
+    }
+    s.count.inc();
+    s.time.observe(reply.elapsedTime / 1000);
+    done();
   });
   const unsubscribe = runtime.onDecision((d) => {
     metrics.decisions.inc({ verdict: d.verdict, mode: d.mode });

@@ -124,6 +124,9 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
       }
     },
   );
+  // CSP, nosniff, referrer policy, HSTS behind TLS: on every answer, the API's included (the
+  // first onRequest hook, so every answer that follows carries them).
+  registerSecurityHeaders(app, opts.secureCookies ?? false);
   app.addHook('onListen', async () => {
     app.server.maxConnections = limits.maxConnections;
   });
@@ -133,14 +136,15 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new SigilError('not_ready', 'the server is shutting down');
+  // Callback-style hooks: on every request, an async hook costs a promise and a tick for nothing.
+  app.addHook('onRequest', (_req, _reply, done) => {
+    done(closing ? new SigilError('not_ready', 'the server is shutting down') : undefined);
   });
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     // What Sigil returns to an AI caller is marked as AI-mediated (MCP rule mcp-005).
     if (req.caller?.signer.type === 'ai') reply.header(OUTPUT_MARKER_HEADER, AI_OUTPUT_MARKER);
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   const sessions = new SessionStore(runtime, opts.sessions);
@@ -155,8 +159,6 @@ export function buildServer(runtime: SigilRuntime, opts: ServerOptions = {}): Fa
     routes: () => table.specs,
   };
   const add: AddRoute = (spec) => table.add(app, runtime, spec);
-  // CSP, nosniff, referrer policy, HSTS behind TLS: on every answer, the API's included.
-  registerSecurityHeaders(app, deps.secureCookies);
   // Everything below needs the cookie parser's hook to run first, so it is added once it loaded.
   void app.register(fastifyCookie).after((err) => {
     if (err) throw err;

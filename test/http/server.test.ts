@@ -89,6 +89,75 @@ describe('limits from config.server', () => {
   });
 });
 
+/** helmet 8's headers for Sigil's options, as @fastify/helmet set them on each request. */
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self';script-src 'self';style-src 'self';img-src 'self';connect-src 'self';" +
+    "font-src 'none';object-src 'none';base-uri 'none';frame-ancestors 'none';form-action 'self'",
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+};
+
+describe('security headers (read from helmet once, set on every answer)', () => {
+  const answers = () => [
+    app.inject({ url: '/healthz' }),
+    app.inject({ url: '/nowhere' }),
+    app.inject({ method: 'POST', url: '/api/trust/check', headers: bearer('sgl_bad') }),
+    app.inject({ method: 'POST', url: '/api/trust/check', headers: bearer(root), payload: {} }),
+    app.inject({
+      method: 'POST',
+      url: '/api/trust/check',
+      headers: bearer(root),
+      payload: { action: 'canon.read', target: 'canon/records' },
+    }),
+    app.inject({
+      method: 'POST',
+      url: '/api/canon/user/write',
+      headers: { 'content-type': 'application/json' },
+      payload: `"${'x'.repeat(3000)}"`,
+    }),
+  ];
+
+  it('carries every one on a success, a 404, a 401, a 400 and a 413 alike, and no HSTS on plain HTTP', async () => {
+    const statuses = [];
+    for (const r of await Promise.all(answers())) {
+      statuses.push(r.statusCode);
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+        expect(r.headers[name], `${r.statusCode} ${name}`).toBe(value);
+      }
+      expect(r.headers['strict-transport-security']).toBeUndefined();
+      expect(r.headers['x-powered-by']).toBeUndefined();
+    }
+    expect(statuses).toEqual([200, 404, 401, 400, 200, 413]);
+  });
+
+  it('adds HSTS behind TLS (secure cookies)', async () => {
+    const tls = buildServer(runtime, { logLevel: 'silent', secureCookies: true });
+    await tls.ready();
+    try {
+      for (const r of [
+        await tls.inject({ url: '/healthz' }),
+        await tls.inject({ url: '/nowhere' }),
+      ]) {
+        expect(r.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+        for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+          expect(r.headers[name], name).toBe(value);
+        }
+      }
+    } finally {
+      await tls.close();
+    }
+  });
+});
+
 describe('error mapping', () => {
   const req = { id: 'req-1' } as FastifyRequest;
 
