@@ -87,6 +87,17 @@ describe('decision records', () => {
       { ...p, decision: { ...p.decision, verdict: 'maybe' } },
       { ...p, decision: { ...p.decision, mode: undefined } },
       { ...p, state: null },
+      { ...p, state: [] },
+      { ...p, caller: { ...p.caller, subject: 7 } },
+      { ...p, caller: { ...p.caller, signer: null } },
+      { ...p, caller: { ...p.caller, signer: { type: 'robot' } } },
+      { ...p, request: { action: 'canon.read' } },
+      { ...p, request: [] },
+      { ...p, decision: { ...p.decision, code: 3 } },
+      { ...p, decision: { ...p.decision, reason: undefined } },
+      { ...p, decision: [] },
+      'decision',
+      null,
     ];
     for (const payload of wrong) {
       const record = { ...allowed, payload: JSON.parse(JSON.stringify(payload)) };

@@ -1,0 +1,82 @@
+/**
+ * LogTail: calls made in one turn of the event loop share one read of the store, every call
+ * still covers each record sealed before it, and a long backlog is applied a page at a time
+ * with the event loop let run in between (so a busy log never holds requests back for long).
+ */
+import { describe, expect, it } from 'vitest';
+import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
+import { LogTail } from '../../src/runtime/log-tail.ts';
+
+/** A log of `decision` records held in memory, counting the reads made of it. */
+function memoryLog() {
+  const records: SealedRecord[] = [];
+  const reads: number[] = [];
+  const log = {
+    async list(opts: { kind?: string; limit?: number; cursor?: string }) {
+      const after = opts.cursor === undefined ? -1 : Number(opts.cursor);
+      const page = records.filter((r) => r.seq > after).slice(0, opts.limit ?? 100);
+      reads.push(page.length);
+      return page.length === opts.limit
+        ? { records: page, cursor: String(page.at(-1)!.seq) }
+        : { records: page };
+    },
+  } as unknown as LogReader;
+  const seal = () => {
+    const seq = records.length;
+    records.push({ seq, kind: 'decision', id: `r${seq}` } as unknown as SealedRecord);
+  };
+  return { log, reads, seal };
+}
+
+describe('LogTail', () => {
+  it('serves the calls of one turn with one read, and each sees what was sealed before it', async () => {
+    const { log, reads, seal } = memoryLog();
+    const applied: number[] = [];
+    const tail = new LogTail('decision', (r) => applied.push(r.seq));
+    seal();
+    // 50 callbacks of one turn (as requests parsed in one poll phase), microtasks run between
+    const first = await new Promise<Promise<boolean>[]>((resolve) => {
+      const calls: Promise<boolean>[] = [];
+      for (let i = 0; i < 50; i++) {
+        setImmediate(() => {
+          calls.push(tail.catchUp(log));
+          if (calls.length === 50) resolve(calls);
+        });
+      }
+    });
+    seal(); // sealed after the calls, before the read starts: read too
+    await Promise.all(first);
+    expect(reads).toEqual([2]);
+    expect(applied).toEqual([0, 1]);
+    // a call made while a read runs gets a read of its own, started after it
+    const during = tail.catchUp(log);
+    seal();
+    const late = tail.catchUp(log);
+    await Promise.all([during, late]);
+    expect(applied).toEqual([0, 1, 2]);
+    expect(await tail.catchUp(log)).toBe(false);
+  });
+
+  it('applies a backlog page by page, in order, letting the event loop run between pages', async () => {
+    const { log, reads, seal } = memoryLog();
+    for (let i = 0; i < 1000; i++) seal();
+    const applied: number[] = [];
+    let turns = 0;
+    const tick = setInterval(() => turns++, 0);
+    const seenAtTurn: number[] = [];
+    const tail = new LogTail('decision', (r) => {
+      applied.push(r.seq);
+      seenAtTurn.push(turns);
+    });
+    try {
+      expect(await tail.catchUp(log)).toBe(true);
+    } finally {
+      clearInterval(tick);
+    }
+    expect(applied).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(reads.length).toBeGreaterThan(4);
+    expect(Math.max(...reads)).toBeLessThan(1000);
+    // records of one page are applied in one go; timers ran while the backlog was read
+    expect(new Set(seenAtTurn).size).toBeGreaterThan(1);
+  });
+});
