@@ -7,7 +7,9 @@
  * every instance serves (and decides) again. Then the four behave as one system: a token minted
  * on one works on another and, revoked on a third, is refused on all; a session opened on one
  * works on another and, signed out on a third, ends on all; four verdicts on one approval sent to
- * the four at once seal exactly one. The run length is SIGIL_FAULT_SECONDS (default 15) so it
+ * the four at once seal exactly one; a caller's decision rate limit and the sign-in throttles
+ * (per token, per address) allow across the four what one instance allows, not four times
+ * it. The run length is SIGIL_FAULT_SECONDS (default 15) so it
  * stays within CI's budget; it prints the throughput, the longest time no decision was
  * acknowledged, and how long revocation and sign-out took to reach every instance.
  */
@@ -20,7 +22,9 @@ import { loadConfig } from '../../src/config/index.ts';
 import { SigilRuntime } from '../../src/runtime/index.ts';
 import { PG_BIN, runPg, startCluster } from '../global-setup.ts';
 import type { ServerProcess } from '../http/helpers.ts';
-import { MASTER_KEY, ROOMY_LIMITS, startServer } from '../http/helpers.ts';
+import { toHex } from '../../src/core/encoding.ts';
+import { randomBytes } from '../../src/core/random.ts';
+import { MASTER_KEY, ROOMY_LIMITS, signInFrom, startServer } from '../http/helpers.ts';
 import { humanApprover, verdictSignature } from '../mcp/helpers.ts';
 
 const SECONDS = Number(process.env.SIGIL_FAULT_SECONDS ?? 15);
@@ -28,6 +32,15 @@ const INSTANCES = 4;
 const CLIENTS = 32;
 const hasPg = existsSync(join(PG_BIN, 'initdb'));
 const ENV = { SIGIL_MASTER_KEY: MASTER_KEY };
+/** Observers get a tight decision bucket (none refills during the test); every other level is roomy. */
+const OBSERVER_BURST = 8;
+const LIMITS = ROOMY_LIMITS.replace(
+  /^observer = .*$/m,
+  `observer = { rate = 0.001, burst = ${OBSERVER_BURST} }`,
+);
+/** The sign-in throttle's defaults (src/http/sessions.ts): per token 10, per address 30 at once. */
+const TOKEN_BURST = 10;
+const ADDRESS_BURST = 30;
 
 let root: string;
 let pgDir: string;
@@ -131,7 +144,7 @@ beforeAll(async () => {
   config = join(root, 'mmf.toml');
   writeFileSync(
     config,
-    `db_backend = "postgres"\ndatabase_url = "${databaseUrl}"\n[rate_limit]\n${ROOMY_LIMITS}\n`,
+    `db_backend = "postgres"\ndatabase_url = "${databaseUrl}"\n[rate_limit]\n${LIMITS}\n`,
   );
   const first = await startServer(dataDir, config);
   rootToken = first.rootToken!;
@@ -379,5 +392,55 @@ describe.skipIf(!hasPg)('4 instances on one PostgreSQL, 32 clients, faults', () 
       });
       expect(late.status).toBe(409);
     }
+  }, 60_000);
+
+  it('a rate limit and the sign-in throttles allow across the four what one instance allows', async () => {
+    const minted = await call(live(0), 'POST', '/api/tokens', {
+      token: rootToken,
+      body: { subject: 'did:sigil:fault-limited', loa: 'observer', signer: { type: 'human' } },
+    });
+    expect(minted.status).toBe(201);
+    const observer = minted.body.token as string;
+    // Four times the burst, round robin, at once: one bucket in the database, not four.
+    const checks = await Promise.all(
+      Array.from({ length: INSTANCES * OBSERVER_BURST }, (_, i) =>
+        call(live(i % INSTANCES), 'POST', '/api/trust/check', {
+          token: observer,
+          body: { action: 'canon.read', target: `fault/limited/${i}` },
+        }),
+      ),
+    );
+    const decided = checks.filter((a) => a.status === 200).length;
+    expect(checks.filter((a) => a.status !== 200).map((a) => a.body.code)).toEqual(
+      Array(checks.length - decided).fill('rate_limited'),
+    );
+    expect(decided).toBe(OBSERVER_BURST);
+
+    // One guessed token tried on all four: only its burst reaches the lookup (401), the rest 429.
+    const guess = () => `sgl_${toHex(randomBytes(24))}`;
+    const token = guess();
+    const byToken = await Promise.all(
+      Array.from({ length: INSTANCES * TOKEN_BURST }, (_, i) =>
+        signInFrom(live(i % INSTANCES).url, token, '127.0.0.2'),
+      ),
+    );
+    const tokenTried = byToken.filter((r) => r.status !== 429);
+    expect(tokenTried.map((r) => r.status)).toEqual(Array(TOKEN_BURST).fill(401));
+    // Many guessed tokens from one address: its burst, and at most its refill (1/s) meanwhile.
+    const started = performance.now();
+    const byAddress = await Promise.all(
+      Array.from({ length: INSTANCES * ADDRESS_BURST }, (_, i) =>
+        signInFrom(live(i % INSTANCES).url, guess(), '127.0.0.3'),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const addressTried = byAddress.filter((r) => r.status !== 429).length;
+    expect(addressTried).toBeGreaterThanOrEqual(ADDRESS_BURST);
+    expect(addressTried).toBeLessThanOrEqual(ADDRESS_BURST + Math.ceil(seconds));
+    console.log(
+      `[fault] across ${INSTANCES} instances: ${decided} of ${checks.length} decisions (burst ${OBSERVER_BURST}), ` +
+        `${tokenTried.length} of ${byToken.length} sign-ins of one token (burst ${TOKEN_BURST}), ` +
+        `${addressTried} of ${byAddress.length} from one address in ${seconds.toFixed(1)} s (burst ${ADDRESS_BURST})`,
+    );
   }, 60_000);
 });
