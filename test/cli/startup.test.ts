@@ -100,6 +100,7 @@ describe('the command index', () => {
       'log verify-proof',
       'log verify-tiles',
       'log monitor',
+      'log witnesses',
     ]);
     expect(lacking('--json')).toEqual(['gateway']);
   });

@@ -3,7 +3,8 @@
  * serve` and one `sigil serve` configured with both. Both cosign; /log/checkpoint carries their
  * cosignatures; `sigil log verify-proof --witness` requires each (a forged line or an unknown
  * key is witness_missing). A restored older copy of the data dir is refused by both witnesses,
- * and that log refuses writes (log_rolled_back) while reads go on.
+ * and that log refuses writes (log_rolled_back) while reads go on. `sigil log witnesses` prints
+ * what /api/log/witnesses serves, and fails when writes are stopped or the server is gone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -147,7 +148,8 @@ describe('a log with two Sigil witnesses', () => {
     const status = await call(again.url, 'GET', '/api/log/witnesses');
     expect(status.status).toBe(200);
     const body = status.body as {
-      witnesses: Array<{ name: string; cosigned_size: number; cosigned_at: string }>;
+      checkpoint: unknown;
+      witnesses: Array<{ name: string; url: string; cosigned_size: number; cosigned_at: string }>;
     };
     expect(body).toMatchObject({
       witnessed: true,
@@ -160,6 +162,27 @@ describe('a log with two Sigil witnesses', () => {
       expect(w.cosigned_size).toBeGreaterThanOrEqual(served);
       expect(Math.abs(Date.parse(w.cosigned_at) - Date.now())).toBeLessThan(120_000);
     }
+    // The same through `sigil log witnesses`: as JSON, and in words.
+    const cli = await runCli(['log', 'witnesses', '--url', again.url, '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stderr).toBe('');
+    const printed = JSON.parse(cli.stdout) as typeof body;
+    expect(printed).toMatchObject({
+      witnessed: true,
+      quorum: 2,
+      rolled_back: null,
+      checkpoint: body.checkpoint,
+    });
+    expect(printed.witnesses.map((w) => [w.name, w.cosigned_size])).toEqual(
+      body.witnesses.map((w) => [w.name, w.cosigned_size]),
+    );
+    const words = await runCli(['log', 'witnesses', '--url', again.url]);
+    expect(words.code, words.stderr).toBe(0);
+    expect(words.stdout).toMatch(
+      /^writes: served\nquorum: 2\ncheckpoint: size \d+, cosigned by witness\.test\/one, witness\.test\/two \(quorum met\)\n/,
+    );
+    for (const w of body.witnesses)
+      expect(words.stdout).toContain(`${w.name} ${w.url}: cosigned ${w.cosigned_size} at `);
     const metrics = await (await fetch(`${again.url}/metrics`)).text();
     expect(metrics).toMatch(/^sigil_log_rolled_back 0$/m);
     for (const name of ['one', 'two']) {
@@ -171,6 +194,13 @@ describe('a log with two Sigil witnesses', () => {
       expect(metrics).toContain(`sigil_log_witness_failing{witness="witness.test/${name}"} 0`);
     }
     await again.stop();
+    // No server there any more: one line on stderr, nothing on stdout, a failure exit.
+    const gone = await runCli(['log', 'witnesses', '--url', again.url, '--json']);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toBe('');
+    expect(gone.stderr).toMatch(
+      /^sigil: upstream_unavailable: http:\/\/127\.0\.0\.1:\d+: [^\n]+\n$/,
+    );
   }, 120_000);
 
   it('verify-proof --witness requires a valid cosignature from each named witness', async () => {
@@ -252,6 +282,18 @@ describe('a log with two Sigil witnesses', () => {
       /^log_rolled_back: witness witness\.test\/(one|two) refuses this log/,
     );
     expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^sigil_log_rolled_back 1$/m);
+    // `sigil log witnesses` prints the status and fails with log_rolled_back (exit 3).
+    const cli = await runCli(['log', 'witnesses', '--url', s.url, '--json']);
+    expect(cli.code).toBe(3);
+    expect(JSON.parse(cli.stdout)).toMatchObject({
+      rolled_back: (status.body as { rolled_back: string }).rolled_back,
+    });
+    expect(cli.stderr).toMatch(
+      /^sigil: log_rolled_back: witness witness\.test\/(one|two) refuses this log[^\n]*\n$/,
+    );
+    const words = await runCli(['log', 'witnesses', '--url', s.url]);
+    expect(words.code).toBe(3);
+    expect(words.stdout).toMatch(/^WRITES STOPPED: log_rolled_back: /);
     // Neither witness went back, and both refuse the older tree with the size they cosigned.
     expect(await Promise.all(witnesses.map(witnessSize))).toEqual(known);
     for (const [i, w] of witnesses.entries()) {

@@ -121,7 +121,7 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./state.ts')).registerState,
   },
   {
-    commands: [['log', 'checkpoints and proofs of the transparency log']],
+    commands: [['log', 'checkpoints, proofs and witness status of the transparency log']],
     load: async () => (await import('./log.ts')).registerLog,
   },
   {

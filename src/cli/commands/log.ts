@@ -16,7 +16,7 @@ import { publicKeyFromRaw } from '../../core/ed25519.ts';
 import { fromBase64, fromBase64Url, toHex } from '../../core/encoding.ts';
 import { SigilError } from '../../core/errors.ts';
 import { intOption, noteOf, readText, withLog, withLogOptions } from '../context.ts';
-import { EXIT, printResult, type GlobalOptions } from '../output.ts';
+import { EXIT, printResult, reportError, type GlobalOptions } from '../output.ts';
 import type { MonitorState, TlogCheck } from '../../canon/tlog-client.ts';
 
 interface ProveOptions extends GlobalOptions {
@@ -348,12 +348,111 @@ function writePrivateFile(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
+/** What GET /api/log/witnesses serves (src/http/schemas.ts LogWitnessList), as far as read here. */
+interface WitnessStatus {
+  witnessed: boolean;
+  quorum: number | null;
+  rolled_back: string | null;
+  checkpoint: { size: number; cosigned_by: string[]; quorum_met: boolean } | null;
+  witnesses: Array<{
+    name: string;
+    url: string;
+    cosigned_size: number | null;
+    cosigned_at: string | null;
+    last_push_at: string | null;
+    last_error: string | null;
+    claim: unknown;
+  }>;
+}
+
+function isWitnessStatus(v: unknown): v is WitnessStatus {
+  const o = v as WitnessStatus;
+  return (
+    o !== null &&
+    typeof o === 'object' &&
+    typeof o.witnessed === 'boolean' &&
+    (o.rolled_back === null || typeof o.rolled_back === 'string') &&
+    Array.isArray(o.witnesses) &&
+    o.witnesses.every((w) => w !== null && typeof w === 'object' && typeof w.name === 'string')
+  );
+}
+
+/** The status of `base`'s witnesses from its public route; upstream_* when it cannot be had. */
+async function fetchWitnessStatus(base: string): Promise<WitnessStatus> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/api/log/witnesses', base), { signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    throw new SigilError(
+      'upstream_unavailable',
+      `${base}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (res.status !== 200) throw new SigilError('upstream_error', `${base}: HTTP ${res.status}`);
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    throw new SigilError('upstream_error', `${base}: the witness status is not JSON`);
+  }
+  if (!isWitnessStatus(body))
+    throw new SigilError('upstream_error', `${base}: not a witness status`);
+  return body;
+}
+
+function witnessStatusText(s: WitnessStatus): string {
+  if (!s.witnessed) return 'no witnesses configured ([log] witnesses)';
+  const cp = s.checkpoint;
+  const lines = [
+    s.rolled_back === null ? 'writes: served' : `WRITES STOPPED: ${s.rolled_back}`,
+    `quorum: ${s.quorum ?? '-'}`,
+    cp === null
+      ? 'checkpoint: none cosigned yet'
+      : `checkpoint: size ${cp.size}, cosigned by ${cp.cosigned_by.join(', ') || 'none'}` +
+        (cp.quorum_met ? ' (quorum met)' : ' (quorum NOT met)'),
+  ];
+  for (const w of s.witnesses) {
+    const cosigned =
+      w.cosigned_size === null
+        ? 'nothing cosigned'
+        : `cosigned ${w.cosigned_size} at ${w.cosigned_at}`;
+    const state = w.last_error === null ? 'ok' : `error: ${w.last_error}`;
+    const claim = w.claim === null ? '' : `, claims ${JSON.stringify(w.claim)}`;
+    lines.push(
+      `${w.name} ${w.url}: ${cosigned}, last push ${w.last_push_at ?? 'never'}, ${state}${claim}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function registerWitnesses(cmd: Command): void {
+  cmd
+    .command('witnesses')
+    .description(
+      "a running log's witnesses: each one's last cosigned size, errors, the quorum, and whether writes are stopped",
+    )
+    .requiredOption('--url <base>', 'the Sigil server, e.g. https://sigil.example')
+    .option('--json', 'print the status as JSON')
+    .action(async (opts: GlobalOptions & { url: string }) => {
+      const status = await fetchWitnessStatus(opts.url);
+      printResult(opts, witnessStatusText(status), status);
+      // Stopped writes are what a monitor of this command looks for: a failure exit.
+      if (status.rolled_back !== null) {
+        const why = status.rolled_back.replace(/^log_rolled_back: /, '');
+        reportError(new SigilError('log_rolled_back', why));
+      }
+    });
+}
+
 export function registerLog(program: Command): void {
-  const log = program.command('log').description('checkpoints and proofs of the transparency log');
+  const log = program
+    .command('log')
+    .description('checkpoints, proofs and witness status of the transparency log');
   registerCheckpoint(log);
   registerProve(log);
   registerConsistency(log);
   registerVerifyProof(log);
   registerVerifyTiles(log);
   registerMonitor(log);
+  registerWitnesses(log);
 }
