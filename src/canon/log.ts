@@ -97,8 +97,12 @@ export type { SealedRecord } from './append.ts';
 const POOL_MIN_BATCH = 8;
 /** Batches sealed in their transaction, not ahead, after one sealed ahead proved stale. */
 const STALE_BACKOFF = 16;
-/** Sealing threads: one per core, at most four. */
-const POOL_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+/**
+ * Sealing threads: one per core beside the log's own thread (which chains, answers and hands
+ * batches to the writer), at least one, at most four. On two cores, two sealing threads beside
+ * the log's thread sealed fewer records a second than one: more thread switches, not more cores.
+ */
+const POOL_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
 
 /** How to reach a log: the data dir, the backend, and when to checkpoint. */
 export interface CanonLogOptions extends StoreOptions {
