@@ -118,7 +118,9 @@ export function requiredInvariants(
 
 // Which invariants apply is a pure function of the kernel's set and the few situational ids a
 // request requires: computed once per combination (a request builds `requires` afresh).
-const applicableBySet = new WeakMap<readonly InvariantId[], Map<string, readonly InvariantId[]>>();
+const applicableBySet = new WeakMap<readonly InvariantId[], Map<string, readonly Check[]>>();
+
+type Check = (request: GatekeeperRequest, ctx: InvariantContext) => Violation | null;
 
 /** The invariants of `set` that apply given `requires`, in evaluation order. */
 export function applicableInvariants(
@@ -130,10 +132,11 @@ export function applicableInvariants(
   );
 }
 
+/** The checks of the invariants of `set` that apply given `requires`, in evaluation order. */
 function applicable(
   set: readonly InvariantId[],
   requires: readonly InvariantId[],
-): readonly InvariantId[] {
+): readonly Check[] {
   let bySet = applicableBySet.get(set);
   if (bySet === undefined) {
     bySet = new Map();
@@ -144,15 +147,15 @@ function applicable(
     !Object.isFrozen(set) ||
     !requires.every((id) => (INVARIANT_IDS as readonly string[]).includes(id))
   ) {
-    return applicableInvariants(set, requires);
+    return applicableInvariants(set, requires).map((id) => CHECKS[id]);
   }
-  const key = requires.join(',');
-  let ids = bySet.get(key);
-  if (ids === undefined) {
-    ids = Object.freeze(applicableInvariants(set, requires));
-    if (bySet.size < 64) bySet.set(key, ids);
+  const key = requires.length === 0 ? '' : requires.join(',');
+  let checks = bySet.get(key);
+  if (checks === undefined) {
+    checks = Object.freeze(applicableInvariants(set, requires).map((id) => CHECKS[id]));
+    if (bySet.size < 64) bySet.set(key, checks);
   }
-  return ids;
+  return checks;
 }
 
 function violation(invariant: InvariantId, description: string, evidence: string[]): Violation {
@@ -294,9 +297,7 @@ function humanCredentials(request: GatekeeperRequest): Violation | null {
   ]);
 }
 
-const CHECKS: Readonly<
-  Record<InvariantId, (request: GatekeeperRequest, ctx: InvariantContext) => Violation | null>
-> = {
+const CHECKS: Readonly<Record<InvariantId, Check>> = {
   'separation-of-powers': separationOfPowers,
   'consent-required': consentRequired,
   'no-self-grant': noSelfGrant,
@@ -327,8 +328,8 @@ export function enforceAll(
   set: readonly InvariantId[] = ALL_INVARIANTS,
 ): Violation[] {
   const out: Violation[] = [];
-  for (const id of applicable(set, context.requires)) {
-    const v = checkInvariant(id, request, context);
+  for (const check of applicable(set, context.requires)) {
+    const v = check(request, context);
     if (v) out.push(v);
   }
   return out;

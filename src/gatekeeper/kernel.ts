@@ -53,6 +53,11 @@ export interface Kernel {
   verifyIntegrity(constitution: Uint8Array): boolean;
   /** Adjudicates a request; throws SigilError 'invalid_request' for a malformed request. */
   adjudicate(request: GatekeeperRequest, context: AdjudicationContext): Verdict;
+  /**
+   * The same for a request `parseGatekeeperRequest` returned, not changed since: decide() parses
+   * its request once for the MCP rules and the kernel.
+   */
+  adjudicateParsed(request: GatekeeperRequest, context: AdjudicationContext): Verdict;
 }
 
 /** Applies the verdict rules to a list of violations and an optional challenge. */
@@ -109,6 +114,9 @@ export function createKernel(
     adjudicate(request: GatekeeperRequest, context: AdjudicationContext): Verdict {
       const parsed = parseGatekeeperRequest(request);
       return verdictFor(enforceAll(parsed, context, set), context.challenge);
+    },
+    adjudicateParsed(request: GatekeeperRequest, context: AdjudicationContext): Verdict {
+      return verdictFor(enforceAll(request, context, set), context.challenge);
     },
   });
 }

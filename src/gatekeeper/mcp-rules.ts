@@ -238,7 +238,14 @@ function validated(ctx: McpContext): McpContext {
  * every rule passes with `exempt: true`. Throws SigilError 'invalid_request' for a malformed request.
  */
 export function audit(context: McpContext): McpRuleResult[] {
-  const ctx = validated(context);
+  return auditParsed(validated(context));
+}
+
+/**
+ * `audit` for a context whose request `parseGatekeeperRequest` returned, not changed since
+ * (decide() parses its request once for the rules and the kernel).
+ */
+export function auditParsed(ctx: McpContext): McpRuleResult[] {
   const human = ctx.request.actorSigner.type === 'human';
   return MCP_RULES.map(({ rule, severity, description }) => {
     if (human) {

@@ -144,25 +144,32 @@ function asciiLower(s: string): string {
   return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
-/** The action trimmed and ASCII-lowercased, as the facts below compare it. */
-const normalAction = memoizeString((action: string): string => asciiLower(action.trim()));
+/** What the facts below read of an action, worked out once per distinct action. */
+interface ActionParts {
+  /** Trimmed and ASCII-lowercased. */
+  readonly normal: string;
+  readonly verb: string;
+  readonly namespace: string;
+}
 
-const actionSegments = memoizeString((action: string): readonly string[] =>
-  Object.freeze(
-    asciiLower(action.trim())
-      .split(/[.:/]/)
-      .filter((s) => s.length > 0),
-  ),
-);
+const actionParts = memoizeString((action: string): ActionParts => {
+  const normal = asciiLower(action.trim());
+  const segments = normal.split(/[.:/]/).filter((s) => s.length > 0);
+  return Object.freeze({
+    normal,
+    verb: segments.at(-1) ?? '',
+    namespace: segments[0] ?? '',
+  });
+});
 
 /** The action's verb: its last `.`/`:`/`/`-separated segment, lowercased (`kernel.update` → `update`). */
 export function actionVerb(action: string): string {
-  return actionSegments(action).at(-1) ?? '';
+  return actionParts(action).verb;
 }
 
 /** The action's namespace: its first segment, lowercased (`kernel.update` → `kernel`). */
 export function actionNamespace(action: string): string {
-  return actionSegments(action)[0] ?? '';
+  return actionParts(action).namespace;
 }
 
 function percentDecode(s: string): string {
@@ -241,10 +248,12 @@ export function selfGrantFindings(
       findings.push(`effect.raises names the actor: ${describeGrant(g)}`);
     }
   }
-  const action = normalAction(request.action);
+  const parts = actionParts(request.action);
+  const action = parts.normal;
+  // The verb of the normalised action is the action's own verb (normalising is idempotent).
   const fields =
     GRANTING_ACTIONS[action] ??
-    (GRANTING_VERBS.has(actionVerb(action)) ? ['grantee', 'subject'] : undefined);
+    (GRANTING_VERBS.has(parts.verb) ? ['grantee', 'subject'] : undefined);
   if (fields !== undefined) {
     const named = payloadBeneficiaries(request.payload, fields);
     const effectNamed = [...(request.effect?.grants ?? []), ...(request.effect?.raises ?? [])];
@@ -356,9 +365,8 @@ export function humanOverrideFindings(request: GatekeeperRequest, roots: RootSta
  */
 export function aiCredentialFindings(request: GatekeeperRequest): string[] {
   if (request.actorSigner.type !== 'ai') return [];
-  const action = normalAction(request.action);
-  const namespace = actionNamespace(action);
-  if (CREDENTIAL_NAMESPACES.has(namespace) && !NON_MINTING_VERBS.has(actionVerb(action))) {
+  const { normal: action, namespace, verb } = actionParts(request.action);
+  if (CREDENTIAL_NAMESPACES.has(namespace) && !NON_MINTING_VERBS.has(verb)) {
     return [`action: ${request.action} makes a credential`];
   }
   if (CONSENT_GRANTING_ACTIONS.has(action)) {

@@ -4,7 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { publicKeyFromRaw } from '../core/ed25519.ts';
-import { constantTimeEqual, fromBase64Url, toBase64Url } from '../core/encoding.ts';
+import { fromBase64Url, toBase64Url } from '../core/encoding.ts';
 import { memoizeString } from './memo.ts';
 import type { Did, TrustedKeys } from './types.ts';
 
@@ -36,5 +36,19 @@ export function importKey(raw: Uint8Array): KeyObject | null {
 export function isTrustedKey(trusted: TrustedKeys, did: Did, raw: Uint8Array): boolean {
   const keys = trusted.get(did);
   if (keys === undefined) return false;
-  return keys.some((k) => constantTimeEqual(k, raw));
+  for (const k of keys) if (publicBytesEqual(k, raw)) return true;
+  return false;
+}
+
+/**
+ * Byte equality of two public keys. Not constant-time, on purpose: a public key is no secret,
+ * and this runs on every AI request (timingSafeEqual's native call cost more than the compare).
+ */
+function publicBytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -264,7 +264,8 @@ function isSigner(value: unknown): boolean {
  */
 function isPlainRequest(value: unknown): value is GatekeeperRequest {
   if (!isPlainObject(value)) return false;
-  for (const key of Object.keys(value)) if (!REQUEST_KEYS.has(key)) return false;
+  // for-in, not Object.keys: no array per request (the prototype is Object's or null, checked).
+  for (const key in value) if (!REQUEST_KEYS.has(key)) return false;
   const { actor, actorSigner, action, target, permissions } = value;
   return (
     typeof actor === 'string' &&

@@ -298,6 +298,14 @@ interface CompiledModel {
   readonly targets: readonly { readonly re: RegExp; readonly risk: number }[];
   /** Risk by target string, as matched; requests repeat their targets (bounded, cleared when full). */
   readonly targetRisks: Map<string, number | undefined>;
+  /** Risk by action string, as looked up (bounded the same way). */
+  readonly actionRisks: Map<string, number | undefined>;
+  /**
+   * The last five values scored under this model, and once they came again, their frozen score,
+   * returned for them from then on (frozen only on a repeat: freezing costs more than scoring).
+   */
+  lastValues: Float64Array;
+  last: TrustScore | undefined;
 }
 
 const TARGET_CACHE_MAX = 4096;
@@ -311,6 +319,9 @@ function compiled(model: TrustModel): CompiledModel {
       actions: new Map(Object.entries(model.actionRisk).map(([k, v]) => [k.toLowerCase(), v])),
       targets: model.targetRisk.map(({ pattern, risk }) => ({ re: compilePattern(pattern), risk })),
       targetRisks: new Map(),
+      actionRisks: new Map(),
+      lastValues: new Float64Array(FEATURES.length).fill(Number.NaN),
+      last: undefined,
     };
     cache.set(model, c);
   }
@@ -341,7 +352,18 @@ function compilePattern(pattern: string): RegExp {
 const ACTION_TOKEN_SPLIT = /[.\-_/:\s]+/;
 
 function knownActionRisk(model: TrustModel, action: string): number | undefined {
-  const { actions } = compiled(model);
+  const c = compiled(model);
+  if (c.actionRisks.has(action)) return c.actionRisks.get(action);
+  const risk = lookUpActionRisk(c.actions, action);
+  if (c.actionRisks.size >= TARGET_CACHE_MAX) c.actionRisks.clear();
+  c.actionRisks.set(action, risk);
+  return risk;
+}
+
+function lookUpActionRisk(
+  actions: ReadonlyMap<string, number>,
+  action: string,
+): number | undefined {
   const name = action.trim().toLowerCase();
   const exact = actions.get(name);
   if (exact !== undefined) return exact;
@@ -413,19 +435,47 @@ export function normalisedEntropy(bytes: Uint8Array): number {
 }
 
 // One byte histogram reused by every call (decide() is synchronous): no allocation per request.
+// Zero between calls: entropyOfCounts clears what it read.
 const counts = new Uint32Array(256);
+/** One bit per byte value seen, eight words: the sum visits only those (a payload uses few). */
+const seen = new Uint32Array(8);
 
-/** Entropy of the histogram in `counts` over `n` bytes, summed in byte order (deterministic). */
+/** Marks every non-zero entry of `counts` in `seen` (after a pass that did not mark them). */
+function markAll(): void {
+  for (let i = 0; i < 256; i++) if (counts[i] !== 0) seen[i >>> 5]! |= 1 << (i & 31);
+}
+
+/**
+ * Entropy of the histogram in `counts` over `n` bytes, summed in byte order (deterministic: the
+ * same terms in the same order as a scan of all 256), then clears both tables.
+ */
 function entropyOfCounts(n: number): number {
+  markAll();
+  return entropyOfSeen(n);
+}
+
+function entropyOfSeen(n: number): number {
   let bits = 0;
-  for (let i = 0; i < 256; i++) {
-    const c = counts[i]!;
-    if (c !== 0) {
+  for (let w = 0; w < 8; w++) {
+    let word = seen[w]!;
+    seen[w] = 0;
+    while (word !== 0) {
+      const low = word & -word;
+      const i = (w << 5) | (31 - Math.clz32(low));
+      word ^= low;
+      const c = counts[i]!;
+      counts[i] = 0;
       const p = c / n;
       bits -= p * Math.log2(p);
     }
   }
   return bits / 8;
+}
+
+/** Counts one byte value, marking it seen. */
+function count(c: number, by = 1): void {
+  counts[c]! += by;
+  seen[c >>> 5]! |= 1 << (c & 31);
 }
 
 /**
@@ -435,13 +485,16 @@ function entropyOfCounts(n: number): number {
 function textEntropy(text: string): number {
   const n = text.length;
   if (n === 0) return 0;
-  counts.fill(0);
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 0x80) return normalisedEntropy(utf8Encode(text));
-    counts[c]!++;
+    if (c >= 0x80) {
+      counts.fill(0);
+      seen.fill(0);
+      return normalisedEntropy(utf8Encode(text));
+    }
+    count(c);
   }
-  return entropyOfCounts(n);
+  return entropyOfSeen(n);
 }
 
 // Counting the bytes of a value's canonical JSON without writing it. The histogram of a text
@@ -458,13 +511,13 @@ function countPlainString(s: string): number {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c >= 0x7f || c === QUOTE || c === 0x5c) return GIVE_UP;
   }
-  for (let i = 0; i < s.length; i++) counts[s.charCodeAt(i)]!++;
-  counts[QUOTE]! += 2;
+  for (let i = 0; i < s.length; i++) count(s.charCodeAt(i));
+  count(QUOTE, 2);
   return s.length + 2;
 }
 
 function countText(s: string): number {
-  for (let i = 0; i < s.length; i++) counts[s.charCodeAt(i)]!++;
+  for (let i = 0; i < s.length; i++) count(s.charCodeAt(i));
   return s.length;
 }
 
@@ -484,9 +537,9 @@ function countCanonical(value: unknown, depth: number): number {
       if (Array.isArray(value)) {
         if (proto !== Array.prototype) return GIVE_UP;
         let n = 2 + Math.max(0, value.length - 1);
-        counts[0x5b]!++;
-        counts[0x5d]!++;
-        counts[0x2c]! += Math.max(0, value.length - 1);
+        count(0x5b);
+        count(0x5d);
+        if (value.length > 1) count(0x2c, value.length - 1);
         for (let i = 0; i < value.length; i++) {
           if (!(i in value)) return GIVE_UP;
           const m = countCanonical(value[i], depth + 1);
@@ -500,10 +553,10 @@ function countCanonical(value: unknown, depth: number): number {
       const keys = Object.keys(record);
       // `{`, `}`, one `:` per member and a `,` between members.
       let n = 2 + keys.length + Math.max(0, keys.length - 1);
-      counts[0x7b]!++;
-      counts[0x7d]!++;
-      counts[0x3a]! += keys.length;
-      counts[0x2c]! += Math.max(0, keys.length - 1);
+      count(0x7b);
+      count(0x7d);
+      if (keys.length > 0) count(0x3a, keys.length);
+      if (keys.length > 1) count(0x2c, keys.length - 1);
       for (const key of keys) {
         const k = countPlainString(key);
         if (k === GIVE_UP) return GIVE_UP;
@@ -527,10 +580,22 @@ function countCanonical(value: unknown, depth: number): number {
 function payloadEntropy(payload: unknown): number {
   if (payload === undefined || payload === null) return 0;
   if (payload instanceof Uint8Array) return normalisedEntropy(payload);
+  try {
+    return valueEntropy(payload);
+  } catch (err) {
+    // A value that throws while counted (a getter, a proxy) leaves the tables as they were.
+    counts.fill(0);
+    seen.fill(0);
+    throw err;
+  }
+}
+
+function valueEntropy(payload: unknown): number {
   if (typeof payload === 'string') return textEntropy(payload);
-  counts.fill(0);
   const n = countCanonical(payload, 0);
-  if (n !== GIVE_UP) return entropyOfCounts(n);
+  if (n !== GIVE_UP) return entropyOfSeen(n);
+  counts.fill(0);
+  seen.fill(0);
   return textEntropy(canonicalJson(payload));
 }
 
@@ -627,6 +692,33 @@ export function sigmoid(x: number): number {
 
 /** Scores features under a model; the contributions explain the score in decision records. */
 export function scoreTrust(model: TrustModel, features: FeatureValues): TrustScore {
+  // A caller's requests mostly score the same five values again: their frozen score is reused.
+  // Only under a model that cannot change (every loaded model is frozen). NaN never matches.
+  if (!Object.isFrozen(model) || !Object.isFrozen(model.weights)) {
+    return computeScore(model, features);
+  }
+  const c = compiled(model);
+  const v = c.lastValues;
+  if (
+    v[0] === features.action_risk &&
+    v[1] === features.target_risk &&
+    v[2] === features.loa &&
+    v[3] === features.rate_pressure &&
+    v[4] === features.input_entropy
+  ) {
+    c.last ??= deepFreeze(computeScore(model, features));
+    return c.last;
+  }
+  v[0] = features.action_risk;
+  v[1] = features.target_risk;
+  v[2] = features.loa;
+  v[3] = features.rate_pressure;
+  v[4] = features.input_entropy;
+  c.last = undefined;
+  return computeScore(model, features);
+}
+
+function computeScore(model: TrustModel, features: FeatureValues): TrustScore {
   let logit = model.bias;
   const contributions = {} as Record<Feature, FeatureContribution>;
   for (const f of FEATURES) {

@@ -2,7 +2,8 @@ import type { JsonValue } from '../core/canonical.ts';
 import { fromBase64Url } from '../core/encoding.ts';
 import type { SignerType } from '../core/typed-signature.ts';
 import {
-  audit as auditMcpRules,
+  auditParsed as auditMcpRules,
+  parseGatekeeperRequest,
   requiredInvariants,
   type AuthorityLink,
   type Bailment,
@@ -10,6 +11,7 @@ import {
   type ConsentGrant,
   type GatekeeperRequest,
   type RoleClaim,
+  type AdjudicationContext,
   type Kernel,
   type McpRuleResult,
   type Provenance,
@@ -224,6 +226,18 @@ const HUMAN_EXEMPT_STEP: ReasoningStep = Object.freeze({
   reason: 'human signer: exempt',
   inputs: Object.freeze({}),
 });
+
+/** Every MCP rule passed: the same step every time. */
+const MCP_PASS_STEP: ReasoningStep = Object.freeze({
+  step: 'mcp_rules',
+  verdict: 'pass',
+  reason: 'all six rules pass',
+  inputs: Object.freeze({}),
+});
+
+// Frozen: shared by every decision that misses no feature.
+const NONE_MISSING = Object.freeze([]) as unknown as Feature[];
+const NO_ROLES: readonly RoleClaim[] = Object.freeze([]);
 
 /** The actions a caller at `loa` whose token carries `scopes` may perform under `flags`. */
 export function heldActions(
@@ -516,6 +530,8 @@ function decideSteps(
           permissions: [request.action],
         };
   if (request.effect) gkRequest.effect = request.effect;
+  // Parsed once here ('invalid_request' denies as internal_deny), for the rules and the kernel.
+  const parsed = parseGatekeeperRequest(gkRequest);
 
   if (caller.signer.type === 'ai' && state.breakerOpen === true) {
     const reason = 'governance circuit breaker is open: AI actors are stopped';
@@ -525,7 +541,7 @@ function decideSteps(
   if (caller.signer.type === 'ai') {
     const dataSubject = request.dataSubject ?? null;
     const rules = auditMcpRules({
-      request: gkRequest,
+      request: parsed,
       scope: declaredScope(caller.scopes, state.authority?.chain.at(-1)?.permissions),
       ...(request.claimed ? { claimed: request.claimed } : {}),
       provenance: request.provenance ?? null,
@@ -549,7 +565,7 @@ function decideSteps(
       });
       return deny(chain, base, 'mcp_rule_violated', reason);
     }
-    chain.add({ step: 'mcp_rules', verdict: 'pass', reason: 'all six rules pass', inputs: {} });
+    chain.add(MCP_PASS_STEP);
   } else {
     chain.add(HUMAN_EXEMPT_STEP);
   }
@@ -568,21 +584,15 @@ function decideSteps(
             keys.map((k) => fromBase64Url(k)),
           ]),
         );
-  const requires = requiredInvariants(gkRequest, {
+  const requires = requiredInvariants(parsed, {
     systemChange,
     delegated,
     dataSubject: request.dataSubject ?? null,
   });
-  const verdict = state.kernel.adjudicate(gkRequest, {
-    roles: state.roles ?? [],
-    actorPermissions: delegated ? held(loa, caller.scopes, state.flags) : [request.action],
+  const context: AdjudicationContext = {
+    roles: state.roles ?? NO_ROLES,
+    actorPermissions: delegated ? held(loa, caller.scopes, state.flags) : parsed.permissions,
     trustedKeys: systemChange ? (voteKeys ?? new Map()) : state.trustedKeys,
-    ...(systemChange
-      ? {
-          quorum: request.quorum?.evidence ?? null,
-          quorumSubjectHash: request.quorum?.subject_hash ?? '',
-        }
-      : {}),
     authorityChain: state.authority?.chain ?? null,
     authorityWithdrawn: state.authority?.withdrawn ?? null,
     provenance: request.provenance ?? null,
@@ -597,7 +607,13 @@ function decideSteps(
     subjects: state.subjects,
     now: state.now,
     requires,
-  });
+  };
+  // Assigned, not spread: V8's spread path cost more than the step itself.
+  if (systemChange) {
+    context.quorum = request.quorum?.evidence ?? null;
+    context.quorumSubjectHash = request.quorum?.subject_hash ?? '';
+  }
+  const verdict = state.kernel.adjudicateParsed(parsed, context);
   if (verdict.kind !== 'permitted') {
     const violations = 'violations' in verdict ? [...verdict.violations] : [];
     base.violations = violations;
@@ -645,7 +661,7 @@ function decideSteps(
   const trustInputs = {
     score: score.score,
     threshold: state.threshold,
-    missing: [...features.missing],
+    missing: features.missing.length === 0 ? NONE_MISSING : [...features.missing],
   };
   if (enforcement.verdict === 'deny') {
     const reason =

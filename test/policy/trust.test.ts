@@ -357,6 +357,42 @@ describe('features', () => {
     }
   });
 
+  it('measures the next payload exactly after one that throws while it is counted', () => {
+    const f = (payload: unknown) =>
+      extractFeatures({ action: 'read', loa: 'guest', ratePressure: 0, payload });
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    const hostile = {
+      a: 'aaaa',
+      get b(): string {
+        throw new Error('getter');
+      },
+    };
+    expect(f(hostile).missing).toContain('input_entropy');
+    expect(f('xyz').values.input_entropy).toBe(normalisedEntropy(utf8('xyz')));
+    for (const v of [{ n: 1 }, [true, null]]) {
+      expect(f(v).values.input_entropy).toBe(normalisedEntropy(utf8(canonicalJson(v))));
+    }
+  });
+
+  it('scores repeated values to the same score as fresh ones, frozen when reused', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }), (picks) => {
+        const sets = [0, 0.25, 0.5, 1].map(
+          (x) => Object.fromEntries(FEATURES.map((f) => [f, x])) as FeatureValues,
+        );
+        for (const i of picks) {
+          const got = scoreTrust(M, sets[i]!);
+          const fresh = scoreTrust({ ...M }, sets[i]!);
+          expect(got).toEqual(fresh);
+        }
+      }),
+    );
+    const v = Object.fromEntries(FEATURES.map((f) => [f, 0.3])) as FeatureValues;
+    scoreTrust(M, v);
+    const again = scoreTrust(M, v);
+    expect(Object.isFrozen(again) && Object.isFrozen(again.contributions.loa)).toBe(true);
+  });
+
   it('reports missing features and falls back (0.5 for unknowns, 1 for unmeasurable)', () => {
     const ok = extractFeatures({
       action: 'canon.read',
