@@ -18,13 +18,22 @@ import { LogTail } from './log-tail.ts';
 /** A decision as sealed in the log. */
 export type FrozenDecision = Decision & { decision_id: string; seq: number; hash: string };
 
+/** The views a request reads (view-mirror.ts). */
+export interface RequestViews extends ViewReader {
+  /**
+   * True when memory, current, holds all of namespace `ns` and no row `key`: the row is known
+   * absent (the log made none) without a read. False whenever that is not known.
+   */
+  knownAbsent(ns: string, key: string): boolean;
+}
+
 export interface RuntimeCore {
   readonly log: CanonLog;
   /**
    * The views as a request reads them: the per-request rows (a token by its hash) from memory
    * the log keeps current (view-mirror.ts), every other read from `log.views`.
    */
-  readonly views: ViewReader;
+  readonly views: RequestViews;
   readonly config: Config;
   /** Epoch milliseconds. */
   now(): number;

@@ -79,7 +79,13 @@ import { gatewayService, type GatewayService } from './services/gateway-support.
 import { approvalsService, type ApprovalsService } from './services/approvals.ts';
 import { toolPinsService, type ToolPinsService } from './services/tool-pins.ts';
 import { decisionsService, type DecisionsService } from './services/decisions.ts';
-import { breakerStatus, governanceService, type GovernanceService } from './services/governance.ts';
+import {
+  breakerOpen,
+  breakerRowLoaded,
+  breakerStatus,
+  governanceService,
+  type GovernanceService,
+} from './services/governance.ts';
 import { holonsService, type HolonsService } from './services/holons.ts';
 import {
   issueLicense,
@@ -94,6 +100,7 @@ import { modulesService, type ModulesService } from './services/modules.ts';
 import { CommittedConfig } from './services/settings.ts';
 import { DecisionTally } from './services/decision-tally.ts';
 import { ViewMirror } from './view-mirror.ts';
+import { VIEWS } from './view-ns.ts';
 import { stateService, type StateService } from './services/state.ts';
 import { quorumService, type QuorumService } from './services/system-changes.ts';
 import { mintToken, standingFor, tokensService, type TokensService } from './services/tokens.ts';
@@ -243,12 +250,28 @@ export class SigilRuntime {
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = limiterFor(opts.config, log);
     const settings = this.#settings;
-    const views = new ViewMirror(log.views, [VIEW_NS.tokens]);
+    // The rows every request reads, from memory the log keeps current (view-mirror.ts).
+    const views = new ViewMirror(log.views, log, [
+      { ns: VIEW_NS.tokens, kind: 'token_event', whole: false },
+      { ns: VIEW_NS.consent, kind: 'consent_event', whole: true, parse: VIEWS.consent.parse },
+      { ns: VIEW_NS.roles, kind: 'role_event', whole: true, parse: VIEWS.roles.parse },
+      {
+        ns: VIEW_NS.governance,
+        kind: 'governance_event',
+        whole: true,
+        parse: VIEWS.governance.parse,
+        check: (rows) => breakerRowLoaded(this.#core, rows),
+      },
+    ]);
     this.#views = views;
-    // What this instance seals drops the rows it writes before the append returns.
-    const dropping = (record: SealedRecord): SealedRecord => {
-      views.drop(projectRecord(record));
+    // What this instance seals is read again into memory before the append returns.
+    const dropping = async (record: SealedRecord): Promise<SealedRecord> => {
+      await views.written(projectRecord(record)).catch(() => undefined);
       return record;
+    };
+    const droppingAll = async (records: SealedRecord[]): Promise<SealedRecord[]> => {
+      for (const r of records) await dropping(r);
+      return records;
     };
     this.#core = {
       log,
@@ -267,7 +290,7 @@ export class SigilRuntime {
       ) =>
         log.append({ kind, tenant: TENANT, space: 'user', payload, ...extra }, opts).then(dropping),
       appendMany: async (records, opts = {}) =>
-        (
+        droppingAll(
           await log.appendMany(
             records.map((r) => ({
               kind: r.kind,
@@ -277,8 +300,8 @@ export class SigilRuntime {
               ...r.extra,
             })),
             opts,
-          )
-        ).map(dropping),
+          ),
+        ),
     };
     // The seal alone until open() has asked the log too (revoked, never issued): see #reloadIdentity.
     this.#identity = identityOf(
@@ -532,7 +555,7 @@ export class SigilRuntime {
       subjects: standing?.subjects ?? new Map(),
       consent: await consentBetween(this.#core, caller.subject, req.dataSubject ?? null),
       systemCritical: SYSTEM_CRITICAL,
-      breakerOpen: caller.signer.type === 'ai' && (await breakerStatus(this.#core, now)).tripped,
+      breakerOpen: caller.signer.type === 'ai' && (await breakerOpen(this.#core, now)),
       ...(authority
         ? { authority: { chain: authority.chain, withdrawn: authority.withdrawn } }
         : {}),

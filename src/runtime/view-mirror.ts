@@ -1,60 +1,130 @@
 /**
- * Per-request views served from memory. The rows a request reads on every call (a token by
- * its hash) are kept in memory once read through the MAC-checking reader, and the log keeps
- * them current:
- * - a record this instance seals drops the rows it writes before its append returns;
- * - a sweep, a few times a second, lists the namespace through the MAC-checking reader and
- *   drops every kept row whose row in the store was rewritten (another instance sealed a record
- *   that writes it, or the row was edited) or removed; the next read takes it from the store.
- * A kept value is exactly what an authenticated row held, so nothing here is an authority of
+ * Per-request views served from memory the log keeps current. Two kinds of namespace:
+ * - kept rows (tokens): a row read once through the MAC-checking reader is kept;
+ * - whole namespaces (consent, the breaker): every row is loaded through that reader.
+ *
+ * Keeping them current follows the log, never a scan of the namespace:
+ * - a record this instance seals re-reads (or drops) the rows it writes before its append returns;
+ * - every TAIL_MS the mirror reads the records of the kinds that write its namespaces sealed since
+ *   the last seq it saw (by any instance on the store), and re-reads through the MAC-checking
+ *   reader only the rows those records write (a kept row is dropped, and read again at its next
+ *   use).
+ * A value served is exactly what an authenticated row held, so nothing here is an authority of
  * its own.
  *
- * Fail closed: a sweep that fails (a row that fails its MAC or shape, the store unreachable)
- * empties memory and stops serving from it, and so does a sweep older than STALE_MS: every read
- * then goes to the store, which refuses a forged row at use as before.
+ * Fail closed: a read that fails (a row that fails its MAC or shape, a row a record wrote that is
+ * missing, the store unreachable) empties memory, and nothing is served from memory while the last
+ * good catch-up began more than STALE_MS ago: every read then goes to the store, which refuses a
+ * forged row at use as before. Every AUDIT_MS the rows in memory are compared with the store's
+ * (through the same reader), so an edit made in the database without a record, which the log
+ * never shows, is found too: memory is emptied and the store refuses the row.
  */
-import { type ViewEntry, type ViewReader } from '../canon/views.ts';
+import type { LogReader } from '../canon/log.ts';
+import type { RecordKind } from '../canon/record.ts';
+import { projectRecord, type ViewEntry, type ViewReader } from '../canon/views.ts';
 import type { JsonValue } from '../core/canonical.ts';
+import { SigilError } from '../core/errors.ts';
+import type { RequestViews } from './core.ts';
 
-/** How often the sweep reads what other instances sealed. */
-export const SWEEP_MS = 100;
-/** Past this since the last good sweep began, memory is not trusted to be current. */
+/** How often the log is read for what other instances sealed. */
+export const TAIL_MS = 100;
+/** Past this since the last good catch-up began, memory is not trusted to be current. */
 export const STALE_MS = 500;
+/** How often memory is compared with the store's rows (edits that no record made). */
+export const AUDIT_MS = 2000;
 /** Rows kept at most (the oldest leaves first). */
 const MAX_ROWS = 16_384;
+const PAGE = 1000;
 
-interface Kept {
-  parse: (value: JsonValue, key: string) => unknown;
-  value: unknown;
-  seq: number;
-  hash: string;
-  /** The row's value as JSON text, to see a rewrite that kept its seq and hash. */
-  text: string;
+/** A namespace served from memory, and the record kind whose records write it. */
+export interface MirroredNamespace {
+  ns: string;
+  kind: RecordKind;
+  /** Load every row (read by listing), or keep the rows read (read by key). */
+  whole: boolean;
+  /**
+   * Called with a whole namespace as loaded: throws when a row it needs is missing although a
+   * record made it (a deleted row), so that the load fails and reads go to the store.
+   */
+  check?: (rows: ReadonlyMap<string, ViewEntry>) => Promise<void>;
+  /**
+   * The namespace's parser (view-ns.ts): a row of a whole namespace that it refuses fails the
+   * load or re-read, so memory never holds a row of the wrong shape.
+   */
+  parse?: (value: JsonValue, key: string) => unknown;
 }
 
-export class ViewMirror implements ViewReader {
+interface Kept {
+  entry: ViewEntry;
+  /** The row's value as JSON text, to see an edit that kept its seq and hash. */
+  text: string;
+  parse?: (value: JsonValue, key: string) => unknown;
+  value?: unknown;
+}
+
+interface Whole {
+  spec: MirroredNamespace;
+  rows: Map<string, Kept>;
+  /** The rows by key, as `list` returns them; rebuilt after a change. */
+  listed: ViewEntry[] | undefined;
+}
+
+/** A row of a whole namespace as memory holds it: frozen, so no reader can change it. */
+function kept(entry: ViewEntry): Kept {
+  return { entry: deepFreeze({ ...entry }), text: JSON.stringify(entry.value) };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
+}
+
+export class ViewMirror implements RequestViews {
   readonly #inner: ViewReader;
-  readonly #namespaces: ReadonlySet<string>;
+  readonly #log: LogReader;
+  readonly #specs: ReadonlyMap<string, MirroredNamespace>;
+  readonly #kinds: readonly RecordKind[];
+  /** Kept rows of the by-key namespaces, by `ns\0key`. */
   readonly #rows = new Map<string, Kept>();
-  /** Bumped by every drop: a read that began before one does not keep what it read. */
+  /** The whole namespaces, once loaded (absent: not loaded, read from the store). */
+  #whole = new Map<string, Whole>();
+  /** The seq of the last record read, per kind; undefined: not loaded (placed at the head). */
+  #cursor: Map<RecordKind, number> | undefined;
+  /** Bumped by every drop and reset: a read that began before one does not keep what it read. */
   #generation = 0;
-  /** When the last good sweep began (real clock, ms), or -Infinity. */
-  #sweptAt = Number.NEGATIVE_INFINITY;
+  /** When the last good catch-up began (real clock, ms), or -Infinity. */
+  #freshAt = Number.NEGATIVE_INFINITY;
+  #auditedAt = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #sweeping = false;
+  #busy: Promise<void> | undefined;
 
   // Freshness is judged on the real clock, never the runtime's (tests pin that one).
-  constructor(inner: ViewReader, namespaces: readonly string[]) {
+  constructor(inner: ViewReader, log: LogReader, namespaces: readonly MirroredNamespace[]) {
     this.#inner = inner;
-    this.#namespaces = new Set(namespaces);
+    this.#log = log;
+    this.#specs = new Map(namespaces.map((n) => [n.ns, n]));
+    this.#kinds = [...new Set(namespaces.map((n) => n.kind))];
   }
 
-  /** Sweeps once, then every SWEEP_MS until stop(). */
+  /** Catches up once, then every TAIL_MS until stop(). */
   async start(): Promise<void> {
-    await this.sweep().catch(() => undefined);
+    await this.catchUp().catch(() => undefined);
+    this.#auditedAt = Date.now();
     this.#timer = setInterval(() => {
-      if (!this.#sweeping) void this.sweep().catch(() => undefined);
-    }, SWEEP_MS);
+      if (this.#busy !== undefined) return;
+      const audit = Date.now() - this.#auditedAt >= AUDIT_MS;
+      void this.catchUp()
+        .then(() => {
+          if (audit) {
+            this.#auditedAt = Date.now();
+            return this.audit();
+          }
+        })
+        .catch(() => undefined);
+    }, TAIL_MS);
     this.#timer.unref();
   }
 
@@ -62,42 +132,162 @@ export class ViewMirror implements ViewReader {
     clearInterval(this.#timer);
   }
 
-  /** Compares every kept row with its row in the store; a failure empties memory (fail closed). */
-  async sweep(): Promise<void> {
-    this.#sweeping = true;
-    const began = Date.now();
-    try {
-      for (const ns of this.#namespaces) {
-        const now = new Map<string, ViewEntry>();
-        for (const e of await this.#inner.list(ns)) now.set(e.key, e);
-        for (const [id, kept] of this.#rows) {
-          const [keptNs, key] = splitId(id);
-          if (keptNs !== ns) continue;
-          const row = now.get(key);
-          if (
-            row === undefined ||
-            row.seq !== kept.seq ||
-            row.hash !== kept.hash ||
-            JSON.stringify(row.value) !== kept.text
-          ) {
-            this.#drop(id);
-          }
-        }
+  /**
+   * Applies every record sealed since the last one seen (loading the whole namespaces first when
+   * they are not loaded). One at a time; a failure empties memory (fail closed) and rethrows.
+   */
+  catchUp(): Promise<void> {
+    return this.#exclusive(async () => {
+      const began = Date.now();
+      try {
+        if (this.#cursor === undefined) await this.#load();
+        else await this.#follow();
+        this.#freshAt = began;
+      } catch (err) {
+        this.#reset();
+        throw err;
       }
-      this.#sweptAt = began;
-    } catch (err) {
-      this.#sweptAt = Number.NEGATIVE_INFINITY;
-      this.#generation += 1;
-      this.#rows.clear();
-      throw err;
+    });
+  }
+
+  /**
+   * Compares what memory holds with the store's rows: a row edited, inserted or deleted in the
+   * database without a record empties memory (fail closed), and the store then refuses it.
+   */
+  audit(): Promise<void> {
+    return this.#exclusive(async () => {
+      try {
+        for (const spec of this.#specs.values()) await this.#auditNamespace(spec);
+      } catch (err) {
+        this.#reset();
+        throw err;
+      }
+    });
+  }
+
+  async #exclusive(run: () => Promise<void>): Promise<void> {
+    while (this.#busy !== undefined) await this.#busy.catch(() => undefined);
+    const busy = run();
+    this.#busy = busy;
+    try {
+      await busy;
     } finally {
-      this.#sweeping = false;
+      this.#busy = undefined;
     }
   }
 
-  /** Drops every kept row `writes` names (a record this instance sealed). */
-  drop(writes: ReadonlyArray<{ ns: string; key: string }>): void {
-    for (const w of writes) if (this.#namespaces.has(w.ns)) this.#drop(`${w.ns}\u0000${w.key}`);
+  async #load(): Promise<void> {
+    // The head first: what is sealed after it is followed, what before it is in the rows listed.
+    const cursor = (await this.#log.size()) - 1;
+    const whole = new Map<string, Whole>();
+    for (const spec of this.#specs.values()) {
+      if (!spec.whole) continue;
+      const rows = new Map<string, Kept>();
+      const entries = new Map<string, ViewEntry>();
+      for (const e of await this.#inner.list(spec.ns)) {
+        spec.parse?.(e.value, e.key);
+        entries.set(e.key, e);
+        rows.set(e.key, kept(e));
+      }
+      await spec.check?.(entries);
+      whole.set(spec.ns, { spec, rows, listed: undefined });
+    }
+    this.#whole = whole;
+    this.#cursor = new Map(this.#kinds.map((k) => [k, cursor]));
+  }
+
+  async #follow(): Promise<void> {
+    // A cursor per kind: each kind's records are read in log order to their end, so one sealed
+    // while another kind is read is read on the next pass, never skipped.
+    const cursors = this.#cursor!;
+    for (const kind of this.#kinds) {
+      for (;;) {
+        const page = await this.#log.list({ kind, limit: PAGE, cursor: String(cursors.get(kind)) });
+        for (const record of page.records) {
+          await this.#written(projectRecord(record));
+          cursors.set(kind, record.seq);
+        }
+        if (page.records.length < PAGE) break;
+      }
+    }
+  }
+
+  /**
+   * The rows `writes` names (a record this instance sealed) are read again before the append
+   * returns: a kept row is dropped at once, a row of a whole namespace re-read through the
+   * MAC-checking reader. A failed read empties memory.
+   */
+  async written(writes: ReadonlyArray<{ ns: string; key: string }>): Promise<void> {
+    const whole = writes.filter((w) => this.#specs.get(w.ns)?.whole === true);
+    for (const w of writes)
+      if (this.#specs.get(w.ns)?.whole === false) this.#drop(`${w.ns}\u0000${w.key}`);
+    if (whole.length > 0) await this.#exclusive(() => this.#written(whole));
+  }
+
+  async #written(writes: ReadonlyArray<{ ns: string; key: string }>): Promise<void> {
+    for (const w of writes) {
+      const spec = this.#specs.get(w.ns);
+      if (spec === undefined) continue;
+      if (!spec.whole) {
+        this.#drop(`${w.ns}\u0000${w.key}`);
+        continue;
+      }
+      const whole = this.#whole.get(w.ns);
+      if (whole === undefined) continue;
+      try {
+        const entry = await this.#inner.entry(w.ns, w.key);
+        if (entry === undefined) {
+          throw new SigilError(
+            'state_invalid',
+            `the view row ${w.ns}/${w.key} is missing but a record made it: run \`sigil validate\``,
+          );
+        }
+        spec.parse?.(entry.value, w.key);
+        const held = whole.rows.get(w.key);
+        // A row read again for a record already applied is the same or later: the later stands.
+        if (held === undefined || entry.seq >= held.entry.seq) {
+          whole.rows.set(w.key, kept(entry));
+          whole.listed = undefined;
+        }
+      } catch (err) {
+        this.#reset();
+        throw err;
+      }
+    }
+  }
+
+  async #auditNamespace(spec: MirroredNamespace): Promise<void> {
+    const stored = new Map<string, ViewEntry>();
+    for (const e of await this.#inner.list(spec.ns)) stored.set(e.key, e);
+    const tampered = (kept: Kept, row: ViewEntry | undefined): boolean => {
+      // A row rewritten by a later record is the log's to bring (the catch-up re-reads it).
+      if (row !== undefined && row.seq !== kept.entry.seq) return false;
+      return (
+        row === undefined || row.hash !== kept.entry.hash || JSON.stringify(row.value) !== kept.text
+      );
+    };
+    if (!spec.whole) {
+      const prefix = `${spec.ns}\u0000`;
+      for (const [id, kept] of this.#rows) {
+        if (id.startsWith(prefix) && tampered(kept, stored.get(id.slice(prefix.length)))) {
+          throw new SigilError('state_invalid', `the view row ${id} differs from memory`);
+        }
+      }
+      return;
+    }
+    const whole = this.#whole.get(spec.ns);
+    if (whole === undefined) return;
+    for (const [key, kept] of whole.rows) {
+      if (tampered(kept, stored.get(key))) {
+        throw new SigilError('state_invalid', `the view row ${spec.ns}/${key} differs from memory`);
+      }
+    }
+    // A row no record of the followed log made (sealed at or before the cursor, not in memory).
+    for (const [key, row] of stored) {
+      if (!whole.rows.has(key) && row.seq <= (this.#cursor?.get(spec.kind) ?? -1)) {
+        throw new SigilError('state_invalid', `the view row ${spec.ns}/${key} is not in memory`);
+      }
+    }
   }
 
   #drop(id: string): void {
@@ -105,8 +295,22 @@ export class ViewMirror implements ViewReader {
     this.#rows.delete(id);
   }
 
+  /** Empties memory; the next catch-up loads again from the store. */
+  #reset(): void {
+    this.#freshAt = Number.NEGATIVE_INFINITY;
+    this.#generation += 1;
+    this.#rows.clear();
+    this.#whole = new Map();
+    this.#cursor = undefined;
+  }
+
   #fresh(): boolean {
-    return Date.now() - this.#sweptAt < STALE_MS;
+    return Date.now() - this.#freshAt < STALE_MS;
+  }
+
+  /** The loaded whole namespace `ns`, while memory is current; else undefined (read the store). */
+  #served(ns: string): Whole | undefined {
+    return this.#fresh() ? this.#whole.get(ns) : undefined;
   }
 
   async parsed<T>(
@@ -114,7 +318,21 @@ export class ViewMirror implements ViewReader {
     key: string,
     parse: (value: JsonValue, key: string) => T,
   ): Promise<T | undefined> {
-    if (!this.#namespaces.has(ns)) return this.#inner.parsed(ns, key, parse);
+    const spec = this.#specs.get(ns);
+    if (spec === undefined) return this.#inner.parsed(ns, key, parse);
+    if (spec.whole) {
+      const whole = this.#served(ns);
+      if (whole === undefined) return this.#inner.parsed(ns, key, parse);
+      const kept = whole.rows.get(key);
+      if (kept === undefined) return undefined;
+      if (kept.parse !== parse) {
+        // Parsed before it is kept: a value `parse` refuses is refused again on the next read.
+        const value = parse(kept.entry.value, key);
+        kept.parse = parse;
+        kept.value = value;
+      }
+      return kept.value as T;
+    }
     const id = `${ns}\u0000${key}`;
     const kept = this.#rows.get(id);
     if (kept !== undefined && kept.parse === parse && this.#fresh()) return kept.value as T;
@@ -127,33 +345,31 @@ export class ViewMirror implements ViewReader {
     if (generation === this.#generation && this.#fresh()) {
       this.#rows.delete(id);
       if (this.#rows.size >= MAX_ROWS) this.#rows.delete(this.#rows.keys().next().value!);
-      this.#rows.set(id, {
-        parse,
-        value,
-        seq: entry.seq,
-        hash: entry.hash,
-        text: JSON.stringify(entry.value),
-      });
+      this.#rows.set(id, { entry, text: JSON.stringify(entry.value), parse, value });
     }
     return value;
   }
 
-  // Reads that are not per-request go to the store (`entry` feeds an append's compare-and-set,
-  // which must see the row as committed).
-  get(ns: string, key: string): Promise<JsonValue | undefined> {
-    return this.#inner.get(ns, key);
+  knownAbsent(ns: string, key: string): boolean {
+    const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
+    return whole !== undefined && !whole.rows.has(key);
   }
 
+  async get(ns: string, key: string): Promise<JsonValue | undefined> {
+    const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
+    if (whole === undefined) return this.#inner.get(ns, key);
+    return whole.rows.get(key)?.entry.value;
+  }
+
+  // `entry` feeds an append's compare-and-set, which must see the row as committed: the store.
   entry(ns: string, key: string): Promise<ViewEntry | undefined> {
     return this.#inner.entry(ns, key);
   }
 
-  list(ns: string): Promise<ViewEntry[]> {
-    return this.#inner.list(ns);
+  async list(ns: string): Promise<ViewEntry[]> {
+    const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
+    if (whole === undefined) return this.#inner.list(ns);
+    whole.listed ??= [...whole.rows.keys()].sort().map((k) => whole.rows.get(k)!.entry);
+    return whole.listed;
   }
-}
-
-function splitId(id: string): [string, string] {
-  const at = id.indexOf('\u0000');
-  return [id.slice(0, at), id.slice(at + 1)];
 }

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { JsonValue } from '../core/canonical.ts';
 import { isDid } from '../core/did.ts';
 import { SigilError } from '../core/errors.ts';
-import { VIEW_NS, attestationsNs, type ViewReader } from '../canon/views.ts';
+import { VIEW_NS, attestationsNs, type ViewEntry, type ViewReader } from '../canon/views.ts';
 import {
   BRANCHES,
   ROLE_BRANCHES,
@@ -44,6 +44,8 @@ import type { GenesisInfo } from './services/witnesses.ts';
 export interface ViewNamespace<T> {
   readonly name: string;
   readonly schema: z.ZodType<T>;
+  /** Parses a row's value, frozen ('state_invalid' when it is not a row of this namespace). */
+  parse(value: JsonValue, key: string): T;
   /** The row at `key`, parsed and frozen, or undefined ('state_invalid': a forged or misshapen row). */
   get(views: ViewReader, key: string): Promise<T | undefined>;
   /** The row at `key`, parsed, with the seq that wrote it (what an append's `expect` names). */
@@ -78,19 +80,28 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
   // One parser per namespace, so the reader keeps a hot row parsed (frozen) with its MAC check.
   const parse = (value: JsonValue, key: string): T =>
     deepFreeze(parseRow(name, schema, key, value));
+  // A listed entry that cannot change (the view mirror's, frozen) is parsed once while it is
+  // served; any other is parsed on each listing, as it was read.
+  const listed = new WeakMap<ViewEntry, T>();
+  const listedValue = (e: ViewEntry): T => {
+    if (!Object.isFrozen(e)) return parseRow(name, schema, e.key, e.value);
+    let value = listed.get(e);
+    if (value === undefined) {
+      value = parse(e.value, e.key);
+      listed.set(e, value);
+    }
+    return value;
+  };
   return {
     name,
     schema,
+    parse,
     get: (views, key) => views.parsed(name, key, parse),
     entry: async (views, key) => {
       const e = await views.entry(name, key);
       return e && { value: parseRow(name, schema, key, e.value), seq: e.seq };
     },
-    list: async (views) =>
-      (await views.list(name)).map((e) => ({
-        ...e,
-        value: parseRow(name, schema, e.key, e.value),
-      })),
+    list: async (views) => (await views.list(name)).map((e) => ({ ...e, value: listedValue(e) })),
   };
 }
 

@@ -211,10 +211,23 @@ describe('governance monitor', () => {
     } finally {
       db.close();
     }
-    expect(status(await req('GET', '/api/memory/read/notes', agent))).toEqual([
-      500,
-      'state_invalid',
-    ]);
+    // Decisions read the breaker from memory the log keeps current: the forged row is never
+    // honoured (the sealed, tripped breaker still stops the agent) and is refused at use once
+    // the mirror's audit has compared memory with the store.
+    const seen = async () => status(await req('GET', '/api/memory/read/notes', agent));
+    await expect
+      .poll(
+        async () => {
+          const got = await seen();
+          expect([
+            [403, 'breaker_open'],
+            [500, 'state_invalid'],
+          ]).toContainEqual(got);
+          return got;
+        },
+        { timeout: 5000, interval: 25 },
+      )
+      .toEqual([500, 'state_invalid']);
     expect(status(await req('GET', '/api/governance/status', observer))).toEqual([
       500,
       'state_invalid',

@@ -95,11 +95,12 @@ async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 /**
- * Namespaces a request reads from memory (src/runtime/view-mirror.ts): a forged row there is
- * refused at use once the mirror's sweep (every SWEEP_MS) has seen it, which empties memory
- * and sends every read to the store. What is refused, and how, is unchanged.
+ * Namespaces a request reads from memory the log keeps current (src/runtime/view-mirror.ts): an
+ * edit no record made is never served from memory, and is refused at use once the mirror's audit
+ * (every AUDIT_MS) has seen it, which empties memory and sends every read to the store. What is
+ * refused, and how, is unchanged.
  */
-const MIRRORED = new Set(['tokens']);
+const MIRRORED = new Set(['tokens', 'consent', 'governance', 'roles']);
 
 /** The error `use` ends in once a forged row in `ns` is seen (polled for mirrored ones). */
 async function refusal(ns: string, use: () => Promise<unknown>): Promise<string | undefined> {
@@ -456,7 +457,7 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
         const row = (await a.db.rows(ns)).find((r) => r.k === k)!;
         expect(row, `${ns}/${k}`).toBeDefined();
         await a.db.remove(ns, k);
-        expect(await errorCode(use()), `${ns} deleted`).toBe('state_invalid');
+        expect(await refusal(ns, use), `${ns} deleted`).toBe('state_invalid');
         expect(await a.runtime.log.checkViews()).toMatchObject([
           { ns, key: k, problem: 'missing' },
         ]);
@@ -558,19 +559,34 @@ describe.each(BACKENDS)('forged view rows on $name', ({ name, skip }) => {
   });
 
   it.skipIf(skip)('a forged consent never satisfies mcp-006', async () => {
+    // Consent is read from memory the log keeps current: an edit in the database is seen once
+    // the mirror's audit (every AUDIT_MS) has compared memory with the store, so each step polls.
+    const outcome = () =>
+      a.runtime.check(agent, call).then(
+        (d) => d.code ?? d.verdict,
+        (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+      );
+    const poll = { timeout: 5000, interval: 25 };
     const [row] = await a.db.rows('consent');
     await a.db.remove('consent', row!.k);
     // Deleting the real consent fails closed: the AI call is denied by the rule.
-    expect((await a.runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+    await expect.poll(outcome, poll).toBe('mcp_rule_violated');
     expect(await a.runtime.log.checkViews()).toMatchObject([
       { ns: 'consent', key: row!.k, problem: 'missing', seq: row!.seq },
     ]);
     const forgedKey = 'f'.repeat(32);
     await a.db.put({ ...row!, k: forgedKey, v: row!.v.replaceAll(row!.k, forgedKey) });
-    expect(await errorCode(a.runtime.check(agent, call))).toBe('state_invalid');
+    // Never an allow on the forged row: denied by the rule until seen, then refused.
+    await expect
+      .poll(async () => {
+        const got = await outcome();
+        expect(got).not.toBe('allow');
+        return got;
+      }, poll)
+      .toBe('state_invalid');
     await a.db.remove('consent', forgedKey);
     await a.db.put(row!);
-    expect((await a.runtime.check(agent, call)).verdict).toBe('allow');
+    await expect.poll(outcome, poll).toBe('allow');
   });
 
   it.skipIf(skip)(

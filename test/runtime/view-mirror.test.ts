@@ -12,7 +12,8 @@ import { pgUrl } from '../canon/helpers/pg.ts';
 import { twoInstances, type Instances } from './instances.ts';
 import type { ViewEntry, ViewReader } from '../../src/canon/views.ts';
 import type { JsonValue } from '../../src/core/canonical.ts';
-import { STALE_MS, ViewMirror } from '../../src/runtime/view-mirror.ts';
+import { STALE_MS, ViewMirror, type MirroredNamespace } from '../../src/runtime/view-mirror.ts';
+import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
 
 let open: Instances | undefined;
 const apps: FastifyInstance[] = [];
@@ -96,92 +97,251 @@ describe.each([
   );
 });
 
-/** A view table in memory, counting the reads that reach it; `fail` makes every read throw. */
+describe.each([
+  { backend: 'postgres' as const, skip: !pgUrl },
+  { backend: 'sqlite' as const, skip: false },
+])('consent withdrawn across two instances on one $backend store', ({ backend, skip }) => {
+  it.skipIf(skip)(
+    'an agent warm on B whose consent is withdrawn through A is refused by B within 1 s',
+    async () => {
+      open = await twoInstances(backend);
+      const { a, b } = open;
+      const root = await a.tokens.authenticate(open.rootToken);
+      const { delegation_id } = await a.delegations.create(root, {
+        to: 'did:sigil:agent',
+        actions: ['mcp.tools.call'],
+      });
+      const { token } = await a.tokens.create(root, {
+        subject: 'did:sigil:agent',
+        loa: 'operator',
+        signer: { type: 'ai', delegationId: delegation_id },
+        scopes: ['mcp.tools.call'],
+      });
+      const agent = await b.tokens.authenticate(token);
+      const call = {
+        action: 'mcp.tools.call',
+        target: 'notes/read',
+        outputMarking: 'gateway' as const,
+      };
+      const verdict = async () => (await b.check(agent, call)).verdict;
+      expect(await verdict()).toBe('deny');
+      const { id } = await a.consent.grant(root, {
+        bailee: 'did:sigil:agent',
+        scope: 'mcp.tools.call',
+        purpose: 'retrieval',
+      });
+      // Granted on A: B sees it once it has read the record, within a second.
+      await expect.poll(verdict, { timeout: 1000, interval: 10 }).toBe('allow');
+      for (let i = 0; i < 10; i++) expect(await verdict()).toBe('allow');
+      const withdrawn = Date.now();
+      await a.consent.revoke(root, id);
+      // A, which sealed the withdrawal, refuses on the very next request.
+      expect((await a.check(await a.tokens.authenticate(token), call)).code).toBe(
+        'mcp_rule_violated',
+      );
+      let seen = 'allow';
+      while (seen === 'allow' && Date.now() - withdrawn < 5 * STALE_MS) {
+        seen = await verdict();
+        if (seen === 'allow') await new Promise((r) => setTimeout(r, 10));
+      }
+      const after = Date.now() - withdrawn;
+      expect(seen).toBe('deny');
+      expect(after, `refused by B ${after} ms after the withdrawal`).toBeLessThan(1000);
+      for (let i = 0; i < 5; i++) expect(await verdict()).toBe('deny');
+    },
+    60_000,
+  );
+});
+
+/**
+ * A view table and a log in memory, counting the reads that reach the table; `fail` makes every
+ * read throw. `seal` appends a record that writes a row (and writes it), as the store does.
+ */
 function table() {
   const rows = new Map<string, ViewEntry>();
+  const records: SealedRecord[] = [];
   const reads = { entry: 0, list: 0 };
   let fail = false;
+  const id = (ns: string, key: string) => `${ns}\u0000${key}`;
   const reader: ViewReader = {
-    get: async (_ns, key) => rows.get(key)?.value,
+    get: async (ns, key) => rows.get(id(ns, key))?.value,
     parsed: async () => {
       throw new Error('the mirror reads entries, never parsed()');
     },
-    entry: async (_ns, key) => {
+    entry: async (ns, key) => {
       reads.entry += 1;
       if (fail) throw new Error('state_invalid');
-      return rows.get(key);
+      return rows.get(id(ns, key));
     },
-    list: async () => {
+    list: async (ns) => {
       reads.list += 1;
       if (fail) throw new Error('state_invalid');
-      return [...rows.values()];
+      return [...rows.entries()]
+        .filter(([k]) => k.startsWith(`${ns}\u0000`))
+        .map(([, e]) => e)
+        .sort((a, b) => a.key.localeCompare(b.key));
     },
   };
-  const put = (key: string, value: JsonValue, seq: number) =>
-    rows.set(key, { key, value, seq, hash: `h${seq}` });
-  return { reader, reads, put, rows, setFail: (f: boolean) => (fail = f) };
+  const log = {
+    size: async () => records.length,
+    list: async ({ kind, cursor }: { kind: string; cursor?: string }) => {
+      if (fail) throw new Error('store unreachable');
+      const after = cursor === undefined ? -1 : Number(cursor);
+      return { records: records.filter((r) => r.kind === kind && r.seq > after) };
+    },
+  } as unknown as LogReader;
+  /** Writes a row without a record (an edit in the database). */
+  const put = (ns: string, key: string, value: JsonValue, seq: number) =>
+    rows.set(id(ns, key), { key, value, seq, hash: `h${seq}` });
+  /** Seals a record that writes `ns/key` (a token or a consent row), as another instance would. */
+  const seal = (ns: 'tokens' | 'consent', key: string, value: JsonValue) => {
+    const seq = records.length;
+    const payload =
+      ns === 'tokens'
+        ? { token_hash: key, token: { v: value } }
+        : { bailment: { id: key }, grant: { v: value } };
+    records.push({
+      kind: ns === 'tokens' ? 'token_event' : 'consent_event',
+      id: `r${seq}`,
+      ts: new Date(0).toISOString(),
+      payload,
+      seq,
+    } as unknown as SealedRecord);
+    put(ns, key, value, seq);
+    return seq;
+  };
+  return { reader, log, reads, put, seal, rows, id, setFail: (f: boolean) => (fail = f) };
 }
+
+const SPECS: MirroredNamespace[] = [
+  { ns: 'tokens', kind: 'token_event', whole: false },
+  { ns: 'consent', kind: 'consent_event', whole: true },
+];
 
 describe('ViewMirror', () => {
   const parse = (value: JsonValue) => Object.freeze({ value });
 
-  it('serves a kept row from memory until a record, a sweep or a failed sweep drops it', async () => {
+  it('keeps a token row until a record in the log writes it; reads only the rows records name', async () => {
     const t = table();
-    const mirror = new ViewMirror(t.reader, ['tokens']);
-    await mirror.sweep();
-    t.put('k', 'v1', 1);
+    const mirror = new ViewMirror(t.reader, t.log, SPECS);
+    t.seal('tokens', 'k', 'v1');
+    t.seal('tokens', 'other', 'o1');
+    await mirror.catchUp();
     expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
     expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
     expect(t.reads.entry).toBe(1);
     // Another namespace is passed through to the store's reader, never kept.
     await expect(mirror.parsed('roles', 'k', parse)).rejects.toThrow('never parsed');
-    // A record sealed here that writes the row drops it.
-    mirror.drop([{ ns: 'tokens', key: 'k' }]);
-    t.put('k', 'v2', 2);
+    // A record sealed here that writes the row drops it at once.
+    await mirror.written([{ ns: 'tokens', key: 'k' }]);
+    t.put('tokens', 'k', 'v2', 2);
     expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v2' });
     expect(t.reads.entry).toBe(2);
-    // Another instance rewrites the row: the sweep sees the new seq and drops it.
-    t.put('k', 'v3', 3);
+    // Another instance seals a record that writes it: the next catch-up drops it.
+    t.seal('tokens', 'k', 'v3');
     expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v2' });
-    await mirror.sweep();
+    const lists = t.reads.list;
+    await mirror.catchUp();
     expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v3' });
-    // An edit that keeps seq and hash is seen too.
-    t.rows.set('k', { ...t.rows.get('k')!, value: 'forged' });
-    await mirror.sweep();
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'forged' });
-    // A removed row is dropped; a missing row is never kept.
-    t.rows.delete('k');
-    await mirror.sweep();
-    expect(await mirror.parsed('tokens', 'k', parse)).toBeUndefined();
+    // Following the log lists no namespace.
+    expect(t.reads.list).toBe(lists);
+    // A missing row is never kept.
+    expect(await mirror.parsed('tokens', 'none', parse)).toBeUndefined();
     const before = t.reads.entry;
-    expect(await mirror.parsed('tokens', 'k', parse)).toBeUndefined();
+    expect(await mirror.parsed('tokens', 'none', parse)).toBeUndefined();
     expect(t.reads.entry).toBe(before + 1);
   });
 
-  it('fails closed: after a failed sweep, or with no sweep for STALE_MS, every read goes to the store', async () => {
+  it('an edit in the database that no record made is never served; the audit empties memory', async () => {
     const t = table();
-    const mirror = new ViewMirror(t.reader, ['tokens']);
-    await mirror.sweep();
-    t.put('k', 'v1', 1);
+    const mirror = new ViewMirror(t.reader, t.log, SPECS);
+    t.seal('tokens', 'k', 'v1');
+    t.seal('consent', 'c', 'granted');
+    await mirror.catchUp();
+    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
+    // Edited in place (same seq and hash): the log shows nothing, memory keeps what was read.
+    t.rows.set(t.id('tokens', 'k'), { ...t.rows.get(t.id('tokens', 'k'))!, value: 'forged' });
+    await mirror.catchUp();
+    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
+    // The audit sees the row differs: memory is emptied, and the store is read (and refuses).
+    await expect(mirror.audit()).rejects.toThrow('differs');
+    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'forged' });
+    // A whole namespace: a deleted row and an inserted one are found alike.
+    t.put('tokens', 'k', 'v1', 0);
+    await mirror.catchUp();
+    expect((await mirror.list('consent')).map((e) => e.key)).toEqual(['c']);
+    t.rows.delete(t.id('consent', 'c'));
+    await expect(mirror.audit()).rejects.toThrow('differs');
+    expect(await mirror.list('consent')).toEqual([]);
+    t.seal('consent', 'c', 'granted');
+    await mirror.catchUp();
+    t.put('consent', 'inserted', 'x', 0);
+    await expect(mirror.audit()).rejects.toThrow('not in memory');
+  });
+
+  it('serves a whole namespace from memory, each record re-reading the one row it writes', async () => {
+    const t = table();
+    const mirror = new ViewMirror(t.reader, t.log, SPECS);
+    t.seal('consent', 'a', 'granted');
+    await mirror.catchUp();
+    const lists = t.reads.list;
+    expect((await mirror.list('consent')).map((e) => e.value)).toEqual(['granted']);
+    expect(mirror.knownAbsent('consent', 'b')).toBe(true);
+    expect(mirror.knownAbsent('consent', 'a')).toBe(false);
+    expect(mirror.knownAbsent('tokens', 'b')).toBe(false);
+    // Another instance withdraws it and grants another: one entry read each, no listing.
+    t.seal('consent', 'a', 'revoked');
+    t.seal('consent', 'b', 'granted');
+    const entries = t.reads.entry;
+    await mirror.catchUp();
+    expect((await mirror.list('consent')).map((e) => [e.key, e.value])).toEqual([
+      ['a', 'revoked'],
+      ['b', 'granted'],
+    ]);
+    expect(t.reads.entry).toBe(entries + 2);
+    expect(t.reads.list).toBe(lists);
+    // Rows served cannot be changed by a reader.
+    const [first] = await mirror.list('consent');
+    expect(Object.isFrozen(first)).toBe(true);
+    // A record whose row is missing fails the catch-up closed.
+    t.seal('consent', 'c', 'granted');
+    t.rows.delete(t.id('consent', 'c'));
+    await expect(mirror.catchUp()).rejects.toThrow('missing');
+    expect(mirror.knownAbsent('consent', 'c')).toBe(false);
+    expect(t.reads.list).toBe(lists);
+    await mirror.list('consent');
+    expect(t.reads.list).toBe(lists + 1);
+  });
+
+  it('fails closed: after a failed catch-up, or with none for STALE_MS, every read goes to the store', async () => {
+    const t = table();
+    const mirror = new ViewMirror(t.reader, t.log, SPECS);
+    t.seal('tokens', 'k', 'v1');
+    await mirror.catchUp();
     await mirror.parsed('tokens', 'k', parse);
     t.setFail(true);
-    await expect(mirror.sweep()).rejects.toThrow('state_invalid');
+    await expect(mirror.catchUp()).rejects.toThrow();
     // Memory is emptied: the read reaches the store, which refuses.
     await expect(mirror.parsed('tokens', 'k', parse)).rejects.toThrow('state_invalid');
+    await expect(mirror.list('consent')).rejects.toThrow('state_invalid');
     t.setFail(false);
-    // Still not served from memory until a good sweep.
+    // Still not served from memory until a good catch-up.
     const reads = t.reads.entry;
     await mirror.parsed('tokens', 'k', parse);
     await mirror.parsed('tokens', 'k', parse);
     expect(t.reads.entry).toBe(reads + 2);
-    await mirror.sweep();
+    await mirror.catchUp();
     await mirror.parsed('tokens', 'k', parse);
     const warm = t.reads.entry;
     await mirror.parsed('tokens', 'k', parse);
     expect(t.reads.entry).toBe(warm);
-    // No sweep for STALE_MS: memory is stale and reads go to the store again.
+    // No catch-up for STALE_MS: memory is stale and reads go to the store again.
     await new Promise((r) => setTimeout(r, STALE_MS + 50));
     await mirror.parsed('tokens', 'k', parse);
     expect(t.reads.entry).toBe(warm + 1);
+    const lists = t.reads.list;
+    await mirror.list('consent');
+    expect(t.reads.list).toBe(lists + 1);
+    expect(mirror.knownAbsent('consent', 'x')).toBe(false);
   });
 });

@@ -102,7 +102,8 @@ export async function consentBetween(
   if (bailor === null) return { bailments: [], grants: [] };
   const bailments: Bailment[] = [];
   const grants: ConsentGrant[] = [];
-  for (const { value: pair } of await VIEWS.consent.list(core.log.views)) {
+  // From memory the log keeps current (view-mirror.ts), not a listing of the store per request.
+  for (const { value: pair } of await VIEWS.consent.list(core.views)) {
     if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
     bailments.push(pair.bailment);
     grants.push(pair.grant);

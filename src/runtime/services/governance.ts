@@ -46,17 +46,28 @@ export interface ScannerInfo {
 /** The breaker as sealed: its counts and whether the last sealed transition tripped it. */
 type SealedBreaker = CircuitBreaker & { tripped: boolean };
 
+/** A breaker-making record: one that writes the `governance/breaker` row. */
+const makesBreaker = (p: JsonValue): boolean => isJsonObject(p) && 'breaker_state' in p;
+
+/**
+ * The governance namespace as the view mirror loads it: a breaker row missing while the log holds
+ * a record that made it fails the load ('state_invalid'), so reads go to the store, which refuses.
+ */
+export async function breakerRowLoaded(
+  core: RuntimeCore,
+  rows: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  if (!rows.has('breaker')) {
+    await refuseMissingRow(core, 'governance_event', 'governance/breaker', makesBreaker);
+  }
+}
+
 /** The breaker as sealed, and the seq of the record that wrote its row (-1: none yet). */
 async function loadBreaker(core: RuntimeCore): Promise<{ breaker: SealedBreaker; seq: number }> {
   let stored = await VIEWS.governance.entry(core.log.views, 'breaker');
   if (stored === undefined) {
     try {
-      await refuseMissingRow(
-        core,
-        'governance_event',
-        'governance/breaker',
-        (p) => isJsonObject(p) && 'breaker_state' in p,
-      );
+      await refuseMissingRow(core, 'governance_event', 'governance/breaker', makesBreaker);
     } catch (err) {
       // A report another instance sealed between the two reads made the row (record and row
       // commit together, so it is there now); only a row still missing was deleted.
@@ -124,6 +135,24 @@ export async function breakerStatus(core: RuntimeCore, now: number): Promise<Bre
     }
     return status;
   });
+}
+
+/**
+ * Whether the breaker stops AI actors now, as a decision reads it: from memory the log keeps
+ * current (view-mirror.ts; a row known absent there means no record made one), within its
+ * staleness bound across instances. A reset to seal, or memory that cannot say, takes
+ * `breakerStatus`'s path through the store.
+ */
+export async function breakerOpen(core: RuntimeCore, now: number): Promise<boolean> {
+  const row = await VIEWS.governance.get(core.views, 'breaker');
+  if (row !== undefined || core.views.knownAbsent(VIEWS.governance.name, 'breaker')) {
+    const seen = checkCircuitBreaker(
+      row === undefined ? createCircuitBreaker() : parseCircuitBreaker(row),
+      now,
+    );
+    if (!(row?.tripped === true && !seen.tripped)) return seen.tripped;
+  }
+  return (await breakerStatus(core, now)).tripped;
 }
 
 async function scanner(core: RuntimeCore, did: string): Promise<ScannerInfo | undefined> {

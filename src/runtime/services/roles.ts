@@ -65,7 +65,9 @@ async function allRoles(core: RuntimeCore): Promise<RoleInfo[]> {
 
 /** The roles `subject` holds now (unrevoked), as the kernel reads them. */
 export async function heldRoles(core: RuntimeCore, subject: string): Promise<RoleClaim[]> {
-  return (await allRoles(core))
+  // Every decision reads it: from memory the log keeps current (view-mirror.ts).
+  return (await VIEWS.roles.list(core.views))
+    .map((e) => e.value)
     .filter((r) => r.subject === subject && r.revoked_at === null)
     .map((r) => ({ name: r.name, branch: r.branch }));
 }
