@@ -157,6 +157,8 @@ export class SqliteStore implements CanonStore {
   readonly #stmt;
   /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
   #edge: TileEdge | undefined;
+  /** list()'s statements, by their SQL (one per combination of filters). */
+  readonly #lists = new Map<string, Database.Statement<Array<string | number>, RawRow>>();
   readonly #file: string;
   /** The writer thread (sqlite-writer.ts), started by the first batch sealed ahead. */
   #writer: SqliteWriter | undefined;
@@ -414,10 +416,13 @@ export class SqliteStore implements CanonStore {
     }
     params.push(q.limit);
     const sql = `SELECT ${ROW_COLUMNS} FROM records WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
-    return this.#db
-      .prepare<typeof params, RawRow>(sql)
-      .all(...params)
-      .map(toRow);
+    // Log tails list on every request (settings, missing rows): each shape is compiled once.
+    let stmt = this.#lists.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare<Array<string | number>, RawRow>(sql);
+      this.#lists.set(sql, stmt);
+    }
+    return stmt.all(...params).map(toRow);
   }
 
   async readRange(fromSeq: number, limit: number): Promise<StoredRow[]> {
