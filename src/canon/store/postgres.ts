@@ -264,8 +264,11 @@ export class PostgresStore implements CanonStore {
 
   constructor(databaseUrl: string) {
     this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    // An idle client losing its connection must not crash the process; the next query reports it.
+    // A client losing its connection (a restart, pg_terminate_backend) must not crash the
+    // process: pg emits 'error' on the client, and between or after queries nobody else may be
+    // listening. The query in flight still fails, and the pool drops the client on release.
     this.#pool.on('error', () => {});
+    this.#pool.on('connect', (client) => client.on('error', () => {}));
     this.views = this.#viewTable();
     this.rateBuckets = {
       take: async (key, rate, burst) => {
