@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalBytes, type JsonValue } from '../core/canonical.ts';
+import { canonicalBytes, canonicalJson, type JsonValue } from '../core/canonical.ts';
 import {
   publicKeyFromRaw,
   publicKeyToRaw,
@@ -14,7 +14,6 @@ import {
   fromHex,
   toBase64Url,
   toHex,
-  utf8Decode,
   utf8Encode,
 } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
@@ -155,7 +154,7 @@ const linkSchema = z.strictObject({
   rel: z.string().min(1).max(64),
   id: z.string().min(1).max(256),
 });
-/** Presence only: canonicalBytes decides what JSON is (see payloadBytes). */
+/** Presence only: canonicalJson decides what JSON is (see payloadText). */
 const payloadSchema = z.custom<JsonValue>((v) => v !== undefined, 'is required');
 const common = {
   kind: z.enum(RECORD_KINDS),
@@ -207,23 +206,28 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   });
 }
 
-/** The payload's canonical bytes, within `limit` ('payload_too_large'). */
-function payloadBytes(payload: JsonValue, limit: number): Uint8Array {
-  let bytes: Uint8Array;
+/**
+ * The payload's canonical text, within `limit` UTF-8 bytes ('payload_too_large'). The text has
+ * no lone surrogate (canonicalJson refuses one), so its byte length is its UTF-8 encoding's,
+ * counted without encoding it.
+ */
+function payloadText(payload: JsonValue, limit: number): string {
+  let text: string;
   try {
-    bytes = canonicalBytes(payload);
+    text = canonicalJson(payload);
   } catch (err) {
     const why = err instanceof Error ? err.message : 'not JSON';
     throw new SigilError('record_invalid', `record field payload: ${why}`, { field: 'payload' });
   }
-  if (bytes.length > limit) {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > limit) {
     throw new SigilError(
       'payload_too_large',
-      `payload is ${bytes.length} bytes canonical, over the ${limit}-byte limit`,
-      { field: 'payload', limit, size: bytes.length },
+      `payload is ${size} bytes canonical, over the ${limit}-byte limit`,
+      { field: 'payload', limit, size },
     );
   }
-  return bytes;
+  return text;
 }
 
 /**
@@ -237,8 +241,7 @@ export function readRecordDraft(
   opts: { maxPayloadBytes?: number } = {},
 ): { draft: RecordDraft & { id: string; ts: string; links: Link[] }; payloadJson: string } {
   const draft = parseWith(draftSchema, input, 'record');
-  const bytes = payloadBytes(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
-  const payloadJson = utf8Decode(bytes);
+  const payloadJson = payloadText(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
   return {
     draft: {
       kind: draft.kind,

@@ -230,6 +230,7 @@ export class SigilRuntime {
   #stopPruning: (() => void) | undefined;
   readonly #model = new ModelInForce();
   readonly #policies = new DecisionPolicies();
+  readonly #flagsOf = new WeakMap<Config, PolicyFlags>();
   #identity: RuntimeIdentity;
   #closed = false;
   #sizeAtOpen = 0;
@@ -680,11 +681,18 @@ export class SigilRuntime {
     };
   }
 
+  /** One frozen flags object per configuration, so the policy of a decision is found by identity. */
   #flags(): PolicyFlags {
-    return {
-      allow_operator_canon_write: this.config.trust.allowOperatorCanonWrite,
-      allow_admin_export: this.config.trust.allowAdminExport,
-    };
+    const config = this.config;
+    let flags = this.#flagsOf.get(config);
+    if (flags === undefined) {
+      flags = Object.freeze({
+        allow_operator_canon_write: config.trust.allowOperatorCanonWrite,
+        allow_admin_export: config.trust.allowAdminExport,
+      });
+      this.#flagsOf.set(config, flags);
+    }
+    return flags;
   }
 
   /**

@@ -68,6 +68,23 @@ describe.each([
       const policy = (sealed!.payload as { state: { policy: string } }).state.policy;
       expect(b.decisionPolicies.get(policy)).toMatchObject({ threshold: 0.8 });
 
+      // A flag committed on a: b's next decision names a policy with it (a new one, sealed once).
+      await commitThrough(a, rootA, witnesses, {
+        setting: 'trust.allow_admin_export',
+        value: true,
+      });
+      const flagged = await b.check(anonymousCaller(), guestRead);
+      const flaggedPolicy = (
+        (await b.log.get(flagged.decision_id))!.payload as {
+          state: { policy: string };
+        }
+      ).state.policy;
+      expect(flaggedPolicy).not.toBe(policy);
+      expect(b.decisionPolicies.get(flaggedPolicy)).toMatchObject({
+        threshold: 0.8,
+        flags: { allow_admin_export: true, allow_operator_canon_write: false },
+      });
+
       // Enforcement mode, rate limits and the quorum itself follow the same way.
       await commitThrough(a, rootA, witnesses, {
         setting: 'irl.enforcement_mode',

@@ -15,8 +15,24 @@ export class DecisionPolicies {
   readonly #byHash = new Map<string, DecisionPolicy>();
   /** Seals in flight, so concurrent decisions under a new policy seal it once. */
   readonly #sealing = new Map<string, Promise<void>>();
-  /** The last state's policy: a configuration changes rarely, decisions under it are many. */
-  #last: { key: string; hash: string } | undefined;
+  /**
+   * The last state's policy: a configuration changes rarely, decisions under it are many. The
+   * objects it came from are kept too, so a decision under the very same ones (the runtime
+   * hands out one flags object per configuration) skips building the key.
+   */
+  #last:
+    | {
+        key: string;
+        hash: string;
+        from: readonly [
+          DecisionState['model'],
+          DecisionState['flags'],
+          DecisionState['systemCritical'],
+        ];
+        mode: DecisionState['mode'];
+        threshold: number;
+      }
+    | undefined;
 
   get byHash(): ReadonlyMap<string, DecisionPolicy> {
     return this.#byHash;
@@ -35,6 +51,18 @@ export class DecisionPolicies {
    * failed seal throws (the decision is not made) and is retried by the next decision.
    */
   async ensure(core: RuntimeCore, state: DecisionState): Promise<string> {
+    const last = this.#last;
+    if (
+      last !== undefined &&
+      last.from[0] === state.model &&
+      last.from[1] === state.flags &&
+      last.from[2] === state.systemCritical &&
+      last.mode === state.mode &&
+      last.threshold === state.threshold &&
+      this.#byHash.has(last.hash)
+    ) {
+      return last.hash;
+    }
     const key = `${modelHash(state.model)}\0${state.mode}\0${state.threshold}\0${JSON.stringify(state.flags)}\0${[...state.systemCritical].join(',')}`;
     let hash = this.#last?.key === key ? this.#last.hash : undefined;
     if (hash !== undefined && this.#byHash.has(hash)) return hash;
@@ -52,7 +80,13 @@ export class DecisionPolicies {
       }
       await pending;
     }
-    this.#last = { key, hash };
+    this.#last = {
+      key,
+      hash,
+      from: [state.model, state.flags, state.systemCritical],
+      mode: state.mode,
+      threshold: state.threshold,
+    };
     return hash;
   }
 }
