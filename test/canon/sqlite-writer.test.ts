@@ -9,10 +9,10 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CanonLog } from '../../src/canon/log.ts';
+import type { CanonLog } from '../../src/canon/log.ts';
 import { SQLITE_FILE } from '../../src/canon/store/index.ts';
 import { SqliteStore } from '../../src/canon/store/sqlite.ts';
-import { draft, storeOptions } from './helpers/log.ts';
+import { draft, withNewLog } from './helpers/log.ts';
 
 /** `n` appends from 64 concurrent appenders; each outcome (seq or error code) by draft index. */
 async function concurrently(log: CanonLog, from: number, n: number) {
@@ -81,10 +81,7 @@ describe('the SQLite writer thread', () => {
   it('commits the batches sealed ahead and the checkpoints, off the log thread', async () => {
     const sealed = vi.spyOn(SqliteStore.prototype, 'appendSealed');
     const { writers } = watchWriters();
-    const opts = await storeOptions('sqlite');
-    await CanonLog.init(opts);
-    const log = await CanonLog.open(opts);
-    try {
+    await withNewLog('sqlite', async (log) => {
       const warmed = await warm(log, writers);
       const committed = await Promise.all(sealed.mock.results.map((r) => r.value));
       expect(committed.filter((rows) => rows !== undefined).length).toBeGreaterThan(0);
@@ -92,17 +89,12 @@ describe('the SQLite writer thread', () => {
       const [note] = await Promise.all([log.checkpoint(), concurrently(log, warmed, 100)]);
       expect(await log.checkpoints()).toContainEqual(expect.objectContaining({ note }));
       expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 100 });
-    } finally {
-      await log.close();
-    }
+    });
   });
 
   it('a batch lost with its writer is retried on the log connection, each once', async () => {
     const { writers, onWrite } = watchWriters();
-    const opts = await storeOptions('sqlite');
-    await CanonLog.init(opts);
-    const log = await CanonLog.open(opts);
-    try {
+    await withNewLog('sqlite', async (log, opts) => {
       const warmed = await warm(log, writers);
       expect(writers.size).toBe(1);
       // The next batch never reaches the thread, which then dies.
@@ -124,17 +116,12 @@ describe('the SQLite writer thread', () => {
       expect(await log.size()).toBe(warmed + 300);
       expect(await log.checkpoint()).toBe(await log.latestCheckpoint());
       expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 300 });
-    } finally {
-      await log.close();
-    }
+    });
   });
 
   it('a write that committed but whose answer died with the writer is not acknowledged', async () => {
     const { writers, onWrite } = watchWriters();
-    const opts = await storeOptions('sqlite');
-    await CanonLog.init(opts);
-    const log = await CanonLog.open(opts);
-    try {
+    await withNewLog('sqlite', async (log, opts) => {
       const warmed = await warm(log, writers);
       let victim: Worker | undefined;
       onWrite((w) => {
@@ -158,17 +145,12 @@ describe('the SQLite writer thread', () => {
       const after = await concurrently(log, 2000, 100);
       expect([...after.values()].every((v) => typeof v === 'number')).toBe(true);
       expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 150 });
-    } finally {
-      await log.close();
-    }
+    });
   });
 
   it('a writer killed inside its transaction releases the write lock; nothing half-written', async () => {
     const { writers, onWrite } = watchWriters();
-    const opts = await storeOptions('sqlite');
-    await CanonLog.init(opts);
-    const log = await CanonLog.open(opts);
-    try {
+    await withNewLog('sqlite', async (log) => {
       const warmed = await warm(log, writers);
       let victim: Worker | undefined;
       onWrite((w) => {
@@ -192,8 +174,6 @@ describe('the SQLite writer thread', () => {
       // Not the 10 s busy timeout behind a lock nobody will release.
       expect(performance.now() - started).toBeLessThan(5000);
       expect(await log.validate()).toMatchObject({ ok: true, count: size + 1 });
-    } finally {
-      await log.close();
-    }
+    });
   });
 });

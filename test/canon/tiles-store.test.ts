@@ -14,7 +14,7 @@ import { leafHash, MerkleTree } from '../../src/canon/merkle.ts';
 import { leafEntry } from '../../src/canon/record.ts';
 import { openStore } from '../../src/canon/store/index.ts';
 import { verifyConsistency, verifyInclusionProof } from '../../src/canon/verify.ts';
-import { BACKENDS, draft, storeOptions } from './helpers/log.ts';
+import { BACKENDS, draft, storeOptions, withNewLog } from './helpers/log.ts';
 
 /** Runs SQL against the store behind `opts` directly, as an attacker with database access. */
 async function sql(
@@ -92,10 +92,7 @@ describe.each(BACKENDS)('tiles in the $name store', ({ name, skip }) => {
     'are written with the records, serve proofs, and a tampered tile is caught',
     { timeout: 120_000 },
     async () => {
-      const opts = await storeOptions(name);
-      await CanonLog.init(opts);
-      const log = await CanonLog.open(opts);
-      try {
+      await withNewLog(name, async (log, opts) => {
         const cp = await grow(log, 0, 600);
         // 600 leaves: level 0 tiles 000, 001 (full) and 002.p/88; level 1 tile 000.p/2.
         await expectTilesOf(opts, log, 600);
@@ -154,9 +151,7 @@ describe.each(BACKENDS)('tiles in the $name store', ({ name, skip }) => {
         } finally {
           await third.close();
         }
-      } finally {
-        await log.close();
-      }
+      });
     },
   );
 
@@ -164,10 +159,7 @@ describe.each(BACKENDS)('tiles in the $name store', ({ name, skip }) => {
     'a tile row added where the tree uses none is named by validation',
     { timeout: 120_000 },
     async () => {
-      const opts = await storeOptions(name);
-      await CanonLog.init(opts);
-      const log = await CanonLog.open(opts);
-      try {
+      await withNewLog(name, async (log, opts) => {
         await grow(log, 0, 600);
         expect((await log.validate({ workers: 0 })).ok).toBe(true);
         // 600 leaves use level-0 rows 0 and 1 and the level-1 row 0 (the partial level-0 tile is
@@ -214,9 +206,7 @@ describe.each(BACKENDS)('tiles in the $name store', ({ name, skip }) => {
           await other.close();
         }
         expect((await log.validate({ workers: 0 })).ok).toBe(true);
-      } finally {
-        await log.close();
-      }
+      });
     },
   );
 

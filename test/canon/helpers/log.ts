@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import type { CanonLogOptions } from '../../../src/canon/log.ts';
+import { CanonLog, type CanonLogOptions } from '../../../src/canon/log.ts';
 import type { RecordDraft } from '../../../src/canon/record.ts';
 import type { BackendName } from '../../../src/canon/store/types.ts';
 import { freshDatabase, pgUrl } from './pg.ts';
@@ -48,4 +48,19 @@ export async function storeOptions(
 ): Promise<CanonLogOptions> {
   const base: CanonLogOptions = { dataDir: tempDir(), backend, env: TEST_ENV, ...extra };
   return backend === 'postgres' ? { ...base, databaseUrl: await freshDatabase() } : base;
+}
+
+/** A log on a new, empty store of `backend`, open while `fn` runs and closed after. */
+export async function withNewLog<T>(
+  backend: BackendName,
+  fn: (log: CanonLog, opts: CanonLogOptions) => Promise<T>,
+): Promise<T> {
+  const opts = await storeOptions(backend);
+  await CanonLog.init(opts);
+  const log = await CanonLog.open(opts);
+  try {
+    return await fn(log, opts);
+  } finally {
+    await log.close();
+  }
 }
