@@ -122,6 +122,11 @@ const FAST_DEPTH = 64;
 const HEAD_AT = 9 + 64 + 2;
 const SIG_KEY = ',"sig":';
 const WITNESSES_KEY = ',"witnesses":';
+const LINKS_KEY = ',"links":';
+const PREV_KEY = ',"prev":';
+const TS_KEY = ',"ts":';
+/** What precedes `,"sig":` in a sealed record's text. */
+const SCHEMA_MEMBER = ',"schema_version":1';
 
 /** Whether every object in `v` lists its keys sorted (UTF-16 code units) and every number is finite. */
 function sortedTree(v: unknown, depth: number): boolean {
@@ -160,16 +165,27 @@ function shownCanonical(r: CanonicalRecord, text: string): boolean {
   );
 }
 
-/** The body and witnesses texts of a canonical sealed record, cut out of its text (sealedJson). */
-function cutCanonical(r: CanonicalRecord, text: string): { body: string; witnesses: string } {
-  // Past `sig` come only string members and witnesses of string members, whose quotes are
-  // escaped: the last `,"sig":` and `,"witnesses":` are the record's own.
+/**
+ * The body and log entry texts of a canonical sealed record, cut out of its text
+ * (sealedJson; the entry is entryJson's members hash, id, kind | prev, pub_key | sig | ts,
+ * witnesses). A quote inside a string is escaped, so `,"<name>":` is found only where a member
+ * starts: the first `,"links":` is the record's own (only hash, id and kind precede it); past
+ * `sig` come only string members and witnesses of string members, so the last `,"sig":` and
+ * `,"witnesses":` are, and so are the last `,"prev":` before `sig` and `,"ts":` before witnesses.
+ */
+function cutCanonical(r: CanonicalRecord, text: string): { body: string; entry: string } {
   const sigAt = text.lastIndexOf(SIG_KEY);
   const tailAt = sigAt + SIG_KEY.length + JSON.stringify(r.sig).length;
   const witnessesAt = text.lastIndexOf(WITNESSES_KEY);
+  const prevAt = text.lastIndexOf(PREV_KEY, sigAt);
+  const tsAt = text.lastIndexOf(TS_KEY, witnessesAt);
   return {
     body: `{${text.slice(HEAD_AT, sigAt)}${text.slice(tailAt, witnessesAt)}}`,
-    witnesses: text.slice(witnessesAt + WITNESSES_KEY.length, -1),
+    entry:
+      text.slice(0, text.indexOf(LINKS_KEY)) +
+      text.slice(prevAt, sigAt - SCHEMA_MEMBER.length) +
+      text.slice(sigAt, tailAt) +
+      text.slice(tsAt),
   };
 }
 
@@ -207,22 +223,23 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
     return rowFailure(row, 'hash_mismatch', 'kind or ts column differs from the record');
   }
   let body: string;
-  let witnesses: string;
+  let entry: string;
   if (shownCanonical(r, text)) {
-    ({ body, witnesses } = cutCanonical(r, text));
+    ({ body, entry } = cutCanonical(r, text));
   } else {
     try {
       const parts = partsOf(r);
-      witnesses = witnessesJson(r.witnesses);
+      const witnesses = witnessesJson(r.witnesses);
       if (sealedJson(parts, r.hash, r.sig, witnesses) !== text) {
         return rowFailure(row, 'hash_mismatch', 'record bytes are not its canonical form');
       }
       body = bodyJson(parts);
+      entry = entryJson(r, witnesses);
     } catch {
       return rowFailure(row, 'hash_mismatch', 'record is not canonicalisable');
     }
   }
-  if (!constantTimeEqual(leafHash(entryJson(r, witnesses)), row.leaf_hash)) {
+  if (!constantTimeEqual(leafHash(entry), row.leaf_hash)) {
     return rowFailure(row, 'hash_mismatch', 'stored leaf hash does not match the record');
   }
   if (sha256Hex(body) !== r.hash) {

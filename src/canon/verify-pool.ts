@@ -8,9 +8,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { fromHex } from '../core/encoding.ts';
+import { SigilError } from '../core/errors.ts';
 
-/** One signature to check: the record's seq, its hex hash and its raw 64-byte signature. */
+/** One signature to check: the record's seq, its hash (64 hex digits) and its raw 64-byte signature. */
 export interface SignatureItem {
   seq: number;
   hash: string;
@@ -77,9 +77,12 @@ export class VerifyPool {
    */
   async submit(items: SignatureItem[]): Promise<{ result: Promise<number | undefined> }> {
     while (this.#inflight.length >= this.#workers.length * 2) await this.#inflight.shift();
-    const packed = new Uint8Array(items.length * ITEM_BYTES);
+    const packed = Buffer.alloc(items.length * ITEM_BYTES);
     items.forEach((item, i) => {
-      packed.set(fromHex(item.hash), i * ITEM_BYTES);
+      // Written in place, not decoded to bytes first; a hash that is not 64 hex digits stops short.
+      if (packed.write(item.hash, i * ITEM_BYTES, 32, 'hex') !== 32 || item.hash.length !== 64) {
+        throw new SigilError('internal_error', `seq ${item.seq}: the hash is not 64 hex digits`);
+      }
       packed.set(item.sig, i * ITEM_BYTES + 32);
     });
     const id = this.#next++;

@@ -4,7 +4,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SigilError } from './errors.ts';
-import { requireBytes } from './guard.ts';
+import { plainBytes, requireBytes } from './guard.ts';
 import { randomBytes } from './random.ts';
 
 export const AES_GCM_KEY_LENGTH = 32;
@@ -67,11 +67,10 @@ export function aesGcmOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array)
     decipher.setAuthTag(tag);
     decipher.setAAD(aad);
     const body = decipher.update(ciphertext);
-    const tail = decipher.final();
-    const out = new Uint8Array(body.length + tail.length);
-    out.set(body);
-    out.set(tail, body.length);
-    return out;
+    // GCM is a stream mode: final() checks the tag and writes no bytes, so `body` is the whole
+    // plaintext and is returned without a copy (validate opens every row).
+    decipher.final();
+    return plainBytes(body);
   } catch {
     throw new SigilError('decrypt_failed', 'cannot decrypt');
   }

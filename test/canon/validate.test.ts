@@ -423,3 +423,67 @@ function reorder(text: string, f: (r: Record<string, unknown>) => Record<string,
 function reversed(v: unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries(v as Record<string, unknown>).reverse());
 }
+
+describe('records whose strings and keys spell their own members', () => {
+  // The fast check cuts the body and the log entry out of the record's text at `,"sig":`,
+  // `,"prev":`, `,"ts":`, `,"links":`: each of these spelled inside a value must not be taken
+  // for the member, and the entry it cuts must still cover the signature.
+  const lookalikes = [
+    ',"sig":"x',
+    ',"prev":null',
+    ',"ts":"t',
+    ',"links":[]',
+    ',"witnesses":[]',
+    'é\\',
+  ];
+  let dataDir: string;
+  let log: CanonLog;
+  let db: Database.Database;
+  beforeAll(async () => {
+    dataDir = tempDir();
+    await CanonLog.init({ dataDir, env: TEST_ENV });
+    log = await CanonLog.open({ dataDir, env: TEST_ENV });
+    const payload = Object.fromEntries(lookalikes.map((s, i) => [`${s}${i}`, s]));
+    await log.appendMany([
+      ...lookalikes.map((tenant, i) => draft(i, { tenant, payload: { ...payload, i } })),
+      ...lookalikes.map((s, i) => draft(i, { payload: { prev: s, sig: s, ts: s, links: [s] } })),
+    ]);
+    await log.checkpoint();
+    db = new Database(join(dataDir, 'canon.db'));
+  });
+  afterAll(async () => {
+    db.close();
+    await log.close();
+  });
+
+  it('validate, on the main thread and in the pool', async () => {
+    const count = 2 * lookalikes.length;
+    expect(await log.validate({ workers: 0 })).toMatchObject({ ok: true, count });
+    expect(await log.validate({ workers: 1 })).toMatchObject({ ok: true, count });
+  });
+
+  it('are refused with another signature in the body (only the leaf covers it)', async () => {
+    const dataKey = await dataKeyOf(dataDir);
+    for (let seq = 0; seq < 2 * lookalikes.length; seq += 1) {
+      const { id, body } = db.prepare('SELECT id, body FROM records WHERE seq = ?').get(seq) as {
+        id: string;
+        body: Buffer;
+      };
+      const text = utf8Decode(decryptBody(dataKey, seq, id, body));
+      const sig = (JSON.parse(text) as { sig: string }).sig;
+      const other = `${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`;
+      const edited = text.replace(`"sig":"${sig}"`, `"sig":"${other}"`);
+      expect(edited).not.toBe(text);
+      const set = db.prepare('UPDATE records SET body = ? WHERE seq = ?');
+      set.run(encryptBody(dataKey, seq, id, utf8Encode(edited)), seq);
+      try {
+        const bad = failed(await log.validate({ workers: 0 }));
+        expect(bad).toMatchObject({ seq, code: 'hash_mismatch' });
+        expect(bad.reason).toMatch(/leaf hash does not match/);
+      } finally {
+        set.run(body, seq);
+      }
+    }
+    expect((await log.validate({ workers: 0 })).ok).toBe(true);
+  });
+});

@@ -120,6 +120,22 @@ interface RawCheckpoint {
 
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+/** A row of ROW_COLUMNS as the driver returns it in raw mode, in the columns' order. */
+type RawRowValues = [number, string, string, string, Buffer, string, string | null, Buffer];
+
+function valuesToRow([seq, id, kind, ts, leaf, hash, prev, body]: RawRowValues): StoredRow {
+  return {
+    seq,
+    id,
+    kind: kind as RecordKind,
+    ts,
+    leaf_hash: bytes(leaf),
+    hash,
+    prev,
+    body: bytes(body),
+  };
+}
+
 function toRow(r: RawRow): StoredRow {
   return {
     seq: r.seq,
@@ -184,9 +200,12 @@ export class SqliteStore implements CanonStore {
       insert: db.prepare(WRITE_SQL.insert),
       byId: db.prepare<[string], RawRow>(`SELECT ${ROW_COLUMNS} FROM records WHERE id = ?`),
       bySeq: db.prepare<[number], RawRow>(`SELECT ${ROW_COLUMNS} FROM records WHERE seq = ?`),
-      range: db.prepare<[number, number], RawRow>(
-        `SELECT ${ROW_COLUMNS} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?`,
-      ),
+      // Arrays, not an object per row built by the driver: validate reads every row this way.
+      range: db
+        .prepare<[number, number], RawRowValues>(
+          `SELECT ${ROW_COLUMNS} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?`,
+        )
+        .raw(true),
       leaves: db.prepare<[number, number], { seq: number; leaf_hash: Buffer }>(
         'SELECT seq, leaf_hash FROM records WHERE seq >= ? ORDER BY seq LIMIT ?',
       ),
@@ -426,7 +445,7 @@ export class SqliteStore implements CanonStore {
   }
 
   async readRange(fromSeq: number, limit: number): Promise<StoredRow[]> {
-    return this.#stmt.range.all(fromSeq, limit).map(toRow);
+    return this.#stmt.range.all(fromSeq, limit).map(valuesToRow);
   }
 
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
@@ -473,7 +492,7 @@ export class SqliteStore implements CanonStore {
       const setLeaf = db.prepare('UPDATE records SET leaf_hash = ? WHERE seq = ?');
       let records = 0;
       for (let from = 0; ;) {
-        const chunk = s.range.all(from, MIGRATE_CHUNK).map(toRow);
+        const chunk = s.range.all(from, MIGRATE_CHUNK).map(valuesToRow);
         for (const row of chunk) setLeaf.run(m.leafOf(row), row.seq);
         records += chunk.length;
         if (chunk.length < MIGRATE_CHUNK) break;
