@@ -51,7 +51,7 @@ import { ToolPins } from './pins.ts';
 import { redactSecrets, type Redaction } from './redact.ts';
 import { PolicyTable } from './policy.ts';
 import { NO_TRACES, type CallTrace, type GatewayTracer } from './trace.ts';
-import { Upstream, type RequestOptions } from './upstream.ts';
+import { Upstream, type RequestOptions, type UpstreamCatalog } from './upstream.ts';
 import { normaliseResourceUri } from './uri.ts';
 
 /** The MCP action every governed gateway operation is adjudicated as. */
@@ -202,6 +202,13 @@ export interface Route {
   name: string;
 }
 
+/** Exported tool and prompt names to their routes, for one set of upstream catalogues. */
+interface RouteIndex {
+  catalogs: UpstreamCatalog[];
+  tool: Map<string, Route>;
+  prompt: Map<string, Route>;
+}
+
 /** Exported names of one kind that more than one upstream offers. */
 function duplicates(names: Iterable<[string, string]>): string[] {
   const owner = new Map<string, string>();
@@ -226,6 +233,7 @@ export class Gateway {
   readonly #tracer: GatewayTracer;
   readonly #listeners = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
+  #routeIndex: RouteIndex | undefined;
   #closed = false;
 
   private constructor(opts: GatewayOptions) {
@@ -400,20 +408,58 @@ export class Gateway {
       .map((e) => ({ ...e.item, name: e.exported }));
   }
 
+  /**
+   * The exported tool and prompt names with their routes, built once per set of catalogues: an
+   * upstream's catalogue is replaced whole when it changes, so the same catalogue objects mean
+   * the same names (a call looks its name up instead of rebuilding every export).
+   */
+  #routes(): RouteIndex {
+    const catalogs = [...this.upstreams.values()].map((u) => u.catalog);
+    const cached = this.#routeIndex;
+    if (
+      cached !== undefined &&
+      cached.catalogs.length === catalogs.length &&
+      cached.catalogs.every((c, i) => c === catalogs[i])
+    ) {
+      return cached;
+    }
+    const index = (kind: 'tool' | 'prompt') =>
+      new Map(
+        this.#exports<{ name: string }>(
+          (u) => (kind === 'tool' ? u.catalog.tools : u.catalog.prompts),
+          (t) => t.name,
+          exportedName,
+        ).map((e) => [e.exported, e.route]),
+      );
+    this.#routeIndex = { catalogs, tool: index('tool'), prompt: index('prompt') };
+    return this.#routeIndex;
+  }
+
   /** The upstream a tool or prompt name leads to (offered or not), or undefined. */
   routeName(kind: 'tool' | 'prompt', name: string): Route | undefined {
-    const offered = this.#exports<{ name: string }>(
-      (u) => (kind === 'tool' ? u.catalog.tools : u.catalog.prompts),
-      (t) => t.name,
-      exportedName,
-    ).find((e) => e.exported === name);
-    if (offered) return offered.route;
+    return this.#routeOf(kind, name).route;
+  }
+
+  /** routeName, and whether the upstream offers the name (last known catalogue). */
+  #routeOf(kind: 'tool' | 'prompt', name: string): { route: Route | undefined; offered: boolean } {
+    const offered = this.#routes()[kind].get(name);
+    if (offered) return { route: offered, offered: true };
     const split = splitNamespaced(name);
     const ups = [...this.upstreams.values()];
     const prefixed = split && ups.find((u) => u.config.prefix === split.upstream);
-    if (prefixed && split) return { upstream: prefixed, name: split.name };
+    // A name no export matched may still be offered under it (an export hidden by a collision).
+    const of = (route: Route): { route: Route; offered: boolean } => ({
+      route,
+      offered: (kind === 'tool'
+        ? route.upstream.catalog.tools
+        : route.upstream.catalog.prompts
+      ).some((t) => t.name === route.name),
+    });
+    if (prefixed && split) return of({ upstream: prefixed, name: split.name });
     const bare = ups.filter((u) => u.config.prefix === '');
-    return bare.length === 1 ? { upstream: bare[0]!, name } : undefined;
+    return bare.length === 1
+      ? of({ upstream: bare[0]!, name })
+      : { route: undefined, offered: false };
   }
 
   /**
@@ -443,10 +489,9 @@ export class Gateway {
     params: { name: string; arguments?: Record<string, unknown>; _meta?: unknown },
     ctx: CallContext = {},
   ): Promise<CallToolResult> {
-    const route = this.routeName('tool', params.name);
+    const { route, offered } = this.#routeOf('tool', params.name);
     const upstreamName = route?.upstream.name ?? '';
     const tool = route?.name ?? params.name;
-    const offered = route?.upstream.catalog.tools.some((t) => t.name === tool) === true;
     const pin = route && offered ? this.pins.status(route.upstream, tool) : 'approved';
     const outcome = await this.#run(
       caller,

@@ -14,6 +14,7 @@ import {
   agentToken,
   humanApprover,
   makeEnv,
+  notesUpstream,
   openRuntime,
   verdictSignature,
   waitFor,
@@ -132,6 +133,28 @@ describe('pinned tool definitions', () => {
     expect(upstream.calls.map((c) => c.tool).slice(before)).toEqual(['read_file', 'echo']);
     const approvedPin = (await runtime.toolPins.list()).find((p) => p.tool === 'echo');
     expect(approvedPin?.approval_id).toBe(pending!.id);
+  }, 30_000);
+
+  it('routes a tool an unprefixed upstream adds after calls were routed, on the next call', async () => {
+    // Two unprefixed upstreams: only the export list (cached per catalogue) says which one owns
+    // a bare name, so a stale list would leave the new tool unroutable.
+    const upstream = await startLiveUpstream();
+    open.push(upstream);
+    const config = `[[upstream]]\nname = "live"\nurl = "${upstream.url}"\nprefix = ""\n\n${notesUpstream(
+      `${e.dir}/bare-notes.log`,
+    )}prefix = ""\n\n[[policy]]\ntool = "live__*"\nmin_loa = "operator"\n`;
+    const gw = await serveGateway(runtime, config, e.dir);
+    const client = await agentClient(gw.url, token);
+    open.push({ close: () => client.close() }, gw);
+    expect((await call(client, 'echo')).isError).toBeFalsy();
+    // Routed nowhere, the name matches no row of live's.
+    const unknown = await call(client, 'shout');
+    expect((unknown._meta?.[ERROR_META_KEY] as GatewayDenial).code).toBe('tool_not_allowed');
+    upstream.addTool('shout', 'Shout a text');
+    await waitFor(async () => (await names(client)).includes('shout'));
+    const r = await call(client, 'shout');
+    expect(r.isError).toBeFalsy();
+    expect(upstream.calls.at(-1)?.tool).toBe('shout');
   }, 30_000);
 
   it('keeps pins across a restart: a change made while the gateway was down is refused', async () => {
