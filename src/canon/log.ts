@@ -220,7 +220,7 @@ async function buildMissingTiles(store: CanonStore): Promise<void> {
  */
 export type LogReader = Omit<
   CanonLog,
-  'append' | 'appendMany' | 'rebuildViews' | 'close' | 'signer' | 'rateBuckets'
+  'append' | 'appendMany' | 'onSealed' | 'rebuildViews' | 'close' | 'signer' | 'rateBuckets'
 >;
 
 export class CanonLog {
@@ -255,6 +255,7 @@ export class CanonLog {
   readonly #maxPayloadBytes: number | undefined;
   readonly #timer: NodeJS.Timeout;
   readonly #appendObservers = new Set<(seconds: number) => void>();
+  readonly #sealObservers = new Set<(records: readonly SealedRecord[]) => void>();
   readonly #witnesses: WitnessPusher | undefined;
   readonly #witnessTimer: NodeJS.Timeout | undefined;
   #sinceCheckpoint = 0;
@@ -493,14 +494,27 @@ export class CanonLog {
     const ready = readyDrafts(drafts, this.#maxPayloadBytes);
     if (ready.length === 0) return [];
     const expect = opts.expect ?? [];
-    if (this.#appendObservers.size === 0) return this.#writer.submit(ready, expect);
-    const start = performance.now();
+    const start = this.#appendObservers.size === 0 ? undefined : performance.now();
     try {
-      return await this.#writer.submit(ready, expect);
+      const records = await this.#writer.submit(ready, expect);
+      for (const fn of this.#sealObservers) fn(records);
+      return records;
     } finally {
-      const seconds = (performance.now() - start) / 1000;
-      for (const fn of this.#appendObservers) fn(seconds);
+      if (start !== undefined) {
+        const seconds = (performance.now() - start) / 1000;
+        for (const fn of this.#appendObservers) fn(seconds);
+      }
     }
+  }
+
+  /**
+   * Observes the records this log sealed, once durable and before the appender gets them, so
+   * what follows the log need not read back what this instance sealed; returns the unsubscribe.
+   * `fn` must not throw, and must copy what it keeps (the records are the appender's too).
+   */
+  onSealed(fn: (records: readonly SealedRecord[]) => void): () => void {
+    this.#sealObservers.add(fn);
+    return () => this.#sealObservers.delete(fn);
   }
 
   /** Observes how long each durable append took, in seconds (metrics); returns the unsubscribe. */

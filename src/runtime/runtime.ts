@@ -356,6 +356,8 @@ export class SigilRuntime {
       key: log.derivedKey('decision-tally/v1'),
       logId: log.logId,
     });
+    // The tally counts this instance's own decisions without reading them back.
+    log.onSealed((records) => this.#tally.sealed(records));
     this.decisions = decisionsService(core, this.#tally);
     this.state = stateService(core);
   }

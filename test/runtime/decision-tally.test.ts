@@ -68,6 +68,53 @@ describe.each([
   );
 
   it.skipIf(skip)(
+    'count what this instance sealed without reading it back, and what another sealed between',
+    async () => {
+      env = await twoInstances(backend);
+      const { a, b } = env;
+      const rootA = await a.tokens.authenticate(env.rootToken);
+      const guest = anonymousCaller();
+      // The tally catches up with everything sealed before (the status read is a decision too).
+      await a.trustStatus(rootA);
+      // Every decision record A reads back from the store, by id.
+      const read: string[] = [];
+      const list = a.log.list.bind(a.log);
+      a.log.list = async (opts = {}) => {
+        const page = await list(opts);
+        if (opts.kind === 'decision') read.push(...page.records.map((r) => r.id));
+        return page;
+      };
+      const mine: string[] = [];
+      const onA = async (request: { action: string; target: string }) =>
+        mine.push((await a.check(guest, request)).decision_id);
+      for (let i = 0; i < 3; i += 1) await onA({ action: 'canon.read', target: 'canon/records' });
+      await onA({ action: 'token.create', target: 'tokens' });
+      expect((await a.trustStatus(rootA)).decisions).toEqual({
+        allow: 5,
+        deny: 1,
+        by_mode: { active: 6 },
+      });
+      expect(read).toEqual([]);
+      // Another instance's decision between A's: read from the store, nothing counted twice.
+      await onA({ action: 'canon.read', target: 'canon/records' });
+      const theirs = await b.check(guest, { action: 'token.create', target: 'tokens' });
+      await onA({ action: 'token.create', target: 'tokens' });
+      expect((await a.trustStatus(rootA)).decisions).toEqual({
+        allow: 7,
+        deny: 3,
+        by_mode: { active: 10 },
+      });
+      expect(read).toContain(theirs.decision_id);
+      // And again only A's own: nothing read back.
+      read.length = 0;
+      await onA({ action: 'canon.read', target: 'canon/records' });
+      expect((await a.trustStatus(rootA)).decisions).toMatchObject({ allow: 9, deny: 3 });
+      expect(read.filter((id) => mine.includes(id))).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
     'a restart reads the saved tally, and refuses an edited, foreign or outgrown one',
     async () => {
       env = await twoInstances(backend);

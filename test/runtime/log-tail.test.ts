@@ -12,18 +12,25 @@ function memoryLog() {
   const records: SealedRecord[] = [];
   const reads: number[] = [];
   const log = {
+    async size() {
+      return records.length;
+    },
     async list(opts: { kind?: string; limit?: number; cursor?: string }) {
       const after = opts.cursor === undefined ? -1 : Number(opts.cursor);
-      const page = records.filter((r) => r.seq > after).slice(0, opts.limit ?? 100);
+      const page = records
+        .filter((r) => r.seq > after && (opts.kind === undefined || r.kind === opts.kind))
+        .slice(0, opts.limit ?? 100);
       reads.push(page.length);
       return page.length === opts.limit
         ? { records: page, cursor: String(page.at(-1)!.seq) }
         : { records: page };
     },
   } as unknown as LogReader;
-  const seal = () => {
+  const seal = (kind = 'decision') => {
     const seq = records.length;
-    records.push({ seq, kind: 'decision', id: `r${seq}` } as unknown as SealedRecord);
+    const record = { seq, kind, id: `r${seq}` } as unknown as SealedRecord;
+    records.push(record);
+    return record;
   };
   return { log, reads, seal };
 }
@@ -85,5 +92,66 @@ describe('LogTail', () => {
     expect(Math.max(...reads)).toBeLessThan(1000);
     // records of one page are applied in one go; timers ran while the backlog was read
     expect(new Set(seenAtTurn).size).toBeGreaterThan(1);
+  });
+
+  it('applies what this instance sealed without reading it back, and reads whatever else the log holds', async () => {
+    const { log, reads, seal } = memoryLog();
+    const applied: string[] = [];
+    const tail = new LogTail<string>(
+      'decision',
+      (id) => applied.push(id),
+      undefined,
+      (r) => r.id,
+    );
+    seal(); // sealed before the tail was told anything: read from the store
+    const told = () => [seal('token_event'), seal(), seal()];
+    tail.sealed(told());
+    expect(await tail.catchUp(log)).toBe(true);
+    expect(applied).toEqual(['r0', 'r2', 'r3']);
+    expect(reads).toEqual([3]);
+    // only this instance's records past the cursor (any kind): no read at all
+    tail.sealed(told());
+    expect(await tail.catchUp(log)).toBe(true);
+    expect(applied).toEqual(['r0', 'r2', 'r3', 'r5', 'r6']);
+    expect(reads).toEqual([3]);
+    // another writer's record among them: the store is read, and nothing is applied twice
+    tail.sealed([seal()]);
+    seal(); // r8, not this instance's
+    tail.sealed([seal('token_event')]);
+    expect(await tail.catchUp(log)).toBe(true);
+    expect(applied).toEqual(['r0', 'r2', 'r3', 'r5', 'r6', 'r7', 'r8']);
+    expect(reads).toEqual([3, 2]);
+    // a record sealed here but not yet told (its acknowledgement still on its way): read
+    const late = seal();
+    expect(await tail.catchUp(log)).toBe(true);
+    tail.sealed([late]);
+    expect(applied).toEqual(['r0', 'r2', 'r3', 'r5', 'r6', 'r7', 'r8', 'r10']);
+    expect(reads).toEqual([3, 2, 1]);
+    // told after the read covered it: not applied again, and the next own record needs no read
+    tail.sealed([seal()]);
+    expect(await tail.catchUp(log)).toBe(true);
+    expect(await tail.catchUp(log)).toBe(false);
+    expect(applied).toEqual(['r0', 'r2', 'r3', 'r5', 'r6', 'r7', 'r8', 'r10', 'r11']);
+    expect(reads).toEqual([3, 2, 1]);
+  });
+
+  it('reads the store when what it was told cannot be kept', async () => {
+    const { log, reads, seal } = memoryLog();
+    const applied: string[] = [];
+    const tail = new LogTail<string>(
+      'decision',
+      (id) => applied.push(id),
+      undefined,
+      (r) => {
+        if (r.id === 'r1') throw new Error('unreadable');
+        return r.id;
+      },
+    );
+    tail.sealed([seal()]);
+    tail.sealed([seal()]); // r1 cannot be kept: all that was told is forgotten
+    tail.sealed([seal()]);
+    await expect(tail.catchUp(log)).rejects.toThrow('unreadable');
+    expect(applied).toEqual(['r0']);
+    expect(reads).toEqual([3]);
   });
 });

@@ -40,6 +40,33 @@ export interface Bucket {
   bySubject: Map<string, Bucket>;
 }
 
+/** What the tally counts of a decision record. */
+interface Counted {
+  seq: number;
+  hash: string;
+  ts: string;
+  verdict: 'allow' | 'deny';
+  mode: string;
+  code: string | null;
+  subject: string;
+  action: string;
+}
+
+/** What the tally counts of a sealed decision ('state_invalid' when it is not one). */
+function counted(record: SealedRecord): Counted {
+  const p = decisionPayloadOf(record);
+  return {
+    seq: record.seq,
+    hash: record.hash,
+    ts: record.ts,
+    verdict: p.decision.verdict,
+    mode: p.decision.mode,
+    code: p.decision.code,
+    subject: p.caller.subject,
+    action: p.request.action,
+  };
+}
+
 export const MINUTE_MS = 60_000;
 export const MAX_STATS_MINUTES = 24 * 60;
 /**
@@ -106,7 +133,7 @@ export class DecisionTally {
   readonly #logId: string;
   #totals: DecisionCountsView = { allow: 0, deny: 0, by_mode: {} };
   readonly #buckets = new Map<number, Bucket>();
-  #tail: LogTail;
+  #tail: LogTail<Counted>;
   #last: { seq: number; hash: string } | undefined;
   #loaded: Promise<void> | undefined;
   #saved: number | undefined;
@@ -119,24 +146,31 @@ export class DecisionTally {
     this.#tail = this.#newTail(undefined);
   }
 
-  #newTail(cursor: string | undefined): LogTail {
-    return new LogTail('decision', (r) => this.#apply(r), cursor);
+  #newTail(cursor: string | undefined): LogTail<Counted> {
+    return new LogTail('decision', (c) => this.#apply(c), cursor, counted);
   }
 
-  #apply(record: SealedRecord): void {
-    const p = decisionPayloadOf(record);
-    const { verdict, mode } = p.decision;
+  /**
+   * Decisions this instance sealed (from CanonLog.onSealed, with the other records sealed with
+   * them): counted at the next catch-up without reading them back from the store.
+   */
+  sealed(records: readonly SealedRecord[]): void {
+    this.#tail.sealed(records);
+  }
+
+  #apply(d: Counted): void {
+    const { verdict, mode } = d;
     this.#totals[verdict] += 1;
     this.#totals.by_mode[mode] = (this.#totals.by_mode[mode] ?? 0) + 1;
-    this.#last = { seq: record.seq, hash: record.hash };
-    const minute = Math.floor(Date.parse(record.ts) / MINUTE_MS);
+    this.#last = { seq: d.seq, hash: d.hash };
+    const minute = Math.floor(Date.parse(d.ts) / MINUTE_MS);
     if (!Number.isFinite(minute)) return;
     let b = this.#buckets.get(minute);
     if (!b) {
       b = emptyBucket();
       this.#buckets.set(minute, b);
     }
-    const subject = p.caller.subject;
+    const subject = d.subject;
     let own = b.bySubject.get(subject);
     if (!own && b.bySubject.size < MAX_KEYS_PER_MINUTE) {
       own = emptyBucket();
@@ -147,8 +181,8 @@ export class DecisionTally {
         c.allow += 1;
         continue;
       }
-      bump(c.deny, p.decision.code ?? 'denied');
-      bump(c.deniedActions, p.request.action);
+      bump(c.deny, d.code ?? 'denied');
+      bump(c.deniedActions, d.action);
       bump(c.deniedCallers, subject);
     }
   }
