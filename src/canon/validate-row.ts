@@ -5,6 +5,7 @@
  * hash. The signature check, the costly part, can be left to a VerifyPool.
  */
 import type { KeyObject } from 'node:crypto';
+import { writtenCanonically } from '../core/canonical.ts';
 import { verify } from '../core/ed25519.ts';
 import { constantTimeEqual, fromBase64Url, utf8Decode } from '../core/encoding.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -116,8 +117,6 @@ const SEALED_KEYS = [
   'ts',
   'witnesses',
 ] as const;
-/** Deeper values are left to canonicalJson, which also enforces its own depth limit. */
-const FAST_DEPTH = 64;
 /** Length of `{"hash":"<64 hex>",`, after which the body's head starts. */
 const HEAD_AT = 9 + 64 + 2;
 const SIG_KEY = ',"sig":';
@@ -128,41 +127,16 @@ const TS_KEY = ',"ts":';
 /** What precedes `,"sig":` in a sealed record's text. */
 const SCHEMA_MEMBER = ',"schema_version":1';
 
-/** Whether every object in `v` lists its keys sorted (UTF-16 code units) and every number is finite. */
-function sortedTree(v: unknown, depth: number): boolean {
-  if (typeof v !== 'object' || v === null) return typeof v !== 'number' || Number.isFinite(v);
-  if (depth > FAST_DEPTH) return false;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!sortedTree(v[i], depth + 1)) return false;
-    return true;
-  }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  for (let i = 0; i < keys.length; i++) {
-    if (i > 0 && !(keys[i - 1]! < keys[i]!)) return false;
-    if (!sortedTree(o[keys[i]!], depth + 1)) return false;
-  }
-  return true;
-}
-
 /**
  * Shows cheaply that `text` is canonicalJson(r) for `r` = JSON.parse(text) with exactly the sealed
- * members: JSON.stringify writes a well-formed string and a finite number exactly as JCS does and
- * keeps key order, so with every object's keys already sorted, every number finite and no escaped
- * surrogate (the one string form JSON.stringify writes and JCS refuses), the two texts are the
- * same. False means only "not shown": the caller then canonicalises in full.
+ * members, in order (writtenCanonically; `text` is from a strict UTF-8 decode). False means only
+ * "not shown": the caller then canonicalises in full.
  */
 function shownCanonical(r: CanonicalRecord, text: string): boolean {
   const keys = Object.keys(r);
   if (keys.length !== SEALED_KEYS.length) return false;
   for (let i = 0; i < keys.length; i++) if (keys[i] !== SEALED_KEYS[i]) return false;
-  return (
-    !text.includes('\\ud') &&
-    sortedTree(r.payload, 2) &&
-    sortedTree(r.links, 2) &&
-    sortedTree(r.witnesses, 2) &&
-    JSON.stringify(r) === text
-  );
+  return writtenCanonically(text);
 }
 
 /**

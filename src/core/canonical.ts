@@ -138,3 +138,118 @@ const utf8 = new TextEncoder();
 export function canonicalBytes(value: unknown): Uint8Array {
   return utf8.encode(canonicalJson(value));
 }
+
+/** Nesting past this is left to canonicalJson (writtenCanonically answers "not shown"). */
+const SCAN_DEPTH = 64;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Whether the escape at `text[at]` (a backslash) is the one JSON.stringify writes, and JCS. */
+function shortestEscape(text: string, at: number): boolean {
+  switch (text.charCodeAt(at + 1)) {
+    case QUOTE:
+    case BACKSLASH:
+    case 0x62: // b
+    case 0x66: // f
+    case 0x6e: // n
+    case 0x72: // r
+    case 0x74: // t
+      return true;
+    case 0x75: {
+      // \u00XX, lowercase, for a control character without a short escape; never a surrogate.
+      const hex = text.slice(at + 2, at + 6);
+      const code = /^00[01][0-9a-f]$/.test(hex) ? parseInt(hex, 16) : -1;
+      return (
+        code >= 0 &&
+        code !== 0x08 &&
+        code !== 0x09 &&
+        code !== 0x0a &&
+        code !== 0x0c &&
+        code !== 0x0d
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether `text`, a JSON text that JSON.parse accepted and that has no lone surrogate (a strict
+ * UTF-8 decode gives none), is canonicalJson(JSON.parse(text)): no whitespace, every string
+ * escaped as JSON.stringify escapes it, every number in its shortest ECMAScript form, every
+ * object's keys strictly ascending by UTF-16 code units (so none repeats). It reads the text once
+ * instead of serialising the value again. False means only "not shown" (also for a key with an
+ * escape, whose order is that of its unescaped form, or nesting past SCAN_DEPTH): the caller then
+ * canonicalises in full.
+ */
+export function writtenCanonically(text: string): boolean {
+  if (typeof text !== 'string') return false;
+  // One entry per open array (null) or object (its last key so far, undefined before the first).
+  const open: Array<string | undefined | null> = [];
+  let keyNext = false;
+  // The first backslash past the last escape read (2^32 - 1 when there is none).
+  let backslash = -1;
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const start = i + 1;
+      // Most strings have no escape: read by two native searches, not a character at a time.
+      i = text.indexOf('"', start);
+      if (backslash < start) backslash = text.indexOf('\\', start) >>> 0;
+      const escaped = backslash < i;
+      while (backslash < i) {
+        if (!shortestEscape(text, backslash)) return false;
+        const past = backslash + (text.charCodeAt(backslash + 1) === 0x75 ? 6 : 2);
+        if (past > i) i = text.indexOf('"', past); // that quote was escaped
+        backslash = text.indexOf('\\', past) >>> 0;
+      }
+      if (i < 0) return false;
+      if (keyNext) {
+        const key = text.slice(start, i);
+        const last = open[open.length - 1];
+        if (escaped || (last !== undefined && !(last! < key))) return false;
+        open[open.length - 1] = key;
+        keyNext = false;
+      }
+      i += 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (open.length >= SCAN_DEPTH) return false;
+      keyNext = c === 0x7b;
+      open.push(keyNext ? undefined : null);
+      i += 1;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      i += 1;
+    } else if (c === 0x2c) {
+      keyNext = open[open.length - 1] !== null;
+      i += 1;
+    } else if (c === 0x3a) {
+      i += 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const start = i;
+      for (i += 1; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (!(
+          (d >= 0x30 && d <= 0x39) ||
+          d === 0x2e ||
+          d === 0x65 ||
+          d === 0x45 ||
+          d === 0x2b ||
+          d === 0x2d
+        ))
+          break;
+      }
+      const token = text.slice(start, i);
+      if (String(Number(token)) !== token) return false;
+    } else if (text.startsWith('null', i) || text.startsWith('true', i)) {
+      i += 4;
+    } else if (text.startsWith('false', i)) {
+      i += 5;
+    } else {
+      return false; // whitespace: JSON.parse took every other character
+    }
+  }
+  return true;
+}

@@ -1,6 +1,7 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { isWellFormed } from '../../src/core/guard.ts';
 import {
   canonicalJson,
   decodeCbor,
@@ -11,6 +12,7 @@ import {
   signTyped,
   verify,
   verifyTyped,
+  writtenCanonically,
 } from '../../src/core/index.ts';
 
 const json = fc.jsonValue({ stringUnit: 'binary', maxDepth: 6 });
@@ -90,6 +92,59 @@ describe('canonicalJson properties', () => {
         }
         expect(out).toBe(canonicalize(x));
       }),
+    );
+  });
+});
+
+/** Whether some key in `v` is written with an escape (writtenCanonically then shows nothing). */
+function hasEscapedKey(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasEscapedKey);
+  if (v === null || typeof v !== 'object') return false;
+  return Object.entries(v).some(([k, x]) => JSON.stringify(k) !== `"${k}"` || hasEscapedKey(x));
+}
+
+/** Texts near `x`'s canonical one: other serialisations and one-character edits of it. */
+const nearCanonical = fc
+  .tuple(
+    json,
+    fc.nat(),
+    fc.constantFrom('', ' ', '\\', 'e', 'E', '0', '.', '-', '+', '"', ',', 'u', '/'),
+  )
+  .map(([x, at, insert]) => {
+    const c = canonicalJson(x);
+    const p = at % (c.length + 1);
+    return [
+      JSON.stringify(x),
+      JSON.stringify(x, null, 1),
+      c.slice(0, p) + insert + c.slice(p),
+      c.slice(0, p) + insert + c.slice(p + 1),
+    ];
+  });
+
+describe('writtenCanonically properties', () => {
+  it('shows canonical text canonical, unless a key needs an escape', () => {
+    fc.assert(
+      fc.property(json, (x) => {
+        expect(writtenCanonically(canonicalJson(x))).toBe(!hasEscapedKey(x));
+      }),
+    );
+  });
+
+  it('never shows a text canonical that canonicalJson would write otherwise', () => {
+    fc.assert(
+      fc.property(nearCanonical, (texts) => {
+        for (const t of texts) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(t);
+          } catch {
+            continue;
+          }
+          if (!isWellFormed(t) || !writtenCanonically(t)) continue;
+          expect(canonicalJson(parsed)).toBe(t);
+        }
+      }),
+      { numRuns: 2000 },
     );
   });
 });
