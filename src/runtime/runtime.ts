@@ -358,6 +358,10 @@ export class SigilRuntime {
     });
     // The tally counts this instance's own decisions without reading them back.
     log.onSealed((records) => this.#tally.sealed(records));
+    // Each decision refreshes the settings: told what this instance seals, the refresh reads
+    // only the head while nothing else was sealed. SQLite only, where the head is a local read;
+    // on PostgreSQL it is a round trip more whenever another instance wrote.
+    if (log.backend === 'sqlite') log.onSealed((records) => this.#settings.sealed(records));
     this.decisions = decisionsService(core, this.#tally);
     this.state = stateService(core);
   }

@@ -112,6 +112,39 @@ describe.each([
     },
     60_000,
   );
+
+  it.skipIf(skip)(
+    "a setting an instance commits decides its own next request, and the other instance's next one too",
+    async () => {
+      env = await twoInstances(backend);
+      const { a, b } = env;
+      const rootA = await a.tokens.authenticate(env.rootToken);
+      const rootB = await b.tokens.authenticate(env.rootToken);
+      const guestRead = { action: 'canon.read', target: 'canon/records' };
+      expect(await a.check(anonymousCaller(), guestRead)).toMatchObject({ verdict: 'allow' });
+      // The settings reads a makes of the store from here on.
+      let reads = 0;
+      const list = a.log.list.bind(a.log);
+      a.log.list = (opts = {}) => {
+        if (opts.kind === 'system_config') reads++;
+        return list(opts);
+      };
+      const witnesses = await sealGenesis(a, rootA);
+      await commitThrough(a, rootA, witnesses, { setting: 'irl.threshold', value: 0.8 });
+      const started = reads;
+      const own = await a.check(anonymousCaller(), guestRead);
+      expect(own).toMatchObject({ verdict: 'deny', code: 'trust_below_threshold' });
+      // On SQLite what a sealed itself reaches its settings without being read back.
+      if (backend === 'sqlite') expect(reads).toBe(started);
+      // Committed on b, after a's own records: read from the store at a's next decision.
+      await commitThrough(b, rootB, witnesses, { setting: 'irl.threshold', value: 0.1 });
+      const other = await a.check(anonymousCaller(), guestRead);
+      expect(other).toMatchObject({ verdict: 'allow' });
+      expect(a.config.irl.threshold).toBe(0.1);
+      expect(reads).toBeGreaterThan(started);
+    },
+    60_000,
+  );
 });
 
 describe('what a proposal may change', () => {
