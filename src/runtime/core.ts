@@ -8,7 +8,7 @@ import { SigilError } from '../core/errors.ts';
 import { toHex } from '../core/encoding.ts';
 import { randomBytes } from '../core/random.ts';
 import type { AppendOptions, CanonLog, SealedRecord } from '../canon/log.ts';
-import type { ViewReader } from '../canon/views.ts';
+import { projectRecord, type ViewReader } from '../canon/views.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import type { PolicyFlags } from '../policy/index.ts';
@@ -84,55 +84,93 @@ export function isJsonObject(v: JsonValue | undefined): v is { [key: string]: Js
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** What refuseMissingRow has read of the log for one row: the first record that made it. */
-interface MissingRowWatch {
-  tail: LogTail;
-  made: SealedRecord | undefined;
+/** The record (the first) that made a view row. */
+interface Made {
+  id: string;
+  seq: number;
 }
 
-/** Per log, per row: the records refuseMissingRow has already read stay read. */
-const missingRowWatches = new WeakMap<CanonLog, Map<string, MissingRowWatch>>();
-/** Rows watched per log at most (one per tool an upstream ever offered); past it, read afresh. */
-const MAX_WATCHED_ROWS = 1024;
+/** The rows the records of one kind made in one namespace, as far as `tail` has read. */
+interface RowsMade {
+  tail: LogTail;
+  made: Map<string, Made>;
+}
+
+/** Per log, per kind and namespace (pairs fixed in code, so few): the records read stay read. */
+const rowsMadeByLog = new WeakMap<CanonLog, Map<string, RowsMade>>();
 
 /**
- * A view row that is missing while the log holds a record that made it. Deleting a row must fail
- * closed ('state_invalid'), never fall back to the state from before that record (no genesis, a
- * closed breaker, a tool never pinned). Read only on the missing-row path, through the kind index.
- * The records of `kind` are read once per log and row, then only those sealed since (by any
- * writer): the breaker row is missing until it first trips, and a scan of every
+ * Every row of `ns` a record of `kind` made, by key: the log's records of that kind are read once
+ * per log (through the kind index, projected as sealing projects them), then only those sealed
+ * since, by any writer. As large as the rows themselves, never grown by the keys asked about.
+ */
+async function rowsMade(
+  core: RuntimeCore,
+  kind: RecordKind,
+  ns: string,
+): Promise<ReadonlyMap<string, Made>> {
+  let watches = rowsMadeByLog.get(core.log);
+  if (watches === undefined) {
+    watches = new Map();
+    rowsMadeByLog.set(core.log, watches);
+  }
+  let watch = watches.get(`${kind} ${ns}`);
+  if (watch === undefined) {
+    const made = new Map<string, Made>();
+    watch = {
+      made,
+      tail: new LogTail(kind, (record) => {
+        for (const w of projectRecord(record)) {
+          if (w.ns === ns && !made.has(w.key)) made.set(w.key, { id: record.id, seq: record.seq });
+        }
+      }),
+    };
+    watches.set(`${kind} ${ns}`, watch);
+  }
+  await watch.tail.catchUp(core.log);
+  return watch.made;
+}
+
+function missingRow(ns: string, key: string, made: Made): SigilError {
+  return new SigilError(
+    'state_invalid',
+    `the view row ${ns}/${key} is missing but record ${made.id} (seq ${made.seq}) made it: run \`sigil validate\`, then \`sigil state rebuild\``,
+  );
+}
+
+/**
+ * A view row `ns/key` that is missing while the log holds a record of `kind` that made it.
+ * Deleting a row must fail closed ('state_invalid'), never fall back to the state from before
+ * that record (no genesis, a closed breaker, a tool never pinned, a role never granted). Read only
+ * on the missing-row path: the breaker row is missing until it first trips, and a scan of every
  * governance_event (one per tool pin) on each AI request grew with the tools pinned.
  */
 export async function refuseMissingRow(
   core: RuntimeCore,
   kind: RecordKind,
-  row: string,
-  madeIt: (payload: JsonValue) => boolean,
+  ns: string,
+  key: string,
 ): Promise<void> {
-  let watches = missingRowWatches.get(core.log);
-  if (watches === undefined) {
-    watches = new Map();
-    missingRowWatches.set(core.log, watches);
-  }
-  let watch = watches.get(row);
-  if (watch === undefined) {
-    if (watches.size >= MAX_WATCHED_ROWS) watches.clear();
-    const w: MissingRowWatch = {
-      made: undefined,
-      tail: new LogTail(kind, (record) => {
-        if (w.made === undefined && madeIt(record.payload)) w.made = record;
-      }),
-    };
-    watch = w;
-    watches.set(row, w);
-  }
-  await watch.tail.catchUp(core.log);
-  const made = watch.made;
-  if (made !== undefined) {
-    throw new SigilError(
-      'state_invalid',
-      `the view row ${row} is missing but record ${made.id} (seq ${made.seq}) made it: run \`sigil validate\`, then \`sigil state rebuild\``,
-    );
+  const made = (await rowsMade(core, kind, ns)).get(key);
+  if (made !== undefined) throw missingRow(ns, key, made);
+}
+
+/**
+ * `rows`, every row of `ns` as read, lacks one a record of `kind` made ('state_invalid'): what the
+ * view mirror checks of a whole namespace it loads, and a listing of it from the store.
+ */
+export async function refuseMissingRows(
+  core: RuntimeCore,
+  kind: RecordKind,
+  ns: string,
+  rows: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  for (const [key, made] of await rowsMade(core, kind, ns)) {
+    // Made by a record sealed after `rows` were read (a record and its rows commit together):
+    // the row is there now; only a row still missing was deleted.
+    if (!rows.has(key) && (await core.log.views.entry(ns, key)) === undefined) {
+      throw missingRow(ns, key, made);
+    }
   }
 }
 

@@ -38,7 +38,7 @@ import {
   type PolicyFlags,
 } from '../policy/index.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
-import { TENANT, iso, type FrozenDecision, type RuntimeCore } from './core.ts';
+import { TENANT, iso, refuseMissingRows, type FrozenDecision, type RuntimeCore } from './core.ts';
 import {
   decide,
   type Caller,
@@ -81,7 +81,6 @@ import { toolPinsService, type ToolPinsService } from './services/tool-pins.ts';
 import { decisionsService, type DecisionsService } from './services/decisions.ts';
 import {
   breakerOpen,
-  breakerRowLoaded,
   breakerStatus,
   governanceService,
   type GovernanceService,
@@ -251,17 +250,26 @@ export class SigilRuntime {
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = limiterFor(opts.config, log);
     const settings = this.#settings;
-    // The rows every request reads, from memory the log keeps current (view-mirror.ts).
+    // The rows every request reads, from memory the log keeps current (view-mirror.ts). Roles
+    // and the breaker restrict, so a row of theirs deleted while a record made it is refused; a
+    // consent row only permits, so a deleted one is no consent (denied).
     const views = new ViewMirror(log.views, log, [
       { ns: VIEW_NS.tokens, kind: 'token_event', whole: false },
       { ns: VIEW_NS.consent, kind: 'consent_event', whole: true, parse: VIEWS.consent.parse },
-      { ns: VIEW_NS.roles, kind: 'role_event', whole: true, parse: VIEWS.roles.parse },
+      {
+        ns: VIEW_NS.roles,
+        kind: 'role_event',
+        whole: true,
+        parse: VIEWS.roles.parse,
+        check: (rows) => refuseMissingRows(this.#core, 'role_event', VIEW_NS.roles, rows),
+      },
       {
         ns: VIEW_NS.governance,
         kind: 'governance_event',
         whole: true,
         parse: VIEWS.governance.parse,
-        check: (rows) => breakerRowLoaded(this.#core, rows),
+        check: (rows) =>
+          refuseMissingRows(this.#core, 'governance_event', VIEW_NS.governance, rows),
       },
     ]);
     this.#views = views;

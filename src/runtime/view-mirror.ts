@@ -1,7 +1,7 @@
 /**
  * Per-request views served from memory the log keeps current. Two kinds of namespace:
  * - kept rows (tokens): a row read once through the MAC-checking reader is kept;
- * - whole namespaces (consent, the breaker): every row is loaded through that reader.
+ * - whole namespaces (consent, roles, the breaker): every row is loaded through that reader.
  *
  * Keeping them current follows the log, never a scan of the namespace:
  * - a record this instance seals re-reads (or drops) the rows it writes before its append returns;
@@ -43,8 +43,9 @@ export interface MirroredNamespace {
   /** Load every row (read by listing), or keep the rows read (read by key). */
   whole: boolean;
   /**
-   * Called with a whole namespace as loaded: throws when a row it needs is missing although a
-   * record made it (a deleted row), so that the load fails and reads go to the store.
+   * Called with a whole namespace as loaded, or as listed from the store while memory is not
+   * served: throws when a row is missing although a record made it (a deleted row), so that the
+   * load fails and the listing is refused.
    */
   check?: (rows: ReadonlyMap<string, ViewEntry>) => Promise<void>;
   /**
@@ -367,8 +368,14 @@ export class ViewMirror implements RequestViews {
   }
 
   async list(ns: string): Promise<ViewEntry[]> {
-    const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
-    if (whole === undefined) return this.#inner.list(ns);
+    const spec = this.#specs.get(ns);
+    const whole = spec?.whole === true ? this.#served(ns) : undefined;
+    if (whole === undefined) {
+      const rows = await this.#inner.list(ns);
+      // From the store, checked as a load is: a row deleted there is refused, not just absent.
+      await spec?.check?.(new Map(rows.map((e) => [e.key, e])));
+      return rows;
+    }
     whole.listed ??= [...whole.rows.keys()].sort().map((k) => whole.rows.get(k)!.entry);
     return whole.listed;
   }

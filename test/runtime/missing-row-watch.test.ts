@@ -1,5 +1,5 @@
 /**
- * refuseMissingRow reads the records of a kind once per log and row, then only those sealed
+ * refuseMissingRow reads the records of a kind once per log and namespace, then only those sealed
  * since. An attacker with the database deletes a view row whose record was sealed after that
  * first read, by this instance or by another one on the same store: the row must still be
  * refused ('state_invalid'), never read as never made.

@@ -10,7 +10,7 @@ import {
   type ConsentGrant,
   type ConsentPurpose,
 } from '../../gatekeeper/index.ts';
-import { asJson, checkId, iso, newId, type RuntimeCore } from '../core.ts';
+import { asJson, checkId, iso, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS, type ConsentPair } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -55,7 +55,11 @@ export async function revokeConsent(
 ): Promise<{ id: string; revokedAt: string }> {
   await core.require(caller, { action: 'consent.revoke', target: `consent/${id}` });
   const pair = await VIEWS.consent.get(core.log.views, checkId(id, 'consent id'));
-  if (!pair) throw new SigilError('consent_not_found', `no consent with id ${id}`);
+  if (!pair) {
+    // A consent whose row was deleted is not "not found": put back, it would be in force.
+    await refuseMissingRow(core, 'consent_event', VIEWS.consent.name, id);
+    throw new SigilError('consent_not_found', `no consent with id ${id}`);
+  }
   if (pair.bailment.bailor !== caller.subject && caller.loa !== 'root') {
     throw new SigilError('forbidden', 'only the bailor or Root may revoke a consent');
   }

@@ -29,7 +29,7 @@ import {
   type FindingsAttestation,
   type ScanIntake,
 } from '../../gatekeeper/index.ts';
-import { asJson, isJsonObject, iso, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import { asJson, iso, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -46,28 +46,12 @@ export interface ScannerInfo {
 /** The breaker as sealed: its counts and whether the last sealed transition tripped it. */
 type SealedBreaker = CircuitBreaker & { tripped: boolean };
 
-/** A breaker-making record: one that writes the `governance/breaker` row. */
-const makesBreaker = (p: JsonValue): boolean => isJsonObject(p) && 'breaker_state' in p;
-
-/**
- * The governance namespace as the view mirror loads it: a breaker row missing while the log holds
- * a record that made it fails the load ('state_invalid'), so reads go to the store, which refuses.
- */
-export async function breakerRowLoaded(
-  core: RuntimeCore,
-  rows: ReadonlyMap<string, unknown>,
-): Promise<void> {
-  if (!rows.has('breaker')) {
-    await refuseMissingRow(core, 'governance_event', 'governance/breaker', makesBreaker);
-  }
-}
-
 /** The breaker as sealed, and the seq of the record that wrote its row (-1: none yet). */
 async function loadBreaker(core: RuntimeCore): Promise<{ breaker: SealedBreaker; seq: number }> {
   let stored = await VIEWS.governance.entry(core.log.views, 'breaker');
   if (stored === undefined) {
     try {
-      await refuseMissingRow(core, 'governance_event', 'governance/breaker', makesBreaker);
+      await refuseMissingRow(core, 'governance_event', VIEWS.governance.name, 'breaker');
     } catch (err) {
       // A report another instance sealed between the two reads made the row (record and row
       // commit together, so it is there now); only a row still missing was deleted.

@@ -10,7 +10,7 @@ import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { branchOf, type Branch, type RoleClaim, type RoleName } from '../../gatekeeper/index.ts';
 import type { Proposal } from '../../quorum/index.ts';
-import { asJson, iso, type RuntimeCore } from '../core.ts';
+import { asJson, iso, refuseMissingRows, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -59,8 +59,16 @@ export function isRoleGrantChange(change: JsonValue): change is { role_grant: Js
   );
 }
 
+/** Every role row, as the store holds it: one deleted while its record is sealed is refused. */
 async function allRoles(core: RuntimeCore): Promise<RoleInfo[]> {
-  return (await VIEWS.roles.list(core.log.views)).map((e) => e.value);
+  const rows = await VIEWS.roles.list(core.log.views);
+  await refuseMissingRows(
+    core,
+    'role_event',
+    VIEWS.roles.name,
+    new Map(rows.map((e) => [e.key, e])),
+  );
+  return rows.map((e) => e.value);
 }
 
 /** The roles `subject` holds now (unrevoked), as the kernel reads them. */

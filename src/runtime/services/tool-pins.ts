@@ -4,7 +4,7 @@
  * from its view row. A changed definition waits for a human's approval through the approvals
  * room; only then is the new hash pinned.
  */
-import { asJson, isJsonObject, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import { asJson, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 
 export interface ToolPin {
@@ -25,10 +25,7 @@ export function toolPinsService(core: RuntimeCore) {
       const pin = await VIEWS.toolPins.get(core.log.views, key);
       if (pin !== undefined) return pin;
       // A deleted pin must not be pinned again at first sight (the rug pull it guards).
-      await refuseMissingRow(core, 'governance_event', `tool_pins/${key}`, (p) => {
-        const sealed = isJsonObject(p) && p.event === 'tool_pinned' ? p.pin : undefined;
-        return isJsonObject(sealed) && sealed.key === key;
-      });
+      await refuseMissingRow(core, 'governance_event', VIEWS.toolPins.name, key);
       return undefined;
     },
     list: async (): Promise<ToolPin[]> =>

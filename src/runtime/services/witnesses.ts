@@ -21,7 +21,7 @@ import {
   type WitnessEntry,
   type WitnessRegistry,
 } from '../../quorum/index.ts';
-import { asJson, isJsonObject, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import { asJson, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -42,10 +42,7 @@ export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistr
 export async function genesisInfo(core: RuntimeCore): Promise<GenesisInfo | null> {
   const row = await VIEWS.quorum.get(core.log.views, 'genesis');
   if (row !== undefined) return row;
-  await refuseMissingRow(core, 'system_config', 'quorum/genesis', (p) => {
-    const change = isJsonObject(p) ? p.change : undefined;
-    return isJsonObject(change) && 'genesis' in change;
-  });
+  await refuseMissingRow(core, 'system_config', VIEWS.quorum.name, 'genesis');
   return null;
 }
 

@@ -1,0 +1,242 @@
+/**
+ * An attacker with the database (no keys) deletes the role and consent rows that the view mirror
+ * (src/runtime/view-mirror.ts) loads whole, on SQLite and on PostgreSQL, through real servers.
+ *
+ * Roles restrict: a subject holding two branches is denied (separation of powers), and a grant
+ * into a second branch is refused. A deleted role row, read as a role never granted, lifted both,
+ * and made a revocation answer 'role_not_found'. Now a role row missing while a record made it is
+ * refused ('state_invalid'): when the mirror loads, when it follows a record, once its audit sees
+ * the row gone, and on an instance opening the store afterwards.
+ *
+ * Consent only permits: a deleted consent row is no consent (denied, as forged-views shows), so
+ * it gains nothing at decision time; revoking a consent whose row is gone is refused
+ * 'state_invalid', never 'consent_not_found' (the bailor would think it had no consent to revoke).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { CanonLog } from '../../src/canon/log.ts';
+import { buildServer } from '../../src/http/server.ts';
+import { isSigilError } from '../../src/core/errors.ts';
+import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
+import { pgUrl } from '../canon/helpers/pg.ts';
+import { humanCaller, passChange, sealGenesis } from '../quorum/ceremony.ts';
+import { twoInstances, type Instances } from './instances.ts';
+import { viewDb, type ViewDb } from './view-db.ts';
+
+let open: Instances | undefined;
+let db: ViewDb | undefined;
+const apps: FastifyInstance[] = [];
+
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+  await db?.close();
+  db = undefined;
+  await open?.cleanup();
+  open = undefined;
+});
+
+function serve(runtime: SigilRuntime): FastifyInstance {
+  const app = buildServer(runtime, { logLevel: 'silent' });
+  apps.push(app);
+  return app;
+}
+
+async function call(
+  app: FastifyInstance,
+  token: string,
+  method: 'POST' | 'GET',
+  url: string,
+  payload?: object,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    ...(payload && { payload }),
+  });
+  return { status: r.statusCode, body: r.json() };
+}
+
+const ALICE = 'did:sigil:alice-deleted';
+const poll = { timeout: 6000, interval: 100 };
+
+describe.each([
+  { backend: 'sqlite' as const, skip: false },
+  { backend: 'postgres' as const, skip: !pgUrl },
+])('deleted role and consent rows on $backend', ({ backend, skip }) => {
+  async function setUp() {
+    open = await twoInstances(backend);
+    db = await viewDb(backend, open.dataDir, open.env.MMF_DATABASE_URL);
+    return { ...open, db, root: await open.a.tokens.authenticate(open.rootToken) };
+  }
+
+  it.skipIf(skip)(
+    'a deleted role row is refused, never read as a role not held: separation of powers, grants and revocations',
+    async () => {
+      const { a, b, db, root, rootToken } = await setUp();
+      const [A, B] = [serve(a), serve(b)];
+      const witnesses = await sealGenesis(a, root);
+      const { token: alice } = await humanCaller(a, root, ALICE, 'operator');
+      await passChange(a, root, witnesses, { role_grant: { subject: ALICE, name: 'judge' } });
+      /** Alice's trust.check on `app`: allow, the deny's code, or the refusal's code. */
+      const aliceAsks = async (app: FastifyInstance): Promise<unknown> => {
+        const r = await call(app, alice, 'POST', '/api/trust/check', {
+          action: 'canon.read',
+          target: 'canon/records',
+        });
+        return r.status === 200 ? (r.body.code ?? r.body.verdict) : r.body.code;
+      };
+      await expect.poll(() => aliceAsks(B), poll).toBe('allow');
+      const row = async (key: string) => (await db.rows('roles')).find((r) => r.k === key)!;
+
+      // An old Sigil's record on the store (sealed before the branch rule): Alice a senator too.
+      // Its row is deleted at once, so both instances meet the record with its row gone (the tail).
+      const older = await CanonLog.open({ dataDir: open!.dataDir, env: open!.env });
+      await older.append({
+        kind: 'role_event',
+        tenant: 'default',
+        space: 'system',
+        payload: {
+          event: 'granted',
+          role: {
+            subject: ALICE,
+            name: 'senator',
+            branch: 'legislative',
+            granted_at: '2025-01-01T00:00:00.000Z',
+            proposal_id: 'restored',
+            revoked_at: null,
+          },
+        },
+      });
+      await older.close();
+      const senator = await row(`${ALICE} senator`);
+      await db.remove('roles', senator.k);
+      // Read as a role never granted, Alice (two branches in the log) would be allowed.
+      for (const app of [A, B]) await expect.poll(() => aliceAsks(app), poll).toBe('state_invalid');
+      await db.put(senator);
+      for (const app of [A, B]) {
+        await expect.poll(() => aliceAsks(app), poll).toBe('invariant_violated');
+      }
+
+      // Deleted after both loaded it: the audit finds it, and memory is not served again.
+      await db.remove('roles', senator.k);
+      for (const app of [A, B]) await expect.poll(() => aliceAsks(app), poll).toBe('state_invalid');
+      // An instance opening the store now refuses at once.
+      const C = serve(await open!.reopen());
+      expect(await aliceAsks(C)).toBe('state_invalid');
+      await db.put(senator);
+      for (const app of [A, B, C]) {
+        await expect.poll(() => aliceAsks(app), poll).toBe('invariant_violated');
+      }
+
+      // Root revokes the senator role: Alice holds one branch and is allowed.
+      const revoked = await call(A, rootToken, 'POST', '/api/roles/revoke', {
+        subject: ALICE,
+        role: 'senator',
+      });
+      expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+      await expect.poll(() => aliceAsks(B), poll).toBe('allow');
+
+      // Her judge row deleted.
+      const judge = await row(`${ALICE} judge`);
+      await db.remove('roles', judge.k);
+      // A revocation must not answer that she holds no judge role (put back, she would),
+      // even while memory, not yet audited, still holds the row.
+      const revoke = await call(A, rootToken, 'POST', '/api/roles/revoke', {
+        subject: ALICE,
+        role: 'judge',
+      });
+      expect([revoke.status, revoke.body.code]).toEqual([500, 'state_invalid']);
+      const legislator = { subject: ALICE, role: 'legislator' };
+      // A grant into a second branch must not pass as her first role.
+      await expect
+        .poll(async () => {
+          const r = await call(A, rootToken, 'POST', '/api/roles', legislator);
+          expect(r.status, 'the branch conflict check skipped').not.toBe(202);
+          return r.body.code;
+        }, poll)
+        .toBe('state_invalid');
+      const D = serve(await open!.reopen());
+      expect((await call(D, rootToken, 'POST', '/api/roles', legislator)).body.code).toBe(
+        'state_invalid',
+      );
+      expect(await aliceAsks(D)).toBe('state_invalid');
+
+      await db.put(judge);
+      for (const app of [A, B, D]) await expect.poll(() => aliceAsks(app), poll).toBe('allow');
+      const conflict = await call(A, rootToken, 'POST', '/api/roles', legislator);
+      expect([conflict.status, conflict.body.code]).toEqual([409, 'role_branch_conflict']);
+      expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
+    'a deleted consent row permits nothing, and its revocation is refused, never "not found"',
+    async () => {
+      const { a, b, db, root } = await setUp();
+      const { delegation_id } = await a.delegations.create(root, {
+        to: 'did:sigil:agent',
+        actions: ['mcp.tools.call'],
+      });
+      const { token } = await a.tokens.create(root, {
+        subject: 'did:sigil:agent',
+        loa: 'operator',
+        signer: { type: 'ai', delegationId: delegation_id },
+        scopes: ['mcp.tools.call'],
+      });
+      const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
+      const outcome = (r: SigilRuntime, agent: Caller) =>
+        r.check(agent, use as Parameters<SigilRuntime['check']>[1]).then(
+          (d) => d.code ?? d.verdict,
+          (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+        );
+      const agents = new Map<SigilRuntime, Caller>();
+      const on = async (r: SigilRuntime) => {
+        if (!agents.has(r)) agents.set(r, await r.tokens.authenticate(token));
+        return outcome(r, agents.get(r)!);
+      };
+      const { id } = await a.consent.grant(root, {
+        bailee: 'did:sigil:agent',
+        scope: 'mcp.tools.call',
+        purpose: 'retrieval',
+      });
+      for (const r of [a, b]) await expect.poll(() => on(r), poll).toBe('allow');
+      const [granted] = await db.rows('consent');
+
+      await db.remove('consent', granted!.k);
+      for (const r of [a, b]) await expect.poll(() => on(r), poll).toBe('mcp_rule_violated');
+      const c = await open!.reopen();
+      expect(await on(c)).toBe('mcp_rule_violated');
+      expect(await a.log.checkViews()).toMatchObject([
+        { ns: 'consent', key: id, problem: 'missing' },
+      ]);
+      // The bailor's revocation must not read "no such consent": put back, it would be in force.
+      const revoking = await a.consent.revoke(root, id).then(
+        () => 'revoked',
+        (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+      );
+      expect(revoking).toBe('state_invalid');
+      await db.put(granted!);
+      for (const r of [a, b, c]) await expect.poll(() => on(r), poll).toBe('allow');
+
+      // Revoked, then its revoked row deleted: still no consent anywhere.
+      await a.consent.revoke(root, id);
+      const [withdrawn] = await db.rows('consent');
+      await db.remove('consent', withdrawn!.k);
+      const d = await open!.reopen();
+      for (const r of [a, b, c, d]) {
+        await expect
+          .poll(async () => {
+            const got = await on(r);
+            expect(got).not.toBe('allow');
+            return got;
+          }, poll)
+          .toBe('mcp_rule_violated');
+      }
+      await db.put(withdrawn!);
+      expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+});
