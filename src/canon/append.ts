@@ -320,6 +320,8 @@ interface Pending {
   reject(err: unknown): void;
 }
 
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Most drafts merged into one batch (a single appendMany may exceed it; it is never split). */
 const MAX_BATCH = 4096;
 /** Batches staged at once: the one committing and the ones sealing behind it. */
@@ -389,11 +391,17 @@ export class GroupCommit<P = never> {
   async #drain(): Promise<void> {
     try {
       const staged: Array<{ batch: Pending[]; prepared: P | undefined }> = [];
+      /** Submissions the last commit acknowledged. */
+      let woken = 0;
       while (staged.length > 0 || this.#queue.length > 0) {
-        // Yield once so appends issued in this turn, or woken by the last commit, join.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Yield once so appends issued in this turn, or woken by the last commit, join; once
+        // more when many were woken and few are back. An appender that reads before it appends
+        // again (runtime.check reads the committed settings: a turn) missed the first, and its
+        // batch went out in halves, a third more transactions per record.
+        await yieldTurn();
+        if (woken >= MIN_STAGED && this.#queued() < MIN_STAGED) await yieldTurn();
         while (this.#queue.length > 0 && staged.length < PIPELINE) {
-          const queued = this.#queue.reduce((n, p) => n + p.drafts.length, 0);
+          const queued = this.#queued();
           // Behind a batch in flight, a few drafts wait to join the next ones rather than
           // cost a transaction (and an fsync) of their own.
           if (staged.length > 0 && queued < MIN_STAGED) break;
@@ -416,12 +424,18 @@ export class GroupCommit<P = never> {
           staged.push({ batch, prepared });
         }
         const current = staged.shift()!;
+        woken = current.batch.length;
         await this.#commitBatch(current.batch, current.prepared);
         await this.#afterBatch().catch(() => {});
       }
     } finally {
       this.#running = undefined;
     }
+  }
+
+  /** Drafts queued. */
+  #queued(): number {
+    return this.#queue.reduce((n, p) => n + p.drafts.length, 0);
   }
 
   /** Takes the next batch: about `want` drafts, whole submissions, at least one. */

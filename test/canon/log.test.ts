@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { readyDrafts, sealBatch, type SealKeys } from '../../src/canon/append.ts';
+import { GroupCommit, readyDrafts, sealBatch, type SealKeys } from '../../src/canon/append.ts';
 import { decryptBody, MAX_RECORDS_PER_DATA_KEY } from '../../src/canon/envelope.ts';
 import { KeyStore } from '../../src/canon/keystore.ts';
 import { CanonLog, KEYS_DIR, type CanonLogOptions } from '../../src/canon/log.ts';
@@ -153,6 +153,39 @@ describe('group commit', () => {
     } finally {
       await log.close();
     }
+  });
+
+  it('keeps appenders that take a turn between appends in full batches', async () => {
+    // 64 appenders that, like runtime.check, take a few steps and then wait one event-loop turn
+    // (a read of the store) after each acknowledgement before they append again, over a commit
+    // that takes 2 ms.
+    const sizes: number[] = [];
+    const writer = new GroupCommit<object>(
+      async (drafts) => {
+        sizes.push(drafts.length);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return drafts.map((d, seq) => ({ ...d, seq }) as never);
+      },
+      async () => {},
+      () => ({}),
+      () => true,
+    );
+    const [ready] = readyDrafts([draft(0)]);
+    let left = 64 * 20;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (left-- > 0) {
+          await writer.submit([ready!]);
+          for (let hop = 0; hop < 10; hop++) await null;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
+    // Two batches in flight share the 64: after the first few, every batch holds half of them.
+    expect(
+      sizes.slice(4).every((n) => n >= 32),
+      sizes.join(' '),
+    ).toBe(true);
   });
 
   it('never repeats a nonce over 100,000 appends', { timeout: 300_000 }, async () => {
