@@ -139,28 +139,58 @@ function shownCanonical(r: CanonicalRecord, text: string): boolean {
   return writtenCanonically(text);
 }
 
+/** Where text lies in a record's text: [start, end) pairs, flattened. */
+type Pieces = number[];
+
 /**
- * The body and log entry texts of a canonical sealed record, cut out of its text
- * (sealedJson; the entry is entryJson's members hash, id, kind | prev, pub_key | sig | ts,
- * witnesses). A quote inside a string is escaped, so `,"<name>":` is found only where a member
- * starts: the first `,"links":` is the record's own (only hash, id and kind precede it); past
- * `sig` come only string members and witnesses of string members, so the last `,"sig":` and
- * `,"witnesses":` are, and so are the last `,"prev":` before `sig` and `,"ts":` before witnesses.
+ * Where the body and the log entry lie in a canonical sealed record's text (sealedJson; the
+ * entry is entryJson's members hash, id, kind | prev, pub_key | sig | ts, witnesses). A quote
+ * inside a string is escaped, so `,"<name>":` is found only where a member starts: the first
+ * `,"links":` is the record's own (only hash, id and kind precede it); past `sig` come only
+ * string members and witnesses of string members, so the last `,"sig":` and `,"witnesses":` are,
+ * and so are the last `,"prev":` before `sig` and `,"ts":` before witnesses.
  */
-function cutCanonical(r: CanonicalRecord, text: string): { body: string; entry: string } {
+function cutCanonical(r: CanonicalRecord, text: string): { body: Pieces; entry: Pieces } {
+  const end = text.length;
   const sigAt = text.lastIndexOf(SIG_KEY);
   const tailAt = sigAt + SIG_KEY.length + JSON.stringify(r.sig).length;
   const witnessesAt = text.lastIndexOf(WITNESSES_KEY);
   const prevAt = text.lastIndexOf(PREV_KEY, sigAt);
   const tsAt = text.lastIndexOf(TS_KEY, witnessesAt);
   return {
-    body: `{${text.slice(HEAD_AT, sigAt)}${text.slice(tailAt, witnessesAt)}}`,
-    entry:
-      text.slice(0, text.indexOf(LINKS_KEY)) +
-      text.slice(prevAt, sigAt - SCHEMA_MEMBER.length) +
-      text.slice(sigAt, tailAt) +
-      text.slice(tsAt),
+    body: [0, 1, HEAD_AT, sigAt, tailAt, witnessesAt, end - 1, end],
+    entry: [
+      0,
+      text.indexOf(LINKS_KEY),
+      prevAt,
+      sigAt - SCHEMA_MEMBER.length,
+      sigAt,
+      tailAt,
+      tsAt,
+      end,
+    ],
   };
+}
+
+function joinedText(text: string, pieces: Pieces): string {
+  let out = '';
+  for (let k = 0; k < pieces.length; k += 2) out += text.slice(pieces[k], pieces[k + 1]);
+  return out;
+}
+
+/** Reused for every row: the pieces are hashed straight away. */
+let scratch = new Uint8Array(4096);
+
+/** The pieces' bytes joined in `scratch` (valid until the next call). */
+function joinedBytes(bytes: Uint8Array, pieces: Pieces): Uint8Array {
+  let length = 0;
+  for (let k = 0; k < pieces.length; k += 2) length += pieces[k + 1]! - pieces[k]!;
+  if (scratch.length < length) scratch = new Uint8Array(2 * length);
+  for (let k = 0, at = 0; k < pieces.length; k += 2) {
+    scratch.set(bytes.subarray(pieces[k], pieces[k + 1]), at);
+    at += pieces[k + 1]! - pieces[k]!;
+  }
+  return scratch.subarray(0, length);
 }
 
 function rowFailure(row: StoredRow, code: ValidationCode, reason: string): Failure {
@@ -196,10 +226,18 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
   if (r.kind !== row.kind || r.ts !== row.ts) {
     return rowFailure(row, 'hash_mismatch', 'kind or ts column differs from the record');
   }
-  let body: string;
-  let entry: string;
+  let leaf: Uint8Array;
+  let bodyHash: string;
   if (shownCanonical(r, text)) {
-    ({ body, entry } = cutCanonical(r, text));
+    const { body, entry } = cutCanonical(r, text);
+    // ASCII text (as long as its bytes) is its bytes: the pieces are hashed without encoding them.
+    if (plain.length === text.length) {
+      leaf = leafHash(joinedBytes(plain, entry));
+      bodyHash = sha256Hex(joinedBytes(plain, body));
+    } else {
+      leaf = leafHash(joinedText(text, entry));
+      bodyHash = sha256Hex(joinedText(text, body));
+    }
   } else {
     try {
       const parts = partsOf(r);
@@ -207,16 +245,16 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
       if (sealedJson(parts, r.hash, r.sig, witnesses) !== text) {
         return rowFailure(row, 'hash_mismatch', 'record bytes are not its canonical form');
       }
-      body = bodyJson(parts);
-      entry = entryJson(r, witnesses);
+      leaf = leafHash(entryJson(r, witnesses));
+      bodyHash = sha256Hex(bodyJson(parts));
     } catch {
       return rowFailure(row, 'hash_mismatch', 'record is not canonicalisable');
     }
   }
-  if (!constantTimeEqual(leafHash(entry), row.leaf_hash)) {
+  if (!constantTimeEqual(leaf, row.leaf_hash)) {
     return rowFailure(row, 'hash_mismatch', 'stored leaf hash does not match the record');
   }
-  if (sha256Hex(body) !== r.hash) {
+  if (bodyHash !== r.hash) {
     return rowFailure(row, 'hash_mismatch', 'hash does not match the record body');
   }
   if (r.pub_key !== keys.pubKey) {
