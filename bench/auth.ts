@@ -3,7 +3,9 @@
  * row, its MAC checked, then the token checked) beside the limit measured in the same run: the
  * same async indexed read of the same row with no MAC, then the same token check and caller —
  * what authentication cost before view rows were authenticated. Goal: at least 90% of the
- * limit. A first read of each row also pays one HMAC-SHA256 (reported separately).
+ * limit. That is the path while the view mirror is behind (the loop held past STALE_MS); a
+ * server's turning event loop keeps it current and reads the row from memory, reported beside.
+ * A first read of each row also pays one HMAC-SHA256 (reported separately).
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { sha256Hex } from '../src/core/hash.ts';
 import { checkToken, type TokenRecord } from '../src/policy/index.ts';
 import { SigilRuntime } from '../src/runtime/index.ts';
+import { STALE_MS } from '../src/runtime/view-mirror.ts';
 
 const TOKENS = 200;
 const CALLS = 40_000;
@@ -23,9 +26,13 @@ const ENV = { SIGIL_MASTER_KEY: Buffer.alloc(32, 0x19).toString('base64') };
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-async function timed(fn: (i: number) => unknown): Promise<number> {
+/** `turn`: let the event loop run every 100 calls, as a server's does between requests. */
+async function timed(fn: (i: number) => unknown, turn = false): Promise<number> {
   const started = performance.now();
-  for (let i = 0; i < CALLS; i++) await fn(i);
+  for (let i = 0; i < CALLS; i++) {
+    await fn(i);
+    if (turn && i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+  }
   return (CALLS * 1000) / (performance.now() - started);
 }
 
@@ -62,12 +69,21 @@ export async function run(): Promise<void> {
         const t = check.token as TokenRecord & { issuedBy: string };
         return { subject: t.subject, loa: t.loa, signer: t.signer, verified: true, tokenId: t.id };
       };
-      let best = { auth: 0, limit: 0 };
+      let best = { auth: 0, limit: 0, served: 0 };
       // Interleaved rounds, best of each: the machine is shared, so take the least disturbed.
+      // Without turns of the event loop the view mirror falls behind (0.5 s) and every read goes
+      // to the store: that path is `auth`; `served` lets the loop run, and reads from memory.
       for (let r = 0; r < ROUNDS; r++) {
         const limit = await timed((i) => unauthenticated(tokens[i % TOKENS]!));
+        // Hold the loop past STALE_MS, so that this run reads the store throughout.
+        for (const until = Date.now() + STALE_MS + 50; Date.now() < until;);
         const auth = await timed((i) => runtime.tokens.authenticate(tokens[i % TOKENS]!));
-        best = { auth: Math.max(best.auth, auth), limit: Math.max(best.limit, limit) };
+        const served = await timed((i) => runtime.tokens.authenticate(tokens[i % TOKENS]!), true);
+        best = {
+          auth: Math.max(best.auth, auth),
+          limit: Math.max(best.limit, limit),
+          served: Math.max(best.served, served),
+        };
       }
       const macs = 20_000;
       const row = {
@@ -85,6 +101,10 @@ export async function run(): Promise<void> {
         `  runtime.authenticate (indexed read + view MAC + token check): ${fmt(best.auth)}/s` +
           ` | limit, the same read and check without the MAC: ${fmt(best.limit)}/s` +
           ` | ratio ${Math.round((100 * best.auth) / best.limit)}% (goal >= 90%)`,
+      );
+      console.log(
+        `  runtime.authenticate served from memory (the event loop turning): ${fmt(best.served)}/s` +
+          ` | ratio to the limit ${Math.round((100 * best.served) / best.limit)}%`,
       );
       console.log(
         `  view MAC (HMAC-SHA256 of a token row), paid on a row's first read: ${fmt(macRate)}/s`,

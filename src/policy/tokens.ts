@@ -122,10 +122,45 @@ export type TokenCheck =
   | { ok: true; token: TokenRecord }
   | { ok: false; code: 'token_invalid'; reason: 'unknown' | 'expired' | 'revoked' | 'malformed' };
 
+/** A presented token's SHA-256, and its lowercase hex: the key its record is stored under. */
+export interface PresentedToken {
+  digest: Uint8Array;
+  hash: string;
+}
+
+/** The hash of a presented token, or undefined when it is not a token's shape (hashed once). */
+export function presentedToken(presented: unknown): PresentedToken | undefined {
+  if (typeof presented !== 'string' || !TOKEN_RE.test(presented)) return undefined;
+  const digest = sha256(presented);
+  return { digest, hash: toHex(digest) };
+}
+
 /**
- * Authenticates a presented token: shape check, lookup by hash, then a constant-time comparison
- * of the stored hash with the presented token's (so a store that matches loosely, e.g. by
- * prefix or case, cannot admit a wrong token), then revocation and expiry at `nowMs`.
+ * Checks the record found under a presented token's hash: a constant-time comparison of the
+ * stored hash with the presented token's (so a store that matches loosely, e.g. by prefix or
+ * case, cannot admit a wrong token), then revocation and expiry at `nowMs`. Undefined
+ * `presented` (not a token's shape) is 'malformed'.
+ */
+export function checkTokenRecord(
+  presented: PresentedToken | undefined,
+  record: TokenRecord | undefined,
+  nowMs: number,
+): TokenCheck {
+  if (presented === undefined) return { ok: false, code: 'token_invalid', reason: 'malformed' };
+  if (
+    record === undefined ||
+    !HASH_RE.test(record.hash) ||
+    !constantTimeEqual(fromHex(record.hash), presented.digest)
+  )
+    return { ok: false, code: 'token_invalid', reason: 'unknown' };
+  if (record.revokedAt !== null) return { ok: false, code: 'token_invalid', reason: 'revoked' };
+  if (record.expiresAt !== null && !(nowMs < record.expiresAt))
+    return { ok: false, code: 'token_invalid', reason: 'expired' };
+  return { ok: true, token: record };
+}
+
+/**
+ * Authenticates a presented token: shape check, lookup by hash, then checkTokenRecord.
  * Every failure is 'token_invalid' with a reason for the log; the HTTP layer should not tell
  * callers which reason applied.
  */
@@ -134,20 +169,8 @@ export function checkToken(
   lookup: (hash: string) => TokenRecord | undefined,
   nowMs: number,
 ): TokenCheck {
-  if (typeof presented !== 'string' || !TOKEN_RE.test(presented))
-    return { ok: false, code: 'token_invalid', reason: 'malformed' };
-  const digest = sha256(presented);
-  const record = lookup(toHex(digest));
-  if (
-    record === undefined ||
-    !HASH_RE.test(record.hash) ||
-    !constantTimeEqual(fromHex(record.hash), digest)
-  )
-    return { ok: false, code: 'token_invalid', reason: 'unknown' };
-  if (record.revokedAt !== null) return { ok: false, code: 'token_invalid', reason: 'revoked' };
-  if (record.expiresAt !== null && !(nowMs < record.expiresAt))
-    return { ok: false, code: 'token_invalid', reason: 'expired' };
-  return { ok: true, token: record };
+  const token = presentedToken(presented);
+  return checkTokenRecord(token, token && lookup(token.hash), nowMs);
 }
 
 const SCOPE_RE = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*(?:\.\*)?$/;

@@ -334,9 +334,12 @@ export class ViewMirror implements RequestViews {
       }
       return kept.value as T;
     }
+    // Memory not current: the store's row, through the reader (which keeps a verified row's
+    // parse, so a hot row is not parsed again on every read until memory catches up).
+    if (!this.#fresh()) return this.#inner.parsed(ns, key, parse);
     const id = `${ns}\u0000${key}`;
     const kept = this.#rows.get(id);
-    if (kept !== undefined && kept.parse === parse && this.#fresh()) return kept.value as T;
+    if (kept !== undefined && kept.parse === parse) return kept.value as T;
     const generation = this.#generation;
     const entry = await this.#inner.entry(ns, key);
     if (entry === undefined) return undefined;

@@ -1,13 +1,13 @@
 /** API tokens: minted by Root, stored only as SHA-256 hashes, checked in constant time. */
 import { SigilError } from '../../core/errors.ts';
-import { sha256Hex } from '../../core/hash.ts';
 import type { SignerType } from '../../core/typed-signature.ts';
 import type { RequestEffect, SubjectStanding } from '../../gatekeeper/index.ts';
 import {
-  checkToken,
+  checkTokenRecord,
   isLoa,
   issueToken,
   loaAtLeast,
+  presentedToken,
   type Loa,
   type TokenRecord,
 } from '../../policy/index.ts';
@@ -22,7 +22,6 @@ export type TokenInfo = Omit<TokenRecord, 'hash'> & { issuedBy: string };
 
 /** The subject of a caller that presented no credentials. */
 export const ANONYMOUS_SUBJECT = 'did:sigil:anonymous';
-const TOKEN_SHAPE = /^sgl_[A-Za-z0-9_-]{43}$/;
 
 function tokenInfo(t: StoredToken): TokenInfo {
   const { hash: _hash, ...info } = t;
@@ -46,12 +45,11 @@ export async function authenticate(
   token: string | null | undefined,
 ): Promise<Caller> {
   if (token === undefined || token === null || token === '') return anonymousCaller();
-  // From memory the log keeps current, else one indexed read; the view row's MAC and shape
-  // are checked before the token is ('state_invalid').
-  const stored = TOKEN_SHAPE.test(token)
-    ? await VIEWS.tokens.get(core.views, sha256Hex(token))
-    : undefined;
-  const check = checkToken(token, () => stored, core.now());
+  // Hashed once. From memory the log keeps current, else one indexed read; the view row's MAC
+  // and shape are checked before the token is ('state_invalid').
+  const presented = presentedToken(token);
+  const stored = presented && (await VIEWS.tokens.get(core.views, presented.hash));
+  const check = checkTokenRecord(presented, stored, core.now());
   if (!check.ok) throw new SigilError('token_invalid', 'the token is not valid');
   return tokenCaller(check.token as StoredToken);
 }
