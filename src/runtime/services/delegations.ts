@@ -88,6 +88,22 @@ async function stored(core: RuntimeCore, id: string): Promise<DelegationInfo | u
 }
 
 /**
+ * Rows whose id was found to be the hash of their own chain and nonce. Only frozen rows enter
+ * (the view reader's, deep-frozen and replaced by a new object whenever the row changes), so a
+ * row known here still holds exactly what was hashed; revocation and expiry are checked on
+ * every use.
+ */
+const ownChainChecked = new WeakSet<DelegationInfo>();
+
+/** Whether the row's id is the hash of its own chain (`links`, the row's) and nonce. */
+function idOfOwnChain(row: DelegationInfo, links: AuthorityLink[]): boolean {
+  if (ownChainChecked.has(row)) return true;
+  const holds = delegationId(links, row.nonce) === row.delegation_id;
+  if (holds && Object.isFrozen(row) && Object.isFrozen(row.chain)) ownChainChecked.add(row);
+  return holds;
+}
+
+/**
  * Resolves delegation `id` and every delegation it extends, checking each on use: present, its
  * id the hash of its own chain (an edited row is caught here), its chain extending its
  * parent's, not revoked and not expired at `now`. The chain is returned even when withdrawn,
@@ -118,13 +134,15 @@ export async function resolveAuthority(
   let current: DelegationInfo | undefined = first;
   let at = id;
   for (let depth = 0; current !== undefined; depth++) {
-    const links = current.chain.map(toLink);
+    // The first delegation's links are the chain itself: compared with it only further up.
+    const links = depth === 0 ? chain : current.chain.map(toLink);
     if (
       depth >= MAX_AUTHORITY_CHAIN_LINKS ||
       current.delegation_id !== at ||
-      delegationId(links, current.nonce) !== at ||
+      !idOfOwnChain(current, links) ||
       links.length !== chain.length - depth ||
-      links.some((l, i) => canonicalJson(asJson(l)) !== canonicalJson(asJson(chain[i])))
+      (depth > 0 &&
+        links.some((l, i) => canonicalJson(asJson(l)) !== canonicalJson(asJson(chain[i]))))
     ) {
       return withdraw('Delegation record does not match its chain — altered', [
         `delegation_id: ${at}`,
