@@ -130,17 +130,34 @@ function trustedKeysToJson(keys: TrustedKeys): Record<string, string[]> {
 }
 
 /**
- * A copy without `undefined` members (optional fields left unset), which JCS would refuse.
- * Only plain data reaches here: decide()'s output and the inputs it read.
+ * The value without `undefined` members (optional fields left unset), which JCS would refuse:
+ * the value itself where it has none (most of a decision), a copy of each object that has one
+ * or holds one that does. Only plain data reaches here: decide()'s output and the inputs it
+ * read, canonicalised (and copied) by the append before anything can change them.
  */
 function plain<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(plain) as T;
   if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) {
-    if (member !== undefined) out[key] = plain(member);
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const member = plain(value[i] as unknown);
+      if (member !== value[i]) (out ??= value.slice())[i] = member;
+    }
+    return (out ?? value) as T;
   }
-  return out as T;
+  const obj = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(obj)) {
+    const member = obj[key];
+    if (member === undefined) {
+      out ??= { ...obj };
+      delete out[key];
+      continue;
+    }
+    const kept = plain(member);
+    if (kept !== member) (out ??= { ...obj })[key] = kept;
+  }
+  return (out ?? value) as T;
 }
 
 /** The policy decide() applied under `state` (everything a decision shares with others). */
@@ -168,19 +185,20 @@ function conditionOf(decision: Decision): RecordedDecision['condition'] {
 /** What a version 2 record keeps of `decision` (replay compares a re-run with exactly this). */
 export function recordedDecision(decision: Decision): RecordedDecision {
   const condition = conditionOf(decision);
+  // Members in canonical (sorted) order: the append's canonicalisation then sorts nothing.
   return plain({
-    verdict: decision.verdict,
     code: decision.code,
-    reason: decision.reason,
-    mode: decision.mode,
-    effective_loa: decision.effective_loa,
-    would_deny: decision.would_deny,
-    requires_quorum: decision.requires_quorum,
-    score: decision.trust?.score ?? null,
-    rules: decision.rules,
-    violations: decision.violations,
-    ...(decision.retry_after_ms !== undefined ? { retry_after_ms: decision.retry_after_ms } : {}),
     ...(condition !== undefined ? { condition } : {}),
+    effective_loa: decision.effective_loa,
+    mode: decision.mode,
+    reason: decision.reason,
+    requires_quorum: decision.requires_quorum,
+    ...(decision.retry_after_ms !== undefined ? { retry_after_ms: decision.retry_after_ms } : {}),
+    rules: decision.rules,
+    score: decision.trust?.score ?? null,
+    verdict: decision.verdict,
+    violations: decision.violations,
+    would_deny: decision.would_deny,
   });
 }
 
@@ -195,23 +213,24 @@ export function decisionPayload(
   decision: Decision,
   policy: string,
 ): DecisionPayloadV2 & JsonValue {
+  // Members in canonical (sorted) order, as in recordedDecision.
   return plain({
-    v: 2,
     caller,
+    decision: recordedDecision(decision),
     request,
     state: {
+      ...(state.authority ? { authority: state.authority } : {}),
+      breaker_open: state.breakerOpen === true,
+      consent: state.consent,
+      human_root_count: state.humanRootCount,
       now: state.now,
       policy,
       rate: state.rate,
-      trusted_keys: trustedKeysToJson(state.trustedKeys),
-      human_root_count: state.humanRootCount,
-      consent: state.consent,
-      breaker_open: state.breakerOpen === true,
-      ...(state.authority ? { authority: state.authority } : {}),
       ...(state.roles && state.roles.length > 0 ? { roles: state.roles } : {}),
       ...(state.subjects.size > 0 ? { subjects: Object.fromEntries(state.subjects) } : {}),
+      trusted_keys: trustedKeysToJson(state.trustedKeys),
     },
-    decision: recordedDecision(decision),
+    v: 2,
   }) as DecisionPayloadV2 & JsonValue;
 }
 
