@@ -188,17 +188,22 @@ async function putViews(client: pg.PoolClient, rows: readonly ViewRow[]): Promis
   }
 }
 
-/** Upserts tiles: a partial tile's row grows in place until it is full. */
+/** The tile upsert: a partial tile's row grows in place until it is full. */
+const TILES_UPSERT = (p: number) => `INSERT INTO sigil_tiles (level, idx, nodes)
+       SELECT * FROM unnest($${p}::int[], $${p + 1}::bigint[], $${p + 2}::bytea[])
+       ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`;
+
+/** The stored rows of `all` as TILES_UPSERT's parameters; of several rows for one tile the last. */
+function tileParams(all: readonly TileRow[]): [number[], number[], Buffer[]] {
+  // One upsert may touch a row once only; a later row of a tile holds the earlier one's nodes.
+  const rows = [...new Map(storedTiles(all).map((t) => [`${t.level}/${t.index}`, t])).values()];
+  return [rows.map((t) => t.level), rows.map((t) => t.index), rows.map((t) => buffer(t.nodes))];
+}
+
+/** Upserts tiles. */
 async function putTiles(client: pg.PoolClient, all: readonly TileRow[]): Promise<void> {
-  const rows = storedTiles(all);
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    await client.query(
-      `INSERT INTO sigil_tiles (level, idx, nodes)
-       SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
-       ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
-      [chunk.map((t) => t.level), chunk.map((t) => t.index), chunk.map((t) => buffer(t.nodes))],
-    );
+  for (let i = 0; i < all.length; i += INSERT_CHUNK) {
+    await client.query(TILES_UPSERT(1), tileParams(all.slice(i, i + INSERT_CHUNK)));
   }
 }
 
@@ -340,16 +345,22 @@ export class PostgresStore implements CanonStore {
 
   /**
    * The right edge at `size` (inside the transaction holding the head, size ≤ head): a copy of
-   * this store's own when current, else loaded from the stored tiles where the full level-0 tiles
-   * end and extended with the leaf hashes after them, writing the tiles they complete.
+   * this store's own when current (extended by another instance's records: `tiles` are the rows
+   * that extension changes, for the caller to write with its own), else loaded from the stored
+   * tiles where the full level-0 tiles end and extended with the leaf hashes after them, writing
+   * the tiles they complete.
    */
-  async #edgeAt(client: pg.PoolClient, size: number): Promise<TileEdge> {
+  async #edgeAt(
+    client: pg.PoolClient,
+    size: number,
+  ): Promise<{ edge: TileEdge; tiles: TileRow[] }> {
     const own = this.#edge;
-    if (own?.size === size) return own.clone();
+    if (own?.size === size) return { edge: own.clone(), tiles: [] };
     // Another instance appended since this one's last write (with 4 writers, nearly every
     // batch): its records, committed under the head lock and never changed, extend this
     // instance's own edge, one round trip under the lock instead of three. The tiles they
-    // complete were stored by their writer and are written again, the same bytes.
+    // complete were stored by their writer; the caller writes them again, the same bytes, with
+    // its own records.
     if (own !== undefined && own.size < size && size - own.size <= INSERT_CHUNK * 32) {
       const leaves = await client.query<{ leaf_hash: Buffer }>(
         'SELECT leaf_hash FROM sigil_records WHERE seq >= $1 AND seq < $2 ORDER BY seq',
@@ -357,8 +368,7 @@ export class PostgresStore implements CanonStore {
       );
       if (leaves.rows.length === size - own.size) {
         const edge = own.clone();
-        await putTiles(client, edge.extend(leaves.rows.map((r) => bytes(r.leaf_hash))));
-        return edge;
+        return { edge, tiles: edge.extend(leaves.rows.map((r) => bytes(r.leaf_hash))) };
       }
     }
     // From where the full level-0 tiles end: the partial level-0 tile is not stored (storedTiles).
@@ -382,7 +392,7 @@ export class PostgresStore implements CanonStore {
       await putTiles(client, edge.extend(leaves.rows.map((r) => bytes(r.leaf_hash))));
       from += leaves.rows.length;
     }
-    return edge;
+    return { edge, tiles: [] };
   }
 
   #viewTable(): ViewTable {
@@ -494,8 +504,10 @@ export class PostgresStore implements CanonStore {
         const { rows, views } =
           sealAsync === undefined ? seal(lockedHead) : await sealAsync(lockedHead);
         await putViews(client, views);
-        edge = await this.#edgeAt(client, lockedHead.size);
-        await putTiles(client, edge.extend(rows.map((r) => r.leaf_hash)));
+        const at = await this.#edgeAt(client, lockedHead.size);
+        edge = at.edge;
+        const tiles = [...at.tiles, ...edge.extend(rows.map((r) => r.leaf_hash))];
+        if (rows.length === 0 || tiles.length > INSERT_CHUNK) await putTiles(client, tiles);
         const last = rows[rows.length - 1];
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           const chunk = rows.slice(i, i + INSERT_CHUNK);
@@ -511,14 +523,20 @@ export class PostgresStore implements CanonStore {
           ];
           const insert = `INSERT INTO sigil_records (${ROW_COLUMNS})
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`;
-          // The last chunk advances the head in the same statement: one round trip fewer while
-          // every other writer waits for the lock.
+          // The last chunk writes the tiles and advances the head in the same statement: two
+          // round trips fewer while every other writer waits for the lock.
           await (i + INSERT_CHUNK < rows.length || last === undefined
             ? client.query(insert, params)
-            : client.query(
-                `WITH ins AS (${insert}) UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
-                [...params, last.seq + 1, last.hash],
-              ));
+            : tiles.length > INSERT_CHUNK
+              ? client.query(
+                  `WITH ins AS (${insert}) UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
+                  [...params, last.seq + 1, last.hash],
+                )
+              : client.query(
+                  `WITH ins AS (${insert}), t AS (${TILES_UPSERT(11)})
+                   UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
+                  [...params, last.seq + 1, last.hash, ...tileParams(tiles)],
+                ));
         }
         return rows;
       });
@@ -635,7 +653,11 @@ export class PostgresStore implements CanonStore {
           throw new SigilError('store_missing', 'the canon store has no head');
         }
         const size = Number(locked.rows[0].size);
-        const edge = await this.#edgeAt(client, Math.min(size, (await fullEndOf(client)) + limit));
+        const { edge, tiles } = await this.#edgeAt(
+          client,
+          Math.min(size, (await fullEndOf(client)) + limit),
+        );
+        await putTiles(client, tiles);
         return edge.size;
       });
     } catch (err) {
