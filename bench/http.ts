@@ -4,7 +4,7 @@
  * - a bare fastify hello-world route (what this machine's HTTP stack can do at all);
  * - GET /healthz on the Sigil server (the server's own overhead: hooks, metrics, problem plumbing);
  * - POST /api/trust/check (authenticate, decide, freeze the decision into the log, durable);
- * - POST /api/canon/user/write (a decision and a sealed record: two durable appends);
+ * - POST /api/canon/user/write (a decision and a sealed record, durable in one transaction);
  * each Sigil route reported against fastify hello-world in the same run (goal ≥ 25%, p99 ≤ 20 ms,
  * 0 errors), beside the "canonicalize + sign per request" bound (an in-process loop of RFC 8785
  * canonical JSON + SHA-256 + Ed25519 over a real decision record's body).

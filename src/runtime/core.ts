@@ -41,6 +41,12 @@ export interface RuntimeCore {
   flags(): PolicyFlags;
   /** Decides and seals the decision; a denial throws SigilError(code) with the decision id. */
   require(caller: Caller, request: DecisionRequest): Promise<FrozenDecision>;
+  /** Like require, and the records it permits sealed with the decision in one transaction. */
+  requireAndAppend(
+    caller: Caller,
+    request: DecisionRequest,
+    drafts: AndSeal['drafts'],
+  ): Promise<{ decision: FrozenDecision; records: SealedRecord[] }>;
   /**
    * Seals a record of the default tenant (user space unless `extra` says otherwise); `opts.expect`
    * makes it a compare-and-set on view rows ('conflict' when one moved).
@@ -56,6 +62,17 @@ export interface RuntimeCore {
     records: ReadonlyArray<{ kind: RecordKind; payload: JsonValue; extra?: Partial<RecordDraft> }>,
     opts?: AppendOptions,
   ): Promise<SealedRecord[]>;
+}
+
+/** Records sealed with an allowed decision (runtime.check): what was sealed, or why not. */
+export interface AndSeal {
+  /** The records, given the decision's id (to link to). */
+  drafts: (
+    decisionId: string,
+  ) => Array<{ kind: RecordKind; payload: JsonValue; extra?: Partial<RecordDraft> }>;
+  sealed?: SealedRecord[];
+  /** The append of decision and records failed with this; the decision was sealed alone. */
+  failed?: unknown;
 }
 
 export const TENANT = 'default';

@@ -19,7 +19,7 @@ import {
   type DecisionLimiter,
   type Throttle,
 } from './rate-limiter.ts';
-import type { RecordDraft, RecordKind } from '../canon/record.ts';
+import { newRecordId, type RecordDraft, type RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import {
   createKernel,
@@ -38,7 +38,14 @@ import {
   type PolicyFlags,
 } from '../policy/index.ts';
 import { CONSTITUTION_BYTES } from './constitution.ts';
-import { TENANT, iso, refuseMissingRows, type FrozenDecision, type RuntimeCore } from './core.ts';
+import {
+  TENANT,
+  iso,
+  refuseMissingRows,
+  type AndSeal,
+  type FrozenDecision,
+  type RuntimeCore,
+} from './core.ts';
 import {
   decide,
   type Caller,
@@ -291,6 +298,7 @@ export class SigilRuntime {
       now: () => this.#clock(),
       flags: () => this.#flags(),
       require: (caller, request) => this.require(caller, request),
+      requireAndAppend: (caller, request, drafts) => this.requireAndAppend(caller, request, drafts),
       append: (
         kind: RecordKind,
         payload: JsonValue,
@@ -525,7 +533,7 @@ export class SigilRuntime {
   async check(
     caller: Caller,
     request: DecisionRequest,
-    opts: { clientAddress?: string } = {},
+    opts: { clientAddress?: string; andSeal?: AndSeal } = {},
   ): Promise<FrozenDecision> {
     if (this.#closed) throw new SigilError('log_closed', 'the runtime is closed');
     await this.#refreshConfig();
@@ -578,10 +586,11 @@ export class SigilRuntime {
     };
     const decision = decide(caller, req, state);
     const policy = await this.#policies.ensure(this.#core, state);
-    const record = await this.#core.append(
-      'decision',
-      decisionPayload(caller, req, state, decision, policy),
-    );
+    const payload = decisionPayload(caller, req, state, decision, policy);
+    const record =
+      opts.andSeal !== undefined && decision.verdict === 'allow'
+        ? await this.#sealWith(payload, opts.andSeal)
+        : await this.#core.append('decision', payload);
     const frozen: FrozenDecision = {
       ...decision,
       decision_id: record.id,
@@ -598,7 +607,10 @@ export class SigilRuntime {
     request: DecisionRequest,
     opts: { clientAddress?: string } = {},
   ): Promise<FrozenDecision> {
-    const d = await this.check(caller, request, opts);
+    return this.#deniedThrows(await this.check(caller, request, opts));
+  }
+
+  #deniedThrows(d: FrozenDecision): FrozenDecision {
     if (d.verdict === 'deny') {
       throw new SigilError(d.code ?? 'internal_deny', d.reason, {
         decision_id: d.decision_id,
@@ -607,6 +619,43 @@ export class SigilRuntime {
       });
     }
     return d;
+  }
+
+  /**
+   * The allowed decision and the records it permits, in one transaction (one durable commit, not
+   * two in turn); the decision comes first in the log and each record may link to it. When that
+   * append fails (a record refused, an id taken), the decision is sealed alone, as it would have
+   * been before the records were tried, and the failure rethrown.
+   */
+  async #sealWith(payload: JsonValue, andSeal: AndSeal): Promise<SealedRecord> {
+    const id = newRecordId();
+    let sealed: SealedRecord[];
+    try {
+      sealed = await this.#core.appendMany([
+        { kind: 'decision', payload, extra: { id } },
+        ...andSeal.drafts(id),
+      ]);
+    } catch (err) {
+      andSeal.failed = err;
+      return this.#core.append('decision', payload, { id });
+    }
+    andSeal.sealed = sealed.slice(1);
+    return sealed[0]!;
+  }
+
+  /**
+   * Like require, and the records `drafts(decisionId)` makes sealed with the allowed decision in
+   * one transaction. A denial throws as require does and seals nothing else.
+   */
+  async requireAndAppend(
+    caller: Caller,
+    request: DecisionRequest,
+    drafts: AndSeal['drafts'],
+  ): Promise<{ decision: FrozenDecision; records: SealedRecord[] }> {
+    const andSeal: AndSeal = { drafts };
+    const decision = await this.#deniedThrows(await this.check(caller, request, { andSeal }));
+    if (andSeal.failed !== undefined) throw andSeal.failed;
+    return { decision, records: andSeal.sealed ?? [] };
   }
 
   /**

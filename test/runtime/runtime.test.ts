@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CanonLog } from '../../src/canon/log.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
@@ -170,6 +171,28 @@ describe('SigilRuntime', () => {
     const sys = await runtime.records.write(root, { payload: { flag: true }, space: 'system' });
     expect(sys.record).toBeUndefined();
     expect(sys.proposal?.status).toBe('pending');
+  });
+
+  it('seals a write with its decision in one commit; a write refused at the append leaves its decision sealed', async () => {
+    const decisions = async () => {
+      const page = await runtime.log.list({ kind: 'decision', limit: 1000 });
+      return page.records.filter((r) => JSON.stringify(r.payload).includes('canon/user/dup-1'));
+    };
+    const appendMany = vi.spyOn(runtime.log as unknown as CanonLog, 'appendMany');
+    const out = await runtime.records.write(root, { id: 'dup-1', payload: { n: 1 } });
+    const decision = await runtime.log.get(out.decision_id);
+    // The decision just before its record, in one transaction.
+    expect(decision!.seq).toBe(out.record!.seq - 1);
+    expect(appendMany).toHaveBeenCalledTimes(1);
+    expect(appendMany.mock.calls[0]![0].map((d) => d.kind)).toEqual(['decision', 'user_data']);
+    appendMany.mockRestore();
+    expect(await decisions()).toHaveLength(1);
+    const size = await runtime.log.size();
+    // The id is taken: the append fails, and the allowed decision is sealed alone all the same.
+    await expect(runtime.records.write(root, { id: 'dup-1', payload: { n: 2 } })).rejects.toThrow();
+    expect(await decisions()).toHaveLength(2);
+    expect(await runtime.log.size()).toBe(size + 1);
+    expect(await runtime.records.get(root, 'dup-1')).toMatchObject({ payload: { n: 1 } });
   });
 
   let witnesses: TestWitness[] | undefined;

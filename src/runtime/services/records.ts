@@ -118,16 +118,26 @@ export async function writeRecord(
   if (input.space === 'system') {
     return propose(core, caller, { write: input.payload, id: input.id ?? null }, model);
   }
-  const d = await core.require(caller, {
-    action: 'canon.user.write',
-    target: `canon/user/${input.id ?? 'new'}`,
-    payload: input.payload,
-  });
-  const record = await core.append(kind, input.payload, {
-    links: [...(input.links ?? []), { rel: 'decision', id: d.decision_id }],
-    ...(input.id !== undefined ? { id: input.id } : {}),
-  });
-  return { record, decision_id: d.decision_id };
+  // The record is sealed with its decision, one durable commit for both.
+  const { decision, records } = await core.requireAndAppend(
+    caller,
+    {
+      action: 'canon.user.write',
+      target: `canon/user/${input.id ?? 'new'}`,
+      payload: input.payload,
+    },
+    (decisionId) => [
+      {
+        kind,
+        payload: input.payload,
+        extra: {
+          links: [...(input.links ?? []), { rel: 'decision', id: decisionId }],
+          ...(input.id !== undefined ? { id: input.id } : {}),
+        },
+      },
+    ],
+  );
+  return { record: records[0]!, decision_id: decision.decision_id };
 }
 
 /**
