@@ -350,7 +350,11 @@ export class GroupCommit<P = never> {
     expect: readonly ViewExpectation[],
   ) => Promise<SealedRecord[]>;
   readonly #afterBatch: () => Promise<void>;
-  readonly #prepare: (drafts: ReadyDraft[], after: P | undefined) => P | undefined;
+  readonly #prepare: (
+    drafts: ReadyDraft[],
+    after: P | undefined,
+    expect: readonly ViewExpectation[],
+  ) => P | undefined;
   readonly #canPrepare: () => boolean;
   #queue: Pending[] = [];
   #running: Promise<void> | undefined;
@@ -362,7 +366,11 @@ export class GroupCommit<P = never> {
       expect: readonly ViewExpectation[],
     ) => Promise<SealedRecord[]>,
     afterBatch: () => Promise<void>,
-    prepare: (drafts: ReadyDraft[], after: P | undefined) => P | undefined = () => undefined,
+    prepare: (
+      drafts: ReadyDraft[],
+      after: P | undefined,
+      expect: readonly ViewExpectation[],
+    ) => P | undefined = () => undefined,
     /** Whether a batch with nothing before it can be prepared now. */
     canPrepare: () => boolean = () => false,
   ) {
@@ -417,6 +425,7 @@ export class GroupCommit<P = never> {
             prepared = this.#prepare(
               batch.flatMap((p) => p.drafts),
               last?.prepared,
+              batch.flatMap((p) => p.expect),
             );
           } catch {
             // A failed preparation only means sealing in-line.

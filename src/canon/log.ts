@@ -72,6 +72,7 @@ import type {
   CanonStore,
   LogHead,
   RateBuckets,
+  SealedBatch,
   StoredRow,
   ViewExpectation,
   ViewRow,
@@ -89,6 +90,17 @@ import {
 } from './views.ts';
 
 export type { SealedRecord } from './append.ts';
+
+/**
+ * A batch sealed ahead and, where the store has a writer of its own (appendSealed), handed to
+ * it as soon as it is sealed and the batch before it was handed over: `written` is what
+ * appendSealed answered (undefined: not written, commit it in its transaction). `handed`
+ * settles once the batch went to the writer or will not, so the next one goes after it.
+ */
+type AheadBatch = PresealedBatch & {
+  written?: Promise<StoredRow[] | undefined>;
+  handed: Promise<void>;
+};
 
 /**
  * Smallest batch sealed on worker threads: below it the round trip costs more than signing
@@ -242,7 +254,7 @@ export class CanonLog {
   readonly #keys: SealKeys;
   readonly #viewKey: Uint8Array;
   readonly #tree: TiledTree;
-  readonly #writer: GroupCommit<PresealedBatch>;
+  readonly #writer: GroupCommit<AheadBatch>;
   /** The sealing threads, started and checked on the first batch big enough to use them. */
   #pool: Promise<SealPool | undefined> | undefined;
   /** The pool once started and checked. */
@@ -283,10 +295,10 @@ export class CanonLog {
     this.#tree = new TiledTree((level, index) => store.readTile(level, index));
     this.#every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#maxPayloadBytes = opts.maxPayloadBytes;
-    this.#writer = new GroupCommit<PresealedBatch>(
+    this.#writer = new GroupCommit<AheadBatch>(
       (drafts, pre, expect) => this.#commit(drafts, pre, expect),
       () => this.#checkpointIfDue(this.#every.appends),
-      (drafts, after) => this.#preseal(drafts, after),
+      (drafts, after, expect) => this.#preseal(drafts, after, expect),
       () => this.#lastHead !== undefined && !this.#closed && this.#sealInTransaction === 0,
     );
     this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
@@ -527,7 +539,11 @@ export class CanonLog {
    * Chains a batch ahead, after `after` or the head this log last wrote, and seals it on the
    * pool (in-line below POOL_MIN_BATCH, or while the pool is starting).
    */
-  #preseal(drafts: ReadyDraft[], after: PresealedBatch | undefined): PresealedBatch | undefined {
+  #preseal(
+    drafts: ReadyDraft[],
+    after: AheadBatch | undefined,
+    expect: readonly ViewExpectation[],
+  ): AheadBatch | undefined {
     const head = after?.end ?? this.#lastHead;
     if (head === undefined || this.#closed) return undefined;
     if (after === undefined && this.#sealInTransaction > 0) {
@@ -535,10 +551,55 @@ export class CanonLog {
       return undefined;
     }
     const pool = drafts.length >= POOL_MIN_BATCH ? this.#poolNow() : undefined;
-    if (pool !== undefined) return presealBatch(pool, this.#keys, drafts, head);
-    const sealed = sealBatch(this.#keys, drafts, head);
-    const last = sealed.records[sealed.records.length - 1]!;
-    return { head, end: { size: last.seq + 1, hash: last.hash }, sealed: Promise.resolve(sealed) };
+    let pre: PresealedBatch;
+    if (pool !== undefined) pre = presealBatch(pool, this.#keys, drafts, head);
+    else {
+      const sealed = sealBatch(this.#keys, drafts, head);
+      const last = sealed.records[sealed.records.length - 1]!;
+      pre = { head, end: { size: last.seq + 1, hash: last.hash }, sealed: Promise.resolve(sealed) };
+    }
+    return this.#writeAhead(pre, after, expect);
+  }
+
+  /**
+   * Hands the batch to the store's writer once sealed and once the batch before it went there,
+   * so the writer commits one batch right after the other while this thread answers the first
+   * and chains the next. The writer checks in its transaction that the head is still the one
+   * the batch was sealed for (it is not if the batch before failed), and acknowledges only once
+   * durable; the batch's submissions still settle in order, in `#commit`.
+   */
+  #writeAhead(
+    pre: PresealedBatch,
+    after: AheadBatch | undefined,
+    expect: readonly ViewExpectation[],
+  ): AheadBatch {
+    const store = this.#store;
+    if (store.appendSealed === undefined) return { ...pre, handed: Promise.resolve() };
+    let handed!: () => void;
+    const batch: AheadBatch = { ...pre, handed: new Promise((resolve) => (handed = resolve)) };
+    batch.written = (async () => {
+      try {
+        const [ready] = await Promise.all([pre.sealed, after?.handed]);
+        if (ready === undefined || this.#closed || this.#witnesses?.rolledBack) return undefined;
+        // appendSealed hands the batch over before it first waits: the next one goes after it.
+        const written = store.appendSealed!(pre.head, this.#withViews(ready), expect);
+        handed();
+        return await written;
+      } finally {
+        handed();
+      }
+    })();
+    // Awaited in #commit, in turn; a failure settles there, not before it.
+    batch.written.catch(() => {});
+    return batch;
+  }
+
+  /** A sealed batch's rows and the view rows its records project to. */
+  #withViews(sealed: Sealed): SealedBatch {
+    const views = sealed.records.flatMap((r) =>
+      projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
+    );
+    return { rows: sealed.rows, views };
   }
 
   /** The pool, started and checked on first use; undefined if that failed. */
@@ -571,10 +632,13 @@ export class CanonLog {
 
   async #commit(
     drafts: ReadyDraft[],
-    pre: PresealedBatch | undefined,
+    pre: AheadBatch | undefined,
     expect: readonly ViewExpectation[],
   ): Promise<SealedRecord[]> {
-    if (this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
+    // Handed to the writer before a rollback was known (the writer checks nothing of it), as a
+    // write already in flight then: it commits, and is acknowledged once durable.
+    const sealedAhead = await pre?.written;
+    if (sealedAhead === undefined && this.#witnesses?.rolledBack) throw this.#witnesses.rolledBack;
     const ready = await pre?.sealed;
     let records: SealedRecord[] = [];
     let stale = pre !== undefined;
@@ -584,18 +648,11 @@ export class CanonLog {
       if (is) stale = false;
       return is;
     };
-    const withViews = (sealed: Sealed) => {
+    const withViews = (sealed: Sealed): SealedBatch => {
       records = sealed.records;
-      const views = records.flatMap((r) =>
-        projectRecord(r).map((w) => sealViewRow(this.#viewKey, w, r.seq, r.hash)),
-      );
-      return { rows: sealed.rows, views };
+      return this.#withViews(sealed);
     };
-    // Sealed ahead for the head this log last wrote: committed off this thread when it still is.
-    const sealedAhead =
-      ready !== undefined && this.#store.appendSealed !== undefined
-        ? await this.#store.appendSealed(pre!.head, withViews(ready), expect)
-        : undefined;
+    if (sealedAhead !== undefined) records = ready!.records;
     const rows =
       sealedAhead ??
       (await this.#store.appendBatch(

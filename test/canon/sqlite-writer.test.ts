@@ -92,6 +92,50 @@ describe('the SQLite writer thread', () => {
     });
   });
 
+  it('batches go to the writer behind one in flight; behind one that fails, none commits out of turn', async () => {
+    const { writers, onWrite } = watchWriters();
+    await withNewLog('sqlite', async (log) => {
+      const warmed = await warm(log, writers);
+      const [writer] = writers;
+      let handed = 0;
+      let answered = 0;
+      let deepest = 0;
+      writer!.on('message', () => (answered += 1));
+      onWrite(() => {
+        handed += 1;
+        deepest = Math.max(deepest, handed - answered);
+        return true;
+      });
+      const block = (key: string, value: number) => ({
+        kind: 'memory_block' as const,
+        tenant: 'tenant-a',
+        space: 'user' as const,
+        payload: { owner: 'did:x:a', key, value },
+      });
+      const taken = await log.append(block('k', 0));
+      // Batches that fail in the writer (the row moved), each with others handed behind it.
+      const stale = { expect: [{ ns: 'memory', key: 'did:x:a k', seq: -1 }] };
+      const [out, ...conflicts] = await Promise.all([
+        concurrently(log, warmed, 600),
+        ...Array.from({ length: 8 }, (_, i) =>
+          log.appendMany([block('k', i + 1), block(`j${i}`, i)], stale).then(
+            () => 'committed',
+            (err: { code?: string }) => err.code,
+          ),
+        ),
+      ]);
+      expect(deepest).toBeGreaterThan(1);
+      expect(conflicts).toEqual(Array.from({ length: 8 }, () => 'conflict'));
+      expect([...out.values()].every((v) => typeof v === 'number')).toBe(true);
+      const seqs = [...out.values()] as number[];
+      expect(new Set(seqs).size).toBe(600);
+      expect(await log.size()).toBe(warmed + 601);
+      expect((await log.views.entry('memory', 'did:x:a k'))?.seq).toBe(taken.seq);
+      expect(await log.validate()).toMatchObject({ ok: true, count: warmed + 601 });
+      expect(await log.checkViews()).toEqual([]);
+    });
+  });
+
   it('a batch lost with its writer is retried on the log connection, each once', async () => {
     const { writers, onWrite } = watchWriters();
     await withNewLog('sqlite', async (log, opts) => {

@@ -178,6 +178,10 @@ export class SqliteStore implements CanonStore {
   readonly #file: string;
   /** The writer thread (sqlite-writer.ts), started by the first batch sealed ahead. */
   #writer: SqliteWriter | undefined;
+  /** Writes handed to the writer thread and not yet answered. */
+  #inFlight = 0;
+  /** The tree's edge once every write in flight commits; undefined once one did not. */
+  #ahead: TileEdge | undefined;
 
   constructor(file: string, opts: { create: boolean }) {
     this.#file = file;
@@ -382,8 +386,11 @@ export class SqliteStore implements CanonStore {
 
   /**
    * The batch committed on the writer thread, so this thread's event loop never waits for the
-   * fsync. Undefined, with nothing written, when the thread is not up (it starts on the first
-   * call), when this store's tree edge is not at `head`, or when the head moved: the caller then
+   * fsync. Batches may be handed over while earlier ones are still in flight, each sealed for
+   * the head the one before it leaves: the thread commits them in turn, with no gap for this
+   * thread to answer in between. Undefined, with nothing written, when the thread is not up (it
+   * starts on the first call), when the tree's edge at `head` is not known here (neither this
+   * store's, nor the one the writes in flight leave), or when the head moved: the caller then
    * uses appendBatch.
    */
   async appendSealed(
@@ -393,17 +400,31 @@ export class SqliteStore implements CanonStore {
   ): Promise<StoredRow[] | undefined> {
     if (!this.#db.open) return undefined;
     this.#writer ??= new SqliteWriter(this.#file, DRIVER, WRITE_SQL);
-    if (!this.#writer.usable || this.#edge?.size !== head.size || batch.rows.length === 0) {
+    const base = this.#inFlight > 0 ? this.#ahead : this.#edge;
+    if (!this.#writer.usable || base?.size !== head.size || batch.rows.length === 0) {
       return undefined;
     }
-    const edge = this.#edge.clone();
+    const edge = base.clone();
     const tiles = storedTiles(edge.extend(batch.rows.map((r) => r.leaf_hash)));
-    // Until it answers, nothing knows where the tree's edge is.
+    // Until the writes in flight answer, nothing knows where the stored tree's edge is.
     this.#edge = undefined;
-    const outcome = await this.#writer.write({ head, ...batch, tiles, expect });
-    if (outcome === 'stale') return undefined;
-    this.#edge = edge;
-    return batch.rows;
+    this.#ahead = edge;
+    this.#inFlight += 1;
+    try {
+      const outcome = await this.#writer.write({ head, ...batch, tiles, expect });
+      if (outcome === 'stale') {
+        this.#ahead = undefined;
+        return undefined;
+      }
+      // The last write handed over, and none behind it: this edge is the stored tree's.
+      if (this.#inFlight === 1 && this.#ahead === edge) this.#edge = edge;
+      return batch.rows;
+    } catch (err) {
+      this.#ahead = undefined;
+      throw err;
+    } finally {
+      this.#inFlight -= 1;
+    }
   }
 
   async head(): Promise<LogHead> {
