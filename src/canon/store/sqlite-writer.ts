@@ -5,16 +5,16 @@
  * rows, tiles) while the log's thread keeps chaining, sealing and answering. WAL lets the log's
  * own connection keep reading meanwhile.
  *
- * The transaction is the one sqlite.ts runs (BEGIN IMMEDIATE, the head read inside the lock,
- * the view expectations checked there), except that it cannot seal: it commits only when the
- * head is still the one the batch was sealed for, and otherwise writes nothing and answers
- * `stale` (the caller then seals in its own transaction). It answers only after COMMIT has
+ * The transaction is the one sqlite.ts runs, the same steps (writeBatch, below), except that it
+ * cannot seal: it commits only when the head is still the one the batch was sealed for, and
+ * otherwise writes nothing and answers `stale` (the caller then seals in its own transaction). It answers only after COMMIT has
  * returned, so an answer means durable. If the thread dies, every write in flight and every
  * later one fails (`store_error`): the caller cannot know whether a write in flight committed,
  * so it never acknowledges one, and a retry of the same records finds their ids taken.
  *
  * Like seal-pool.ts, the worker is plain JavaScript; it gets the driver's path, the pragmas and
- * the statements from sqlite.ts, so both connections run the same SQL.
+ * the statements from sqlite.ts, and writeBatch's source, so both connections run the same SQL
+ * in the same steps.
  */
 import { Worker } from 'node:worker_threads';
 import { SigilError } from '../../core/errors.ts';
@@ -34,13 +34,60 @@ export interface WriterSql {
   putCheckpoint: string;
 }
 
-/** One batch to commit, sealed for `head`. */
-export interface PreparedWrite {
-  head: LogHead;
+/** A batch's writes: its rows, the view rows they project to, the tiles they change. */
+export interface BatchWrites {
   rows: readonly StoredRow[];
   views: readonly ViewRow[];
   tiles: readonly TileRow[];
+}
+
+/** One batch to commit, sealed for `head`. */
+export interface PreparedWrite extends BatchWrites {
+  head: LogHead;
   expect: readonly ViewExpectation[];
+}
+
+/** WriterSql's statements, prepared on a connection. */
+export interface WriteStatements {
+  head: { get(): LogHead | undefined };
+  viewGet: { get(ns: string, key: string): { seq: number } | undefined };
+  insert: { run(...row: unknown[]): unknown };
+  viewPut: { run(...view: unknown[]): unknown };
+  putTile: { run(level: number, index: number, nodes: Uint8Array): unknown };
+  setHead: { run(size: number, hash: string | null): unknown };
+}
+
+/** What writeBatch throws: the store has no head; a view row is not the one expected. */
+export interface WriteFailures {
+  missing(): unknown;
+  moved(e: ViewExpectation): unknown;
+}
+
+/**
+ * The steps of an append transaction, for both connections (inside BEGIN IMMEDIATE): the head
+ * read inside the write lock, the view expectations checked there, then what `writes` makes
+ * for that head (it may seal, or refuse a head it was not sealed for) written, and the head
+ * moved past the last row. Plain JavaScript that uses only its arguments, no inner functions:
+ * the writer thread runs its source text.
+ */
+export function writeBatch(
+  s: WriteStatements,
+  expect: readonly ViewExpectation[],
+  writes: (head: LogHead) => BatchWrites,
+  fail: WriteFailures,
+): void {
+  const head = s.head.get();
+  if (head === undefined) throw fail.missing();
+  for (const e of expect) {
+    if ((s.viewGet.get(e.ns, e.key)?.seq ?? -1) !== e.seq) throw fail.moved(e);
+  }
+  const { rows, views, tiles } = writes(head);
+  for (const r of rows)
+    s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);
+  for (const v of views) s.viewPut.run(v.ns, v.key, v.value, v.seq, v.hash, v.mac);
+  for (const t of tiles) s.putTile.run(t.level, t.index, t.nodes);
+  const last = rows[rows.length - 1];
+  if (last !== undefined) s.setHead.run(last.seq + 1, last.hash);
 }
 
 const WORKER_SOURCE = `
@@ -54,19 +101,14 @@ for (const k of ['head', 'setHead', 'insert', 'viewGet', 'viewPut', 'putTile', '
   s[k] = db.prepare(sql[k]);
 }
 const STALE = new Error('stale');
-const write = db.transaction((m) => {
-  const head = s.head.get();
-  if (head === undefined || head.size !== m.head.size || head.hash !== m.head.hash) throw STALE;
-  for (const e of m.expect) {
-    const row = s.viewGet.get(e.ns, e.key);
-    if ((row === undefined ? -1 : row.seq) !== e.seq) throw Object.assign(new Error('moved'), { moved: e });
-  }
-  for (const r of m.rows) s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);
-  for (const v of m.views) s.viewPut.run(v.ns, v.key, v.value, v.seq, v.hash, v.mac);
-  for (const t of m.tiles) s.putTile.run(t.level, t.index, t.nodes);
-  const last = m.rows[m.rows.length - 1];
-  s.setHead.run(last.seq + 1, last.hash);
-});
+const writeBatch = ${writeBatch.toString()};
+const fail = { missing: () => STALE, moved: (e) => Object.assign(new Error('moved'), { moved: e }) };
+const write = db.transaction((m) =>
+  writeBatch(s, m.expect, (head) => {
+    if (head.size !== m.head.size || head.hash !== m.head.hash) throw STALE;
+    return m;
+  }, fail),
+);
 parentPort.on('message', (m) => {
   if (m.close) {
     db.close();

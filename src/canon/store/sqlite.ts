@@ -11,7 +11,7 @@ import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
 import { coverage, fullTilesEnd, storedTiles, TileEdge, type TileRow } from '../tile-tree.ts';
-import { SqliteWriter, type WriterSql } from './sqlite-writer.ts';
+import { SqliteWriter, writeBatch, type WriteFailures, type WriterSql } from './sqlite-writer.ts';
 import {
   checkMigrationStart,
   metaFromEntries,
@@ -86,6 +86,12 @@ const WRITE_SQL: WriterSql = {
          ON CONFLICT (level, idx) DO UPDATE SET nodes = excluded.nodes`,
   putCheckpoint:
     'INSERT INTO checkpoints (size, root, note, ts) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING',
+};
+
+/** What appendBatch's transaction throws (the writer thread's answers map to the same). */
+const WRITE_FAILURES: WriteFailures = {
+  missing: () => new SigilError('store_missing', 'the canon store has no head'),
+  moved: viewMoved,
 };
 
 /** Where the writer thread loads the driver from (the one this module loaded). */
@@ -355,24 +361,23 @@ export class SqliteStore implements CanonStore {
   ): Promise<StoredRow[]> {
     const s = this.#stmt;
     let edge: TileEdge | undefined;
-    const run = this.#db.transaction((): StoredRow[] => {
-      const head = s.head.get();
-      if (head === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-      for (const e of expect) {
-        if ((s.viewGet.get(e.ns, e.key)?.seq ?? -1) !== e.seq) throw viewMoved(e);
-      }
-      const { rows, views } = seal(head);
-      for (const r of rows)
-        s.insert.run(r.seq, r.id, r.kind, r.ts, r.leaf_hash, r.hash, r.prev, r.body);
-      this.#putViews(views);
-      edge = this.#edgeAt(head.size);
-      this.#putTiles(edge.extend(rows.map((r) => r.leaf_hash)));
-      const last = rows[rows.length - 1];
-      if (last !== undefined) s.setHead.run(last.seq + 1, last.hash);
-      return rows;
-    });
+    let rows: StoredRow[] = [];
+    const run = this.#db.transaction(() =>
+      writeBatch(
+        s,
+        expect,
+        (head) => {
+          const sealed = seal(head);
+          rows = sealed.rows;
+          edge = this.#edgeAt(head.size);
+          const tiles = storedTiles(edge.extend(rows.map((r) => r.leaf_hash)));
+          return { rows, views: sealed.views, tiles };
+        },
+        WRITE_FAILURES,
+      ),
+    );
     try {
-      const rows = run.immediate();
+      run.immediate();
       this.#edge = edge;
       return rows;
     } catch (err) {
