@@ -101,7 +101,7 @@ export function isJsonObject(v: JsonValue | undefined): v is { [key: string]: Js
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The record (the first) that made a view row. */
+/** The record that last wrote a view row. */
 interface Made {
   id: string;
   seq: number;
@@ -138,7 +138,7 @@ async function rowsMade(
       made,
       tail: new LogTail(kind, (record) => {
         for (const w of projectRecord(record)) {
-          if (w.ns === ns && !made.has(w.key)) made.set(w.key, { id: record.id, seq: record.seq });
+          if (w.ns === ns) made.set(w.key, { id: record.id, seq: record.seq });
         }
       }),
     };
@@ -148,10 +148,10 @@ async function rowsMade(
   return watch.made;
 }
 
-function missingRow(ns: string, key: string, made: Made): SigilError {
+function missingRow(ns: string, key: string, made: Made, what = 'is missing'): SigilError {
   return new SigilError(
     'state_invalid',
-    `the view row ${ns}/${key} is missing but record ${made.id} (seq ${made.seq}) made it: run \`sigil validate\`, then \`sigil state rebuild\``,
+    `the view row ${ns}/${key} ${what} but record ${made.id} (seq ${made.seq}) wrote it: run \`sigil validate\`, then \`sigil state rebuild\``,
   );
 }
 
@@ -173,20 +173,27 @@ export async function refuseMissingRow(
 }
 
 /**
- * `rows`, every row of `ns` as read, lacks one a record of `kind` made ('state_invalid'): what the
- * view mirror checks of a whole namespace it loads, and a listing of it from the store.
+ * `rows`, every row of `ns` as read, holds one older than the record of `kind` that last wrote it
+ * (rolled back to a value the log has since replaced, its old MAC still good), or lacks one a
+ * record made ('state_invalid'): what the view mirror checks of a whole namespace it loads, and of
+ * a listing of it from the store. `absentIsNone`: a missing row is no row (a namespace whose rows
+ * only permit, where a deleted one is denied anyway).
  */
 export async function refuseMissingRows(
   core: RuntimeCore,
   kind: RecordKind,
   ns: string,
-  rows: ReadonlyMap<string, unknown>,
+  rows: ReadonlyMap<string, { seq: number }>,
+  absentIsNone = false,
 ): Promise<void> {
   for (const [key, made] of await rowsMade(core, kind, ns)) {
-    // Made by a record sealed after `rows` were read (a record and its rows commit together):
-    // the row is there now; only a row still missing was deleted.
-    if (!rows.has(key) && (await core.log.views.entry(ns, key)) === undefined) {
-      throw missingRow(ns, key, made);
+    const row = rows.get(key);
+    if (row === undefined ? absentIsNone : row.seq >= made.seq) continue;
+    // Written by a record sealed after `rows` were read (a record and its rows commit together):
+    // the row is there now; only a row still missing, or still older, was edited.
+    const now = await core.log.views.entry(ns, key);
+    if (now === undefined ? !absentIsNone : now.seq < made.seq) {
+      throw missingRow(ns, key, made, now === undefined ? 'is missing' : `is from seq ${now.seq}`);
     }
   }
 }

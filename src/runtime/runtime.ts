@@ -257,12 +257,20 @@ export class SigilRuntime {
     this.#kernel = createKernel(CONSTITUTION_BYTES);
     this.#limiter = limiterFor(opts.config, log);
     const settings = this.#settings;
-    // The rows every request reads, from memory the log keeps current (view-mirror.ts). Roles
-    // and the breaker restrict, so a row of theirs deleted while a record made it is refused; a
-    // consent row only permits, so a deleted one is no consent (denied).
+    // The rows every request reads, from memory the log keeps current (view-mirror.ts). A row
+    // older than the record that last wrote it (rolled back) is refused. Roles and the breaker
+    // restrict, so a row of theirs deleted while a record made it is refused too; a consent row
+    // only permits, so a deleted one is no consent (denied).
     const views = new ViewMirror(log.views, log, [
       { ns: VIEW_NS.tokens, kind: 'token_event', whole: false },
-      { ns: VIEW_NS.consent, kind: 'consent_event', whole: true, parse: VIEWS.consent.parse },
+      {
+        ns: VIEW_NS.consent,
+        kind: 'consent_event',
+        whole: true,
+        parse: VIEWS.consent.parse,
+        check: (rows) =>
+          refuseMissingRows(this.#core, 'consent_event', VIEW_NS.consent, rows, true),
+      },
       {
         ns: VIEW_NS.roles,
         kind: 'role_event',

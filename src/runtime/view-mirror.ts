@@ -44,8 +44,8 @@ export interface MirroredNamespace {
   whole: boolean;
   /**
    * Called with a whole namespace as loaded, or as listed from the store while memory is not
-   * served: throws when a row is missing although a record made it (a deleted row), so that the
-   * load fails and the listing is refused.
+   * served: throws when a row is missing although a record made it (a deleted row), or older
+   * than the record that last wrote it (rolled back), so the load fails and the listing is refused.
    */
   check?: (rows: ReadonlyMap<string, ViewEntry>) => Promise<void>;
   /**
@@ -261,8 +261,9 @@ export class ViewMirror implements RequestViews {
     const stored = new Map<string, ViewEntry>();
     for (const e of await this.#inner.list(spec.ns)) stored.set(e.key, e);
     const tampered = (kept: Kept, row: ViewEntry | undefined): boolean => {
-      // A row rewritten by a later record is the log's to bring (the catch-up re-reads it).
-      if (row !== undefined && row.seq !== kept.entry.seq) return false;
+      // A row rewritten by a later record is the log's to bring (the catch-up re-reads it); an
+      // earlier one is a row rolled back.
+      if (row !== undefined && row.seq > kept.entry.seq) return false;
       return (
         row === undefined || row.hash !== kept.entry.hash || JSON.stringify(row.value) !== kept.text
       );

@@ -11,6 +11,10 @@
  * Consent only permits: a deleted consent row is no consent (denied, as forged-views shows), so
  * it gains nothing at decision time; revoking a consent whose row is gone is refused
  * 'state_invalid', never 'consent_not_found' (the bailor would think it had no consent to revoke).
+ *
+ * A role or consent row put back as it was before its revocation (its old MAC still good) would
+ * put the role or consent back in force: it is refused ('state_invalid') as older than the
+ * record that last wrote it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -166,6 +170,84 @@ describe.each([
       for (const app of [A, B, D]) await expect.poll(() => aliceAsks(app), poll).toBe('allow');
       const conflict = await call(A, rootToken, 'POST', '/api/roles', legislator);
       expect([conflict.status, conflict.body.code]).toEqual([409, 'role_branch_conflict']);
+      expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
+    'a role or consent row rolled back past its revocation is refused, never back in force',
+    async () => {
+      const { a, b, db, root, rootToken } = await setUp();
+      const [A, B] = [serve(a), serve(b)];
+      const witnesses = await sealGenesis(a, root);
+      await passChange(a, root, witnesses, { role_grant: { subject: ALICE, name: 'judge' } });
+      const { delegation_id } = await a.delegations.create(root, {
+        to: 'did:sigil:agent',
+        actions: ['mcp.tools.call'],
+      });
+      const { token } = await a.tokens.create(root, {
+        subject: 'did:sigil:agent',
+        loa: 'operator',
+        signer: { type: 'ai', delegationId: delegation_id },
+        scopes: ['mcp.tools.call'],
+      });
+      const { id } = await a.consent.grant(root, {
+        bailee: 'did:sigil:agent',
+        scope: 'mcp.tools.call',
+        purpose: 'retrieval',
+      });
+      const judge = (await db.rows('roles')).find((r) => r.k === `${ALICE} judge`)!;
+      const [granted] = await db.rows('consent');
+      expect(
+        (await call(A, rootToken, 'POST', '/api/roles/revoke', { subject: ALICE, role: 'judge' }))
+          .status,
+      ).toBe(200);
+      await a.consent.revoke(root, id);
+      const [revokedRole] = (await db.rows('roles')).filter((r) => r.k === judge.k);
+      const [revokedConsent] = await db.rows('consent');
+
+      /** Root's view of the roles held, on `app`: the names, or the refusal's code. */
+      const roles = async (app: FastifyInstance) => {
+        const r = await call(app, rootToken, 'GET', '/api/roles');
+        return r.status === 200
+          ? (r.body.roles as Array<{ name: string }>).map((x) => x.name)
+          : r.body.code;
+      };
+      const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
+      const agentUse = async (r: SigilRuntime) =>
+        r
+          .check(await r.tokens.authenticate(token), use as Parameters<SigilRuntime['check']>[1])
+          .then(
+            (d) => d.code ?? d.verdict,
+            (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+          );
+      for (const app of [A, B]) await expect.poll(() => roles(app), poll).toEqual([]);
+      for (const r of [a, b]) await expect.poll(() => agentUse(r), poll).toBe('mcp_rule_violated');
+
+      // The rows as they were before their revocations: authentic once, with their old MAC.
+      await db.put(judge);
+      await db.put(granted!);
+      // Back in force, Alice would be a judge again and the agent would act on withdrawn consent.
+      for (const app of [A, B]) await expect.poll(() => roles(app), poll).toBe('state_invalid');
+      for (const r of [a, b]) {
+        await expect
+          .poll(async () => {
+            const got = await agentUse(r);
+            expect(got).not.toBe('allow');
+            return got;
+          }, poll)
+          .toBe('state_invalid');
+      }
+      const c = await open!.reopen();
+      expect(await roles(serve(c))).toBe('state_invalid');
+      expect(await agentUse(c)).toBe('state_invalid');
+
+      await db.put(revokedRole!);
+      await db.put(revokedConsent!);
+      await expect.poll(() => roles(A), poll).toEqual([]);
+      for (const r of [a, b, c])
+        await expect.poll(() => agentUse(r), poll).toBe('mcp_rule_violated');
       expect(await a.log.checkViews()).toEqual([]);
     },
     120_000,
