@@ -8,7 +8,7 @@ import { SigilError } from '../core/errors.ts';
 import { toHex } from '../core/encoding.ts';
 import { randomBytes } from '../core/random.ts';
 import type { AppendOptions, CanonLog, SealedRecord } from '../canon/log.ts';
-import { projectRecord, type ViewReader } from '../canon/views.ts';
+import { projectRecord, type ViewEntry, type ViewReader } from '../canon/views.ts';
 import type { RecordDraft, RecordKind } from '../canon/record.ts';
 import type { Config } from '../config/index.ts';
 import type { PolicyFlags } from '../policy/index.ts';
@@ -25,6 +25,12 @@ export interface RequestViews extends ViewReader {
    * absent (the log made none) without a read. False whenever that is not known.
    */
   knownAbsent(ns: string, key: string): boolean;
+  /**
+   * Every row of a whole namespace (roles, consent, the breaker) that may be served, and the rows
+   * refused (deleted or rolled back while a record made them), by key: a reader refuses only
+   * what it would have read. `list` of such a namespace throws the first refusal instead.
+   */
+  listed(ns: string): Promise<{ rows: ViewEntry[]; refused: ReadonlyMap<string, RowRefusal> }>;
 }
 
 export interface RuntimeCore {
@@ -172,30 +178,53 @@ export async function refuseMissingRow(
   if (made !== undefined) throw missingRow(ns, key, made);
 }
 
+/** A view row refused: the error a read of it answers, and the row as the store held it. */
+export interface RowRefusal {
+  error: SigilError;
+  entry: ViewEntry | undefined;
+}
+
 /**
- * `rows`, every row of `ns` as read, holds one older than the record of `kind` that last wrote it
- * (rolled back to a value the log has since replaced, its old MAC still good), or lacks one a
- * record made ('state_invalid'): what the view mirror checks of a whole namespace it loads, and of
- * a listing of it from the store. `absentIsNone`: a missing row is no row (a namespace whose rows
- * only permit, where a deleted one is denied anyway).
+ * The rows of `rows` (rows of `ns` as read: every one, or only `only`) that are older than the
+ * record of `kind` that last wrote them (rolled back to a value the log has since replaced, its
+ * old MAC still good) or missing while a record made them ('state_invalid'), by key: what the
+ * view mirror checks of a whole namespace it loads, and of one read from the store. A refusal
+ * is the row's, so only a decision that reads that row is refused (a deleted role row of one
+ * subject never locks out another, nor Root's `sigil state rebuild`). `absentIsNone`: a missing
+ * row is no row (a namespace whose rows only permit, where a deleted one is denied anyway).
  */
-export async function refuseMissingRows(
+export async function refusedRows(
   core: RuntimeCore,
   kind: RecordKind,
   ns: string,
   rows: ReadonlyMap<string, { seq: number }>,
-  absentIsNone = false,
-): Promise<void> {
-  for (const [key, made] of await rowsMade(core, kind, ns)) {
+  opts: { absentIsNone?: boolean; only?: string } = {},
+): Promise<Map<string, RowRefusal>> {
+  const refused = new Map<string, RowRefusal>();
+  const all = await rowsMade(core, kind, ns);
+  const made =
+    opts.only === undefined
+      ? all
+      : new Map(all.has(opts.only) ? [[opts.only, all.get(opts.only)!]] : []);
+  for (const [key, last] of made) {
     const row = rows.get(key);
-    if (row === undefined ? absentIsNone : row.seq >= made.seq) continue;
+    if (row === undefined ? opts.absentIsNone === true : row.seq >= last.seq) continue;
     // Written by a record sealed after `rows` were read (a record and its rows commit together):
     // the row is there now; only a row still missing, or still older, was edited.
     const now = await core.log.views.entry(ns, key);
-    if (now === undefined ? !absentIsNone : now.seq < made.seq) {
-      throw missingRow(ns, key, made, now === undefined ? 'is missing' : `is from seq ${now.seq}`);
+    if (now === undefined ? opts.absentIsNone !== true : now.seq < last.seq) {
+      refused.set(key, {
+        error: missingRow(
+          ns,
+          key,
+          last,
+          now === undefined ? 'is missing' : `is from seq ${now.seq}`,
+        ),
+        entry: now,
+      });
     }
   }
+  return refused;
 }
 
 /** RFC 3339 UTC of epoch milliseconds. */

@@ -41,7 +41,7 @@ import { CONSTITUTION_BYTES } from './constitution.ts';
 import {
   TENANT,
   iso,
-  refuseMissingRows,
+  refusedRows,
   type AndSeal,
   type FrozenDecision,
   type RuntimeCore,
@@ -260,7 +260,11 @@ export class SigilRuntime {
     // The rows every request reads, from memory the log keeps current (view-mirror.ts). A row
     // older than the record that last wrote it (rolled back) is refused. Roles and the breaker
     // restrict, so a row of theirs deleted while a record made it is refused too; a consent row
-    // only permits, so a deleted one is no consent (denied).
+    // only permits, so a deleted one is no consent (denied). Only a read of such a row is refused.
+    const refuse =
+      (kind: RecordKind, ns: string, absentIsNone = false) =>
+      (rows: ReadonlyMap<string, { seq: number }>, only?: string) =>
+        refusedRows(this.#core, kind, ns, rows, { absentIsNone, only });
     const views = new ViewMirror(log.views, log, [
       { ns: VIEW_NS.tokens, kind: 'token_event', whole: false },
       {
@@ -268,23 +272,21 @@ export class SigilRuntime {
         kind: 'consent_event',
         whole: true,
         parse: VIEWS.consent.parse,
-        check: (rows) =>
-          refuseMissingRows(this.#core, 'consent_event', VIEW_NS.consent, rows, true),
+        refuse: refuse('consent_event', VIEW_NS.consent, true),
       },
       {
         ns: VIEW_NS.roles,
         kind: 'role_event',
         whole: true,
         parse: VIEWS.roles.parse,
-        check: (rows) => refuseMissingRows(this.#core, 'role_event', VIEW_NS.roles, rows),
+        refuse: refuse('role_event', VIEW_NS.roles),
       },
       {
         ns: VIEW_NS.governance,
         kind: 'governance_event',
         whole: true,
         parse: VIEWS.governance.parse,
-        check: (rows) =>
-          refuseMissingRows(this.#core, 'governance_event', VIEW_NS.governance, rows),
+        refuse: refuse('governance_event', VIEW_NS.governance),
       },
     ]);
     this.#views = views;

@@ -12,6 +12,10 @@
  * A value served is exactly what an authenticated row held, so nothing here is an authority of
  * its own.
  *
+ * A row of a whole namespace that is missing or older than the record that last wrote it (deleted
+ * or rolled back in the database) is never served: a read of that row is refused ('state_invalid')
+ * and every other row is served as before.
+ *
  * Fail closed: a read that fails (a row that fails its MAC or shape, a row a record wrote that is
  * missing, the store unreachable) empties memory, and nothing is served from memory while the last
  * good catch-up began more than STALE_MS ago: every read then goes to the store, which refuses a
@@ -24,7 +28,7 @@ import type { RecordKind } from '../canon/record.ts';
 import { projectRecord, type ViewEntry, type ViewReader } from '../canon/views.ts';
 import type { JsonValue } from '../core/canonical.ts';
 import { SigilError } from '../core/errors.ts';
-import type { RequestViews } from './core.ts';
+import type { RequestViews, RowRefusal } from './core.ts';
 
 /** How often the log is read for what other instances sealed. */
 export const TAIL_MS = 100;
@@ -43,11 +47,16 @@ export interface MirroredNamespace {
   /** Load every row (read by listing), or keep the rows read (read by key). */
   whole: boolean;
   /**
-   * Called with a whole namespace as loaded, or as listed from the store while memory is not
-   * served: throws when a row is missing although a record made it (a deleted row), or older
-   * than the record that last wrote it (rolled back), so the load fails and the listing is refused.
+   * Judges a whole namespace as loaded, or as read from the store while memory is not served
+   * (every row, or only `only`): the rows missing although a record made them (deleted) or older
+   * than the record that last wrote them (rolled back), by key. Those are never served: a read of
+   * one of them is refused, and only such a read (a deleted role row of one subject leaves every
+   * other decision, Root's `sigil state rebuild` among them, to go on).
    */
-  check?: (rows: ReadonlyMap<string, ViewEntry>) => Promise<void>;
+  refuse?: (
+    rows: ReadonlyMap<string, ViewEntry>,
+    only?: string,
+  ) => Promise<ReadonlyMap<string, RowRefusal>>;
   /**
    * The namespace's parser (view-ns.ts): a row of a whole namespace that it refuses fails the
    * load or re-read, so memory never holds a row of the wrong shape.
@@ -65,10 +74,20 @@ interface Kept {
 
 interface Whole {
   spec: MirroredNamespace;
+  /** The rows served (none refused). */
   rows: Map<string, Kept>;
-  /** The rows by key, as `list` returns them; rebuilt after a change. */
-  listed: ViewEntry[] | undefined;
+  /** The rows refused at load, by key, with the row as the store held it then. */
+  refused: ReadonlyMap<string, RowRefusal>;
+  /** The rows by key, as `listed` returns them; rebuilt after a change. */
+  listed: Listed | undefined;
 }
+
+interface Listed {
+  rows: ViewEntry[];
+  refused: ReadonlyMap<string, RowRefusal>;
+}
+
+const NONE_REFUSED: ReadonlyMap<string, RowRefusal> = new Map();
 
 /** A row of a whole namespace as memory holds it: frozen, so no reader can change it. */
 function kept(entry: ViewEntry): Kept {
@@ -190,8 +209,9 @@ export class ViewMirror implements RequestViews {
         entries.set(e.key, e);
         rows.set(e.key, kept(e));
       }
-      await spec.check?.(entries);
-      whole.set(spec.ns, { spec, rows, listed: undefined });
+      const refused = (await spec.refuse?.(entries)) ?? NONE_REFUSED;
+      for (const key of refused.keys()) rows.delete(key);
+      whole.set(spec.ns, { spec, rows, refused, listed: undefined });
     }
     this.#whole = whole;
     this.#cursor = new Map(this.#kinds.map((k) => [k, cursor]));
@@ -236,6 +256,13 @@ export class ViewMirror implements RequestViews {
       const whole = this.#whole.get(w.ns);
       if (whole === undefined) continue;
       try {
+        if (whole.refused.has(w.key)) {
+          // A record wrote a refused row: loaded again, the row is judged again.
+          throw new SigilError(
+            'state_invalid',
+            `the refused view row ${w.ns}/${w.key} was written`,
+          );
+        }
         const entry = await this.#inner.entry(w.ns, w.key);
         if (entry === undefined) {
           throw new SigilError(
@@ -284,9 +311,20 @@ export class ViewMirror implements RequestViews {
         throw new SigilError('state_invalid', `the view row ${spec.ns}/${key} differs from memory`);
       }
     }
+    // A refused row put back or rebuilt: loaded again, it is judged again.
+    for (const [key, { entry }] of whole.refused) {
+      const row = stored.get(key);
+      if (row?.seq !== entry?.seq || row?.hash !== entry?.hash) {
+        throw new SigilError('state_invalid', `the refused view row ${spec.ns}/${key} changed`);
+      }
+    }
     // A row no record of the followed log made (sealed at or before the cursor, not in memory).
     for (const [key, row] of stored) {
-      if (!whole.rows.has(key) && row.seq <= (this.#cursor?.get(spec.kind) ?? -1)) {
+      if (
+        !whole.rows.has(key) &&
+        !whole.refused.has(key) &&
+        row.seq <= (this.#cursor?.get(spec.kind) ?? -1)
+      ) {
         throw new SigilError('state_invalid', `the view row ${spec.ns}/${key} is not in memory`);
       }
     }
@@ -324,9 +362,17 @@ export class ViewMirror implements RequestViews {
     if (spec === undefined) return this.#inner.parsed(ns, key, parse);
     if (spec.whole) {
       const whole = this.#served(ns);
-      if (whole === undefined) return this.#inner.parsed(ns, key, parse);
+      if (whole === undefined) {
+        if (spec.refuse === undefined) return this.#inner.parsed(ns, key, parse);
+        const entry = await this.#storeEntry(spec, key);
+        return entry && parse(entry.value, key);
+      }
       const kept = whole.rows.get(key);
-      if (kept === undefined) return undefined;
+      if (kept === undefined) {
+        const refusal = whole.refused.get(key);
+        if (refusal !== undefined) throw refusal.error;
+        return undefined;
+      }
       if (kept.parse !== parse) {
         // Parsed before it is kept: a value `parse` refuses is refused again on the next read.
         const value = parse(kept.entry.value, key);
@@ -357,13 +403,31 @@ export class ViewMirror implements RequestViews {
 
   knownAbsent(ns: string, key: string): boolean {
     const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
-    return whole !== undefined && !whole.rows.has(key);
+    return whole !== undefined && !whole.rows.has(key) && !whole.refused.has(key);
   }
 
   async get(ns: string, key: string): Promise<JsonValue | undefined> {
-    const whole = this.#specs.get(ns)?.whole === true ? this.#served(ns) : undefined;
-    if (whole === undefined) return this.#inner.get(ns, key);
-    return whole.rows.get(key)?.entry.value;
+    const spec = this.#specs.get(ns);
+    const whole = spec?.whole === true ? this.#served(ns) : undefined;
+    if (whole === undefined) {
+      if (spec?.whole !== true || spec.refuse === undefined) return this.#inner.get(ns, key);
+      return (await this.#storeEntry(spec, key))?.value;
+    }
+    const kept = whole.rows.get(key);
+    if (kept === undefined) {
+      const refusal = whole.refused.get(key);
+      if (refusal !== undefined) throw refusal.error;
+    }
+    return kept?.entry.value;
+  }
+
+  /** Row `key` of a whole namespace from the store (memory not served), judged as a load is. */
+  async #storeEntry(spec: MirroredNamespace, key: string): Promise<ViewEntry | undefined> {
+    const entry = await this.#inner.entry(spec.ns, key);
+    const refused = await spec.refuse?.(new Map(entry === undefined ? [] : [[key, entry]]), key);
+    const refusal = refused?.get(key);
+    if (refusal !== undefined) throw refusal.error;
+    return entry;
   }
 
   // `entry` feeds an append's compare-and-set, which must see the row as committed: the store.
@@ -372,15 +436,24 @@ export class ViewMirror implements RequestViews {
   }
 
   async list(ns: string): Promise<ViewEntry[]> {
+    const { rows, refused } = await this.listed(ns);
+    for (const { error } of refused.values()) throw error;
+    return rows;
+  }
+
+  async listed(ns: string): Promise<Listed> {
     const spec = this.#specs.get(ns);
     const whole = spec?.whole === true ? this.#served(ns) : undefined;
     if (whole === undefined) {
       const rows = await this.#inner.list(ns);
-      // From the store, checked as a load is: a row deleted there is refused, not just absent.
-      await spec?.check?.(new Map(rows.map((e) => [e.key, e])));
-      return rows;
+      // From the store, judged as a load is: a row deleted there is refused, not just absent.
+      const refused = (await spec?.refuse?.(new Map(rows.map((e) => [e.key, e])))) ?? NONE_REFUSED;
+      return { rows: refused.size === 0 ? rows : rows.filter((e) => !refused.has(e.key)), refused };
     }
-    whole.listed ??= [...whole.rows.keys()].sort().map((k) => whole.rows.get(k)!.entry);
+    whole.listed ??= {
+      rows: [...whole.rows.keys()].sort().map((k) => whole.rows.get(k)!.entry),
+      refused: whole.refused,
+    };
     return whole.listed;
   }
 }

@@ -32,6 +32,7 @@ import type {
   WitnessAttestation,
   WitnessEntry,
 } from '../quorum/index.ts';
+import type { RequestViews, RowRefusal } from './core.ts';
 import type { ApprovalInfo } from './services/approvals.ts';
 import type { DelegationInfo } from './services/delegations.ts';
 import type { ScannerInfo } from './services/governance.ts';
@@ -52,6 +53,14 @@ export interface ViewNamespace<T> {
   entry(views: ViewReader, key: string): Promise<{ value: T; seq: number } | undefined>;
   /** Every row, parsed, by key ('state_invalid' when any row is forged or misshapen). */
   list(views: ViewReader): Promise<Array<{ key: string; value: T; seq: number; hash: string }>>;
+  /**
+   * Every row that may be served, parsed, and the rows refused by key (a namespace the view
+   * mirror loads whole: `RequestViews.listed`), so a reader refuses only what it would have read.
+   */
+  listed(views: RequestViews): Promise<{
+    rows: Array<{ key: string; value: T; seq: number; hash: string }>;
+    refused: ReadonlyMap<string, RowRefusal>;
+  }>;
 }
 
 function parseRow<T>(name: string, schema: z.ZodType<T>, key: string, value: JsonValue): T {
@@ -102,6 +111,10 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
       return e && { value: parseRow(name, schema, key, e.value), seq: e.seq };
     },
     list: async (views) => (await views.list(name)).map((e) => ({ ...e, value: listedValue(e) })),
+    listed: async (views) => {
+      const { rows, refused } = await views.listed(name);
+      return { rows: rows.map((e) => ({ ...e, value: listedValue(e) })), refused };
+    },
   };
 }
 

@@ -14,13 +14,19 @@
  *
  * A role or consent row put back as it was before its revocation (its old MAC still good) would
  * put the role or consent back in force: it is refused ('state_invalid') as older than the
- * record that last wrote it.
+ * record that last wrote it. So is a tripped breaker rolled back to closed.
+ *
+ * A refusal is the row's: only a decision that reads that row is refused. Another subject's
+ * decisions, and Root's `sigil state rebuild` (which puts the row back from the log), go on.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { CanonLog } from '../../src/canon/log.ts';
 import { buildServer } from '../../src/http/server.ts';
+import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
+import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
+import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { humanCaller, passChange, sealGenesis } from '../quorum/ceremony.ts';
@@ -62,6 +68,7 @@ async function call(
 }
 
 const ALICE = 'did:sigil:alice-deleted';
+const BOB = 'did:sigil:bob-deleted';
 const poll = { timeout: 6000, interval: 100 };
 
 describe.each([
@@ -170,6 +177,147 @@ describe.each([
       for (const app of [A, B, D]) await expect.poll(() => aliceAsks(app), poll).toBe('allow');
       const conflict = await call(A, rootToken, 'POST', '/api/roles', legislator);
       expect([conflict.status, conflict.body.code]).toEqual([409, 'role_branch_conflict']);
+      expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
+    "a deleted role row refuses only its subject's decisions: others decide, and Root's rebuild puts it back",
+    async () => {
+      const { a, b, db, root, rootToken } = await setUp();
+      const [A, B] = [serve(a), serve(b)];
+      const witnesses = await sealGenesis(a, root);
+      const { token: alice } = await humanCaller(a, root, ALICE, 'operator');
+      const { token: bob } = await humanCaller(a, root, BOB, 'operator');
+      await passChange(a, root, witnesses, { role_grant: { subject: ALICE, name: 'judge' } });
+      await passChange(a, root, witnesses, { role_grant: { subject: BOB, name: 'senator' } });
+      const asks = async (app: FastifyInstance, token: string): Promise<unknown> => {
+        const r = await call(app, token, 'POST', '/api/trust/check', {
+          action: 'canon.read',
+          target: 'canon/records',
+        });
+        return r.status === 200 ? (r.body.code ?? r.body.verdict) : r.body.code;
+      };
+      for (const app of [A, B]) await expect.poll(() => asks(app, alice), poll).toBe('allow');
+
+      const judge = (await db.rows('roles')).find((r) => r.k === `${ALICE} judge`)!;
+      await db.remove('roles', judge.k);
+      for (const app of [A, B]) {
+        await expect.poll(() => asks(app, alice), poll).toBe('state_invalid');
+        // Bob, Root, and a grant to Bob (its branch check reads only his roles) go on.
+        expect(await asks(app, bob)).toBe('allow');
+        expect(await asks(app, rootToken)).toBe('allow');
+      }
+      const toBob = await call(A, rootToken, 'POST', '/api/roles', {
+        subject: BOB,
+        role: 'judge',
+      });
+      expect([toBob.status, toBob.body.code]).toEqual([409, 'role_branch_conflict']);
+      const revokeBob = await call(B, rootToken, 'POST', '/api/roles/revoke', {
+        subject: BOB,
+        role: 'senator',
+      });
+      expect(revokeBob.status, JSON.stringify(revokeBob.body)).toBe(200);
+      // Every role listed would misreport Alice's: the listing is refused.
+      expect((await call(A, rootToken, 'GET', '/api/roles')).body.code).toBe('state_invalid');
+
+      // A fresh instance: the same, at once; there Root rebuilds the views from the log.
+      const c = await open!.reopen();
+      const C = serve(c);
+      expect(await asks(C, alice)).toBe('state_invalid');
+      expect(await asks(C, bob)).toBe('allow');
+      const rebuilt = await c.state.rebuild(await c.tokens.authenticate(rootToken));
+      expect(rebuilt.decision_id).toMatch(/^rec_/);
+      expect((await db.rows('roles')).find((r) => r.k === judge.k)).toMatchObject({
+        seq: judge.seq,
+        hash: judge.hash,
+      });
+      for (const app of [A, B, C]) await expect.poll(() => asks(app, alice), poll).toBe('allow');
+      expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
+    'a tripped breaker rolled back to closed is refused, never closed again',
+    async () => {
+      const { a, b, db, root } = await setUp();
+      const scanner = 'did:sigil:deleted-rows-scanner';
+      const keys = generateKeyPair();
+      const report = (scan: string, critical: number) => {
+        const findings: Finding[] = Array.from({ length: critical }, (_, i) => ({
+          finding_id: `${scan}-${i}`,
+          severity: 'critical',
+          title: `finding ${i} of ${scan}`,
+        }));
+        return {
+          attestation: signFindings(findings, scanner, { type: 'human' }, keys.privateKey),
+          findings,
+        };
+      };
+      await a.governance.registerScanner(root, {
+        did: scanner,
+        public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
+      });
+      const { delegation_id } = await a.delegations.create(root, {
+        to: 'did:sigil:agent',
+        actions: ['mcp.tools.call'],
+      });
+      const { token } = await a.tokens.create(root, {
+        subject: 'did:sigil:agent',
+        loa: 'operator',
+        signer: { type: 'ai', delegationId: delegation_id },
+        scopes: ['mcp.tools.call'],
+      });
+      await a.consent.grant(root, {
+        bailee: 'did:sigil:agent',
+        scope: 'mcp.tools.call',
+        purpose: 'retrieval',
+      });
+      const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
+      const agentUse = async (r: SigilRuntime) =>
+        r
+          .check(await r.tokens.authenticate(token), use as Parameters<SigilRuntime['check']>[1])
+          .then(
+            (d) => d.code ?? d.verdict,
+            (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+          );
+      // One critical: the breaker row exists, closed.
+      await a.governance.reportFindings(root, report('first', 1));
+      const [closed] = await db.rows('governance');
+      for (const r of [a, b]) await expect.poll(() => agentUse(r), poll).toBe('allow');
+      await a.governance.reportFindings(root, report('second', 3));
+      const [tripped] = await db.rows('governance');
+      for (const r of [a, b]) await expect.poll(() => agentUse(r), poll).toBe('breaker_open');
+
+      // The closed row put back (authentic once, its old MAC good): AI actors must stay stopped.
+      await db.put(closed!);
+      for (const r of [a, b]) {
+        await expect
+          .poll(async () => {
+            const got = await agentUse(r);
+            expect(got).not.toBe('allow');
+            return got;
+          }, poll)
+          .toBe('state_invalid');
+      }
+      const c = await open!.reopen();
+      expect(await agentUse(c)).toBe('state_invalid');
+      const status = await c.governance.status(root).then(
+        () => 'read',
+        (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+      );
+      expect(status).toBe('state_invalid');
+      // A report on the rolled-back row must not count from the closed state either.
+      const more = await b.governance.reportFindings(root, report('third', 1)).then(
+        () => 'taken',
+        (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+      );
+      expect(more).toBe('state_invalid');
+
+      await db.put(tripped!);
+      for (const r of [a, b, c]) await expect.poll(() => agentUse(r), poll).toBe('breaker_open');
       expect(await a.log.checkViews()).toEqual([]);
     },
     120_000,

@@ -10,7 +10,15 @@ import {
   type ConsentGrant,
   type ConsentPurpose,
 } from '../../gatekeeper/index.ts';
-import { asJson, checkId, iso, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import {
+  asJson,
+  checkId,
+  iso,
+  newId,
+  refuseMissingRow,
+  refusedRows,
+  type RuntimeCore,
+} from '../core.ts';
 import { VIEWS, type ConsentPair } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -89,9 +97,20 @@ export async function listConsent(
 ): Promise<Array<{ id: string } & ConsentPair>> {
   await core.require(caller, { action: 'consent.list', target: 'consent' });
   const out: Array<{ id: string } & ConsentPair> = [];
-  for (const { value: pair } of await VIEWS.consent.list(core.log.views)) {
+  const rows = await VIEWS.consent.list(core.log.views);
+  const refused = await refusedRows(
+    core,
+    'consent_event',
+    VIEWS.consent.name,
+    new Map(rows.map((e) => [e.key, e])),
+    { absentIsNone: true },
+  );
+  for (const { key, value: pair } of rows) {
     const { bailor, bailee } = pair.bailment;
     if (caller.loa !== 'root' && bailor !== caller.subject && bailee !== caller.subject) continue;
+    // Rolled back past its revocation: listed, it would read as in force.
+    const refusal = refused.get(key);
+    if (refusal !== undefined) throw refusal.error;
     out.push({ id: pair.bailment.id, ...pair });
   }
   return out.sort((a, b) => b.bailment.createdAt.localeCompare(a.bailment.createdAt));
@@ -107,7 +126,16 @@ export async function consentBetween(
   const bailments: Bailment[] = [];
   const grants: ConsentGrant[] = [];
   // From memory the log keeps current (view-mirror.ts), not a listing of the store per request.
-  for (const { value: pair } of await VIEWS.consent.list(core.views)) {
+  const { rows, refused } = await VIEWS.consent.listed(core.views);
+  for (const { error, entry } of refused.values()) {
+    // A row rolled back past its revocation (a deleted one is no consent): refused where it
+    // would have been relied on, and only there.
+    const was = entry && VIEWS.consent.parse(entry.value, entry.key);
+    if (was === undefined || (was.bailment.bailor === bailor && was.bailment.bailee === bailee)) {
+      throw error;
+    }
+  }
+  for (const { value: pair } of rows) {
     if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
     bailments.push(pair.bailment);
     grants.push(pair.grant);

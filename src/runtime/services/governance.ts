@@ -29,7 +29,7 @@ import {
   type FindingsAttestation,
   type ScanIntake,
 } from '../../gatekeeper/index.ts';
-import { asJson, iso, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import { asJson, iso, refusedRows, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -48,17 +48,18 @@ type SealedBreaker = CircuitBreaker & { tripped: boolean };
 
 /** The breaker as sealed, and the seq of the record that wrote its row (-1: none yet). */
 async function loadBreaker(core: RuntimeCore): Promise<{ breaker: SealedBreaker; seq: number }> {
-  let stored = await VIEWS.governance.entry(core.log.views, 'breaker');
-  if (stored === undefined) {
-    try {
-      await refuseMissingRow(core, 'governance_event', VIEWS.governance.name, 'breaker');
-    } catch (err) {
-      // A report another instance sealed between the two reads made the row (record and row
-      // commit together, so it is there now); only a row still missing was deleted.
-      stored = await VIEWS.governance.entry(core.log.views, 'breaker');
-      if (stored === undefined) throw err;
-    }
-  }
+  const stored = await VIEWS.governance.entry(core.log.views, 'breaker');
+  // Deleted, or rolled back to closed past the record that tripped it: refused, never read as
+  // the breaker before that record (refusedRows reads the row again, so a record another
+  // instance sealed between the two reads is no refusal).
+  const refused = await refusedRows(
+    core,
+    'governance_event',
+    VIEWS.governance.name,
+    new Map(stored === undefined ? [] : [['breaker', stored]]),
+    { only: 'breaker' },
+  );
+  for (const { error } of refused.values()) throw error;
   if (stored === undefined) {
     return { breaker: { ...createCircuitBreaker(), tripped: false }, seq: -1 };
   }

@@ -10,7 +10,7 @@ import { isDid } from '../../core/did.ts';
 import { SigilError } from '../../core/errors.ts';
 import { branchOf, type Branch, type RoleClaim, type RoleName } from '../../gatekeeper/index.ts';
 import type { Proposal } from '../../quorum/index.ts';
-import { asJson, iso, refuseMissingRows, type RuntimeCore } from '../core.ts';
+import { asJson, iso, refusedRows, type RowRefusal, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -59,22 +59,39 @@ export function isRoleGrantChange(change: JsonValue): change is { role_grant: Js
   );
 }
 
-/** Every role row, as the store holds it: one deleted while its record is sealed is refused. */
-async function allRoles(core: RuntimeCore): Promise<RoleInfo[]> {
+/**
+ * Refuses when a role row of `subject` (of anyone: undefined) is refused: deleted or rolled back
+ * while its record is sealed. Rows are keyed `<subject> <role>`, and a DID has no space.
+ */
+function refuseRolesOf(
+  refused: ReadonlyMap<string, RowRefusal>,
+  subject: string | undefined,
+): void {
+  for (const [key, { error }] of refused) {
+    if (subject === undefined || key.startsWith(`${subject} `)) throw error;
+  }
+}
+
+/** The role rows of `subject` (of everyone: undefined), as the store holds them. */
+async function storedRoles(core: RuntimeCore, subject?: string): Promise<RoleInfo[]> {
   const rows = await VIEWS.roles.list(core.log.views);
-  await refuseMissingRows(
+  const refused = await refusedRows(
     core,
     'role_event',
     VIEWS.roles.name,
     new Map(rows.map((e) => [e.key, e])),
   );
-  return rows.map((e) => e.value);
+  refuseRolesOf(refused, subject);
+  return rows.map((e) => e.value).filter((r) => subject === undefined || r.subject === subject);
 }
 
 /** The roles `subject` holds now (unrevoked), as the kernel reads them. */
 export async function heldRoles(core: RuntimeCore, subject: string): Promise<RoleClaim[]> {
-  // Every decision reads it: from memory the log keeps current (view-mirror.ts).
-  return (await VIEWS.roles.list(core.views))
+  // Every decision reads it: from memory the log keeps current (view-mirror.ts). Another
+  // subject's row refused leaves this subject's decision to go on.
+  const { rows, refused } = await VIEWS.roles.listed(core.views);
+  if (refused.size > 0) refuseRolesOf(refused, subject);
+  return rows
     .map((e) => e.value)
     .filter((r) => r.subject === subject && r.revoked_at === null)
     .map((r) => ({ name: r.name, branch: r.branch }));
@@ -138,8 +155,8 @@ export async function revokeRole(
     target: `roles/${input.subject}`,
     payload: { subject: input.subject, role: input.name },
   });
-  const found = (await allRoles(core)).find(
-    (r) => r.subject === input.subject && r.name === input.name && r.revoked_at === null,
+  const found = (await storedRoles(core, input.subject)).find(
+    (r) => r.name === input.name && r.revoked_at === null,
   );
   if (!found) {
     throw new SigilError('role_not_found', `${input.subject} does not hold ${input.name}`);
@@ -156,7 +173,7 @@ export async function revokeRole(
 /** Every role held now, by subject. */
 export async function listRoles(core: RuntimeCore, caller: Caller): Promise<RoleInfo[]> {
   await core.require(caller, { action: 'canon.read', target: 'roles' });
-  return (await allRoles(core)).filter((r) => r.revoked_at === null);
+  return (await storedRoles(core)).filter((r) => r.revoked_at === null);
 }
 
 /** The roles room (`runtime.roles`): governed roles, granted through the quorum. */
