@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalBytes, canonicalJson, type JsonValue } from '../core/canonical.ts';
+import { canonicalBytes, canonicalJsonCopy, type JsonValue } from '../core/canonical.ts';
 import {
   publicKeyFromRaw,
   publicKeyToRaw,
@@ -207,14 +207,15 @@ function parseWith<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
 }
 
 /**
- * The payload's canonical text, within `limit` UTF-8 bytes ('payload_too_large'). The text has
+ * The payload's canonical text, within `limit` UTF-8 bytes ('payload_too_large'), and its copy. The text has
  * no lone surrogate (canonicalJson refuses one), so its byte length is its UTF-8 encoding's,
  * counted without encoding it.
  */
-function payloadText(payload: JsonValue, limit: number): string {
+function payloadText(payload: JsonValue, limit: number): { text: string; copy: JsonValue } {
   let text: string;
+  let copy: JsonValue;
   try {
-    text = canonicalJson(payload);
+    ({ text, copy } = canonicalJsonCopy(payload));
   } catch (err) {
     const why = err instanceof Error ? err.message : 'not JSON';
     throw new SigilError('record_invalid', `record field payload: ${why}`, { field: 'payload' });
@@ -227,7 +228,7 @@ function payloadText(payload: JsonValue, limit: number): string {
       { field: 'payload', limit, size },
     );
   }
-  return text;
+  return { text, copy };
 }
 
 /**
@@ -241,7 +242,10 @@ export function readRecordDraft(
   opts: { maxPayloadBytes?: number } = {},
 ): { draft: RecordDraft & { id: string; ts: string; links: Link[] }; payloadJson: string } {
   const draft = parseWith(draftSchema, input, 'record');
-  const payloadJson = payloadText(draft.payload, opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+  const { text: payloadJson, copy: payload } = payloadText(
+    draft.payload,
+    opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+  );
   return {
     draft: {
       kind: draft.kind,
@@ -249,7 +253,7 @@ export function readRecordDraft(
       tenant: draft.tenant,
       ts: draft.ts ?? new Date().toISOString(),
       space: draft.space,
-      payload: JSON.parse(payloadJson) as JsonValue,
+      payload,
       links: (draft.links ?? []).map((l) => ({ rel: l.rel, id: l.id })),
     },
     payloadJson,

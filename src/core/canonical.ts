@@ -33,19 +33,34 @@ function describe(value: unknown): string {
   return proto?.constructor?.name ?? 'object';
 }
 
-function serialise(value: unknown, ancestors: object[]): string {
+/**
+ * Where canonicalJsonCopy's walk leaves the copy of the value just serialised (one per walk):
+ * the copy is built from the same single read of each member as the text.
+ */
+interface CopyOut {
+  value: JsonValue;
+}
+
+function serialise(value: unknown, ancestors: object[], copy?: CopyOut): string {
   switch (typeof value) {
     case 'string':
       if (!isWellFormed(value)) throw new Reject('string contains a lone surrogate');
+      if (copy !== undefined) copy.value = value;
       return JSON.stringify(value);
     case 'number':
       if (!Number.isFinite(value)) throw new Reject(`number ${String(value)} is not finite`);
+      // -0 is written "0": the copy holds what the text says.
+      if (copy !== undefined) copy.value = value === 0 ? 0 : value;
       return String(value);
     case 'boolean':
+      if (copy !== undefined) copy.value = value;
       return value ? 'true' : 'false';
     case 'object':
-      if (value === null) return 'null';
-      return serialiseObject(value, ancestors);
+      if (value === null) {
+        if (copy !== undefined) copy.value = null;
+        return 'null';
+      }
+      return serialiseObject(value, ancestors, copy);
     default:
       throw new Reject(`${typeof value} is not JSON`);
   }
@@ -68,39 +83,54 @@ function quotedKey(key: string): string {
   return quoted;
 }
 
-function serialiseObject(value: object, ancestors: object[]): string {
+function serialiseObject(value: object, ancestors: object[], copy?: CopyOut): string {
   if (ancestors.includes(value)) throw new Reject('cycle');
   if (ancestors.length >= MAX_DEPTH) throw new Reject(`nesting deeper than ${MAX_DEPTH}`);
   const proto = Object.getPrototypeOf(value) as unknown;
   ancestors.push(value);
   let out: string;
   if (Array.isArray(value) && proto === Array.prototype) {
+    const items: JsonValue[] | undefined = copy && new Array<JsonValue>(value.length);
     out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
       try {
-        out += serialise(value[i], ancestors);
+        out += serialise(value[i], ancestors, copy);
       } catch (err) {
         if (err instanceof Reject) err.path.unshift(i);
         throw err;
       }
+      if (items !== undefined) items[i] = copy!.value;
     }
     out += ']';
+    if (items !== undefined) copy!.value = items;
   } else if (proto === Object.prototype || proto === null) {
     const record = value as Record<string, unknown>;
     const keys = Object.keys(record).sort();
+    const members: { [k: string]: JsonValue } | undefined = copy && {};
     out = '{';
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       if (i > 0) out += ',';
       try {
-        out += quotedKey(key) + ':' + serialise(record[key], ancestors);
+        out += quotedKey(key) + ':' + serialise(record[key], ancestors, copy);
       } catch (err) {
         if (err instanceof Reject) err.path.unshift(key);
         throw err;
       }
+      if (members === undefined) continue;
+      // An own "__proto__" member, as JSON.parse makes it; assigning it would set the prototype.
+      if (key === '__proto__') {
+        Object.defineProperty(members, key, {
+          value: copy!.value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else members[key] = copy!.value;
     }
     out += '}';
+    if (members !== undefined) copy!.value = members;
   } else {
     throw new Reject(`${describe(value)} is not a plain object or array`);
   }
@@ -116,8 +146,23 @@ function formatPath(path: (string | number)[]): string {
 
 /** The RFC 8785 canonical JSON text of `value`; 'not_canonicalizable' if JCS cannot express it. */
 export function canonicalJson(value: unknown): string {
+  return canonicalise(value, undefined);
+}
+
+/**
+ * canonicalJson(value) and a fresh copy of the value, equal to JSON.parse of that text (plain
+ * objects and arrays, own members only), made in the same walk: what the caller changes later
+ * cannot reach the copy.
+ */
+export function canonicalJsonCopy(value: unknown): { text: string; copy: JsonValue } {
+  const copy: CopyOut = { value: null };
+  const text = canonicalise(value, copy);
+  return { text, copy: copy.value };
+}
+
+function canonicalise(value: unknown, copy: CopyOut | undefined): string {
   try {
-    return serialise(value, []);
+    return serialise(value, [], copy);
   } catch (err) {
     if (err instanceof Reject) {
       const path = formatPath(err.path);

@@ -65,6 +65,7 @@ const validArgs: Record<string, unknown[]> = {
   sha256: [msg],
   sha256Hex: ['abc'],
   canonicalJson: [{ a: 1 }],
+  canonicalJsonCopy: [{ a: 1 }],
   writtenCanonically: ['{"a":1}'],
   canonicalBytes: [{ a: 1 }],
   generateKeyPair: [],

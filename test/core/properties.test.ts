@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isWellFormed } from '../../src/core/guard.ts';
 import {
   canonicalJson,
+  canonicalJsonCopy,
   decodeCbor,
   encodeCbor,
   generateKeyPair,
@@ -93,6 +94,61 @@ describe('canonicalJson properties', () => {
         expect(out).toBe(canonicalize(x));
       }),
     );
+  });
+});
+
+/** Whether `a` and `b` share an object (the copy must share none with what it copies). */
+function sharesObject(a: unknown, b: unknown, seen = new Set<unknown>()): boolean {
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k]);
+  };
+  walk(a);
+  let shared = false;
+  const check = (v: unknown): void => {
+    if (shared || v === null || typeof v !== 'object') return;
+    if (seen.has(v)) shared = true;
+    else for (const k of Object.keys(v)) check((v as Record<string, unknown>)[k]);
+  };
+  check(b);
+  return shared;
+}
+
+describe('canonicalJsonCopy properties', () => {
+  it('gives canonicalJson and a fresh copy equal to JSON.parse of it, or the same refusal', () => {
+    fc.assert(
+      fc.property(fc.oneof(anything, json), (x) => {
+        let text: string | undefined;
+        try {
+          text = canonicalJson(x);
+        } catch {
+          expect(() => canonicalJsonCopy(x)).toThrow(/./);
+          try {
+            canonicalJsonCopy(x);
+          } catch (err) {
+            expect(isSigilError(err, 'not_canonicalizable')).toBe(true);
+          }
+          return;
+        }
+        const out = canonicalJsonCopy(x);
+        expect(out.text).toBe(text);
+        expect(out.copy).toStrictEqual(JSON.parse(text));
+        expect(sharesObject(x, out.copy)).toBe(false);
+      }),
+    );
+  });
+
+  it('keeps an own "__proto__" member and -0 as JSON.parse reads the text', () => {
+    const x = JSON.parse('{"__proto__":{"owner":"mallory"},"n":[-0]}') as unknown;
+    (x as { n: number[] }).n[0] = -0;
+    const { text, copy } = canonicalJsonCopy(x);
+    expect(text).toBe('{"__proto__":{"owner":"mallory"},"n":[0]}');
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect((copy as { owner?: string }).owner).toBeUndefined();
+    expect(Object.keys(copy as object)).toEqual(['__proto__', 'n']);
+    expect(Object.is((copy as { n: number[] }).n[0], 0)).toBe(true);
+    expect(copy).toStrictEqual(JSON.parse(text));
   });
 });
 
