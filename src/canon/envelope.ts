@@ -8,6 +8,7 @@ import {
   toBase64Url,
   toHex,
   utf8Encode,
+  utf8EncodeInto,
 } from '../core/encoding.ts';
 import { SigilError } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -51,6 +52,11 @@ function checkKey(key: Uint8Array, name: string): void {
  * to another seq or id no longer authenticates.
  */
 export function bodyAad(seq: number, id: string): Uint8Array {
+  return utf8Encode(bodyAadText(seq, id));
+}
+
+/** bodyAad as text. */
+function bodyAadText(seq: number, id: string): string {
   if (!Number.isSafeInteger(seq) || seq < 0) {
     throw new SigilError('bad_request', 'seq must be a non-negative integer');
   }
@@ -59,8 +65,11 @@ export function bodyAad(seq: number, id: string): Uint8Array {
   }
   // canonicalBytes({ domain: 'sigil.body.v1', seq, id }) written out (keys in JCS order; a safe
   // integer's String() is its JCS form): built per row, on every append and every validate.
-  return utf8Encode(`{"domain":"sigil.body.v1","id":${canonicalJson(id)},"seq":${String(seq)}}`);
+  return `{"domain":"sigil.body.v1","id":${canonicalJson(id)},"seq":${String(seq)}}`;
 }
+
+/** Holds the AAD of the body being opened: setAAD reads it at once (validate opens every row). */
+const aadScratch = new Uint8Array(384);
 
 /** A fresh random data key. */
 export function generateDataKey(): Uint8Array {
@@ -86,7 +95,10 @@ export function decryptBody(
   sealed: Uint8Array,
 ): Uint8Array {
   checkKey(dataKey, 'data key');
-  return aesGcmOpen(dataKey, sealed, bodyAad(seq, id));
+  const text = bodyAadText(seq, id);
+  const written = utf8EncodeInto(text, aadScratch);
+  const aad = written < 0 ? utf8Encode(text) : aadScratch.subarray(0, written);
+  return aesGcmOpen(dataKey, sealed, aad);
 }
 
 /** Identifies a KEK without revealing it: hex of SHA-256("sigil.kek-id.v1" || kek)[:8]. */

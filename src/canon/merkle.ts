@@ -14,8 +14,10 @@ import { sha256 } from '../core/hash.ts';
  */
 
 const HASH_SIZE = 32;
-const LEAF_PREFIX = Uint8Array.of(0x00);
+export const LEAF_PREFIX = Uint8Array.of(0x00);
 const NODE_PREFIX = Uint8Array.of(0x01);
+/** nodeHash's input, reused: sha256 reads it at once. */
+const nodeScratch = new Uint8Array(1 + 2 * HASH_SIZE);
 /** How many tree sizes keep their right-edge subtree hashes memoised. */
 const EDGE_CACHE_SIZES = 4;
 
@@ -31,7 +33,10 @@ export function leafHash(entry: Uint8Array | string): Uint8Array {
 
 /** Interior node: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + left.length + right.length);
+  // Two hashes are 65 bytes with the prefix, one past V8's on-heap typed arrays: a new buffer each
+  // would be a native allocation per node (about one per leaf).
+  const length = 1 + left.length + right.length;
+  const input = length === nodeScratch.length ? nodeScratch : new Uint8Array(length);
   input.set(NODE_PREFIX, 0);
   input.set(left, 1);
   input.set(right, 1 + left.length);

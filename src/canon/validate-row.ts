@@ -8,9 +8,9 @@ import type { KeyObject } from 'node:crypto';
 import { writtenCanonically } from '../core/canonical.ts';
 import { verify } from '../core/ed25519.ts';
 import { constantTimeEqual, fromBase64Url, utf8Decode } from '../core/encoding.ts';
-import { sha256Hex } from '../core/hash.ts';
+import { sha256, sha256Hex } from '../core/hash.ts';
 import { decryptBody } from './envelope.ts';
-import { leafHash } from './merkle.ts';
+import { LEAF_PREFIX, leafHash } from './merkle.ts';
 import {
   bodyJson,
   entryJson,
@@ -181,12 +181,13 @@ function joinedText(text: string, pieces: Pieces): string {
 /** Reused for every row: the pieces are hashed straight away. */
 let scratch = new Uint8Array(4096);
 
-/** The pieces' bytes joined in `scratch` (valid until the next call). */
-function joinedBytes(bytes: Uint8Array, pieces: Pieces): Uint8Array {
-  let length = 0;
+/** `prefix` and the pieces' bytes joined in `scratch` (valid until the next call). */
+function joinedBytes(bytes: Uint8Array, pieces: Pieces, prefix?: Uint8Array): Uint8Array {
+  let length = prefix?.length ?? 0;
   for (let k = 0; k < pieces.length; k += 2) length += pieces[k + 1]! - pieces[k]!;
   if (scratch.length < length) scratch = new Uint8Array(2 * length);
-  for (let k = 0, at = 0; k < pieces.length; k += 2) {
+  if (prefix !== undefined) scratch.set(prefix);
+  for (let k = 0, at = prefix?.length ?? 0; k < pieces.length; k += 2) {
     scratch.set(bytes.subarray(pieces[k], pieces[k + 1]), at);
     at += pieces[k + 1]! - pieces[k]!;
   }
@@ -232,7 +233,8 @@ export function checkRowContent(keys: RowKeys, row: StoredRow): Failure | Signat
     const { body, entry } = cutCanonical(r, text);
     // ASCII text (as long as its bytes) is its bytes: the pieces are hashed without encoding them.
     if (plain.length === text.length) {
-      leaf = leafHash(joinedBytes(plain, entry));
+      // leafHash's input joined in place: no second copy of the entry behind its prefix.
+      leaf = sha256(joinedBytes(plain, entry, LEAF_PREFIX));
       bodyHash = sha256Hex(joinedBytes(plain, body));
     } else {
       leaf = leafHash(joinedText(text, entry));

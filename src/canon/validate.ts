@@ -311,10 +311,12 @@ export async function validateStore(
           items.push(checked);
         }
         const first = accepted[0]?.seq ?? 0;
+        // Only the ids wait for the answer: the rows are garbage once checked, while still young.
+        const ids = accepted.map((row) => row.id);
         const { result } = await pool.submit(items);
         pending.push(
           result.then((bad) =>
-            bad === undefined ? undefined : badSignature(bad, accepted[bad - first]!.id),
+            bad === undefined ? undefined : badSignature(bad, ids[bad - first]!),
           ),
         );
       } else {

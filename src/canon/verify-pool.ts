@@ -46,18 +46,30 @@ interface Answer {
   bad?: number;
 }
 
-/** A pool of signature-checking threads with at most two chunks in flight per thread. */
+/**
+ * A pool of signature-checking threads with at most two chunks in flight per thread. A chunk goes
+ * to the thread with the fewest in flight, so one the machine's other load holds back is given
+ * less, and a full pool waits for any chunk, not the oldest.
+ */
 export class VerifyPool {
   readonly #workers: Worker[];
+  /** Chunks in flight per thread. */
+  readonly #queued: number[];
   readonly #waiting = new Map<number, (a: Answer | Error) => void>();
-  readonly #inflight: Array<Promise<number | undefined>> = [];
+  #inflight = 0;
+  /** Submits waiting on a full pool, woken when a chunk is answered. */
+  readonly #freed: Array<() => void> = [];
   #next = 0;
 
   constructor(threads: number, publicKey: KeyObject, prefix: Uint8Array) {
     const workerData = { spki: publicKey.export({ format: 'der', type: 'spki' }), prefix };
-    this.#workers = Array.from({ length: threads }, () => {
+    this.#queued = Array.from({ length: threads }, () => 0);
+    this.#workers = Array.from({ length: threads }, (_, t) => {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData });
-      w.on('message', (a: Answer) => this.#settle(a.id, a));
+      w.on('message', (a: Answer) => {
+        this.#queued[t]! -= 1;
+        this.#settle(a.id, a);
+      });
       w.on('error', (err) => {
         for (const id of [...this.#waiting.keys()]) this.#settle(id, err);
       });
@@ -67,8 +79,11 @@ export class VerifyPool {
 
   #settle(id: number, a: Answer | Error): void {
     const done = this.#waiting.get(id);
+    if (done === undefined) return;
     this.#waiting.delete(id);
-    done?.(a);
+    this.#inflight -= 1;
+    done(a);
+    this.#freed.shift()?.();
   }
 
   /**
@@ -76,7 +91,9 @@ export class VerifyPool {
    * `result` resolves to the seq of the chunk's first bad signature, or undefined when all verify.
    */
   async submit(items: SignatureItem[]): Promise<{ result: Promise<number | undefined> }> {
-    while (this.#inflight.length >= this.#workers.length * 2) await this.#inflight.shift();
+    while (this.#inflight >= this.#workers.length * 2) {
+      await new Promise<void>((resolve) => this.#freed.push(resolve));
+    }
     const packed = Buffer.alloc(items.length * ITEM_BYTES);
     items.forEach((item, i) => {
       // Written in place, not decoded to bytes first; a hash that is not 64 hex digits stops short.
@@ -89,9 +106,12 @@ export class VerifyPool {
     const result = new Promise<number | undefined>((resolve, reject) => {
       this.#waiting.set(id, (a) => (a instanceof Error ? reject(a) : resolve(a.bad)));
     });
+    let t = 0;
+    for (let k = 1; k < this.#queued.length; k++) if (this.#queued[k]! < this.#queued[t]!) t = k;
+    this.#queued[t]! += 1;
+    this.#inflight += 1;
     const first = items[0]?.seq ?? 0;
-    this.#workers[id % this.#workers.length]!.postMessage({ id, first, packed }, [packed.buffer]);
-    this.#inflight.push(result);
+    this.#workers[t]!.postMessage({ id, first, packed }, [packed.buffer]);
     return { result };
   }
 

@@ -86,6 +86,18 @@ export function utf8Encode(s: string): Uint8Array {
   return utf8Encoder.encode(s);
 }
 
+/**
+ * Writes the UTF-8 bytes of `s` at the start of `into` and returns their count, or -1 when they
+ * might not fit (more than a third as many UTF-16 units as bytes). No new buffer: for bytes read
+ * at once, as an AAD (a new Uint8Array of more than 64 bytes costs about 1 µs).
+ */
+export function utf8EncodeInto(s: string, into: Uint8Array): number {
+  if (typeof s !== 'string') throw new SigilError('invalid_input', 'expected a string');
+  if (!isWellFormed(s)) throw invalid('utf-8 (lone surrogate)');
+  if (s.length * 3 > into.length) return -1;
+  return utf8Encoder.encodeInto(s, into).written;
+}
+
 /** Decodes strict UTF-8 (invalid sequences are rejected, a BOM is kept as U+FEFF). */
 export function utf8Decode(b: Uint8Array): string {
   requireBytes(b, 'bytes');
