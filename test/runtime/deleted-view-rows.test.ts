@@ -345,15 +345,32 @@ describe.each([
         scope: 'mcp.tools.call',
         purpose: 'retrieval',
       });
+      // A second agent, whose consent from Root stays in force throughout.
+      const other = await a.delegations.create(root, {
+        to: 'did:sigil:agent-2',
+        actions: ['mcp.tools.call'],
+      });
+      const { token: token2 } = await a.tokens.create(root, {
+        subject: 'did:sigil:agent-2',
+        loa: 'operator',
+        signer: { type: 'ai', delegationId: other.delegation_id },
+        scopes: ['mcp.tools.call'],
+      });
+      await a.consent.grant(root, {
+        bailee: 'did:sigil:agent-2',
+        scope: 'mcp.tools.call',
+        purpose: 'retrieval',
+      });
       const judge = (await db.rows('roles')).find((r) => r.k === `${ALICE} judge`)!;
-      const [granted] = await db.rows('consent');
+      const consentRow = async () => (await db.rows('consent')).find((r) => r.k === id);
+      const granted = await consentRow();
       expect(
         (await call(A, rootToken, 'POST', '/api/roles/revoke', { subject: ALICE, role: 'judge' }))
           .status,
       ).toBe(200);
       await a.consent.revoke(root, id);
       const [revokedRole] = (await db.rows('roles')).filter((r) => r.k === judge.k);
-      const [revokedConsent] = await db.rows('consent');
+      const revokedConsent = await consentRow();
 
       /** Root's view of the roles held, on `app`: the names, or the refusal's code. */
       const roles = async (app: FastifyInstance) => {
@@ -363,13 +380,12 @@ describe.each([
           : r.body.code;
       };
       const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
-      const agentUse = async (r: SigilRuntime) =>
-        r
-          .check(await r.tokens.authenticate(token), use as Parameters<SigilRuntime['check']>[1])
-          .then(
-            (d) => d.code ?? d.verdict,
-            (e: unknown) => (isSigilError(e) ? e.code : String(e)),
-          );
+      const useAs = async (r: SigilRuntime, t: string) =>
+        r.check(await r.tokens.authenticate(t), use as Parameters<SigilRuntime['check']>[1]).then(
+          (d) => d.code ?? d.verdict,
+          (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+        );
+      const agentUse = (r: SigilRuntime) => useAs(r, token);
       for (const app of [A, B]) await expect.poll(() => roles(app), poll).toEqual([]);
       for (const r of [a, b]) await expect.poll(() => agentUse(r), poll).toBe('mcp_rule_violated');
 
@@ -386,10 +402,13 @@ describe.each([
             return got;
           }, poll)
           .toBe('state_invalid');
+        // The refusal is that consent's: another agent's decisions rely on their own and go on.
+        expect(await useAs(r, token2)).toBe('allow');
       }
       const c = await open!.reopen();
       expect(await roles(serve(c))).toBe('state_invalid');
       expect(await agentUse(c)).toBe('state_invalid');
+      expect(await useAs(c, token2)).toBe('allow');
 
       await db.put(revokedRole!);
       await db.put(revokedConsent!);
