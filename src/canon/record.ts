@@ -35,6 +35,7 @@ export const RECORD_KINDS = [
   'audit_record',
   'decision',
   'decision_policy',
+  'decision_input',
   'checkpoint',
   'model_config',
   'token_event',

@@ -245,6 +245,26 @@ export function audit(context: McpContext): McpRuleResult[] {
  * `audit` for a context whose request `parseGatekeeperRequest` returned, not changed since
  * (decide() parses its request once for the rules and the kernel).
  */
+/**
+ * Each rule's result when it passes, frozen and shared: the same six objects for every request
+ * that passes them, so what is derived from them (a sealed input's hash) is kept by identity.
+ */
+const PASSED: Readonly<Record<McpRuleId, McpRuleResult>> = Object.freeze(
+  Object.fromEntries(
+    MCP_RULES.map(({ rule, severity, description }) => [
+      rule,
+      Object.freeze({
+        rule,
+        severity,
+        description,
+        passed: true,
+        exempt: false,
+        evidence: Object.freeze([]) as unknown as string[],
+      }),
+    ]),
+  ) as Record<McpRuleId, McpRuleResult>,
+);
+
 export function auditParsed(ctx: McpContext): McpRuleResult[] {
   const human = ctx.request.actorSigner.type === 'human';
   return MCP_RULES.map(({ rule, severity, description }) => {
@@ -259,14 +279,8 @@ export function auditParsed(ctx: McpContext): McpRuleResult[] {
       };
     }
     const finding = CHECKS[rule](ctx);
-    return {
-      rule,
-      severity,
-      description,
-      passed: finding === null,
-      exempt: false,
-      evidence: finding ?? [],
-    };
+    if (finding === null) return PASSED[rule];
+    return { rule, severity, description, passed: false, exempt: false, evidence: finding };
   });
 }
 

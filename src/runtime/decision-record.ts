@@ -1,15 +1,15 @@
 /**
- * The one reader of a sealed `decision` record's payload (and of the `decision_policy` records
- * version 2 decisions name). The record is signed, so its bytes are Sigil's; the check says it
- * is a decision this Sigil can read (the fields the decision list, the counts and replay use),
- * whatever version sealed it. A record that does not parse is
- * refused as 'state_invalid', never read as a decision with missing fields.
+ * The one reader of a sealed `decision` record's payload (and of the `decision_policy` and
+ * `decision_input` records later versions name). The record is signed, so its bytes are Sigil's;
+ * the check says it is a decision this Sigil can read (the fields the decision list, the counts
+ * and replay use), whatever version sealed it. A record that does not parse is refused as
+ * 'state_invalid', never read as a decision with missing fields.
  */
 import { z } from 'zod';
 import type { SealedRecord } from '../canon/log.ts';
 import { SigilError } from '../core/errors.ts';
 import { ENFORCEMENT_MODES, LOAS } from '../policy/index.ts';
-import type { DecisionPayload, DecisionPolicy } from './frozen.ts';
+import type { DecisionInput, DecisionPayload, DecisionPolicy } from './frozen.ts';
 
 const SIGNER_TYPES = ['human', 'ai'] as const;
 const VERDICTS = ['allow', 'deny'] as const;
@@ -79,4 +79,36 @@ export function decisionPolicyOf(record: SealedRecord): DecisionPolicy {
     );
   }
   return parsed.data;
+}
+
+const ruleResult = z.looseObject({
+  rule: z.string(),
+  severity: z.number(),
+  description: z.string(),
+  passed: z.boolean(),
+  exempt: z.boolean(),
+  evidence: z.array(z.string()),
+});
+const decisionInputRecord = z.discriminatedUnion('input', [
+  z.looseObject({
+    input: z.literal('consent'),
+    value: z.looseObject({
+      bailments: z.array(z.looseObject({})),
+      grants: z.array(z.looseObject({})),
+    }),
+  }),
+  z.looseObject({ input: z.literal('mcp_rules'), value: z.array(ruleResult) }),
+]);
+
+/** The input a sealed `decision_input` record holds ('state_invalid' when it is not one). */
+export function decisionInputOf(record: SealedRecord): DecisionInput {
+  const parsed = decisionInputRecord.safeParse(record.payload);
+  if (record.kind !== 'decision_input' || !parsed.success) {
+    throw new SigilError(
+      'state_invalid',
+      `record ${record.id} (seq ${record.seq}) is not a decision input this Sigil reads`,
+      { record_id: record.id, seq: record.seq },
+    );
+  }
+  return parsed.data as unknown as DecisionInput;
 }

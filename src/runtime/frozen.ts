@@ -2,8 +2,10 @@
  * Freezing a decision: the `decision` record payload holds every input decide() read that is
  * particular to the decision, and names by hash the sealed `decision_policy` holding those
  * decisions share, so anyone holding the log can re-run decide() on it and get the same
- * decision, steps and score breakdown included (replay). Version 1 payloads (no `v`) held
- * everything inline and still replay.
+ * decision, steps and score breakdown included (replay). Version 3 also names by hash the
+ * consent between caller and data subject and an allowed decision's MCP rule results, each
+ * sealed once as a `decision_input` record. Version 1 payloads (no `v`) held everything inline,
+ * version 2 all but the policy; both still replay.
  */
 import type { JsonValue } from '../core/canonical.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -112,14 +114,42 @@ export interface DecisionPayloadV2 {
   decision: RecordedDecision;
 }
 
-/** The payload of a `decision` record, either version (old stores keep version 1). */
-export type DecisionPayload = DecisionPayloadV1 | DecisionPayloadV2;
+/**
+ * What some decisions share besides their policy, sealed once as a `decision_input` record and
+ * named by `inputHash`: the consent between an AI caller and its data subject (the same for
+ * each of the agent's requests until it changes), and the MCP rule results of an allowed
+ * decision (every rule passed: the same six results for each).
+ */
+export type DecisionInput =
+  | { input: 'consent'; value: DecisionState['consent'] }
+  | { input: 'mcp_rules'; value: Decision['rules'] };
+type InputValues = { consent: DecisionState['consent']; mcp_rules: Decision['rules'] };
 
-/** What a decision record says was decided, either version (the fields every reader uses). */
+/**
+ * Version 3: version 2 with `state.consent` and `decision.rules` each either inline or the
+ * `inputHash` of a sealed `decision_input` (empty consent, and the rules of a denial, inline).
+ */
+export interface DecisionPayloadV3 {
+  v: 3;
+  caller: Caller;
+  request: DecisionRequest;
+  state: Omit<DecisionPayloadV2['state'], 'consent'> & {
+    consent: DecisionState['consent'] | string;
+  };
+  decision: Omit<RecordedDecision, 'rules'> & { rules: RecordedDecision['rules'] | string };
+}
+
+/** The payload of a `decision` record, any version (old stores keep versions 1 and 2). */
+export type DecisionPayload = DecisionPayloadV1 | DecisionPayloadV2 | DecisionPayloadV3;
+
+/**
+ * What a decision record says was decided, any version, inputs named by hash resolved (the
+ * fields every reader uses).
+ */
 export type SealedDecision = Decision | RecordedDecision;
 
 /** The sealed decision's trust score, either version. */
-export function sealedScore(d: SealedDecision): number | null {
+export function sealedScore(d: Decision | { score: number | null }): number | null {
   return 'score' in d ? d.score : (d.trust?.score ?? null);
 }
 
@@ -177,6 +207,17 @@ export function policyHash(policy: DecisionPolicy): string {
   return sha256Hex(canonicalJson(policy as unknown as JsonValue));
 }
 
+/** Hex SHA-256 of an input's canonical JSON: how decision records name it. */
+export function inputHash(input: DecisionInput): string {
+  return sha256Hex(canonicalJson(plain(input) as unknown as JsonValue));
+}
+
+/** The `decision_input` hashes a version 3 record names instead of carrying the input inline. */
+export interface InputRefs {
+  consent?: string;
+  rules?: string;
+}
+
 /** The `when` condition's step inputs (its hash and result), when a condition was evaluated. */
 function conditionOf(decision: Decision): RecordedDecision['condition'] {
   return decision.steps.find((s) => s.step === 'condition')?.inputs;
@@ -204,7 +245,7 @@ export function recordedDecision(decision: Decision): RecordedDecision {
 
 /**
  * Builds the record payload for a decision made under the sealed policy `policy` (its
- * `policyHash`) from the inputs particular to it.
+ * `policyHash`) from the inputs particular to it, those in `refs` named by their sealed hash.
  */
 export function decisionPayload(
   caller: Caller,
@@ -212,16 +253,18 @@ export function decisionPayload(
   state: DecisionState,
   decision: Decision,
   policy: string,
-): DecisionPayloadV2 & JsonValue {
+  refs: InputRefs = {},
+): DecisionPayloadV3 & JsonValue {
+  const recorded = recordedDecision(decision);
   // Members in canonical (sorted) order, as in recordedDecision.
   return plain({
     caller,
-    decision: recordedDecision(decision),
+    decision: refs.rules === undefined ? recorded : { ...recorded, rules: refs.rules },
     request,
     state: {
       ...(state.authority ? { authority: state.authority } : {}),
       breaker_open: state.breakerOpen === true,
-      consent: state.consent,
+      consent: refs.consent ?? state.consent,
       human_root_count: state.humanRootCount,
       now: state.now,
       policy,
@@ -230,8 +273,8 @@ export function decisionPayload(
       ...(state.subjects.size > 0 ? { subjects: Object.fromEntries(state.subjects) } : {}),
       trusted_keys: trustedKeysToJson(state.trustedKeys),
     },
-    v: 2,
-  }) as DecisionPayloadV2 & JsonValue;
+    v: 3,
+  }) as DecisionPayloadV3 & JsonValue;
 }
 
 const modelHashes = new WeakMap<TrustModel, string>();
@@ -253,17 +296,56 @@ const DEFAULT_MODELS = new Map(
 
 let replayKernel: Kernel | undefined;
 
-/** The sealed things a decision names by hash: uploaded trust models and decision policies. */
+/**
+ * The sealed things a decision names by hash: uploaded trust models, decision policies and
+ * decision inputs (each keyed by the hash of its content, computed by the reader, never read).
+ */
 export interface SealedInputs {
   models?: ReadonlyMap<string, TrustModel>;
   policies?: ReadonlyMap<string, DecisionPolicy>;
+  inputs?: ReadonlyMap<string, DecisionInput>;
 }
 
-/** The shared inputs of a recorded decision, from the record (v1) or its sealed policy (v2). */
+/**
+ * The input of kind `input` a version 3 record names by `hash` ('replay_unsupported' when this
+ * log holds none of that kind under that hash), or the inline value it carries.
+ */
+function resolved<K extends keyof InputValues>(
+  value: string | InputValues[K],
+  input: K,
+  sealed: SealedInputs,
+): InputValues[K] {
+  if (typeof value !== 'string') return value as InputValues[K];
+  const found = sealed.inputs?.get(value);
+  if (found?.input !== input) {
+    throw new SigilError(
+      'replay_unsupported',
+      `decision input ${value} (${input}) is not sealed in this log`,
+    );
+  }
+  return found.value as InputValues[K];
+}
+
+/** The hashes of the `decision_input` records a version 3 payload names. */
+export function namedInputs(payload: DecisionPayload): string[] {
+  if (!('v' in payload) || payload.v !== 3) return [];
+  return [payload.state.consent, payload.decision.rules].filter(
+    (v): v is string => typeof v === 'string',
+  );
+}
+
+/** The decision a record sealed, the inputs it names by hash resolved from `sealed`. */
+export function recordedOf(payload: DecisionPayload, sealed: SealedInputs): SealedDecision {
+  if (!('v' in payload) || payload.v !== 3) return payload.decision;
+  return { ...payload.decision, rules: resolved(payload.decision.rules, 'mcp_rules', sealed) };
+}
+
+/** The shared inputs of a recorded decision, from the record (v1) or its sealed policy (v2, v3). */
 function sharedInputs(payload: DecisionPayload, sealed: SealedInputs): DecisionPolicy {
   if ('v' in payload) {
-    if (payload.v !== 2) {
-      throw new SigilError('replay_unsupported', `decision payload version ${String(payload.v)}`);
+    if (payload.v !== 2 && payload.v !== 3) {
+      const v = (payload as { v: unknown }).v;
+      throw new SigilError('replay_unsupported', `decision payload version ${String(v)}`);
     }
     const policy = sealed.policies?.get(payload.state.policy);
     if (!policy) {
@@ -288,7 +370,8 @@ function sharedInputs(payload: DecisionPayload, sealed: SealedInputs): DecisionP
 /**
  * Re-runs decide() on a frozen decision's recorded inputs, those it names by hash resolved from
  * `sealed` (the default models are always known). Refuses ('replay_unsupported') a record made
- * under another constitution, an unknown model or policy, or an unknown payload version.
+ * under another constitution, naming a model, policy or input `sealed` does not hold, or of an
+ * unknown payload version.
  */
 export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = {}): Decision {
   const policy = sharedInputs(payload, sealed);
@@ -299,6 +382,7 @@ export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = 
     throw new SigilError('replay_unsupported', 'decision was made under another constitution');
   }
   const s = payload.state;
+  const consent = resolved(s.consent, 'consent', sealed);
   replayKernel ??= createKernel(CONSTITUTION_BYTES);
   const trustedKeys = new Map(
     Object.entries(s.trusted_keys).map(([did, keys]) => [did, keys.map((k) => fromBase64Url(k))]),
@@ -315,8 +399,8 @@ export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = 
     humanRootCount: s.human_root_count,
     subjects: new Map('subjects' in s && s.subjects ? Object.entries(s.subjects) : []),
     consent: {
-      bailments: s.consent.bailments.map(parseBailment),
-      grants: s.consent.grants.map(parseConsentGrant),
+      bailments: consent.bailments.map(parseBailment),
+      grants: consent.grants.map(parseConsentGrant),
     },
     systemCritical: new Set(policy.system_critical),
     breakerOpen: s.breaker_open,
@@ -328,7 +412,8 @@ export function replayDecision(payload: DecisionPayload, sealed: SealedInputs = 
 
 /**
  * The re-run decision in the shape the record sealed it (the whole decision for version 1, what
- * `recordedDecision` keeps for version 2), so the two compare field by field.
+ * `recordedDecision` keeps for versions 2 and 3), so it compares field by field with what
+ * `recordedOf` resolves: rules named by hash compare by content, as their hash does.
  */
 export function asSealed(payload: DecisionPayload, replayed: Decision): SealedDecision {
   return 'v' in payload ? recordedDecision(replayed) : replayed;

@@ -44,6 +44,7 @@ export const BODY_READERS: Readonly<Record<RecordKind, BodyReader>> = Object.fre
   system_config: 'root',
   model_config: 'root',
   decision_policy: 'root',
+  decision_input: 'root',
   checkpoint: 'root',
 });
 

@@ -56,10 +56,14 @@ import {
 import {
   asSealed,
   decisionPayload,
+  namedInputs,
+  recordedOf,
   replayDecision,
   type DecisionPolicy,
   type SealedDecision,
+  type SealedInputs,
 } from './frozen.ts';
+import { DecisionInputs } from './services/decision-inputs.ts';
 import { DecisionPolicies } from './services/decision-policies.ts';
 import { decisionPayloadOf } from './decision-record.ts';
 import { mayReadBody } from './read-access.ts';
@@ -236,6 +240,7 @@ export class SigilRuntime {
   #stopPruning: (() => void) | undefined;
   readonly #model = new ModelInForce();
   readonly #policies = new DecisionPolicies();
+  readonly #inputs = new DecisionInputs();
   readonly #flagsOf = new WeakMap<Config, PolicyFlags>();
   #identity: RuntimeIdentity;
   #closed = false;
@@ -406,6 +411,7 @@ export class SigilRuntime {
       await runtime.#reloadIdentity();
       await runtime.#model.load(runtime.#core);
       await runtime.#policies.load(runtime.#core);
+      await runtime.#inputs.load(runtime.#core);
       runtime.#sizeAtOpen = await log.size();
       await runtime.#views.start();
       runtime.#follow();
@@ -595,8 +601,11 @@ export class SigilRuntime {
       roles: await heldRoles(this.#core, caller.subject),
     };
     const decision = decide(caller, req, state);
-    const policy = await this.#policies.ensure(this.#core, state);
-    const payload = decisionPayload(caller, req, state, decision, policy);
+    const [policy, refs] = await Promise.all([
+      this.#policies.ensure(this.#core, state),
+      this.#inputs.refs(this.#core, decision, state),
+    ]);
+    const payload = decisionPayload(caller, req, state, decision, policy, refs);
     const record =
       opts.andSeal !== undefined && decision.verdict === 'allow'
         ? await this.#sealWith(payload, opts.andSeal)
@@ -705,16 +714,30 @@ export class SigilRuntime {
     if ('v' in payload && !this.#policies.byHash.has(payload.state.policy)) {
       await this.#policies.load(this.#core);
     }
-    const replayed = replayDecision(payload, {
-      models: this.#model.byHash,
-      policies: this.#policies.byHash,
-    });
-    return { recorded: payload.decision, replayed, resealed: asSealed(payload, replayed) };
+    if (namedInputs(payload).some((hash) => !this.#inputs.byHash.has(hash))) {
+      await this.#inputs.load(this.#core);
+    }
+    const sealed = this.decisionInputs;
+    const replayed = replayDecision(payload, sealed);
+    return {
+      recorded: recordedOf(payload, sealed),
+      replayed,
+      resealed: asSealed(payload, replayed),
+    };
   }
 
   /** The decision policies sealed in this log, by hash (what version 2 decisions name). */
   get decisionPolicies(): ReadonlyMap<string, DecisionPolicy> {
     return this.#policies.byHash;
+  }
+
+  /** Everything sealed in this log that decision records name by hash, for replayDecision. */
+  get decisionInputs(): Required<SealedInputs> {
+    return {
+      models: this.#model.byHash,
+      policies: this.#policies.byHash,
+      inputs: this.#inputs.byHash,
+    };
   }
 
   /**

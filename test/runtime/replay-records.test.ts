@@ -4,9 +4,12 @@
  * threshold) by the hash of a `decision_policy` record sealed once. What it leaves out (the
  * reasoning steps, the trust score's breakdown) replay recomputes: every decision of a varied
  * log, under three policies and across reopenings, replays to the verdict, code, steps and trust
- * the live decision had. Old (version 1) records still replay; a record naming a policy the log
- * does not hold, or a forged policy, does not.
+ * the live decision had. An AI caller's consent and an allowed decision's MCP rule results are
+ * named the same way, by the hash of a `decision_input` record. Old (version 1) records still
+ * replay; a record naming a policy or input the log does not hold, a forged one, or one whose
+ * stored row was edited or deleted, does not.
  */
+import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type JsonValue } from '../../src/core/canonical.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { decryptBody, encryptBody, unwrapDataKey } from '../../src/canon/envelope.ts';
 import { CanonLog } from '../../src/canon/log.ts';
+import { resolveMasterKey } from '../../src/canon/masterkey.ts';
+import { openStore } from '../../src/canon/store/index.ts';
+import { utf8Decode, utf8Encode } from '../../src/core/encoding.ts';
 import {
   SigilRuntime,
   replayDecision,
@@ -24,7 +31,12 @@ import {
   type DecisionRequest,
   type FrozenDecision,
 } from '../../src/runtime/index.ts';
-import { policyHash, type DecisionPolicy } from '../../src/runtime/frozen.ts';
+import {
+  inputHash,
+  policyHash,
+  type DecisionInput,
+  type DecisionPolicy,
+} from '../../src/runtime/frozen.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigil-replay-records-'));
 const masterKey = randomBytes(32).toString('base64');
@@ -51,7 +63,7 @@ let rootToken: string | undefined;
  * would: the runtime is closed and reopened around it.
  */
 async function appendRaw(
-  drafts: Array<{ kind: 'decision' | 'decision_policy'; payload: JsonValue }>,
+  drafts: Array<{ kind: 'decision' | 'decision_policy' | 'decision_input'; payload: JsonValue }>,
 ) {
   await runtime.close();
   const env = { ...process.env, SIGIL_MASTER_KEY: masterKey };
@@ -181,8 +193,8 @@ describe('decision records by reference', () => {
     let compared = 0;
     for (const record of records) {
       const payload = record.payload as unknown as DecisionPayload;
-      expect('v' in payload && payload.v).toBe(2);
-      const replayed = replayDecision(payload, { policies: runtime.decisionPolicies });
+      expect('v' in payload && payload.v).toBe(3);
+      const replayed = replayDecision(payload, runtime.decisionInputs);
       const { recorded, resealed } = await runtime.replay(record.id);
       expect(canonicalJson(resealed as unknown as JsonValue)).toBe(
         canonicalJson(recorded as unknown as JsonValue),
@@ -306,5 +318,191 @@ describe('decision records by reference', () => {
     // The forged policy is known under its own hash only, and the real one is unchanged.
     expect(runtime.decisionPolicies.get(v2.state.policy)).toEqual(policy);
     expect((await runtime.replay(d.decision_id)).replayed.verdict).toBe('allow');
+  });
+
+  /** An allowed AI decision of the agent (consent granted by the first test). */
+  async function agentCall(): Promise<{ d: FrozenDecision; payload: AiPayload }> {
+    const agent = await runtime.tokens.authenticate(callers!.agentToken);
+    const d = await check(agent, {
+      action: 'mcp.tools.call',
+      target: 'notes/read_note',
+      payload: { id: 1 },
+    });
+    expect(d.verdict).toBe('allow');
+    const payload = (await runtime.log.get(d.decision_id))!.payload as unknown as AiPayload;
+    return { d, payload };
+  }
+  type AiPayload = {
+    state: { consent: string | JsonValue };
+    decision: { rules: string | JsonValue };
+  } & { [key: string]: JsonValue };
+
+  /** Replays `id`: whether the re-run is the sealed decision, field for field. */
+  async function identical(id: string): Promise<boolean> {
+    const { recorded, resealed } = await runtime.replay(id);
+    return (
+      canonicalJson(recorded as unknown as JsonValue) ===
+      canonicalJson(resealed as unknown as JsonValue)
+    );
+  }
+
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => (isSigilError(e) ? e.code : String(e)),
+    );
+
+  it("names an AI caller's consent and an allowed decision's rule results by the hash of an input sealed once", async () => {
+    const first = await agentCall();
+    const second = await agentCall();
+    for (const { payload } of [first, second]) {
+      expect(typeof payload.state.consent).toBe('string');
+      expect(typeof payload.decision.rules).toBe('string');
+      expect(Buffer.byteLength(canonicalJson(payload))).toBeLessThanOrEqual(2048);
+    }
+    expect(second.payload.state.consent).toBe(first.payload.state.consent);
+    expect(second.payload.decision.rules).toBe(first.payload.decision.rules);
+    const { inputs } = runtime.decisionInputs;
+    const consent = inputs.get(first.payload.state.consent as string)!;
+    const rules = inputs.get(first.payload.decision.rules as string)!;
+    expect(consent).toMatchObject({
+      input: 'consent',
+      value: { grants: [{ scope: 'mcp.tools.call' }] },
+    });
+    expect(rules.input).toBe('mcp_rules');
+    expect(rules.value).toEqual(first.d.rules);
+    expect(inputHash(rules)).toBe(first.payload.decision.rules);
+    // Every allowed AI decision of every test so far, under three policies, named these two.
+    const sealed = (await runtime.log.list({ kind: 'decision_input', limit: 100 })).records;
+    expect(sealed.map((r) => inputHash(r.payload as unknown as DecisionInput)).sort()).toEqual(
+      [first.payload.state.consent, first.payload.decision.rules].sort(),
+    );
+    // A denial keeps its rule results, evidence and all, in the record.
+    const agent = await runtime.tokens.authenticate(callers!.agentToken);
+    const denied = await check(agent, {
+      action: 'mcp.tools.call',
+      target: 'notes/read_note',
+      payload: { id: 1 },
+      claimed: { signerType: 'human' },
+    });
+    const deniedPayload = (await runtime.log.get(denied.decision_id))!.payload as AiPayload;
+    expect(deniedPayload.decision.rules).toEqual(JSON.parse(JSON.stringify(denied.rules)));
+    expect(await identical(first.d.decision_id)).toBe(true);
+    expect((await runtime.replay(first.d.decision_id)).recorded.rules).toEqual(first.d.rules);
+  });
+
+  it('refuses to replay an AI decision naming a consent or rule set the log does not hold, and re-runs it on a forged one', async () => {
+    const { d, payload } = await agentCall();
+    const copy = (edit: (p: AiPayload) => void): JsonValue => {
+      const p = JSON.parse(JSON.stringify(payload)) as AiPayload;
+      edit(p);
+      return p;
+    };
+    const rules = runtime.decisionInputs.inputs.get(payload.decision.rules as string)!;
+    // Rule results claiming consent was never checked: a different content, so its own hash.
+    const forgedRules = {
+      input: 'mcp_rules',
+      value: (rules.value as unknown as Array<{ [key: string]: JsonValue }>).map((r) =>
+        r.rule === 'mcp-006-consent-boundaries' ? { ...r, exempt: true } : r,
+      ),
+    } as unknown as DecisionInput;
+    // Consent for another scope than the one the agent used.
+    const consent = runtime.decisionInputs.inputs.get(payload.state.consent as string)!;
+    const forgedConsent = JSON.parse(JSON.stringify(consent)) as {
+      input: 'consent';
+      value: { bailments: Array<{ scope: string }>; grants: Array<{ scope: string }> };
+    };
+    for (const c of [...forgedConsent.value.bailments, ...forgedConsent.value.grants]) {
+      c.scope = 'memory.read';
+    }
+    const [orphanConsent, orphanRules, , onForgedRules, , onForgedConsent] = await appendRaw([
+      { kind: 'decision', payload: copy((p) => (p.state.consent = '0'.repeat(64))) },
+      { kind: 'decision', payload: copy((p) => (p.decision.rules = '0'.repeat(64))) },
+      { kind: 'decision_input', payload: forgedRules as unknown as JsonValue },
+      { kind: 'decision', payload: copy((p) => (p.decision.rules = inputHash(forgedRules))) },
+      { kind: 'decision_input', payload: forgedConsent as unknown as JsonValue },
+      {
+        kind: 'decision',
+        payload: copy(
+          (p) => (p.state.consent = inputHash(forgedConsent as unknown as DecisionInput)),
+        ),
+      },
+    ]);
+    expect(await codeOf(runtime.replay(orphanConsent!.id))).toBe('replay_unsupported');
+    expect(await codeOf(runtime.replay(orphanRules!.id))).toBe('replay_unsupported');
+    // The forged rule set is not what decide() finds: the record does not replay to itself.
+    expect(await identical(onForgedRules!.id)).toBe(false);
+    // Replay re-runs the decision on the consent it names: without consent for the scope, denied.
+    const rerun = await runtime.replay(onForgedConsent!.id);
+    expect(rerun.recorded.verdict).toBe('allow');
+    expect(rerun.replayed.verdict).toBe('deny');
+    // The real inputs are unchanged.
+    expect(await identical(d.decision_id)).toBe(true);
+  });
+
+  it('fails validate, and replay of the decisions naming it, when the stored row of a rule set is edited or deleted', async () => {
+    const { d, payload } = await agentCall();
+    const [input] = (await runtime.log.list({ kind: 'decision_input', limit: 100 })).records.filter(
+      (r) => inputHash(r.payload as unknown as DecisionInput) === payload.decision.rules,
+    );
+    await runtime.close();
+    const env = { ...process.env, SIGIL_MASTER_KEY: masterKey };
+    const store = await openStore({ dataDir: dir, env }, { create: false });
+    const dataKey = unwrapDataKey(
+      (await store.readMeta())!.wrappedKey,
+      resolveMasterKey({ dataDir: dir, env, create: false }).kek,
+    );
+    await store.close();
+    const db = new Database(join(dir, 'canon.db'));
+    const row = db.prepare('SELECT * FROM records WHERE seq = ?').get(input!.seq) as {
+      id: string;
+      body: Buffer;
+    } & { [column: string]: unknown };
+    const text = utf8Decode(decryptBody(dataKey, input!.seq, row.id, row.body));
+    const edited = text.replace('"exempt":false', '"exempt":true');
+    expect(edited).not.toBe(text);
+    /** Validates the log and replays `d` with the row changed by `change`, then restores it. */
+    const withRow = async (change: () => void) => {
+      change();
+      try {
+        const log = await CanonLog.open({ dataDir: dir, env });
+        const validation = await log.validate({ workers: 0 });
+        await log.close();
+        runtime = await open('active', '0.4');
+        const replay = await codeOf(runtime.replay(d.decision_id)).finally(() => runtime.close());
+        return { validation, replay };
+      } finally {
+        db.prepare('DELETE FROM records WHERE seq = ?').run(input!.seq);
+        db.prepare(
+          `INSERT INTO records (${Object.keys(row).join(', ')}) VALUES (${Object.keys(row)
+            .map(() => '?')
+            .join(', ')})`,
+        ).run(...Object.values(row));
+      }
+    };
+    const update = db.prepare('UPDATE records SET body = ? WHERE seq = ?');
+    const reencrypted = await withRow(() => {
+      update.run(encryptBody(dataKey, input!.seq, row.id, utf8Encode(edited)), input!.seq);
+    });
+    // The edited rule set reads as another content (its own hash): the decision names nothing.
+    expect(reencrypted).toEqual({
+      validation: expect.objectContaining({ ok: false, seq: input!.seq, code: 'hash_mismatch' }),
+      replay: 'replay_unsupported',
+    });
+    const deleted = await withRow(() => {
+      db.prepare('DELETE FROM records WHERE seq = ?').run(input!.seq);
+    });
+    expect(deleted).toEqual({
+      validation: expect.objectContaining({ ok: false, seq: input!.seq, code: 'missing_record' }),
+      replay: 'replay_unsupported',
+    });
+    db.close();
+    // Restored, it validates and replays again.
+    const log = await CanonLog.open({ dataDir: dir, env });
+    expect((await log.validate({ workers: 0 })).ok).toBe(true);
+    await log.close();
+    runtime = await open('active', '0.4');
+    root = await runtime.tokens.authenticate(rootToken);
+    expect(await identical(d.decision_id)).toBe(true);
   });
 });

@@ -409,7 +409,7 @@ describe('SigilRuntime', () => {
         const { seq: _seq, ...canonical } = record;
         expect(verifyRecord(canonical)).toEqual({ ok: true });
         const payload = record.payload as unknown as DecisionPayload;
-        const replayed = replayDecision(payload, { policies: runtime.decisionPolicies });
+        const replayed = replayDecision(payload, runtime.decisionInputs);
         expect({ verdict: replayed.verdict, code: replayed.code }).toEqual({
           verdict: payload.decision.verdict,
           code: payload.decision.code,
