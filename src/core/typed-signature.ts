@@ -38,16 +38,70 @@ function signerTypeCbor(signer: unknown): SignerTypeCbor {
   );
 }
 
+/**
+ * The payload's encoding around its message, per signer type: deterministic CBOR orders the map
+ * by encoded key, so "message" (after "domain") is the second entry, and the bytes before and
+ * after its byte string depend on the signer alone. Taken from encodeCbor with an empty message
+ * (whose byte string is the single byte 0x40), so the two can never differ. Bounded: cleared
+ * when full (delegation ids come from tokens).
+ */
+interface Frame {
+  head: Uint8Array;
+  tail: Uint8Array;
+}
+const FRAMES_MAX = 1024;
+const frames = new Map<string, Frame>();
+const MESSAGE_KEY = new Uint8Array([0x67, ...new TextEncoder().encode('message')]);
+
+function frameOf(signerType: SignerTypeCbor): Frame {
+  const key = signerType.type === 'ai' ? signerType.delegation_id : 'human';
+  let frame = frames.get(key);
+  if (frame === undefined) {
+    const empty = encodeCbor({
+      domain: TYPED_SIGNATURE_DOMAIN,
+      schema_version: TYPED_SIGNATURE_SCHEMA_VERSION,
+      signer_type: signerType,
+      message: new Uint8Array(0),
+    });
+    const at = indexOf(empty, MESSAGE_KEY) + MESSAGE_KEY.length;
+    if (empty[at] !== 0x40) throw new SigilError('cbor_invalid', 'unexpected payload layout');
+    frame = { head: empty.subarray(0, at), tail: empty.subarray(at + 1) };
+    if (frames.size >= FRAMES_MAX) frames.clear();
+    frames.set(key, frame);
+  }
+  return frame;
+}
+
+function indexOf(bytes: Uint8Array, part: Uint8Array): number {
+  outer: for (let i = 0; i + part.length <= bytes.length; i++) {
+    for (let j = 0; j < part.length; j++) if (bytes[i + j] !== part[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The CBOR head of a byte string of `length` bytes (major type 2, shortest form). */
+function byteStringHead(length: number): number[] {
+  if (length < 24) return [0x40 + length];
+  if (length < 0x100) return [0x58, length];
+  if (length < 0x10000) return [0x59, length >> 8, length & 0xff];
+  return [0x5a, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff];
+}
+
 /** The exact bytes a typed signature signs; 'invalid_signer_type' for a malformed signer. */
 export function signedPayload(signer: SignerType, message: Uint8Array): Uint8Array {
   const signerType = signerTypeCbor(signer);
   requireBytes(message, 'message');
-  return encodeCbor({
-    domain: TYPED_SIGNATURE_DOMAIN,
-    schema_version: TYPED_SIGNATURE_SCHEMA_VERSION,
-    signer_type: signerType,
-    message,
-  });
+  // encodeCbor of the whole map, laid out from its frame: the map's encoding was a tenth of a
+  // gateway call's provenance signing (profiled).
+  const { head, tail } = frameOf(signerType);
+  const size = byteStringHead(message.length);
+  const out = new Uint8Array(head.length + size.length + message.length + tail.length);
+  out.set(head, 0);
+  out.set(size, head.length);
+  out.set(message, head.length + size.length);
+  out.set(tail, head.length + size.length + message.length);
+  return out;
 }
 
 /** Ed25519 signature over signedPayload(signer, message). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeCbor,
+  encodeCbor,
   generateKeyPair,
   sign,
   signedPayload,
@@ -58,6 +59,29 @@ describe('signedPayload', () => {
       signer_type: { type: 'ai', delegation_id: 'a'.repeat(64) },
       message,
     });
+  });
+
+  it('is the deterministic encoding of its map at every byte-string length form, for every signer', () => {
+    // Lengths at each boundary of the CBOR byte-string head (1, 2, 3 and 5 bytes).
+    for (const length of [0, 1, 23, 24, 255, 256, 65_535, 65_536]) {
+      const msg = Uint8Array.from({ length }, (_, i) => (i * 31 + length) & 0xff);
+      for (const signer of [human, aiA, aiB, human]) {
+        const signerType =
+          signer.type === 'human'
+            ? { type: 'human' }
+            : { type: 'ai', delegation_id: signer.delegationId };
+        expect(toHex(signedPayload(signer, msg))).toBe(
+          toHex(
+            encodeCbor({
+              domain: TYPED_SIGNATURE_DOMAIN,
+              schema_version: 1,
+              signer_type: signerType,
+              message: msg,
+            }),
+          ),
+        );
+      }
+    }
   });
 
   it('differs per signer type and per delegation', () => {
