@@ -363,19 +363,26 @@ export interface ViewReader {
   /** The value at (ns, key), or undefined; 'state_invalid' when the row fails its MAC. */
   get(ns: string, key: string): Promise<JsonValue | undefined>;
   /**
-   * The value at (ns, key) as `parse` makes it, or undefined. What `parse` returns is kept with
-   * the verified row and returned again while the row is unchanged in every byte, so a hot row
-   * is parsed once: `parse` must return a value nobody mutates (frozen).
+   * The value at (ns, key) as `parse` makes it, with the seq of the record that wrote it, or
+   * undefined. What `parse` returns is kept with the verified row and returned again while the
+   * row is unchanged in every byte, so a hot row is parsed once: `parse` must return a value
+   * nobody mutates (frozen).
    */
   parsed<T>(
     ns: string,
     key: string,
     parse: (value: JsonValue, key: string) => T,
-  ): Promise<T | undefined>;
+  ): Promise<Parsed<T> | undefined>;
   /** The entry at (ns, key) with the seq of the record that wrote it (for an append's `expect`). */
   entry(ns: string, key: string): Promise<ViewEntry | undefined>;
   /** Every entry of a namespace by key; 'state_invalid' when any row fails its MAC. */
   list(ns: string): Promise<ViewEntry[]>;
+}
+
+/** A row's value as a parser made it, and the seq of the record that wrote the row. */
+export interface Parsed<T> {
+  readonly value: T;
+  readonly seq: number;
 }
 
 /** Rows whose MAC this process has checked, most recent last; bounded. */
@@ -385,7 +392,7 @@ const VERIFIED_ROWS = 16_384;
 interface Verified {
   readonly row: ViewRow;
   parse?: (value: JsonValue, key: string) => unknown;
-  value?: unknown;
+  parsed?: Parsed<unknown>;
 }
 
 /**
@@ -436,9 +443,9 @@ export function viewReader(table: ViewTable, viewKey: Uint8Array): ViewReader {
         // Parsed before it is kept: a value `parse` refuses is refused again on the next read.
         const value = parse(JSON.parse(row.value) as JsonValue, key);
         entry.parse = parse;
-        entry.value = value;
+        entry.parsed = { value, seq: row.seq };
       }
-      return entry.value as T;
+      return entry.parsed as Parsed<T>;
     },
     entry: async (ns, key) => {
       const row = await table.get(ns, key);

@@ -117,10 +117,48 @@ interface Made {
 interface RowsMade {
   tail: LogTail;
   made: Map<string, Made>;
+  /** When the last catch-up of `tail` began (real clock, ms), or -Infinity. */
+  caughtUpAt: number;
 }
 
 /** Per log, per kind and namespace (pairs fixed in code, so few): the records read stay read. */
 const rowsMadeByLog = new WeakMap<CanonLog, Map<string, RowsMade>>();
+
+/**
+ * Past this since a watch's last catch-up began, `judgeRow` catches up before it judges: the
+ * bound within which another instance's record is seen, the view mirror's (STALE_MS there).
+ */
+const RECENT_MS = 500;
+
+function watchOf(core: RuntimeCore, kind: RecordKind, ns: string): RowsMade {
+  let watches = rowsMadeByLog.get(core.log);
+  if (watches === undefined) {
+    watches = new Map();
+    rowsMadeByLog.set(core.log, watches);
+  }
+  let watch = watches.get(`${kind} ${ns}`);
+  if (watch === undefined) {
+    const made = new Map<string, Made>();
+    // The later record stands: one this instance sealed is applied at once (below), and the
+    // tail may read it, or an earlier one, afterwards.
+    const apply = (record: SealedRecord): void => {
+      if (record.kind !== kind) return;
+      for (const w of projectRecord(record)) {
+        if (w.ns === ns && !((made.get(w.key)?.seq ?? -1) >= record.seq)) {
+          made.set(w.key, { id: record.id, seq: record.seq });
+        }
+      }
+    };
+    watch = { made, tail: new LogTail(kind, apply), caughtUpAt: Number.NEGATIVE_INFINITY };
+    // What this instance seals is known before its append returns: a row it revokes here is
+    // judged against the revocation at once, not after the next catch-up.
+    core.log.onSealed((records) => {
+      for (const r of records) apply(r);
+    });
+    watches.set(`${kind} ${ns}`, watch);
+  }
+  return watch;
+}
 
 /**
  * Every row of `ns` a record of `kind` made, by key: the log's records of that kind are read once
@@ -132,25 +170,10 @@ async function rowsMade(
   kind: RecordKind,
   ns: string,
 ): Promise<ReadonlyMap<string, Made>> {
-  let watches = rowsMadeByLog.get(core.log);
-  if (watches === undefined) {
-    watches = new Map();
-    rowsMadeByLog.set(core.log, watches);
-  }
-  let watch = watches.get(`${kind} ${ns}`);
-  if (watch === undefined) {
-    const made = new Map<string, Made>();
-    watch = {
-      made,
-      tail: new LogTail(kind, (record) => {
-        for (const w of projectRecord(record)) {
-          if (w.ns === ns) made.set(w.key, { id: record.id, seq: record.seq });
-        }
-      }),
-    };
-    watches.set(`${kind} ${ns}`, watch);
-  }
+  const watch = watchOf(core, kind, ns);
+  const began = Date.now();
   await watch.tail.catchUp(core.log);
+  watch.caughtUpAt = Math.max(watch.caughtUpAt, began);
   return watch.made;
 }
 
@@ -225,6 +248,46 @@ export async function refusedRows(
     }
   }
   return refused;
+}
+
+/**
+ * Refuses ('state_invalid') row `ns/key` as read by key (`row`; undefined: absent, which is no
+ * row) when it is older than the record of `kind` that last wrote it: rolled back to a value the
+ * log has since replaced (a revoked token, delegation, license or scanner put back as it was,
+ * its old MAC still good). For a hot path: while the watch of `kind` and `ns` caught up less than
+ * RECENT_MS ago (and it knows this instance's own records at once) the judgement is a lookup and
+ * nothing is returned; otherwise the promise to await catches up first.
+ */
+export function judgeRow(
+  core: RuntimeCore,
+  kind: RecordKind,
+  ns: string,
+  key: string,
+  row: { seq: number } | undefined,
+): Promise<void> | undefined {
+  if (row === undefined) return undefined;
+  const watch = watchOf(core, kind, ns);
+  if (Date.now() - watch.caughtUpAt < RECENT_MS) {
+    const last = watch.made.get(key);
+    if (last === undefined || row.seq >= last.seq) return undefined;
+  }
+  return refuseRow(core, kind, ns, key, row);
+}
+
+/** `judgeRow`, always caught up first: for a read that is not on a hot path. */
+export async function refuseRow(
+  core: RuntimeCore,
+  kind: RecordKind,
+  ns: string,
+  key: string,
+  row: { seq: number } | undefined,
+): Promise<void> {
+  if (row === undefined) return;
+  const refused = await refusedRows(core, kind, ns, new Map([[key, row]]), {
+    absentIsNone: true,
+    only: key,
+  });
+  for (const { error } of refused.values()) throw error;
 }
 
 /** RFC 3339 UTC of epoch milliseconds. */

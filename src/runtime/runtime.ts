@@ -41,6 +41,7 @@ import { CONSTITUTION_BYTES } from './constitution.ts';
 import {
   TENANT,
   iso,
+  judgeRow,
   refusedRows,
   type AndSeal,
   type FrozenDecision,
@@ -271,7 +272,12 @@ export class SigilRuntime {
       (rows: ReadonlyMap<string, { seq: number }>, only?: string) =>
         refusedRows(this.#core, kind, ns, rows, { absentIsNone, only });
     const views = new ViewMirror(log.views, log, [
-      { ns: VIEW_NS.tokens, kind: 'token_event', whole: false },
+      {
+        ns: VIEW_NS.tokens,
+        kind: 'token_event',
+        whole: false,
+        judge: (key, row) => judgeRow(this.#core, 'token_event', VIEW_NS.tokens, key, row),
+      },
       {
         ns: VIEW_NS.consent,
         kind: 'consent_event',

@@ -25,7 +25,7 @@
  */
 import type { LogReader } from '../canon/log.ts';
 import type { RecordKind } from '../canon/record.ts';
-import { projectRecord, type ViewEntry, type ViewReader } from '../canon/views.ts';
+import { projectRecord, type Parsed, type ViewEntry, type ViewReader } from '../canon/views.ts';
 import type { JsonValue } from '../core/canonical.ts';
 import { SigilError } from '../core/errors.ts';
 import type { RequestViews, RowRefusal } from './core.ts';
@@ -58,6 +58,12 @@ export interface MirroredNamespace {
     only?: string,
   ) => Promise<ReadonlyMap<string, RowRefusal>>;
   /**
+   * Judges a row of a kept namespace as read from the store by key (when it is first kept, and
+   * on every read while memory is not served): throws when it is older than the record that
+   * last wrote it (rolled back); returns nothing when that is known without waiting.
+   */
+  judge?: (key: string, row: { seq: number } | undefined) => Promise<void> | undefined;
+  /**
    * The namespace's parser (view-ns.ts): a row of a whole namespace that it refuses fails the
    * load or re-read, so memory never holds a row of the wrong shape.
    */
@@ -69,7 +75,7 @@ interface Kept {
   /** The row's value as JSON text, to see an edit that kept its seq and hash. */
   text: string;
   parse?: (value: JsonValue, key: string) => unknown;
-  value?: unknown;
+  parsed?: Parsed<unknown>;
 }
 
 interface Whole {
@@ -92,6 +98,20 @@ const NONE_REFUSED: ReadonlyMap<string, RowRefusal> = new Map();
 /** A row of a whole namespace as memory holds it: frozen, so no reader can change it. */
 function kept(entry: ViewEntry): Kept {
   return { entry: deepFreeze({ ...entry }), text: JSON.stringify(entry.value) };
+}
+
+/** A kept row as `parse` makes it: parsed before it is kept, so a value `parse` refuses is refused again on the next read. */
+function parsedOf<T>(
+  kept: Kept,
+  key: string,
+  parse: (value: JsonValue, key: string) => T,
+): Parsed<T> {
+  if (kept.parse !== parse) {
+    const value = parse(kept.entry.value, key);
+    kept.parse = parse;
+    kept.parsed = { value, seq: kept.entry.seq };
+  }
+  return kept.parsed as Parsed<T>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -357,7 +377,7 @@ export class ViewMirror implements RequestViews {
     ns: string,
     key: string,
     parse: (value: JsonValue, key: string) => T,
-  ): Promise<T | undefined> {
+  ): Promise<Parsed<T> | undefined> {
     const spec = this.#specs.get(ns);
     if (spec === undefined) return this.#inner.parsed(ns, key, parse);
     if (spec.whole) {
@@ -365,7 +385,7 @@ export class ViewMirror implements RequestViews {
       if (whole === undefined) {
         if (spec.refuse === undefined) return this.#inner.parsed(ns, key, parse);
         const entry = await this.#storeEntry(spec, key);
-        return entry && parse(entry.value, key);
+        return entry && { value: parse(entry.value, key), seq: entry.seq };
       }
       const kept = whole.rows.get(key);
       if (kept === undefined) {
@@ -373,32 +393,34 @@ export class ViewMirror implements RequestViews {
         if (refusal !== undefined) throw refusal.error;
         return undefined;
       }
-      if (kept.parse !== parse) {
-        // Parsed before it is kept: a value `parse` refuses is refused again on the next read.
-        const value = parse(kept.entry.value, key);
-        kept.parse = parse;
-        kept.value = value;
-      }
-      return kept.value as T;
+      return parsedOf(kept, key, parse);
     }
     // Memory not current: the store's row, through the reader (which keeps a verified row's
-    // parse, so a hot row is not parsed again on every read until memory catches up).
-    if (!this.#fresh()) return this.#inner.parsed(ns, key, parse);
+    // parse, so a hot row is not parsed again on every read until memory catches up), judged.
+    if (!this.#fresh()) {
+      const read = await this.#inner.parsed(ns, key, parse);
+      const judged = spec.judge?.(key, read);
+      if (judged !== undefined) await judged;
+      return read;
+    }
     const id = `${ns}\u0000${key}`;
     const kept = this.#rows.get(id);
-    if (kept !== undefined && kept.parse === parse) return kept.value as T;
+    if (kept !== undefined && kept.parse === parse) return kept.parsed as Parsed<T>;
     const generation = this.#generation;
     const entry = await this.#inner.entry(ns, key);
     if (entry === undefined) return undefined;
-    const value = parse(entry.value, key);
+    // Judged once, when first read: kept, it is dropped by the next record that writes it.
+    const judged = spec.judge?.(key, entry);
+    if (judged !== undefined) await judged;
+    const read: Parsed<T> = { value: parse(entry.value, key), seq: entry.seq };
     // Only a present row is kept (unknown keys sprayed at the server must not fill memory),
     // and only if nothing was dropped while it was read.
     if (generation === this.#generation && this.#fresh()) {
       this.#rows.delete(id);
       if (this.#rows.size >= MAX_ROWS) this.#rows.delete(this.#rows.keys().next().value!);
-      this.#rows.set(id, { entry, text: JSON.stringify(entry.value), parse, value });
+      this.#rows.set(id, { entry, text: JSON.stringify(entry.value), parse, parsed: read });
     }
-    return value;
+    return read;
   }
 
   knownAbsent(ns: string, key: string): boolean {

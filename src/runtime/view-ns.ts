@@ -12,7 +12,13 @@ import { z } from 'zod';
 import type { JsonValue } from '../core/canonical.ts';
 import { isDid } from '../core/did.ts';
 import { SigilError } from '../core/errors.ts';
-import { VIEW_NS, attestationsNs, type ViewEntry, type ViewReader } from '../canon/views.ts';
+import {
+  VIEW_NS,
+  attestationsNs,
+  type Parsed,
+  type ViewEntry,
+  type ViewReader,
+} from '../canon/views.ts';
 import {
   BRANCHES,
   ROLE_BRANCHES,
@@ -49,6 +55,8 @@ export interface ViewNamespace<T> {
   parse(value: JsonValue, key: string): T;
   /** The row at `key`, parsed and frozen, or undefined ('state_invalid': a forged or misshapen row). */
   get(views: ViewReader, key: string): Promise<T | undefined>;
+  /** `get`, with the seq of the record that wrote the row (to judge it: core.ts `judgeRow`). */
+  read(views: ViewReader, key: string): Promise<Parsed<T> | undefined>;
   /** The row at `key`, parsed, with the seq that wrote it (what an append's `expect` names). */
   entry(views: ViewReader, key: string): Promise<{ value: T; seq: number } | undefined>;
   /** Every row, parsed, by key ('state_invalid' when any row is forged or misshapen). */
@@ -105,7 +113,8 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
     name,
     schema,
     parse,
-    get: (views, key) => views.parsed(name, key, parse),
+    get: async (views, key) => (await views.parsed(name, key, parse))?.value,
+    read: (views, key) => views.parsed(name, key, parse),
     entry: async (views, key) => {
       const e = await views.entry(name, key);
       return e && { value: parseRow(name, schema, key, e.value), seq: e.seq };

@@ -170,7 +170,7 @@ function table() {
     // A read of the store's row either way (counted as an entry read).
     parsed: async (ns, key, parse) => {
       const e = await reader.entry(ns, key);
-      return e && parse(e.value, key);
+      return e && { value: parse(e.value, key), seq: e.seq };
     },
     entry: async (ns, key) => {
       reads.entry += 1;
@@ -222,6 +222,16 @@ const SPECS: MirroredNamespace[] = [
   { ns: 'consent', kind: 'consent_event', whole: true },
 ];
 
+/** The value a read by key serves (without the seq of its record). */
+async function valueOf<T>(
+  mirror: ViewMirror,
+  ns: string,
+  key: string,
+  parse: (value: JsonValue) => T,
+): Promise<T | undefined> {
+  return (await mirror.parsed(ns, key, parse))?.value;
+}
+
 describe('ViewMirror', () => {
   const parse = (value: JsonValue) => Object.freeze({ value });
 
@@ -231,8 +241,8 @@ describe('ViewMirror', () => {
     t.seal('tokens', 'k', 'v1');
     t.seal('tokens', 'other', 'o1');
     await mirror.catchUp();
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v1' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v1' });
     expect(t.reads.entry).toBe(1);
     // Another namespace is passed through to the store's reader, never kept.
     const passed = t.reads.entry;
@@ -242,20 +252,20 @@ describe('ViewMirror', () => {
     // A record sealed here that writes the row drops it at once.
     await mirror.written([{ ns: 'tokens', key: 'k' }]);
     t.put('tokens', 'k', 'v2', 2);
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v2' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v2' });
     expect(t.reads.entry).toBe(passed + 3);
     // Another instance seals a record that writes it: the next catch-up drops it.
     t.seal('tokens', 'k', 'v3');
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v2' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v2' });
     const lists = t.reads.list;
     await mirror.catchUp();
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v3' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v3' });
     // Following the log lists no namespace.
     expect(t.reads.list).toBe(lists);
     // A missing row is never kept.
-    expect(await mirror.parsed('tokens', 'none', parse)).toBeUndefined();
+    expect(await valueOf(mirror, 'tokens', 'none', parse)).toBeUndefined();
     const before = t.reads.entry;
-    expect(await mirror.parsed('tokens', 'none', parse)).toBeUndefined();
+    expect(await valueOf(mirror, 'tokens', 'none', parse)).toBeUndefined();
     expect(t.reads.entry).toBe(before + 1);
   });
 
@@ -265,14 +275,14 @@ describe('ViewMirror', () => {
     t.seal('tokens', 'k', 'v1');
     t.seal('consent', 'c', 'granted');
     await mirror.catchUp();
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v1' });
     // Edited in place (same seq and hash): the log shows nothing, memory keeps what was read.
     t.rows.set(t.id('tokens', 'k'), { ...t.rows.get(t.id('tokens', 'k'))!, value: 'forged' });
     await mirror.catchUp();
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'v1' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'v1' });
     // The audit sees the row differs: memory is emptied, and the store is read (and refuses).
     await expect(mirror.audit()).rejects.toThrow('differs');
-    expect(await mirror.parsed('tokens', 'k', parse)).toEqual({ value: 'forged' });
+    expect(await valueOf(mirror, 'tokens', 'k', parse)).toEqual({ value: 'forged' });
     // A whole namespace: a deleted row and an inserted one are found alike.
     t.put('tokens', 'k', 'v1', 0);
     await mirror.catchUp();

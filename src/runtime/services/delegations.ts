@@ -17,7 +17,7 @@ import {
   type ChainWithdrawal,
 } from '../../gatekeeper/index.ts';
 import { isAction } from '../../policy/index.ts';
-import { asJson, iso, newId, type RuntimeCore } from '../core.ts';
+import { asJson, iso, judgeRow, newId, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import { heldActions, type Caller } from '../decide.ts';
 
@@ -84,7 +84,11 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 async function stored(core: RuntimeCore, id: string): Promise<DelegationInfo | undefined> {
   if (!HEX64.test(id)) return undefined;
-  return VIEWS.delegations.get(core.log.views, id);
+  const read = await VIEWS.delegations.read(core.log.views, id);
+  // Rolled back past its revocation (its old MAC still good): refused, never in force again.
+  const judged = judgeRow(core, 'delegation_event', VIEWS.delegations.name, id, read);
+  if (judged !== undefined) await judged;
+  return read?.value;
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   type FindingsAttestation,
   type ScanIntake,
 } from '../../gatekeeper/index.ts';
-import { asJson, iso, refusedRows, type RuntimeCore } from '../core.ts';
+import { asJson, iso, refuseRow, refusedRows, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -141,7 +141,10 @@ export async function breakerOpen(core: RuntimeCore, now: number): Promise<boole
 }
 
 async function scanner(core: RuntimeCore, did: string): Promise<ScannerInfo | undefined> {
-  return VIEWS.scanners.get(core.log.views, did);
+  const read = await VIEWS.scanners.read(core.log.views, did);
+  // Rolled back past its revocation (its old MAC still good): refused, its findings not taken.
+  await refuseRow(core, 'governance_event', VIEWS.scanners.name, did, read);
+  return read?.value;
 }
 
 /** Registers a scanner's key (Root, a human): its signed findings are then taken in. */

@@ -9,7 +9,7 @@ import {
   type LicenseVerification,
   type Loa,
 } from '../../policy/index.ts';
-import { asJson, forEachRecordOfKind, isJsonObject, type RuntimeCore } from '../core.ts';
+import { asJson, forEachRecordOfKind, isJsonObject, refuseRow, type RuntimeCore } from '../core.ts';
 import { VIEWS, type LicenseRow } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
@@ -98,7 +98,10 @@ async function standingOf(
 ): Promise<LicenseVerification> {
   if (!v.ok) return v;
   const hash = v.license.seal.contentHash;
-  const row = await VIEWS.licenses.get(core.log.views, hash);
+  const read = await VIEWS.licenses.read(core.log.views, hash);
+  // Rolled back past its revocation (its old MAC still good): refused, never valid again.
+  await refuseRow(core, 'license_event', VIEWS.licenses.name, hash, read);
+  const row = read?.value;
   const state =
     row === undefined ? await stateInLog(core, hash) : row.revokedAt ? 'revoked' : 'issued';
   if (state === 'unknown') return { ok: false, loa: defaultLoa, reason: 'license_unknown' };

@@ -21,7 +21,7 @@ import {
   type WitnessEntry,
   type WitnessRegistry,
 } from '../../quorum/index.ts';
-import { asJson, newId, refuseMissingRow, type RuntimeCore } from '../core.ts';
+import { asJson, newId, refuseMissingRow, refusedRows, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 
@@ -35,7 +35,18 @@ export interface GenesisInfo {
 
 /** The witness registry, as sealed by enrolments, genesis and committed changes. */
 export async function witnessRegistry(core: RuntimeCore): Promise<WitnessRegistry> {
-  return registryFromEntries((await VIEWS.witnesses.list(core.log.views)).map((r) => r.value));
+  const rows = await VIEWS.witnesses.list(core.log.views);
+  // A witness row rolled back past its removal (its old MAC still good) would vote again: the
+  // registry is refused whole, since every count of the quorum reads it. Enrolments and the
+  // changes the quorum commits both write the rows.
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  for (const kind of ['witness_event', 'system_config'] as const) {
+    const refused = await refusedRows(core, kind, VIEWS.witnesses.name, byKey, {
+      absentIsNone: true,
+    });
+    for (const { error } of refused.values()) throw error;
+  }
+  return registryFromEntries(rows.map((r) => r.value));
 }
 
 /** The sealed genesis, or null before it. */
