@@ -290,6 +290,23 @@ export async function refuseRow(
   for (const { error } of refused.values()) throw error;
 }
 
+/**
+ * The rows of a listing of `ns` rolled back past the record that last wrote them, by key. A
+ * reader that counts live rows (standing, the Root licence count) drops them: these rows only
+ * ever go from live to revoked, so a dropped row counts for no more than what replaced it. A
+ * listing shown to a caller refuses instead.
+ */
+export function staleRows(
+  core: RuntimeCore,
+  kind: RecordKind,
+  ns: string,
+  rows: ReadonlyArray<{ key: string; seq: number }>,
+): Promise<ReadonlyMap<string, RowRefusal>> {
+  return refusedRows(core, kind, ns, new Map(rows.map((r) => [r.key, r])), {
+    absentIsNone: true,
+  });
+}
+
 /** RFC 3339 UTC of epoch milliseconds. */
 export function iso(ms: number): string {
   return new Date(ms).toISOString();

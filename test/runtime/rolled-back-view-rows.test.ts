@@ -105,6 +105,14 @@ describe.each([
       await settles([A, B], asks, 'state_invalid', 'allow');
       const C = serve(await open!.reopen());
       expect(await asks(C)).toBe('state_invalid');
+      // Listed, it would read as live; revoked again, as no such token.
+      const listed = await A.inject({
+        method: 'GET',
+        url: '/api/tokens',
+        headers: { authorization: `Bearer ${open!.rootToken}` },
+      });
+      expect([listed.statusCode, listed.json().code]).toEqual([500, 'state_invalid']);
+      expect(await outcome(() => b.tokens.revoke(root, info.id))).toBe('state_invalid');
 
       await db.put(revoked);
       await settles([A, B, C], asks, 'token_invalid');
@@ -165,6 +173,36 @@ describe.each([
       await db.put(revoked);
       await settles([a, b, c], agentUse, withdrawn);
       expect(await a.log.checkViews()).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(skip)(
+    'a Mentor token rolled back past its revocation gives its subject no standing: Root alone cannot mint a Mentor for it',
+    async () => {
+      const { a, b, db, root } = await setUp();
+      const subject = 'did:sigil:rolled-mentor';
+      // Minted before genesis, when Root alone may.
+      const { info } = await a.tokens.create(root, {
+        subject,
+        loa: 'mentor',
+        signer: { type: 'human' },
+      });
+      const [live] = (await db.rows('tokens')).filter((r) => JSON.parse(r.v).id === info.id);
+      await sealGenesis(a, root);
+      await a.tokens.revoke(root, info.id);
+      const mints = (r: SigilRuntime) =>
+        outcome(async () => {
+          await r.tokens.create(root, { subject, loa: 'mentor', signer: { type: 'human' } });
+          return 'minted';
+        });
+      for (const r of [a, b]) expect(await mints(r)).toBe('quorum_required');
+
+      // Its live row put back: its standing back, Root alone would mint a Mentor again.
+      await db.put(live!);
+      for (const r of [a, b, await open!.reopen()]) {
+        expect(await mints(r)).toBe('quorum_required');
+      }
     },
     120_000,
   );

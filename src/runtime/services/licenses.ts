@@ -13,6 +13,7 @@ import { asJson, forEachRecordOfKind, isJsonObject, refuseRow, type RuntimeCore 
 import { VIEWS, type LicenseRow } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { checkLicense, readLicenseFile, type LicenseCheckOptions } from '../identity.ts';
+import { liveLicenseRows } from './live-rows.ts';
 import { requireStandingFor } from './witnesses.ts';
 
 /** What binds a license to this runtime: the Root key that seals it, the runtime id and fingerprint. */
@@ -29,9 +30,7 @@ export async function issueLicense(
   by: string,
   input: { subject: string; name: string; loa: Loa; expiresAt: number | null },
 ): Promise<License> {
-  const roots = (await VIEWS.licenses.list(core.log.views)).filter(
-    (l) => l.value.loa === 'root',
-  ).length;
+  const roots = (await liveLicenseRows(core)).filter((l) => l.value.loa === 'root').length;
   assertCanMint(input.loa, roots);
   const license = createLicense(
     {
@@ -140,7 +139,7 @@ async function stateInLog(
 /** Every license this runtime minted, oldest record first (Root). */
 export async function listLicenses(core: RuntimeCore, caller: Caller): Promise<LicenseInfo[]> {
   await core.require(caller, { action: 'license.list', target: 'licenses' });
-  return (await VIEWS.licenses.list(core.log.views))
+  return (await liveLicenseRows(core, true))
     .sort((a, b) => a.seq - b.seq)
     .map((r) => ({ id: r.key, ...r.value }));
 }
@@ -156,7 +155,7 @@ export async function revokeLicense(
   id: string,
 ): Promise<LicenseInfo> {
   await core.require(caller, { action: 'license.revoke', target: `licenses/${id}` });
-  const found = (await VIEWS.licenses.list(core.log.views)).find((r) => r.key === id);
+  const found = (await liveLicenseRows(core, true)).find((r) => r.key === id);
   if (found === undefined) throw new SigilError('license_not_found', `no license with id ${id}`);
   if (found.value.revokedAt !== undefined) return { id, ...found.value };
   if (found.value.loa === 'root') {

@@ -15,6 +15,7 @@ import { asJson, type RuntimeCore } from '../core.ts';
 import { VIEWS, type StoredToken } from '../view-ns.ts';
 import type { Caller } from '../decide.ts';
 import { delegationForToken } from './delegations.ts';
+import { liveTokenRows } from './live-rows.ts';
 import { requireStandingFor } from './witnesses.ts';
 
 /** A token as shown to administrators: never the token or its hash. */
@@ -138,13 +139,9 @@ export async function createToken(
   return mintToken(core, caller.subject, input);
 }
 
-async function allTokens(core: RuntimeCore): Promise<StoredToken[]> {
-  return (await VIEWS.tokens.list(core.log.views)).map((r) => r.value);
-}
-
 export async function listTokens(core: RuntimeCore, caller: Caller): Promise<TokenInfo[]> {
   await core.require(caller, { action: 'token.list', target: 'tokens' });
-  return (await allTokens(core)).map(tokenInfo).sort((a, b) => a.createdAt - b.createdAt);
+  return (await liveTokenRows(core, true)).map(tokenInfo).sort((a, b) => a.createdAt - b.createdAt);
 }
 
 /** Who holds standing now, as the human-override invariant reads it. */
@@ -194,7 +191,7 @@ export async function standingFor(
   effect: RequestEffect,
   now: number,
 ): Promise<HumanStanding> {
-  const all = humanStanding(await allTokens(core), now);
+  const all = humanStanding(await liveTokenRows(core), now);
   const subjects = new Map<string, SubjectStanding>();
   for (const { subject } of [
     ...(effect.grants ?? []),
@@ -235,7 +232,7 @@ export async function revokeToken(
   caller: Caller,
   id: string,
 ): Promise<TokenInfo> {
-  const tokens = await allTokens(core);
+  const tokens = await liveTokenRows(core);
   const found = tokens.find((t) => t.id === id);
   const effect = found && revocationEffect(tokens, found, core.now());
   await core.require(caller, {
@@ -243,7 +240,13 @@ export async function revokeToken(
     target: `tokens/${id}`,
     ...(effect ? { effect } : {}),
   });
-  if (!found) throw new SigilError('token_not_found', `no token with id ${id}`);
+  if (!found) {
+    // Its row rolled back past its revocation (dropped above) is not "no such token".
+    if ((await VIEWS.tokens.list(core.log.views)).some((r) => r.value.id === id)) {
+      throw new SigilError('state_invalid', `the token row of ${id} is older than its record`);
+    }
+    throw new SigilError('token_not_found', `no token with id ${id}`);
+  }
   if (found.revokedAt !== null) return tokenInfo(found);
   const revoked = { ...found, revokedAt: core.now() };
   await core.append('token_event', tokenEvent('revoked', caller.subject, revoked));

@@ -23,6 +23,7 @@ import {
 } from '../../quorum/index.ts';
 import { asJson, newId, refuseMissingRow, refusedRows, type RuntimeCore } from '../core.ts';
 import { VIEWS } from '../view-ns.ts';
+import { liveLicenseRows, liveTokenRows } from './live-rows.ts';
 import type { Caller } from '../decide.ts';
 
 /** The sealed genesis, as its view row records it. */
@@ -71,13 +72,14 @@ function raise(map: Map<string, Loa>, subject: string, loa: Loa): void {
 export async function standingMap(core: RuntimeCore, slot = true): Promise<Standing> {
   const now = core.now();
   const map = new Map<string, Loa>();
-  for (const { value: t } of await VIEWS.tokens.list(core.log.views)) {
+  // Rows rolled back past their revocation count for nothing (tokens.ts, licenses.ts).
+  for (const t of await liveTokenRows(core)) {
     if (t.revokedAt !== null) continue;
     if (t.expiresAt !== null && !(now < t.expiresAt)) continue;
     if (slot && t.signer.type !== 'human') continue;
     raise(map, t.subject, t.loa);
   }
-  for (const { value: l } of await VIEWS.licenses.list(core.log.views)) {
+  for (const { value: l } of await liveLicenseRows(core)) {
     if (l.expiresAt !== null && !(now < Date.parse(l.expiresAt))) continue;
     raise(map, l.owner, l.loa);
   }
