@@ -30,7 +30,7 @@ import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { humanCaller, passChange, sealGenesis } from '../quorum/ceremony.ts';
-import { twoInstances, type Instances } from './instances.ts';
+import { mcpAgent, twoInstances, type Instances } from './instances.ts';
 import { viewDb, type ViewDb } from './view-db.ts';
 
 let open: Instances | undefined;
@@ -260,21 +260,7 @@ describe.each([
         did: scanner,
         public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),
       });
-      const { delegation_id } = await a.delegations.create(root, {
-        to: 'did:sigil:agent',
-        actions: ['mcp.tools.call'],
-      });
-      const { token } = await a.tokens.create(root, {
-        subject: 'did:sigil:agent',
-        loa: 'operator',
-        signer: { type: 'ai', delegationId: delegation_id },
-        scopes: ['mcp.tools.call'],
-      });
-      await a.consent.grant(root, {
-        bailee: 'did:sigil:agent',
-        scope: 'mcp.tools.call',
-        purpose: 'retrieval',
-      });
+      const { token } = await mcpAgent(a, root, 'did:sigil:agent');
       const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
       const agentUse = async (r: SigilRuntime) =>
         r
@@ -330,37 +316,10 @@ describe.each([
       const [A, B] = [serve(a), serve(b)];
       const witnesses = await sealGenesis(a, root);
       await passChange(a, root, witnesses, { role_grant: { subject: ALICE, name: 'judge' } });
-      const { delegation_id } = await a.delegations.create(root, {
-        to: 'did:sigil:agent',
-        actions: ['mcp.tools.call'],
-      });
-      const { token } = await a.tokens.create(root, {
-        subject: 'did:sigil:agent',
-        loa: 'operator',
-        signer: { type: 'ai', delegationId: delegation_id },
-        scopes: ['mcp.tools.call'],
-      });
-      const { id } = await a.consent.grant(root, {
-        bailee: 'did:sigil:agent',
-        scope: 'mcp.tools.call',
-        purpose: 'retrieval',
-      });
+      const { token, consentId } = await mcpAgent(a, root, 'did:sigil:agent');
+      const id = consentId!;
       // A second agent, whose consent from Root stays in force throughout.
-      const other = await a.delegations.create(root, {
-        to: 'did:sigil:agent-2',
-        actions: ['mcp.tools.call'],
-      });
-      const { token: token2 } = await a.tokens.create(root, {
-        subject: 'did:sigil:agent-2',
-        loa: 'operator',
-        signer: { type: 'ai', delegationId: other.delegation_id },
-        scopes: ['mcp.tools.call'],
-      });
-      await a.consent.grant(root, {
-        bailee: 'did:sigil:agent-2',
-        scope: 'mcp.tools.call',
-        purpose: 'retrieval',
-      });
+      const { token: token2 } = await mcpAgent(a, root, 'did:sigil:agent-2');
       const judge = (await db.rows('roles')).find((r) => r.k === `${ALICE} judge`)!;
       const consentRow = async () => (await db.rows('consent')).find((r) => r.k === id);
       const granted = await consentRow();
@@ -424,16 +383,7 @@ describe.each([
     'a deleted consent row permits nothing, and its revocation is refused, never "not found"',
     async () => {
       const { a, b, db, root } = await setUp();
-      const { delegation_id } = await a.delegations.create(root, {
-        to: 'did:sigil:agent',
-        actions: ['mcp.tools.call'],
-      });
-      const { token } = await a.tokens.create(root, {
-        subject: 'did:sigil:agent',
-        loa: 'operator',
-        signer: { type: 'ai', delegationId: delegation_id },
-        scopes: ['mcp.tools.call'],
-      });
+      const { token } = await mcpAgent(a, root, 'did:sigil:agent', false);
       const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
       const outcome = (r: SigilRuntime, agent: Caller) =>
         r.check(agent, use as Parameters<SigilRuntime['check']>[1]).then(

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
 import type { RecordKind } from '../../src/canon/record.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { SigilRuntime } from '../../src/runtime/index.ts';
+import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
 
 export interface Instances {
@@ -61,4 +61,30 @@ export async function recordsOfKind(log: LogReader, kind: RecordKind): Promise<S
     cursor = page.cursor;
   } while (cursor !== undefined);
   return out;
+}
+
+/**
+ * An AI agent `did` acting for Root: a delegation of `mcp.tools.call`, an Operator token on it,
+ * and Root's consent for retrieval (its id) unless `consent` is false.
+ */
+export async function mcpAgent(
+  r: SigilRuntime,
+  root: Caller,
+  did: string,
+  consent = true,
+): Promise<{ token: string; delegationId: string; consentId: string | undefined }> {
+  const { delegation_id } = await r.delegations.create(root, {
+    to: did,
+    actions: ['mcp.tools.call'],
+  });
+  const { token } = await r.tokens.create(root, {
+    subject: did,
+    loa: 'operator',
+    signer: { type: 'ai', delegationId: delegation_id },
+    scopes: ['mcp.tools.call'],
+  });
+  const granted = consent
+    ? await r.consent.grant(root, { bailee: did, scope: 'mcp.tools.call', purpose: 'retrieval' })
+    : undefined;
+  return { token, delegationId: delegation_id, consentId: granted?.id };
 }

@@ -17,7 +17,7 @@ import { signAttestation } from '../../src/quorum/index.ts';
 import type { SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { sealGenesis, passChange } from '../quorum/ceremony.ts';
-import { twoInstances, type Instances } from './instances.ts';
+import { mcpAgent, twoInstances, type Instances } from './instances.ts';
 import { viewDb, type RawView, type ViewDb } from './view-db.ts';
 
 let open: Instances | undefined;
@@ -125,21 +125,11 @@ describe.each([
     'a delegation row rolled back past its revocation is refused, its agent never acting again',
     async () => {
       const { a, b, db, root } = await setUp();
-      const { delegation_id } = await a.delegations.create(root, {
-        to: 'did:sigil:rolled-agent',
-        actions: ['mcp.tools.call'],
-      });
-      const { token } = await a.tokens.create(root, {
-        subject: 'did:sigil:rolled-agent',
-        loa: 'operator',
-        signer: { type: 'ai', delegationId: delegation_id },
-        scopes: ['mcp.tools.call'],
-      });
-      await a.consent.grant(root, {
-        bailee: 'did:sigil:rolled-agent',
-        scope: 'mcp.tools.call',
-        purpose: 'retrieval',
-      });
+      const { token, delegationId: delegation_id } = await mcpAgent(
+        a,
+        root,
+        'did:sigil:rolled-agent',
+      );
       const use = { action: 'mcp.tools.call', target: 'notes/read', outputMarking: 'gateway' };
       const agentUse = (r: SigilRuntime) =>
         outcome(async () => {
