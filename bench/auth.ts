@@ -2,9 +2,12 @@
  * Token authentication benchmark: runtime.authenticate() (one indexed read of the token's view
  * row, its MAC checked, then the token checked) beside the limit measured in the same run: the
  * same async indexed read of the same row with no MAC, then the same token check and caller —
- * what authentication cost before view rows were authenticated. Goal: at least 90% of the
- * limit. That is the path while the view mirror is behind (the loop held past STALE_MS); a
- * server's turning event loop keeps it current and reads the row from memory, reported beside.
+ * what authentication cost before view rows were authenticated. The first line holds the loop
+ * past STALE_MS first, so memory is behind: the first read goes to the store, and the catch-up
+ * its judgement of the row awaits (src/runtime/core.ts, judgeRow) lets the loop turn, so the view
+ * mirror is current again and serves the rest. A store-only path no longer lasts past one turn,
+ * so the line has no goal of its own; a server's turning event loop, reported beside, is the
+ * steady state.
  * A first read of each row also pays one HMAC-SHA256 (reported separately).
  */
 import Database from 'better-sqlite3';
@@ -98,9 +101,9 @@ export async function run(): Promise<void> {
       const macRate = (macs * 1000) / (performance.now() - macStarted);
       console.log('token authentication (sqlite, one process)');
       console.log(
-        `  runtime.authenticate (indexed read + view MAC + token check): ${fmt(best.auth)}/s` +
+        `  runtime.authenticate after memory fell behind (the store, then memory once caught up): ${fmt(best.auth)}/s` +
           ` | limit, the same read and check without the MAC: ${fmt(best.limit)}/s` +
-          ` | ratio ${Math.round((100 * best.auth) / best.limit)}% (goal >= 90%)`,
+          ` | ratio ${Math.round((100 * best.auth) / best.limit)}%`,
       );
       console.log(
         `  runtime.authenticate served from memory (the event loop turning): ${fmt(best.served)}/s` +
