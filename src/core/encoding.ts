@@ -94,6 +94,7 @@ export function utf8Encode(s: string): Uint8Array {
 export function utf8EncodeInto(s: string, into: Uint8Array): number {
   if (typeof s !== 'string') throw new SigilError('invalid_input', 'expected a string');
   if (!isWellFormed(s)) throw invalid('utf-8 (lone surrogate)');
+  requireBytes(into, 'into');
   if (s.length * 3 > into.length) return -1;
   return utf8Encoder.encodeInto(s, into).written;
 }

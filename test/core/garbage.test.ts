@@ -59,6 +59,7 @@ const validArgs: Record<string, unknown[]> = {
   toBase64: [msg],
   fromBase64: ['AQID'],
   utf8Encode: ['abc'],
+  utf8EncodeInto: ['abc', new Uint8Array(16)],
   utf8Decode: [msg],
   concatBytes: [msg, msg],
   constantTimeEqual: [msg, msg],
