@@ -8,24 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
-import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { BACKENDS } from '../canon/helpers/log.ts';
-import { recordsOfKind, twoInstances, type Instances } from './instances.ts';
+import { criticalReport, recordsOfKind, twoInstances, type Instances } from './instances.ts';
 
 const SCANNER = 'did:sigil:race-scanner';
 const keys = generateKeyPair();
 
 function report(scan: string, critical: number) {
-  const findings: Finding[] = Array.from({ length: critical }, (_, i) => ({
-    finding_id: `${scan}-${i}`,
-    severity: 'critical',
-    title: `finding ${i} of ${scan}`,
-  }));
-  return {
-    attestation: signFindings(findings, SCANNER, { type: 'human' }, keys.privateKey),
-    findings,
-  };
+  return criticalReport(SCANNER, keys, scan, critical);
 }
 
 /** What each of the racing reports came to: taken in, or the code it was refused with. */

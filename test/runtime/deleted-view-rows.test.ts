@@ -26,11 +26,10 @@ import { buildServer } from '../../src/http/server.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
-import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { humanCaller, passChange, sealGenesis } from '../quorum/ceremony.ts';
-import { mcpAgent, twoInstances, type Instances } from './instances.ts';
+import { criticalReport, mcpAgent, twoInstances, type Instances } from './instances.ts';
 import { viewDb, type ViewDb } from './view-db.ts';
 
 let open: Instances | undefined;
@@ -245,17 +244,8 @@ describe.each([
       const { a, b, db, root } = await setUp();
       const scanner = 'did:sigil:deleted-rows-scanner';
       const keys = generateKeyPair();
-      const report = (scan: string, critical: number) => {
-        const findings: Finding[] = Array.from({ length: critical }, (_, i) => ({
-          finding_id: `${scan}-${i}`,
-          severity: 'critical',
-          title: `finding ${i} of ${scan}`,
-        }));
-        return {
-          attestation: signFindings(findings, scanner, { type: 'human' }, keys.privateKey),
-          findings,
-        };
-      };
+      const report = (scan: string, critical: number) =>
+        criticalReport(scanner, keys, scan, critical);
       await a.governance.registerScanner(root, {
         did: scanner,
         public_key: toBase64Url(publicKeyToRaw(keys.publicKey)),

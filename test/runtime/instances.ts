@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
 import type { RecordKind } from '../../src/canon/record.ts';
+import type { Ed25519KeyPair } from '../../src/core/ed25519.ts';
+import { signFindings, type Finding } from '../../src/gatekeeper/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { SigilRuntime, type Caller } from '../../src/runtime/index.ts';
 import { freshDatabase } from '../canon/helpers/pg.ts';
@@ -87,4 +89,17 @@ export async function mcpAgent(
     ? await r.consent.grant(root, { bailee: did, scope: 'mcp.tools.call', purpose: 'retrieval' })
     : undefined;
   return { token, delegationId: delegation_id, consentId: granted?.id };
+}
+
+/** A findings report of `critical` critical findings (scan `scan`), signed by scanner `did`. */
+export function criticalReport(did: string, keys: Ed25519KeyPair, scan: string, critical: number) {
+  const findings: Finding[] = Array.from({ length: critical }, (_, i) => ({
+    finding_id: `${scan}-${i}`,
+    severity: 'critical',
+    title: `finding ${i} of ${scan}`,
+  }));
+  return {
+    attestation: signFindings(findings, did, { type: 'human' }, keys.privateKey),
+    findings,
+  };
 }
