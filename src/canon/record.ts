@@ -130,13 +130,24 @@ export function isRfc3339Utc(ts: unknown): ts is string {
   return parsed.toISOString() === (ts.length === 20 ? `${ts.slice(0, 19)}.000Z` : ts);
 }
 
-/** A fresh unique record id: `rec_` + 26 base32 characters of 128 random bits. */
+/** Characters of a record id's creation time (48 bits of ms, most significant first). */
+const ID_TIME_CHARS = 10;
+
+/**
+ * A fresh unique record id: `rec_` + 26 base32 characters, the creation time in ms (10) then 80
+ * random bits (16). Ids made close in time share a prefix, so a batch's ids land in a page or two
+ * of the store's id index instead of one page each (random ids dirtied an index page per record
+ * in every commit). The time is no secret: `ts` is in every log entry.
+ */
 export function newRecordId(): string {
-  const bytes = randomBytes(16);
+  let out = 'rec_';
+  const ms = Date.now();
+  for (let k = ID_TIME_CHARS - 1; k >= 0; k--) {
+    out += BASE32_ALPHABET[Math.floor(ms / 32 ** k) % 32];
+  }
   let bits = 0;
   let acc = 0;
-  let out = 'rec_';
-  for (const byte of bytes) {
+  for (const byte of randomBytes(10)) {
     acc = (acc << 8) | byte;
     bits += 8;
     while (bits >= 5) {
@@ -145,7 +156,7 @@ export function newRecordId(): string {
     }
     acc &= (1 << bits) - 1;
   }
-  return out + BASE32_ALPHABET[(acc << (5 - bits)) & 31];
+  return out;
 }
 
 const tsSchema = z

@@ -58,6 +58,21 @@ describe('parseRecordDraft', () => {
     expect(ids.size).toBe(2000);
   });
 
+  it('starts an id with its creation time, so ids made together share a prefix', () => {
+    const before = Date.now();
+    const ids = Array.from({ length: 200 }, newRecordId);
+    const after = Date.now();
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+    for (const id of ids) {
+      expect(id).toMatch(/^rec_[a-z2-7]{26}$/);
+      const ms = [...id.slice(4, 14)].reduce((t, c) => t * 32 + alphabet.indexOf(c), 0);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
+    }
+    // The 80 random bits after the time still differ between ids of the same millisecond.
+    expect(new Set(ids.map((id) => id.slice(14))).size).toBe(ids.length);
+  });
+
   it('copies the payload', () => {
     const input = { ...draft, payload: { a: [1, 2] } };
     const d = parseRecordDraft(input);
