@@ -19,36 +19,19 @@
  * A refusal is the row's: only a decision that reads that row is refused. Another subject's
  * decisions, and Root's `sigil state rebuild` (which puts the row back from the log), go on.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { CanonLog } from '../../src/canon/log.ts';
-import { buildServer } from '../../src/http/server.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
 import type { Caller, SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { humanCaller, passChange, sealGenesis } from '../quorum/ceremony.ts';
-import { criticalReport, mcpAgent, twoInstances, type Instances } from './instances.ts';
-import { viewDb, type ViewDb } from './view-db.ts';
+import { criticalReport, mcpAgent } from './instances.ts';
+import { servedStores, type ServedStore } from './served.ts';
 
-let open: Instances | undefined;
-let db: ViewDb | undefined;
-const apps: FastifyInstance[] = [];
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-  await db?.close();
-  db = undefined;
-  await open?.cleanup();
-  open = undefined;
-});
-
-function serve(runtime: SigilRuntime): FastifyInstance {
-  const app = buildServer(runtime, { logLevel: 'silent' });
-  apps.push(app);
-  return app;
-}
+const { withViewDb, serve } = servedStores();
 
 async function call(
   app: FastifyInstance,
@@ -74,11 +57,8 @@ describe.each([
   { backend: 'sqlite' as const, skip: false },
   { backend: 'postgres' as const, skip: !pgUrl },
 ])('deleted role and consent rows on $backend', ({ backend, skip }) => {
-  async function setUp() {
-    open = await twoInstances(backend);
-    db = await viewDb(backend, open.dataDir, open.env.MMF_DATABASE_URL);
-    return { ...open, db, root: await open.a.tokens.authenticate(open.rootToken) };
-  }
+  let open: ServedStore | undefined;
+  const setUp = async () => (open = await withViewDb(backend));
 
   it.skipIf(skip)(
     'a deleted role row is refused, never read as a role not held: separation of powers, grants and revocations',

@@ -6,9 +6,8 @@
  * both instances sharing the store and on one opened afterwards; put back as the log has it,
  * everything behaves as before and the views check clean. SQLite and PostgreSQL.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/http/server.ts';
 import { generateKeyPair, publicKeyToRaw } from '../../src/core/ed25519.ts';
 import { toBase64Url } from '../../src/core/encoding.ts';
 import { isSigilError } from '../../src/core/errors.ts';
@@ -17,26 +16,11 @@ import { signAttestation } from '../../src/quorum/index.ts';
 import type { SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
 import { sealGenesis, passChange } from '../quorum/ceremony.ts';
-import { mcpAgent, twoInstances, type Instances } from './instances.ts';
-import { viewDb, type RawView, type ViewDb } from './view-db.ts';
+import { mcpAgent } from './instances.ts';
+import { servedStores, type ServedStore } from './served.ts';
+import type { RawView, ViewDb } from './view-db.ts';
 
-let open: Instances | undefined;
-let db: ViewDb | undefined;
-const apps: FastifyInstance[] = [];
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-  await db?.close();
-  db = undefined;
-  await open?.cleanup();
-  open = undefined;
-});
-
-function serve(runtime: SigilRuntime): FastifyInstance {
-  const app = buildServer(runtime, { logLevel: 'silent' });
-  apps.push(app);
-  return app;
-}
+const { withViewDb, serve } = servedStores();
 
 const poll = { timeout: 6000, interval: 100 };
 
@@ -67,11 +51,13 @@ describe.each([
   { backend: 'sqlite' as const, skip: false },
   { backend: 'postgres' as const, skip: !pgUrl },
 ])('rolled-back view rows on $backend', ({ backend, skip }) => {
-  async function setUp() {
-    open = await twoInstances(backend);
-    db = await viewDb(backend, open.dataDir, open.env.MMF_DATABASE_URL);
-    return { ...open, db, root: await open.a.tokens.authenticate(open.rootToken) };
-  }
+  let db: ViewDb | undefined;
+  let open: ServedStore | undefined;
+  const setUp = async () => {
+    open = await withViewDb(backend);
+    db = open.db;
+    return open;
+  };
   const rowOf = async (ns: string, key: string): Promise<RawView> =>
     (await db!.rows(ns)).find((r) => r.k === key)!;
 

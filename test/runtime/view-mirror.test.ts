@@ -4,31 +4,16 @@
  * a token minted on A works on B at once; a revocation on B itself is refused by B at once.
  * On PostgreSQL and SQLite.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/http/server.ts';
-import type { SigilRuntime } from '../../src/runtime/index.ts';
 import { pgUrl } from '../canon/helpers/pg.ts';
-import { twoInstances, type Instances } from './instances.ts';
+import { servedStores } from './served.ts';
 import type { ViewEntry, ViewReader } from '../../src/canon/views.ts';
 import type { JsonValue } from '../../src/core/canonical.ts';
 import { STALE_MS, ViewMirror, type MirroredNamespace } from '../../src/runtime/view-mirror.ts';
 import type { LogReader, SealedRecord } from '../../src/canon/log.ts';
 
-let open: Instances | undefined;
-const apps: FastifyInstance[] = [];
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-  await open?.cleanup();
-  open = undefined;
-});
-
-function serve(runtime: SigilRuntime): FastifyInstance {
-  const app = buildServer(runtime, { logLevel: 'silent' });
-  apps.push(app);
-  return app;
-}
+const { instances, serve } = servedStores();
 
 /** `POST /api/trust/check` with `token`: the status code. */
 async function check(app: FastifyInstance, token: string): Promise<number> {
@@ -48,7 +33,7 @@ describe.each([
   it.skipIf(skip)(
     'a token warm on B and revoked through A is refused by B within 1 s',
     async () => {
-      open = await twoInstances(backend);
+      const open = await instances(backend);
       const a = serve(open.a);
       const b = serve(open.b);
       const root = await open.a.tokens.authenticate(open.rootToken);
@@ -83,7 +68,7 @@ describe.each([
   it.skipIf(skip)(
     'a revocation sealed on B is refused by B on the next request',
     async () => {
-      open = await twoInstances(backend);
+      const open = await instances(backend);
       const b = serve(open.b);
       const root = await open.b.tokens.authenticate(open.rootToken);
       const { token, info } = await open.b.tokens.create(root, {
@@ -106,7 +91,7 @@ describe.each([
   it.skipIf(skip)(
     'an agent warm on B whose consent is withdrawn through A is refused by B within 1 s',
     async () => {
-      open = await twoInstances(backend);
+      const open = await instances(backend);
       const { a, b } = open;
       const root = await a.tokens.authenticate(open.rootToken);
       const { delegation_id } = await a.delegations.create(root, {
