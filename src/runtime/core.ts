@@ -255,8 +255,9 @@ export async function refusedRows(
  * row) when it is older than the record of `kind` that last wrote it: rolled back to a value the
  * log has since replaced (a revoked token, delegation, license or scanner put back as it was,
  * its old MAC still good). For a hot path: while the watch of `kind` and `ns` caught up less than
- * RECENT_MS ago (and it knows this instance's own records at once) the judgement is a lookup and
- * nothing is returned; otherwise the promise to await catches up first.
+ * RECENT_MS ago (and it knows this instance's own records at once) a row written by the record
+ * the watch last saw write it is judged by a lookup and nothing is returned; otherwise the
+ * promise to await catches up first.
  */
 export function judgeRow(
   core: RuntimeCore,
@@ -268,8 +269,10 @@ export function judgeRow(
   if (row === undefined) return undefined;
   const watch = watchOf(core, kind, ns);
   if (Date.now() - watch.caughtUpAt < RECENT_MS) {
-    const last = watch.made.get(key);
-    if (last === undefined || row.seq >= last.seq) return undefined;
+    // A row newer than the watch knows (or of a record it has not read) shows the watch behind
+    // for this key: judged against it as is, the rolled-back row read next would pass until
+    // RECENT_MS had run out. Caught up once, the row's record is known.
+    if (watch.made.get(key)?.seq === row.seq) return undefined;
   }
   return refuseRow(core, kind, ns, key, row);
 }
