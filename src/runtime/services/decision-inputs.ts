@@ -4,11 +4,11 @@
  * sealed once as a `decision_input` record, and each decision record names it by hash, so
  * replay resolves it from the log alone.
  */
-import type { JsonValue } from '../../core/canonical.ts';
-import { forEachRecordOfKind, type RuntimeCore } from '../core.ts';
+import type { RuntimeCore } from '../core.ts';
 import type { Decision, DecisionState } from '../decide.ts';
 import { decisionInputOf } from '../decision-record.ts';
 import { inputHash, type DecisionInput, type InputRefs } from '../frozen.ts';
+import { SealedByHash } from './sealed-by-hash.ts';
 
 /**
  * An input's hash, kept by the identity of the rows its lists hold when every row is frozen
@@ -24,23 +24,16 @@ interface KnownRows {
 }
 
 export class DecisionInputs {
-  /** Inputs sealed in this log, by the hash of their content (computed here, never read). */
-  readonly #byHash = new Map<string, DecisionInput>();
-  /** Seals in flight, so concurrent decisions naming a new input seal it once. */
-  readonly #sealing = new Map<string, Promise<void>>();
+  readonly #sealed = new SealedByHash('decision_input', decisionInputOf, inputHash);
   /** By the first row of each input whose rows are all frozen; bounded by those rows' life. */
   readonly #byFirstRow = new WeakMap<object, KnownRows>();
 
   get byHash(): ReadonlyMap<string, DecisionInput> {
-    return this.#byHash;
+    return this.#sealed.byHash;
   }
 
-  /** Reads every `decision_input` record of the log (another instance may have sealed one). */
-  async load(core: RuntimeCore): Promise<void> {
-    await forEachRecordOfKind(core, 'decision_input', (record) => {
-      const input = decisionInputOf(record);
-      this.#byHash.set(inputHash(input), input);
-    });
+  load(core: RuntimeCore): Promise<void> {
+    return this.#sealed.load(core);
   }
 
   /**
@@ -88,19 +81,10 @@ export class DecisionInputs {
       input,
       input.input === 'consent' ? [input.value.bailments, input.value.grants] : [input.value],
     );
-    if (this.#byHash.has(hash)) return hash;
-    let pending = this.#sealing.get(hash);
-    if (pending === undefined) {
-      const sealed = hash;
-      // A copy: what replay resolves is what was sealed, whatever later becomes of `input`.
-      const copy = JSON.parse(JSON.stringify(input)) as DecisionInput;
-      pending = core
-        .append('decision_input', copy as unknown as JsonValue)
-        .then(() => void this.#byHash.set(sealed, copy))
-        .finally(() => this.#sealing.delete(sealed));
-      this.#sealing.set(hash, pending);
+    // A copy: what replay resolves is what was sealed, whatever later becomes of `input`.
+    if (!this.#sealed.has(hash)) {
+      await this.#sealed.ensure(core, hash, JSON.parse(JSON.stringify(input)) as DecisionInput);
     }
-    await pending;
     return hash;
   }
 }

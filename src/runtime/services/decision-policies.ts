@@ -4,17 +4,14 @@
  * `decision_policy` record, and every decision record names it by hash, so replay resolves it
  * from the log alone.
  */
-import type { JsonValue } from '../../core/canonical.ts';
-import { forEachRecordOfKind, type RuntimeCore } from '../core.ts';
+import type { RuntimeCore } from '../core.ts';
 import type { DecisionState } from '../decide.ts';
 import { decisionPolicyOf } from '../decision-record.ts';
 import { decisionPolicy, modelHash, policyHash, type DecisionPolicy } from '../frozen.ts';
+import { SealedByHash } from './sealed-by-hash.ts';
 
 export class DecisionPolicies {
-  /** Policies sealed in this log, by the hash of their content (computed here, never read). */
-  readonly #byHash = new Map<string, DecisionPolicy>();
-  /** Seals in flight, so concurrent decisions under a new policy seal it once. */
-  readonly #sealing = new Map<string, Promise<void>>();
+  readonly #sealed = new SealedByHash('decision_policy', decisionPolicyOf, policyHash);
   /**
    * The last state's policy: a configuration changes rarely, decisions under it are many. The
    * objects it came from are kept too, so a decision under the very same ones (the runtime
@@ -35,15 +32,11 @@ export class DecisionPolicies {
     | undefined;
 
   get byHash(): ReadonlyMap<string, DecisionPolicy> {
-    return this.#byHash;
+    return this.#sealed.byHash;
   }
 
-  /** Reads every `decision_policy` record of the log (another instance may have sealed one). */
-  async load(core: RuntimeCore): Promise<void> {
-    await forEachRecordOfKind(core, 'decision_policy', (record) => {
-      const policy = decisionPolicyOf(record);
-      this.#byHash.set(policyHash(policy), policy);
-    });
+  load(core: RuntimeCore): Promise<void> {
+    return this.#sealed.load(core);
   }
 
   /**
@@ -59,27 +52,16 @@ export class DecisionPolicies {
       last.from[2] === state.systemCritical &&
       last.mode === state.mode &&
       last.threshold === state.threshold &&
-      this.#byHash.has(last.hash)
+      this.#sealed.has(last.hash)
     ) {
       return last.hash;
     }
     const key = `${modelHash(state.model)}\0${state.mode}\0${state.threshold}\0${JSON.stringify(state.flags)}\0${[...state.systemCritical].join(',')}`;
     let hash = this.#last?.key === key ? this.#last.hash : undefined;
-    if (hash !== undefined && this.#byHash.has(hash)) return hash;
+    if (hash !== undefined && this.#sealed.has(hash)) return hash;
     const policy = decisionPolicy(state);
     hash = policyHash(policy);
-    if (!this.#byHash.has(hash)) {
-      let pending = this.#sealing.get(hash);
-      if (pending === undefined) {
-        const sealed = hash;
-        pending = core
-          .append('decision_policy', policy as unknown as JsonValue)
-          .then(() => void this.#byHash.set(sealed, policy))
-          .finally(() => this.#sealing.delete(sealed));
-        this.#sealing.set(hash, pending);
-      }
-      await pending;
-    }
+    await this.#sealed.ensure(core, hash, policy);
     this.#last = {
       key,
       hash,
