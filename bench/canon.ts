@@ -6,7 +6,8 @@
  * - the same appends as records that each carry a view row (memory_block: projected, MACed and
  *   upserted in the same transaction) vs the plain records measured back to back;
  * - p50/p99 latency of a single sequential append (each waits for its own fsync);
- * - validate records/s vs raw Ed25519 verify/s on one thread.
+ * - validate records/s (best of two runs) vs raw Ed25519 verify/s on one thread, the highest of
+ *   samples taken before, between and after them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -28,6 +29,8 @@ const APPENDS = 8000;
 const WARM_APPENDS = 2000;
 const LATENCY_SAMPLES = 300;
 const VALIDATE_RECORDS = 20_000;
+/** Validations, each followed by a sample of one-thread verify (one more sample before them). */
+const VALIDATE_RUNS = 2;
 const BOUND_RECORDS = 4000;
 const ENV = { SIGIL_MASTER_KEY: Buffer.alloc(32, 0x17).toString('base64') };
 
@@ -161,12 +164,24 @@ export async function run(): Promise<void> {
         );
       }
       await log.checkpoint();
+      // One-thread verify swings by half from one sample to the next on a shared host, so it is
+      // sampled before, between and after two validations and the highest taken: the strictest
+      // ratio. Validate is the better of its two runs, as the limit is the best of its samples.
       const verified = measureVerify();
-      const validateCpu = process.cpuUsage();
-      const result = await log.validate();
-      const validateCpuUs = cpuSince(validateCpu) / Math.max(result.ok ? result.count : 1, 1);
-      if (!result.ok) throw new Error(`validate failed: ${result.reason}`);
-      const validateRate = rate(result.count, result.ms);
+      let validateRate = 0;
+      let validateCpuUs = Infinity;
+      let count = 0;
+      for (let r = 0; r < VALIDATE_RUNS; r++) {
+        const validateCpu = process.cpuUsage();
+        const result = await log.validate();
+        if (!result.ok) throw new Error(`validate failed: ${result.reason}`);
+        count = result.count;
+        validateRate = Math.max(validateRate, rate(result.count, result.ms));
+        validateCpuUs = Math.min(validateCpuUs, cpuSince(validateCpu) / result.count);
+        const v = measureVerify();
+        verified.rate = Math.max(verified.rate, v.rate);
+        verified.cpuUs = Math.min(verified.cpuUs, v.cpuUs);
+      }
 
       say(`canon log (sqlite, ${availableParallelism()} cores)`);
       figure({
@@ -200,13 +215,17 @@ export async function run(): Promise<void> {
         note: `p99 ${latency.p99.toFixed(2)} ms`,
       });
       figure({
-        name: `validate (${result.count} records)`,
+        name: `validate (${count} records, best of ${VALIDATE_RUNS} runs)`,
         value: validateRate,
         unit: '/s',
-        limit: { name: 'raw Ed25519 verify, one thread', value: verified.rate },
+        limit: {
+          name: `raw Ed25519 verify, one thread, best of ${VALIDATE_RUNS + 1} samples around it`,
+          value: verified.rate,
+        },
         goal: { ratioAtLeast: 1.5 },
         // On a shared machine the rates follow the load; CPU time per record much less so. Both
-        // cores idle would give 2 × verify CPU ÷ validate CPU of the raw verify rate.
+        // cores idle would give 2 × verify CPU ÷ validate CPU of the raw verify rate (the least
+        // CPU of each: again the strictest for the verify side).
         note: `CPU per record ${validateCpuUs.toFixed(1)} µs (all threads) vs ${verified.cpuUs.toFixed(1)} µs per raw verify: ${((200 * verified.cpuUs) / validateCpuUs).toFixed(0)}% on two idle cores`,
       });
     } finally {
