@@ -116,6 +116,8 @@ export interface McpContext {
   scope: string | null;
   claimed?: IdentityClaim;
   provenance: Provenance | null;
+  /** `mcpActionHash(request.action, request.payload)`, when the caller already computed it. */
+  actionHash?: string;
   output: OutputMarking;
   consent: McpConsentState;
 }
@@ -161,7 +163,7 @@ function selfEscalationRule(ctx: McpContext): Finding {
 function provenanceRule(ctx: McpContext): Finding {
   const { action, payload } = ctx.request;
   if (ctx.provenance === null) return [`action: ${action}`, 'provenance: none'];
-  const expected = mcpActionHash(action, payload ?? null);
+  const expected = ctx.actionHash ?? mcpActionHash(action, payload ?? null);
   if (ctx.provenance.actionHash !== expected) {
     return [
       `action: ${action}`,

@@ -142,6 +142,11 @@ export interface DecisionState {
   authority?: { chain: readonly AuthorityLink[]; withdrawn: ChainWithdrawal | null } | null;
   /** The governed roles the caller holds, from the `roles` view (separation-of-powers). */
   roles?: readonly RoleClaim[];
+  /**
+   * The request's MCP action hash, when the runtime computed it to sign Sigil's own provenance
+   * in the same synchronous step as this decision (not sealed: replay computes it again).
+   */
+  actionHash?: string;
 }
 
 export interface Decision {
@@ -545,6 +550,7 @@ function decideSteps(
       scope: declaredScope(caller.scopes, state.authority?.chain.at(-1)?.permissions),
       ...(request.claimed ? { claimed: request.claimed } : {}),
       provenance: request.provenance ?? null,
+      ...(state.actionHash === undefined ? {} : { actionHash: state.actionHash }),
       output: request.outputMarking ?? 'none',
       consent: {
         bailor: dataSubject,

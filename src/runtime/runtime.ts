@@ -575,8 +575,6 @@ export class SigilRuntime {
       req = {
         ...req,
         outputMarking: req.outputMarking ?? 'gateway',
-        provenance:
-          req.provenance === undefined ? this.#provenanceFor(caller, req, now) : req.provenance,
         // An agent acts on the data of the human its delegation starts from.
         dataSubject:
           req.dataSubject === undefined
@@ -606,6 +604,13 @@ export class SigilRuntime {
         : {}),
       roles: await heldRoles(this.#core, caller.subject),
     };
+    if (caller.signer.type === 'ai' && req.provenance === undefined) {
+      // Sigil's own provenance, signed in the same synchronous step as decide(): the payload it
+      // covers cannot change in between, so the MCP rule is told its action hash, not hashing
+      // the arguments again.
+      state.actionHash = mcpActionHash(req.action, req.payload ?? null);
+      req = { ...req, provenance: this.#provenanceFor(caller, state.actionHash, now) };
+    }
     const decision = decide(caller, req, state);
     const [policy, refs] = await Promise.all([
       this.#policies.ensure(this.#core, state),
@@ -811,14 +816,14 @@ export class SigilRuntime {
     return keys;
   }
 
-  #provenanceFor(caller: Caller, req: DecisionRequest, now: number): Provenance {
+  #provenanceFor(caller: Caller, actionHash: string, now: number): Provenance {
     return signProvenance(
       this.#keys.provenance.privateKey,
       this.#keys.provenance.publicKey,
       caller.signer,
       {
         actor: caller.subject,
-        actionHash: mcpActionHash(req.action, req.payload ?? null),
+        actionHash,
         timestamp: iso(now),
         voiceKind: 'synthetic',
         reviewOrder: 'first-order',

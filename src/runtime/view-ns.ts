@@ -69,6 +69,18 @@ export interface ViewNamespace<T> {
     rows: Array<{ key: string; value: T; seq: number; hash: string }>;
     refused: ReadonlyMap<string, RowRefusal>;
   }>;
+  /**
+   * `listed`'s rows by `group(value)`, built once per listing the reader serves unchanged (the
+   * view mirror's, until a row of the namespace changes), so a reader after one group does not
+   * walk every row per request. `group` should be one function per use (the cache keeps one).
+   */
+  grouped(
+    views: RequestViews,
+    group: (value: T) => string,
+  ): Promise<{
+    groups: ReadonlyMap<string, readonly T[]>;
+    refused: ReadonlyMap<string, RowRefusal>;
+  }>;
 }
 
 function parseRow<T>(name: string, schema: z.ZodType<T>, key: string, value: JsonValue): T {
@@ -109,6 +121,12 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
     }
     return value;
   };
+  // Per listing object: the view mirror replaces its listing whenever a row changes, and the
+  // store's is new on every read, so a listing's groups never outlive its rows.
+  const groupedOf = new WeakMap<
+    object,
+    { group: (value: T) => string; groups: Map<string, T[]> }
+  >();
   return {
     name,
     schema,
@@ -123,6 +141,23 @@ export function viewNamespace<T>(name: string, schema: z.ZodType<T>): ViewNamesp
     listed: async (views) => {
       const { rows, refused } = await views.listed(name);
       return { rows: rows.map((e) => ({ ...e, value: listedValue(e) })), refused };
+    },
+    grouped: async (views, group) => {
+      const listed = await views.listed(name);
+      let hit = groupedOf.get(listed);
+      if (hit === undefined || hit.group !== group) {
+        const groups = new Map<string, T[]>();
+        for (const e of listed.rows) {
+          const value = listedValue(e);
+          const key = group(value);
+          const members = groups.get(key);
+          if (members === undefined) groups.set(key, [value]);
+          else members.push(value);
+        }
+        hit = { group, groups };
+        groupedOf.set(listed, hit);
+      }
+      return { groups: hit.groups, refused: listed.refused };
     },
   };
 }

@@ -257,6 +257,44 @@ describe('SigilRuntime', () => {
     expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
   });
 
+  it("relies on its principal's consent to this agent alone, among many, and sees each change at once", async () => {
+    const subject = 'did:sigil:indexed-agent';
+    const { token } = await runtime.tokens.create(root, {
+      subject,
+      loa: 'operator',
+      signer: await delegatedTo(subject),
+      scopes: ['mcp.tools.call'],
+    });
+    const agent = await runtime.tokens.authenticate(token);
+    const op = await runtime.tokens.authenticate(
+      (
+        await runtime.tokens.create(root, {
+          subject: 'did:sigil:other-bailor',
+          loa: 'operator',
+          signer: { type: 'human' },
+        })
+      ).token,
+    );
+    const grant = (by: typeof root, bailee: string) =>
+      runtime.consent.grant(by, { bailee, scope: 'mcp.tools.call', purpose: 'retrieval' });
+    const call = {
+      action: 'mcp.tools.call',
+      target: 'notes/read_note',
+      payload: { id: 1 },
+      outputMarking: 'gateway' as const,
+    };
+    // Root's consent to other agents, and another human's to this one, are not its principal's.
+    for (let i = 0; i < 20; i++) await grant(root, `did:sigil:indexed-other-${i}`);
+    await grant(op, subject);
+    expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+    const given = await grant(root, subject);
+    expect((await runtime.check(agent, call)).verdict).toBe('allow');
+    await grant(root, 'did:sigil:indexed-other-late');
+    expect((await runtime.check(agent, call)).verdict).toBe('allow');
+    await runtime.consent.revoke(root, given.id);
+    expect((await runtime.check(agent, call)).code).toBe('mcp_rule_violated');
+  });
+
   it('keeps memory blocks to their owner (and an auditor, not Root), 16 KiB each', async () => {
     const { token } = await runtime.tokens.create(root, {
       subject: 'did:sigil:op',

@@ -116,6 +116,10 @@ export async function listConsent(
   return out.sort((a, b) => b.bailment.createdAt.localeCompare(a.bailment.createdAt));
 }
 
+/** The key of a consent row's bailor and bailee (JSON: no pair of DIDs shares one). */
+const pairKey = (bailor: string, bailee: string): string => JSON.stringify([bailor, bailee]);
+const pairOf = (pair: ConsentPair): string => pairKey(pair.bailment.bailor, pair.bailment.bailee);
+
 /** The bailments and grants from `bailor` to `bailee` that a decision may rely on. */
 export async function consentBetween(
   core: RuntimeCore,
@@ -123,10 +127,9 @@ export async function consentBetween(
   bailor: string | null,
 ): Promise<{ bailments: Bailment[]; grants: ConsentGrant[] }> {
   if (bailor === null) return { bailments: [], grants: [] };
-  const bailments: Bailment[] = [];
-  const grants: ConsentGrant[] = [];
-  // From memory the log keeps current (view-mirror.ts), not a listing of the store per request.
-  const { rows, refused } = await VIEWS.consent.listed(core.views);
+  // From memory the log keeps current (view-mirror.ts), indexed by bailor and bailee: not a
+  // listing of the store, nor a walk of every consent row, per request.
+  const { groups, refused } = await VIEWS.consent.grouped(core.views, pairOf);
   for (const { error, entry } of refused.values()) {
     // A row rolled back past its revocation (a deleted one is no consent): refused where it
     // would have been relied on, and only there.
@@ -135,12 +138,8 @@ export async function consentBetween(
       throw error;
     }
   }
-  for (const { value: pair } of rows) {
-    if (pair.bailment.bailor !== bailor || pair.bailment.bailee !== bailee) continue;
-    bailments.push(pair.bailment);
-    grants.push(pair.grant);
-  }
-  return { bailments, grants };
+  const pairs = groups.get(pairKey(bailor, bailee)) ?? [];
+  return { bailments: pairs.map((p) => p.bailment), grants: pairs.map((p) => p.grant) };
 }
 
 /** The consent room (`runtime.consent`): bailments and the grants that let an agent act on data. */
