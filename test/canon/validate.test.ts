@@ -10,6 +10,8 @@ import { signCheckpoint } from '../../src/canon/checkpoint.ts';
 import { decryptBody, encryptBody, unwrapDataKey } from '../../src/canon/envelope.ts';
 import { CanonLog } from '../../src/canon/log.ts';
 import { resolveMasterKey } from '../../src/canon/masterkey.ts';
+import { leafHash } from '../../src/canon/merkle.ts';
+import { leafEntry, recordBytes, type CanonicalRecord } from '../../src/canon/record.ts';
 import { openStore } from '../../src/canon/store/index.ts';
 import type { ValidationResult } from '../../src/canon/validate.ts';
 import type { JsonValue } from '../../src/core/canonical.ts';
@@ -20,7 +22,7 @@ import { BACKENDS, draft, storeOptions, tempDir, TEST_ENV } from './helpers/log.
 async function makeLog(
   n: number,
   every: number,
-): Promise<{ log: CanonLog; db: Database.Database }> {
+): Promise<{ log: CanonLog; db: Database.Database; dataDir: string }> {
   const dataDir = tempDir();
   await CanonLog.init({ dataDir, env: TEST_ENV });
   const log = await CanonLog.open({ dataDir, env: TEST_ENV });
@@ -30,7 +32,7 @@ async function makeLog(
   }
   const db = new Database(join(dataDir, 'canon.db'));
   db.pragma('synchronous = OFF');
-  return { log, db };
+  return { log, db, dataDir };
 }
 
 function failed(r: ValidationResult): Extract<ValidationResult, { ok: false }> {
@@ -41,8 +43,9 @@ function failed(r: ValidationResult): Extract<ValidationResult, { ok: false }> {
 describe('validate names the bad record', () => {
   let log: CanonLog;
   let db: Database.Database;
+  let dataDir: string;
   beforeAll(async () => {
-    ({ log, db } = await makeLog(20, 10));
+    ({ log, db, dataDir } = await makeLog(20, 10));
   });
   afterAll(async () => {
     db.close();
@@ -114,6 +117,40 @@ describe('validate names the bad record', () => {
       ).run();
     }, restore);
     expect(failed(tail)).toMatchObject({ seq: 12, code: 'missing_record', checkpoint: 20 });
+  });
+
+  it('a signature that does not verify is named by its seq, on the main thread and in the pool', async () => {
+    // A data-key holder without the log key: another record's signature spliced into the body,
+    // re-encrypted, and the leaf hash recomputed so that only the signature is wrong.
+    const dataKey = await dataKeyOf(dataDir);
+    const get = db.prepare('SELECT id, body, leaf_hash FROM records WHERE seq = ?');
+    const set = db.prepare('UPDATE records SET body = ?, leaf_hash = ? WHERE seq = ?');
+    const open = (seq: number) => {
+      const row = get.get(seq) as { id: string; body: Buffer; leaf_hash: Buffer };
+      return {
+        ...row,
+        record: JSON.parse(
+          utf8Decode(decryptBody(dataKey, seq, row.id, row.body)),
+        ) as CanonicalRecord,
+      };
+    };
+    const donor = open(1).record.sig;
+    for (const seq of [0, 9, 10, 19]) {
+      const row = open(seq);
+      const forged = { ...row.record, sig: donor };
+      const body = encryptBody(dataKey, seq, row.id, recordBytes(forged));
+      set.run(body, leafHash(leafEntry(forged)), seq);
+      try {
+        for (const opts of [{ workers: 0 }, { workers: 2, chunkSize: 3 }]) {
+          const bad = failed(await log.validate(opts));
+          expect(bad, JSON.stringify(opts)).toMatchObject({ seq, code: 'signature_invalid' });
+          expect(bad.reason).toBe(`seq ${seq} (${row.id}): signature does not verify`);
+        }
+      } finally {
+        set.run(row.body, row.leaf_hash, seq);
+      }
+    }
+    expect((await log.validate({ workers: 2, chunkSize: 3 })).ok).toBe(true);
   });
 
   it('a head that does not point at the last record breaks the chain', async () => {
