@@ -299,7 +299,11 @@ export class CanonLog {
       (drafts, pre, expect) => this.#commit(drafts, pre, expect),
       () => this.#checkpointIfDue(this.#every.appends),
       (drafts, after, expect) => this.#preseal(drafts, after, expect),
-      () => this.#lastHead !== undefined && !this.#closed && this.#sealInTransaction === 0,
+      () =>
+        this.#lastHead !== undefined &&
+        !this.#closed &&
+        this.#sealInTransaction === 0 &&
+        store.appendChained === undefined,
     );
     this.#timer = setInterval(() => void this.#checkpointIfDue(1).catch(() => {}), this.#every.ms);
     this.#timer.unref();
@@ -545,7 +549,11 @@ export class CanonLog {
     expect: readonly ViewExpectation[],
   ): AheadBatch | undefined {
     const head = after?.end ?? this.#lastHead;
-    if (head === undefined || this.#closed) return undefined;
+    // A store that chains each batch onto the writers ahead of it (appendChained) seals it then,
+    // once: sealed ahead onto this log's own last head, it would be sealed twice.
+    if (head === undefined || this.#closed || this.#store.appendChained !== undefined) {
+      return undefined;
+    }
     if (after === undefined && this.#sealInTransaction > 0) {
       this.#sealInTransaction -= 1;
       return undefined;
@@ -653,23 +661,45 @@ export class CanonLog {
       return this.#withViews(sealed);
     };
     if (sealedAhead !== undefined) records = ready!.records;
+    // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
+    const sealAsync = async (head: LogHead): Promise<SealedBatch> => {
+      if (fresh(head)) return withViews(ready!);
+      const pool =
+        drafts.length >= POOL_MIN_BATCH && !this.#closed ? await this.#startedPool() : undefined;
+      const sealed = pool && (await presealBatch(pool, this.#keys, drafts, head).sealed);
+      return withViews(sealed ?? sealBatch(this.#keys, drafts, head));
+    };
+    const store = this.#store;
     const rows =
       sealedAhead ??
-      (await this.#store.appendBatch(
-        // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
-        (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
-        // Where the transaction may wait (postgres), a stale batch is sealed again on the pool.
-        async (head) => {
-          if (fresh(head)) return withViews(ready!);
-          const pool =
-            drafts.length >= POOL_MIN_BATCH && !this.#closed
-              ? await this.#startedPool()
-              : undefined;
-          const sealed = pool && (await presealBatch(pool, this.#keys, drafts, head).sealed);
-          return withViews(sealed ?? sealBatch(this.#keys, drafts, head));
-        },
-        expect,
-      ));
+      (store.appendChained !== undefined
+        ? // Chained onto the writers ahead and sealed while they commit. The store awaits
+          // `sealed` before it calls sealAsync, so `records` ends as the batch it wrote.
+          await store.appendChained(
+            (head) => {
+              if (fresh(head)) return { end: pre!.end, sealed: Promise.resolve(withViews(ready!)) };
+              const pool = drafts.length >= POOL_MIN_BATCH ? this.#poolNow() : undefined;
+              const ahead =
+                pool === undefined ? undefined : presealBatch(pool, this.#keys, drafts, head);
+              if (ahead !== undefined) {
+                return { end: ahead.end, sealed: ahead.sealed.then((s) => s && withViews(s)) };
+              }
+              const sealed = sealBatch(this.#keys, drafts, head);
+              const last = sealed.records[sealed.records.length - 1];
+              return {
+                end: last === undefined ? head : { size: last.seq + 1, hash: last.hash },
+                sealed: Promise.resolve(withViews(sealed)),
+              };
+            },
+            sealAsync,
+            expect,
+          )
+        : await store.appendBatch(
+            // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
+            (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
+            sealAsync,
+            expect,
+          ));
     if (sealedAhead !== undefined) stale = false;
     // Another writer moved the head: while it keeps doing so, sealing ahead only wastes cores.
     if (stale) this.#sealInTransaction = STALE_BACKOFF;

@@ -30,10 +30,12 @@ import type {
   AsyncBatchSealer,
   BatchSealer,
   CanonStore,
+  ChainedBatch,
   FormatMigration,
   ListQuery,
   LogHead,
   RateBuckets,
+  SealedBatch,
   StoreMeta,
   StoredCheckpoint,
   StoredCosigned,
@@ -113,6 +115,15 @@ AND full_at <= now()`;
 
 /** Any constant: serialises concurrent `init`s on one database. */
 const INIT_LOCK = 0x5_1_6_1_1;
+/** Any constant: the class of the append tickets' advisory locks (two-int form). */
+const TICKET_LOCK = 0x5_1_6_1_2;
+/**
+ * Where the next reserved batch chains from: the head plus the batches reserved and not yet
+ * committed. A prediction, never authority (appendChained); made from the head at first use.
+ */
+const TAIL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS sigil_tail (one INTEGER PRIMARY KEY CHECK (one = 1), size BIGINT NOT NULL, hash TEXT, ticket BIGINT NOT NULL);
+INSERT INTO sigil_tail (one, size, hash, ticket) SELECT 1, size, hash, 0 FROM sigil_head ON CONFLICT (one) DO NOTHING`;
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 /** Rows per INSERT statement; bounds the size of one bind message. */
@@ -225,6 +236,39 @@ function isUniqueIdViolation(err: unknown): boolean {
   return e.code === '23505' && e.constraint === 'sigil_records_id_key';
 }
 
+function appendError(err: unknown): unknown {
+  return isUniqueIdViolation(err)
+    ? new SigilError('record_exists', 'a record with this id already exists')
+    : storeError(err);
+}
+
+/** Locks the head row for this transaction and reads it. */
+async function lockHead(client: pg.PoolClient): Promise<LogHead> {
+  const locked = await client.query<{ size: string; hash: string | null }>(
+    'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
+  );
+  const h = locked.rows[0];
+  if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+  return { size: Number(h.size), hash: h.hash };
+}
+
+/** Every view write holds the head lock, so the rows read here cannot move before commit. */
+async function checkExpected(
+  client: pg.PoolClient,
+  expect: readonly ViewExpectation[],
+): Promise<void> {
+  for (const e of expect) {
+    const row = await client.query<{ seq: string }>(
+      'SELECT seq FROM sigil_views WHERE ns = $1 AND k = $2',
+      [e.ns, e.key],
+    );
+    if (Number(row.rows[0]?.seq ?? -1) !== e.seq) throw viewMoved(e);
+  }
+}
+
+/** A ticket's advisory lock key (the int4 form): tickets wrap only after 2^31 of them. */
+const ticketKey = (ticket: number): number => ticket % 0x7fff_ffff;
+
 /**
  * A table made at first use. Two instances creating it at once can fail one CREATE IF NOT EXISTS
  * (a catalog race): the retry finds the table. A failure is retried by the next call.
@@ -262,6 +306,7 @@ export class PostgresStore implements CanonStore {
   readonly #pool: pg.Pool;
   #cosignedReady: Promise<void> | undefined;
   readonly #tilesReady = new FirstUse(() => this.#query(TILES_SCHEMA));
+  readonly #tailReady = new FirstUse(() => this.#query(TAIL_SCHEMA));
   readonly #bucketsReady = new FirstUse(() => this.#query(BUCKETS_SCHEMA));
   readonly rateBuckets: RateBuckets;
   /** The tree's right edge as of this store's last write; reloaded when another writer moved the head. */
@@ -353,9 +398,15 @@ export class PostgresStore implements CanonStore {
   async #edgeAt(
     client: pg.PoolClient,
     size: number,
+    /** The leaf hashes from this store's own edge on, read with the head (appendChained). */
+    read?: { from: number; leaves: Buffer[] },
   ): Promise<{ edge: TileEdge; tiles: TileRow[] }> {
     const own = this.#edge;
     if (own?.size === size) return { edge: own.clone(), tiles: [] };
+    if (own !== undefined && read?.from === own.size && own.size + read.leaves.length === size) {
+      const edge = own.clone();
+      return { edge, tiles: edge.extend(read.leaves.map(bytes)) };
+    }
     // Another instance appended since this one's last write (with 4 writers, nearly every
     // batch): its records, committed under the head lock and never changed, extend this
     // instance's own edge, one round trip under the lock instead of three. The tiles they
@@ -483,72 +534,190 @@ export class PostgresStore implements CanonStore {
     sealAsync?: AsyncBatchSealer,
     expect: readonly ViewExpectation[] = [],
   ): Promise<StoredRow[]> {
-    let edge: TileEdge | undefined;
     try {
       await this.#tilesReady.ready();
-      const written = await this.#transaction(async (client) => {
-        const locked = await client.query<{ size: string; hash: string | null }>(
-          'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
-        );
-        const h = locked.rows[0];
-        if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
-        const lockedHead = { size: Number(h.size), hash: h.hash };
-        // Every view write holds the head lock, so the rows read here cannot move before commit.
-        for (const e of expect) {
-          const row = await client.query<{ seq: string }>(
-            'SELECT seq FROM sigil_views WHERE ns = $1 AND k = $2',
-            [e.ns, e.key],
-          );
-          if (Number(row.rows[0]?.seq ?? -1) !== e.seq) throw viewMoved(e);
-        }
-        const { rows, views } =
-          sealAsync === undefined ? seal(lockedHead) : await sealAsync(lockedHead);
-        await putViews(client, views);
-        const at = await this.#edgeAt(client, lockedHead.size);
-        edge = at.edge;
-        const tiles = [...at.tiles, ...edge.extend(rows.map((r) => r.leaf_hash))];
-        if (rows.length === 0 || tiles.length > INSERT_CHUNK) await putTiles(client, tiles);
-        const last = rows[rows.length - 1];
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          const chunk = rows.slice(i, i + INSERT_CHUNK);
-          const params = [
-            chunk.map((r) => r.seq),
-            chunk.map((r) => r.id),
-            chunk.map((r) => r.kind),
-            chunk.map((r) => r.ts),
-            chunk.map((r) => buffer(r.leaf_hash)),
-            chunk.map((r) => r.hash),
-            chunk.map((r) => r.prev),
-            chunk.map((r) => buffer(r.body)),
-          ];
-          const insert = `INSERT INTO sigil_records (${ROW_COLUMNS})
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`;
-          // The last chunk writes the tiles and advances the head in the same statement: two
-          // round trips fewer while every other writer waits for the lock.
-          await (i + INSERT_CHUNK < rows.length || last === undefined
-            ? client.query(insert, params)
-            : tiles.length > INSERT_CHUNK
-              ? client.query(
-                  `WITH ins AS (${insert}) UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
-                  [...params, last.seq + 1, last.hash],
-                )
-              : client.query(
-                  `WITH ins AS (${insert}), t AS (${TILES_UPSERT(11)})
-                   UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
-                  [...params, last.seq + 1, last.hash, ...tileParams(tiles)],
-                ));
-        }
-        return rows;
+      const { rows, edge } = await this.#transaction(async (client) => {
+        const head = await lockHead(client);
+        await checkExpected(client, expect);
+        const batch = sealAsync === undefined ? seal(head) : await sealAsync(head);
+        return this.#writeLocked(client, head, batch);
       });
       this.#edge = edge;
-      return written;
+      return rows;
     } catch (err) {
       this.#edge = undefined;
-      if (isUniqueIdViolation(err)) {
-        throw new SigilError('record_exists', 'a record with this id already exists');
-      }
+      throw appendError(err);
+    }
+  }
+
+  /**
+   * The head lock serialises writers; sealing under it left every other instance waiting for
+   * one instance's sign and encrypt. So a batch is first chained onto the tail (the head plus
+   * the batches reserved ahead of it, a short transaction of its own), sealed with no lock held
+   * while the batches before it commit, and committed in reservation order: each reservation
+   * holds a session advisory lock (its ticket) until its commit, and the next waits for it
+   * before it takes the head. The tail is only a prediction: the commit checks the head under
+   * its lock as appendBatch does, and a batch chained onto anything else (a reservation that
+   * failed, a writer that does not reserve) is sealed again there onto the real head, and puts
+   * the tail right if no one reserved after it. A connection that fails is dropped, so its
+   * advisory locks go with it.
+   */
+  async appendChained(
+    chain: (head: LogHead) => ChainedBatch,
+    seal: AsyncBatchSealer,
+    expect: readonly ViewExpectation[] = [],
+  ): Promise<StoredRow[]> {
+    let client: pg.PoolClient;
+    try {
+      await this.#tilesReady.ready();
+      await this.#tailReady.ready();
+      client = await this.#pool.connect();
+    } catch (err) {
       throw storeError(err);
     }
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      const reserved = await this.#reserve(client, chain);
+      const sealed = reserved && (await reserved.sealed.catch(() => undefined));
+      // One round trip: wait for the reservation before, lock the head, read the leaves the
+      // other writers added since this store's own edge (each statement sees what committed
+      // before it).
+      const from = this.#edge?.size;
+      const results = (await client.query(
+        `BEGIN;
+         ${reserved === undefined ? '' : `SELECT pg_advisory_lock_shared(${TICKET_LOCK}, ${ticketKey(reserved.ticket - 1)});`}
+         SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE;
+         ${from === undefined ? '' : `SELECT leaf_hash FROM sigil_records WHERE seq >= ${from} AND seq < (SELECT size FROM sigil_head WHERE one = 1) ORDER BY seq LIMIT ${INSERT_CHUNK * 32}`}`,
+      )) as unknown as pg.QueryResult[];
+      const leaves = from === undefined ? undefined : results[results.length - 1]!.rows;
+      const h = results[results.length - (from === undefined ? 1 : 2)]!.rows[0] as
+        { size: string; hash: string | null } | undefined;
+      if (h === undefined) throw new SigilError('store_missing', 'the canon store has no head');
+      const head = { size: Number(h.size), hash: h.hash };
+      await checkExpected(client, expect);
+      const fresh =
+        sealed !== undefined &&
+        reserved!.start.size === head.size &&
+        reserved!.start.hash === head.hash;
+      const batch = fresh ? sealed : await seal(head);
+      const { rows, edge } = await this.#writeLocked(
+        client,
+        head,
+        batch,
+        leaves && {
+          from: from!,
+          leaves: leaves.map((r) => (r as { leaf_hash: Buffer }).leaf_hash),
+        },
+      );
+      const last = rows[rows.length - 1];
+      if (!fresh && reserved !== undefined && last !== undefined) {
+        await client.query(
+          'UPDATE sigil_tail SET size = $1, hash = $2 WHERE one = 1 AND ticket = $3',
+          [last.seq + 1, last.hash, reserved.ticket],
+        );
+      }
+      // Durable (synchronous commit) before the next reservation may take the head.
+      await client.query('COMMIT; SELECT pg_advisory_unlock_all()');
+      this.#edge = edge;
+      return rows;
+    } catch (err) {
+      this.#edge = undefined;
+      await client.query('ROLLBACK').catch(() => {});
+      // Dropped, not reused: a session advisory lock must not outlive its reservation.
+      broken ??= err instanceof Error ? err : new Error(String(err));
+      throw appendError(err);
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Takes the next ticket and chains the batch onto the tail, in one short transaction holding
+   * the tail row (committed without waiting for the disk: a lost tail is only a wrong guess);
+   * undefined, with nothing chained, when the tail row is gone (created again next time).
+   */
+  async #reserve(
+    client: pg.PoolClient,
+    chain: (head: LogHead) => ChainedBatch,
+  ): Promise<
+    { ticket: number; start: LogHead; sealed: Promise<SealedBatch | undefined> } | undefined
+  > {
+    const results = (await client.query(
+      `BEGIN; SET LOCAL synchronous_commit = off;
+       SELECT size, hash, ticket FROM sigil_tail WHERE one = 1 FOR UPDATE`,
+    )) as unknown as pg.QueryResult<{ size: string; hash: string | null; ticket: string }>[];
+    const t = results[results.length - 1]!.rows[0];
+    const start = t && { size: Number(t.size), hash: t.hash };
+    const ticket = t && Number(t.ticket) + 1;
+    if (start === undefined || !Number.isSafeInteger(ticket) || !Number.isSafeInteger(start.size)) {
+      await client.query('ROLLBACK');
+      this.#tailReady.reset();
+      return undefined;
+    }
+    const { end, sealed } = chain(start);
+    // Inlined into SQL below: only this log's own numbers and hex hash, checked.
+    if (
+      !Number.isSafeInteger(end.size) ||
+      (end.hash === null ? end.size !== 0 : !/^[0-9a-f]{64}$/.test(end.hash))
+    ) {
+      throw new SigilError('internal_error', 'a chained batch ends at no valid head');
+    }
+    await client.query(
+      `SELECT pg_advisory_lock(${TICKET_LOCK}, ${ticketKey(ticket!)});
+       UPDATE sigil_tail SET size = ${end.size}, hash = ${end.hash === null ? 'NULL' : `'${end.hash}'`}, ticket = ${ticket} WHERE one = 1;
+       COMMIT`,
+    );
+    return { ticket: ticket!, start, sealed };
+  }
+
+  /** Writes a batch sealed for `head` (locked by this transaction): views, tiles, rows, head. */
+  async #writeLocked(
+    client: pg.PoolClient,
+    head: LogHead,
+    { rows, views }: SealedBatch,
+    read?: { from: number; leaves: Buffer[] },
+  ): Promise<{ rows: StoredRow[]; edge: TileEdge }> {
+    await putViews(client, views);
+    const at = await this.#edgeAt(client, head.size, read);
+    const edge = at.edge;
+    const tiles = [...at.tiles, ...edge.extend(rows.map((r) => r.leaf_hash))];
+    if (rows.length === 0 || tiles.length > INSERT_CHUNK) await putTiles(client, tiles);
+    const last = rows[rows.length - 1];
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const params = [
+        chunk.map((r) => r.seq),
+        chunk.map((r) => r.id),
+        chunk.map((r) => r.kind),
+        chunk.map((r) => r.ts),
+        chunk.map((r) => buffer(r.leaf_hash)),
+        chunk.map((r) => r.hash),
+        chunk.map((r) => r.prev),
+        chunk.map((r) => buffer(r.body)),
+      ];
+      const insert = `INSERT INTO sigil_records (${ROW_COLUMNS})
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::bytea[])`;
+      // The last chunk writes the tiles and advances the head in the same statement: two
+      // round trips fewer while every other writer waits for the lock.
+      await (i + INSERT_CHUNK < rows.length || last === undefined
+        ? client.query(insert, params)
+        : tiles.length > INSERT_CHUNK
+          ? client.query(
+              `WITH ins AS (${insert}) UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
+              [...params, last.seq + 1, last.hash],
+            )
+          : client.query(
+              `WITH ins AS (${insert}), t AS (${TILES_UPSERT(11)})
+               UPDATE sigil_head SET size = $9, hash = $10 WHERE one = 1`,
+              [...params, last.seq + 1, last.hash, ...tileParams(tiles)],
+            ));
+    }
+    return { rows, edge };
   }
 
   async head(): Promise<LogHead> {

@@ -133,6 +133,15 @@ export interface ViewExpectation {
 /** A sealer that may wait (on worker threads) while the head is locked. */
 export type AsyncBatchSealer = (head: LogHead) => Promise<SealedBatch>;
 
+/**
+ * A batch chained onto a head: `end` (the head once it is written) at once, the sealed rows and
+ * views when the threads have signed and encrypted them (undefined if that failed).
+ */
+export interface ChainedBatch {
+  end: LogHead;
+  sealed: Promise<SealedBatch | undefined>;
+}
+
 /** What one take from a shared token bucket left: the tokens after it, and whether it took one. */
 export interface BucketTake {
   tokens: number;
@@ -184,6 +193,17 @@ export interface CanonStore {
     batch: SealedBatch,
     expect?: readonly ViewExpectation[],
   ): Promise<StoredRow[] | undefined>;
+  /**
+   * As appendBatch, for a store several writers share: `chain` chains the batch onto where the
+   * writers before this one will have left the head, and it is sealed while they commit, with
+   * no lock held; the transaction holding the head uses it only if the head is that one, and
+   * otherwise seals with `seal` there. The sealed batch is awaited before `seal` is called.
+   */
+  appendChained?(
+    chain: (head: LogHead) => ChainedBatch,
+    seal: AsyncBatchSealer,
+    expect?: readonly ViewExpectation[],
+  ): Promise<StoredRow[]>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;
   getBySeq(seq: number): Promise<StoredRow | undefined>;
