@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CanonLog } from '../../src/canon/log.ts';
 import { draft, storeOptions } from './helpers/log.ts';
 import { pgUrl } from './helpers/pg.ts';
+import { cutProxy, type CutProxy } from './helpers/pg-cut.ts';
 
 const KILL_ROUNDS = 40;
 
@@ -77,4 +78,49 @@ describe('postgres connections ended under the instance', () => {
       }
     },
   );
+
+  describe('at the commit', () => {
+    let proxy: CutProxy | undefined;
+    let log: CanonLog | undefined;
+    afterEach(async () => {
+      await log?.close();
+      await proxy?.close();
+      log = proxy = undefined;
+    });
+
+    /** A log whose every connection runs through a proxy that can cut it at a COMMIT. */
+    async function cutLog(): Promise<{ log: CanonLog; proxy: CutProxy }> {
+      const opts = await storeOptions('postgres');
+      await CanonLog.init(opts);
+      proxy = await cutProxy(opts.databaseUrl!);
+      log = await CanonLog.open({ ...opts, databaseUrl: proxy.url });
+      await log.append(draft(1));
+      return { log, proxy };
+    }
+
+    it.skipIf(!pgUrl)(
+      'acknowledges an append whose commit landed though its answer was lost',
+      async () => {
+        const { log, proxy } = await cutLog();
+        const cut = proxy.cutNextCommit('after-commit');
+        const record = await log.append(draft(2));
+        await cut;
+        expect(record.seq).toBe(1);
+        expect(await log.size()).toBe(2);
+        expect((await log.get(record.id))?.payload).toEqual(draft(2).payload);
+        expect((await log.append(draft(3))).seq).toBe(2);
+        expect(await log.validate()).toMatchObject({ ok: true, count: 3 });
+      },
+    );
+
+    it.skipIf(!pgUrl)('refuses an append whose commit never reached the server', async () => {
+      const { log, proxy } = await cutLog();
+      const cut = proxy.cutNextCommit('before-commit');
+      await expect(log.append(draft(2))).rejects.toMatchObject({ code: 'store_error' });
+      await cut;
+      expect(await log.size()).toBe(1);
+      expect((await log.append(draft(3))).seq).toBe(1);
+      expect(await log.validate()).toMatchObject({ ok: true, count: 2 });
+    });
+  });
 });

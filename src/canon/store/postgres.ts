@@ -5,7 +5,7 @@
  * the primary key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
  */
 import pg from 'pg';
-import { SigilError } from '../../core/errors.ts';
+import { isSigilError, SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
 import {
@@ -126,6 +126,16 @@ CREATE TABLE IF NOT EXISTS sigil_tail (one INTEGER PRIMARY KEY CHECK (one = 1), 
 INSERT INTO sigil_tail (one, size, hash, ticket) SELECT 1, size, hash, 0 FROM sigil_head ON CONFLICT (one) DO NOTHING`;
 const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
+/** How long an append whose COMMIT was cut off asks whether it landed (#settle). */
+const SETTLE_MS = 10_000;
+
+/** A COMMIT that failed in flight: it may or may not have committed. */
+class CommitUnknown extends Error {
+  constructor(cause: unknown) {
+    super('the commit was cut off', { cause });
+  }
+}
+
 /** Rows per INSERT statement; bounds the size of one bind message. */
 const INSERT_CHUNK = 2000;
 
@@ -373,7 +383,9 @@ export class PostgresStore implements CanonStore {
     try {
       await client.query('BEGIN');
       const result = await fn(client);
-      await client.query('COMMIT');
+      await client.query('COMMIT').catch((err: unknown) => {
+        throw new CommitUnknown(err);
+      });
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -534,18 +546,23 @@ export class PostgresStore implements CanonStore {
     sealAsync?: AsyncBatchSealer,
     expect: readonly ViewExpectation[] = [],
   ): Promise<StoredRow[]> {
+    let written: StoredRow[] | undefined;
     try {
       await this.#tilesReady.ready();
       const { rows, edge } = await this.#transaction(async (client) => {
         const head = await lockHead(client);
         await checkExpected(client, expect);
         const batch = sealAsync === undefined ? seal(head) : await sealAsync(head);
+        written = batch.rows;
         return this.#writeLocked(client, head, batch);
       });
       this.#edge = edge;
       return rows;
     } catch (err) {
       this.#edge = undefined;
+      if (err instanceof CommitUnknown && written !== undefined) {
+        return this.#settle(written, err.cause);
+      }
       throw appendError(err);
     }
   }
@@ -580,6 +597,7 @@ export class PostgresStore implements CanonStore {
       broken = err;
     };
     client.on('error', onError);
+    let committing: StoredRow[] | undefined;
     try {
       const reserved = await this.#reserve(client, chain);
       const sealed = reserved && (await reserved.sealed.catch(() => undefined));
@@ -621,6 +639,7 @@ export class PostgresStore implements CanonStore {
         );
       }
       // Durable (synchronous commit) before the next reservation may take the head.
+      committing = rows;
       await client.query('COMMIT; SELECT pg_advisory_unlock_all()');
       this.#edge = edge;
       return rows;
@@ -629,10 +648,44 @@ export class PostgresStore implements CanonStore {
       await client.query('ROLLBACK').catch(() => {});
       // Dropped, not reused: a session advisory lock must not outlive its reservation.
       broken ??= err instanceof Error ? err : new Error(String(err));
+      if (committing !== undefined) return this.#settle(committing, err);
       throw appendError(err);
     } finally {
       client.off('error', onError);
       client.release(broken);
+    }
+  }
+
+  /**
+   * A COMMIT whose answer was lost (the connection ended under it) may have committed: the
+   * batch is acknowledged if its last row is in the log, refused if another row or none holds
+   * its seq, never guessed. The head is locked FOR SHARE first, so a transaction still
+   * finishing on a server that outlived the socket is waited for, not read around. The
+   * database is asked again, within a bound, while it does not answer.
+   */
+  async #settle(rows: StoredRow[], cause: unknown): Promise<StoredRow[]> {
+    const last = rows[rows.length - 1];
+    if (last === undefined) throw appendError(cause);
+    const deadline = Date.now() + SETTLE_MS;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        const results = (await this.#pool.query(
+          `BEGIN; SELECT 1 FROM sigil_head WHERE one = 1 FOR SHARE;
+           SELECT hash FROM sigil_records WHERE seq = ${last.seq}; COMMIT`,
+        )) as unknown as pg.QueryResult<{ hash: string }>[];
+        if (results[2]!.rows[0]?.hash === last.hash) return rows;
+        throw appendError(cause);
+      } catch (err) {
+        if (isSigilError(err) || Date.now() + wait > deadline) {
+          throw isSigilError(err)
+            ? err
+            : new SigilError(
+                'store_error',
+                `canon store: the commit of records ${rows[0]!.seq}..${last.seq} was cut off and the database did not answer whether it landed`,
+              );
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 

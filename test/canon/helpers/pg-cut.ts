@@ -1,0 +1,102 @@
+/**
+ * A loopback TCP proxy in front of the test PostgreSQL server that can cut a connection at the
+ * worst moment for a writer: at its next COMMIT, either before the server sees it (nothing
+ * commits) or after the server has answered it (the commit landed, the answer is lost).
+ * It reads the frontend protocol's framing (a startup message, then type byte + int32 length)
+ * to find a simple Query whose text starts with COMMIT.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export type CutAt = 'before-commit' | 'after-commit';
+
+export interface CutProxy {
+  /** `url` with its host and port pointed at the proxy. */
+  readonly url: string;
+  /** Cuts the next connection that sends a COMMIT, once; resolves when it has been cut. */
+  cutNextCommit(at: CutAt): Promise<void>;
+  close(): Promise<void>;
+}
+
+const STARTUP = Symbol('startup');
+
+export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
+  const target = new URL(databaseUrl);
+  let armed: { at: CutAt; done: () => void } | undefined;
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', cut).on('close', cut);
+    upstream.on('error', cut).on('close', cut);
+    client.on('close', () => sockets.delete(client));
+    upstream.on('close', () => sockets.delete(upstream));
+
+    let pending = Buffer.alloc(0);
+    let expect: typeof STARTUP | 'typed' = STARTUP;
+    let dropAnswer: (() => void) | undefined;
+    upstream.on('data', (chunk: Buffer) => {
+      if (dropAnswer === undefined) {
+        client.write(chunk);
+        return;
+      }
+      // The server answered the COMMIT: it committed. The writer never hears it.
+      const done = dropAnswer;
+      dropAnswer = undefined;
+      cut();
+      done();
+    });
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const head = expect === STARTUP ? 0 : 1;
+        if (pending.length < head + 4) return;
+        const length = pending.readInt32BE(head);
+        if (pending.length < head + length) return;
+        const message = pending.subarray(0, head + length);
+        pending = pending.subarray(head + length);
+        // SSLRequest / StartupMessage are untyped; everything after the startup is typed.
+        if (expect === STARTUP && message.length > 8 && message.readInt32BE(4) !== 80877103) {
+          expect = 'typed';
+        }
+        const isCommit =
+          head === 1 &&
+          message[0] === 0x51 &&
+          message.subarray(5, 11).toString('latin1').toUpperCase() === 'COMMIT';
+        if (isCommit && armed !== undefined) {
+          const { at, done } = armed;
+          armed = undefined;
+          if (at === 'before-commit') {
+            cut();
+            done();
+            return;
+          }
+          dropAnswer = done;
+        }
+        upstream.write(message);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+  const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(address.port);
+
+  return {
+    url: url.toString(),
+    cutNextCommit: (at) =>
+      new Promise<void>((resolve) => {
+        armed = { at, done: resolve };
+      }),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
