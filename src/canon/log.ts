@@ -13,7 +13,8 @@
  *   and otherwise seals in-line. When that proves stale (another writer moved the head), the
  *   next STALE_BACKOFF batches are sealed in their transaction only. A store that can commit a
  *   sealed batch without blocking this thread (SQLite's writer thread: appendSealed) gets it
- *   there; appendBatch remains the path for everything else.
+ *   there; appendBatch remains SQLite's path for everything else. A store several writers share
+ *   (PostgreSQL) takes every batch through appendChained instead.
  * - The Merkle tree is stored as C2SP tlog-tiles (tile-tree.ts), written by the store in the
  *   append transaction; the store keeps only the tree's right edge in memory, reloaded when
  *   another writer moved the head. Roots, proofs and the tile API read stored tiles, so an
@@ -697,7 +698,6 @@ export class CanonLog {
         : await store.appendBatch(
             // Sealed ahead for this very head, or (another writer moved it) sealed here and now.
             (head) => withViews(fresh(head) ? ready! : sealBatch(this.#keys, drafts, head)),
-            sealAsync,
             expect,
           ));
     if (sealedAhead !== undefined) stale = false;

@@ -1,8 +1,9 @@
 /**
  * The scale-out backend: several Sigil processes share one PostgreSQL database. Every append
- * batch runs in one transaction that first takes the single head row FOR UPDATE, so writers
- * queue on the head and the log stays one chain: no gaps, no forks, no duplicate seq (seq is
- * the primary key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
+ * batch is chained onto a ticketed tail and sealed with no lock held (appendChained), then
+ * written in one transaction that takes the single head row FOR UPDATE, so writers queue on the
+ * head and the log stays one chain: no gaps, no forks, no duplicate seq (seq is the primary
+ * key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
  */
 import pg from 'pg';
 import { isSigilError, SigilError } from '../../core/errors.ts';
@@ -28,8 +29,7 @@ import {
 } from './meta.ts';
 import type {
   AsyncBatchSealer,
-  BatchSealer,
-  CanonStore,
+  SharedStore,
   ChainedBatch,
   FormatMigration,
   ListQuery,
@@ -128,13 +128,6 @@ const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 /** How long an append whose COMMIT was cut off asks whether it landed (#settle). */
 const SETTLE_MS = 10_000;
-
-/** A COMMIT that failed in flight: it may or may not have committed. */
-class CommitUnknown extends Error {
-  constructor(cause: unknown) {
-    super('the commit was cut off', { cause });
-  }
-}
 
 /** Rows per INSERT statement; bounds the size of one bind message. */
 const INSERT_CHUNK = 2000;
@@ -310,7 +303,7 @@ class FirstUse {
 }
 
 /** A store in a PostgreSQL database reached through a connection pool. */
-export class PostgresStore implements CanonStore {
+export class PostgresStore implements SharedStore {
   readonly backend = 'postgres' as const;
   readonly views: ViewTable;
   readonly #pool: pg.Pool;
@@ -383,9 +376,7 @@ export class PostgresStore implements CanonStore {
     try {
       await client.query('BEGIN');
       const result = await fn(client);
-      await client.query('COMMIT').catch((err: unknown) => {
-        throw new CommitUnknown(err);
-      });
+      await client.query('COMMIT');
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -481,11 +472,8 @@ export class PostgresStore implements CanonStore {
       replaceAll: async (head, rows) => {
         try {
           await this.#transaction(async (client) => {
-            const locked = await client.query<{ size: string; hash: string | null }>(
-              'SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE',
-            );
-            const h = locked.rows[0];
-            if (Number(h?.size) !== head.size || h?.hash !== head.hash) {
+            const h = await lockHead(client);
+            if (h.size !== head.size || h.hash !== head.hash) {
               throw new SigilError('conflict', 'the log grew while its views were being rebuilt');
             }
             await client.query('DELETE FROM sigil_views');
@@ -534,36 +522,6 @@ export class PostgresStore implements CanonStore {
     );
     if (rows.length !== 1) {
       throw new SigilError('store_error', 'the wrapped data key changed underneath the rotation');
-    }
-  }
-
-  /**
-   * A postgres transaction may wait, so `sealAsync` (when given) seals while the head is locked:
-   * other writers wait for the parallel seal rather than for one thread's.
-   */
-  async appendBatch(
-    seal: BatchSealer,
-    sealAsync?: AsyncBatchSealer,
-    expect: readonly ViewExpectation[] = [],
-  ): Promise<StoredRow[]> {
-    let written: StoredRow[] | undefined;
-    try {
-      await this.#tilesReady.ready();
-      const { rows, edge } = await this.#transaction(async (client) => {
-        const head = await lockHead(client);
-        await checkExpected(client, expect);
-        const batch = sealAsync === undefined ? seal(head) : await sealAsync(head);
-        written = batch.rows;
-        return this.#writeLocked(client, head, batch);
-      });
-      this.#edge = edge;
-      return rows;
-    } catch (err) {
-      this.#edge = undefined;
-      if (err instanceof CommitUnknown && written !== undefined) {
-        return this.#settle(written, err.cause);
-      }
-      throw appendError(err);
     }
   }
 

@@ -22,9 +22,8 @@ import {
   viewMoved,
 } from './meta.ts';
 import type {
-  AsyncBatchSealer,
   BatchSealer,
-  CanonStore,
+  LocalStore,
   SealedBatch,
   FormatMigration,
   ListQuery,
@@ -172,7 +171,7 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 /** A store in one SQLite file; `create` allows creating the file (only `init` does). */
-export class SqliteStore implements CanonStore {
+export class SqliteStore implements LocalStore {
   readonly backend = 'sqlite' as const;
   readonly views: ViewTable;
   readonly #db: Database.Database;
@@ -356,7 +355,6 @@ export class SqliteStore implements CanonStore {
 
   async appendBatch(
     seal: BatchSealer,
-    _sealAsync?: AsyncBatchSealer,
     expect: readonly ViewExpectation[] = [],
   ): Promise<StoredRow[]> {
     const s = this.#stmt;

@@ -162,7 +162,7 @@ export interface RateBuckets {
   prune(max: number): Promise<number>;
 }
 
-export interface CanonStore {
+interface StoreReads {
   readonly backend: BackendName;
   readonly views: ViewTable;
   /** Shared rate-limit buckets: a backend several instances share has them (postgres). */
@@ -173,37 +173,6 @@ export interface CanonStore {
   readMeta(): Promise<StoreMeta | undefined>;
   /** Replaces the wrapped data key, only if the stored one still equals `expected`. */
   replaceWrappedKey(expected: WrappedKey, next: WrappedKey): Promise<void>;
-  /**
-   * One transaction: lock the head, seal, insert every row, upsert its view rows, advance the
-   * head, commit durably. Aborts ('conflict') when a view row differs from its `expect`.
-   */
-  appendBatch(
-    seal: BatchSealer,
-    sealAsync?: AsyncBatchSealer,
-    expect?: readonly ViewExpectation[],
-  ): Promise<StoredRow[]>;
-  /**
-   * A batch already sealed for `head`, committed as appendBatch would (the head and the
-   * expectations checked inside the transaction holding it) without this thread waiting on the
-   * commit. Resolves once durable; undefined, with nothing written, when the head is no longer
-   * `head` or the backend cannot take it now (the caller then uses appendBatch).
-   */
-  appendSealed?(
-    head: LogHead,
-    batch: SealedBatch,
-    expect?: readonly ViewExpectation[],
-  ): Promise<StoredRow[] | undefined>;
-  /**
-   * As appendBatch, for a store several writers share: `chain` chains the batch onto where the
-   * writers before this one will have left the head, and it is sealed while they commit, with
-   * no lock held; the transaction holding the head uses it only if the head is that one, and
-   * otherwise seals with `seal` there. The sealed batch is awaited before `seal` is called.
-   */
-  appendChained?(
-    chain: (head: LogHead) => ChainedBatch,
-    seal: AsyncBatchSealer,
-    expect?: readonly ViewExpectation[],
-  ): Promise<StoredRow[]>;
   head(): Promise<LogHead>;
   getById(id: string): Promise<StoredRow | undefined>;
   getBySeq(seq: number): Promise<StoredRow | undefined>;
@@ -246,3 +215,43 @@ export interface CanonStore {
   cosigned(): Promise<StoredCosigned[]>;
   close(): Promise<void>;
 }
+
+/** A store one writer at a time commits to (SQLite): it seals and writes in one transaction. */
+export interface LocalStore extends StoreReads {
+  /**
+   * One transaction: lock the head, seal, insert every row, upsert its view rows, advance the
+   * head, commit durably. Aborts ('conflict') when a view row differs from its `expect`.
+   */
+  appendBatch(seal: BatchSealer, expect?: readonly ViewExpectation[]): Promise<StoredRow[]>;
+  /**
+   * A batch already sealed for `head`, committed as appendBatch would (the head and the
+   * expectations checked inside the transaction holding it) without this thread waiting on the
+   * commit. Resolves once durable; undefined, with nothing written, when the head is no longer
+   * `head` or the backend cannot take it now (the caller then uses appendBatch).
+   */
+  appendSealed?(
+    head: LogHead,
+    batch: SealedBatch,
+    expect?: readonly ViewExpectation[],
+  ): Promise<StoredRow[] | undefined>;
+  readonly appendChained?: undefined;
+}
+
+/** A store several writers share (PostgreSQL): a batch is sealed with no lock held. */
+export interface SharedStore extends StoreReads {
+  /**
+   * `chain` chains the batch onto where the writers before this one will have left the head,
+   * and it is sealed while they commit, with no lock held; the transaction holding the head
+   * uses it only if the head is that one, and otherwise seals with `seal` there. The sealed
+   * batch is awaited before `seal` is called. One transaction writes the rows, their view rows
+   * and the head and commits durably; 'conflict' when a view row differs from its `expect`.
+   */
+  appendChained(
+    chain: (head: LogHead) => ChainedBatch,
+    seal: AsyncBatchSealer,
+    expect?: readonly ViewExpectation[],
+  ): Promise<StoredRow[]>;
+  readonly appendSealed?: undefined;
+}
+
+export type CanonStore = LocalStore | SharedStore;
