@@ -6,7 +6,7 @@
  * key, id is UNIQUE). Tables carry a `sigil_` prefix so they can share a database.
  */
 import pg from 'pg';
-import { isSigilError, SigilError } from '../../core/errors.ts';
+import { SigilError } from '../../core/errors.ts';
 import type { WrappedKey } from '../envelope.ts';
 import type { RecordKind } from '../record.ts';
 import {
@@ -626,24 +626,25 @@ export class PostgresStore implements SharedStore {
     if (last === undefined) throw appendError(cause);
     const deadline = Date.now() + SETTLE_MS;
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      let landed: string | undefined;
       try {
         const results = (await this.#pool.query(
           `BEGIN; SELECT 1 FROM sigil_head WHERE one = 1 FOR SHARE;
            SELECT hash FROM sigil_records WHERE seq = ${last.seq}; COMMIT`,
         )) as unknown as pg.QueryResult<{ hash: string }>[];
-        if (results[2]!.rows[0]?.hash === last.hash) return rows;
-        throw appendError(cause);
-      } catch (err) {
-        if (isSigilError(err) || Date.now() + wait > deadline) {
-          throw isSigilError(err)
-            ? err
-            : new SigilError(
-                'store_error',
-                `canon store: the commit of records ${rows[0]!.seq}..${last.seq} was cut off and the database did not answer whether it landed`,
-              );
+        landed = results[2]!.rows[0]?.hash;
+      } catch {
+        if (Date.now() + wait > deadline) {
+          throw new SigilError(
+            'store_error',
+            `canon store: the commit of records ${rows[0]!.seq}..${last.seq} was cut off and the database did not answer whether it landed`,
+          );
         }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
       }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (landed === last.hash) return rows;
+      throw appendError(cause);
     }
   }
 

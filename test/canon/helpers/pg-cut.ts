@@ -17,8 +17,6 @@ export interface CutProxy {
   close(): Promise<void>;
 }
 
-const STARTUP = Symbol('startup');
-
 export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
   const target = new URL(databaseUrl);
   let armed: { at: CutAt; done: () => void } | undefined;
@@ -37,7 +35,8 @@ export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
     upstream.on('close', () => sockets.delete(upstream));
 
     let pending = Buffer.alloc(0);
-    let expect: typeof STARTUP | 'typed' = STARTUP;
+    // SSLRequest / StartupMessage are untyped; every message after the startup is typed.
+    let started = false;
     let dropAnswer: (() => void) | undefined;
     upstream.on('data', (chunk: Buffer) => {
       if (dropAnswer === undefined) {
@@ -53,16 +52,13 @@ export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
-        const head = expect === STARTUP ? 0 : 1;
+        const head = started ? 1 : 0;
         if (pending.length < head + 4) return;
         const length = pending.readInt32BE(head);
         if (pending.length < head + length) return;
         const message = pending.subarray(0, head + length);
         pending = pending.subarray(head + length);
-        // SSLRequest / StartupMessage are untyped; everything after the startup is typed.
-        if (expect === STARTUP && message.length > 8 && message.readInt32BE(4) !== 80877103) {
-          expect = 'typed';
-        }
+        if (!started && message.length > 8 && message.readInt32BE(4) !== 80877103) started = true;
         const isCommit =
           head === 1 &&
           message[0] === 0x51 &&
