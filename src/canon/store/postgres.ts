@@ -128,6 +128,20 @@ const ROW_COLUMNS = 'seq, id, kind, ts, leaf_hash, hash, prev, body';
 const VIEW_COLUMNS = 'ns, k, v, seq, hash, mac';
 /** How long an append whose COMMIT was cut off asks whether it landed (#settle). */
 const SETTLE_MS = 10_000;
+/**
+ * How long the server keeps a session idle inside a transaction (default; the connection URL's
+ * `idle_in_transaction_session_timeout` overrides it). Sigil's own transactions wait between
+ * statements only for its sealing threads, milliseconds; a writer stopped mid-commit (a frozen
+ * process, a partitioned host) would otherwise hold the head lock, and stall every instance,
+ * until TCP gives up on it, hours later.
+ */
+const IDLE_IN_TRANSACTION_MS = 10_000;
+/**
+ * How long a batch waits for the ticket before its own: the batches ahead commit in far less.
+ * A ticket held longer belongs to a writer that stopped outside a transaction, where the idle
+ * timeout above does not reach; the order is only a prediction, so the batch goes on to the head.
+ */
+const TICKET_WAIT_MS = 5_000;
 
 /** Rows per INSERT statement; bounds the size of one bind message. */
 const INSERT_CHUNK = 2000;
@@ -239,6 +253,11 @@ function isUniqueIdViolation(err: unknown): boolean {
   return e.code === '23505' && e.constraint === 'sigil_records_id_key';
 }
 
+/** lock_not_available: a lock wait ran past lock_timeout. */
+function isLockTimeout(err: unknown): boolean {
+  return (err as { code?: string }).code === '55P03';
+}
+
 function appendError(err: unknown): unknown {
   return isUniqueIdViolation(err)
     ? new SigilError('record_exists', 'a record with this id already exists')
@@ -316,7 +335,11 @@ export class PostgresStore implements SharedStore {
   #edge: TileEdge | undefined;
 
   constructor(databaseUrl: string) {
-    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    this.#pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 4,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    });
     // A client losing its connection (a restart, pg_terminate_backend) must not crash the
     // process: pg emits 'error' on the client, and between or after queries nobody else may be
     // listening. The query in flight still fails, and the pool drops the client on release.
@@ -531,11 +554,12 @@ export class PostgresStore implements SharedStore {
    * the batches reserved ahead of it, a short transaction of its own), sealed with no lock held
    * while the batches before it commit, and committed in reservation order: each reservation
    * holds a session advisory lock (its ticket) until its commit, and the next waits for it
-   * before it takes the head. The tail is only a prediction: the commit checks the head under
-   * its lock as appendBatch does, and a batch chained onto anything else (a reservation that
-   * failed, a writer that does not reserve) is sealed again there onto the real head, and puts
-   * the tail right if no one reserved after it. A connection that fails is dropped, so its
-   * advisory locks go with it.
+   * before it takes the head (at most TICKET_WAIT_MS: a writer stopped holding its ticket
+   * does not stop the log). The tail is only a prediction: the commit checks the head under its
+   * lock, and a batch chained onto anything else (a reservation that failed or was waited out,
+   * a writer that does not reserve) is sealed again there onto the real head, and puts the tail
+   * right if no one reserved after it. A connection that fails is dropped, so its advisory
+   * locks go with it.
    */
   async appendChained(
     chain: (head: LogHead) => ChainedBatch,
@@ -559,16 +583,29 @@ export class PostgresStore implements SharedStore {
     try {
       const reserved = await this.#reserve(client, chain);
       const sealed = reserved && (await reserved.sealed.catch(() => undefined));
-      // One round trip: wait for the reservation before, lock the head, read the leaves the
-      // other writers added since this store's own edge (each statement sees what committed
-      // before it).
+      // One round trip: wait (bounded) for the reservation before, lock the head, read the
+      // leaves the other writers added since this store's own edge (each statement sees what
+      // committed before it).
       const from = this.#edge?.size;
-      const results = (await client.query(
-        `BEGIN;
-         ${reserved === undefined ? '' : `SELECT pg_advisory_lock_shared(${TICKET_LOCK}, ${ticketKey(reserved.ticket - 1)});`}
-         SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE;
-         ${from === undefined ? '' : `SELECT leaf_hash FROM sigil_records WHERE seq >= ${from} AND seq < (SELECT size FROM sigil_head WHERE one = 1) ORDER BY seq LIMIT ${INSERT_CHUNK * 32}`}`,
-      )) as unknown as pg.QueryResult[];
+      const lockHead = `SELECT size, hash FROM sigil_head WHERE one = 1 FOR UPDATE;
+         ${from === undefined ? '' : `SELECT leaf_hash FROM sigil_records WHERE seq >= ${from} AND seq < (SELECT size FROM sigil_head WHERE one = 1) ORDER BY seq LIMIT ${INSERT_CHUNK * 32}`}`;
+      let results: pg.QueryResult[];
+      try {
+        results = (await client.query(
+          reserved === undefined
+            ? `BEGIN; ${lockHead}`
+            : `BEGIN; SET LOCAL lock_timeout = ${TICKET_WAIT_MS}; SAVEPOINT ticket;
+               SELECT pg_advisory_lock_shared(${TICKET_LOCK}, ${ticketKey(reserved.ticket - 1)});
+               RELEASE SAVEPOINT ticket; SET LOCAL lock_timeout = 0; ${lockHead}`,
+        )) as unknown as pg.QueryResult[];
+      } catch (err) {
+        if (reserved === undefined || !isLockTimeout(err)) throw err;
+        // The writer ahead stopped holding its ticket: take the head without it. The head is
+        // checked under its lock below, so this batch is sealed again onto the real head.
+        results = (await client.query(
+          `ROLLBACK TO SAVEPOINT ticket; SET LOCAL lock_timeout = 0; ${lockHead}`,
+        )) as unknown as pg.QueryResult[];
+      }
       const leaves = from === undefined ? undefined : results[results.length - 1]!.rows;
       const h = results[results.length - (from === undefined ? 1 : 2)]!.rows[0] as
         { size: string; hash: string | null } | undefined;

@@ -1,9 +1,10 @@
 /**
  * A loopback TCP proxy in front of the test PostgreSQL server that can cut a connection at the
  * worst moment for a writer: at its next COMMIT, either before the server sees it (nothing
- * commits) or after the server has answered it (the commit landed, the answer is lost).
- * It reads the frontend protocol's framing (a startup message, then type byte + int32 length)
- * to find a simple Query whose text starts with COMMIT.
+ * commits) or after the server has answered it (the commit landed, the answer is lost). It can
+ * also stall one, as a frozen writer would: hold back a query, and all it sends after, with the
+ * connection left open. It reads the frontend protocol's framing (a startup message, then type
+ * byte + int32 length) to find simple Queries by their text.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -14,12 +15,25 @@ export interface CutProxy {
   readonly url: string;
   /** Cuts the next connection that sends a COMMIT, once; resolves when it has been cut. */
   cutNextCommit(at: CutAt): Promise<void>;
+  /**
+   * Holds back the next simple Query whose text `matches`, and everything its connection sends
+   * after it, until `release`; `held` resolves when one is held.
+   */
+  stallNext(matches: (sql: string) => boolean): { held: Promise<void>; release: () => void };
   close(): Promise<void>;
+}
+
+interface Stall {
+  matches: (sql: string) => boolean;
+  hold: () => void;
+  /** The messages held back, set while a connection is stalled; sent on release. */
+  flush?: () => void;
 }
 
 export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
   const target = new URL(databaseUrl);
   let armed: { at: CutAt; done: () => void } | undefined;
+  let stall: Stall | undefined;
   const sockets = new Set<Socket>();
 
   const server: Server = createServer((client) => {
@@ -38,6 +52,7 @@ export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
     // SSLRequest / StartupMessage are untyped; every message after the startup is typed.
     let started = false;
     let dropAnswer: (() => void) | undefined;
+    let held: Buffer[] | undefined;
     upstream.on('data', (chunk: Buffer) => {
       if (dropAnswer === undefined) {
         client.write(chunk);
@@ -59,6 +74,27 @@ export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
         const message = pending.subarray(0, head + length);
         pending = pending.subarray(head + length);
         if (!started && message.length > 8 && message.readInt32BE(4) !== 80877103) started = true;
+        if (held !== undefined) {
+          held.push(message);
+          continue;
+        }
+        const current = stall;
+        if (
+          head === 1 &&
+          message[0] === 0x51 &&
+          current !== undefined &&
+          current.flush === undefined &&
+          current.matches(message.subarray(5, message.length - 1).toString('utf8'))
+        ) {
+          const queue = [message];
+          held = queue;
+          current.flush = () => {
+            held = undefined;
+            for (const m of queue) upstream.write(m);
+          };
+          current.hold();
+          continue;
+        }
         const isCommit =
           head === 1 &&
           message[0] === 0x51 &&
@@ -90,6 +126,19 @@ export async function cutProxy(databaseUrl: string): Promise<CutProxy> {
       new Promise<void>((resolve) => {
         armed = { at, done: resolve };
       }),
+    stallNext: (matches) => {
+      let hold!: () => void;
+      const held = new Promise<void>((resolve) => (hold = resolve));
+      const armedStall: Stall = { matches, hold };
+      stall = armedStall;
+      return {
+        held,
+        release: () => {
+          if (stall === armedStall) stall = undefined;
+          armedStall.flush?.();
+        },
+      };
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
