@@ -3,9 +3,9 @@
 // modules (zod alone is ~230) is most of a command's start-up; one entry file plus a chunk per
 // command cuts that to a handful of files, and `sigil <command>` still loads only its own chunks.
 //
-// Only pure-JavaScript libraries the CLI needs on every path (cel-js: every runtime command) are bundled. Every other dependency
-// stays external and loads from node_modules as before: native addons (better-sqlite3), pg, and
-// the server libraries, which find their own files at run time (pino's transports, fastify's
+// Only pure-JavaScript libraries the CLI needs on every path are bundled (cel-js: on every
+// command that opens the runtime). Every other dependency stays external and loads from
+// node_modules as before: native addons (better-sqlite3), pg, and the server libraries, which find their own files at run time (pino's transports, fastify's
 // plugins). The chunks sit one level under dist/, as the compiled modules do, so the few paths
 // the sources resolve from import.meta.url (package.json, dist/web) resolve alike.
 //
