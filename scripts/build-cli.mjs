@@ -5,9 +5,10 @@
 //
 // Only pure-JavaScript libraries the CLI needs on every path are bundled (cel-js: on every
 // command that opens the runtime). Every other dependency stays external and loads from
-// node_modules as before: native addons (better-sqlite3), pg, and the server libraries, which find their own files at run time (pino's transports, fastify's
-// plugins). The chunks sit one level under dist/, as the compiled modules do, so the few paths
-// the sources resolve from import.meta.url (package.json, dist/web) resolve alike.
+// node_modules as before: native addons (better-sqlite3), pg, and the server libraries, which
+// find their own files at run time (pino's transports, fastify's plugins). The chunks sit one
+// level under dist/, as the compiled modules do, so the few paths the sources resolve from
+// import.meta.url (package.json, dist/web) resolve alike.
 //
 // meta.json lists the source modules in each output file (test/cli/startup.test.ts reads it to
 // say which modules a run loaded). Built beside the target and renamed into place, so a command
